@@ -1,0 +1,101 @@
+//! The top-level error type and the one place that decides exit codes.
+use std::path::PathBuf;
+
+use crate::diagnostic::Diagnostics;
+
+/// Exit codes, documented in the README and `respond --help`.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const EXCHANGE: u8 = 3;
+    pub const ABORTED: u8 = 4;
+    pub const PENDING: u8 = 5;
+    pub const NEW_ACTIVITY: u8 = 6;
+    pub const SIGINT: u8 = 130;
+    pub const SIGTERM: u8 = 143;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad command line or option value.
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+
+    /// One or more problems in a playbook or scenario file, each with its position.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+
+    #[error("`{command}` is not available yet in this version of respond")]
+    NotAvailable { command: &'static str },
+
+    #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
+
+    #[error(transparent)]
+    Exchange(#[from] crate::exchange::ExchangeError),
+
+    #[error(transparent)]
+    Sim(#[from] crate::sim::SimError),
+
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// Something that is not the operator's fault and not the exchange's.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn usage_hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage { .. } | Error::Invalid(_) | Error::NotAvailable { .. } => exit::USAGE,
+            Error::Secret(_) => exit::USAGE,
+            Error::Exchange(_) => exit::EXCHANGE,
+            Error::Sim(e) => e.exit_code(),
+            Error::Io { .. } | Error::Internal(_) => exit::FAILED,
+        }
+    }
+
+    /// What the operator can do about it, when there is something.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Usage { hint, .. } => hint.clone(),
+            Error::NotAvailable { .. } => {
+                Some("run `respond --help` to see what this version can do".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
