@@ -4,19 +4,31 @@
 //! can call it.
 #![forbid(unsafe_code)]
 
+pub mod actions;
 pub mod cli;
+pub mod config;
 pub mod diagnostic;
+pub mod engine;
 pub mod error;
 pub mod exchange;
+pub mod operator;
+pub mod playbook;
+pub mod report;
 pub mod secret;
 pub mod sim;
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 
 use clap::Parser;
 
+use crate::actions::Registry;
 use crate::cli::{Cli, Command, SimCommand};
+use crate::config::RunConfig;
+use crate::diagnostic::Diagnostics;
+use crate::engine::Interrupt;
 use crate::error::{exit, Error};
+use crate::playbook::Playbook;
 
 /// Parse `args`, run the command, print any error, and return the process exit code.
 pub fn run<I, T>(args: I) -> u8
@@ -46,25 +58,171 @@ where
 }
 
 fn dispatch(cli: Cli) -> Result<u8, Error> {
+    let registry = Registry::builtin();
     match cli.command {
+        Command::Validate { playbooks } => validate(&playbooks, &registry),
+        Command::Plan { playbook } => {
+            let playbook = Playbook::load(&playbook, &registry)?;
+            print!("{}", plan(&playbook, &registry));
+            Ok(exit::OK)
+        }
+        Command::Actions => {
+            print!("{}", list_actions(&registry));
+            Ok(exit::OK)
+        }
+        Command::Run(args) => {
+            let playbook = Playbook::load(&args.playbook, &registry)?;
+            let inputs = config::parse_input_pairs(&args.inputs)?;
+            let cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
+            run_session(&playbook, &registry, &cfg)
+        }
         Command::Sim(SimCommand::Serve(_)) | Command::Sim(SimCommand::Validate { .. }) => {
             Err(Error::NotAvailable { command: "sim" })
         }
         Command::Compromised(_) => Err(Error::NotAvailable {
             command: "compromised",
         }),
-        Command::Run(_) => Err(Error::NotAvailable { command: "run" }),
-        Command::Validate { .. } => Err(Error::NotAvailable {
-            command: "validate",
-        }),
-        Command::Plan { .. } => Err(Error::NotAvailable { command: "plan" }),
-        Command::Actions => Err(Error::NotAvailable { command: "actions" }),
         Command::Resume(_) => Err(Error::NotAvailable { command: "resume" }),
         Command::Report(_) => Err(Error::NotAvailable {
             command: "report verify",
         }),
         Command::Audit(_) => Err(Error::NotAvailable { command: "audit" }),
     }
+}
+
+/// Commands that talk to the network or wait for signals get a runtime; the others
+/// (validate, plan, actions, --version) start without one.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
+}
+
+fn run_session(playbook: &Playbook, registry: &Registry, cfg: &RunConfig) -> Result<u8, Error> {
+    runtime()?.block_on(async {
+        let interrupt = Interrupt::install();
+        let operator = engine::session::default_operator(cfg);
+        let session = engine::session::run(playbook, registry, cfg, operator, interrupt).await?;
+        if !cfg.json {
+            println!("{}", session.dir.display());
+        }
+        Ok(session.result.exit_code)
+    })
+}
+
+fn validate(paths: &[std::path::PathBuf], registry: &Registry) -> Result<u8, Error> {
+    let mut all = Diagnostics::default();
+    let mut ok = Vec::new();
+    for path in paths {
+        match Playbook::load_file(path, registry) {
+            Ok(p) => ok.push(format!("{}: ok ({} steps)", path.display(), p.steps.len())),
+            Err(Error::Invalid(d)) => all.extend(d),
+            Err(other) => return Err(other),
+        }
+    }
+    for line in ok {
+        println!("{line}");
+    }
+    if all.is_empty() {
+        Ok(exit::OK)
+    } else {
+        Err(Error::Invalid(all))
+    }
+}
+
+/// `respond plan`: the steps in order, marking destructive and manual ones.
+pub fn plan(playbook: &Playbook, registry: &Registry) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} — {}",
+        playbook.name,
+        playbook.title.as_deref().unwrap_or("")
+    );
+    if !playbook.inputs.is_empty() {
+        let _ = writeln!(out, "\ninputs:");
+        for i in &playbook.inputs {
+            let default = i
+                .default
+                .as_deref()
+                .map(|d| format!(" (default {d})"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {} : {}{default}", i.name, i.ty.as_str());
+        }
+    }
+    let _ = writeln!(out, "\nsteps:");
+    for (n, step) in playbook.steps.iter().enumerate() {
+        let spec = registry.spec(&step.uses).expect("validated");
+        let mark = match spec.kind {
+            actions::Kind::Destructive => "DESTRUCTIVE — previewed, then asks yes/skip/abort",
+            actions::Kind::Manual => "MANUAL — a person does it, then done/skip/abort",
+            actions::Kind::Verify => "verify",
+            actions::Kind::Evidence => "read-only",
+            actions::Kind::Local => "local",
+        };
+        let _ = writeln!(
+            out,
+            "{:>3}. {:<22} {}  [{}]",
+            n + 1,
+            step.id,
+            step.display_title(),
+            mark
+        );
+        let _ = writeln!(
+            out,
+            "       uses {}{}",
+            step.uses,
+            if step.role == secret::Role::Responder {
+                " as responder"
+            } else {
+                ""
+            }
+        );
+        if let Some(when) = &step.when_text {
+            let _ = writeln!(out, "       when {}", when.trim());
+        }
+    }
+    out
+}
+
+/// `respond actions`: every action with its inputs, outputs and kind.
+pub fn list_actions(registry: &Registry) -> String {
+    let mut out = String::new();
+    for spec in registry.specs() {
+        let kind = engine::kind_name(spec.kind);
+        let _ = writeln!(
+            out,
+            "{}  [{kind}{}]",
+            spec.name,
+            if spec.destructive() {
+                ", asks first"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(out, "    {}", spec.description);
+        for input in spec.inputs {
+            let req = if input.required { ", required" } else { "" };
+            let default = input
+                .default
+                .map(|d| format!(", default {d}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    with {}: {}{req}{default} — {}",
+                input.name,
+                input.ty.describe(),
+                input.description
+            );
+        }
+        for output in spec.outputs {
+            let _ = writeln!(out, "    output {} — {}", output.name, output.description);
+        }
+        let _ = writeln!(out);
+    }
+    out
 }
 
 /// Print an error the way every command does: `error: ...` then an optional hint.

@@ -1,0 +1,90 @@
+//! Actions that need no exchange: manual steps a person attests to, and writing the
+//! report.
+use std::sync::Arc;
+
+use super::{
+    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
+    StepContext,
+};
+use crate::operator::Level;
+
+pub fn all() -> Vec<Arc<dyn Action>> {
+    vec![Arc::new(Manual), Arc::new(ReportWrite)]
+}
+
+/// What the simulator carries out in a drill when a manual step is confirmed.
+pub const DRILL_EFFECTS: &[&str] = &["none", "delete-leaked-key"];
+
+static MANUAL: ActionSpec = ActionSpec {
+    name: "manual",
+    description:
+        "Something only a person can do: shows instructions, then asks done / skip / abort",
+    kind: Kind::Manual,
+    inputs: &[
+        InputSpec {
+            name: "instructions",
+            ty: ArgType::Text,
+            required: true,
+            default: None,
+            description: "what to do, exactly; may use ${{ key.masked }}",
+        },
+        InputSpec {
+            name: "drill",
+            ty: ArgType::Choice(DRILL_EFFECTS),
+            required: false,
+            default: Some("none"),
+            description: "in a drill, what the simulator does when the step is confirmed",
+        },
+    ],
+    outputs: &[],
+};
+
+pub struct Manual;
+
+impl Action for Manual {
+    fn spec(&self) -> &'static ActionSpec {
+        &MANUAL
+    }
+
+    /// Called after the operator said "done" (or the drill autopilot did).
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let effect = ctx.args.text("drill").unwrap_or("none");
+            if ctx.run.drill && effect != "none" {
+                let done = crate::engine::drill_effect(ctx, effect).await?;
+                ctx.note(
+                    Level::Info,
+                    format!("drill: the simulator carried this out: {done}"),
+                )?;
+                return Ok(Outcome::ok(format!("done (drill: {done})")));
+            }
+            Ok(Outcome::ok("done"))
+        })
+    }
+}
+
+static REPORT_WRITE: ActionSpec = ActionSpec {
+    name: "report.write",
+    description: "Render report.md, report.json and the evidence CSVs from the journal now (the engine also does this whenever a run stops)",
+    kind: Kind::Local,
+    inputs: &[],
+    outputs: &[OutputSpec { name: "path", description: "the report.md written" }],
+};
+
+pub struct ReportWrite;
+
+impl Action for ReportWrite {
+    fn spec(&self) -> &'static ActionSpec {
+        &REPORT_WRITE
+    }
+
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let dir = ctx.run.incident_dir.clone();
+            crate::report::render_dir(&dir).map_err(|e| ActionError::Failed(e.to_string()))?;
+            let path = dir.join(crate::report::REPORT_MD);
+            Ok(Outcome::ok(format!("report written to {}", path.display()))
+                .with("path", path.display().to_string()))
+        })
+    }
+}

@@ -1,0 +1,282 @@
+//! Step actions: the registry, the context an action runs in, and one file per family
+//! of actions. Actions never decide about safety: the engine previews, confirms and
+//! applies dry-run; the HTTP client they are handed refuses mutations in a dry run.
+pub mod local;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
+
+use crate::operator::{Level, Operator};
+use crate::report::journal::{Event, Journal, JournalError, StepStatus};
+use crate::secret::Role;
+pub use spec::{ActionSpec, ArgType, InputSpec, Kind, OutputSpec};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Exchange(#[from] crate::exchange::ExchangeError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+}
+
+impl ActionError {
+    /// The exchange's error code, when the exchange gave one.
+    pub fn code(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// A resolved `with:` value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArgValue {
+    Text(String),
+    List(Vec<String>),
+    Bool(bool),
+    Int(i64),
+    Duration(Duration),
+}
+
+/// The step's resolved arguments, with the action's defaults filled in.
+#[derive(Clone, Debug, Default)]
+pub struct Args(pub BTreeMap<String, ArgValue>);
+
+impl Args {
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.0.get(name) {
+            Some(ArgValue::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+    pub fn list(&self, name: &str) -> Vec<String> {
+        match self.0.get(name) {
+            Some(ArgValue::List(l)) => l.clone(),
+            Some(ArgValue::Text(t)) => t
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        match self.0.get(name) {
+            Some(ArgValue::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match self.0.get(name) {
+            Some(ArgValue::Int(i)) => Some(*i),
+            _ => None,
+        }
+    }
+    pub fn duration(&self, name: &str) -> Option<Duration> {
+        match self.0.get(name) {
+            Some(ArgValue::Duration(d)) => Some(*d),
+            _ => None,
+        }
+    }
+    /// A `since` argument resolved against the run's start.
+    pub fn since(
+        &self,
+        name: &str,
+        start: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, ActionError> {
+        match self.text(name) {
+            None => Ok(None),
+            Some(t) => crate::config::parse_since(t, start)
+                .map(Some)
+                .map_err(|e| ActionError::Invalid(format!("input `{name}`: {e}"))),
+        }
+    }
+}
+
+/// Everything shared by the steps of one run.
+pub struct RunShared {
+    pub dry_run: bool,
+    pub drill: bool,
+    /// A drill with --yes: manual steps are confirmed and carried out by the simulator.
+    pub autopilot: bool,
+    pub journal: Journal,
+    pub operator: Arc<dyn Operator>,
+    pub incident_dir: PathBuf,
+    pub started_at: DateTime<Utc>,
+    /// The leaked key, masked.
+    pub key_masked: Option<String>,
+    pub services: crate::engine::Services,
+}
+
+/// What a step's action gets to work with.
+#[derive(Clone)]
+pub struct StepContext {
+    pub step: String,
+    pub title: String,
+    pub args: Args,
+    pub role: Role,
+    pub run: Arc<RunShared>,
+}
+
+impl StepContext {
+    /// Tell the operator and record it in the journal.
+    pub fn note(&self, level: Level, message: impl Into<String>) -> Result<(), ActionError> {
+        let message = message.into();
+        self.run.operator.say(level, &message);
+        let level = match level {
+            Level::Warn => "warn",
+            Level::Alert => "alert",
+            _ => "info",
+        };
+        self.run.journal.record(Event::Note {
+            step: Some(self.step.clone()),
+            level: level.into(),
+            message,
+        })?;
+        Ok(())
+    }
+
+    pub fn finding(
+        &self,
+        severity: &str,
+        title: impl Into<String>,
+        detail: Json,
+    ) -> Result<(), ActionError> {
+        let title = title.into();
+        let level = if matches!(severity, "critical" | "high") {
+            Level::Alert
+        } else {
+            Level::Warn
+        };
+        self.run
+            .operator
+            .say(level, &format!("finding ({severity}): {title}"));
+        self.run.journal.record(Event::Finding {
+            step: self.step.clone(),
+            severity: severity.into(),
+            title,
+            detail,
+        })?;
+        Ok(())
+    }
+
+    pub fn evidence(&self, table: &str, rows: Vec<Json>) -> Result<(), ActionError> {
+        self.run.journal.record(Event::Evidence {
+            step: self.step.clone(),
+            table: table.into(),
+            rows,
+        })?;
+        Ok(())
+    }
+}
+
+/// What a destructive action would do, shown before the operator decides.
+#[derive(Clone, Debug, Default)]
+pub struct Preview {
+    /// One line: "12 open orders on 5 symbols in 3 markets".
+    pub summary: String,
+    /// What the terminal shows (a table), already rendered.
+    pub body: String,
+    /// The same, for the journal.
+    pub items: Json,
+    /// Nothing to do: the engine records that and does not ask.
+    pub nothing_to_do: bool,
+}
+
+/// How an action ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub status: StepStatus,
+    pub summary: String,
+    pub outputs: BTreeMap<String, Json>,
+}
+
+impl Outcome {
+    pub fn ok(summary: impl Into<String>) -> Self {
+        Outcome {
+            status: StepStatus::Ok,
+            summary: summary.into(),
+            outputs: BTreeMap::new(),
+        }
+    }
+    pub fn with(mut self, name: &str, value: impl Into<Json>) -> Self {
+        self.outputs.insert(name.to_string(), value.into());
+        self
+    }
+}
+
+pub trait Action: Send + Sync {
+    fn spec(&self) -> &'static ActionSpec;
+
+    /// For destructive actions: read what would be done. Must not mutate anything.
+    fn preview<'a>(&'a self, _ctx: &'a StepContext) -> BoxFuture<'a, Result<Preview, ActionError>> {
+        Box::pin(async { Ok(Preview::default()) })
+    }
+
+    /// Do the step. For destructive actions the engine calls this only after a yes.
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>>;
+}
+
+/// The actions a playbook may use.
+#[derive(Clone)]
+pub struct Registry {
+    actions: Vec<Arc<dyn Action>>,
+}
+
+impl Registry {
+    /// Every built-in action.
+    pub fn builtin() -> Registry {
+        let mut r = Registry {
+            actions: Vec::new(),
+        };
+        for action in local::all() {
+            r.actions.push(action);
+        }
+        r
+    }
+
+    /// Add (or replace) an action; tests use this for actions of their own.
+    pub fn with(mut self, action: Arc<dyn Action>) -> Registry {
+        self.actions.retain(|a| a.spec().name != action.spec().name);
+        self.actions.push(action);
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Action>> {
+        self.actions.iter().find(|a| a.spec().name == name)
+    }
+
+    pub fn spec(&self, name: &str) -> Option<&'static ActionSpec> {
+        self.get(name).map(|a| a.spec())
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.actions.iter().map(|a| a.spec().name).collect()
+    }
+
+    pub fn specs(&self) -> Vec<&'static ActionSpec> {
+        let mut specs: Vec<_> = self.actions.iter().map(|a| a.spec()).collect();
+        specs.sort_by_key(|s| s.name);
+        specs
+    }
+}

@@ -1,0 +1,209 @@
+//! Validated, clap-free configuration for running a playbook. `cli.rs` parses; this
+//! checks values once, so the engine never sees clap types or unchecked strings.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::cli::RunOptions;
+use crate::error::Error;
+use crate::playbook::parse_duration;
+
+/// Where requests go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Production,
+    Testnet,
+    /// Every API family at one server (the simulator, or a proxy).
+    BaseUrl(String),
+    /// A simulator started in-process for this run.
+    Drill {
+        scenario: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub dry_run: bool,
+    pub yes: bool,
+    pub target: Target,
+    pub report_dir: PathBuf,
+    pub key_file: Option<PathBuf>,
+    pub responder_key_file: Option<PathBuf>,
+    pub operator: Option<String>,
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+    pub recv_window_ms: u64,
+    pub concurrency: usize,
+    pub weight_window: Duration,
+    pub weight_limit: Option<u32>,
+    /// `NAME=VALUE` inputs from the command line, in order.
+    pub inputs: Vec<(String, String)>,
+}
+
+impl RunConfig {
+    pub fn drill(&self) -> bool {
+        matches!(self.target, Target::Drill { .. })
+    }
+
+    /// Validate the shared run options. `inputs` are already split `NAME=VALUE` pairs.
+    pub fn from_options(
+        opts: &RunOptions,
+        inputs: Vec<(String, String)>,
+        verbose: u8,
+        quiet: bool,
+    ) -> Result<RunConfig, Error> {
+        let target = if opts.drill {
+            Target::Drill {
+                scenario: opts.scenario.clone(),
+            }
+        } else if let Some(url) = &opts.base_url {
+            let url = url.trim_end_matches('/').to_string();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(Error::usage_hint(
+                    format!("--base-url `{url}` is not an http:// or https:// URL"),
+                    "for the simulator use the URL `respond sim serve` prints, e.g. http://127.0.0.1:8080",
+                ));
+            }
+            Target::BaseUrl(url)
+        } else if opts.testnet {
+            Target::Testnet
+        } else {
+            Target::Production
+        };
+        if opts.recv_window == 0 || opts.recv_window > 60_000 {
+            return Err(Error::usage(format!(
+                "--recv-window {} is out of range: Binance accepts 1 to 60000 ms",
+                opts.recv_window
+            )));
+        }
+        if opts.concurrency == 0 || opts.concurrency > 256 {
+            return Err(Error::usage(format!(
+                "--concurrency {} is out of range: use 1 (serial) to 256",
+                opts.concurrency
+            )));
+        }
+        let weight_window = parse_duration(&opts.weight_window)
+            .map_err(|e| Error::usage(format!("--weight-window: {e}")))?;
+        if weight_window.is_zero() {
+            return Err(Error::usage("--weight-window must be longer than 0s"));
+        }
+        if opts.weight_limit == Some(0) {
+            return Err(Error::usage("--weight-limit must be at least 1"));
+        }
+        Ok(RunConfig {
+            dry_run: opts.dry_run,
+            yes: opts.yes,
+            target,
+            report_dir: opts.report_dir.clone(),
+            key_file: opts.key_file.clone(),
+            responder_key_file: opts.responder_key_file.clone(),
+            operator: opts.operator.clone(),
+            json: opts.json,
+            quiet,
+            verbose,
+            recv_window_ms: opts.recv_window,
+            concurrency: opts.concurrency,
+            weight_window,
+            weight_limit: opts.weight_limit,
+            inputs,
+        })
+    }
+}
+
+impl RunConfig {
+    /// Defaults for a run that needs no exchange, writing incidents under `report_dir`.
+    pub fn local(report_dir: impl Into<PathBuf>) -> RunConfig {
+        RunConfig {
+            dry_run: false,
+            yes: false,
+            target: Target::Production,
+            report_dir: report_dir.into(),
+            key_file: None,
+            responder_key_file: None,
+            operator: Some("tester".into()),
+            json: false,
+            quiet: false,
+            verbose: 0,
+            recv_window_ms: 5000,
+            concurrency: 16,
+            weight_window: Duration::from_secs(60),
+            weight_limit: None,
+            inputs: Vec::new(),
+        }
+    }
+}
+
+/// Split `--input NAME=VALUE` values.
+pub fn parse_input_pairs(raw: &[String]) -> Result<Vec<(String, String)>, Error> {
+    raw.iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_string(), value.to_string()))
+            }
+            _ => Err(Error::usage_hint(
+                format!("--input `{pair}` is not NAME=VALUE"),
+                "for example: --input since=24h",
+            )),
+        })
+        .collect()
+}
+
+/// `since` values: a duration back from `now` (`72h`) or an RFC 3339 instant.
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        let instant = instant.with_timezone(&Utc);
+        if instant > now {
+            return Err(format!("`{text}` is in the future"));
+        }
+        return Ok(instant);
+    }
+    let duration = parse_duration(text).map_err(|_| {
+        format!(
+            "`{text}` is neither a duration (72h, 7d) nor an RFC 3339 time (2026-11-20T08:00:00Z)"
+        )
+    })?;
+    let back = chrono::Duration::from_std(duration).map_err(|_| format!("`{text}` is too long"))?;
+    now.checked_sub_signed(back)
+        .ok_or_else(|| format!("`{text}` is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_durations_and_instants() {
+        let now = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_since("72h", now).unwrap().to_rfc3339(),
+            "2026-11-21T12:00:00+00:00"
+        );
+        assert_eq!(
+            parse_since("2026-11-20T08:00:00Z", now)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-20T08:00:00+00:00"
+        );
+        assert!(parse_since("2027-01-01T00:00:00Z", now)
+            .unwrap_err()
+            .contains("future"));
+        assert!(parse_since("yesterday", now)
+            .unwrap_err()
+            .contains("neither"));
+    }
+
+    #[test]
+    fn input_pairs() {
+        let pairs = parse_input_pairs(&["since=24h".into(), "x=a=b".into()]).unwrap();
+        assert_eq!(
+            pairs,
+            vec![("since".into(), "24h".into()), ("x".into(), "a=b".into())]
+        );
+        assert!(parse_input_pairs(&["nope".into()]).is_err());
+    }
+}

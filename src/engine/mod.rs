@@ -1,0 +1,733 @@
+//! The engine walks a playbook's steps in order and owns every safety decision:
+//! preview → confirm before destructive steps, a person for manual steps, dry-run,
+//! the no-terminal rules, retry / timeout / on_failure, and Ctrl-C. Every event is
+//! journaled (fsynced) before the next action. It never touches the terminal directly:
+//! the [`Operator`] does.
+pub mod interrupt;
+pub mod session;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value as Json;
+
+use crate::actions::{
+    self, Action, ActionError, ActionSpec, Args, Kind, Outcome, RunShared, StepContext,
+};
+use crate::error::exit;
+use crate::operator::{Answer, Level, Prompt, PromptKind};
+use crate::playbook::expr::{Reference, Val};
+use crate::playbook::{ArgValue, OnFailure, Playbook, Step};
+use crate::report::journal::{Event, JournalError, StepStatus};
+pub use interrupt::{Interrupt, Signal};
+
+/// What the run's actions can reach: exchange clients and, in a drill, the simulator.
+#[derive(Default)]
+pub struct Services {}
+
+/// Carry out a manual step's drill effect in the simulator.
+pub async fn drill_effect(ctx: &StepContext, effect: &str) -> Result<String, ActionError> {
+    let _ = &ctx.run.services;
+    Err(ActionError::Failed(format!(
+        "drill effect `{effect}` needs the simulator, which this build does not have"
+    )))
+}
+
+/// How the walk ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Every step was visited.
+    Completed,
+    /// The operator chose abort at this step.
+    Aborted { step: String },
+    /// A confirmation was needed at this step and no terminal was there.
+    Stopped { step: String },
+    /// This step failed and its `on_failure` is abort.
+    Failed { step: String },
+    Interrupted {
+        signal: Signal,
+        step: Option<String>,
+    },
+}
+
+/// The result of a run, for the exit code and the closing summary.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub end: End,
+    pub exit_code: u8,
+    pub statuses: Vec<(String, StepStatus)>,
+    pub pending: Vec<String>,
+}
+
+/// A step already finished in an earlier session (resume).
+#[derive(Clone, Debug)]
+pub struct Finished {
+    pub status: StepStatus,
+    pub outputs: BTreeMap<String, Json>,
+    pub confirmed: bool,
+}
+
+pub struct Engine<'a> {
+    playbook: &'a Playbook,
+    registry: &'a actions::Registry,
+    shared: Arc<RunShared>,
+    inputs: BTreeMap<String, String>,
+    yes: bool,
+    who: String,
+    interrupt: Interrupt,
+    outputs: HashMap<String, BTreeMap<String, Json>>,
+    confirmed: HashSet<String>,
+    statuses: Vec<(String, StepStatus)>,
+    finished_before: HashMap<String, Finished>,
+}
+
+enum Decision {
+    Proceed,
+    Finish(StepStatus, String),
+    Stop(StepStatus, String, End),
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(
+        playbook: &'a Playbook,
+        registry: &'a actions::Registry,
+        shared: Arc<RunShared>,
+        inputs: BTreeMap<String, String>,
+        yes: bool,
+        who: String,
+        interrupt: Interrupt,
+    ) -> Self {
+        Engine {
+            playbook,
+            registry,
+            shared,
+            inputs,
+            yes,
+            who,
+            interrupt,
+            outputs: HashMap::new(),
+            confirmed: HashSet::new(),
+            statuses: Vec::new(),
+            finished_before: HashMap::new(),
+        }
+    }
+
+    /// Steps finished in an earlier session: they are not run again.
+    pub fn with_finished(mut self, finished: HashMap<String, Finished>) -> Self {
+        for (id, f) in &finished {
+            self.outputs.insert(id.clone(), f.outputs.clone());
+            if f.confirmed {
+                self.confirmed.insert(id.clone());
+            }
+        }
+        self.finished_before = finished;
+        self
+    }
+
+    fn say(&self, level: Level, text: &str) {
+        self.shared.operator.say(level, text);
+    }
+
+    fn record(&self, event: Event) -> Result<(), JournalError> {
+        self.shared.journal.record(event).map(|_| ())
+    }
+
+    fn lookup(&self) -> impl Fn(&Reference) -> Val + '_ {
+        move |r: &Reference| match r {
+            Reference::Input(name) => self
+                .inputs
+                .get(name)
+                .map(|v| Val::Str(v.clone()))
+                .unwrap_or(Val::Null),
+            Reference::KeyMasked => Val::Str(
+                self.shared
+                    .key_masked
+                    .clone()
+                    .unwrap_or_else(|| "(no key)".into()),
+            ),
+            Reference::StepOutput { step, name } => self
+                .outputs
+                .get(step)
+                .and_then(|o| o.get(name))
+                .map(Val::from_json)
+                .unwrap_or(Val::Null),
+            Reference::StepConfirmed(step) => Val::Bool(self.confirmed.contains(step)),
+        }
+    }
+
+    fn resolve_args(&self, step: &Step, spec: &ActionSpec) -> Args {
+        let lookup = self.lookup();
+        let mut out = BTreeMap::new();
+        for input in spec.inputs {
+            if let Some(default) = input.default {
+                let value = match input.ty {
+                    actions::ArgType::Bool => actions::ArgValue::Bool(default == "true"),
+                    actions::ArgType::Int { .. } => {
+                        actions::ArgValue::Int(default.parse().unwrap_or(0))
+                    }
+                    actions::ArgType::Duration { .. } => actions::ArgValue::Duration(
+                        crate::playbook::parse_duration(default).unwrap_or_default(),
+                    ),
+                    actions::ArgType::List | actions::ArgType::Choices(_) => {
+                        actions::ArgValue::List(
+                            default
+                                .split(',')
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty())
+                                .collect(),
+                        )
+                    }
+                    _ => actions::ArgValue::Text(default.to_string()),
+                };
+                out.insert(input.name.to_string(), value);
+            }
+        }
+        for arg in &step.args {
+            let value = match &arg.value {
+                ArgValue::Text(t) => actions::ArgValue::Text(t.render(&lookup)),
+                ArgValue::List(items) => actions::ArgValue::List(
+                    items
+                        .iter()
+                        .flat_map(|t| {
+                            // A template may expand to a comma-separated list input.
+                            t.render(&lookup)
+                                .split(',')
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty())
+                                .collect::<Vec<_>>()
+                        })
+                        .collect(),
+                ),
+                ArgValue::Bool(b) => actions::ArgValue::Bool(*b),
+                ArgValue::Int(i) => actions::ArgValue::Int(*i),
+                ArgValue::Duration(d) => actions::ArgValue::Duration(*d),
+            };
+            out.insert(arg.name.clone(), value);
+        }
+        Args(out)
+    }
+
+    /// Walk every step. Journal failures stop the run (`Err`): what happens next could not
+    /// be recorded.
+    pub async fn run(mut self) -> Result<RunResult, JournalError> {
+        let total = self.playbook.steps.len();
+        let mut end = End::Completed;
+        for (index, step) in self.playbook.steps.iter().enumerate() {
+            if let Some(signal) = self.interrupt.received() {
+                end = End::Interrupted { signal, step: None };
+                break;
+            }
+            if let Some(done) = self.finished_before.get(&step.id) {
+                self.statuses.push((step.id.clone(), done.status));
+                continue;
+            }
+            let action = self
+                .registry
+                .get(&step.uses)
+                .expect("validated at load")
+                .clone();
+            let spec = action.spec();
+
+            if let (Some(cond), Some(text)) = (&step.when, &step.when_text) {
+                if !cond.eval(&self.lookup()).truthy() {
+                    let reason = format!("condition `{}` is false", text.trim());
+                    self.say(
+                        Level::Detail,
+                        &format!(
+                            "[{}/{total}] {}: skipped ({reason})",
+                            index + 1,
+                            step.display_title()
+                        ),
+                    );
+                    self.record(Event::StepSkipped {
+                        step: step.id.clone(),
+                        reason,
+                    })?;
+                    self.statuses.push((step.id.clone(), StepStatus::Skipped));
+                    continue;
+                }
+            }
+
+            if spec.kind == Kind::Destructive && !self.yes && !self.shared.operator.interactive() {
+                // Rule: without a terminal and without --yes, stop before the first
+                // destructive step, having started nothing.
+                let message = format!(
+                    "stopped before `{}` ({}): it is destructive and there is no terminal to confirm it. Nothing destructive was done. Run it in a terminal to be asked, or add --yes to let respond do it without asking.",
+                    step.id,
+                    step.display_title()
+                );
+                self.say(Level::Warn, &message);
+                self.answer(
+                    step,
+                    "stopped",
+                    Some("no terminal to confirm and no --yes".into()),
+                    "no-terminal",
+                )?;
+                self.record(Event::StepFinished {
+                    step: step.id.clone(),
+                    status: StepStatus::Stopped,
+                    summary: message,
+                    outputs: BTreeMap::new(),
+                    elapsed_ms: 0,
+                })?;
+                self.statuses.push((step.id.clone(), StepStatus::Stopped));
+                end = End::Stopped {
+                    step: step.id.clone(),
+                };
+                break;
+            }
+
+            let tag = match spec.kind {
+                Kind::Destructive => "  [destructive]",
+                Kind::Manual => "  [manual]",
+                _ => "",
+            };
+            self.say(
+                Level::Heading,
+                &format!(
+                    "\n── [{}/{total}] {} ({}){tag}",
+                    index + 1,
+                    step.display_title(),
+                    step.id
+                ),
+            );
+            self.record(Event::StepStarted {
+                step: step.id.clone(),
+                action: spec.name.to_string(),
+                title: step.display_title().to_string(),
+                kind: kind_name(spec.kind).to_string(),
+            })?;
+            let started = Instant::now();
+            let ctx = StepContext {
+                step: step.id.clone(),
+                title: step.display_title().to_string(),
+                args: self.resolve_args(step, spec),
+                role: step.role,
+                run: self.shared.clone(),
+            };
+
+            let decision = match spec.kind {
+                Kind::Destructive => {
+                    self.confirm_destructive(step, &ctx, action.as_ref())
+                        .await?
+                }
+                Kind::Manual => self.confirm_manual(step, &ctx)?,
+                _ => Decision::Proceed,
+            };
+            let (status, summary, outputs, stop) = match decision {
+                Decision::Finish(status, summary) => (status, summary, BTreeMap::new(), None),
+                Decision::Stop(status, summary, end) => {
+                    (status, summary, BTreeMap::new(), Some(end))
+                }
+                Decision::Proceed => match self
+                    .run_with_retry(step, spec, &ctx, action.as_ref())
+                    .await?
+                {
+                    Ok(outcome) => (outcome.status, outcome.summary, outcome.outputs, None),
+                    Err(StepStop::Interrupted(signal)) => (
+                        StepStatus::Interrupted,
+                        format!("interrupted by {}", signal.name()),
+                        BTreeMap::new(),
+                        Some(End::Interrupted {
+                            signal,
+                            step: Some(step.id.clone()),
+                        }),
+                    ),
+                    Err(StepStop::Failed(message)) => {
+                        let continues = match step.on_failure {
+                            Some(OnFailure::Continue) => true,
+                            Some(OnFailure::Abort) => false,
+                            None => spec.default_continue_on_failure(),
+                        };
+                        let stop = (!continues).then(|| End::Failed {
+                            step: step.id.clone(),
+                        });
+                        (StepStatus::Failed, message, BTreeMap::new(), stop)
+                    }
+                },
+            };
+            if status == StepStatus::Ok
+                && spec.kind != Kind::Manual
+                && spec.kind != Kind::Destructive
+            {
+                // Steps without a prompt count as confirmed when they succeed.
+                self.confirmed.insert(step.id.clone());
+            }
+            let level = match status {
+                StepStatus::Ok => Level::Success,
+                StepStatus::WouldDo | StepStatus::Skipped => Level::Info,
+                _ => Level::Warn,
+            };
+            self.say(
+                level,
+                &format!("{}: {} — {}", step.id, status.as_str(), summary),
+            );
+            self.outputs.insert(step.id.clone(), outputs.clone());
+            self.record(Event::StepFinished {
+                step: step.id.clone(),
+                status,
+                summary,
+                outputs,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            })?;
+            self.statuses.push((step.id.clone(), status));
+            if let Some(stop) = stop {
+                end = stop;
+                break;
+            }
+        }
+        if let End::Interrupted { signal, step } = &end {
+            self.record(Event::Interrupted {
+                signal: signal.name().to_string(),
+                step: step.clone(),
+            })?;
+        }
+        let result = self.result(end);
+        self.record(Event::RunFinished {
+            outcome: outcome_name(&result.end).to_string(),
+            exit_code: result.exit_code,
+            pending: result.pending.clone(),
+        })?;
+        Ok(result)
+    }
+
+    fn result(&self, end: End) -> RunResult {
+        let pending: Vec<String> = self
+            .statuses
+            .iter()
+            .filter(|(_, s)| *s == StepStatus::Pending)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let any_failed = self.statuses.iter().any(|(_, s)| *s == StepStatus::Failed);
+        let exit_code = match &end {
+            End::Interrupted { signal, .. } => signal.exit_code(),
+            End::Aborted { .. } | End::Stopped { .. } => exit::ABORTED,
+            End::Failed { .. } => exit::FAILED,
+            End::Completed if any_failed => exit::FAILED,
+            End::Completed if !pending.is_empty() => exit::PENDING,
+            End::Completed => exit::OK,
+        };
+        RunResult {
+            end,
+            exit_code,
+            statuses: self.statuses.clone(),
+            pending,
+        }
+    }
+
+    /// Ask the operator (blocking on the terminal without stalling other tasks).
+    fn ask(&self, prompt: &Prompt) -> Answer {
+        let operator = self.shared.operator.clone();
+        tokio::task::block_in_place(|| operator.ask(prompt))
+    }
+
+    fn answer(
+        &self,
+        step: &Step,
+        answer: &str,
+        reason: Option<String>,
+        by: &str,
+    ) -> Result<(), JournalError> {
+        self.record(Event::Answer {
+            step: step.id.clone(),
+            answer: answer.to_string(),
+            reason,
+            who: self.who.clone(),
+            by: by.to_string(),
+            question: None,
+        })
+    }
+
+    async fn confirm_destructive(
+        &mut self,
+        step: &Step,
+        ctx: &StepContext,
+        action: &dyn Action,
+    ) -> Result<Decision, JournalError> {
+        let preview = match self.retrying(step, ctx, || action.preview(ctx)).await? {
+            Ok(p) => p,
+            Err(StepStop::Interrupted(signal)) => {
+                return Ok(Decision::Stop(
+                    StepStatus::Interrupted,
+                    format!("interrupted by {} during the preview", signal.name()),
+                    End::Interrupted {
+                        signal,
+                        step: Some(step.id.clone()),
+                    },
+                ))
+            }
+            Err(StepStop::Failed(message)) => {
+                let summary = format!("could not preview, so nothing was done: {message}");
+                return Ok(match step.on_failure {
+                    Some(OnFailure::Continue) => Decision::Finish(StepStatus::Failed, summary),
+                    _ => Decision::Stop(
+                        StepStatus::Failed,
+                        summary,
+                        End::Failed {
+                            step: step.id.clone(),
+                        },
+                    ),
+                });
+            }
+        };
+        self.record(Event::Preview {
+            step: step.id.clone(),
+            summary: preview.summary.clone(),
+            items: preview.items.clone(),
+        })?;
+        if preview.nothing_to_do {
+            self.say(Level::Info, &preview.summary);
+            return Ok(Decision::Finish(
+                StepStatus::Ok,
+                format!("nothing to do: {}", preview.summary),
+            ));
+        }
+        let dry = self.shared.dry_run;
+        let answer = if self.yes {
+            self.say(Level::Info, &preview.body);
+            self.answer(step, "yes", None, "--yes")?;
+            Answer::Yes
+        } else if self.shared.operator.interactive() {
+            let question = if dry {
+                format!("{} (dry run: nothing will be sent)", step.display_title())
+            } else {
+                format!("{}?", step.display_title())
+            };
+            let answer = self.ask(&Prompt {
+                kind: PromptKind::Destructive,
+                step: &step.id,
+                title: step.display_title(),
+                body: &format!("{}\n{}", preview.summary, preview.body),
+                question: &question,
+                default_yes: false,
+            });
+            if let Some(signal) = self.interrupt.received() {
+                return Ok(Decision::Stop(
+                    StepStatus::Interrupted,
+                    "interrupted at the prompt; nothing was done".into(),
+                    End::Interrupted {
+                        signal,
+                        step: Some(step.id.clone()),
+                    },
+                ));
+            }
+            match &answer {
+                Answer::Yes => self.answer(step, "yes", None, "operator")?,
+                Answer::Skip(reason) => {
+                    self.answer(step, "skip", Some(reason.clone()), "operator")?
+                }
+                Answer::Abort | Answer::No => self.answer(step, "abort", None, "operator")?,
+            }
+            answer
+        } else {
+            unreachable!("the no-terminal rule is applied before the step starts");
+        };
+        Ok(match answer {
+            Answer::Yes if dry => {
+                self.confirmed.insert(step.id.clone());
+                Decision::Finish(
+                    StepStatus::WouldDo,
+                    format!("dry run, nothing sent; would do: {}", preview.summary),
+                )
+            }
+            Answer::Yes => {
+                self.confirmed.insert(step.id.clone());
+                Decision::Proceed
+            }
+            Answer::Skip(reason) => Decision::Finish(StepStatus::Skipped, skipped_summary(&reason)),
+            Answer::Abort | Answer::No => Decision::Stop(
+                StepStatus::Aborted,
+                "aborted by the operator; nothing was done".into(),
+                End::Aborted {
+                    step: step.id.clone(),
+                },
+            ),
+        })
+    }
+
+    fn confirm_manual(&mut self, step: &Step, ctx: &StepContext) -> Result<Decision, JournalError> {
+        let instructions = ctx
+            .args
+            .text("instructions")
+            .unwrap_or_default()
+            .to_string();
+        if self.shared.drill && self.shared.autopilot {
+            self.say(Level::Info, &instructions);
+            self.answer(step, "done", Some("drill autopilot".into()), "autopilot")?;
+            self.confirmed.insert(step.id.clone());
+            return Ok(Decision::Proceed);
+        }
+        if !self.shared.operator.interactive() {
+            self.say(Level::Info, &instructions);
+            self.answer(
+                step,
+                "pending",
+                Some("no terminal: a person must do this".into()),
+                "no-terminal",
+            )?;
+            self.say(
+                Level::Warn,
+                &format!(
+                    "`{}` needs a person: recorded as pending in the report",
+                    step.id
+                ),
+            );
+            return Ok(Decision::Finish(StepStatus::Pending, instructions));
+        }
+        let answer = self.ask(&Prompt {
+            kind: PromptKind::Manual,
+            step: &step.id,
+            title: step.display_title(),
+            body: &instructions,
+            question: &format!("{} — is it done?", step.display_title()),
+            default_yes: false,
+        });
+        if let Some(signal) = self.interrupt.received() {
+            return Ok(Decision::Stop(
+                StepStatus::Interrupted,
+                "interrupted at the prompt".into(),
+                End::Interrupted {
+                    signal,
+                    step: Some(step.id.clone()),
+                },
+            ));
+        }
+        Ok(match answer {
+            Answer::Yes => {
+                self.answer(step, "done", None, "operator")?;
+                self.confirmed.insert(step.id.clone());
+                if self.shared.dry_run {
+                    Decision::Finish(StepStatus::Ok, "done (attested by the operator)".into())
+                } else {
+                    Decision::Proceed
+                }
+            }
+            Answer::Skip(reason) => {
+                self.answer(step, "skip", Some(reason.clone()), "operator")?;
+                // A skipped manual step is still to be done.
+                Decision::Finish(StepStatus::Pending, skipped_summary(&reason))
+            }
+            Answer::Abort | Answer::No => {
+                self.answer(step, "abort", None, "operator")?;
+                Decision::Stop(
+                    StepStatus::Aborted,
+                    "aborted by the operator".into(),
+                    End::Aborted {
+                        step: step.id.clone(),
+                    },
+                )
+            }
+        })
+    }
+
+    async fn run_with_retry(
+        &self,
+        step: &Step,
+        _spec: &ActionSpec,
+        ctx: &StepContext,
+        action: &dyn Action,
+    ) -> Result<Result<Outcome, StepStop>, JournalError> {
+        self.retrying(step, ctx, || action.run(ctx)).await
+    }
+
+    /// Run `make()` up to the step's `retry.attempts` times, each bounded by its
+    /// `timeout`, racing Ctrl-C. Journal failures are never retried.
+    async fn retrying<T, F>(
+        &self,
+        step: &Step,
+        _ctx: &StepContext,
+        make: impl Fn() -> F,
+    ) -> Result<Result<T, StepStop>, JournalError>
+    where
+        F: std::future::Future<Output = Result<T, ActionError>>,
+    {
+        let attempts = step.retry.attempts.max(1);
+        for attempt in 1..=attempts {
+            let work = async {
+                match step.timeout {
+                    Some(limit) => match tokio::time::timeout(limit, make()).await {
+                        Ok(result) => result,
+                        Err(_) => Err(ActionError::Timeout(limit)),
+                    },
+                    None => make().await,
+                }
+            };
+            let result = tokio::select! {
+                result = work => result,
+                signal = self.interrupt.wait() => return Ok(Err(StepStop::Interrupted(signal))),
+            };
+            match result {
+                Ok(value) => return Ok(Ok(value)),
+                Err(ActionError::Journal(e)) => return Err(e),
+                Err(e) => {
+                    let message = e.to_string();
+                    self.record(Event::StepError {
+                        step: step.id.clone(),
+                        attempt,
+                        message: message.clone(),
+                        code: e.code(),
+                    })?;
+                    if attempt < attempts {
+                        self.say(
+                            Level::Warn,
+                            &format!(
+                                "{}: attempt {attempt}/{attempts} failed: {message}; retrying in {}",
+                                step.id,
+                                humantime::format_duration(step.retry.delay)
+                            ),
+                        );
+                        tokio::select! {
+                            _ = tokio::time::sleep(step.retry.delay) => {}
+                            signal = self.interrupt.wait() => return Ok(Err(StepStop::Interrupted(signal))),
+                        }
+                    } else {
+                        let message = if attempts > 1 {
+                            format!("{message} (after {attempts} attempts)")
+                        } else {
+                            message
+                        };
+                        return Ok(Err(StepStop::Failed(message)));
+                    }
+                }
+            }
+        }
+        unreachable!("attempts is at least 1")
+    }
+}
+
+enum StepStop {
+    Failed(String),
+    Interrupted(Signal),
+}
+
+fn skipped_summary(reason: &str) -> String {
+    if reason.trim().is_empty() {
+        "skipped by the operator (no reason given)".into()
+    } else {
+        format!("skipped by the operator: {}", reason.trim())
+    }
+}
+
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Destructive => "destructive",
+        Kind::Manual => "manual",
+        Kind::Verify => "verify",
+        Kind::Evidence => "evidence",
+        Kind::Local => "local",
+    }
+}
+
+pub fn outcome_name(end: &End) -> &'static str {
+    match end {
+        End::Completed => "completed",
+        End::Aborted { .. } => "aborted",
+        End::Stopped { .. } => "stopped",
+        End::Failed { .. } => "failed",
+        End::Interrupted { .. } => "interrupted",
+    }
+}
+
+#[cfg(test)]
+mod tests;

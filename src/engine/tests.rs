@@ -1,0 +1,542 @@
+//! Every engine rule, driven through the scripted operator.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::session::{self, SessionResult};
+use super::{Interrupt, Signal};
+use crate::actions::{
+    Action, ActionError, ActionSpec, BoxFuture, Kind, Outcome, Preview, Registry, StepContext,
+};
+use crate::config::{RunConfig, Target};
+use crate::error::exit;
+use crate::operator::{Answer, Operator, Scripted};
+use crate::playbook::Playbook;
+use crate::report::journal::{self, Event, StepStatus};
+
+static DESTROY: ActionSpec = ActionSpec {
+    name: "test.destroy",
+    description: "a destructive test action",
+    kind: Kind::Destructive,
+    inputs: &[],
+    outputs: &[],
+};
+static READ: ActionSpec = ActionSpec {
+    name: "test.read",
+    description: "an evidence test action",
+    kind: Kind::Evidence,
+    inputs: &[],
+    outputs: &[crate::actions::OutputSpec {
+        name: "count",
+        description: "calls so far",
+    }],
+};
+
+/// A test action that counts its calls, can fail its first N runs and can be slow.
+struct Probe {
+    spec: &'static ActionSpec,
+    runs: AtomicUsize,
+    previews: AtomicUsize,
+    fail_first: usize,
+    sleep: Duration,
+}
+
+impl Probe {
+    fn new(spec: &'static ActionSpec) -> Arc<Probe> {
+        Arc::new(Probe {
+            spec,
+            runs: AtomicUsize::new(0),
+            previews: AtomicUsize::new(0),
+            fail_first: 0,
+            sleep: Duration::ZERO,
+        })
+    }
+    fn failing(spec: &'static ActionSpec, n: usize) -> Arc<Probe> {
+        Arc::new(Probe {
+            spec,
+            runs: AtomicUsize::new(0),
+            previews: AtomicUsize::new(0),
+            fail_first: n,
+            sleep: Duration::ZERO,
+        })
+    }
+    fn slow(spec: &'static ActionSpec, sleep: Duration) -> Arc<Probe> {
+        Arc::new(Probe {
+            spec,
+            runs: AtomicUsize::new(0),
+            previews: AtomicUsize::new(0),
+            fail_first: 0,
+            sleep,
+        })
+    }
+    fn runs(&self) -> usize {
+        self.runs.load(Ordering::SeqCst)
+    }
+}
+
+impl Action for Probe {
+    fn spec(&self) -> &'static ActionSpec {
+        self.spec
+    }
+    fn preview<'a>(&'a self, _ctx: &'a StepContext) -> BoxFuture<'a, Result<Preview, ActionError>> {
+        Box::pin(async move {
+            self.previews.fetch_add(1, Ordering::SeqCst);
+            Ok(Preview {
+                summary: "2 things would change".into(),
+                body: "thing-1\nthing-2".into(),
+                items: serde_json::json!(["thing-1", "thing-2"]),
+                nothing_to_do: false,
+            })
+        })
+    }
+    fn run<'a>(&'a self, _ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let n = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
+            if !self.sleep.is_zero() {
+                tokio::time::sleep(self.sleep).await;
+            }
+            if n <= self.fail_first {
+                return Err(ActionError::Failed(format!("planned failure {n}")));
+            }
+            Ok(Outcome::ok(format!("ran {n} time(s)")).with("count", n as u64))
+        })
+    }
+}
+
+struct Harness {
+    dir: tempfile::TempDir,
+    registry: Registry,
+    destroy: Arc<Probe>,
+    read: Arc<Probe>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness::with(Probe::new(&DESTROY), Probe::new(&READ))
+    }
+    fn with(destroy: Arc<Probe>, read: Arc<Probe>) -> Harness {
+        let registry = Registry::builtin().with(destroy.clone()).with(read.clone());
+        Harness {
+            dir: tempfile::tempdir().unwrap(),
+            registry,
+            destroy,
+            read,
+        }
+    }
+    fn cfg(&self) -> RunConfig {
+        RunConfig::local(self.dir.path())
+    }
+    fn playbook(&self, steps: &str) -> Playbook {
+        let text = format!("version: 1\nname: t\ninputs:\n  since: {{ type: since, default: 24h }}\nsteps:\n{steps}");
+        Playbook::parse(&text, "t.yaml", &self.registry).unwrap_or_else(|d| panic!("{d}"))
+    }
+    async fn run(&self, playbook: &Playbook, cfg: &RunConfig, op: Arc<Scripted>) -> SessionResult {
+        let operator: Arc<dyn Operator> = op;
+        session::run(playbook, &self.registry, cfg, operator, Interrupt::manual())
+            .await
+            .unwrap()
+    }
+}
+
+fn events(dir: &std::path::Path) -> Vec<Event> {
+    journal::read(&dir.join(journal::JOURNAL_FILE))
+        .unwrap()
+        .records()
+        .map(|r| r.event.clone())
+        .collect()
+}
+
+fn status_of(result: &SessionResult, step: &str) -> StepStatus {
+    result
+        .result
+        .statuses
+        .iter()
+        .find(|(s, _)| s == step)
+        .map(|(_, st)| *st)
+        .unwrap()
+}
+
+const DESTROY_THEN_READ: &str =
+    "  - id: destroy\n    uses: test.destroy\n  - id: read\n    uses: test.read\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn yes_runs_the_destructive_step_after_its_preview() {
+    let h = Harness::new();
+    let op = Arc::new(Scripted::new([("destroy", Answer::Yes)]));
+    let r = h
+        .run(&h.playbook(DESTROY_THEN_READ), &h.cfg(), op.clone())
+        .await;
+    op.assert_exhausted();
+    assert_eq!(h.destroy.runs(), 1);
+    assert_eq!(r.result.exit_code, exit::OK);
+    let ev = events(&r.dir);
+    let preview = ev
+        .iter()
+        .position(|e| matches!(e, Event::Preview { .. }))
+        .unwrap();
+    let answer = ev
+        .iter()
+        .position(|e| matches!(e, Event::Answer { answer, .. } if answer == "yes"))
+        .unwrap();
+    assert!(
+        preview < answer,
+        "the preview is recorded before the answer"
+    );
+    assert!(op.asked()[0].contains("destroy"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skip_records_the_reason_and_does_nothing() {
+    let h = Harness::new();
+    let op = Arc::new(Scripted::new([(
+        "destroy",
+        Answer::Skip("already handled".into()),
+    )]));
+    let r = h
+        .run(&h.playbook(DESTROY_THEN_READ), &h.cfg(), op.clone())
+        .await;
+    assert_eq!(h.destroy.runs(), 0);
+    assert_eq!(h.read.runs(), 1, "the run continues after a skip");
+    assert_eq!(status_of(&r, "destroy"), StepStatus::Skipped);
+    assert!(events(&r.dir).iter().any(
+        |e| matches!(e, Event::Answer { answer, reason: Some(reason), .. } if answer == "skip" && reason == "already handled")
+    ));
+    let md = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
+    assert!(md.contains("already handled"), "{md}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abort_stops_the_run_with_exit_4() {
+    let h = Harness::new();
+    let op = Arc::new(Scripted::new([("destroy", Answer::Abort)]));
+    let r = h.run(&h.playbook(DESTROY_THEN_READ), &h.cfg(), op).await;
+    assert_eq!(h.destroy.runs(), 0);
+    assert_eq!(h.read.runs(), 0, "nothing after an abort");
+    assert_eq!(r.result.exit_code, exit::ABORTED);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["outcome"], "aborted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_terminal_and_no_yes_stops_before_the_destructive_step() {
+    let h = Harness::new();
+    let steps = "  - id: read\n    uses: test.read\n  - id: destroy\n    uses: test.destroy\n";
+    let op = Arc::new(Scripted::without_terminal());
+    let r = h.run(&h.playbook(steps), &h.cfg(), op.clone()).await;
+    assert_eq!(r.result.exit_code, exit::ABORTED);
+    assert_eq!(h.read.runs(), 1, "steps before it ran");
+    assert_eq!(h.destroy.runs(), 0);
+    assert_eq!(h.destroy.previews.load(Ordering::SeqCst), 0);
+    let ev = events(&r.dir);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, Event::StepStarted { step, .. } if step == "destroy")),
+        "the journal shows the destructive step never started"
+    );
+    assert!(
+        op.said_text().contains("--yes"),
+        "the message says what to do"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn yes_without_a_terminal_runs_destructive_but_leaves_manual_pending() {
+    let h = Harness::new();
+    let steps = "  - id: destroy\n    uses: test.destroy\n  - id: delete-key\n    uses: manual\n    with: { instructions: Delete it }\n  - id: after\n    uses: test.read\n    when: ${{ steps.delete-key.confirmed }}\n";
+    let mut cfg = h.cfg();
+    cfg.yes = true;
+    let r = h
+        .run(
+            &h.playbook(steps),
+            &cfg,
+            Arc::new(Scripted::without_terminal()),
+        )
+        .await;
+    assert_eq!(h.destroy.runs(), 1);
+    assert_eq!(status_of(&r, "delete-key"), StepStatus::Pending);
+    assert_eq!(
+        status_of(&r, "after"),
+        StepStatus::Skipped,
+        "an unconfirmed manual step is not confirmed"
+    );
+    assert_eq!(r.result.exit_code, exit::PENDING);
+    let md = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("Still to do") && md.contains("Delete it"),
+        "{md}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn yes_never_confirms_a_manual_step_in_a_terminal_either() {
+    let h = Harness::new();
+    let steps = "  - id: delete-key\n    uses: manual\n    with: { instructions: 'Delete ${{ key.masked }}' }\n";
+    let mut cfg = h.cfg();
+    cfg.yes = true;
+    let op = Arc::new(Scripted::new([(
+        "delete-key",
+        Answer::Skip("later".into()),
+    )]));
+    let r = h.run(&h.playbook(steps), &cfg, op.clone()).await;
+    op.assert_exhausted();
+    assert_eq!(
+        status_of(&r, "delete-key"),
+        StepStatus::Pending,
+        "a skipped manual step stays pending"
+    );
+    assert_eq!(r.result.exit_code, exit::PENDING);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manual_done_confirms_the_step() {
+    let h = Harness::new();
+    let steps = "  - id: delete-key\n    uses: manual\n    with: { instructions: Delete it }\n  - id: after\n    uses: test.read\n    when: ${{ steps.delete-key.confirmed }}\n";
+    let op = Arc::new(Scripted::new([("delete-key", Answer::Yes)]));
+    let r = h.run(&h.playbook(steps), &h.cfg(), op).await;
+    assert_eq!(status_of(&r, "delete-key"), StepStatus::Ok);
+    assert_eq!(h.read.runs(), 1);
+    assert_eq!(r.result.exit_code, exit::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drill_autopilot_confirms_manual_steps() {
+    let h = Harness::new();
+    let steps = "  - id: delete-key\n    uses: manual\n    with: { instructions: Delete it }\n";
+    let mut cfg = h.cfg();
+    cfg.yes = true;
+    cfg.target = Target::Drill { scenario: None };
+    let r = h
+        .run(
+            &h.playbook(steps),
+            &cfg,
+            Arc::new(Scripted::without_terminal()),
+        )
+        .await;
+    assert_eq!(status_of(&r, "delete-key"), StepStatus::Ok);
+    assert!(events(&r.dir)
+        .iter()
+        .any(|e| matches!(e, Event::Answer { by, .. } if by == "autopilot")));
+    let md = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
+    assert!(md.contains("DRILL (autopilot)"), "{md}");
+    assert!(r.dir.to_string_lossy().ends_with("-t-drill"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_records_would_do_and_never_runs_the_action() {
+    let h = Harness::new();
+    let mut cfg = h.cfg();
+    cfg.dry_run = true;
+    cfg.yes = true;
+    let r = h
+        .run(
+            &h.playbook(DESTROY_THEN_READ),
+            &cfg,
+            Arc::new(Scripted::without_terminal()),
+        )
+        .await;
+    assert_eq!(h.destroy.runs(), 0);
+    assert_eq!(h.destroy.previews.load(Ordering::SeqCst), 1);
+    assert_eq!(status_of(&r, "destroy"), StepStatus::WouldDo);
+    assert_eq!(h.read.runs(), 1, "reads still happen in a dry run");
+    assert!(r.dir.to_string_lossy().ends_with("-dry-run"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_runs_again_until_it_succeeds() {
+    let h = Harness::with(Probe::new(&DESTROY), Probe::failing(&READ, 2));
+    let steps = "  - id: read\n    uses: test.read\n    retry: { attempts: 3, delay: 10ms }\n";
+    let r = h
+        .run(
+            &h.playbook(steps),
+            &h.cfg(),
+            Arc::new(Scripted::without_terminal()),
+        )
+        .await;
+    assert_eq!(h.read.runs(), 3);
+    assert_eq!(status_of(&r, "read"), StepStatus::Ok);
+    let errors = events(&r.dir)
+        .iter()
+        .filter(|e| matches!(e, Event::StepError { .. }))
+        .count();
+    assert_eq!(errors, 2, "each failed attempt is journaled");
+    assert_eq!(r.result.exit_code, exit::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_gives_up_after_its_attempts() {
+    let h = Harness::with(Probe::new(&DESTROY), Probe::failing(&READ, 10));
+    let steps = "  - id: read\n    uses: test.read\n    retry: { attempts: 2, delay: 1ms }\n    on_failure: abort\n  - id: next\n    uses: test.destroy\n";
+    let r = h
+        .run(
+            &h.playbook(steps),
+            &h.cfg(),
+            Arc::new(Scripted::without_terminal()),
+        )
+        .await;
+    assert_eq!(h.read.runs(), 2);
+    assert_eq!(status_of(&r, "read"), StepStatus::Failed);
+    assert_eq!(r.result.exit_code, exit::FAILED);
+    assert!(
+        !r.result.statuses.iter().any(|(s, _)| s == "next"),
+        "on_failure: abort stops the run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn evidence_failures_continue_by_default_but_fail_the_run() {
+    let h = Harness::with(Probe::new(&DESTROY), Probe::failing(&READ, 10));
+    let steps = "  - id: read\n    uses: test.read\n  - id: note\n    uses: manual\n    with: { instructions: x }\n";
+    let r = h
+        .run(
+            &h.playbook(steps),
+            &h.cfg(),
+            Arc::new(Scripted::without_terminal()),
+        )
+        .await;
+    assert_eq!(status_of(&r, "read"), StepStatus::Failed);
+    assert_eq!(
+        status_of(&r, "note"),
+        StepStatus::Pending,
+        "the run went on"
+    );
+    assert_eq!(
+        r.result.exit_code,
+        exit::FAILED,
+        "a failed step under on_failure: continue still fails the run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destructive_failures_abort_by_default() {
+    let h = Harness::with(Probe::failing(&DESTROY, 10), Probe::new(&READ));
+    let mut cfg = h.cfg();
+    cfg.yes = true;
+    let r = h
+        .run(
+            &h.playbook(DESTROY_THEN_READ),
+            &cfg,
+            Arc::new(Scripted::without_terminal()),
+        )
+        .await;
+    assert_eq!(status_of(&r, "destroy"), StepStatus::Failed);
+    assert_eq!(h.read.runs(), 0);
+    assert_eq!(r.result.exit_code, exit::FAILED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_failure_continue_overrides_the_default() {
+    let h = Harness::with(Probe::failing(&DESTROY, 10), Probe::new(&READ));
+    let steps = "  - id: destroy\n    uses: test.destroy\n    on_failure: continue\n  - id: read\n    uses: test.read\n";
+    let mut cfg = h.cfg();
+    cfg.yes = true;
+    let r = h
+        .run(
+            &h.playbook(steps),
+            &cfg,
+            Arc::new(Scripted::without_terminal()),
+        )
+        .await;
+    assert_eq!(h.read.runs(), 1);
+    assert_eq!(r.result.exit_code, exit::FAILED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_bounds_each_attempt() {
+    let h = Harness::with(
+        Probe::new(&DESTROY),
+        Probe::slow(&READ, Duration::from_secs(30)),
+    );
+    let steps = "  - id: read\n    uses: test.read\n    timeout: 100ms\n    retry: { attempts: 2, delay: 1ms }\n";
+    let started = std::time::Instant::now();
+    let r = h
+        .run(
+            &h.playbook(steps),
+            &h.cfg(),
+            Arc::new(Scripted::without_terminal()),
+        )
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(h.read.runs(), 2);
+    assert_eq!(status_of(&r, "read"), StepStatus::Failed);
+    assert!(events(&r.dir)
+        .iter()
+        .any(|e| matches!(e, Event::StepError { message, .. } if message.contains("timed out"))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_a_step_records_the_interruption_and_exits_130() {
+    let h = Harness::with(
+        Probe::new(&DESTROY),
+        Probe::slow(&READ, Duration::from_secs(30)),
+    );
+    let steps = "  - id: read\n    uses: test.read\n  - id: after\n    uses: test.destroy\n";
+    let interrupt = Interrupt::manual();
+    let trigger = interrupt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        trigger.trigger(Signal::Interrupt);
+    });
+    let playbook = h.playbook(steps);
+    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+    let r = session::run(&playbook, &h.registry, &h.cfg(), operator, interrupt)
+        .await
+        .unwrap();
+    assert_eq!(r.result.exit_code, exit::SIGINT);
+    assert_eq!(status_of(&r, "read"), StepStatus::Interrupted);
+    let ev = events(&r.dir);
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::Interrupted { signal, .. } if signal == "SIGINT")));
+    assert!(matches!(
+        ev.last(),
+        Some(Event::RunFinished { exit_code: 130, .. })
+    ));
+    let md = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
+    assert!(md.contains("resume with: `respond resume"), "{md}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_report_is_rendered_from_the_journal_alone() {
+    let h = Harness::new();
+    let op = Arc::new(Scripted::new([("destroy", Answer::Yes)]));
+    let r = h.run(&h.playbook(DESTROY_THEN_READ), &h.cfg(), op).await;
+    let before = std::fs::read_to_string(r.dir.join("report.json")).unwrap();
+    std::fs::remove_file(r.dir.join("report.json")).unwrap();
+    std::fs::remove_file(r.dir.join("report.md")).unwrap();
+    crate::report::render_dir(&r.dir).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(r.dir.join("report.json")).unwrap(),
+        before
+    );
+    let report: serde_json::Value = serde_json::from_str(&before).unwrap();
+    assert_eq!(report["steps"][0]["status"], "ok");
+    assert_eq!(report["steps"][1]["outputs"]["count"], 1);
+    assert_eq!(report["decisions"][0]["who"], "tester");
+    assert_eq!(
+        std::fs::read_to_string(r.dir.join("playbook.yaml")).unwrap(),
+        h.playbook(DESTROY_THEN_READ).text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outputs_feed_later_templates_and_conditions() {
+    let h = Harness::new();
+    let steps = "  - id: read\n    uses: test.read\n  - id: tell\n    uses: manual\n    when: ${{ steps.read.outputs.count > 0 }}\n    with: { instructions: 'count is ${{ steps.read.outputs.count }} since ${{ inputs.since }}' }\n";
+    let r = h
+        .run(
+            &h.playbook(steps),
+            &h.cfg(),
+            Arc::new(Scripted::without_terminal()),
+        )
+        .await;
+    let ev = events(&r.dir);
+    let summary = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::StepFinished { step, summary, .. } if step == "tell" => Some(summary.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(summary.starts_with("count is 1 since 20"), "{summary}");
+}

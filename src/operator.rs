@@ -1,0 +1,348 @@
+//! The person at the keyboard, behind a trait so the engine never touches the terminal:
+//! a terminal implementation (dialoguer prompts, indicatif bars), a scripted one for
+//! tests, and a non-interactive one for runs without a TTY.
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use console::style;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// What kind of decision a prompt asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromptKind {
+    /// yes / skip / abort before a destructive step.
+    Destructive,
+    /// done / skip / abort for a manual step.
+    Manual,
+    /// A yes/no question that is not a step (cancel again? resume?).
+    Question,
+}
+
+#[derive(Debug)]
+pub struct Prompt<'a> {
+    pub kind: PromptKind,
+    pub step: &'a str,
+    pub title: &'a str,
+    /// The preview or the instructions, already rendered.
+    pub body: &'a str,
+    pub question: &'a str,
+    /// For questions: the answer that does the least harm, used without a terminal.
+    pub default_yes: bool,
+}
+
+/// The operator's answer. For manual steps `Yes` means "done".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    Skip(String),
+    Abort,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Only with -v.
+    Detail,
+    Info,
+    /// A step's heading.
+    Heading,
+    Success,
+    Warn,
+    /// Something the operator must not miss (orders reappearing, a live key).
+    Alert,
+}
+
+pub trait Operator: Send + Sync {
+    /// Whether prompts can be answered (a terminal on stdin and stderr, or a script).
+    fn interactive(&self) -> bool;
+    /// Ask; only called when `interactive()` is true.
+    fn ask(&self, prompt: &Prompt) -> Answer;
+    /// Tell the operator something.
+    fn say(&self, level: Level, text: &str);
+    /// A progress bar (hidden where there is no terminal). `total` None: a spinner.
+    fn progress(&self, label: &str, total: Option<u64>) -> ProgressBar;
+}
+
+/// Who answered, for the journal: `--operator NAME`, else `user@host`.
+pub fn who(name: Option<&str>) -> String {
+    if let Some(name) = name {
+        return name.to_string();
+    }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
+}
+
+/// Prompts need a person: stdin and stderr must both be terminals (dialoguer reads keys
+/// from the terminal, so a piped stdin alone would not stop it).
+pub fn terminal_attached() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+fn styled(level: Level, text: &str) -> String {
+    match level {
+        Level::Detail => style(text).dim().to_string(),
+        Level::Info => text.to_string(),
+        Level::Heading => style(text).bold().to_string(),
+        Level::Success => style(text).green().to_string(),
+        Level::Warn => format!("{} {}", style("warning:").yellow().bold(), text),
+        Level::Alert => format!("{} {}", style("!!").red().bold(), style(text).red().bold()),
+    }
+}
+
+fn shown(level: Level, verbose: u8, quiet: bool) -> bool {
+    match level {
+        Level::Detail => verbose > 0 && !quiet,
+        Level::Warn | Level::Alert => true,
+        _ => !quiet,
+    }
+}
+
+/// Prompts with dialoguer and progress with indicatif, on stderr.
+pub struct Terminal {
+    multi: MultiProgress,
+    verbose: u8,
+    quiet: bool,
+}
+
+impl Terminal {
+    pub fn new(verbose: u8, quiet: bool) -> Self {
+        let multi = MultiProgress::with_draw_target(if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        });
+        Terminal {
+            multi,
+            verbose,
+            quiet,
+        }
+    }
+
+    fn choose(&self, prompt: &Prompt, items: &[&str]) -> std::io::Result<usize> {
+        let theme = dialoguer::theme::ColorfulTheme::default();
+        self.multi.suspend(|| {
+            dialoguer::Select::with_theme(&theme)
+                .with_prompt(prompt.question)
+                .items(items)
+                .default(0)
+                .interact()
+                .map_err(|dialoguer::Error::IO(e)| e)
+        })
+    }
+
+    fn reason(&self) -> String {
+        let theme = dialoguer::theme::ColorfulTheme::default();
+        self.multi
+            .suspend(|| {
+                dialoguer::Input::<String>::with_theme(&theme)
+                    .with_prompt("Reason for skipping (goes into the report)")
+                    .allow_empty(true)
+                    .interact_text()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Operator for Terminal {
+    fn interactive(&self) -> bool {
+        terminal_attached()
+    }
+
+    fn ask(&self, prompt: &Prompt) -> Answer {
+        if !prompt.body.is_empty() {
+            self.multi.suspend(|| eprintln!("{}", prompt.body));
+        }
+        let choice = match prompt.kind {
+            PromptKind::Destructive => self.choose(
+                prompt,
+                &[
+                    "yes, do it now",
+                    "skip this step (give a reason)",
+                    "abort the run",
+                ],
+            ),
+            PromptKind::Manual => self.choose(
+                prompt,
+                &[
+                    "done",
+                    "skip for now (give a reason; stays pending)",
+                    "abort the run",
+                ],
+            ),
+            PromptKind::Question => {
+                let theme = dialoguer::theme::ColorfulTheme::default();
+                let answer = self.multi.suspend(|| {
+                    dialoguer::Confirm::with_theme(&theme)
+                        .with_prompt(prompt.question)
+                        .default(prompt.default_yes)
+                        .interact()
+                });
+                return match answer {
+                    Ok(true) => Answer::Yes,
+                    Ok(false) => Answer::No,
+                    Err(_) => Answer::Abort,
+                };
+            }
+        };
+        match choice {
+            Ok(0) => Answer::Yes,
+            Ok(1) => Answer::Skip(self.reason()),
+            // Abort, or the terminal went away / Ctrl-C during the prompt.
+            _ => {
+                let _ = console::Term::stderr().show_cursor();
+                Answer::Abort
+            }
+        }
+    }
+
+    fn say(&self, level: Level, text: &str) {
+        if shown(level, self.verbose, self.quiet) {
+            let line = styled(level, text);
+            self.multi.suspend(|| eprintln!("{line}"));
+        }
+    }
+
+    fn progress(&self, label: &str, total: Option<u64>) -> ProgressBar {
+        let bar = match total {
+            Some(n) => ProgressBar::new(n).with_style(
+                ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            ),
+            None => ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .expect("valid template"),
+            ),
+        };
+        bar.set_message(label.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        self.multi.add(bar)
+    }
+}
+
+/// No terminal: never asks (the engine applies the no-TTY rules), prints to stderr.
+pub struct NonInteractive {
+    verbose: u8,
+    quiet: bool,
+}
+
+impl NonInteractive {
+    pub fn new(verbose: u8, quiet: bool) -> Self {
+        NonInteractive { verbose, quiet }
+    }
+}
+
+impl Operator for NonInteractive {
+    fn interactive(&self) -> bool {
+        false
+    }
+
+    fn ask(&self, prompt: &Prompt) -> Answer {
+        // The engine does not ask without a terminal; answer the least harmful thing.
+        if prompt.kind == PromptKind::Question && prompt.default_yes {
+            Answer::Yes
+        } else {
+            Answer::No
+        }
+    }
+
+    fn say(&self, level: Level, text: &str) {
+        if shown(level, self.verbose, self.quiet) {
+            eprintln!("{}", styled(level, text));
+        }
+    }
+
+    fn progress(&self, _label: &str, _total: Option<u64>) -> ProgressBar {
+        ProgressBar::hidden()
+    }
+}
+
+/// For tests: answers from a script, records everything said, and panics on a question
+/// it did not expect or when answers are left over.
+pub struct Scripted {
+    answers: Mutex<VecDeque<(String, Answer)>>,
+    asked: Mutex<Vec<String>>,
+    said: Mutex<Vec<(Level, String)>>,
+    interactive: bool,
+}
+
+impl Scripted {
+    /// Each entry: a piece of text the prompt's question or title must contain, and the
+    /// answer to give.
+    pub fn new<S: Into<String>>(script: impl IntoIterator<Item = (S, Answer)>) -> Self {
+        Scripted {
+            answers: Mutex::new(script.into_iter().map(|(s, a)| (s.into(), a)).collect()),
+            asked: Mutex::new(Vec::new()),
+            said: Mutex::new(Vec::new()),
+            interactive: true,
+        }
+    }
+
+    /// A script standing for a run without a terminal: any question is a test failure.
+    pub fn without_terminal() -> Self {
+        let mut s = Scripted::new(Vec::<(String, Answer)>::new());
+        s.interactive = false;
+        s
+    }
+
+    pub fn said(&self) -> Vec<(Level, String)> {
+        self.said.lock().unwrap().clone()
+    }
+
+    pub fn said_text(&self) -> String {
+        self.said()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+
+    pub fn assert_exhausted(&self) {
+        let left = self.answers.lock().unwrap();
+        assert!(
+            left.is_empty(),
+            "scripted answers never asked for: {:?}",
+            *left
+        );
+    }
+}
+
+impl Operator for Scripted {
+    fn interactive(&self) -> bool {
+        self.interactive
+    }
+
+    fn ask(&self, prompt: &Prompt) -> Answer {
+        let text = format!("[{}] {} — {}", prompt.step, prompt.title, prompt.question);
+        self.asked.lock().unwrap().push(text.clone());
+        assert!(self.interactive, "asked without a terminal: {text}");
+        let Some((expected, answer)) = self.answers.lock().unwrap().pop_front() else {
+            panic!("unexpected question: {text}");
+        };
+        assert!(
+            text.contains(&expected),
+            "expected a question about {expected:?}, got: {text}"
+        );
+        answer
+    }
+
+    fn say(&self, level: Level, text: &str) {
+        self.said.lock().unwrap().push((level, text.to_string()));
+    }
+
+    fn progress(&self, _label: &str, _total: Option<u64>) -> ProgressBar {
+        ProgressBar::hidden()
+    }
+}

@@ -1,0 +1,203 @@
+//! Playbooks: the model, loading from YAML with every problem reported at once as
+//! `FILE:LINE:COLUMN: message`, and the built-in playbooks compiled into the binary.
+pub mod expr;
+mod load;
+pub mod node;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub use load::{check_input_value as load_check_input, parse_duration};
+
+use crate::actions::Registry;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::secret::Role;
+use expr::{Expr, Template};
+use node::Pos;
+
+/// Built-in playbooks, by name.
+pub const BUILTIN: &[(&str, &str)] = &[("example", include_str!("../../playbooks/example.yaml"))];
+
+#[derive(Clone, Debug)]
+pub struct Playbook {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub inputs: Vec<InputDef>,
+    pub steps: Vec<Step>,
+    /// The text as loaded; copied into the incident folder and hashed into the journal.
+    pub text: String,
+    /// Where it came from: a path, or `built-in:NAME`.
+    pub origin: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputType {
+    Duration,
+    Since,
+    String,
+    List,
+    File,
+    Bool,
+}
+
+impl InputType {
+    pub const NAMES: &'static [&'static str] =
+        &["duration", "since", "string", "list", "file", "bool"];
+
+    pub fn parse(name: &str) -> Option<InputType> {
+        Some(match name {
+            "duration" => InputType::Duration,
+            "since" => InputType::Since,
+            "string" => InputType::String,
+            "list" => InputType::List,
+            "file" => InputType::File,
+            "bool" => InputType::Bool,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputType::Duration => "duration",
+            InputType::Since => "since",
+            InputType::String => "string",
+            InputType::List => "list",
+            InputType::File => "file",
+            InputType::Bool => "bool",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct InputDef {
+    pub name: String,
+    pub ty: InputType,
+    pub default: Option<String>,
+    pub required: bool,
+    pub description: Option<String>,
+    pub pos: Pos,
+}
+
+/// A `with:` argument value, typed by the action's input spec.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArgValue {
+    Text(Template),
+    List(Vec<Template>),
+    Bool(bool),
+    Int(i64),
+    Duration(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct Arg {
+    pub name: String,
+    pub value: ArgValue,
+    pub pos: Pos,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    pub attempts: u32,
+    pub delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 1,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFailure {
+    Continue,
+    Abort,
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub id: String,
+    pub title: Option<String>,
+    pub uses: String,
+    pub args: Vec<Arg>,
+    pub when: Option<Expr>,
+    /// The `when:` text as written, for the journal and `plan`.
+    pub when_text: Option<String>,
+    pub when_pos: Pos,
+    pub retry: Retry,
+    pub timeout: Option<Duration>,
+    pub on_failure: Option<OnFailure>,
+    pub role: Role,
+    pub pos: Pos,
+}
+
+impl Step {
+    pub fn display_title(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.id)
+    }
+
+    pub fn arg(&self, name: &str) -> Option<&ArgValue> {
+        self.args.iter().find(|a| a.name == name).map(|a| &a.value)
+    }
+}
+
+impl Playbook {
+    /// Load from a file path, or a built-in name when no such file exists.
+    pub fn load(reference: &str, registry: &Registry) -> Result<Playbook, crate::error::Error> {
+        let path = Path::new(reference);
+        if path.exists() {
+            return Playbook::load_file(path, registry);
+        }
+        if let Some((name, text)) = BUILTIN.iter().find(|(name, _)| *name == reference) {
+            return Playbook::parse(text, &format!("built-in:{name}"), registry)
+                .map_err(crate::error::Error::Invalid);
+        }
+        let builtins: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+        Err(crate::error::Error::usage_hint(
+            format!("no playbook file `{reference}` and no built-in playbook of that name"),
+            format!(
+                "give a path to a YAML file, or one of: {}",
+                builtins.join(", ")
+            ),
+        ))
+    }
+
+    pub fn load_file(path: &Path, registry: &Registry) -> Result<Playbook, crate::error::Error> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            crate::error::Error::Invalid(Diagnostics(vec![Diagnostic::new(
+                &display,
+                0,
+                0,
+                format!("cannot read playbook: {e}"),
+            )]))
+        })?;
+        Playbook::parse(&text, &display, registry).map_err(crate::error::Error::Invalid)
+    }
+
+    pub fn builtin(name: &str, registry: &Registry) -> Result<Playbook, crate::error::Error> {
+        let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name) else {
+            return Err(crate::error::Error::Internal(format!(
+                "no built-in playbook `{name}`"
+            )));
+        };
+        Playbook::parse(text, &format!("built-in:{name}"), registry)
+            .map_err(crate::error::Error::Invalid)
+    }
+
+    /// Parse and validate; every problem found is returned, sorted by position.
+    pub fn parse(text: &str, file: &str, registry: &Registry) -> Result<Playbook, Diagnostics> {
+        load::parse(text, file, registry)
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    pub fn input(&self, name: &str) -> Option<&InputDef> {
+        self.inputs.iter().find(|i| i.name == name)
+    }
+}

@@ -1,0 +1,462 @@
+//! The journal: append-only JSON lines, each carrying the SHA-256 of the line before it
+//! (the first: of the playbook text and the run inputs), flushed and fsynced before the
+//! run moves on. It is the source of truth; every report is rendered from it.
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One journal line.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub v: u32,
+    pub seq: u64,
+    /// Local clock, UTC, RFC 3339 with milliseconds.
+    pub time: String,
+    #[serde(flatten)]
+    pub event: Event,
+    /// SHA-256 (hex) of the previous line, or of the playbook and inputs for the first.
+    pub prev: String,
+}
+
+/// How a step ended.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Done and succeeded.
+    Ok,
+    /// Failed (after its retries).
+    Failed,
+    /// Not run: `when:` was false, or the operator skipped it.
+    Skipped,
+    /// Dry run: the preview was recorded as what would be done.
+    WouldDo,
+    /// A manual step nobody attested to (no terminal, or skipped): still to do.
+    Pending,
+    /// The operator aborted the run at this step.
+    Aborted,
+    /// A confirmation was needed and no terminal was there.
+    Stopped,
+    /// Ctrl-C or SIGTERM while the step ran.
+    Interrupted,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "done",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::WouldDo => "would do",
+            StepStatus::Pending => "pending",
+            StepStatus::Aborted => "aborted",
+            StepStatus::Stopped => "stopped",
+            StepStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What happened. The schema is public once `--json` exposes it: add fields, never
+/// rename.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        playbook: String,
+        origin: String,
+        playbook_sha256: String,
+        inputs: BTreeMap<String, String>,
+        dry_run: bool,
+        drill: bool,
+        yes: bool,
+        target: String,
+        /// The leaked key, masked.
+        key: Option<String>,
+        responder_key: Option<String>,
+        operator: String,
+        respond_version: String,
+    },
+    RunResumed {
+        operator: String,
+        dry_run: bool,
+        yes: bool,
+        respond_version: String,
+    },
+    StepStarted {
+        step: String,
+        action: String,
+        title: String,
+        kind: String,
+    },
+    StepSkipped {
+        step: String,
+        reason: String,
+    },
+    Preview {
+        step: String,
+        summary: String,
+        #[serde(default)]
+        items: Json,
+    },
+    Answer {
+        step: String,
+        /// yes, skip, abort, done, pending, would_do, again, no
+        answer: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        who: String,
+        /// operator, --yes, autopilot, no-terminal, default
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        question: Option<String>,
+    },
+    Request {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        method: String,
+        path: String,
+        query: String,
+        #[serde(default)]
+        status: Option<u16>,
+        #[serde(default)]
+        code: Option<i64>,
+        #[serde(default)]
+        weight: Option<u32>,
+        elapsed_ms: u64,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    Note {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// info, warn, alert
+        level: String,
+        message: String,
+    },
+    Finding {
+        step: String,
+        /// critical, high, medium, low, info
+        severity: String,
+        title: String,
+        #[serde(default)]
+        detail: Json,
+    },
+    Evidence {
+        step: String,
+        table: String,
+        rows: Vec<Json>,
+    },
+    StepError {
+        step: String,
+        attempt: u32,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<i64>,
+    },
+    StepFinished {
+        step: String,
+        status: StepStatus,
+        summary: String,
+        #[serde(default)]
+        outputs: BTreeMap<String, Json>,
+        elapsed_ms: u64,
+    },
+    Interrupted {
+        signal: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
+    RunFinished {
+        outcome: String,
+        exit_code: u8,
+        #[serde(default)]
+        pending: Vec<String>,
+    },
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run_started",
+            Event::RunResumed { .. } => "run_resumed",
+            Event::StepStarted { .. } => "step_started",
+            Event::StepSkipped { .. } => "step_skipped",
+            Event::Preview { .. } => "preview",
+            Event::Answer { .. } => "answer",
+            Event::Request { .. } => "request",
+            Event::Note { .. } => "note",
+            Event::Finding { .. } => "finding",
+            Event::Evidence { .. } => "evidence",
+            Event::StepError { .. } => "step_error",
+            Event::StepFinished { .. } => "step_finished",
+            Event::Interrupted { .. } => "interrupted",
+            Event::RunFinished { .. } => "run_finished",
+        }
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The chain's anchor: the hash of the playbook text and the run's inputs.
+pub fn genesis_hash(playbook_text: &str, inputs: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    h.update(playbook_text.as_bytes());
+    h.update(b"\n");
+    h.update(
+        serde_json::to_string(inputs)
+            .expect("a string map serialises")
+            .as_bytes(),
+    );
+    hex::encode(h.finalize())
+}
+
+/// Called with every record written, for `--json` output and live display.
+pub type Listener = Box<dyn Fn(&Record) + Send + Sync>;
+
+struct Writer {
+    file: File,
+    path: PathBuf,
+    seq: u64,
+    last_hash: String,
+    /// A write failed: the run must stop, because what happens next would not be recorded.
+    broken: Option<String>,
+    listeners: Vec<Listener>,
+}
+
+/// A shared handle to the journal file. Cheap to clone; appends are serialised.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Mutex<Writer>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the journal {path}: {message}; stopping, because what happens next would not be recorded")]
+pub struct JournalError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl Journal {
+    /// Create a new journal (the file must not exist), anchored at `genesis`.
+    pub fn create(path: &Path, genesis: String) -> Result<Journal, JournalError> {
+        let file = crate::report::files::create_private(path).map_err(|e| JournalError {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(Journal::from_parts(file, path, 0, genesis))
+    }
+
+    /// Continue an existing journal whose last record is `last` (line text `last_line`).
+    pub fn append_to(path: &Path, last_seq: u64, last_line: &str) -> Result<Journal, JournalError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| JournalError {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        Ok(Journal::from_parts(
+            file,
+            path,
+            last_seq,
+            sha256_hex(last_line.as_bytes()),
+        ))
+    }
+
+    fn from_parts(file: File, path: &Path, seq: u64, last_hash: String) -> Journal {
+        Journal {
+            inner: Arc::new(Mutex::new(Writer {
+                file,
+                path: path.to_path_buf(),
+                seq,
+                last_hash,
+                broken: None,
+                listeners: Vec::new(),
+            })),
+        }
+    }
+
+    pub fn add_listener(&self, listener: Listener) {
+        self.lock().listeners.push(listener);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Writer> {
+        // A panic while holding the lock leaves a consistent file (lines are written
+        // whole), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Append one event, flushed and fsynced before returning.
+    pub fn record(&self, event: Event) -> Result<Record, JournalError> {
+        let mut w = self.lock();
+        if let Some(message) = &w.broken {
+            return Err(JournalError {
+                path: w.path.clone(),
+                message: message.clone(),
+            });
+        }
+        let record = Record {
+            v: SCHEMA_VERSION,
+            seq: w.seq + 1,
+            time: now_rfc3339(),
+            event,
+            prev: w.last_hash.clone(),
+        };
+        let line = serde_json::to_string(&record).expect("journal records serialise");
+        let mut bytes = line.clone().into_bytes();
+        bytes.push(b'\n');
+        let result = w.file.write_all(&bytes).and_then(|_| w.file.sync_data());
+        if let Err(e) = result {
+            let message = e.to_string();
+            w.broken = Some(message.clone());
+            return Err(JournalError {
+                path: w.path.clone(),
+                message,
+            });
+        }
+        w.seq = record.seq;
+        w.last_hash = sha256_hex(line.as_bytes());
+        for listener in &w.listeners {
+            listener(&record);
+        }
+        Ok(record)
+    }
+
+    /// Record from a place that cannot return an error (a request observer): a failure
+    /// marks the journal broken, and the engine stops at its next record.
+    pub fn record_or_mark(&self, event: Event) {
+        let _ = self.record(event);
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.lock().path.clone()
+    }
+
+    /// The hash of the last line written: the incident's fingerprint so far.
+    pub fn head(&self) -> String {
+        self.lock().last_hash.clone()
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// One line read back from a journal file.
+#[derive(Debug)]
+pub struct ReadLine {
+    pub number: usize,
+    pub text: String,
+    pub record: Result<Record, String>,
+}
+
+/// The journal read back: complete lines, and whether the last line was torn (a crash
+/// mid-write leaves a line without its newline).
+#[derive(Debug)]
+pub struct ReadJournal {
+    pub lines: Vec<ReadLine>,
+    pub torn_tail: Option<String>,
+}
+
+impl ReadJournal {
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        self.lines.iter().filter_map(|l| l.record.as_ref().ok())
+    }
+}
+
+pub fn read(path: &Path) -> std::io::Result<ReadJournal> {
+    let bytes = std::fs::read(path)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = Vec::new();
+    let mut torn_tail = None;
+    let mut rest: &str = &text;
+    let mut number = 0;
+    while !rest.is_empty() {
+        number += 1;
+        match rest.find('\n') {
+            Some(end) => {
+                let line = &rest[..end];
+                lines.push(ReadLine {
+                    number,
+                    text: line.to_string(),
+                    record: serde_json::from_str(line).map_err(|e| e.to_string()),
+                });
+                rest = &rest[end + 1..];
+            }
+            None => {
+                torn_tail = Some(rest.to_string());
+                rest = "";
+            }
+        }
+    }
+    Ok(ReadJournal { lines, torn_tail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_links_each_line_to_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let inputs = BTreeMap::from([("since".to_string(), "72h".to_string())]);
+        let genesis = genesis_hash("version: 1", &inputs);
+        let journal = Journal::create(&path, genesis.clone()).unwrap();
+        journal
+            .record(Event::Note {
+                step: None,
+                level: "info".into(),
+                message: "one".into(),
+            })
+            .unwrap();
+        journal
+            .record(Event::Note {
+                step: Some("a".into()),
+                level: "warn".into(),
+                message: "two".into(),
+            })
+            .unwrap();
+        let read = read(&path).unwrap();
+        assert_eq!(read.lines.len(), 2);
+        assert!(read.torn_tail.is_none());
+        let first = read.lines[0].record.as_ref().unwrap();
+        assert_eq!(first.prev, genesis);
+        assert_eq!(first.seq, 1);
+        let second = read.lines[1].record.as_ref().unwrap();
+        assert_eq!(second.prev, sha256_hex(read.lines[0].text.as_bytes()));
+        assert_eq!(journal.head(), sha256_hex(read.lines[1].text.as_bytes()));
+        // The serialised form starts with the envelope and ends with the hash.
+        assert!(
+            read.lines[0].text.starts_with(r#"{"v":1,"seq":1,"time":""#),
+            "{}",
+            read.lines[0].text
+        );
+        assert!(read.lines[0].text.contains(r#""event":"note""#));
+        assert!(read.lines[0]
+            .text
+            .ends_with(&format!(r#""prev":"{genesis}"}}"#)));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_kept_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        std::fs::write(&path, "{\"v\":1}\n{\"v\":1,\"se").unwrap();
+        let read = read(&path).unwrap();
+        assert_eq!(read.lines.len(), 1);
+        assert_eq!(read.torn_tail.as_deref(), Some("{\"v\":1,\"se"));
+    }
+}

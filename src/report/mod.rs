@@ -1,0 +1,517 @@
+//! The incident record: the journal (source of truth) and everything rendered from it —
+//! `report.md` for people, `report.json` for machines, `evidence/*.csv`. One renderer,
+//! used whenever a run stops and by the `report.write` action.
+pub mod files;
+pub mod journal;
+mod markdown;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use journal::{Event, ReadJournal, Record, StepStatus};
+
+pub const REPORT_MD: &str = "report.md";
+pub const REPORT_JSON: &str = "report.json";
+pub const PLAYBOOK_COPY: &str = "playbook.yaml";
+pub const EVIDENCE_DIR: &str = "evidence";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} has no run_started record: not an incident journal")]
+    NotAJournal { path: String },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StepReport {
+    pub id: String,
+    pub title: String,
+    pub action: String,
+    pub kind: String,
+    pub status: Option<StepStatus>,
+    pub summary: String,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Json>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DecisionReport {
+    pub time: String,
+    pub step: String,
+    pub answer: String,
+    pub reason: Option<String>,
+    pub who: String,
+    pub by: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FindingReport {
+    pub time: String,
+    pub step: String,
+    pub severity: String,
+    pub title: String,
+    pub detail: Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TimelineEntry {
+    pub time: String,
+    pub text: String,
+}
+
+/// Everything the report says, derived from the journal alone.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub incident: String,
+    pub playbook: String,
+    pub origin: String,
+    pub dry_run: bool,
+    pub drill: bool,
+    pub autopilot: bool,
+    pub target: String,
+    pub key: Option<String>,
+    pub responder_key: Option<String>,
+    pub operators: Vec<String>,
+    pub inputs: BTreeMap<String, String>,
+    pub started: String,
+    pub last_event: String,
+    pub sessions: usize,
+    /// completed, aborted, stopped, failed, interrupted — or `unfinished` when the
+    /// journal ends without a run_finished (a crash).
+    pub outcome: String,
+    pub exit_code: Option<u8>,
+    pub severity: String,
+    pub steps: Vec<StepReport>,
+    pub pending: Vec<StepReport>,
+    pub decisions: Vec<DecisionReport>,
+    pub findings: Vec<FindingReport>,
+    pub notes: Vec<TimelineEntry>,
+    pub evidence_rows: BTreeMap<String, usize>,
+    pub requests: usize,
+    pub request_errors: usize,
+    pub timeline: Vec<TimelineEntry>,
+    /// Number of journal records and the hash of the last line (the fingerprint).
+    pub events: u64,
+    pub chain_head: String,
+}
+
+const SEVERITIES: &[&str] = &["none", "info", "low", "medium", "high", "critical"];
+
+fn severity_rank(s: &str) -> usize {
+    SEVERITIES.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+impl Report {
+    pub fn from_journal(read: &ReadJournal, incident: &str) -> Option<Report> {
+        let records: Vec<&Record> = read.records().collect();
+        let first = records.iter().find_map(|r| match &r.event {
+            Event::RunStarted { .. } => Some(*r),
+            _ => None,
+        })?;
+        let Event::RunStarted {
+            playbook,
+            origin,
+            inputs,
+            dry_run,
+            drill,
+            yes,
+            target,
+            key,
+            responder_key,
+            operator,
+            ..
+        } = &first.event
+        else {
+            unreachable!()
+        };
+        let mut report = Report {
+            incident: incident.to_string(),
+            playbook: playbook.clone(),
+            origin: origin.clone(),
+            dry_run: *dry_run,
+            drill: *drill,
+            autopilot: *drill && *yes,
+            target: target.clone(),
+            key: key.clone(),
+            responder_key: responder_key.clone(),
+            operators: vec![operator.clone()],
+            inputs: inputs.clone(),
+            started: first.time.clone(),
+            last_event: String::new(),
+            sessions: 0,
+            outcome: "unfinished".into(),
+            exit_code: None,
+            severity: "none".into(),
+            steps: Vec::new(),
+            pending: Vec::new(),
+            decisions: Vec::new(),
+            findings: Vec::new(),
+            notes: Vec::new(),
+            evidence_rows: BTreeMap::new(),
+            requests: 0,
+            request_errors: 0,
+            timeline: Vec::new(),
+            events: 0,
+            chain_head: String::new(),
+        };
+        let mut index: BTreeMap<String, usize> = BTreeMap::new();
+        for r in &records {
+            report.events = r.seq;
+            report.last_event = r.time.clone();
+            let tl = |text: String| TimelineEntry {
+                time: r.time.clone(),
+                text,
+            };
+            match &r.event {
+                Event::RunStarted { operator, .. } => {
+                    report.sessions += 1;
+                    if !report.operators.contains(operator) {
+                        report.operators.push(operator.clone());
+                    }
+                    report
+                        .timeline
+                        .push(tl(format!("run started by {operator}")));
+                }
+                Event::RunResumed { operator, .. } => {
+                    report.sessions += 1;
+                    report.outcome = "unfinished".into();
+                    report.exit_code = None;
+                    if !report.operators.contains(operator) {
+                        report.operators.push(operator.clone());
+                    }
+                    report
+                        .timeline
+                        .push(tl(format!("run resumed by {operator}")));
+                }
+                Event::StepStarted {
+                    step,
+                    action,
+                    title,
+                    kind,
+                } => {
+                    let entry = StepReport {
+                        id: step.clone(),
+                        title: title.clone(),
+                        action: action.clone(),
+                        kind: kind.clone(),
+                        status: None,
+                        summary: "started, not finished".into(),
+                        started: Some(r.time.clone()),
+                        finished: None,
+                        outputs: BTreeMap::new(),
+                    };
+                    match index.get(step) {
+                        Some(i) => report.steps[*i] = entry,
+                        None => {
+                            index.insert(step.clone(), report.steps.len());
+                            report.steps.push(entry);
+                        }
+                    }
+                    report
+                        .timeline
+                        .push(tl(format!("step `{step}` started: {title}")));
+                }
+                Event::StepSkipped { step, reason } => {
+                    let entry = StepReport {
+                        id: step.clone(),
+                        title: step.clone(),
+                        action: String::new(),
+                        kind: String::new(),
+                        status: Some(StepStatus::Skipped),
+                        summary: reason.clone(),
+                        started: None,
+                        finished: Some(r.time.clone()),
+                        outputs: BTreeMap::new(),
+                    };
+                    match index.get(step) {
+                        Some(i) => report.steps[*i] = entry,
+                        None => {
+                            index.insert(step.clone(), report.steps.len());
+                            report.steps.push(entry);
+                        }
+                    }
+                }
+                Event::Preview { step, summary, .. } => {
+                    report
+                        .timeline
+                        .push(tl(format!("`{step}` preview: {summary}")));
+                }
+                Event::Answer {
+                    step,
+                    answer,
+                    reason,
+                    who,
+                    by,
+                    ..
+                } => {
+                    report.decisions.push(DecisionReport {
+                        time: r.time.clone(),
+                        step: step.clone(),
+                        answer: answer.clone(),
+                        reason: reason.clone(),
+                        who: who.clone(),
+                        by: by.clone(),
+                    });
+                    let why = reason
+                        .as_ref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default();
+                    report
+                        .timeline
+                        .push(tl(format!("`{step}`: {answer} — {who}{why}")));
+                }
+                Event::Request { status, error, .. } => {
+                    report.requests += 1;
+                    if error.is_some() || status.is_some_and(|s| s >= 400) {
+                        report.request_errors += 1;
+                    }
+                }
+                Event::Note {
+                    step,
+                    level,
+                    message,
+                } => {
+                    let prefix = step
+                        .as_ref()
+                        .map(|s| format!("`{s}`: "))
+                        .unwrap_or_default();
+                    report.notes.push(tl(format!("{prefix}{message}")));
+                    if level != "info" {
+                        report.timeline.push(tl(format!("{prefix}{message}")));
+                    }
+                }
+                Event::Finding {
+                    step,
+                    severity,
+                    title,
+                    detail,
+                } => {
+                    if severity_rank(severity) > severity_rank(&report.severity) {
+                        report.severity = severity.clone();
+                    }
+                    report.findings.push(FindingReport {
+                        time: r.time.clone(),
+                        step: step.clone(),
+                        severity: severity.clone(),
+                        title: title.clone(),
+                        detail: detail.clone(),
+                    });
+                    report
+                        .timeline
+                        .push(tl(format!("finding ({severity}): {title}")));
+                }
+                Event::Evidence { table, rows, .. } => {
+                    *report.evidence_rows.entry(table.clone()).or_default() += rows.len();
+                }
+                Event::StepError {
+                    step,
+                    attempt,
+                    message,
+                    ..
+                } => {
+                    report
+                        .timeline
+                        .push(tl(format!("`{step}` attempt {attempt} failed: {message}")));
+                }
+                Event::StepFinished {
+                    step,
+                    status,
+                    summary,
+                    outputs,
+                    ..
+                } => {
+                    if !index.contains_key(step) {
+                        // Finished without starting: stopped before it began.
+                        index.insert(step.clone(), report.steps.len());
+                        report.steps.push(StepReport {
+                            id: step.clone(),
+                            title: step.clone(),
+                            action: String::new(),
+                            kind: String::new(),
+                            status: None,
+                            summary: String::new(),
+                            started: None,
+                            finished: None,
+                            outputs: BTreeMap::new(),
+                        });
+                    }
+                    if let Some(i) = index.get(step) {
+                        let s = &mut report.steps[*i];
+                        s.status = Some(*status);
+                        s.summary = summary.clone();
+                        s.finished = Some(r.time.clone());
+                        s.outputs = outputs.clone();
+                    }
+                    report.timeline.push(tl(format!(
+                        "step `{step}`: {} — {summary}",
+                        status.as_str()
+                    )));
+                }
+                Event::Interrupted { signal, step } => {
+                    let at = step
+                        .as_ref()
+                        .map(|s| format!(" during `{s}`"))
+                        .unwrap_or_default();
+                    report
+                        .timeline
+                        .push(tl(format!("interrupted by {signal}{at}")));
+                }
+                Event::RunFinished {
+                    outcome, exit_code, ..
+                } => {
+                    report.outcome = outcome.clone();
+                    report.exit_code = Some(*exit_code);
+                    report
+                        .timeline
+                        .push(tl(format!("run ended: {outcome} (exit code {exit_code})")));
+                }
+            }
+        }
+        report.pending = report
+            .steps
+            .iter()
+            .filter(|s| s.status == Some(StepStatus::Pending))
+            .cloned()
+            .collect();
+        report.chain_head = read
+            .lines
+            .last()
+            .map(|l| journal::sha256_hex(l.text.as_bytes()))
+            .unwrap_or_default();
+        Some(report)
+    }
+}
+
+/// Collect evidence rows per table, in journal order.
+pub fn evidence_tables(read: &ReadJournal) -> BTreeMap<String, Vec<Json>> {
+    let mut tables: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+    for r in read.records() {
+        if let Event::Evidence { table, rows, .. } = &r.event {
+            tables
+                .entry(table.clone())
+                .or_default()
+                .extend(rows.iter().cloned());
+        }
+    }
+    tables
+}
+
+/// Render every report file of an incident folder from its journal.
+pub fn render_dir(dir: &Path) -> Result<Report, ReportError> {
+    let journal_path = dir.join(journal::JOURNAL_FILE);
+    let read = journal::read(&journal_path).map_err(|source| ReportError::Read {
+        path: journal_path.display().to_string(),
+        source,
+    })?;
+    let incident = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("incident")
+        .to_string();
+    let report =
+        Report::from_journal(&read, &incident).ok_or_else(|| ReportError::NotAJournal {
+            path: journal_path.display().to_string(),
+        })?;
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        files::write_atomic(&path, bytes).map_err(|source| ReportError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let tables = evidence_tables(&read);
+    if !tables.is_empty() {
+        let evidence = dir.join(EVIDENCE_DIR);
+        files::create_private_dir(&evidence).map_err(|source| ReportError::Write {
+            path: evidence.display().to_string(),
+            source,
+        })?;
+        for (table, rows) in &tables {
+            write(&format!("{EVIDENCE_DIR}/{table}.csv"), csv(rows).as_bytes())?;
+        }
+    }
+    let mut json = serde_json::to_vec_pretty(&report).expect("report serialises");
+    json.push(b'\n');
+    write(REPORT_JSON, &json)?;
+    write(REPORT_MD, markdown::render(&report, &tables).as_bytes())?;
+    Ok(report)
+}
+
+/// Rows of JSON objects as CSV; columns in order of first appearance.
+pub fn csv(rows: &[Json]) -> String {
+    let mut columns: Vec<String> = Vec::new();
+    for row in rows {
+        if let Json::Object(map) = row {
+            for k in map.keys() {
+                if !columns.contains(k) {
+                    columns.push(k.clone());
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    out.push_str(
+        &columns
+            .iter()
+            .map(|c| csv_field(c))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    out.push('\n');
+    for row in rows {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| match row.get(c) {
+                None | Some(Json::Null) => String::new(),
+                Some(Json::String(s)) => csv_field(s),
+                Some(other) => csv_field(&other.to_string()),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    // A leading = + - @ would be a formula in a spreadsheet: neutralise it.
+    let s = if s.starts_with(['=', '+', '@']) || (s.starts_with('-') && s.parse::<f64>().is_err()) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn csv_quotes_and_neutralises_formulas() {
+        let rows = vec![
+            json!({"a": "x,y", "b": 1}),
+            json!({"b": "=SUM(A1)", "c": "-5"}),
+        ];
+        assert_eq!(csv(&rows), "a,b,c\n\"x,y\",1,\n,'=SUM(A1),-5\n");
+    }
+}

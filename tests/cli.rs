@@ -1,0 +1,229 @@
+//! The real binary: validation, plan, actions, and a run that needs no exchange.
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn respond(dir: &std::path::Path, args: &[&str]) -> Out {
+    let out = Command::cargo_bin("respond")
+        .unwrap()
+        .current_dir(dir)
+        .args(args)
+        .env_remove("BINANCE_API_KEY")
+        .env_remove("BINANCE_API_SECRET")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+const FIVE_MISTAKES: &str = "\
+version: 1
+name: five
+steps:
+  - id: one
+    uses: binance.nothing
+  - id: one
+    uses: manual
+    with: { instructions: 'see ${{ inputs.missing }}' }
+  - id: three
+    uses: manual
+    with: { instructions: x }
+    retry: { attempts: 0 }
+    timeout: soon
+";
+
+#[test]
+fn validate_reports_every_problem_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("five.yaml"), FIVE_MISTAKES).unwrap();
+    let out = respond(dir.path(), &["validate", "five.yaml"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("five.yaml:"))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "five.yaml:5:11: unknown action `binance.nothing` (run `respond actions` for the list)",
+            "five.yaml:6:5: duplicate step id `one` (first used at line 4)",
+            "five.yaml:8:32: `inputs.missing` is not declared in `inputs:`",
+            "five.yaml:12:24: `retry.attempts` must be 1 to 20, got 0",
+            "five.yaml:13:14: `timeout`: `soon` is not a duration (examples: 90s, 5m, 72h, 7d)",
+        ],
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("5 problems found; nothing was run"));
+}
+
+#[test]
+fn validate_accepts_a_good_playbook_and_reads_several_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("good.yaml"),
+        "version: 1\nname: good\nsteps:\n  - id: a\n    uses: manual\n    with: { instructions: x }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "version: 2\nname: bad\nsteps: []\n",
+    )
+    .unwrap();
+    let out = respond(dir.path(), &["validate", "good.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("good.yaml: ok (1 steps)"));
+    let out = respond(
+        dir.path(),
+        &["validate", "good.yaml", "bad.yaml", "missing.yaml"],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("bad.yaml:1:10: unsupported version 2"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("bad.yaml:3:8: `steps` is empty"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("missing.yaml: cannot read playbook"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn yaml_syntax_errors_carry_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "version: 1\nname: [oops\nsteps:\n",
+    )
+    .unwrap();
+    let out = respond(dir.path(), &["validate", "broken.yaml"]);
+    assert_eq!(out.code, 2);
+    let first = out.stderr.lines().next().unwrap();
+    assert!(first.starts_with("broken.yaml:"), "{first}");
+    let parts: Vec<&str> = first.splitn(4, ':').collect();
+    assert!(
+        parts[1].parse::<usize>().unwrap() >= 2 && parts[2].parse::<usize>().is_ok(),
+        "{first}"
+    );
+}
+
+#[test]
+fn plan_marks_manual_steps_and_actions_lists_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = respond(dir.path(), &["plan", "example"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("find-the-key"));
+    assert!(out.stdout.contains("MANUAL"));
+    let out = respond(dir.path(), &["actions"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("manual  [manual]"));
+    assert!(out.stdout.contains("with instructions: text, required"));
+    let out = respond(dir.path(), &["plan", "no-such-playbook"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("no built-in playbook"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+}
+
+#[test]
+fn run_without_a_terminal_leaves_manual_steps_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = respond(dir.path(), &["run", "example", "--report-dir", "out"]);
+    assert_eq!(out.code, 5, "{}", out.stderr);
+    let incident = dir.path().join(out.stdout.trim());
+    assert!(
+        incident.starts_with(dir.path().join("out")),
+        "{}",
+        out.stdout
+    );
+    let mode = std::fs::metadata(&incident).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    for file in ["journal.jsonl", "report.md", "report.json", "playbook.yaml"] {
+        let mode = std::fs::metadata(incident.join(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    let md = std::fs::read_to_string(incident.join("report.md")).unwrap();
+    assert!(md.contains("### Still to do"), "{md}");
+    assert!(out.stderr.contains("needs a person"), "{}", out.stderr);
+
+    // A second run never reuses the folder.
+    let again = respond(dir.path(), &["run", "example", "--report-dir", "out"]);
+    assert_ne!(again.stdout, out.stdout);
+}
+
+#[test]
+fn bad_inputs_and_options_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = respond(dir.path(), &["run", "example", "--input", "nope=1"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("has no input `nope`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("its inputs are: since"),
+        "{}",
+        out.stderr
+    );
+    let out = respond(
+        dir.path(),
+        &["run", "example", "--input", "since=yesterday"],
+    );
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("input `since`"), "{}", out.stderr);
+    let out = respond(dir.path(), &["run", "example", "--recv-window", "90000"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("1 to 60000"), "{}", out.stderr);
+    let out = respond(
+        dir.path(),
+        &[
+            "run",
+            "example",
+            "--drill",
+            "--base-url",
+            "http://127.0.0.1:1",
+        ],
+    );
+    assert_eq!(out.code, 2);
+    let out = respond(dir.path(), &["frobnicate"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        !dir.path().join("incidents").exists(),
+        "usage errors create nothing"
+    );
+}
+
+#[test]
+fn help_and_version_exit_zero_and_document_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = respond(dir.path(), &["--help"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("Exit codes:"));
+    assert!(out.stdout.contains("130"));
+    let out = respond(dir.path(), &["--version"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.starts_with("respond "));
+}
