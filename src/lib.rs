@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use clap::Parser;
 
 use crate::actions::Registry;
-use crate::cli::{Cli, Command, SimCommand};
+use crate::cli::{Cli, Command, ReportCommand, SimCommand};
 use crate::config::RunConfig;
 use crate::diagnostic::Diagnostics;
 use crate::engine::Interrupt;
@@ -83,9 +83,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             command: "compromised",
         }),
         Command::Resume(_) => Err(Error::NotAvailable { command: "resume" }),
-        Command::Report(_) => Err(Error::NotAvailable {
-            command: "report verify",
-        }),
+        Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
         Command::Audit(_) => Err(Error::NotAvailable { command: "audit" }),
     }
 }
@@ -129,6 +127,45 @@ fn validate(paths: &[std::path::PathBuf], registry: &Registry) -> Result<u8, Err
         Ok(exit::OK)
     } else {
         Err(Error::Invalid(all))
+    }
+}
+
+/// `respond report verify DIR`: 0 when intact, 1 naming the first line that is not.
+fn verify(dir: &std::path::Path) -> Result<u8, Error> {
+    if !dir.join(report::journal::JOURNAL_FILE).is_file() {
+        return Err(Error::usage_hint(
+            format!(
+                "{} is not an incident folder: it has no {}",
+                dir.display(),
+                report::journal::JOURNAL_FILE
+            ),
+            "give the folder a run printed, e.g. incidents/20261124T031502Z-compromised",
+        ));
+    }
+    match report::verify::verify_dir(dir).map_err(Error::Internal)? {
+        report::verify::Verdict::Intact {
+            events,
+            first,
+            last,
+            head,
+            notes,
+        } => {
+            println!("intact: {events} events, first {first}, last {last}");
+            println!("fingerprint: {head}");
+            for note in notes {
+                println!("note: {note}");
+            }
+            Ok(exit::OK)
+        }
+        report::verify::Verdict::Altered { line, reason } => {
+            let at = if line > 0 {
+                format!("journal line {line}: ")
+            } else {
+                String::new()
+            };
+            println!("altered: {at}{reason}");
+            Ok(exit::FAILED)
+        }
     }
 }
 

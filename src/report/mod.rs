@@ -4,6 +4,7 @@
 pub mod files;
 pub mod journal;
 mod markdown;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,0 +1,426 @@
+//! `respond report verify`: re-walk the journal's hash chain and check that
+//! `report.json` is what the journal renders to. Names the first line that does not
+//! match and why; a torn last line (a crash mid-write) is not tampering.
+use std::path::Path;
+
+use super::journal::{self, genesis_hash, sha256_hex, Event, ReadJournal, Record};
+use super::{Report, PLAYBOOK_COPY, REPORT_JSON};
+
+/// The verdict.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Intact {
+        events: u64,
+        first: String,
+        last: String,
+        head: String,
+        /// Things worth saying that are not tampering (a torn last line, no report yet).
+        notes: Vec<String>,
+    },
+    Altered {
+        /// 1-based line of the journal (0: not about one line).
+        line: usize,
+        reason: String,
+    },
+}
+
+pub fn verify_dir(dir: &Path) -> Result<Verdict, String> {
+    let path = dir.join(journal::JOURNAL_FILE);
+    let read = journal::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let playbook = std::fs::read_to_string(dir.join(PLAYBOOK_COPY)).ok();
+    let report_json = std::fs::read_to_string(dir.join(REPORT_JSON)).ok();
+    let incident = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("incident");
+    Ok(verify(
+        &read,
+        playbook.as_deref(),
+        report_json.as_deref(),
+        incident,
+    ))
+}
+
+pub fn verify(
+    read: &ReadJournal,
+    playbook: Option<&str>,
+    report_json: Option<&str>,
+    incident: &str,
+) -> Verdict {
+    let mut notes = Vec::new();
+    if read.lines.is_empty() {
+        return Verdict::Altered {
+            line: 1,
+            reason: "the journal is empty".into(),
+        };
+    }
+    let mut records: Vec<&Record> = Vec::new();
+    for line in &read.lines {
+        match &line.record {
+            Ok(r) => records.push(r),
+            Err(e) => {
+                return Verdict::Altered {
+                    line: line.number,
+                    reason: format!(
+                        "line {} is not a journal record (edited or cut short): {e}",
+                        line.number
+                    ),
+                }
+            }
+        }
+    }
+
+    // Sequence numbers and links, line by line: the first break is named.
+    for (i, r) in records.iter().enumerate() {
+        let number = i + 1;
+        let expected = number as u64;
+        if r.seq != expected {
+            let moved = records.iter().any(|o| o.seq == expected)
+                || records[..i].iter().any(|o| o.seq == r.seq);
+            let reason = if moved {
+                format!("line {number} has sequence number {} where {expected} was expected: lines were reordered or duplicated", r.seq)
+            } else if r.seq > expected {
+                format!(
+                    "line {number} has sequence number {} where {expected} was expected: {} line(s) before it were removed",
+                    r.seq,
+                    r.seq - expected
+                )
+            } else {
+                format!("line {number} has sequence number {} where {expected} was expected: lines were reordered or duplicated", r.seq)
+            };
+            return Verdict::Altered {
+                line: number,
+                reason,
+            };
+        }
+        if i > 0 && r.prev != sha256_hex(read.lines[i - 1].text.as_bytes()) {
+            return Verdict::Altered {
+                line: i,
+                reason: format!(
+                    "line {i} was edited: its hash does not match what line {number} recorded"
+                ),
+            };
+        }
+    }
+
+    // The anchor: the playbook as run and the inputs.
+    let Event::RunStarted {
+        inputs,
+        playbook_sha256,
+        ..
+    } = &records[0].event
+    else {
+        return Verdict::Altered {
+            line: 1,
+            reason: "line 1 is not the run_started record".into(),
+        };
+    };
+    match playbook {
+        None => {
+            return Verdict::Altered {
+                line: 0,
+                reason: format!("{PLAYBOOK_COPY} is missing from the incident folder"),
+            }
+        }
+        Some(text) => {
+            if sha256_hex(text.as_bytes()) != *playbook_sha256 {
+                return Verdict::Altered {
+                    line: 1,
+                    reason: format!("{PLAYBOOK_COPY} is not the playbook that was run (its SHA-256 differs from line 1)"),
+                };
+            }
+            if genesis_hash(text, inputs) != records[0].prev {
+                return Verdict::Altered {
+                    line: 1,
+                    reason: "line 1 was edited: it no longer matches the playbook and inputs it was anchored to".into(),
+                };
+            }
+        }
+    }
+
+    if let Some(tail) = &read.torn_tail {
+        notes.push(format!(
+            "the last line ({} bytes) was torn by a crash mid-write; it is not part of the record and not tampering",
+            tail.len()
+        ));
+    }
+
+    // report.json must be what the journal renders to.
+    let expected = Report::from_journal(read, incident);
+    match (report_json, expected) {
+        (None, _) => {
+            if !records
+                .iter()
+                .any(|r| matches!(r.event, Event::RunFinished { .. }))
+            {
+                notes.push(
+                    "no report.json yet: the run did not finish (resume it to render the report)"
+                        .into(),
+                );
+            } else {
+                return Verdict::Altered {
+                    line: 0,
+                    reason: format!("{REPORT_JSON} is missing although the run finished"),
+                };
+            }
+        }
+        (Some(text), Some(expected)) => {
+            let actual: serde_json::Value = match serde_json::from_str(text) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Verdict::Altered {
+                        line: 0,
+                        reason: format!("{REPORT_JSON} is not valid JSON: {e}"),
+                    }
+                }
+            };
+            let expected = serde_json::to_value(&expected).expect("report serialises");
+            if let Some(field) = first_difference(&expected, &actual, "") {
+                let covered = actual.get("events").and_then(|v| v.as_u64());
+                let reason = match covered {
+                    Some(n) if n > records.len() as u64 => format!(
+                        "{REPORT_JSON} covers {n} events but the journal holds {}: the journal was truncated",
+                        records.len()
+                    ),
+                    _ if field == "chain_head" => format!(
+                        "the last journal line (line {}) was edited, or {REPORT_JSON} was: the report recorded a different chain head",
+                        records.len()
+                    ),
+                    _ => format!("{REPORT_JSON} does not match the journal (first difference at `{field}`)"),
+                };
+                return Verdict::Altered { line: 0, reason };
+            }
+        }
+        (Some(_), None) => {
+            return Verdict::Altered {
+                line: 1,
+                reason: "the journal has no run_started record".into(),
+            }
+        }
+    }
+
+    Verdict::Intact {
+        events: records.len() as u64,
+        first: records[0].time.clone(),
+        last: records[records.len() - 1].time.clone(),
+        head: sha256_hex(read.lines[read.lines.len() - 1].text.as_bytes()),
+        notes,
+    }
+}
+
+/// The path of the first place two JSON values differ.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match y.get(k) {
+                    None => return Some(p),
+                    Some(w) => {
+                        if let Some(d) = first_difference(v, w, &p) {
+                            return Some(d);
+                        }
+                    }
+                }
+            }
+            y.keys()
+                .find(|k| !x.contains_key(*k))
+                .map(|k| format!("{path}.{k}"))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                if let Some(d) = first_difference(v, w, &format!("{path}[{i}]")) {
+                    return Some(d);
+                }
+            }
+            (x.len() != y.len()).then(|| format!("{path} (length {} vs {})", x.len(), y.len()))
+        }
+        _ => (a != b).then(|| path.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::report::journal::{Journal, JOURNAL_FILE};
+
+    /// An incident folder with a finished run of `n` notes, rendered.
+    fn incident(n: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let playbook = "version: 1\nname: t\nsteps: []\n";
+        std::fs::write(dir.path().join(PLAYBOOK_COPY), playbook).unwrap();
+        let inputs = BTreeMap::from([("since".to_string(), "2026-11-21T00:00:00Z".to_string())]);
+        let journal = Journal::create(
+            &dir.path().join(JOURNAL_FILE),
+            genesis_hash(playbook, &inputs),
+        )
+        .unwrap();
+        journal
+            .record(Event::RunStarted {
+                playbook: "t".into(),
+                origin: "t.yaml".into(),
+                playbook_sha256: sha256_hex(playbook.as_bytes()),
+                inputs,
+                dry_run: false,
+                drill: true,
+                yes: true,
+                target: "simulator".into(),
+                key: Some("AbCd…wXyZ".into()),
+                responder_key: None,
+                operator: "tester".into(),
+                respond_version: "0".into(),
+            })
+            .unwrap();
+        for i in 0..n {
+            journal
+                .record(Event::Note {
+                    step: None,
+                    level: "info".into(),
+                    message: format!("note {i}"),
+                })
+                .unwrap();
+        }
+        journal
+            .record(Event::RunFinished {
+                outcome: "completed".into(),
+                exit_code: 0,
+                pending: vec![],
+            })
+            .unwrap();
+        crate::report::render_dir(dir.path()).unwrap();
+        dir
+    }
+
+    fn lines(dir: &Path) -> Vec<String> {
+        std::fs::read_to_string(dir.join(JOURNAL_FILE))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    fn write_lines(dir: &Path, lines: &[String]) {
+        std::fs::write(dir.join(JOURNAL_FILE), lines.join("\n") + "\n").unwrap();
+    }
+
+    fn altered(dir: &Path) -> (usize, String) {
+        match verify_dir(dir).unwrap() {
+            Verdict::Altered { line, reason } => (line, reason),
+            other => panic!("expected altered, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_untouched_incident_is_intact() {
+        let dir = incident(3);
+        match verify_dir(dir.path()).unwrap() {
+            Verdict::Intact { events, notes, .. } => {
+                assert_eq!(events, 5);
+                assert!(notes.is_empty(), "{notes:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_edited_line_is_named() {
+        let dir = incident(3);
+        let mut l = lines(dir.path());
+        l[2] = l[2].replace("note 1", "note X");
+        write_lines(dir.path(), &l);
+        let (line, reason) = altered(dir.path());
+        assert_eq!(line, 3);
+        assert!(reason.contains("edited"), "{reason}");
+    }
+
+    #[test]
+    fn an_edited_last_line_shows_in_the_report_check() {
+        let dir = incident(3);
+        let mut l = lines(dir.path());
+        let last = l.len() - 1;
+        l[last] = l[last].replace("\"exit_code\":0", "\"exit_code\":1");
+        write_lines(dir.path(), &l);
+        let (_, reason) = altered(dir.path());
+        assert!(reason.contains("report.json"), "{reason}");
+    }
+
+    #[test]
+    fn a_removed_line_is_named() {
+        let dir = incident(3);
+        let mut l = lines(dir.path());
+        l.remove(2);
+        write_lines(dir.path(), &l);
+        let (line, reason) = altered(dir.path());
+        assert_eq!(line, 3);
+        assert!(reason.contains("removed"), "{reason}");
+    }
+
+    #[test]
+    fn reordered_lines_are_named() {
+        let dir = incident(3);
+        let mut l = lines(dir.path());
+        l.swap(2, 3);
+        write_lines(dir.path(), &l);
+        let (line, reason) = altered(dir.path());
+        assert_eq!(line, 3);
+        assert!(reason.contains("reordered"), "{reason}");
+    }
+
+    #[test]
+    fn a_line_cut_in_the_middle_is_named() {
+        let dir = incident(3);
+        let mut l = lines(dir.path());
+        l[2].truncate(40);
+        write_lines(dir.path(), &l);
+        let (line, reason) = altered(dir.path());
+        assert_eq!(line, 3);
+        assert!(reason.contains("cut short"), "{reason}");
+    }
+
+    #[test]
+    fn a_truncated_end_disagrees_with_the_report() {
+        let dir = incident(3);
+        let l = lines(dir.path());
+        write_lines(dir.path(), &l[..3]);
+        let (_, reason) = altered(dir.path());
+        assert!(reason.contains("truncated"), "{reason}");
+    }
+
+    #[test]
+    fn a_changed_playbook_copy_breaks_the_anchor() {
+        let dir = incident(1);
+        std::fs::write(
+            dir.path().join(PLAYBOOK_COPY),
+            "version: 1\nname: other\nsteps: []\n",
+        )
+        .unwrap();
+        let (line, reason) = altered(dir.path());
+        assert_eq!(line, 1);
+        assert!(reason.contains("playbook"), "{reason}");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_not_tampering() {
+        let dir = incident(2);
+        // A crash mid-write: the run never finished, so no report was rendered.
+        std::fs::remove_file(dir.path().join(REPORT_JSON)).unwrap();
+        let l = lines(dir.path());
+        let mut text = l[..l.len() - 1].join("\n") + "\n";
+        text.push_str(&l[l.len() - 1][..25]);
+        std::fs::write(dir.path().join(JOURNAL_FILE), text).unwrap();
+        match verify_dir(dir.path()).unwrap() {
+            Verdict::Intact { notes, events, .. } => {
+                assert_eq!(events, 3);
+                assert!(notes.iter().any(|n| n.contains("torn")), "{notes:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
