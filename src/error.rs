@@ -48,6 +48,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// `resume` found the incident record altered and will not build on it.
+    #[error("{} was altered ({}{reason}); refusing to resume on top of it", dir.display(), if *line > 0 { format!("journal line {line}: ") } else { String::new() })]
+    Tampered {
+        dir: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
     /// Something that is not the operator's fault and not the exchange's.
     #[error("{0}")]
     Internal(String),
@@ -82,7 +90,7 @@ impl Error {
             Error::Secret(_) => exit::USAGE,
             Error::Exchange(_) => exit::EXCHANGE,
             Error::Sim(e) => e.exit_code(),
-            Error::Io { .. } | Error::Internal(_) => exit::FAILED,
+            Error::Io { .. } | Error::Internal(_) | Error::Tampered { .. } => exit::FAILED,
         }
     }
 

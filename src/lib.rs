@@ -82,7 +82,20 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Compromised(_) => Err(Error::NotAvailable {
             command: "compromised",
         }),
-        Command::Resume(_) => Err(Error::NotAvailable { command: "resume" }),
+        Command::Resume(args) => {
+            let cfg = RunConfig::from_options(&args.run, Vec::new(), cli.verbose, cli.quiet)?;
+            runtime()?.block_on(async {
+                let interrupt = Interrupt::install();
+                let operator = engine::session::default_operator(&cfg);
+                let session =
+                    engine::session::resume(&args.dir, &registry, &cfg, operator, interrupt)
+                        .await?;
+                if !cfg.json {
+                    println!("{}", session.dir.display());
+                }
+                Ok(session.result.exit_code)
+            })
+        }
         Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
         Command::Audit(_) => Err(Error::NotAvailable { command: "audit" }),
     }

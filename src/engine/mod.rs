@@ -60,12 +60,28 @@ pub struct RunResult {
     pub pending: Vec<String>,
 }
 
-/// A step already finished in an earlier session (resume).
-#[derive(Clone, Debug)]
-pub struct Finished {
-    pub status: StepStatus,
+/// What an earlier session of the same incident did with a step (resume).
+#[derive(Clone, Debug, Default)]
+pub struct Resumed {
+    pub started: bool,
+    /// How it finished, if it did. `None`: started and not finished, or to be redone.
+    pub status: Option<StepStatus>,
     pub outputs: BTreeMap<String, Json>,
+    /// The operator said yes/done (or --yes/autopilot did).
     pub confirmed: bool,
+    /// Mutating requests sent for this step, and how many the exchange acknowledged.
+    pub mutations_sent: usize,
+    pub mutations_acknowledged: usize,
+}
+
+impl Resumed {
+    /// Finished for good: not run again.
+    fn is_final(&self) -> bool {
+        matches!(
+            self.status,
+            Some(StepStatus::Ok | StepStatus::Skipped | StepStatus::WouldDo | StepStatus::Failed)
+        )
+    }
 }
 
 pub struct Engine<'a> {
@@ -79,7 +95,7 @@ pub struct Engine<'a> {
     outputs: HashMap<String, BTreeMap<String, Json>>,
     confirmed: HashSet<String>,
     statuses: Vec<(String, StepStatus)>,
-    finished_before: HashMap<String, Finished>,
+    earlier: HashMap<String, Resumed>,
 }
 
 enum Decision {
@@ -109,19 +125,22 @@ impl<'a> Engine<'a> {
             outputs: HashMap::new(),
             confirmed: HashSet::new(),
             statuses: Vec::new(),
-            finished_before: HashMap::new(),
+            earlier: HashMap::new(),
         }
     }
 
-    /// Steps finished in an earlier session: they are not run again.
-    pub fn with_finished(mut self, finished: HashMap<String, Finished>) -> Self {
-        for (id, f) in &finished {
-            self.outputs.insert(id.clone(), f.outputs.clone());
-            if f.confirmed {
-                self.confirmed.insert(id.clone());
+    /// What earlier sessions did: finished steps are not run again, confirmed manual
+    /// steps are not asked again.
+    pub fn with_earlier(mut self, earlier: HashMap<String, Resumed>) -> Self {
+        for (id, e) in &earlier {
+            if e.is_final() {
+                self.outputs.insert(id.clone(), e.outputs.clone());
+                if e.confirmed || e.status == Some(StepStatus::Ok) {
+                    self.confirmed.insert(id.clone());
+                }
             }
         }
-        self.finished_before = finished;
+        self.earlier = earlier;
         self
     }
 
@@ -218,8 +237,19 @@ impl<'a> Engine<'a> {
                 end = End::Interrupted { signal, step: None };
                 break;
             }
-            if let Some(done) = self.finished_before.get(&step.id) {
-                self.statuses.push((step.id.clone(), done.status));
+            let earlier = self.earlier.get(&step.id).cloned().unwrap_or_default();
+            if earlier.is_final() {
+                let status = earlier.status.expect("final means finished");
+                self.say(
+                    Level::Detail,
+                    &format!(
+                        "[{}/{total}] {}: {} in an earlier session",
+                        index + 1,
+                        step.display_title(),
+                        status.as_str()
+                    ),
+                );
+                self.statuses.push((step.id.clone(), status));
                 continue;
             }
             let action = self
@@ -307,10 +337,43 @@ impl<'a> Engine<'a> {
                 run: self.shared.clone(),
             };
 
+            if earlier.started && spec.kind == Kind::Destructive {
+                let message = format!(
+                    "`{}` started in an earlier session and did not finish: {} change request(s) were sent, {} acknowledged. It is previewed again now; doing it again only touches what is still there.",
+                    step.id, earlier.mutations_sent, earlier.mutations_acknowledged
+                );
+                self.say(Level::Warn, &message);
+                self.record(Event::Note {
+                    step: Some(step.id.clone()),
+                    level: "warn".into(),
+                    message,
+                })?;
+            }
             let decision = match spec.kind {
                 Kind::Destructive => {
                     self.confirm_destructive(step, &ctx, action.as_ref())
                         .await?
+                }
+                Kind::Manual if earlier.confirmed => {
+                    let message = format!(
+                        "`{}` was confirmed done in an earlier session; not asking again",
+                        step.id
+                    );
+                    self.say(Level::Info, &message);
+                    self.record(Event::Note {
+                        step: Some(step.id.clone()),
+                        level: "info".into(),
+                        message,
+                    })?;
+                    self.confirmed.insert(step.id.clone());
+                    if self.shared.dry_run {
+                        Decision::Finish(
+                            StepStatus::Ok,
+                            "done (attested in an earlier session)".into(),
+                        )
+                    } else {
+                        Decision::Proceed
+                    }
                 }
                 Kind::Manual => self.confirm_manual(step, &ctx)?,
                 _ => Decision::Proceed,

@@ -1,18 +1,19 @@
 //! One run of a playbook, end to end: resolve inputs, create the incident folder and
 //! journal, set up the operator and services, walk the steps, render the report.
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, Interrupt, RunResult, Services};
+use super::{Engine, Interrupt, Resumed, RunResult, Services};
 use crate::actions::{Registry, RunShared};
 use crate::config::{RunConfig, Target};
 use crate::error::{exit, Error};
 use crate::operator::{self, Level, NonInteractive, Operator, Terminal};
 use crate::playbook::{InputType, Playbook};
-use crate::report::journal::{self, Event, Journal};
+use crate::report::journal::{self, Event, Journal, Record, StepStatus};
+use crate::report::verify::{self, Verdict};
 use crate::report::{self, files};
 
 /// Inputs as recorded: every declared input with its value (given, else default).
@@ -132,6 +133,9 @@ pub async fn run(
         journal::genesis_hash(&playbook.text, &inputs),
     )
     .map_err(|e| Error::Internal(e.to_string()))?;
+    if cfg.json {
+        journal.add_listener(json_lines());
+    }
     let who = operator::who(cfg.operator.as_deref());
     journal
         .record(Event::RunStarted {
@@ -150,8 +154,230 @@ pub async fn run(
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
 
+    let shared = Arc::new(RunShared {
+        dry_run: cfg.dry_run,
+        drill: cfg.drill(),
+        autopilot: cfg.drill() && cfg.yes,
+        journal,
+        operator,
+        incident_dir: dir,
+        started_at,
+        key_masked,
+        services,
+    });
+    walk(
+        playbook,
+        registry,
+        cfg,
+        shared,
+        inputs,
+        who,
+        interrupt,
+        HashMap::new(),
+        "started",
+    )
+    .await
+}
+
+/// Continue an interrupted incident in its own folder: the chain is checked first, the
+/// playbook comes from the folder, finished steps are not run again, and new events
+/// are appended to the same journal.
+pub async fn resume(
+    dir: &Path,
+    registry: &Registry,
+    cfg: &RunConfig,
+    operator: Arc<dyn Operator>,
+    interrupt: Interrupt,
+) -> Result<SessionResult, Error> {
+    let journal_path = dir.join(journal::JOURNAL_FILE);
+    if !journal_path.is_file() {
+        return Err(Error::usage_hint(
+            format!(
+                "{} is not an incident folder: it has no {}",
+                dir.display(),
+                journal::JOURNAL_FILE
+            ),
+            "give the folder a run printed, e.g. incidents/20261124T031502Z-compromised",
+        ));
+    }
+    match verify::verify_dir(dir).map_err(Error::Internal)? {
+        Verdict::Altered { line, reason } => {
+            return Err(Error::Tampered {
+                dir: dir.to_path_buf(),
+                line,
+                reason,
+            });
+        }
+        Verdict::Intact { .. } => {}
+    }
+    let read =
+        journal::read(&journal_path).map_err(|e| Error::io("cannot read", &journal_path, e))?;
+    if read.torn_tail.is_some() {
+        // The torn bytes were never part of the record; cut them so appends stay whole lines.
+        let keep: usize = read.lines.iter().map(|l| l.text.len() + 1).sum();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&journal_path)
+            .map_err(|e| Error::io("cannot open", &journal_path, e))?;
+        file.set_len(keep as u64)
+            .map_err(|e| Error::io("cannot repair", &journal_path, e))?;
+    }
+    let records: Vec<&Record> = read.records().collect();
+    let Some(Event::RunStarted {
+        inputs,
+        dry_run,
+        drill,
+        ..
+    }) = records.first().map(|r| &r.event)
+    else {
+        return Err(Error::Internal("journal has no run_started record".into()));
+    };
+    if *dry_run != cfg.dry_run {
+        let (was, flag) = if *dry_run {
+            ("a dry run", "with --dry-run")
+        } else {
+            ("a live run", "without --dry-run")
+        };
+        return Err(Error::usage_hint(
+            format!("{} was {was}", dir.display()),
+            format!("resume it {flag}, the way it started"),
+        ));
+    }
+    if *drill != cfg.drill() {
+        let (was, flag) = if *drill {
+            ("a drill", "with --drill")
+        } else {
+            ("not a drill", "without --drill")
+        };
+        return Err(Error::usage_hint(
+            format!("{} was {was}", dir.display()),
+            format!("resume it {flag}"),
+        ));
+    }
+    let text = std::fs::read_to_string(dir.join(report::PLAYBOOK_COPY))
+        .map_err(|e| Error::io("cannot read", dir.join(report::PLAYBOOK_COPY), e))?;
+    let playbook = Playbook::parse(
+        &text,
+        &dir.join(report::PLAYBOOK_COPY).display().to_string(),
+        registry,
+    )
+    .map_err(Error::Invalid)?;
+    let finished = finished_steps(&records);
+    let inputs = inputs.clone();
+
+    let last = read.lines.last().expect("verified: at least one line");
+    let journal = Journal::append_to(&journal_path, records.len() as u64, &last.text)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    if cfg.json {
+        journal.add_listener(json_lines());
+    }
+    let who = operator::who(cfg.operator.as_deref());
+    journal
+        .record(Event::RunResumed {
+            operator: who.clone(),
+            dry_run: cfg.dry_run,
+            yes: cfg.yes,
+            respond_version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let shared = Arc::new(RunShared {
+        dry_run: cfg.dry_run,
+        drill: cfg.drill(),
+        autopilot: cfg.drill() && cfg.yes,
+        journal,
+        operator,
+        incident_dir: dir.to_path_buf(),
+        started_at: Utc::now(),
+        key_masked: None,
+        services: Services::default(),
+    });
+    walk(
+        &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed",
+    )
+    .await
+}
+
+/// What an earlier session finished, read from its journal.
+pub fn finished_steps(records: &[&Record]) -> HashMap<String, Resumed> {
+    let mut out: HashMap<String, Resumed> = HashMap::new();
+    let mut ended_failed: Option<String> = None;
+    for r in records {
+        match &r.event {
+            Event::StepStarted { step, .. } => {
+                let entry = out.entry(step.clone()).or_default();
+                entry.started = true;
+                entry.status = None;
+            }
+            Event::Answer { step, answer, .. } if answer == "done" || answer == "yes" => {
+                out.entry(step.clone()).or_default().confirmed = true;
+            }
+            Event::Request {
+                step: Some(step),
+                method,
+                status,
+                ..
+            } if method != "GET" => {
+                let entry = out.entry(step.clone()).or_default();
+                entry.mutations_sent += 1;
+                if status.is_some_and(|s| s < 300) {
+                    entry.mutations_acknowledged += 1;
+                }
+            }
+            Event::StepSkipped { step, .. } => {
+                let entry = out.entry(step.clone()).or_default();
+                entry.status = Some(StepStatus::Skipped);
+            }
+            Event::StepFinished {
+                step,
+                status,
+                outputs,
+                ..
+            } => {
+                let entry = out.entry(step.clone()).or_default();
+                entry.status = Some(*status);
+                entry.outputs = outputs.clone();
+                ended_failed = (*status == StepStatus::Failed).then(|| step.clone());
+            }
+            Event::RunFinished { outcome, .. } if outcome != "failed" => ended_failed = None,
+            _ => {}
+        }
+    }
+    // The step a run stopped on is done again; a failure the run went past is final.
+    if let Some(step) = ended_failed {
+        if let Some(entry) = out.get_mut(&step) {
+            entry.status = None;
+        }
+    }
+    out
+}
+
+/// Turn each journal record into a JSON line on stdout (`--json`).
+fn json_lines() -> journal::Listener {
+    Box::new(|record| {
+        use std::io::Write;
+        let line = serde_json::to_string(record).expect("records serialise");
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn walk(
+    playbook: &Playbook,
+    registry: &Registry,
+    cfg: &RunConfig,
+    shared: Arc<RunShared>,
+    inputs: BTreeMap<String, String>,
+    who: String,
+    interrupt: Interrupt,
+    earlier: HashMap<String, Resumed>,
+    verb: &str,
+) -> Result<SessionResult, Error> {
+    let dir = shared.incident_dir.clone();
+    let operator = shared.operator.clone();
     let mut banner = format!(
-        "respond: {} — incident folder {}",
+        "respond: {} — incident {verb} in {}",
         playbook.title.as_deref().unwrap_or(&playbook.name),
         dir.display()
     );
@@ -163,18 +389,8 @@ pub async fn run(
     }
     operator.say(Level::Heading, &banner);
 
-    let shared = Arc::new(RunShared {
-        dry_run: cfg.dry_run,
-        drill: cfg.drill(),
-        autopilot: cfg.drill() && cfg.yes,
-        journal: journal.clone(),
-        operator: operator.clone(),
-        incident_dir: dir.clone(),
-        started_at,
-        key_masked,
-        services,
-    });
-    let engine = Engine::new(playbook, registry, shared, inputs, cfg.yes, who, interrupt);
+    let engine = Engine::new(playbook, registry, shared, inputs, cfg.yes, who, interrupt)
+        .with_earlier(earlier);
     let outcome = engine.run().await;
     // Whatever happened, the report is rendered from what the journal holds.
     let rendered = report::render_dir(&dir);

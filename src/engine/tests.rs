@@ -540,3 +540,144 @@ async fn outputs_feed_later_templates_and_conditions() {
         .unwrap();
     assert!(summary.starts_with("count is 1 since 20"), "{summary}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_redoes_an_unfinished_destructive_step_and_nothing_finished() {
+    // First session: the destructive step hangs and Ctrl-C arrives mid-step.
+    let first = Harness::with(
+        Probe::slow(&DESTROY, Duration::from_secs(30)),
+        Probe::new(&READ),
+    );
+    let steps = "  - id: read\n    uses: test.read\n  - id: destroy\n    uses: test.destroy\n  - id: after\n    uses: test.read\n";
+    let playbook = first.playbook(steps);
+    let mut cfg = first.cfg();
+    cfg.yes = true;
+    let interrupt = Interrupt::manual();
+    let trigger = interrupt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.trigger(Signal::Terminate);
+    });
+    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+    let r1 = session::run(&playbook, &first.registry, &cfg, operator, interrupt)
+        .await
+        .unwrap();
+    assert_eq!(r1.result.exit_code, exit::SIGTERM);
+    assert_eq!(first.read.runs(), 1);
+
+    // Second session: same folder, working actions.
+    let second = Harness::new();
+    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+    let r2 = session::resume(
+        &r1.dir,
+        &second.registry,
+        &cfg,
+        operator,
+        Interrupt::manual(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r2.dir, r1.dir);
+    assert_eq!(r2.result.exit_code, exit::OK);
+    assert_eq!(
+        second.destroy.previews.load(Ordering::SeqCst),
+        1,
+        "re-previewed"
+    );
+    assert_eq!(second.destroy.runs(), 1);
+    assert_eq!(
+        second.read.runs(),
+        1,
+        "only `after`: `read` finished in the first session"
+    );
+    let ev = events(&r2.dir);
+    assert!(ev.iter().any(|e| matches!(e, Event::Note { message, .. } if message.contains("started in an earlier session"))));
+    assert!(matches!(
+        crate::report::verify::verify_dir(&r2.dir).unwrap(),
+        crate::report::verify::Verdict::Intact { .. }
+    ));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r2.dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["sessions"], 2);
+    assert_eq!(report["outcome"], "completed");
+    let md = std::fs::read_to_string(r2.dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("interrupted by SIGTERM"),
+        "the report keeps the interruption: {md}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_never_asks_a_confirmed_manual_step_again() {
+    let first = Harness::with(
+        Probe::new(&DESTROY),
+        Probe::slow(&READ, Duration::from_secs(30)),
+    );
+    let steps = "  - id: delete-key\n    uses: manual\n    with: { instructions: Delete it }\n  - id: read\n    uses: test.read\n    when: ${{ steps.delete-key.confirmed }}\n";
+    let playbook = first.playbook(steps);
+    let interrupt = Interrupt::manual();
+    let trigger = interrupt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.trigger(Signal::Interrupt);
+    });
+    let op: Arc<dyn Operator> = Arc::new(Scripted::new([("delete-key", Answer::Yes)]));
+    let r1 = session::run(&playbook, &first.registry, &first.cfg(), op, interrupt)
+        .await
+        .unwrap();
+    assert_eq!(r1.result.exit_code, exit::SIGINT);
+
+    let second = Harness::new();
+    // No scripted answers: any question fails the test.
+    let op = Arc::new(Scripted::new(Vec::<(String, Answer)>::new()));
+    let operator: Arc<dyn Operator> = op.clone();
+    let r2 = session::resume(
+        &r1.dir,
+        &second.registry,
+        &first.cfg(),
+        operator,
+        Interrupt::manual(),
+    )
+    .await
+    .unwrap();
+    assert!(op.asked().is_empty(), "{:?}", op.asked());
+    assert_eq!(
+        second.read.runs(),
+        1,
+        "the condition still sees the earlier confirmation"
+    );
+    assert_eq!(r2.result.exit_code, exit::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_refuses_an_altered_record_and_a_different_mode() {
+    let h = Harness::new();
+    let op = Arc::new(Scripted::new([("destroy", Answer::Abort)]));
+    let r = h.run(&h.playbook(DESTROY_THEN_READ), &h.cfg(), op).await;
+    let mut dry = h.cfg();
+    dry.dry_run = true;
+    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+    let err = session::resume(
+        &r.dir,
+        &h.registry,
+        &dry,
+        operator.clone(),
+        Interrupt::manual(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), exit::USAGE);
+    assert!(err.to_string().contains("was a live run"), "{err}");
+
+    let path = r.dir.join(journal::JOURNAL_FILE);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"answer\":\"abort\"", "\"answer\":\"yes\"");
+    std::fs::write(&path, text).unwrap();
+    let err = session::resume(&r.dir, &h.registry, &h.cfg(), operator, Interrupt::manual())
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), exit::FAILED);
+    assert!(err.to_string().contains("refusing to resume"), "{err}");
+}
