@@ -64,6 +64,10 @@ pub enum Command {
     Sim(SimCommand),
     /// Key hygiene check: least privilege, IP whitelist, age.
     Audit(AuditArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) generated from these definitions.
+    Man,
 }
 
 /// Options shared by every command that runs a playbook.

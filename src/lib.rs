@@ -63,11 +63,11 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Validate { playbooks } => validate(&playbooks, &registry),
         Command::Plan { playbook } => {
             let playbook = Playbook::load(&playbook, &registry)?;
-            print!("{}", plan(&playbook, &registry));
+            print_out(&plan(&playbook, &registry));
             Ok(exit::OK)
         }
         Command::Actions => {
-            print!("{}", list_actions(&registry));
+            print_out(&list_actions(&registry));
             Ok(exit::OK)
         }
         Command::Run(args) => {
@@ -98,6 +98,22 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         }
         Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
         Command::Audit(_) => Err(Error::NotAvailable { command: "audit" }),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "respond", &mut buf);
+            print_out(&String::from_utf8_lossy(&buf));
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut buf)
+                .map_err(|e| Error::Internal(format!("cannot render the man page: {e}")))?;
+            print_out(&String::from_utf8_lossy(&buf));
+            Ok(exit::OK)
+        }
     }
 }
 
@@ -273,6 +289,13 @@ pub fn list_actions(registry: &Registry) -> String {
         let _ = writeln!(out);
     }
     out
+}
+
+/// Write to stdout; a closed pipe (`respond plan x | head`) is not an error.
+pub fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
 }
 
 /// Print an error the way every command does: `error: ...` then an optional hint.

@@ -227,3 +227,18 @@ fn help_and_version_exit_zero_and_document_exit_codes() {
     assert_eq!(out.code, 0);
     assert!(out.stdout.starts_with("respond "));
 }
+
+#[test]
+fn completions_and_man_page_are_generated_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = respond(dir.path(), &["completions", shell]);
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        assert!(out.stdout.contains("compromised"), "{shell}");
+    }
+    let out = respond(dir.path(), &["man"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains(".TH respond 1"));
+    let out = respond(dir.path(), &["completions", "tcsh"]);
+    assert_eq!(out.code, 2);
+}
