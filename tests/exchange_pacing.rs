@@ -106,7 +106,11 @@ async fn five_hundred_requests_never_hit_the_limit() {
         result.unwrap().unwrap();
     }
     let elapsed = started.elapsed();
-    assert_eq!(limiter.rejected.load(Ordering::SeqCst), 0, "no 429 reached the server");
+    assert_eq!(
+        limiter.rejected.load(Ordering::SeqCst),
+        0,
+        "no 429 reached the server"
+    );
     assert_eq!(limiter.served.load(Ordering::SeqCst), 500);
     // 900 weight at 300 per second cannot take less than two full windows.
     assert!(elapsed >= Duration::from_secs(2), "{elapsed:?}");
@@ -124,13 +128,19 @@ async fn urgent_requests_use_the_headroom_while_normal_ones_wait() {
     let client = Client::new(config).unwrap();
     // 40 klines of weight 2 fill the 80% normal requests may use.
     for _ in 0..40 {
-        client.kline_minute(Market::Spot, "BTCUSDT", 0).await.unwrap();
+        client
+            .kline_minute(Market::Spot, "BTCUSDT", 0)
+            .await
+            .unwrap();
     }
     let waiting = tokio::spawn({
         let client = client.clone();
         async move {
             let t = Instant::now();
-            client.kline_minute(Market::Spot, "BTCUSDT", 0).await.unwrap();
+            client
+                .kline_minute(Market::Spot, "BTCUSDT", 0)
+                .await
+                .unwrap();
             t.elapsed()
         }
     });
@@ -140,8 +150,14 @@ async fn urgent_requests_use_the_headroom_while_normal_ones_wait() {
         client.ping(Market::Spot).await.unwrap();
     }
     let urgent = t.elapsed();
-    assert!(urgent < Duration::from_millis(500), "urgent requests waited {urgent:?}");
-    assert!(!waiting.is_finished(), "the normal request is still held back");
+    assert!(
+        urgent < Duration::from_millis(500),
+        "urgent requests waited {urgent:?}"
+    );
+    assert!(
+        !waiting.is_finished(),
+        "the normal request is still held back"
+    );
     let normal = waiting.await.unwrap();
     assert!(normal >= Duration::from_millis(1500), "{normal:?}");
     assert_eq!(limiter.rejected.load(Ordering::SeqCst), 0);

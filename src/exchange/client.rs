@@ -546,3 +546,93 @@ fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
     let half = exp / 2;
     half + half.mul_f64(fastrand::f64())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::{Endpoints, Priority};
+    use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
+
+    /// No endpoint in the table is a non-idempotent mutation, so the rule is tested with
+    /// one made up for the purpose.
+    static PLACE_ORDER: Spec = Spec {
+        method: HttpMethod::Post,
+        path: "/api/v3/order",
+        weight: 1,
+        weight_all: 1,
+        uid_weight: 0,
+        signed: false,
+        priority: Priority::Urgent,
+        repeatable: false,
+        max_span_ms: None,
+    };
+
+    async fn client(server: &MockServer, timeout: Duration) -> Client {
+        let mut config = ClientConfig::new(Endpoints::single(server.uri()));
+        config.timeout = timeout;
+        config.retry.base_delay = Duration::from_millis(10);
+        Client::new(config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_non_idempotent_mutation_is_never_repeated() {
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(503))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = client(&server, Duration::from_secs(2))
+            .await
+            .execute::<serde_json::Value>(&PLACE_ORDER, Params::new())
+            .await
+            .unwrap_err();
+        assert!(err.is_server_error(), "{err}");
+        server.verify().await;
+
+        server.reset().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(1)))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = client(&server, Duration::from_millis(200))
+            .await
+            .execute::<serde_json::Value>(&PLACE_ORDER, Params::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ExchangeError::Unreachable {
+                    timed_out: true,
+                    outcome_unknown: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("may or may not have been applied"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn config_is_validated() {
+        let mut config = ClientConfig::new(Endpoints::single("ftp://127.0.0.1:1"));
+        assert!(Client::new(config.clone()).is_err());
+        config.endpoints = Endpoints::single("http://127.0.0.1:1/");
+        config.recv_window_ms = 70_000;
+        assert_eq!(
+            Client::new(config.clone()).unwrap_err().kind(),
+            crate::exchange::ErrorKind::Config
+        );
+        config.recv_window_ms = 5_000;
+        config.concurrency = 0;
+        assert!(Client::new(config.clone()).is_err());
+        config.concurrency = 1;
+        let client = Client::new(config).unwrap();
+        assert_eq!(client.endpoints().api, "http://127.0.0.1:1");
+    }
+}
