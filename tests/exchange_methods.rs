@@ -515,3 +515,96 @@ async fn sapi_on_testnet_is_refused_without_sending() {
     }
     assert!(respond::exchange::Endpoints::testnet().sapi.is_none());
 }
+
+/// Action code spawns these on many tasks: every method's future must be `Send`, and
+/// the client `Send + Sync + Clone`.
+#[test]
+fn futures_are_send_and_the_client_is_shareable() {
+    fn send<T: Send>(_: T) {}
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<Client>();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let client = Client::new(respond::exchange::ClientConfig::new(
+        respond::exchange::Endpoints::single("http://127.0.0.1:9"),
+    ))
+    .unwrap();
+    let w = TimeWindow::new(0, 1);
+    let m = Market::UsdM;
+    send(client.ping(m));
+    send(client.server_time(m));
+    send(client.sync_time());
+    send(client.exchange_info(m));
+    send(client.ticker_prices(m));
+    send(client.kline_minute(m, "X", 0));
+    send(client.account());
+    send(client.api_restrictions());
+    send(client.account_status());
+    send(client.margin_account());
+    send(client.futures_balances(m));
+    send(client.position_risk(m));
+    send(client.open_orders(m, None));
+    send(client.open_algo_orders(None));
+    send(client.cancel_all_open_orders(m, "X"));
+    send(client.order_history_window(m, "X", w));
+    send(client.order_history(m, "X", w));
+    send(client.my_trades_window(m, "X", w));
+    send(client.my_trades(m, "X", w));
+    send(client.first_trade(m, "X"));
+    send(client.withdrawals_window(w));
+    send(client.withdrawals(w));
+    send(client.deposits_window(w));
+    send(client.deposits(w));
+    send(client.universal_transfers("MAIN_UMFUTURE", w));
+    send(client.pay_transactions_window(w));
+    send(client.pay_transactions(w));
+    send(client.sub_account_transfers(w));
+}
+
+/// A full page (1000) is followed by `fromId` pages until past the window's end;
+/// trades after the end are dropped.
+#[tokio::test]
+async fn trade_pages_are_followed_to_the_end_of_the_window() {
+    use wiremock::matchers::{path, query_param, query_param_is_missing};
+    let server = MockServer::start().await;
+    mount_time(&server, 0).await;
+    let trade = |id: i64, time: i64| {
+        json!({"symbol":"BTCUSDT","id":id,"orderId":1,"price":"1","qty":"1","quoteQty":"1",
+               "commission":"0","commissionAsset":"BNB","time":time,"isBuyer":false,"isMaker":true})
+    };
+    let first: Vec<_> = (1..=1000).map(|id| trade(id, 10_000 + id)).collect();
+    Mock::given(path("/api/v3/myTrades"))
+        .and(query_param_is_missing("fromId"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(first))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let second = vec![
+        trade(1001, 19_000),
+        trade(1002, 20_000),
+        trade(1003, 20_001),
+    ];
+    Mock::given(path("/api/v3/myTrades"))
+        .and(query_param("fromId", "1001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(second))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = Client::new(config(&server)).unwrap();
+    let trades = client
+        .my_trades_window(Market::Spot, "BTCUSDT", TimeWindow::new(10_000, 20_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        trades.len(),
+        1002,
+        "the trade after the window's end is dropped"
+    );
+    assert_eq!(trades.last().unwrap().id, 1002);
+    assert!(trades
+        .iter()
+        .all(|t| t.is_maker && t.market == Market::Spot));
+}

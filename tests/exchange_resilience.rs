@@ -91,9 +91,9 @@ async fn minus_1021_resyncs_the_clock_and_retries_once() {
         .all()
         .iter()
         .filter(|s| s.path == "/api/v3/account")
-        .map(|s| s.code)
+        .map(|s| (s.attempt, s.code))
         .collect();
-    assert_eq!(codes, [Some(-1021), None]);
+    assert_eq!(codes, [(1, Some(-1021)), (2, None)]);
 
     // A second -1021 in a row is returned, not retried again.
     server.reset().await;

@@ -313,13 +313,17 @@ impl Client {
         };
         let encoded = params.encode();
         let policy = self.shared.retry;
+        // `attempt` counts what the retry policy allows; `sent` numbers every attempt
+        // for the observer, the -1021 resend included.
         let mut attempt = 0;
+        let mut sent = 0;
         let mut resynced = false;
         loop {
             attempt += 1;
+            sent += 1;
             let generation = self.shared.clock.generation();
             let err = match self
-                .attempt(spec, base, &encoded, credentials, weight, attempt)
+                .attempt(spec, base, &encoded, credentials, weight, sent)
                 .await
             {
                 Ok(timed) => return Ok(timed),
