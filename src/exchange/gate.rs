@@ -1,0 +1,128 @@
+//! The concurrency limit, with priority: when a slot frees up, a waiting urgent request
+//! gets it before any waiting normal one. (tokio's `Semaphore` is strictly FIFO, which
+//! would queue a cancel behind a page of trade history.)
+use std::pin::pin;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+use super::Priority;
+
+pub(crate) struct Gate {
+    state: Mutex<GateState>,
+    freed: Notify,
+}
+
+struct GateState {
+    in_flight: usize,
+    limit: usize,
+    urgent_waiting: usize,
+}
+
+/// A slot; dropping it frees the slot.
+pub(crate) struct Slot<'a> {
+    gate: &'a Gate,
+}
+
+impl Gate {
+    pub(crate) fn new(limit: usize) -> Gate {
+        Gate {
+            state: Mutex::new(GateState {
+                in_flight: 0,
+                limit: limit.max(1),
+                urgent_waiting: 0,
+            }),
+            freed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) async fn acquire(&self, priority: Priority) -> Slot<'_> {
+        let urgent = priority == Priority::Urgent;
+        let mut registered = false;
+        let _unregister = UrgentGuard {
+            gate: self,
+            active: urgent,
+        };
+        loop {
+            // Register for the wake-up before looking, so a slot freed in between is
+            // not missed.
+            let mut freed = pin!(self.freed.notified());
+            freed.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if urgent && !registered {
+                    state.urgent_waiting += 1;
+                    registered = true;
+                }
+                let may_go = urgent || state.urgent_waiting == 0;
+                if may_go && state.in_flight < state.limit {
+                    state.in_flight += 1;
+                    return Slot { gate: self };
+                }
+            }
+            freed.await;
+        }
+    }
+}
+
+/// Takes an urgent waiter off the count when it leaves `acquire` (with a slot, or
+/// because its future was dropped).
+struct UrgentGuard<'a> {
+    gate: &'a Gate,
+    active: bool,
+}
+
+impl Drop for UrgentGuard<'_> {
+    fn drop(&mut self) {
+        if self.active {
+            let mut state = self.gate.lock();
+            state.urgent_waiting = state.urgent_waiting.saturating_sub(1);
+            drop(state);
+            self.gate.freed.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut state = self.gate.lock();
+        state.in_flight -= 1;
+        drop(state);
+        self.gate.freed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn urgent_waiters_go_first() {
+        let gate = Arc::new(Gate::new(1));
+        let held = gate.acquire(Priority::Normal).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (i, p) in [Priority::Normal, Priority::Normal, Priority::Urgent]
+            .into_iter()
+            .enumerate()
+        {
+            let (gate, order) = (gate.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let _slot = gate.acquire(p).await;
+                order.lock().unwrap().push(i);
+            }));
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        drop(held);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(order.lock().unwrap()[0], 2, "the urgent request went first");
+    }
+}

@@ -1,0 +1,182 @@
+//! Account state: spot account, key permissions, margin, futures balances and positions.
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::lenient;
+use crate::exchange::Market;
+
+/// `GET /api/v3/account`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpotAccount {
+    #[serde(default)]
+    pub can_trade: bool,
+    #[serde(default)]
+    pub can_withdraw: bool,
+    #[serde(default)]
+    pub can_deposit: bool,
+    #[serde(default)]
+    pub account_type: Option<String>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    #[serde(default)]
+    pub balances: Vec<Balance>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub update_time: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub uid: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Balance {
+    pub asset: String,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub free: Decimal,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub locked: Decimal,
+}
+
+/// `GET /sapi/v1/account/apiRestrictions`: what the key may do. Fields Binance adds
+/// later are kept in `other`, so the report shows them rather than losing them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiRestrictions {
+    #[serde(default)]
+    pub ip_restrict: bool,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub create_time: Option<i64>,
+    #[serde(default)]
+    pub enable_reading: bool,
+    #[serde(default)]
+    pub enable_withdrawals: bool,
+    #[serde(default)]
+    pub enable_internal_transfer: bool,
+    #[serde(default)]
+    pub enable_margin: bool,
+    #[serde(default)]
+    pub enable_futures: bool,
+    #[serde(default)]
+    pub permits_universal_transfer: bool,
+    #[serde(default)]
+    pub enable_vanilla_options: bool,
+    #[serde(default)]
+    pub enable_fix_api_trade: bool,
+    #[serde(default)]
+    pub enable_fix_read_only: bool,
+    #[serde(default)]
+    pub enable_spot_and_margin_trading: bool,
+    #[serde(default)]
+    pub enable_portfolio_margin_trading: bool,
+    /// Present only for keys whose trading permission expires.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub trading_authority_expiration_time: Option<i64>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// `GET /sapi/v1/margin/account` (cross margin).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarginAccount {
+    #[serde(default)]
+    pub borrow_enabled: bool,
+    #[serde(default)]
+    pub trade_enabled: bool,
+    #[serde(default)]
+    pub transfer_enabled: bool,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub margin_level: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub total_asset_of_btc: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub total_liability_of_btc: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub total_net_asset_of_btc: Option<Decimal>,
+    #[serde(default)]
+    pub user_assets: Vec<MarginAsset>,
+}
+
+impl MarginAccount {
+    /// Assets with an outstanding loan: what an attacker may have borrowed.
+    pub fn borrowed(&self) -> impl Iterator<Item = &MarginAsset> {
+        self.user_assets
+            .iter()
+            .filter(|a| !a.borrowed.is_zero() || !a.interest.is_zero())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarginAsset {
+    pub asset: String,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub borrowed: Decimal,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub free: Decimal,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub interest: Decimal,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub locked: Decimal,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub net_asset: Decimal,
+}
+
+/// A futures wallet balance (`/fapi/v2/balance`, `/dapi/v1/balance`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FuturesBalance {
+    #[serde(default = "default_market")]
+    pub market: Market,
+    pub asset: String,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub balance: Decimal,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub cross_wallet_balance: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub cross_un_pnl: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub available_balance: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub update_time: Option<i64>,
+}
+
+/// A futures position (`positionRisk`). Evidence only: respond never closes positions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Position {
+    #[serde(default = "default_market")]
+    pub market: Market,
+    pub symbol: String,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub position_amt: Decimal,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub entry_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub mark_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub un_realized_profit: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub liquidation_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub leverage: Option<Decimal>,
+    #[serde(default)]
+    pub margin_type: Option<String>,
+    #[serde(default)]
+    pub position_side: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub update_time: Option<i64>,
+}
+
+impl Position {
+    pub fn is_open(&self) -> bool {
+        !self.position_amt.is_zero()
+    }
+}
+
+/// Overwritten right after decoding; only there because the wire has no such field.
+fn default_market() -> Market {
+    Market::UsdM
+}

@@ -1,0 +1,36 @@
+//! What the journal sees of each request: one summary per answered or failed attempt,
+//! delivered as it happens so concurrent answers are journaled as they arrive.
+use super::{Family, HttpMethod, Priority};
+
+/// Told about every attempt. Called from whichever task made the request; keep it quick
+/// (append to a channel or a file), it runs before the caller sees the answer.
+pub trait RequestObserver: Send + Sync {
+    fn on_request(&self, summary: &RequestSummary);
+}
+
+/// One attempt. Holds no key material: the key travels in a header, and the signature
+/// is removed from the query.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RequestSummary {
+    pub method: HttpMethod,
+    pub path: &'static str,
+    /// The query as sent, without `signature`.
+    pub query_without_signature: String,
+    pub family: Family,
+    /// HTTP status, or `None` when no answer came (timeout, connection failure).
+    pub status: Option<u16>,
+    /// Binance's error code, when the answer carried one.
+    pub code: Option<i64>,
+    /// The largest `X-MBX-USED-WEIGHT-*` / `X-SAPI-USED-*` figure in the answer.
+    pub used_weight: Option<u32>,
+    /// Every weight header in the answer (lowercased name, value).
+    pub used_weight_headers: Vec<(String, u32)>,
+    pub elapsed_ms: u64,
+    /// 1 for the first attempt of a call.
+    pub attempt: u32,
+    pub priority: Priority,
+    /// The answer's `Date` header: the server's clock, for the journal.
+    pub server_date: Option<String>,
+    /// What went wrong, in words without secrets, when the attempt failed.
+    pub error: Option<String>,
+}
