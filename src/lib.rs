@@ -79,9 +79,25 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Sim(SimCommand::Serve(_)) | Command::Sim(SimCommand::Validate { .. }) => {
             Err(Error::NotAvailable { command: "sim" })
         }
-        Command::Compromised(_) => Err(Error::NotAvailable {
-            command: "compromised",
-        }),
+        Command::Compromised(args) => {
+            let playbook = match &args.playbook {
+                Some(path) => Playbook::load_file(path, &registry)?,
+                None => Playbook::builtin("compromised", &registry)?,
+            };
+            // The flags map to the playbook's inputs of the same name.
+            let mut inputs = Vec::new();
+            if let Some(since) = &args.since {
+                inputs.push(("since".to_string(), since.clone()));
+            }
+            if !args.symbols.is_empty() {
+                inputs.push(("symbols".to_string(), args.symbols.join(",")));
+            }
+            if let Some(path) = &args.known_addresses {
+                inputs.push(("known_addresses".to_string(), path.display().to_string()));
+            }
+            let cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
+            run_session(&playbook, &registry, &cfg)
+        }
         Command::Resume(args) => {
             let cfg = RunConfig::from_options(&args.run, Vec::new(), cli.verbose, cli.quiet)?;
             runtime()?.block_on(async {

@@ -1,8 +1,16 @@
 //! Step actions: the registry, the context an action runs in, and one file per family
 //! of actions. Actions never decide about safety: the engine previews, confirms and
 //! applies dry-run; the HTTP client they are handed refuses mutations in a dry run.
+pub mod balances;
 pub mod local;
+pub mod orders;
+pub mod revoke;
 pub mod spec;
+pub mod support;
+pub mod trades;
+pub mod transfers;
+pub mod triage;
+pub mod util;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -44,7 +52,25 @@ pub enum ActionError {
 impl ActionError {
     /// The exchange's error code, when the exchange gave one.
     pub fn code(&self) -> Option<i64> {
-        None
+        match self {
+            ActionError::Exchange(e) => e.code(),
+            _ => None,
+        }
+    }
+
+    /// The exchange could not be reached, or refused the credentials: exit code 3 when
+    /// nothing was done yet.
+    pub fn is_exchange_unusable(&self) -> bool {
+        match self {
+            ActionError::Exchange(e) => matches!(
+                e.kind(),
+                crate::exchange::ErrorKind::Unreachable
+                    | crate::exchange::ErrorKind::CredentialsRejected
+                    | crate::exchange::ErrorKind::NoCredentials
+                    | crate::exchange::ErrorKind::IpBanned
+            ),
+            _ => false,
+        }
     }
 }
 
@@ -125,7 +151,69 @@ pub struct RunShared {
     pub started_at: DateTime<Utc>,
     /// The leaked key, masked.
     pub key_masked: Option<String>,
+    /// Who answers prompts (for the journal).
+    pub who: String,
     pub services: crate::engine::Services,
+    /// What earlier steps produced, for actions that build on them.
+    pub state: std::sync::Mutex<RunState>,
+}
+
+/// Outputs, evidence and findings of the steps so far (rebuilt from the journal on
+/// resume), so an action can use what an earlier action found without knowing the
+/// playbook's step ids.
+#[derive(Clone, Debug, Default)]
+pub struct RunState {
+    pub outputs_by_action: std::collections::HashMap<String, BTreeMap<String, Json>>,
+    pub evidence: BTreeMap<String, Vec<Json>>,
+    pub findings: Vec<FindingRecord>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FindingRecord {
+    pub severity: String,
+    pub title: String,
+    pub detail: Json,
+}
+
+impl RunState {
+    /// Rebuild from journal records (resume).
+    pub fn from_records(records: &[&crate::report::journal::Record]) -> RunState {
+        let mut state = RunState::default();
+        let mut actions: std::collections::HashMap<String, String> = Default::default();
+        for r in records {
+            match &r.event {
+                Event::StepStarted { step, action, .. } => {
+                    actions.insert(step.clone(), action.clone());
+                }
+                Event::StepFinished { step, outputs, .. } => {
+                    if let Some(action) = actions.get(step) {
+                        state
+                            .outputs_by_action
+                            .insert(action.clone(), outputs.clone());
+                    }
+                }
+                Event::Evidence { table, rows, .. } => {
+                    state
+                        .evidence
+                        .entry(table.clone())
+                        .or_default()
+                        .extend(rows.iter().cloned());
+                }
+                Event::Finding {
+                    severity,
+                    title,
+                    detail,
+                    ..
+                } => state.findings.push(FindingRecord {
+                    severity: severity.clone(),
+                    title: title.clone(),
+                    detail: detail.clone(),
+                }),
+                _ => {}
+            }
+        }
+        state
+    }
 }
 
 /// What a step's action gets to work with.
@@ -174,19 +262,116 @@ impl StepContext {
         self.run.journal.record(Event::Finding {
             step: self.step.clone(),
             severity: severity.into(),
+            title: title.clone(),
+            detail: detail.clone(),
+        })?;
+        self.state().findings.push(FindingRecord {
+            severity: severity.into(),
             title,
             detail,
-        })?;
+        });
         Ok(())
     }
 
+    /// Record evidence rows (one table per kind: trades, withdrawals, ...).
     pub fn evidence(&self, table: &str, rows: Vec<Json>) -> Result<(), ActionError> {
         self.run.journal.record(Event::Evidence {
             step: self.step.clone(),
             table: table.into(),
-            rows,
+            rows: rows.clone(),
         })?;
+        self.state()
+            .evidence
+            .entry(table.to_string())
+            .or_default()
+            .extend(rows);
         Ok(())
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.run.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An output of the latest step that used `action`.
+    pub fn earlier_output(&self, action: &str, name: &str) -> Option<Json> {
+        self.state()
+            .outputs_by_action
+            .get(action)
+            .and_then(|o| o.get(name))
+            .cloned()
+    }
+
+    /// Evidence rows recorded so far in `table`.
+    pub fn earlier_evidence(&self, table: &str) -> Vec<Json> {
+        self.state()
+            .evidence
+            .get(table)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn findings(&self) -> Vec<FindingRecord> {
+        self.state().findings.clone()
+    }
+
+    /// The client acting as `role`, reporting its requests under this step.
+    pub fn client(&self, role: Role) -> Result<crate::exchange::Client, ActionError> {
+        let services = &self.run.services;
+        let client = match role {
+            Role::Leaked => services.leaked.as_ref(),
+            Role::Responder => services.responder.as_ref(),
+        };
+        client.map(|c| c.tagged(&self.step)).ok_or_else(|| {
+            let (vars, flag) = match role {
+                Role::Leaked => ("BINANCE_API_KEY/BINANCE_API_SECRET", "--key-file"),
+                Role::Responder => ("BINANCE_RESPONDER_API_KEY/BINANCE_RESPONDER_API_SECRET", "--responder-key-file"),
+            };
+            ActionError::Invalid(format!("this step acts as the {role} key, and no {role} key was given (set {vars}, or use {flag})"))
+        })
+    }
+
+    /// The client for reads: the step's key, except that once the leaked key is dead a
+    /// responder key (when there is one) reads instead.
+    pub fn reader(&self) -> Result<crate::exchange::Client, ActionError> {
+        let services = &self.run.services;
+        if self.role == Role::Leaked
+            && services
+                .leaked_dead
+                .load(std::sync::atomic::Ordering::SeqCst)
+            && services.responder.is_some()
+        {
+            return self.client(Role::Responder);
+        }
+        self.client(self.role)
+    }
+
+    /// Ask a yes/no question that is not a step (cancel again?). Without a terminal the
+    /// default — the answer that does the least harm — is taken. Journaled either way.
+    pub fn ask(&self, question: &str, default_yes: bool) -> Result<bool, ActionError> {
+        let operator = self.run.operator.clone();
+        let (yes, by) = if operator.interactive() {
+            let prompt = crate::operator::Prompt {
+                kind: crate::operator::PromptKind::Question,
+                step: &self.step,
+                title: &self.title,
+                body: "",
+                question,
+                default_yes,
+            };
+            let answer = tokio::task::block_in_place(|| operator.ask(&prompt));
+            (answer == crate::operator::Answer::Yes, "operator")
+        } else {
+            (default_yes, "default")
+        };
+        self.run.journal.record(Event::Answer {
+            step: self.step.clone(),
+            answer: if yes { "yes".into() } else { "no".into() },
+            reason: None,
+            who: self.run.who.clone(),
+            by: by.into(),
+            question: Some(question.to_string()),
+        })?;
+        Ok(yes)
     }
 }
 
@@ -249,7 +434,16 @@ impl Registry {
         let mut r = Registry {
             actions: Vec::new(),
         };
-        for action in local::all() {
+        for action in local::all()
+            .into_iter()
+            .chain(triage::all())
+            .chain(orders::all())
+            .chain(balances::all())
+            .chain(trades::all())
+            .chain(transfers::all())
+            .chain(revoke::all())
+            .chain(support::all())
+        {
             r.actions.push(action);
         }
         r

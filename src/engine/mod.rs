@@ -3,6 +3,7 @@
 //! the no-terminal rules, retry / timeout / on_failure, and Ctrl-C. Every event is
 //! journaled (fsynced) before the next action. It never touches the terminal directly:
 //! the [`Operator`] does.
+pub mod drill;
 pub mod interrupt;
 pub mod session;
 
@@ -24,14 +25,31 @@ pub use interrupt::{Interrupt, Signal};
 
 /// What the run's actions can reach: exchange clients and, in a drill, the simulator.
 #[derive(Default)]
-pub struct Services {}
+pub struct Services {
+    /// The leaked key's client (dry-run clients refuse every mutating request).
+    pub leaked: Option<crate::exchange::Client>,
+    /// A separate read-only key, for evidence after the leaked key is deleted.
+    pub responder: Option<crate::exchange::Client>,
+    /// The simulator, in a drill: carries out what a person would do.
+    pub drill: Option<Arc<dyn DrillControl>>,
+    /// Set once Binance refuses the leaked key.
+    pub leaked_dead: std::sync::atomic::AtomicBool,
+}
+
+/// What a drill's simulator does for manual steps.
+pub trait DrillControl: Send + Sync {
+    /// Carry out `effect` (e.g. `delete-leaked-key`); returns what was done, in words.
+    fn carry_out<'a>(&'a self, effect: &'a str) -> actions::BoxFuture<'a, Result<String, String>>;
+}
 
 /// Carry out a manual step's drill effect in the simulator.
 pub async fn drill_effect(ctx: &StepContext, effect: &str) -> Result<String, ActionError> {
-    let _ = &ctx.run.services;
-    Err(ActionError::Failed(format!(
-        "drill effect `{effect}` needs the simulator, which this build does not have"
-    )))
+    match &ctx.run.services.drill {
+        Some(drill) => drill.carry_out(effect).await.map_err(ActionError::Failed),
+        None => Err(ActionError::Failed(format!(
+            "drill effect `{effect}` needs the simulator, and this run has none"
+        ))),
+    }
 }
 
 /// How the walk ended.
@@ -96,6 +114,10 @@ pub struct Engine<'a> {
     confirmed: HashSet<String>,
     statuses: Vec<(String, StepStatus)>,
     earlier: HashMap<String, Resumed>,
+    /// A destructive step has changed something on the exchange.
+    changed: bool,
+    /// The failure that stopped the run was the exchange being unusable.
+    exchange_unusable: bool,
 }
 
 enum Decision {
@@ -126,6 +148,8 @@ impl<'a> Engine<'a> {
             confirmed: HashSet::new(),
             statuses: Vec::new(),
             earlier: HashMap::new(),
+            changed: false,
+            exchange_unusable: false,
         }
     }
 
@@ -397,7 +421,8 @@ impl<'a> Engine<'a> {
                             step: Some(step.id.clone()),
                         }),
                     ),
-                    Err(StepStop::Failed(message)) => {
+                    Err(StepStop::Failed(message, unusable)) => {
+                        self.exchange_unusable = unusable;
                         let continues = match step.on_failure {
                             Some(OnFailure::Continue) => true,
                             Some(OnFailure::Abort) => false,
@@ -410,6 +435,14 @@ impl<'a> Engine<'a> {
                     }
                 },
             };
+            if status == StepStatus::Ok && spec.kind == Kind::Destructive {
+                self.changed = true;
+            }
+            if let Ok(mut state) = self.shared.state.lock() {
+                state
+                    .outputs_by_action
+                    .insert(spec.name.to_string(), outputs.clone());
+            }
             if status == StepStatus::Ok
                 && spec.kind != Kind::Manual
                 && spec.kind != Kind::Destructive
@@ -466,6 +499,8 @@ impl<'a> Engine<'a> {
         let exit_code = match &end {
             End::Interrupted { signal, .. } => signal.exit_code(),
             End::Aborted { .. } | End::Stopped { .. } => exit::ABORTED,
+            // Unreachable, or the credentials refused, before anything changed.
+            End::Failed { .. } if self.exchange_unusable && !self.changed => exit::EXCHANGE,
             End::Failed { .. } => exit::FAILED,
             End::Completed if any_failed => exit::FAILED,
             End::Completed if !pending.is_empty() => exit::PENDING,
@@ -520,7 +555,8 @@ impl<'a> Engine<'a> {
                     },
                 ))
             }
-            Err(StepStop::Failed(message)) => {
+            Err(StepStop::Failed(message, unusable)) => {
+                self.exchange_unusable |= unusable;
                 let summary = format!("could not preview, so nothing was done: {message}");
                 return Ok(match step.on_failure {
                     Some(OnFailure::Continue) => Decision::Finish(StepStatus::Failed, summary),
@@ -750,7 +786,7 @@ impl<'a> Engine<'a> {
                         } else {
                             message
                         };
-                        return Ok(Err(StepStop::Failed(message)));
+                        return Ok(Err(StepStop::Failed(message, e.is_exchange_unusable())));
                     }
                 }
             }
@@ -760,7 +796,8 @@ impl<'a> Engine<'a> {
 }
 
 enum StepStop {
-    Failed(String),
+    /// The message, and whether the exchange was unreachable or refused the credentials.
+    Failed(String, bool),
     Interrupted(Signal),
 }
 

@@ -10,11 +10,13 @@ use super::{Engine, Interrupt, Resumed, RunResult, Services};
 use crate::actions::{Registry, RunShared};
 use crate::config::{RunConfig, Target};
 use crate::error::{exit, Error};
+use crate::exchange::{Client, ClientConfig, Endpoints, RequestObserver, RequestSummary};
 use crate::operator::{self, Level, NonInteractive, Operator, Terminal};
 use crate::playbook::{InputType, Playbook};
 use crate::report::journal::{self, Event, Journal, Record, StepStatus};
 use crate::report::verify::{self, Verdict};
 use crate::report::{self, files};
+use crate::secret::{self, Role};
 
 /// Inputs as recorded: every declared input with its value (given, else default).
 /// `since` inputs are fixed to an RFC 3339 instant so a resumed run uses the same window.
@@ -86,6 +88,113 @@ fn target_name(target: &Target) -> String {
     }
 }
 
+/// The masked keys a run uses, for the journal and templates.
+#[derive(Default)]
+pub struct Keys {
+    pub leaked: Option<String>,
+    pub responder: Option<String>,
+}
+
+/// Journals every request the exchange client makes, tagged with its step, as the
+/// answer arrives. Attached to the journal once it exists (the clock is synced first).
+#[derive(Default)]
+pub struct JournalObserver {
+    journal: std::sync::OnceLock<Journal>,
+}
+
+impl JournalObserver {
+    fn attach(&self, journal: Journal) {
+        let _ = self.journal.set(journal);
+    }
+}
+
+impl RequestObserver for JournalObserver {
+    fn on_request(&self, s: &RequestSummary) {
+        if let Some(journal) = self.journal.get() {
+            journal.record_or_mark(Event::Request {
+                step: s.tag.clone(),
+                method: s.method.to_string(),
+                path: s.path.to_string(),
+                query: s.query_without_signature.clone(),
+                status: s.status,
+                code: s.code,
+                weight: s.used_weight,
+                elapsed_ms: s.elapsed_ms,
+                attempt: s.attempt,
+                error: s.error.clone(),
+            });
+        }
+    }
+}
+
+/// Build the exchange clients a playbook needs: credentials, endpoints, dry-run, and
+/// the server clock — measured before any folder is created, so an unreachable
+/// exchange is exit 3 with nothing left behind.
+pub async fn connect(
+    playbook: &Playbook,
+    cfg: &RunConfig,
+    observer: Arc<JournalObserver>,
+) -> Result<(Services, Keys), Error> {
+    let needs_exchange = playbook
+        .steps
+        .iter()
+        .any(|s| s.uses.starts_with("binance."));
+    if !needs_exchange {
+        return Ok((Services::default(), Keys::default()));
+    }
+    let (endpoints, leaked, responder, drill) = match &cfg.target {
+        Target::Drill { scenario } => {
+            let drill = crate::engine::drill::start(scenario.as_deref(), cfg).await?;
+            let endpoints = Endpoints::single(&drill.url);
+            (
+                endpoints,
+                Some(drill.leaked.clone()),
+                Some(drill.responder.clone()),
+                Some(drill),
+            )
+        }
+        target => {
+            let endpoints = match target {
+                Target::Production => Endpoints::production(),
+                Target::Testnet => Endpoints::testnet(),
+                Target::BaseUrl(url) => Endpoints::single(url),
+                Target::Drill { .. } => unreachable!("handled above"),
+            };
+            let Some(leaked) = secret::load(Role::Leaked, cfg.key_file.as_deref(), true)? else {
+                return Err(Error::usage_hint(
+                    "no credentials for the leaked key",
+                    "set BINANCE_API_KEY and BINANCE_API_SECRET, give --key-file FILE, or run in a terminal to be asked; to rehearse without a key, use --drill",
+                ));
+            };
+            let responder =
+                secret::load(Role::Responder, cfg.responder_key_file.as_deref(), false)?;
+            (endpoints, Some(leaked), responder, None)
+        }
+    };
+    let mut config = ClientConfig::new(endpoints);
+    config.credentials = leaked;
+    config.recv_window_ms = cfg.recv_window_ms;
+    config.dry_run = cfg.dry_run;
+    config.concurrency = cfg.concurrency;
+    config.weight_window = cfg.weight_window;
+    config.weight_limit = cfg.weight_limit;
+    config.observer = Some(observer);
+    let client = Client::new(config)?;
+    client.sync_time().await?;
+    let responder_client = responder.map(|r| client.with_credentials(Some(r)));
+    let keys = Keys {
+        leaked: client.key_masked(),
+        responder: responder_client.as_ref().and_then(|c| c.key_masked()),
+    };
+    let services = Services {
+        leaked: Some(client),
+        responder: responder_client,
+        drill: drill.map(|d| d as Arc<dyn crate::engine::DrillControl>),
+        leaked_dead: Default::default(),
+    };
+    Ok((services, keys))
+}
+
 /// What a finished session leaves behind.
 #[derive(Debug)]
 pub struct SessionResult {
@@ -112,8 +221,9 @@ pub async fn run(
 ) -> Result<SessionResult, Error> {
     let started_at = Utc::now();
     let inputs = resolve_inputs(playbook, &cfg.inputs, started_at)?;
-    let services = Services::default();
-    let key_masked: Option<String> = None;
+    let observer = Arc::new(JournalObserver::default());
+    let (services, keys) = connect(playbook, cfg, observer.clone()).await?;
+    let key_masked = keys.leaked.clone();
 
     let mut name = format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), playbook.name);
     if cfg.drill() {
@@ -136,6 +246,7 @@ pub async fn run(
     if cfg.json {
         journal.add_listener(json_lines());
     }
+    observer.attach(journal.clone());
     let who = operator::who(cfg.operator.as_deref());
     journal
         .record(Event::RunStarted {
@@ -148,7 +259,7 @@ pub async fn run(
             yes: cfg.yes,
             target: target_name(&cfg.target),
             key: key_masked.clone(),
-            responder_key: None,
+            responder_key: keys.responder.clone(),
             operator: who.clone(),
             respond_version: env!("CARGO_PKG_VERSION").to_string(),
         })
@@ -163,7 +274,9 @@ pub async fn run(
         incident_dir: dir,
         started_at,
         key_masked,
+        who: who.clone(),
         services,
+        state: Default::default(),
     });
     walk(
         playbook,
@@ -263,7 +376,20 @@ pub async fn resume(
     )
     .map_err(Error::Invalid)?;
     let finished = finished_steps(&records);
+    let state = crate::actions::RunState::from_records(&records);
     let inputs = inputs.clone();
+    let observer = Arc::new(JournalObserver::default());
+    let (services, keys) = connect(&playbook, cfg, observer.clone()).await?;
+    if state
+        .outputs_by_action
+        .get("binance.key_permissions")
+        .and_then(|o| o.get("live"))
+        == Some(&serde_json::Value::Bool(false))
+    {
+        services
+            .leaked_dead
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 
     let last = read.lines.last().expect("verified: at least one line");
     let journal = Journal::append_to(&journal_path, records.len() as u64, &last.text)
@@ -271,6 +397,7 @@ pub async fn resume(
     if cfg.json {
         journal.add_listener(json_lines());
     }
+    observer.attach(journal.clone());
     let who = operator::who(cfg.operator.as_deref());
     journal
         .record(Event::RunResumed {
@@ -288,8 +415,10 @@ pub async fn resume(
         operator,
         incident_dir: dir.to_path_buf(),
         started_at: Utc::now(),
-        key_masked: None,
-        services: Services::default(),
+        key_masked: keys.leaked,
+        who: who.clone(),
+        services,
+        state: std::sync::Mutex::new(state),
     });
     walk(
         &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed",

@@ -109,6 +109,8 @@ impl fmt::Debug for ClientConfig {
 pub struct Client {
     shared: Arc<Shared>,
     credentials: Option<Arc<Credentials>>,
+    /// Passed to the observer with every request (the journal uses the step id).
+    tag: Option<Arc<str>>,
 }
 
 struct Shared {
@@ -199,6 +201,7 @@ impl Client {
                 observer: config.observer,
             }),
             credentials: config.credentials.map(Arc::new),
+            tag: None,
         })
     }
 
@@ -208,6 +211,17 @@ impl Client {
         Client {
             shared: self.shared.clone(),
             credentials: credentials.map(Arc::new),
+            tag: self.tag.clone(),
+        }
+    }
+
+    /// The same client, with every request it makes reported to the observer under
+    /// `tag` (the journal uses the step id, so concurrent steps are told apart).
+    pub fn tagged(&self, tag: &str) -> Client {
+        Client {
+            shared: self.shared.clone(),
+            credentials: self.credentials.clone(),
+            tag: Some(Arc::from(tag)),
         }
     }
 
@@ -459,6 +473,7 @@ impl Client {
             priority: spec.priority,
             server_date: None,
             error: None,
+            tag: self.tag.as_deref().map(String::from),
         };
         let result = match response {
             Err(e) => Err(error::from_transport(

@@ -33,4 +33,6 @@ pub struct RequestSummary {
     pub server_date: Option<String>,
     /// What went wrong, in words without secrets, when the attempt failed.
     pub error: Option<String>,
+    /// The tag of the client that made the request (see `Client::tagged`).
+    pub tag: Option<String>,
 }

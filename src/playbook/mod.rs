@@ -16,7 +16,13 @@ use expr::{Expr, Template};
 use node::Pos;
 
 /// Built-in playbooks, by name.
-pub const BUILTIN: &[(&str, &str)] = &[("example", include_str!("../../playbooks/example.yaml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "compromised",
+        include_str!("../../playbooks/compromised.yaml"),
+    ),
+    ("example", include_str!("../../playbooks/example.yaml")),
+];
 
 #[derive(Clone, Debug)]
 pub struct Playbook {

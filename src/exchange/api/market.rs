@@ -107,4 +107,35 @@ impl Client {
                 reason,
             })
     }
+
+    /// Up to 1000 one-minute klines covering `window` (the caller keeps windows at most
+    /// 1000 minutes long): the market price around a batch of trades in one request.
+    pub async fn klines_minutes(
+        &self,
+        market: Market,
+        symbol: &str,
+        window: crate::exchange::TimeWindow,
+    ) -> Result<Vec<Kline>, ExchangeError> {
+        let spec = pick(
+            market,
+            &weights::SPOT_KLINES,
+            &weights::FAPI_KLINES,
+            &weights::DAPI_KLINES,
+        );
+        let params = Params::new()
+            .add("symbol", symbol)
+            .add("interval", "1m")
+            .add("startTime", window.start_ms)
+            .add("endTime", window.end_ms)
+            .add("limit", 1000);
+        let rows: Vec<Vec<serde_json::Value>> = self.execute(spec, params).await?;
+        rows.iter()
+            .map(|row| kline_from_array(row))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| ExchangeError::Decode {
+                endpoint: spec.endpoint(),
+                status: 200,
+                reason,
+            })
+    }
 }

@@ -1,0 +1,209 @@
+//! `binance.balances`: a snapshot of every wallet the key can read, valued in one quote
+//! asset from public prices, plus open futures positions and margin loans.
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use super::util::{dec, Prices};
+use super::{
+    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
+    StepContext,
+};
+use crate::exchange::{ExchangeError, Market};
+use crate::operator::Level;
+
+pub fn all() -> Vec<Arc<dyn Action>> {
+    vec![Arc::new(Balances)]
+}
+
+static SPEC: ActionSpec = ActionSpec {
+    name: "binance.balances",
+    description: "Snapshot every wallet the key can read (spot, cross margin, USDⓈ-M, COIN-M) with an estimated value, open futures positions and margin loans",
+    kind: Kind::Evidence,
+    inputs: &[InputSpec {
+        name: "quote",
+        ty: ArgType::Text,
+        required: false,
+        default: Some("USDT"),
+        description: "asset to value balances in",
+    }],
+    outputs: &[
+        OutputSpec { name: "total_value", description: "estimated value of all wallets read, in the quote asset" },
+        OutputSpec { name: "assets", description: "assets with a non-zero balance, comma-separated" },
+        OutputSpec { name: "open_positions", description: "open futures positions" },
+    ],
+};
+
+pub struct Balances;
+
+struct Line {
+    wallet: &'static str,
+    asset: String,
+    free: Decimal,
+    locked: Decimal,
+    borrowed: Decimal,
+}
+
+impl Action for Balances {
+    fn spec(&self) -> &'static ActionSpec {
+        &SPEC
+    }
+
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let quote = ctx.args.text("quote").unwrap_or("USDT").to_string();
+            let client = ctx.reader()?;
+            let (spot, margin, usdm, coinm, positions, tickers) = tokio::join!(
+                client.account(),
+                client.margin_account(),
+                client.futures_balances(Market::UsdM),
+                client.futures_balances(Market::CoinM),
+                client.position_risk(Market::UsdM),
+                client.ticker_prices(Market::Spot),
+            );
+            let mut gaps = Vec::new();
+            let mut gap = |what: &str, e: &ExchangeError| gaps.push(format!("{what}: {e}"));
+            let mut lines = Vec::new();
+            match spot {
+                Ok(a) => lines.extend(a.balances.into_iter().map(|b| Line {
+                    wallet: "spot",
+                    asset: b.asset,
+                    free: b.free,
+                    locked: b.locked,
+                    borrowed: Decimal::ZERO,
+                })),
+                // Without the spot account nothing else is worth trying to value.
+                Err(e) => return Err(e.into()),
+            }
+            match margin {
+                Ok(m) => lines.extend(m.user_assets.into_iter().map(|a| Line {
+                    wallet: "margin",
+                    asset: a.asset,
+                    free: a.free,
+                    locked: a.locked,
+                    borrowed: a.borrowed + a.interest,
+                })),
+                Err(e) => gap("cross margin", &e),
+            }
+            for (wallet, result) in [("usdm", usdm), ("coinm", coinm)] {
+                match result {
+                    Ok(list) => lines.extend(list.into_iter().map(|b| {
+                        Line {
+                            wallet,
+                            asset: b.asset,
+                            free: b.available_balance.unwrap_or(b.balance),
+                            locked: (b.balance - b.available_balance.unwrap_or(b.balance))
+                                .max(Decimal::ZERO),
+                            borrowed: Decimal::ZERO,
+                        }
+                    })),
+                    Err(e) => gap(
+                        if wallet == "usdm" {
+                            "USDⓈ-M wallet"
+                        } else {
+                            "COIN-M wallet"
+                        },
+                        &e,
+                    ),
+                }
+            }
+            let prices = match tickers {
+                Ok(t) => Prices::new(&t, &quote),
+                Err(e) => {
+                    gap("public prices", &e);
+                    Prices::default()
+                }
+            };
+            let mut total = Decimal::ZERO;
+            let mut rows = Vec::new();
+            let mut assets: Vec<String> = Vec::new();
+            let mut unpriced = Vec::new();
+            let mut loans = Vec::new();
+            for l in lines {
+                let amount = l.free + l.locked;
+                if amount.is_zero() && l.borrowed.is_zero() {
+                    continue;
+                }
+                let value = prices.value(&l.asset, amount - l.borrowed);
+                match value {
+                    Some(v) => total += v,
+                    None => unpriced.push(format!("{} {}", l.wallet, l.asset)),
+                }
+                if !amount.is_zero() && !assets.contains(&l.asset) {
+                    assets.push(l.asset.clone());
+                }
+                if !l.borrowed.is_zero() {
+                    loans.push(format!("{} {}", dec(l.borrowed), l.asset));
+                }
+                rows.push(json!({
+                    "market": l.wallet,
+                    "asset": l.asset,
+                    "free": dec(l.free),
+                    "locked": dec(l.locked),
+                    "borrowed": dec(l.borrowed),
+                    "total": dec(amount),
+                    "valueQuote": value.map(dec),
+                    "quote": quote,
+                }));
+            }
+            ctx.evidence("balances", rows)?;
+            let open_positions = match positions {
+                Ok(p) => {
+                    let open: Vec<_> = p.into_iter().filter(|p| p.is_open()).collect();
+                    let rows: Vec<_> = open
+                        .iter()
+                        .map(|p| super::util::row(Some(p.market.as_str()), p))
+                        .collect();
+                    ctx.evidence("positions", rows)?;
+                    if !open.is_empty() {
+                        ctx.note(
+                            Level::Warn,
+                            format!(
+                                "{} open futures position(s): {} — respond does not close positions; review them in the app",
+                                open.len(),
+                                open.iter().map(|p| format!("{} {}", p.symbol, dec(p.position_amt))).collect::<Vec<_>>().join(", ")
+                            ),
+                        )?;
+                    }
+                    open.len()
+                }
+                Err(e) => {
+                    gap("USDⓈ-M positions", &e);
+                    0
+                }
+            };
+            if !loans.is_empty() {
+                ctx.note(
+                    Level::Warn,
+                    format!("margin loans outstanding: {}", loans.join(", ")),
+                )?;
+            }
+            for g in &gaps {
+                ctx.note(Level::Warn, format!("not read: {g}"))?;
+            }
+            ctx.note(
+                Level::Info,
+                format!(
+                    "estimated total: {} {quote} across {} asset(s){}",
+                    dec(total.round_dp(2)),
+                    assets.len(),
+                    if unpriced.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (not priced: {})", unpriced.join(", "))
+                    }
+                ),
+            )?;
+            Ok(Outcome::ok(format!(
+                "≈ {} {quote} in {} asset(s); {} open position(s)",
+                dec(total.round_dp(2)),
+                assets.len(),
+                open_positions
+            ))
+            .with("total_value", dec(total.round_dp(2)))
+            .with("assets", assets.join(","))
+            .with("open_positions", open_positions as u64))
+        })
+    }
+}

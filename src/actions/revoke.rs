@@ -1,0 +1,248 @@
+//! `binance.verify_revoked`: prove the leaked key is dead by probing it on two API
+//! families until Binance's answers settle, and say exactly what was seen: -2008 (the
+//! key does not exist) is proof only for a key this run saw live; -2015 alone is
+//! ambiguous; timeouts and rate limits prove nothing.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{
+    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
+    StepContext,
+};
+use crate::exchange::{Client, ErrorKind, ExchangeError};
+use crate::operator::Level;
+use crate::secret::Role;
+
+pub fn all() -> Vec<Arc<dyn Action>> {
+    vec![Arc::new(VerifyRevoked)]
+}
+
+static SPEC: ActionSpec = ActionSpec {
+    name: "binance.verify_revoked",
+    description: "Probe the leaked key on /api and /sapi until Binance's answers settle: dead (-2008), rejected (-2015/-2014, ambiguous), unknown, or still alive (a failure)",
+    kind: Kind::Verify,
+    inputs: &[
+        InputSpec { name: "probes", ty: ArgType::Int { min: 1, max: 20 }, required: false, default: Some("3"), description: "consecutive rounds that must agree" },
+        InputSpec { name: "interval", ty: ArgType::Duration { max: Some(Duration::from_secs(60)) }, required: false, default: Some("2s"), description: "pause between rounds" },
+        InputSpec { name: "wait", ty: ArgType::Duration { max: Some(Duration::from_secs(1800)) }, required: false, default: Some("60s"), description: "how long to keep probing a key that is still accepted" },
+    ],
+    outputs: &[
+        OutputSpec { name: "verdict", description: "dead, rejected, unknown or alive" },
+        OutputSpec { name: "codes", description: "Binance codes seen in the last round, comma-separated" },
+        OutputSpec { name: "rounds", description: "probe rounds made" },
+    ],
+};
+
+pub struct VerifyRevoked;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Dead,
+    Rejected,
+    Unknown,
+    Alive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Dead => "dead",
+            Verdict::Rejected => "rejected",
+            Verdict::Unknown => "unknown",
+            Verdict::Alive => "alive",
+        }
+    }
+}
+
+/// What one probe's answer says about the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    Accepted,
+    /// -2008: Binance says the key does not exist.
+    NotFound,
+    /// -2015/-2014: refused — deleted, not whitelisted, permission removed, or banned.
+    Refused(i64),
+    /// Proves nothing: -1022 (wrong secret), -1021, 429/418, timeouts, 5xx.
+    Inconclusive(String),
+}
+
+pub fn classify(result: &Result<(), ExchangeError>) -> Probe {
+    match result {
+        Ok(()) => Probe::Accepted,
+        Err(e) => match (e.kind(), e.code()) {
+            (ErrorKind::CredentialsRejected, Some(-2008)) => Probe::NotFound,
+            (ErrorKind::CredentialsRejected, Some(c @ (-2015 | -2014))) => Probe::Refused(c),
+            (_, Some(c)) => Probe::Inconclusive(format!("code {c}")),
+            _ => Probe::Inconclusive(e.to_string()),
+        },
+    }
+}
+
+/// The verdict of one round. -2008 is proof of deletion only for a key this run saw
+/// live (a typo or a testnet key gets it too).
+pub fn round_verdict(probes: &[Probe], seen_live: bool) -> Verdict {
+    if probes.contains(&Probe::Accepted) {
+        return Verdict::Alive;
+    }
+    if seen_live && probes.contains(&Probe::NotFound) {
+        return Verdict::Dead;
+    }
+    if !probes.is_empty()
+        && probes
+            .iter()
+            .all(|p| matches!(p, Probe::NotFound | Probe::Refused(_)))
+    {
+        return Verdict::Rejected;
+    }
+    Verdict::Unknown
+}
+
+fn codes(probes: &[Probe]) -> String {
+    probes
+        .iter()
+        .map(|p| match p {
+            Probe::Accepted => "accepted".to_string(),
+            Probe::NotFound => "-2008".to_string(),
+            Probe::Refused(c) => c.to_string(),
+            Probe::Inconclusive(why) => why.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One round: the spot account (/api) and the key's permissions (/sapi), at once.
+pub async fn probe_round(client: &Client) -> Vec<Probe> {
+    let (api, sapi) = tokio::join!(client.account(), client.api_restrictions());
+    let mut out = vec![classify(&api.map(|_| ()))];
+    match sapi {
+        // Testnets have no /sapi: one family is all there is.
+        Err(ExchangeError::NotOnTestnet { .. }) => {}
+        other => out.push(classify(&other.map(|_| ()))),
+    }
+    out
+}
+
+impl Action for VerifyRevoked {
+    fn spec(&self) -> &'static ActionSpec {
+        &SPEC
+    }
+
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let client = ctx.client(Role::Leaked)?;
+            let needed = ctx.args.int("probes").unwrap_or(3).max(1) as usize;
+            let interval = ctx
+                .args
+                .duration("interval")
+                .unwrap_or(Duration::from_secs(2));
+            let wait = ctx.args.duration("wait").unwrap_or(Duration::from_secs(60));
+            let seen_live = ctx
+                .earlier_output("binance.key_permissions", "live")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            let key = client.key_masked().unwrap_or_default();
+            let started = Instant::now();
+            let bar = ctx.run.operator.progress(&format!("probing {key}"), None);
+            let mut streak: Option<(Verdict, usize)> = None;
+            let mut rounds = 0usize;
+            let (verdict, last) = loop {
+                rounds += 1;
+                let probes = probe_round(&client).await;
+                let verdict = round_verdict(&probes, seen_live);
+                let message = format!("probe {rounds}: {} ({})", verdict.as_str(), codes(&probes));
+                ctx.note(Level::Detail, message)?;
+                streak = match streak {
+                    Some((v, n)) if v == verdict => Some((v, n + 1)),
+                    _ => Some((verdict, 1)),
+                };
+                let (_, n) = streak.expect("just set");
+                if verdict != Verdict::Alive && n >= needed {
+                    break (verdict, probes);
+                }
+                let left = wait.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    break (verdict, probes);
+                }
+                bar.set_message(match verdict {
+                    Verdict::Alive => format!(
+                        "{key} is STILL ACCEPTED by Binance — probing again in {}s ({}s left)",
+                        interval.as_secs_f32().ceil(),
+                        left.as_secs()
+                    ),
+                    v => format!(
+                        "{key}: {} {n}/{needed} — next probe in {}s",
+                        v.as_str(),
+                        interval.as_secs_f32().ceil()
+                    ),
+                });
+                tokio::time::sleep(interval.min(left)).await;
+            };
+            bar.finish_and_clear();
+            let codes_seen = codes(&last);
+            let elapsed = started.elapsed().as_secs();
+            let outcome = |summary: String| {
+                Outcome::ok(summary)
+                    .with("verdict", verdict.as_str())
+                    .with("codes", codes_seen.clone())
+                    .with("rounds", rounds as u64)
+            };
+            match verdict {
+                Verdict::Dead => {
+                    ctx.note(Level::Success, format!("{key} is dead: Binance says the key does not exist (-2008), {needed} round(s) in a row over {elapsed}s"))?;
+                    Ok(outcome(format!("dead: key not found (-2008) on {needed} consecutive round(s); codes {codes_seen}")))
+                }
+                Verdict::Rejected => {
+                    let message = format!(
+                        "{key} is refused by Binance ({codes_seen}) but not proven deleted: -2015/-2014 also mean an IP not on the whitelist, a removed permission, or a temporary ban. Check in API Management that the key is gone."
+                    );
+                    ctx.note(Level::Warn, message.clone())?;
+                    ctx.finding("medium", "The key is refused but its deletion is not proven (-2015/-2014 are ambiguous)", json!({"codes": codes_seen}))?;
+                    Ok(outcome(format!("rejected ({codes_seen}): deleted, or refused from this host — not proof of deletion")))
+                }
+                Verdict::Unknown => Err(ActionError::Failed(format!(
+                    "could not tell whether {key} is dead after {rounds} round(s): {codes_seen}. Timeouts, rate limits and a wrong secret (-1022) prove nothing; check API Management by hand."
+                ))),
+                Verdict::Alive => {
+                    ctx.finding("critical", format!("{key} is still live {elapsed}s after it was reported deleted"), json!({"rounds": rounds}))?;
+                    Err(ActionError::Failed(format!(
+                        "{key} is STILL LIVE after {elapsed}s of probing: it was not deleted, or a different key was. Open Profile > API Management, delete the key ending in its last four characters, then run `respond resume` on this incident."
+                    )))
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_follow_binance_codes() {
+        use Probe::*;
+        assert_eq!(round_verdict(&[Accepted, NotFound], true), Verdict::Alive);
+        assert_eq!(
+            round_verdict(&[Refused(-2015), NotFound], true),
+            Verdict::Dead
+        );
+        assert_eq!(
+            round_verdict(&[Refused(-2015), NotFound], false),
+            Verdict::Rejected,
+            "-2008 proves deletion only for a key seen live"
+        );
+        assert_eq!(
+            round_verdict(&[Refused(-2015), Refused(-2015)], true),
+            Verdict::Rejected
+        );
+        assert_eq!(
+            round_verdict(&[Refused(-2015), Inconclusive("timeout".into())], true),
+            Verdict::Unknown
+        );
+        assert_eq!(
+            round_verdict(&[Inconclusive("code -1022".into())], true),
+            Verdict::Unknown
+        );
+    }
+}

@@ -1,0 +1,451 @@
+//! `binance.recent_trades`: own trades in the review window on every symbol worth
+//! looking at, pulled concurrently window by window, with two flags: trades far from the
+//! market price of their minute, and symbols first traded inside the window (the
+//! "drain through an illiquid pair" pattern).
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use serde_json::{json, Value as Json};
+use tokio::task::JoinSet;
+
+use super::util::{dec, rfc3339, row};
+use super::{
+    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
+    StepContext,
+};
+use crate::exchange::{Client, ExchangeError, Kline, Market, Pull, TimeWindow, Trade};
+use crate::operator::Level;
+
+pub fn all() -> Vec<Arc<dyn Action>> {
+    vec![Arc::new(RecentTrades)]
+}
+
+const MARKETS: &[&str] = &["spot", "usdm", "coinm"];
+const MINUTE_MS: i64 = 60_000;
+/// Klines per request (Binance's limit).
+const KLINES_PER_REQUEST: i64 = 1000;
+
+static SPEC: ActionSpec = ActionSpec {
+    name: "binance.recent_trades",
+    description: "Own trades in the review window on every symbol with open orders, positions or balances (plus `symbols`), with off-market and first-ever-trade flags",
+    kind: Kind::Evidence,
+    inputs: &[
+        InputSpec { name: "since", ty: ArgType::Since, required: true, default: None, description: "start of the review window" },
+        InputSpec { name: "symbols", ty: ArgType::List, required: false, default: None, description: "extra spot symbols to examine" },
+        InputSpec { name: "markets", ty: ArgType::Choices(MARKETS), required: false, default: Some("spot,usdm,coinm"), description: "markets to pull trades from" },
+        InputSpec {
+            name: "max_deviation",
+            ty: ArgType::Int { min: 1, max: 1000 },
+            required: false,
+            default: Some("20"),
+            description: "percent away from the minute's market price that flags a trade",
+        },
+    ],
+    outputs: &[
+        OutputSpec { name: "trades", description: "trades found in the window" },
+        OutputSpec { name: "flagged", description: "trades flagged as suspicious" },
+        OutputSpec { name: "symbols", description: "symbols examined, comma-separated" },
+    ],
+};
+
+pub struct RecentTrades;
+
+/// Symbols worth examining per market, from what earlier steps found and the account.
+async fn candidates(
+    ctx: &StepContext,
+    client: &Client,
+    markets: &[Market],
+) -> Result<BTreeMap<Market, BTreeSet<String>>, ActionError> {
+    let mut out: BTreeMap<Market, BTreeSet<String>> = BTreeMap::new();
+    let mut add = |market: &str, symbol: &str| {
+        let market = match market {
+            "margin" | "spot" => Market::Spot,
+            "usdm" => Market::UsdM,
+            "coinm" => Market::CoinM,
+            _ => return,
+        };
+        if markets.contains(&market) && !symbol.is_empty() {
+            out.entry(market).or_default().insert(symbol.to_uppercase());
+        }
+    };
+    for table in ["open-orders", "cancelled-orders", "positions"] {
+        for r in ctx.earlier_evidence(table) {
+            add(
+                r["market"].as_str().unwrap_or(""),
+                r["symbol"].as_str().unwrap_or(""),
+            );
+        }
+    }
+    for s in ctx.args.list("symbols") {
+        add("spot", &s);
+    }
+    if markets.contains(&Market::Spot) {
+        // Every spot pair whose base and quote the account holds: the victim of a drain
+        // through an illiquid pair ends up holding the illiquid token.
+        let mut held: BTreeSet<String> = ctx
+            .earlier_evidence("balances")
+            .iter()
+            .filter(|r| r["total"].as_str().is_some_and(|t| t != "0"))
+            .filter_map(|r| r["asset"].as_str().map(String::from))
+            .collect();
+        if held.is_empty() {
+            if let Ok(account) = client.account().await {
+                held = account
+                    .balances
+                    .into_iter()
+                    .filter(|b| !(b.free + b.locked).is_zero())
+                    .map(|b| b.asset)
+                    .collect();
+            }
+        }
+        match client.exchange_info(Market::Spot).await {
+            Ok(info) => {
+                for s in info.symbols {
+                    if held.contains(&s.base_asset) && held.contains(&s.quote_asset) {
+                        out.entry(Market::Spot).or_default().insert(s.symbol);
+                    }
+                }
+            }
+            Err(e) => ctx.note(
+                Level::Warn,
+                format!(
+                    "could not read the spot symbol list ({e}); pairs of held assets not examined"
+                ),
+            )?,
+        }
+    }
+    Ok(out)
+}
+
+/// Which minutes to fetch klines for, as ranges of at most 1000 minutes each.
+fn kline_ranges(times: &[i64]) -> Vec<TimeWindow> {
+    let mut minutes: Vec<i64> = times.iter().map(|t| t - t.rem_euclid(MINUTE_MS)).collect();
+    minutes.sort_unstable();
+    minutes.dedup();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < minutes.len() {
+        let start = minutes[i];
+        let last_allowed = start + (KLINES_PER_REQUEST - 1) * MINUTE_MS;
+        let mut end = start;
+        while i < minutes.len() && minutes[i] <= last_allowed {
+            end = minutes[i];
+            i += 1;
+        }
+        out.push(TimeWindow::new(start, end + MINUTE_MS - 1));
+    }
+    out
+}
+
+/// How far `price` is from the minute's market, in percent (signed), using the
+/// candle's range: inside [low, high] is 0.
+fn deviation(price: Decimal, k: &Kline) -> Option<Decimal> {
+    let reference = if price > k.high {
+        k.high
+    } else if price < k.low {
+        k.low
+    } else {
+        return Some(Decimal::ZERO);
+    };
+    if reference.is_zero() {
+        return None;
+    }
+    Some(((price - reference) / reference * Decimal::from(100)).round_dp(1))
+}
+
+struct Pulled {
+    trades: Vec<Trade>,
+    failed: Vec<String>,
+}
+
+async fn pull(
+    ctx: &StepContext,
+    client: &Client,
+    symbols: &BTreeMap<Market, BTreeSet<String>>,
+    range: TimeWindow,
+) -> Pulled {
+    let mut tasks = JoinSet::new();
+    for (&market, list) in symbols {
+        for symbol in list {
+            for window in Pull::Trades(market).windows(range) {
+                let client = client.clone();
+                let symbol = symbol.clone();
+                tasks.spawn(async move {
+                    let result = client.my_trades_window(market, &symbol, window).await;
+                    (market, symbol, result)
+                });
+            }
+        }
+    }
+    let bar = ctx
+        .run
+        .operator
+        .progress("trade history (symbol × window)", Some(tasks.len() as u64));
+    let mut trades = Vec::new();
+    let mut failed = BTreeSet::new();
+    while let Some(joined) = tasks.join_next().await {
+        bar.inc(1);
+        match joined {
+            Ok((_, _, Ok(list))) => trades.extend(list),
+            Ok((market, symbol, Err(e))) => {
+                failed.insert(format!("{market} {symbol}: {}", short_error(&e)));
+            }
+            Err(e) => {
+                failed.insert(format!("task failed: {e}"));
+            }
+        }
+    }
+    bar.finish_and_clear();
+    trades.sort_by_key(|t| (t.time, t.id));
+    Pulled {
+        trades,
+        failed: failed.into_iter().collect(),
+    }
+}
+
+fn short_error(e: &ExchangeError) -> String {
+    match e.code() {
+        Some(-1121) => "not a valid symbol".into(),
+        _ => e.to_string(),
+    }
+}
+
+impl Action for RecentTrades {
+    fn spec(&self) -> &'static ActionSpec {
+        &SPEC
+    }
+
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let client = ctx.reader()?;
+            let since = ctx
+                .args
+                .since("since", ctx.run.started_at)?
+                .expect("required input");
+            let now = client.server_now();
+            let range = TimeWindow::between(since, now);
+            let markets: Vec<Market> = ctx
+                .args
+                .list("markets")
+                .iter()
+                .filter_map(|m| m.parse().ok())
+                .collect();
+            let max_dev = Decimal::from(ctx.args.int("max_deviation").unwrap_or(20));
+            let symbols = candidates(ctx, &client, &markets).await?;
+            let count: usize = symbols.values().map(|s| s.len()).sum();
+            ctx.note(
+                Level::Info,
+                format!(
+                    "examining {count} symbol(s) from {} to {}: {}",
+                    rfc3339(range.start_ms),
+                    rfc3339(range.end_ms),
+                    symbols
+                        .iter()
+                        .map(|(m, s)| format!(
+                            "{m}: {}",
+                            s.iter().cloned().collect::<Vec<_>>().join(" ")
+                        ))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            )?;
+            let pulled = pull(ctx, &client, &symbols, range).await;
+            for f in &pulled.failed {
+                ctx.note(Level::Warn, format!("trades not read for {f}"))?;
+            }
+
+            // Per symbol with trades: the first-ever trade, and the market price of each
+            // trade's minute, fetched concurrently.
+            let mut by_symbol: BTreeMap<(Market, String), Vec<&Trade>> = BTreeMap::new();
+            for t in &pulled.trades {
+                by_symbol
+                    .entry((t.market, t.symbol.clone()))
+                    .or_default()
+                    .push(t);
+            }
+            let mut tasks = JoinSet::new();
+            for ((market, symbol), trades) in &by_symbol {
+                let times: Vec<i64> = trades.iter().map(|t| t.time).collect();
+                let (market, symbol) = (*market, symbol.clone());
+                let c = client.clone();
+                let s = symbol.clone();
+                tasks.spawn(async move {
+                    Lookup::First(market, s.clone(), c.first_trade(market, &s).await)
+                });
+                for window in kline_ranges(&times) {
+                    let c = client.clone();
+                    let s = symbol.clone();
+                    tasks.spawn(async move {
+                        Lookup::Klines(
+                            market,
+                            s.clone(),
+                            c.klines_minutes(market, &s, window).await,
+                        )
+                    });
+                }
+            }
+            let mut first: BTreeMap<(Market, String), Option<Trade>> = BTreeMap::new();
+            let mut klines: BTreeMap<(Market, String, i64), Kline> = BTreeMap::new();
+            while let Some(joined) = tasks.join_next().await {
+                match joined.map_err(|e| ActionError::Failed(format!("lookup task failed: {e}")))? {
+                    Lookup::First(m, s, Ok(t)) => {
+                        first.insert((m, s), t);
+                    }
+                    Lookup::Klines(m, s, Ok(list)) => {
+                        for k in list {
+                            klines.insert((m, s.clone(), k.open_time), k);
+                        }
+                    }
+                    Lookup::First(m, s, Err(e)) => {
+                        ctx.note(Level::Warn, format!("first trade of {m} {s} not read: {e}"))?
+                    }
+                    Lookup::Klines(m, s, Err(e)) => ctx.note(
+                        Level::Warn,
+                        format!("market prices of {m} {s} not read: {e}"),
+                    )?,
+                }
+            }
+
+            let mut rows = Vec::new();
+            let mut flagged = 0usize;
+            let mut new_symbols = Vec::new();
+            for ((market, symbol), trades) in &by_symbol {
+                let is_new = first
+                    .get(&(*market, symbol.clone()))
+                    .and_then(|t| t.as_ref())
+                    .is_some_and(|t| t.time >= range.start_ms);
+                if is_new {
+                    new_symbols.push(format!("{market} {symbol}"));
+                }
+                let mut off: Vec<(Decimal, &Trade)> = Vec::new();
+                for t in trades {
+                    let minute = t.time - t.time.rem_euclid(MINUTE_MS);
+                    let k = klines.get(&(*market, symbol.clone(), minute));
+                    let dev = k.and_then(|k| deviation(t.price, k));
+                    let mut flags = Vec::new();
+                    if let Some(d) = dev.filter(|d| d.abs() > max_dev) {
+                        flags.push(format!(
+                            "off-market {}{}%",
+                            if d > Decimal::ZERO { "+" } else { "" },
+                            dec(d)
+                        ));
+                        off.push((d, t));
+                    }
+                    if is_new {
+                        flags.push("first-ever trade in this symbol".to_string());
+                    }
+                    if !flags.is_empty() {
+                        flagged += 1;
+                    }
+                    let mut r = row(Some(market.as_str()), *t);
+                    if let Json::Object(map) = &mut r {
+                        map.insert("timeUtc".into(), json!(rfc3339(t.time)));
+                        map.insert("marketLow".into(), json!(k.map(|k| dec(k.low))));
+                        map.insert("marketHigh".into(), json!(k.map(|k| dec(k.high))));
+                        map.insert("deviationPercent".into(), json!(dev.map(dec)));
+                        map.insert("flags".into(), json!(flags.join("; ")));
+                    }
+                    rows.push(r);
+                }
+                if !off.is_empty() {
+                    let worst = off
+                        .iter()
+                        .map(|(d, _)| *d)
+                        .max_by_key(|d| d.abs())
+                        .unwrap_or_default();
+                    let quote_total: Decimal = off
+                        .iter()
+                        .map(|(_, t)| t.quote_qty.unwrap_or(t.price * t.qty))
+                        .sum();
+                    ctx.finding(
+                        "high",
+                        format!(
+                            "{} trade(s) in {symbol} ({market}) far from the market price (up to {}{}%), {} in quote asset{}",
+                            off.len(),
+                            if worst > Decimal::ZERO { "+" } else { "" },
+                            dec(worst),
+                            dec(quote_total.round_dp(8)),
+                            if is_new { "; the account never traded this symbol before the window" } else { "" }
+                        ),
+                        json!({
+                            "market": market.as_str(),
+                            "symbol": symbol,
+                            "trades": off.iter().map(|(d, t)| json!({"id": t.id, "time": rfc3339(t.time), "price": dec(t.price), "qty": dec(t.qty), "deviationPercent": dec(*d)})).collect::<Vec<_>>(),
+                        }),
+                    )?;
+                } else if is_new {
+                    ctx.finding(
+                        "medium",
+                        format!("{symbol} ({market}) was first traded inside the review window"),
+                        json!({"market": market.as_str(), "symbol": symbol, "trades": trades.len()}),
+                    )?;
+                }
+            }
+            ctx.evidence("trades", rows)?;
+            let all_symbols: Vec<String> = symbols
+                .iter()
+                .flat_map(|(m, s)| s.iter().map(move |x| format!("{m}:{x}")))
+                .collect();
+            let summary = format!(
+                "{} trade(s) on {} symbol(s) examined; {flagged} flagged{}",
+                pulled.trades.len(),
+                count,
+                if pulled.failed.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} pull(s) failed", pulled.failed.len())
+                }
+            );
+            Ok(Outcome::ok(summary)
+                .with("trades", pulled.trades.len() as u64)
+                .with("flagged", flagged as u64)
+                .with("symbols", all_symbols.join(",")))
+        })
+    }
+}
+
+enum Lookup {
+    First(Market, String, Result<Option<Trade>, ExchangeError>),
+    Klines(Market, String, Result<Vec<Kline>, ExchangeError>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kline_ranges_cover_only_minutes_with_trades_in_chunks_of_1000() {
+        let m = MINUTE_MS;
+        let ranges = kline_ranges(&[5 * m + 10, 5 * m + 20, 7 * m, 2000 * m]);
+        assert_eq!(
+            ranges,
+            vec![
+                TimeWindow::new(5 * m, 8 * m - 1),
+                TimeWindow::new(2000 * m, 2001 * m - 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn deviation_is_zero_inside_the_candle() {
+        let k = Kline {
+            open_time: 0,
+            open: "10".parse().unwrap(),
+            high: "11".parse().unwrap(),
+            low: "9".parse().unwrap(),
+            close: "10".parse().unwrap(),
+            volume: Decimal::ONE,
+            close_time: 59_999,
+        };
+        assert_eq!(deviation("10.5".parse().unwrap(), &k), Some(Decimal::ZERO));
+        assert_eq!(
+            deviation("22".parse().unwrap(), &k),
+            Some("100".parse().unwrap())
+        );
+        assert_eq!(
+            deviation("4.5".parse().unwrap(), &k),
+            Some("-50".parse().unwrap())
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! `binance.transfers`: money that moved in the review window — withdrawals, deposits,
+//! universal transfers, Binance Pay, sub-account transfers — with every withdrawal to an
+//! unknown address flagged.
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use serde_json::{json, Value as Json};
+
+use super::util::{dec, rfc3339, row};
+use super::{
+    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
+    StepContext,
+};
+use crate::exchange::{
+    Client, ErrorKind, ExchangeError, Pull, TimeWindow, UNIVERSAL_TRANSFER_TYPES,
+};
+use crate::operator::Level;
+
+pub fn all() -> Vec<Arc<dyn Action>> {
+    vec![Arc::new(Transfers)]
+}
+
+static SPEC: ActionSpec = ActionSpec {
+    name: "binance.transfers",
+    description: "Withdrawals, deposits, universal transfers, Pay and sub-account transfers in the window; flags withdrawals to unknown addresses",
+    kind: Kind::Evidence,
+    inputs: &[
+        InputSpec { name: "since", ty: ArgType::Since, required: true, default: None, description: "start of the review window" },
+        InputSpec {
+            name: "known_addresses",
+            ty: ArgType::Text,
+            required: false,
+            default: None,
+            description: "file of your own withdrawal addresses, one per line (# comments allowed)",
+        },
+    ],
+    outputs: &[
+        OutputSpec { name: "withdrawals", description: "withdrawals in the window" },
+        OutputSpec { name: "unknown_withdrawals", description: "withdrawals to addresses not in known_addresses" },
+        OutputSpec { name: "deposits", description: "deposits in the window" },
+        OutputSpec { name: "transfers", description: "universal transfers in the window" },
+        OutputSpec { name: "pay", description: "Binance Pay transactions in the window" },
+    ],
+};
+
+pub struct Transfers;
+
+fn known_addresses(path: Option<&str>) -> Result<BTreeSet<String>, ActionError> {
+    let Some(path) = path.filter(|p| !p.trim().is_empty()) else {
+        return Ok(BTreeSet::new());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ActionError::Io {
+        what: "cannot read the known addresses file",
+        path: path.into(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// Withdrawal status codes, in words.
+fn withdrawal_status(code: i64) -> &'static str {
+    match code {
+        0 => "email sent",
+        1 => "cancelled",
+        2 => "awaiting approval",
+        3 => "rejected",
+        4 => "processing",
+        5 => "failure",
+        6 => "completed",
+        _ => "unknown",
+    }
+}
+
+/// Run every window of a pull concurrently, collecting rows and gaps.
+async fn windows<T, F, Fut>(pull: Pull, range: TimeWindow, f: F) -> (Vec<T>, Option<ExchangeError>)
+where
+    F: Fn(TimeWindow) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, ExchangeError>>,
+{
+    let results = join_all(pull.windows(range).into_iter().map(f)).await;
+    let mut out = Vec::new();
+    let mut error = None;
+    for r in results {
+        match r {
+            Ok(v) => out.extend(v),
+            Err(e) => error = Some(e),
+        }
+    }
+    (out, error)
+}
+
+impl Action for Transfers {
+    fn spec(&self) -> &'static ActionSpec {
+        &SPEC
+    }
+
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let client: Client = ctx.reader()?;
+            let since = ctx
+                .args
+                .since("since", ctx.run.started_at)?
+                .expect("required input");
+            let range = TimeWindow::between(since, client.server_now());
+            let known = known_addresses(ctx.args.text("known_addresses"))?;
+            let withdrawals_enabled = ctx
+                .earlier_output("binance.key_permissions", "can_withdraw")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+
+            let bar = ctx
+                .run
+                .operator
+                .progress("withdrawals, deposits, transfers, Pay", None);
+            let transfer_types = UNIVERSAL_TRANSFER_TYPES;
+            let (withdrawals, deposits, pay, sub, transfers) = tokio::join!(
+                windows(Pull::Withdrawals, range, |w| {
+                    let c = client.clone();
+                    async move { c.withdrawals_window(w).await }
+                }),
+                windows(Pull::Deposits, range, |w| {
+                    let c = client.clone();
+                    async move { c.deposits_window(w).await }
+                }),
+                windows(Pull::PayTransactions, range, |w| {
+                    let c = client.clone();
+                    async move { c.pay_transactions_window(w).await }
+                }),
+                async { client.sub_account_transfers(range).await },
+                join_all(transfer_types.iter().map(|t| {
+                    let c = client.clone();
+                    async move { (*t, c.universal_transfers(t, range).await) }
+                })),
+            );
+            bar.finish_and_clear();
+
+            let mut gaps = Vec::new();
+            let (withdrawals, err) = withdrawals;
+            if let Some(e) = err {
+                gaps.push(format!("withdrawals: {e}"));
+            }
+            let (deposits, err) = deposits;
+            if let Some(e) = err {
+                gaps.push(format!("deposits: {e}"));
+            }
+            let (pay, err) = pay;
+            if let Some(e) = err {
+                gaps.push(format!("Binance Pay: {e}"));
+            }
+            let sub = match sub {
+                Ok(list) => list,
+                Err(e) if e.kind() == ErrorKind::NotApplicable => {
+                    ctx.note(
+                        Level::Detail,
+                        "sub-account transfers: not a master account's key; nothing to read",
+                    )?;
+                    Vec::new()
+                }
+                Err(e) => {
+                    gaps.push(format!("sub-account transfers: {e}"));
+                    Vec::new()
+                }
+            };
+            let mut universal = Vec::new();
+            for (kind, result) in transfers {
+                match result {
+                    Ok(list) => universal.extend(list),
+                    Err(e) => gaps.push(format!("universal transfers {kind}: {e}")),
+                }
+            }
+
+            let mut unknown = 0usize;
+            let mut rows = Vec::new();
+            for w in &withdrawals {
+                let is_known = known.contains(&w.address);
+                let mut r = row(None, w);
+                if let Json::Object(map) = &mut r {
+                    map.insert("statusText".into(), json!(withdrawal_status(w.status)));
+                    map.insert("knownAddress".into(), json!(is_known));
+                }
+                rows.push(r);
+                if !is_known {
+                    unknown += 1;
+                }
+                if !is_known || withdrawals_enabled {
+                    let why = match (is_known, known.is_empty()) {
+                        (false, true) => {
+                            "no known-addresses file was given, so every address counts as unknown"
+                        }
+                        (false, false) => "the address is not in your known-addresses file",
+                        (true, _) => "the leaked key had withdrawals enabled",
+                    };
+                    ctx.finding(
+                        if is_known { "high" } else { "critical" },
+                        format!(
+                            "Withdrawal of {} {} to {} ({}) at {} UTC — {why}",
+                            dec(w.amount),
+                            w.coin,
+                            w.address,
+                            w.network.clone().unwrap_or_default(),
+                            w.apply_time
+                        ),
+                        json!({
+                            "id": w.id, "coin": w.coin, "amount": dec(w.amount), "address": w.address,
+                            "network": w.network, "txId": w.tx_id, "applyTime": w.apply_time,
+                            "status": withdrawal_status(w.status), "knownAddress": is_known,
+                        }),
+                    )?;
+                }
+            }
+            ctx.evidence("withdrawals", rows)?;
+            ctx.evidence(
+                "deposits",
+                deposits
+                    .iter()
+                    .map(|d| {
+                        let mut r = row(None, d);
+                        if let Json::Object(map) = &mut r {
+                            map.insert("timeUtc".into(), json!(rfc3339(d.insert_time)));
+                        }
+                        r
+                    })
+                    .collect(),
+            )?;
+            ctx.evidence(
+                "transfers",
+                universal
+                    .iter()
+                    .map(|t| {
+                        let mut r = row(None, t);
+                        if let Json::Object(map) = &mut r {
+                            map.insert("timeUtc".into(), json!(rfc3339(t.timestamp)));
+                        }
+                        r
+                    })
+                    .chain(sub.iter().map(|t| row(Some("sub-account"), t)))
+                    .collect(),
+            )?;
+            ctx.evidence("pay", pay.iter().map(|p| row(None, p)).collect())?;
+            for g in &gaps {
+                ctx.note(Level::Warn, format!("not read: {g}"))?;
+            }
+            let summary = format!(
+                "{} withdrawal(s) ({unknown} to unknown addresses), {} deposit(s), {} transfer(s), {} Pay transaction(s){}",
+                withdrawals.len(),
+                deposits.len(),
+                universal.len() + sub.len(),
+                pay.len(),
+                if gaps.is_empty() { String::new() } else { format!("; {} source(s) not read", gaps.len()) }
+            );
+            Ok(Outcome::ok(summary)
+                .with("withdrawals", withdrawals.len() as u64)
+                .with("unknown_withdrawals", unknown as u64)
+                .with("deposits", deposits.len() as u64)
+                .with("transfers", (universal.len() + sub.len()) as u64)
+                .with("pay", pay.len() as u64))
+        })
+    }
+}

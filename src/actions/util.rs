@@ -1,0 +1,173 @@
+//! Small helpers the exchange actions share: times, prices in a quote asset, and plain
+//! text tables for the terminal.
+use std::collections::HashMap;
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use rust_decimal::Decimal;
+
+use crate::exchange::TickerPrice;
+
+/// Milliseconds since the epoch as RFC 3339 UTC (seconds precision).
+pub fn rfc3339(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// "3h ago", "2d ago": how old something is, for the preview.
+pub fn age(ms: i64, now: DateTime<Utc>) -> String {
+    let secs = (now.timestamp_millis() - ms).max(0) / 1000;
+    match secs {
+        s if s < 120 => format!("{s}s ago"),
+        s if s < 7200 => format!("{}m ago", s / 60),
+        s if s < 172_800 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86_400),
+    }
+}
+
+/// Stablecoins counted at 1 when no price is listed.
+const DOLLARS: &[&str] = &["USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "USD"];
+
+/// Public spot prices, for an estimated value of balances in one quote asset.
+#[derive(Clone, Debug, Default)]
+pub struct Prices {
+    by_symbol: HashMap<String, Decimal>,
+    pub quote: String,
+}
+
+impl Prices {
+    pub fn new(tickers: &[TickerPrice], quote: &str) -> Prices {
+        Prices {
+            by_symbol: tickers
+                .iter()
+                .map(|t| (t.symbol.clone(), t.price))
+                .collect(),
+            quote: quote.to_string(),
+        }
+    }
+
+    pub fn price(&self, symbol: &str) -> Option<Decimal> {
+        self.by_symbol.get(symbol).copied()
+    }
+
+    /// The value of one unit of `asset` in the quote asset: directly, through BTC, or 1
+    /// for dollar stablecoins when the quote is one too.
+    pub fn unit_value(&self, asset: &str) -> Option<Decimal> {
+        if asset == self.quote {
+            return Some(Decimal::ONE);
+        }
+        if let Some(p) = self.price(&format!("{asset}{}", self.quote)) {
+            return Some(p);
+        }
+        if let Some(p) = self.price(&format!("{}{asset}", self.quote)) {
+            if !p.is_zero() {
+                return Some(Decimal::ONE / p);
+            }
+        }
+        if asset != "BTC" {
+            if let (Some(in_btc), Some(btc)) =
+                (self.price(&format!("{asset}BTC")), self.unit_value("BTC"))
+            {
+                return Some(in_btc * btc);
+            }
+        }
+        if DOLLARS.contains(&asset) && DOLLARS.contains(&self.quote.as_str()) {
+            return Some(Decimal::ONE);
+        }
+        None
+    }
+
+    pub fn value(&self, asset: &str, amount: Decimal) -> Option<Decimal> {
+        self.unit_value(asset).map(|p| (p * amount).round_dp(2))
+    }
+}
+
+/// Format a decimal without trailing zeros.
+pub fn dec(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// A plain text table, columns padded to their widest cell.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = String::new();
+    out.push_str(&line(headers.iter().map(|h| h.to_string()).collect()));
+    out.push('\n');
+    for row in rows {
+        out.push_str(&line(row.clone()));
+        out.push('\n');
+    }
+    out
+}
+
+/// Serialise a wire struct into a JSON evidence row with `market` first.
+pub fn row<T: serde::Serialize>(market: Option<&str>, value: &T) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    if let Some(m) = market {
+        map.insert("market".into(), serde_json::Value::String(m.into()));
+    }
+    if let serde_json::Value::Object(fields) =
+        serde_json::to_value(value).expect("wire types serialise")
+    {
+        for (k, v) in fields {
+            if k != "market" {
+                map.insert(k, v);
+            }
+        }
+    }
+    serde_json::Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(symbol: &str, price: &str) -> TickerPrice {
+        TickerPrice {
+            symbol: symbol.into(),
+            price: price.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn values_through_direct_inverse_and_btc_pairs() {
+        let prices = Prices::new(&[t("BTCUSDT", "64000"), t("XYZBTC", "0.000002")], "USDT");
+        assert_eq!(
+            prices.value("BTC", "0.5".parse().unwrap()),
+            Some("32000".parse().unwrap())
+        );
+        assert_eq!(
+            prices.value("XYZ", "1000".parse().unwrap()),
+            Some("128".parse().unwrap())
+        );
+        assert_eq!(
+            prices.value("USDC", "10".parse().unwrap()),
+            Some("10".parse().unwrap())
+        );
+        assert_eq!(prices.value("NOPE", "1".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn tables_line_up() {
+        let out = table(&["a", "bb"], &[vec!["long".into(), "x".into()]]);
+        assert_eq!(out, "a     bb\nlong  x\n");
+    }
+}
