@@ -47,9 +47,8 @@ where
 
 fn dispatch(cli: Cli) -> Result<u8, Error> {
     match cli.command {
-        Command::Sim(SimCommand::Serve(_)) | Command::Sim(SimCommand::Validate { .. }) => {
-            Err(Error::NotAvailable { command: "sim" })
-        }
+        Command::Sim(SimCommand::Serve(args)) => sim::serve_command(&args),
+        Command::Sim(SimCommand::Validate { scenarios }) => sim::validate_command(&scenarios),
         Command::Compromised(_) => Err(Error::NotAvailable {
             command: "compromised",
         }),
