@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-clients=("python-binance==1.0.37" "binance-connector==3.13.0")
+clients=("python-binance==1.0.37" "binance-connector==3.13.0" "ccxt==4.5.90")
 scenario=playbooks/scenarios/leaked-key.yaml
 venvs=${THIRD_PARTY_VENVS:-target/third-party-venvs}
 started=$(date +%s)

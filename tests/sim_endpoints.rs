@@ -614,6 +614,14 @@ async fn usdm_orders_algo_orders_trades_and_wallet() {
         .collect();
     assert_eq!(open.len(), 1);
     assert!(is_decimal_string(&open[0]["unRealizedProfit"]));
+    // ccxt's fetch_positions reads the leverage brackets first.
+    let brackets = sim
+        .signed("GET", "/fapi/v1/leverageBracket", "symbol=BTCUSDT")
+        .await
+        .ok();
+    assert_eq!(brackets["brackets"][0]["initialLeverage"], 125);
+    let coin = sim.signed("GET", "/dapi/v2/leverageBracket", "").await.ok();
+    assert!(coin[0]["brackets"][0]["qtyCap"].is_u64());
 }
 
 #[tokio::test]

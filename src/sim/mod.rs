@@ -90,8 +90,15 @@ impl SimError {
     }
 }
 
-/// Scenario problems are reported like playbook problems (one `FILE:LINE:COLUMN` per line),
-/// so they go through the top-level `Error::Invalid`.
+impl SimError {
+    /// The top-level error for this problem. Scenario problems become `Error::Invalid`,
+    /// so they print like playbook problems (one `FILE:LINE:COLUMN` per line); `--drill`
+    /// should use this too.
+    pub fn into_error(self) -> Error {
+        into_error(self)
+    }
+}
+
 fn into_error(err: SimError) -> Error {
     match err {
         SimError::Invalid(diags) => Error::Invalid(diags),

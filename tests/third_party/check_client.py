@@ -1,6 +1,6 @@
 """Drive `respond sim serve` with an unmodified, widely used Binance client library.
 
-Usage: check_client.py --client python-binance|binance-connector --url URL --scenario FILE
+Usage: check_client.py --client python-binance|binance-connector|ccxt --url URL --scenario FILE
 
 The scenario's leaked key (the first key in the file) is read from the YAML with a regular
 expression, so no YAML package is needed. Every check prints one line; any failure raises
@@ -206,9 +206,65 @@ def binance_connector(url, api_key, secret):
         check("wrong secret answers -1022", e.error_code == -1022 and e.status_code == 400, e)
 
 
+def ccxt_binance(url, api_key, secret):
+    import ccxt
+
+    def exchange(sec):
+        ex = ccxt.binance({"apiKey": api_key, "secret": sec, "enableRateLimit": False})
+        # Point every Binance host ccxt knows at the simulator (configuration, not a patch).
+        for name, value in list(ex.urls["api"].items()):
+            ex.urls["api"][name] = re.sub(r"^https://[a-z]+\.binance\.com", url, value)
+        return ex
+
+    ex = exchange(secret)
+    markets = ex.load_markets()
+    check("load_markets: spot, linear and inverse",
+          markets["XYZ/BTC"]["spot"] and markets["BTC/USDT:USDT"]["linear"]
+          and markets["BTC/USD:BTC"]["inverse"], sorted(markets))
+    check("currencies from capital/config/getall", "USDT" in ex.currencies)
+
+    balance = ex.fetch_balance()
+    check("spot BTC balance 0.42", balance["total"]["BTC"] == 0.42, balance["total"])
+    check("the account holds XYZ", balance["total"].get("XYZ", 0) > 0)
+    futures = ex.fetch_balance({"type": "future"})
+    check("USDⓈ-M balance", futures["total"]["USDT"] == 3000, futures["total"])
+
+    started = int(time.time() * 1000)
+    for symbol in ["BTC/USDT", "ETH/USDT", "BTC/USDT:USDT", "BTC/USD:BTC"]:
+        open_orders = ex.fetch_open_orders(symbol)
+        check(f"one open order on {symbol}", len(open_orders) == 1 and open_orders[0]["symbol"] == symbol,
+              open_orders)
+        ex.cancel_all_orders(symbol)
+        check(f"none left on {symbol}", ex.fetch_open_orders(symbol) == [])
+    left = ex.fetch_open_orders("XYZ/BTC")
+    ex.cancel_all_orders("XYZ/BTC")
+    check("XYZ/BTC cancelled", all(o["timestamp"] >= started for o in ex.fetch_open_orders("XYZ/BTC")), left)
+
+    trades = ex.fetch_my_trades("XYZ/BTC")
+    check("4 XYZ/BTC trades", len(trades) == 4, trades)
+    first = trades[0]
+    candle = ex.fetch_ohlcv("XYZ/BTC", "1m", since=first["timestamp"] // 60000 * 60000, limit=1)[0]
+    check("first trade about 4x the market price of its minute", first["price"] / candle[4] > 4,
+          (first["price"], candle))
+    withdrawals = ex.fetch_withdrawals()
+    theft = [w for w in withdrawals if w["address"].startswith("TXunknown")]
+    check("the unknown withdrawal", len(withdrawals) == 2 and len(theft) == 1
+          and theft[0]["status"] == "ok" and theft[0]["amount"] == 4800, withdrawals)
+    check("2 deposits", len(ex.fetch_deposits()) == 2)
+    positions = [p for p in ex.fetch_positions() if p["contracts"]]
+    check("one USDⓈ-M position", len(positions) == 1 and positions[0]["symbol"] == "BTC/USDT:USDT",
+          positions)
+
+    try:
+        exchange(secret[::-1]).fetch_balance()
+        check("wrong secret is an authentication error", False)
+    except ccxt.AuthenticationError as e:
+        check("wrong secret is an authentication error", "-1022" in str(e), e)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--client", required=True, choices=["python-binance", "binance-connector"])
+    parser.add_argument("--client", required=True, choices=["python-binance", "binance-connector", "ccxt"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--scenario", required=True)
     args = parser.parse_args()
@@ -216,9 +272,12 @@ def main():
         sys.exit(f"refusing to test anything but a loopback simulator: {args.url}")
     api_key, secret = first_key(args.scenario)
     start = time.time()
-    {"python-binance": python_binance, "binance-connector": binance_connector}[args.client](
-        args.url, api_key, secret
-    )
+    clients = {
+        "python-binance": python_binance,
+        "binance-connector": binance_connector,
+        "ccxt": ccxt_binance,
+    }
+    clients[args.client](args.url, api_key, secret)
     print(f"{len(CHECKS)} passed, 0 failed ({args.client}, {time.time() - start:.1f}s)")
 
 

@@ -555,3 +555,51 @@ pub fn account(ctx: &mut Ctx) -> Result<Value, ApiError> {
     }
     Ok(v)
 }
+
+/// Notional (USDⓈ-M) or quantity (COIN-M) brackets, the same three for every symbol.
+pub fn leverage_brackets(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let market = ctx.market();
+    let only = ctx.optional_symbol(market)?.map(|s| s.symbol);
+    let coin = market == Market::Coinm;
+    let (cap, floor) = if coin {
+        ("qtyCap", "qtyFloor")
+    } else {
+        ("notionalCap", "notionalFloor")
+    };
+    let steps: [(u32, u64, u64, f64, f64); 3] = [
+        (125, 0, 50_000, 0.004, 0.0),
+        (100, 50_000, 600_000, 0.005, 50.0),
+        (50, 600_000, 3_000_000, 0.01, 3050.0),
+    ];
+    let scale = if coin { 10_000 } else { 1 };
+    let rows: Vec<Value> = ctx
+        .state
+        .symbols_of(market)
+        .filter(|s| only.as_ref().is_none_or(|o| &s.symbol == o))
+        .map(|s| {
+            let brackets: Vec<Value> = steps
+                .iter()
+                .enumerate()
+                .map(|(i, (lev, lo, hi, mmr, cum))| {
+                    json!({
+                        "bracket": i + 1,
+                        "initialLeverage": lev,
+                        cap: hi / scale,
+                        floor: lo / scale,
+                        "maintMarginRatio": mmr,
+                        "cum": cum,
+                    })
+                })
+                .collect();
+            let mut v = json!({ "symbol": s.symbol, "brackets": brackets });
+            if !coin {
+                v["notionalCoef"] = json!(1.0);
+            }
+            v
+        })
+        .collect();
+    match (market, &only) {
+        (Market::Usdm, Some(_)) => Ok(rows.into_iter().next().unwrap_or(Value::Null)),
+        _ => Ok(Value::Array(rows)),
+    }
+}
