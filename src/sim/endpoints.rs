@@ -76,7 +76,8 @@ impl Weight {
                 if params.has("symbol") {
                     10
                 } else {
-                    (state.symbols_of(Market::Margin).count() as u32).max(1)
+                    // Binance counts one per trading symbol; never less than with one.
+                    (state.symbols_of(Market::Margin).count() as u32).max(10)
                 }
             }
             Weight::DapiTrades => {

@@ -1,5 +1,6 @@
 //! The request log: one entry per answered request, in memory and optionally as JSON
 //! lines in a file, flushed as each answer is sent. Never holds a secret or a signature.
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -40,10 +41,14 @@ pub struct LogEntry {
     pub weight: u32,
 }
 
+/// Entries kept in memory; the oldest go first past this (the file keeps everything), so
+/// a long benchmark against `sim serve` does not grow without bound.
+pub const MEMORY_CAP: usize = 500_000;
+
 /// The in-memory log plus the optional file.
 #[derive(Debug)]
 pub struct RequestLog {
-    entries: Mutex<Vec<LogEntry>>,
+    entries: Mutex<VecDeque<LogEntry>>,
     file: Option<Mutex<File>>,
 }
 
@@ -63,7 +68,7 @@ impl RequestLog {
             )),
         };
         Ok(RequestLog {
-            entries: Mutex::new(Vec::new()),
+            entries: Mutex::new(VecDeque::new()),
             file,
         })
     }
@@ -76,16 +81,19 @@ impl RequestLog {
             // A full disk must not take the exchange down; the in-memory log still has it.
             let _ = f.write_all(line.as_bytes()).and_then(|()| f.flush());
         }
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(entry);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() == MEMORY_CAP {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
     }
 
     pub fn snapshot(&self) -> Vec<LogEntry> {
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .iter()
+            .cloned()
+            .collect()
     }
 }

@@ -11,7 +11,8 @@ use super::scenario::{DrillDeletion, Permissions, Scenario, ScenarioSymbol};
 use super::types::{mask, ApiError, Market};
 use super::SimError;
 
-#[derive(Debug, Clone)]
+/// A live key. Debug never prints the secret.
+#[derive(Clone)]
 pub struct Key {
     pub label: String,
     pub api_key: String,
@@ -21,6 +22,19 @@ pub struct Key {
     pub created_ms: i64,
     pub deleted: bool,
     pub responder: bool,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("label", &self.label)
+            .field("api_key", &mask(&self.api_key))
+            .field("secret", &"<hidden>")
+            .field("permissions", &self.permissions)
+            .field("deleted", &self.deleted)
+            .field("responder", &self.responder)
+            .finish()
+    }
 }
 
 /// An API key and its secret, for the leaked key and responder keys handed to a drill.

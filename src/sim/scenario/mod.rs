@@ -105,7 +105,8 @@ impl Permissions {
     }
 }
 
-#[derive(Debug, Clone)]
+/// A key as the scenario declares it. Debug never prints the secret.
+#[derive(Clone)]
 pub struct ScenarioKey {
     pub label: String,
     pub api_key: String,
@@ -113,6 +114,19 @@ pub struct ScenarioKey {
     pub permissions: Permissions,
     pub ip_whitelist: Vec<IpAddr>,
     pub created: When,
+}
+
+impl std::fmt::Debug for ScenarioKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScenarioKey")
+            .field("label", &self.label)
+            .field("api_key", &crate::sim::types::mask(&self.api_key))
+            .field("secret", &"<hidden>")
+            .field("permissions", &self.permissions)
+            .field("ip_whitelist", &self.ip_whitelist)
+            .field("created", &self.created)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]

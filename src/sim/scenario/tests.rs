@@ -181,3 +181,15 @@ fn loading_a_missing_file_is_a_read_error() {
     assert!(matches!(err, crate::sim::SimError::ReadScenario { .. }));
     assert_eq!(err.exit_code(), crate::error::exit::USAGE);
 }
+
+#[test]
+fn debug_output_never_shows_a_secret() {
+    let s = Scenario::builtin_leaked_key();
+    let shown = format!("{s:?}");
+    for k in &s.keys {
+        assert!(!shown.contains(&k.secret), "{}", k.label);
+    }
+    let state = crate::sim::state::State::new(&s, 0);
+    let shown = format!("{state:?}");
+    assert!(!shown.contains(&s.keys[0].secret));
+}
