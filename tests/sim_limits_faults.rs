@@ -355,3 +355,31 @@ async fn control_api_deletes_keys_and_creates_responders() {
     assert_eq!(missing.status, 404);
     assert_eq!(sim.get("/sim/nothing", "").await.status, 404);
 }
+
+#[tokio::test]
+async fn a_5xx_says_nothing_about_whether_an_order_was_placed() {
+    let sim = Sim::start(with_faults(&["error-rate=1", "seed=11"])).await;
+    let before = sim
+        .server
+        .state_summary()
+        .open_on(respond::sim::Market::Spot);
+    for _ in 0..10 {
+        let r = sim
+            .signed(
+                "POST",
+                "/api/v3/order",
+                "symbol=ETHUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.1&price=3000",
+            )
+            .await;
+        assert!(r.status >= 500);
+    }
+    let placed = sim
+        .server
+        .state_summary()
+        .open_on(respond::sim::Market::Spot)
+        - before;
+    assert!(
+        (1..10).contains(&placed),
+        "some but not all took effect: {placed}"
+    );
+}

@@ -592,6 +592,8 @@ fn process(
         dapi: shared.limit(Family::Dapi, false),
         window: shared.window,
     };
+    // A 5xx drawn to strike before the request takes effect skips the handler; the error
+    // here is a placeholder that the 5xx answer below replaces.
     let result: Result<serde_json::Value, ApiError> = match draw.error {
         Some((status, false)) => Err(ApiError::new(status, 0, String::new())),
         _ => (|| {

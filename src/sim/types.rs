@@ -46,15 +46,6 @@ impl Family {
     pub fn bans(self) -> bool {
         self != Family::Sapi
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Api => "api",
-            Family::Sapi => "sapi",
-            Family::Fapi => "fapi",
-            Family::Dapi => "dapi",
-        }
-    }
 }
 
 /// Where an order, trade or balance lives.
@@ -91,16 +82,6 @@ impl Market {
 
     pub fn is_futures(self) -> bool {
         matches!(self, Market::Usdm | Market::Coinm)
-    }
-
-    /// The path family whose endpoints trade this market.
-    pub fn family(self) -> Family {
-        match self {
-            Market::Spot => Family::Api,
-            Market::Margin => Family::Sapi,
-            Market::Usdm => Family::Fapi,
-            Market::Coinm => Family::Dapi,
-        }
     }
 
     /// Order types Binance accepts on this market.
