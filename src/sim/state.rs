@@ -325,30 +325,24 @@ impl State {
         for (time, item) in items {
             match item {
                 Item::Open(o) => {
-                    let order_id = state.next_order_id(o.market);
-                    state.orders.push(Order {
-                        market: o.market,
-                        symbol: o.symbol.clone(),
-                        order_id,
-                        client_order_id: o
-                            .client_order_id
-                            .clone()
-                            .unwrap_or_else(|| client_id(o.market, order_id)),
-                        side: o.side.clone(),
-                        order_type: o.order_type.clone(),
-                        price: o.price,
-                        stop_price: o.stop_price,
-                        orig_qty: o.quantity,
-                        executed_qty: Decimal::ZERO,
-                        cum_quote: Decimal::ZERO,
-                        status: "NEW",
-                        time_in_force: o.time_in_force.clone(),
+                    // Validation keeps MARKET orders out of `open_orders`: these rest.
+                    state.place_order(
+                        NewOrder {
+                            market: o.market,
+                            symbol: o.symbol.clone(),
+                            side: o.side.clone(),
+                            order_type: o.order_type.clone(),
+                            price: o.price,
+                            stop_price: o.stop_price,
+                            quantity: o.quantity,
+                            time_in_force: o.time_in_force.clone(),
+                            client_order_id: o.client_order_id.clone(),
+                            position_side: o.position_side.clone(),
+                            is_isolated: o.isolated,
+                        },
+                        Decimal::ZERO,
                         time,
-                        update_time: time,
-                        is_isolated: o.isolated,
-                        position_side: o.position_side.clone(),
-                        algo: is_algo(o.market, &o.order_type),
-                    });
+                    );
                 }
                 Item::Fill(t) => {
                     let order_id = state.next_order_id(t.market);

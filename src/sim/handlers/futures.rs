@@ -34,16 +34,6 @@ fn filters(sym: &ScenarioSymbol) -> Value {
     ])
 }
 
-const ORDER_TYPES: [&str; 7] = [
-    "LIMIT",
-    "MARKET",
-    "STOP",
-    "STOP_MARKET",
-    "TAKE_PROFIT",
-    "TAKE_PROFIT_MARKET",
-    "TRAILING_STOP_MARKET",
-];
-
 pub fn exchange_info(ctx: &mut Ctx) -> Result<Value, ApiError> {
     let market = ctx.market();
     let coin = market == Market::Coinm;
@@ -72,7 +62,7 @@ pub fn exchange_info(ctx: &mut Ctx) -> Result<Value, ApiError> {
                 "liquidationFee": "0.012500",
                 "marketTakeBound": "0.05",
                 "filters": filters(s),
-                "orderTypes": ORDER_TYPES,
+                "orderTypes": market.order_types(),
                 "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
             });
             if coin {
