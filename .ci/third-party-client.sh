@@ -31,7 +31,8 @@ trap 'stop_server; rm -rf "$work"' EXIT
 for spec in "${clients[@]}"; do
   name=${spec%%==*}
   venv="$venvs/$name"
-  if ! "$venv/bin/python" -m pip show "$name" 2>/dev/null | grep -qx "Version: ${spec##*==}"; then
+  installed=$("$venv/bin/python" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p' || true)
+  if [ "$installed" != "${spec##*==}" ]; then
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
