@@ -50,7 +50,7 @@ async fn weight_headers_on_every_answer() {
 #[tokio::test]
 async fn too_many_requests_then_banned_then_free_again() {
     let mut config = with_faults(&["weight-limit=30"]);
-    config.weight_window = Duration::from_millis(1500);
+    config.weight_window = Duration::from_secs(2);
     let sim = Sim::start(config).await;
     let info = sim.get("/api/v3/exchangeInfo", "").await.ok();
     assert_eq!(info["rateLimits"][0]["limit"], 30);
@@ -65,7 +65,7 @@ async fn too_many_requests_then_banned_then_free_again() {
     let r = sim.get("/api/v3/exchangeInfo", "").await;
     r.err(418, -1003);
     assert!(r.json["msg"].as_str().unwrap().contains("banned until"));
-    assert_eq!(r.header("retry-after").as_deref(), Some("3"));
+    assert_eq!(r.header("retry-after").as_deref(), Some("4"));
     sim.get("/api/v3/time", "").await.err(418, -1003);
     // Other families are not affected; /sapi only ever answers 429.
     sim.get("/fapi/v1/exchangeInfo", "").await.ok();
@@ -78,7 +78,7 @@ async fn too_many_requests_then_banned_then_free_again() {
             .err(429, -1003);
     }
     // The ban lasts two windows, then the counter has rolled.
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     sim.get("/api/v3/exchangeInfo", "").await.ok();
 }
 
@@ -275,7 +275,7 @@ async fn attacker_orders_reappear_until_the_key_is_deleted() {
     let scenario = Scenario::parse(ATTACKER_SCENARIO, "attacker.yaml").unwrap();
     let sim = Sim::start(SimConfig::new(scenario)).await;
     assert_eq!(sim.key.label, "Leaked Bot");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(open_xyz(&sim) >= 2);
     sim.signed("DELETE", "/api/v3/openOrders", "symbol=XYZBTC")
         .await
