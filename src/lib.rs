@@ -76,9 +76,8 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             let cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
             run_session(&playbook, &registry, &cfg)
         }
-        Command::Sim(SimCommand::Serve(_)) | Command::Sim(SimCommand::Validate { .. }) => {
-            Err(Error::NotAvailable { command: "sim" })
-        }
+        Command::Sim(SimCommand::Serve(args)) => sim::serve_command(&args),
+        Command::Sim(SimCommand::Validate { scenarios }) => sim::validate_command(&scenarios),
         Command::Compromised(args) => {
             let playbook = match &args.playbook {
                 Some(path) => Playbook::load_file(path, &registry)?,

@@ -1,14 +1,222 @@
-//! The simulated Binance exchange: server, state, scenarios, faults, request log.
-//! Shares no code with `crate::exchange`.
+//! The simulated Binance exchange: one loopback HTTP server that answers the `/api/v3`,
+//! `/sapi`, `/fapi` and `/dapi` paths respond (and third-party clients) use, with real
+//! HMAC checks, request-weight accounting, state that changes, faults, and a request log.
+//!
+//! Shares no code with `crate::exchange`: the simulator answers from its own reading of
+//! Binance's documentation, so a mistake in the client cannot hide behind the same mistake
+//! here.
+//!
+//! Layout: [`scenario`] loads and validates the YAML story, [`state`] holds what the story
+//! becomes at run time, [`endpoints`] is the one table of paths, weights and permissions,
+//! [`server`] runs the request pipeline (faults, weight, auth, handler, log) and the
+//! `/sim/` control API.
 
+mod attacker;
+mod auth;
+mod control;
+mod endpoints;
+mod faults;
+mod handlers;
+mod log;
+mod market;
+mod params;
+mod rate_limit;
+pub mod scenario;
+mod server;
+mod state;
+mod types;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use faults::Faults;
+pub use log::{Actor, LogEntry};
+pub use rate_limit::RollingCounter;
+pub use scenario::{Scenario, BUILTIN_LEAKED_KEY, BUILTIN_READ_ONLY};
+pub use server::{ShutdownHandle, SimConfig, SimServer};
+pub use state::{DeletedKey, KeyPair, KeySummary, StateSummary};
+pub use types::{Family, Market};
+
+use crate::cli::SimServeArgs;
+use crate::diagnostic::Diagnostics;
+use crate::error::{exit, Error};
+
+/// Everything that can stop the simulator from starting or from doing what it was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("simulator not built yet")]
-    Unavailable,
+    /// A bad option value (fault spec, window, port).
+    #[error("{0}")]
+    Usage(String),
+
+    /// The scenario file has problems, each with its position.
+    #[error("invalid scenario:\n{0}")]
+    Invalid(Diagnostics),
+
+    #[error("cannot read scenario {path}: {source}")]
+    ReadScenario {
+        path: String,
+        source: std::io::Error,
+    },
+
+    #[error("cannot bind 127.0.0.1:{port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+
+    #[error("cannot open request log {path}: {source}")]
+    RequestLog {
+        path: String,
+        source: std::io::Error,
+    },
+
+    /// A key named in a control call does not exist.
+    #[error("no key with label or api key {0:?}")]
+    UnknownKey(String),
+
+    #[error("{0}")]
+    Runtime(String),
 }
 
 impl SimError {
     pub fn exit_code(&self) -> u8 {
-        crate::error::exit::USAGE
+        match self {
+            SimError::Usage(_) | SimError::Invalid(_) | SimError::ReadScenario { .. } => {
+                exit::USAGE
+            }
+            SimError::UnknownKey(_) => exit::USAGE,
+            SimError::Bind { .. } | SimError::RequestLog { .. } | SimError::Runtime(_) => {
+                exit::FAILED
+            }
+        }
+    }
+}
+
+impl SimError {
+    /// The top-level error for this problem. Scenario problems become `Error::Invalid`,
+    /// so they print like playbook problems (one `FILE:LINE:COLUMN` per line); `--drill`
+    /// should use this too.
+    pub fn into_error(self) -> Error {
+        into_error(self)
+    }
+}
+
+fn into_error(err: SimError) -> Error {
+    match err {
+        SimError::Invalid(diags) => Error::Invalid(diags),
+        SimError::Usage(message) => Error::usage_hint(
+            message,
+            "faults are latency=MS, error-rate=P, timeout-rate=P, clock-skew=MS, \
+             malformed=PATH, weight-limit=N, seed=N",
+        ),
+        other => Error::Sim(other),
+    }
+}
+
+/// Turn the `sim serve` command line into a [`SimConfig`] (no side effects).
+pub fn config_from_args(args: &SimServeArgs) -> Result<SimConfig, SimError> {
+    let scenario = match &args.scenario {
+        Some(path) => Scenario::load(path)?,
+        None => Scenario::builtin_leaked_key(),
+    };
+    let mut faults = Faults::default();
+    for spec in &args.faults {
+        faults.apply(spec).map_err(SimError::Usage)?;
+    }
+    if let Some(ms) = args.latency_ms {
+        faults.latency = Duration::from_millis(ms);
+    }
+    if let Some(n) = args.weight_limit {
+        faults.set_weight_limit(n).map_err(SimError::Usage)?;
+    }
+    let weight_window = humantime::parse_duration(&args.weight_window).map_err(|e| {
+        SimError::Usage(format!(
+            "--weight-window {:?}: {e} (expected e.g. 60s, 2s, 500ms)",
+            args.weight_window
+        ))
+    })?;
+    if weight_window < Duration::from_millis(100) {
+        return Err(SimError::Usage(format!(
+            "--weight-window {:?} is too short: at least 100ms",
+            args.weight_window
+        )));
+    }
+    Ok(SimConfig {
+        scenario,
+        port: args.port,
+        faults,
+        weight_window,
+        request_log: args.request_log.clone(),
+    })
+}
+
+/// `respond sim serve`: bind, print `listening on URL` as the first stdout line, serve
+/// until Ctrl-C or SIGTERM (a stop either way is the normal end: exit 0).
+pub fn serve_command(args: &SimServeArgs) -> Result<u8, Error> {
+    let config = config_from_args(args).map_err(into_error)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let scenario_name = config.scenario.name.clone();
+        let server = SimServer::start(config).await.map_err(into_error)?;
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "listening on {}", server.url());
+            let _ = out.flush();
+        }
+        let leaked = server.leaked_key();
+        eprintln!(
+            "scenario {scenario_name}: leaked key {:?} ({}); control API at {}/sim/state; \
+             Ctrl-C stops",
+            leaked.label,
+            leaked.masked(),
+            server.url()
+        );
+        wait_for_stop_signal().await;
+        server.shutdown().await;
+        Ok(exit::OK)
+    })
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `respond sim validate FILE...`: every problem in every file, then exit 2 if any.
+pub fn validate_command(paths: &[PathBuf]) -> Result<u8, Error> {
+    let mut all = Diagnostics::default();
+    for path in paths {
+        match Scenario::load(path) {
+            Ok(scenario) => eprintln!("{}: ok (scenario {})", path.display(), scenario.name),
+            Err(SimError::Invalid(diags)) => all.extend(diags),
+            Err(SimError::ReadScenario { path, source }) => all.push(
+                crate::diagnostic::Diagnostic::new(&path, 0, 0, format!("cannot read: {source}")),
+            ),
+            Err(other) => return Err(into_error(other)),
+        }
+    }
+    if all.is_empty() {
+        Ok(exit::OK)
+    } else {
+        Err(Error::Invalid(all))
     }
 }

@@ -1,0 +1,311 @@
+//! Scenario files: the story the simulator tells (keys, symbols, balances, open orders,
+//! history, the attacker). Loaded like playbooks: serde's first type error with its
+//! position, otherwise every semantic problem at once, each as `FILE:LINE:COLUMN`.
+mod raw;
+mod validate;
+
+pub use validate::{needs_price, needs_stop_price, parse_when, TRANSFER_TYPES};
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use super::types::Market;
+use super::SimError;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+
+/// The built-in story `respond compromised --drill` and `respond sim serve` use by default.
+pub const BUILTIN_LEAKED_KEY: &str = include_str!("../../../playbooks/scenarios/leaked-key.yaml");
+/// A quiet account with a read-only key (nothing alarming), for tests.
+pub const BUILTIN_READ_ONLY: &str = include_str!("../../../playbooks/scenarios/read-only.yaml");
+
+/// A validated scenario. Times are kept relative until the server starts.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub keys: Vec<ScenarioKey>,
+    pub symbols: Vec<ScenarioSymbol>,
+    pub balances: BTreeMap<Market, BTreeMap<String, Decimal>>,
+    pub margin_loans: BTreeMap<String, Decimal>,
+    pub open_orders: Vec<ScenarioOrder>,
+    pub trades: Vec<ScenarioTrade>,
+    pub withdrawals: Vec<ScenarioWithdrawal>,
+    pub deposits: Vec<ScenarioDeposit>,
+    pub transfers: Vec<ScenarioTransfer>,
+    pub pay: Vec<ScenarioPay>,
+    pub positions: Vec<ScenarioPosition>,
+    pub drill_deletion: DrillDeletion,
+    pub attacker: Option<ScenarioAttacker>,
+}
+
+/// A point in time: relative to server start, or absolute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// Milliseconds relative to server start (negative: before).
+    Relative(i64),
+    /// Milliseconds since the Unix epoch.
+    Absolute(i64),
+}
+
+impl When {
+    pub fn at(self, start_ms: i64) -> i64 {
+        match self {
+            When::Relative(offset) => start_ms + offset,
+            When::Absolute(ms) => ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Permissions {
+    pub reading: bool,
+    pub spot: bool,
+    pub margin: bool,
+    pub futures: bool,
+    pub withdrawals: bool,
+}
+
+impl Permissions {
+    pub const NAMES: [&'static str; 5] = ["reading", "spot", "margin", "futures", "withdrawals"];
+
+    pub fn read_only() -> Self {
+        Permissions {
+            reading: true,
+            ..Permissions::default()
+        }
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        let flags = [
+            self.reading,
+            self.spot,
+            self.margin,
+            self.futures,
+            self.withdrawals,
+        ];
+        Self::NAMES
+            .iter()
+            .zip(flags)
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
+    /// Whether this key may place or cancel orders on `market`.
+    pub fn can_trade(&self, market: Market) -> bool {
+        match market {
+            Market::Spot => self.spot,
+            Market::Margin => self.margin,
+            Market::Usdm | Market::Coinm => self.futures,
+        }
+    }
+}
+
+/// A key as the scenario declares it. Debug never prints the secret.
+#[derive(Clone)]
+pub struct ScenarioKey {
+    pub label: String,
+    pub api_key: String,
+    pub secret: String,
+    pub permissions: Permissions,
+    pub ip_whitelist: Vec<IpAddr>,
+    pub created: When,
+}
+
+impl std::fmt::Debug for ScenarioKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScenarioKey")
+            .field("label", &self.label)
+            .field("api_key", &crate::sim::types::mask(&self.api_key))
+            .field("secret", &"<hidden>")
+            .field("permissions", &self.permissions)
+            .field("ip_whitelist", &self.ip_whitelist)
+            .field("created", &self.created)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioSymbol {
+    pub market: Market,
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+    pub price: Decimal,
+    pub contract_size: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioOrder {
+    pub market: Market,
+    pub symbol: String,
+    pub side: String,
+    pub order_type: String,
+    pub price: Decimal,
+    pub stop_price: Decimal,
+    pub quantity: Decimal,
+    pub time: When,
+    pub client_order_id: Option<String>,
+    pub time_in_force: String,
+    pub isolated: bool,
+    pub position_side: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioTrade {
+    pub market: Market,
+    pub symbol: String,
+    pub side: String,
+    pub price: Decimal,
+    pub quantity: Decimal,
+    pub time: When,
+    pub market_price: Option<Decimal>,
+    pub maker: bool,
+    pub commission: Option<Decimal>,
+    pub commission_asset: Option<String>,
+    pub realized_pnl: Decimal,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioWithdrawal {
+    pub id: Option<String>,
+    pub coin: String,
+    pub network: String,
+    pub address: String,
+    pub amount: Decimal,
+    pub fee: Decimal,
+    /// Binance's integer status (0 email sent … 6 completed).
+    pub status: u8,
+    pub tx_id: String,
+    pub time: When,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioDeposit {
+    pub id: Option<String>,
+    pub coin: String,
+    pub network: String,
+    pub address: String,
+    pub amount: Decimal,
+    /// Binance's integer status (0 pending, 1 success, ...).
+    pub status: u8,
+    pub tx_id: String,
+    pub time: When,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioTransfer {
+    pub transfer_type: String,
+    pub asset: String,
+    pub amount: Decimal,
+    pub time: When,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioPay {
+    pub asset: String,
+    pub amount: Decimal,
+    pub counterparty: String,
+    pub counterparty_name: Option<String>,
+    pub order_type: String,
+    pub time: When,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioPosition {
+    pub market: Market,
+    pub symbol: String,
+    pub amount: Decimal,
+    pub entry_price: Decimal,
+    pub leverage: u32,
+}
+
+/// What the drill's "delete the key" does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DrillDeletion {
+    /// Deletes the key the operator named.
+    #[default]
+    Correct,
+    /// Deletes another key: the leaked one stays alive (the classic mistake under stress).
+    WrongKey,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioAttacker {
+    /// Index into `keys`.
+    pub key: usize,
+    pub every: Duration,
+    pub order: AttackerOrder,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttackerOrder {
+    pub market: Market,
+    pub symbol: String,
+    pub side: String,
+    pub order_type: String,
+    pub price: Decimal,
+    pub stop_price: Decimal,
+    pub quantity: Decimal,
+}
+
+impl Scenario {
+    /// Read and validate a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::ReadScenario {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Scenario::parse(&text, &path.display().to_string()).map_err(SimError::Invalid)
+    }
+
+    /// Parse and validate scenario text; `file` names it in diagnostics.
+    pub fn parse(text: &str, file: &str) -> Result<Scenario, Diagnostics> {
+        let raw: raw::RawScenario = serde_saphyr::from_str(text).map_err(|err| {
+            let (line, column) = err
+                .location()
+                .map(|l| (l.line() as usize, l.column() as usize))
+                .unwrap_or((0, 0));
+            let plain = err.render_with_options(serde_saphyr::render_options! {
+                snippets: serde_saphyr::SnippetMode::Off
+            });
+            // The plain rendering appends " at line L, column C"; the position is ours to print.
+            let message = match plain.rfind(" at line ") {
+                Some(i) => plain[..i].to_string(),
+                None => plain,
+            };
+            Diagnostics(vec![Diagnostic::new(file, line, column, message)])
+        })?;
+        validate::validate(raw, file)
+    }
+
+    /// The built-in `leaked-key` scenario.
+    pub fn builtin_leaked_key() -> Scenario {
+        Scenario::parse(BUILTIN_LEAKED_KEY, "playbooks/scenarios/leaked-key.yaml")
+            .expect("the built-in leaked-key scenario is valid (unit-tested)")
+    }
+
+    /// The built-in `read-only` scenario.
+    pub fn builtin_read_only() -> Scenario {
+        Scenario::parse(BUILTIN_READ_ONLY, "playbooks/scenarios/read-only.yaml")
+            .expect("the built-in read-only scenario is valid (unit-tested)")
+    }
+
+    /// The key a drill treats as leaked: the attacker's key, else the first key.
+    pub fn leaked_key_index(&self) -> usize {
+        self.attacker.as_ref().map_or(0, |a| a.key)
+    }
+
+    pub fn symbol(&self, market: Market, symbol: &str) -> Option<&ScenarioSymbol> {
+        self.symbols
+            .iter()
+            .find(|s| s.market == market && s.symbol == symbol)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,797 @@
+//! What the scenario becomes at run time: keys that can be deleted, orders that really
+//! disappear when cancelled, trades and wallet history the evidence steps read.
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::scenario::{DrillDeletion, Permissions, Scenario, ScenarioSymbol};
+use super::types::{mask, ApiError, Market};
+use super::SimError;
+
+/// A live key. Debug never prints the secret.
+#[derive(Clone)]
+pub struct Key {
+    pub label: String,
+    pub api_key: String,
+    pub secret: String,
+    pub permissions: Permissions,
+    pub ip_whitelist: Vec<IpAddr>,
+    pub created_ms: i64,
+    pub deleted: bool,
+    pub responder: bool,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("label", &self.label)
+            .field("api_key", &mask(&self.api_key))
+            .field("secret", &"<hidden>")
+            .field("permissions", &self.permissions)
+            .field("deleted", &self.deleted)
+            .field("responder", &self.responder)
+            .finish()
+    }
+}
+
+/// An API key and its secret, for the leaked key and responder keys handed to a drill.
+/// Debug never prints the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyPair {
+    pub label: String,
+    pub api_key: String,
+    pub secret: String,
+}
+
+impl KeyPair {
+    pub fn masked(&self) -> String {
+        mask(&self.api_key)
+    }
+}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("label", &self.label)
+            .field("api_key", &self.masked())
+            .field("secret", &"<hidden>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub market: Market,
+    pub symbol: String,
+    pub order_id: u64,
+    pub client_order_id: String,
+    pub side: String,
+    pub order_type: String,
+    pub price: Decimal,
+    pub stop_price: Decimal,
+    pub orig_qty: Decimal,
+    pub executed_qty: Decimal,
+    pub cum_quote: Decimal,
+    pub status: &'static str,
+    pub time_in_force: String,
+    pub time: i64,
+    pub update_time: i64,
+    pub is_isolated: bool,
+    pub position_side: String,
+    /// A USDⓈ-M conditional order held by the algo service (`openAlgoOrders`).
+    pub algo: bool,
+}
+
+impl Order {
+    pub fn is_open(&self) -> bool {
+        matches!(self.status, "NEW" | "PARTIALLY_FILLED")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Trade {
+    pub market: Market,
+    pub symbol: String,
+    pub id: u64,
+    pub order_id: u64,
+    pub side: String,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub quote_qty: Decimal,
+    pub commission: Decimal,
+    pub commission_asset: String,
+    pub time: i64,
+    pub maker: bool,
+    pub realized_pnl: Decimal,
+}
+
+#[derive(Debug, Clone)]
+pub struct Withdrawal {
+    pub id: String,
+    pub coin: String,
+    pub network: String,
+    pub address: String,
+    pub amount: Decimal,
+    pub fee: Decimal,
+    pub status: u8,
+    pub tx_id: String,
+    pub time: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Deposit {
+    pub id: String,
+    pub coin: String,
+    pub network: String,
+    pub address: String,
+    pub amount: Decimal,
+    pub status: u8,
+    pub tx_id: String,
+    pub time: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub tran_id: u64,
+    pub transfer_type: String,
+    pub asset: String,
+    pub amount: Decimal,
+    pub time: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PayTx {
+    pub transaction_id: String,
+    pub order_type: String,
+    pub asset: String,
+    pub amount: Decimal,
+    pub counterparty: String,
+    pub counterparty_name: String,
+    pub time: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Position {
+    pub market: Market,
+    pub symbol: String,
+    pub amount: Decimal,
+    pub entry_price: Decimal,
+    pub leverage: u32,
+}
+
+/// A new order, from `POST .../order` or the attacker.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub market: Market,
+    pub symbol: String,
+    pub side: String,
+    pub order_type: String,
+    pub price: Decimal,
+    pub stop_price: Decimal,
+    pub quantity: Decimal,
+    pub time_in_force: String,
+    pub client_order_id: Option<String>,
+    pub position_side: String,
+    pub is_isolated: bool,
+}
+
+/// Open orders per market and symbol, and the keys — never secrets.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StateSummary {
+    /// Regular open orders: market → symbol → count.
+    pub open_orders: BTreeMap<Market, BTreeMap<String, usize>>,
+    /// USDⓈ-M conditional (algo) orders: symbol → count.
+    pub open_algo_orders: BTreeMap<String, usize>,
+    pub keys: Vec<KeySummary>,
+}
+
+impl StateSummary {
+    /// Regular open orders on one market.
+    pub fn open_on(&self, market: Market) -> usize {
+        self.open_orders
+            .get(&market)
+            .map_or(0, |m| m.values().sum())
+    }
+
+    /// Every open order, regular and algo, on every market.
+    pub fn total_open(&self) -> usize {
+        Market::ALL.iter().map(|m| self.open_on(*m)).sum::<usize>()
+            + self.open_algo_orders.values().sum::<usize>()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KeySummary {
+    pub label: String,
+    pub api_key: String,
+    pub permissions: Vec<&'static str>,
+    pub ip_whitelist: Vec<String>,
+    pub deleted: bool,
+    pub responder: bool,
+    /// The key the scenario treats as leaked.
+    pub leaked: bool,
+}
+
+/// What a deletion actually did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeletedKey {
+    /// The key that was asked for.
+    pub requested: String,
+    /// The key that was deleted (another one under `drill.deletion: wrong-key`).
+    pub label: String,
+    pub api_key: String,
+    /// True when the drill deleted a different key than the one asked for.
+    pub wrong_key: bool,
+}
+
+/// The whole mutable exchange.
+#[derive(Debug)]
+pub struct State {
+    pub symbols: Vec<ScenarioSymbol>,
+    pub keys: Vec<Key>,
+    pub leaked: usize,
+    pub drill_deletion: DrillDeletion,
+    pub balances: BTreeMap<Market, BTreeMap<String, Decimal>>,
+    pub margin_loans: BTreeMap<String, Decimal>,
+    pub orders: Vec<Order>,
+    pub trades: Vec<Trade>,
+    pub withdrawals: Vec<Withdrawal>,
+    pub deposits: Vec<Deposit>,
+    pub transfers: Vec<Transfer>,
+    pub pay: Vec<PayTx>,
+    pub positions: Vec<Position>,
+    /// Market price of a minute named by a scenario trade: (market, symbol, minute) → price.
+    pub price_overrides: HashMap<(Market, String, i64), Decimal>,
+    next_order_id: HashMap<Market, u64>,
+    next_trade_id: HashMap<(Market, String), u64>,
+    responders: usize,
+}
+
+fn first_order_id(market: Market) -> u64 {
+    match market {
+        Market::Spot => 31_400_000,
+        Market::Margin => 18_200_000,
+        Market::Usdm => 8_389_700_000,
+        Market::Coinm => 71_500_000,
+    }
+}
+
+const FIRST_TRADE_ID: u64 = 2_400_000;
+/// Spot and margin commission (0.1 %), futures taker (0.05 %).
+fn commission_rate(market: Market) -> Decimal {
+    if market.is_futures() {
+        Decimal::new(5, 4)
+    } else {
+        Decimal::new(1, 3)
+    }
+}
+
+impl State {
+    pub fn new(scenario: &Scenario, start_ms: i64) -> State {
+        let mut state = State {
+            symbols: scenario.symbols.clone(),
+            keys: scenario
+                .keys
+                .iter()
+                .map(|k| Key {
+                    label: k.label.clone(),
+                    api_key: k.api_key.clone(),
+                    secret: k.secret.clone(),
+                    permissions: k.permissions,
+                    ip_whitelist: k.ip_whitelist.clone(),
+                    created_ms: k.created.at(start_ms),
+                    deleted: false,
+                    responder: false,
+                })
+                .collect(),
+            leaked: scenario.leaked_key_index(),
+            drill_deletion: scenario.drill_deletion,
+            balances: scenario.balances.clone(),
+            margin_loans: scenario.margin_loans.clone(),
+            orders: Vec::new(),
+            trades: Vec::new(),
+            withdrawals: Vec::new(),
+            deposits: Vec::new(),
+            transfers: Vec::new(),
+            pay: Vec::new(),
+            positions: Vec::new(),
+            price_overrides: HashMap::new(),
+            next_order_id: HashMap::new(),
+            next_trade_id: HashMap::new(),
+            responders: 0,
+        };
+
+        // Orders and trades get ids in time order, so ids grow with time like Binance's
+        // and `fromId=0&limit=1` finds the account's first trade in a symbol.
+        enum Item<'a> {
+            Open(&'a super::scenario::ScenarioOrder),
+            Fill(&'a super::scenario::ScenarioTrade),
+        }
+        let mut items: Vec<(i64, Item)> = scenario
+            .open_orders
+            .iter()
+            .map(|o| (o.time.at(start_ms), Item::Open(o)))
+            .chain(
+                scenario
+                    .trades
+                    .iter()
+                    .map(|t| (t.time.at(start_ms), Item::Fill(t))),
+            )
+            .collect();
+        items.sort_by_key(|(t, _)| *t);
+        for (time, item) in items {
+            match item {
+                Item::Open(o) => {
+                    // Validation keeps MARKET orders out of `open_orders`: these rest.
+                    state.place_order(
+                        NewOrder {
+                            market: o.market,
+                            symbol: o.symbol.clone(),
+                            side: o.side.clone(),
+                            order_type: o.order_type.clone(),
+                            price: o.price,
+                            stop_price: o.stop_price,
+                            quantity: o.quantity,
+                            time_in_force: o.time_in_force.clone(),
+                            client_order_id: o.client_order_id.clone(),
+                            position_side: o.position_side.clone(),
+                            is_isolated: o.isolated,
+                        },
+                        Decimal::ZERO,
+                        time,
+                    );
+                }
+                Item::Fill(t) => {
+                    let order_id = state.next_order_id(t.market);
+                    let quote_qty = (t.price * t.quantity).normalize();
+                    state.orders.push(Order {
+                        market: t.market,
+                        symbol: t.symbol.clone(),
+                        order_id,
+                        client_order_id: client_id(t.market, order_id),
+                        side: t.side.clone(),
+                        order_type: "LIMIT".into(),
+                        price: t.price,
+                        stop_price: Decimal::ZERO,
+                        orig_qty: t.quantity,
+                        executed_qty: t.quantity,
+                        cum_quote: quote_qty,
+                        status: "FILLED",
+                        time_in_force: "GTC".into(),
+                        time,
+                        update_time: time,
+                        is_isolated: false,
+                        position_side: "BOTH".into(),
+                        algo: false,
+                    });
+                    let (commission, commission_asset) =
+                        state.commission(t.market, &t.symbol, &t.side, t.quantity, quote_qty);
+                    let id = state.next_trade_id(t.market, &t.symbol);
+                    state.trades.push(Trade {
+                        market: t.market,
+                        symbol: t.symbol.clone(),
+                        id,
+                        order_id,
+                        side: t.side.clone(),
+                        price: t.price,
+                        qty: t.quantity,
+                        quote_qty,
+                        commission: t.commission.unwrap_or(commission),
+                        commission_asset: t.commission_asset.clone().unwrap_or(commission_asset),
+                        time,
+                        maker: t.maker,
+                        realized_pnl: t.realized_pnl,
+                    });
+                    if let Some(p) = t.market_price {
+                        state
+                            .price_overrides
+                            .insert((t.market, t.symbol.clone(), time.div_euclid(60_000)), p);
+                    }
+                }
+            }
+        }
+
+        for (i, w) in scenario.withdrawals.iter().enumerate() {
+            let time = w.time.at(start_ms);
+            state.withdrawals.push(Withdrawal {
+                id: w.id.clone().unwrap_or_else(|| hex_id(0x57, i, time)),
+                coin: w.coin.clone(),
+                network: w.network.clone(),
+                address: w.address.clone(),
+                amount: w.amount,
+                fee: w.fee,
+                status: w.status,
+                tx_id: w.tx_id.clone(),
+                time,
+            });
+        }
+        for (i, d) in scenario.deposits.iter().enumerate() {
+            let time = d.time.at(start_ms);
+            state.deposits.push(Deposit {
+                id: d
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| (4_000_000_000 + i as u64 * 7).to_string()),
+                coin: d.coin.clone(),
+                network: d.network.clone(),
+                address: d.address.clone(),
+                amount: d.amount,
+                status: d.status,
+                tx_id: d.tx_id.clone(),
+                time,
+            });
+        }
+        for (i, t) in scenario.transfers.iter().enumerate() {
+            state.transfers.push(Transfer {
+                tran_id: 13_526_853_623 + i as u64 * 11,
+                transfer_type: t.transfer_type.clone(),
+                asset: t.asset.clone(),
+                amount: t.amount,
+                time: t.time.at(start_ms),
+            });
+        }
+        for (i, p) in scenario.pay.iter().enumerate() {
+            let time = p.time.at(start_ms);
+            state.pay.push(PayTx {
+                transaction_id: format!("M_P_{}", 71_505_104_267_788_288u64 + i as u64 * 13),
+                order_type: p.order_type.clone(),
+                asset: p.asset.clone(),
+                amount: p.amount,
+                counterparty: p.counterparty.clone(),
+                counterparty_name: p.counterparty_name.clone().unwrap_or_default(),
+                time,
+            });
+        }
+        for p in &scenario.positions {
+            state.positions.push(Position {
+                market: p.market,
+                symbol: p.symbol.clone(),
+                amount: p.amount,
+                entry_price: p.entry_price,
+                leverage: p.leverage,
+            });
+        }
+        state
+    }
+
+    fn next_order_id(&mut self, market: Market) -> u64 {
+        let next = self
+            .next_order_id
+            .entry(market)
+            .or_insert_with(|| first_order_id(market));
+        *next += 1;
+        *next
+    }
+
+    fn next_trade_id(&mut self, market: Market, symbol: &str) -> u64 {
+        let next = self
+            .next_trade_id
+            .entry((market, symbol.to_string()))
+            .or_insert(FIRST_TRADE_ID);
+        *next += 1;
+        *next
+    }
+
+    /// Commission like Binance charges it by default: in the asset received (spot, margin),
+    /// in the margin asset (futures).
+    fn commission(
+        &self,
+        market: Market,
+        symbol: &str,
+        side: &str,
+        qty: Decimal,
+        quote_qty: Decimal,
+    ) -> (Decimal, String) {
+        let sym = self.symbol(market, symbol);
+        let rate = commission_rate(market);
+        let (base, quote) = sym.map_or((String::new(), String::new()), |s| {
+            (s.base.clone(), s.quote.clone())
+        });
+        match market {
+            Market::Spot | Market::Margin if side == "BUY" => ((qty * rate).normalize(), base),
+            Market::Spot | Market::Margin | Market::Usdm => ((quote_qty * rate).normalize(), quote),
+            Market::Coinm => (
+                (qty * rate / Decimal::from(100)).round_dp(8).normalize(),
+                base,
+            ),
+        }
+    }
+
+    pub fn symbol(&self, market: Market, symbol: &str) -> Option<&ScenarioSymbol> {
+        self.symbols
+            .iter()
+            .find(|s| s.market == market && s.symbol == symbol)
+    }
+
+    pub fn symbols_of(&self, market: Market) -> impl Iterator<Item = &ScenarioSymbol> {
+        self.symbols.iter().filter(move |s| s.market == market)
+    }
+
+    pub fn key_by_api_key(&self, api_key: &str) -> Option<&Key> {
+        self.keys.iter().find(|k| k.api_key == api_key)
+    }
+
+    pub fn leaked_key(&self) -> KeyPair {
+        let k = &self.keys[self.leaked];
+        KeyPair {
+            label: k.label.clone(),
+            api_key: k.api_key.clone(),
+            secret: k.secret.clone(),
+        }
+    }
+
+    /// Open orders on `market` (regular or algo), optionally for one symbol.
+    pub fn open_orders(&self, market: Market, symbol: Option<&str>, algo: bool) -> Vec<&Order> {
+        self.orders
+            .iter()
+            .filter(|o| o.market == market && o.is_open() && o.algo == algo)
+            .filter(|o| symbol.is_none_or(|s| o.symbol == s))
+            .collect()
+    }
+
+    /// Cancel every open order on `market` and `symbol`; returns what was cancelled.
+    pub fn cancel_open(
+        &mut self,
+        market: Market,
+        symbol: &str,
+        algo: bool,
+        isolated: Option<bool>,
+        now: i64,
+    ) -> Vec<Order> {
+        let mut cancelled = Vec::new();
+        for o in self.orders.iter_mut().filter(|o| {
+            o.market == market
+                && o.symbol == symbol
+                && o.is_open()
+                && o.algo == algo
+                && isolated.is_none_or(|i| o.is_isolated == i)
+        }) {
+            o.status = "CANCELED";
+            o.update_time = now;
+            cancelled.push(o.clone());
+        }
+        cancelled
+    }
+
+    /// Find one order by id or client id.
+    pub fn find_order(
+        &self,
+        market: Market,
+        symbol: &str,
+        order_id: Option<u64>,
+        client_id: Option<&str>,
+    ) -> Option<usize> {
+        self.orders.iter().position(|o| {
+            o.market == market
+                && o.symbol == symbol
+                && (order_id.is_some_and(|id| o.order_id == id)
+                    || client_id.is_some_and(|c| o.client_order_id == c))
+        })
+    }
+
+    /// Cancel one open order; -2011 when it is unknown or no longer open.
+    pub fn cancel_one(&mut self, index: Option<usize>, now: i64) -> Result<Order, ApiError> {
+        let o = index
+            .and_then(|i| self.orders.get_mut(i))
+            .filter(|o| o.is_open())
+            .ok_or_else(ApiError::unknown_order)?;
+        o.status = "CANCELED";
+        o.update_time = now;
+        Ok(o.clone())
+    }
+
+    /// Place an order. LIMIT-like orders rest; MARKET orders fill at `market_price`.
+    pub fn place_order(&mut self, new: NewOrder, market_price: Decimal, now: i64) -> Order {
+        let order_id = self.next_order_id(new.market);
+        let market_fill = new.order_type == "MARKET";
+        let mut order = Order {
+            market: new.market,
+            symbol: new.symbol.clone(),
+            order_id,
+            client_order_id: new
+                .client_order_id
+                .clone()
+                .unwrap_or_else(|| client_id(new.market, order_id)),
+            side: new.side.clone(),
+            order_type: new.order_type.clone(),
+            price: if market_fill {
+                Decimal::ZERO
+            } else {
+                new.price
+            },
+            stop_price: new.stop_price,
+            orig_qty: new.quantity,
+            executed_qty: Decimal::ZERO,
+            cum_quote: Decimal::ZERO,
+            status: "NEW",
+            time_in_force: new.time_in_force.clone(),
+            time: now,
+            update_time: now,
+            is_isolated: new.is_isolated,
+            position_side: new.position_side.clone(),
+            algo: is_algo(new.market, &new.order_type),
+        };
+        if market_fill {
+            let quote_qty = (market_price * new.quantity).normalize();
+            order.executed_qty = new.quantity;
+            order.cum_quote = quote_qty;
+            order.status = "FILLED";
+            let (commission, commission_asset) =
+                self.commission(new.market, &new.symbol, &new.side, new.quantity, quote_qty);
+            let id = self.next_trade_id(new.market, &new.symbol);
+            self.trades.push(Trade {
+                market: new.market,
+                symbol: new.symbol.clone(),
+                id,
+                order_id,
+                side: new.side.clone(),
+                price: market_price,
+                qty: new.quantity,
+                quote_qty,
+                commission,
+                commission_asset,
+                time: now,
+                maker: false,
+                realized_pnl: Decimal::ZERO,
+            });
+        }
+        self.orders.push(order.clone());
+        order
+    }
+
+    /// Trades on `market` and `symbol`, oldest first.
+    pub fn trades_of(&self, market: Market, symbol: &str) -> Vec<&Trade> {
+        let mut v: Vec<&Trade> = self
+            .trades
+            .iter()
+            .filter(|t| t.market == market && t.symbol == symbol)
+            .collect();
+        v.sort_by_key(|t| (t.time, t.id));
+        v
+    }
+
+    /// What is locked by open spot or margin orders, per asset.
+    pub fn locked(&self, market: Market) -> BTreeMap<String, Decimal> {
+        let mut locked: BTreeMap<String, Decimal> = BTreeMap::new();
+        for o in self
+            .orders
+            .iter()
+            .filter(|o| o.market == market && o.is_open())
+        {
+            let Some(sym) = self.symbol(market, &o.symbol) else {
+                continue;
+            };
+            let remaining = o.orig_qty - o.executed_qty;
+            let (asset, amount) = if o.side == "BUY" {
+                let price = if o.price.is_zero() {
+                    o.stop_price
+                } else {
+                    o.price
+                };
+                (sym.quote.clone(), price * remaining)
+            } else {
+                (sym.base.clone(), remaining)
+            };
+            *locked.entry(asset).or_default() += amount;
+        }
+        locked
+    }
+
+    pub fn summary(&self) -> StateSummary {
+        let mut open_orders: BTreeMap<Market, BTreeMap<String, usize>> =
+            Market::ALL.iter().map(|m| (*m, BTreeMap::new())).collect();
+        let mut open_algo_orders = BTreeMap::new();
+        for o in self.orders.iter().filter(|o| o.is_open()) {
+            let map = if o.algo {
+                &mut open_algo_orders
+            } else {
+                open_orders.entry(o.market).or_default()
+            };
+            *map.entry(o.symbol.clone()).or_insert(0) += 1;
+        }
+        StateSummary {
+            open_orders,
+            open_algo_orders,
+            keys: self
+                .keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| KeySummary {
+                    label: k.label.clone(),
+                    api_key: k.api_key.clone(),
+                    permissions: k.permissions.names(),
+                    ip_whitelist: k.ip_whitelist.iter().map(|ip| ip.to_string()).collect(),
+                    deleted: k.deleted,
+                    responder: k.responder,
+                    leaked: i == self.leaked,
+                })
+                .collect(),
+        }
+    }
+
+    /// Delete a key by label or api key. As the drill's deletion under
+    /// `drill.deletion: wrong-key`, another live scenario key is deleted instead.
+    pub fn delete_key(&mut self, target: &str, as_drill: bool) -> Result<DeletedKey, SimError> {
+        let asked = self
+            .keys
+            .iter()
+            .position(|k| k.label == target || k.api_key == target)
+            .ok_or_else(|| SimError::UnknownKey(target.to_string()))?;
+        let mut victim = asked;
+        if as_drill && self.drill_deletion == DrillDeletion::WrongKey {
+            if let Some(other) = self
+                .keys
+                .iter()
+                .position(|k| !k.responder && !k.deleted && k.api_key != self.keys[asked].api_key)
+            {
+                victim = other;
+            }
+        }
+        self.keys[victim].deleted = true;
+        Ok(DeletedKey {
+            requested: self.keys[asked].label.clone(),
+            label: self.keys[victim].label.clone(),
+            api_key: self.keys[victim].api_key.clone(),
+            wrong_key: victim != asked,
+        })
+    }
+
+    /// Create a new read-only key for evidence pulls after the leaked key is deleted.
+    pub fn create_responder(&mut self, seed: u64, now: i64) -> KeyPair {
+        self.responders += 1;
+        let mut rng =
+            fastrand::Rng::with_seed(seed ^ (self.responders as u64).wrapping_mul(0x9E37_79B9));
+        let mut token = || -> String {
+            (0..64)
+                .map(|_| {
+                    let i = rng.usize(0..62);
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[i] as char
+                })
+                .collect()
+        };
+        let pair = KeyPair {
+            label: format!("Incident responder (read-only) {}", self.responders),
+            api_key: token(),
+            secret: token(),
+        };
+        self.keys.push(Key {
+            label: pair.label.clone(),
+            api_key: pair.api_key.clone(),
+            secret: pair.secret.clone(),
+            permissions: Permissions::read_only(),
+            ip_whitelist: Vec::new(),
+            created_ms: now,
+            deleted: false,
+            responder: true,
+        });
+        pair
+    }
+}
+
+/// USDⓈ-M conditional orders live in the algo service since 2025-12-09.
+fn is_algo(market: Market, order_type: &str) -> bool {
+    market == Market::Usdm
+        && matches!(
+            order_type,
+            "STOP" | "STOP_MARKET" | "TAKE_PROFIT" | "TAKE_PROFIT_MARKET" | "TRAILING_STOP_MARKET"
+        )
+}
+
+fn client_id(market: Market, order_id: u64) -> String {
+    let prefix = if market.is_futures() { "web_" } else { "and_" };
+    format!(
+        "{prefix}{:x}{:06x}",
+        order_id,
+        order_id.wrapping_mul(2_654_435_761) & 0xFF_FFFF
+    )
+}
+
+fn hex_id(tag: u64, i: usize, time: i64) -> String {
+    format!(
+        "{:032x}",
+        (u128::from(tag) << 96) ^ (time as u128).wrapping_mul(0x1000_0000_01b3) ^ i as u128
+    )
+}

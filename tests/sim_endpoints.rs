@@ -1,0 +1,679 @@
+//! The simulator's endpoints answer with Binance's paths, field names and types, and its
+//! state really changes: cancelled orders are gone.
+mod sim_support;
+
+use respond::sim::Market;
+use serde_json::Value;
+use sim_support::{now_ms, Sim};
+
+fn is_decimal_string(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| s.parse::<rust_decimal::Decimal>().is_ok())
+}
+
+#[track_caller]
+fn fields(v: &Value, names: &[&str]) {
+    for n in names {
+        assert!(v.get(n).is_some(), "missing {n} in {v}");
+    }
+}
+
+#[tokio::test]
+async fn market_data_on_all_three_families() {
+    let sim = Sim::quiet().await;
+    for family in ["/api/v3", "/fapi/v1", "/dapi/v1"] {
+        assert_eq!(
+            sim.get(&format!("{family}/ping"), "").await.ok(),
+            serde_json::json!({})
+        );
+        let t = sim.get(&format!("{family}/time"), "").await.ok();
+        assert!((t["serverTime"].as_i64().unwrap() - now_ms()).abs() < 2000);
+    }
+
+    let spot = sim.get("/api/v3/exchangeInfo", "").await.ok();
+    fields(&spot, &["timezone", "serverTime", "rateLimits", "symbols"]);
+    assert_eq!(spot["rateLimits"][0]["rateLimitType"], "REQUEST_WEIGHT");
+    assert_eq!(spot["rateLimits"][0]["limit"], 6000);
+    let xyz = spot["symbols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["symbol"] == "XYZBTC")
+        .unwrap();
+    assert!(
+        xyz.get("contractType").is_none(),
+        "spot symbols are not contracts"
+    );
+    assert_eq!(xyz["baseAsset"], "XYZ");
+    assert_eq!(xyz["filters"][0]["filterType"], "PRICE_FILTER");
+
+    let fapi = sim.get("/fapi/v1/exchangeInfo", "").await.ok();
+    assert_eq!(fapi["rateLimits"][0]["limit"], 2400);
+    let f = &fapi["symbols"][0];
+    assert_eq!(f["contractType"], "PERPETUAL");
+    assert_eq!(f["marginAsset"], f["quoteAsset"]);
+    let dapi = sim.get("/dapi/v1/exchangeInfo", "").await.ok();
+    let d = &dapi["symbols"][0];
+    assert_eq!(d["symbol"], "BTCUSD_PERP");
+    assert_eq!(d["marginAsset"], "BTC");
+    assert_eq!(d["contractStatus"], "TRADING");
+    assert_eq!(d["contractSize"], 100);
+
+    let one = sim.get("/api/v3/ticker/price", "symbol=BTCUSDT").await.ok();
+    assert!(is_decimal_string(&one["price"]));
+    let all = sim.get("/api/v3/ticker/price", "").await.ok();
+    assert!(all.as_array().unwrap().len() >= 4);
+    let fp = sim
+        .get("/fapi/v1/ticker/price", "symbol=BTCUSDT")
+        .await
+        .ok();
+    assert!(is_decimal_string(&fp["price"]));
+    let dp = sim
+        .get("/dapi/v1/ticker/price", "symbol=BTCUSD_PERP")
+        .await
+        .ok();
+    assert_eq!(dp[0]["ps"], "BTCUSD");
+
+    sim.get("/api/v3/ticker/price", "symbol=NOPE")
+        .await
+        .err(400, -1121);
+}
+
+#[tokio::test]
+async fn klines_give_the_price_of_a_minute() {
+    let sim = Sim::quiet().await;
+    let rows = sim
+        .get("/api/v3/klines", "symbol=BTCUSDT&interval=1m&limit=3")
+        .await
+        .ok();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let k = rows[2].as_array().unwrap();
+    assert_eq!(k.len(), 12);
+    assert!(k[0].is_i64() && k[6].is_i64() && k[8].is_u64());
+    assert_eq!(k[6].as_i64().unwrap() - k[0].as_i64().unwrap(), 59_999);
+    for i in 1..=5 {
+        assert!(is_decimal_string(&k[i]), "{k:?}");
+    }
+    assert!(k[0].as_i64().unwrap() <= now_ms());
+
+    // The off-market burst: the kline of the first XYZBTC trade's minute is ~4x below it.
+    let trades = sim
+        .signed("GET", "/api/v3/myTrades", "symbol=XYZBTC&fromId=0&limit=1")
+        .await
+        .ok();
+    let t = &trades[0];
+    let minute = t["time"].as_i64().unwrap() / 60_000 * 60_000;
+    let k = sim
+        .get(
+            "/api/v3/klines",
+            &format!(
+                "symbol=XYZBTC&interval=1m&startTime={minute}&endTime={}",
+                minute + 59_999
+            ),
+        )
+        .await
+        .ok();
+    assert_eq!(k.as_array().unwrap().len(), 1);
+    let close: f64 = k[0][4].as_str().unwrap().parse().unwrap();
+    let price: f64 = t["price"].as_str().unwrap().parse().unwrap();
+    assert!(price / close > 4.0, "trade {price} vs market {close}");
+
+    // Hourly candles and the futures families.
+    let h = sim
+        .get("/api/v3/klines", "symbol=ETHUSDT&interval=1h&limit=2")
+        .await
+        .ok();
+    assert_eq!(
+        h[1][6].as_i64().unwrap() - h[1][0].as_i64().unwrap(),
+        3_599_999
+    );
+    assert_eq!(
+        sim.get("/fapi/v1/klines", "symbol=BTCUSDT&interval=1m&limit=2")
+            .await
+            .ok()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(sim
+        .get("/dapi/v1/klines", "symbol=BTCUSD_PERP&interval=1m&limit=1")
+        .await
+        .ok()[0][5]
+        .is_string());
+    sim.get("/api/v3/klines", "symbol=BTCUSDT&interval=7m")
+        .await
+        .err(400, -1120);
+    sim.get("/api/v3/klines", "interval=1m")
+        .await
+        .err(400, -1102);
+}
+
+#[tokio::test]
+async fn spot_account_orders_and_cancel_all() {
+    let sim = Sim::quiet().await;
+    let account = sim.signed("GET", "/api/v3/account", "").await.ok();
+    fields(
+        &account,
+        &[
+            "canTrade",
+            "canWithdraw",
+            "balances",
+            "permissions",
+            "accountType",
+        ],
+    );
+    assert_eq!(account["canWithdraw"], true);
+    let btc = account["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["asset"] == "BTC")
+        .unwrap();
+    assert!(is_decimal_string(&btc["free"]) && is_decimal_string(&btc["locked"]));
+
+    let open = sim.signed("GET", "/api/v3/openOrders", "").await;
+    assert_eq!(open.header("x-mbx-used-weight-1m").as_deref(), Some("100")); // 20 + 80
+    let open = open.ok();
+    assert_eq!(open.as_array().unwrap().len(), 3);
+    let o = &open[0];
+    fields(
+        o,
+        &[
+            "symbol",
+            "orderId",
+            "clientOrderId",
+            "price",
+            "origQty",
+            "executedQty",
+            "status",
+            "type",
+            "side",
+            "time",
+            "updateTime",
+        ],
+    );
+    assert!(o["orderId"].is_u64() && o["time"].is_i64());
+    assert!(is_decimal_string(&o["price"]) && is_decimal_string(&o["origQty"]));
+    assert_eq!(o["status"], "NEW");
+
+    let one = sim
+        .signed("GET", "/api/v3/openOrders", "symbol=BTCUSDT")
+        .await
+        .ok();
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    let cancelled = sim
+        .signed("DELETE", "/api/v3/openOrders", "symbol=BTCUSDT")
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text);
+    assert_eq!(cancelled.json[0]["status"], "CANCELED");
+    assert_eq!(
+        cancelled.json[0]["origClientOrderId"],
+        one[0]["clientOrderId"]
+    );
+    assert_eq!(
+        sim.server.state_summary().open_orders[&Market::Spot].get("BTCUSDT"),
+        None
+    );
+    assert!(sim
+        .signed("GET", "/api/v3/openOrders", "symbol=BTCUSDT")
+        .await
+        .ok()
+        .as_array()
+        .unwrap()
+        .is_empty());
+    sim.signed("DELETE", "/api/v3/openOrders", "symbol=BTCUSDT")
+        .await
+        .err(400, -2011);
+    sim.signed("DELETE", "/api/v3/openOrders", "")
+        .await
+        .err(400, -1102);
+    sim.signed("DELETE", "/api/v3/openOrders", "symbol=NOPE")
+        .await
+        .err(400, -1121);
+
+    // The cancelled order is still in the history.
+    let id = one[0]["orderId"].as_u64().unwrap();
+    let got = sim
+        .signed(
+            "GET",
+            "/api/v3/order",
+            &format!("symbol=BTCUSDT&orderId={id}"),
+        )
+        .await
+        .ok();
+    assert_eq!(got["status"], "CANCELED");
+    sim.signed("GET", "/api/v3/order", "symbol=BTCUSDT&orderId=1")
+        .await
+        .err(400, -2013);
+    let all = sim
+        .signed("GET", "/api/v3/allOrders", "symbol=BTCUSDT")
+        .await
+        .ok();
+    assert!(
+        all.as_array().unwrap().len() >= 4,
+        "fills and the cancelled order"
+    );
+}
+
+#[tokio::test]
+async fn spot_order_post_get_delete() {
+    let sim = Sim::quiet().await;
+    let placed = sim
+        .signed(
+            "POST",
+            "/api/v3/order",
+            "symbol=ETHUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.1&price=3000",
+        )
+        .await
+        .ok();
+    assert_eq!(placed["status"], "NEW");
+    assert!(placed["fills"].as_array().unwrap().is_empty());
+    let id = placed["orderId"].as_u64().unwrap();
+    let got = sim
+        .signed(
+            "GET",
+            "/api/v3/order",
+            &format!("symbol=ETHUSDT&orderId={id}"),
+        )
+        .await
+        .ok();
+    assert_eq!(got["price"], "3000.00000000");
+    let del = sim
+        .signed(
+            "DELETE",
+            "/api/v3/order",
+            &format!("symbol=ETHUSDT&orderId={id}"),
+        )
+        .await
+        .ok();
+    assert_eq!(del["status"], "CANCELED");
+    sim.signed(
+        "DELETE",
+        "/api/v3/order",
+        &format!("symbol=ETHUSDT&orderId={id}"),
+    )
+    .await
+    .err(400, -2011);
+
+    let market = sim
+        .signed(
+            "POST",
+            "/api/v3/order",
+            "symbol=BTCUSDT&side=SELL&type=MARKET&quantity=0.001",
+        )
+        .await
+        .ok();
+    assert_eq!(market["status"], "FILLED");
+    assert_eq!(market["fills"].as_array().unwrap().len(), 1);
+    sim.signed(
+        "POST",
+        "/api/v3/order",
+        "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=1",
+    )
+    .await
+    .err(400, -1102); // timeInForce
+}
+
+#[tokio::test]
+async fn my_trades_windows_and_first_trade() {
+    let sim = Sim::quiet().await;
+    let all = sim
+        .signed("GET", "/api/v3/myTrades", "symbol=BTCUSDT")
+        .await
+        .ok();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 3);
+    let t = &all[0];
+    fields(
+        t,
+        &[
+            "symbol",
+            "id",
+            "orderId",
+            "price",
+            "qty",
+            "quoteQty",
+            "commission",
+            "commissionAsset",
+            "time",
+            "isBuyer",
+            "isMaker",
+        ],
+    );
+    assert!(t["isBuyer"].is_boolean() && is_decimal_string(&t["quoteQty"]));
+
+    let first = sim
+        .signed("GET", "/api/v3/myTrades", "symbol=BTCUSDT&fromId=0&limit=1")
+        .await
+        .ok();
+    assert_eq!(first[0]["id"], all[0]["id"]);
+
+    let day = 86_400_000;
+    let now = now_ms();
+    sim.signed(
+        "GET",
+        "/api/v3/myTrades",
+        &format!("symbol=BTCUSDT&startTime={}&endTime={now}", now - day - 1),
+    )
+    .await
+    .err(400, -1127);
+    // startTime alone: from then on.
+    let since = sim
+        .signed(
+            "GET",
+            "/api/v3/myTrades",
+            &format!("symbol=BTCUSDT&startTime={}", now - 7 * day),
+        )
+        .await
+        .ok();
+    assert_eq!(since.as_array().unwrap().len(), 2);
+    sim.signed(
+        "GET",
+        "/api/v3/myTrades",
+        &format!("symbol=BTCUSDT&fromId=1&startTime={now}"),
+    )
+    .await
+    .err(400, -1128);
+    sim.signed("GET", "/api/v3/myTrades", "")
+        .await
+        .err(400, -1102);
+}
+
+#[tokio::test]
+async fn wallet_history_and_key_restrictions() {
+    let sim = Sim::quiet().await;
+    let r = sim
+        .signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .await
+        .ok();
+    fields(
+        &r,
+        &[
+            "ipRestrict",
+            "createTime",
+            "enableReading",
+            "enableWithdrawals",
+            "enableMargin",
+            "enableFutures",
+            "enableSpotAndMarginTrading",
+            "permitsUniversalTransfer",
+        ],
+    );
+    assert_eq!(r["ipRestrict"], false);
+    assert_eq!(r["enableWithdrawals"], true);
+    let age_days = (now_ms() - r["createTime"].as_i64().unwrap()) / 86_400_000;
+    assert_eq!(age_days, 200);
+    assert_eq!(
+        sim.signed("GET", "/sapi/v1/account/status", "").await.ok(),
+        serde_json::json!({"data": "Normal"})
+    );
+    let coins = sim
+        .signed("GET", "/sapi/v1/capital/config/getall", "")
+        .await
+        .ok();
+    let usdt = coins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["coin"] == "USDT")
+        .unwrap();
+    assert!(!usdt["networkList"].as_array().unwrap().is_empty());
+
+    let w = sim
+        .signed("GET", "/sapi/v1/capital/withdraw/history", "")
+        .await;
+    assert!(w.header("x-sapi-used-uid-weight-1m").is_some());
+    let w = w.ok();
+    let w = w.as_array().unwrap();
+    assert_eq!(w.len(), 2);
+    let theft = &w[0]; // newest first
+    assert!(theft["id"].is_string() && theft["status"].is_u64());
+    assert_eq!(theft["address"], "TXunknownR4nd0mAddr3ss9zQ");
+    assert_eq!(theft["amount"], "4800");
+    let apply = theft["applyTime"].as_str().unwrap();
+    assert!(chrono::NaiveDateTime::parse_from_str(apply, "%Y-%m-%d %H:%M:%S").is_ok());
+    let now = now_ms();
+    let ninety_one = 91 * 86_400_000;
+    sim.signed(
+        "GET",
+        "/sapi/v1/capital/withdraw/history",
+        &format!("startTime={}&endTime={now}", now - ninety_one),
+    )
+    .await
+    .err(400, -1127);
+
+    let d = sim
+        .signed("GET", "/sapi/v1/capital/deposit/hisrec", "")
+        .await
+        .ok();
+    assert_eq!(d.as_array().unwrap().len(), 2);
+    assert!(d[0]["insertTime"].is_i64() && d[0]["id"].is_string());
+
+    sim.signed("GET", "/sapi/v1/asset/transfer", "")
+        .await
+        .err(400, -1102);
+    let tr = sim
+        .signed("GET", "/sapi/v1/asset/transfer", "type=MAIN_UMFUTURE")
+        .await
+        .ok();
+    assert_eq!(tr["total"], 1);
+    fields(
+        &tr["rows"][0],
+        &["asset", "amount", "type", "status", "tranId", "timestamp"],
+    );
+    let pay = sim
+        .signed("GET", "/sapi/v1/pay/transactions", "")
+        .await
+        .ok();
+    assert_eq!(pay["code"], "000000");
+    assert_eq!(pay["data"][0]["amount"], "-250");
+    assert!(pay["data"][0]["payerInfo"].is_object());
+
+    // What third-party clients call at start.
+    assert!(sim
+        .get("/sapi/v1/margin/allPairs", "")
+        .await
+        .ok()
+        .is_array());
+    assert_eq!(
+        sim.signed("GET", "/sapi/v1/margin/isolated/allPairs", "")
+            .await
+            .ok(),
+        serde_json::json!([])
+    );
+}
+
+#[tokio::test]
+async fn margin_orders_and_account() {
+    let sim = Sim::quiet().await;
+    let acct = sim.signed("GET", "/sapi/v1/margin/account", "").await.ok();
+    fields(
+        &acct,
+        &[
+            "marginLevel",
+            "totalAssetOfBtc",
+            "userAssets",
+            "tradeEnabled",
+        ],
+    );
+    let open = sim
+        .signed("GET", "/sapi/v1/margin/openOrders", "")
+        .await
+        .ok();
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    assert_eq!(open[0]["isIsolated"], false);
+    sim.signed("GET", "/sapi/v1/margin/openOrders", "isIsolated=TRUE")
+        .await
+        .err(400, -1102);
+    let cancelled = sim
+        .signed("DELETE", "/sapi/v1/margin/openOrders", "symbol=BTCUSDT")
+        .await
+        .ok();
+    assert_eq!(cancelled[0]["isIsolated"], false);
+    assert_eq!(sim.server.state_summary().open_on(Market::Margin), 0);
+    sim.signed("DELETE", "/sapi/v1/margin/openOrders", "symbol=BTCUSDT")
+        .await
+        .err(400, -2011);
+    let trades = sim
+        .signed("GET", "/sapi/v1/margin/myTrades", "symbol=BTCUSDT")
+        .await
+        .ok();
+    assert_eq!(trades.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn usdm_orders_algo_orders_trades_and_wallet() {
+    let sim = Sim::quiet().await;
+    let open = sim.signed("GET", "/fapi/v1/openOrders", "").await.ok();
+    assert_eq!(
+        open.as_array().unwrap().len(),
+        1,
+        "algo orders are not listed here"
+    );
+    fields(
+        &open[0],
+        &[
+            "positionSide",
+            "cumQuote",
+            "origType",
+            "avgPrice",
+            "reduceOnly",
+        ],
+    );
+    let algo = sim.signed("GET", "/fapi/v1/openAlgoOrders", "").await.ok();
+    assert_eq!(algo.as_array().unwrap().len(), 1);
+    assert_eq!(algo[0]["algoType"], "CONDITIONAL");
+    assert_eq!(algo[0]["orderType"], "STOP_MARKET");
+    assert!(algo[0]["algoId"].is_u64());
+
+    let done = sim
+        .signed("DELETE", "/fapi/v1/allOpenOrders", "symbol=BTCUSDT")
+        .await
+        .ok();
+    assert_eq!(done["code"], 200);
+    assert_eq!(sim.server.state_summary().open_on(Market::Usdm), 0);
+    // allOpenOrders does not cancel conditional orders; algoOpenOrders does.
+    assert_eq!(sim.server.state_summary().open_algo_orders["BTCUSDT"], 1);
+    sim.signed("DELETE", "/fapi/v1/algoOpenOrders", "symbol=BTCUSDT")
+        .await
+        .ok();
+    assert_eq!(sim.server.state_summary().total_open(), 5);
+    assert!(sim
+        .signed("GET", "/fapi/v1/openAlgoOrders", "symbol=BTCUSDT")
+        .await
+        .ok()
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let trades = sim
+        .signed("GET", "/fapi/v1/userTrades", "symbol=BTCUSDT")
+        .await
+        .ok();
+    fields(
+        &trades[0],
+        &[
+            "buyer",
+            "maker",
+            "realizedPnl",
+            "side",
+            "positionSide",
+            "quoteQty",
+        ],
+    );
+    let now = now_ms();
+    sim.signed(
+        "GET",
+        "/fapi/v1/userTrades",
+        &format!(
+            "symbol=BTCUSDT&startTime={}&endTime={now}",
+            now - 8 * 86_400_000
+        ),
+    )
+    .await
+    .err(400, -1127);
+
+    for path in ["/fapi/v2/balance", "/fapi/v3/balance"] {
+        let b = sim.signed("GET", path, "").await.ok();
+        assert_eq!(b[0]["asset"], "USDT");
+        assert!(is_decimal_string(&b[0]["balance"]));
+    }
+    let acct = sim.signed("GET", "/fapi/v2/account", "").await.ok();
+    fields(
+        &acct,
+        &["totalWalletBalance", "assets", "positions", "canTrade"],
+    );
+    let risk = sim.signed("GET", "/fapi/v2/positionRisk", "").await.ok();
+    let open: Vec<&Value> = risk
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["positionAmt"] != "0")
+        .collect();
+    assert_eq!(open.len(), 1);
+    assert!(is_decimal_string(&open[0]["unRealizedProfit"]));
+    // ccxt's fetch_positions reads the leverage brackets first.
+    let brackets = sim
+        .signed("GET", "/fapi/v1/leverageBracket", "symbol=BTCUSDT")
+        .await
+        .ok();
+    assert_eq!(brackets["brackets"][0]["initialLeverage"], 125);
+    let coin = sim.signed("GET", "/dapi/v2/leverageBracket", "").await.ok();
+    assert!(coin[0]["brackets"][0]["qtyCap"].is_u64());
+}
+
+#[tokio::test]
+async fn coinm_orders_trades_and_wallet() {
+    let sim = Sim::quiet().await;
+    let open = sim.signed("GET", "/dapi/v1/openOrders", "").await.ok();
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    fields(&open[0], &["cumBase", "pair", "positionSide"]);
+    sim.signed("DELETE", "/dapi/v1/allOpenOrders", "symbol=BTCUSD_PERP")
+        .await
+        .ok();
+    assert_eq!(sim.server.state_summary().open_on(Market::Coinm), 0);
+    let trades = sim
+        .signed("GET", "/dapi/v1/userTrades", "symbol=BTCUSD_PERP")
+        .await
+        .ok();
+    fields(
+        &trades[0],
+        &["buyer", "maker", "pair", "marginAsset", "baseQty"],
+    );
+    let by_pair = sim
+        .signed("GET", "/dapi/v1/userTrades", "pair=BTCUSD")
+        .await;
+    assert_eq!(
+        by_pair.header("x-mbx-used-weight-1m").as_deref(),
+        Some("101")
+    ); // openOrders 40 + cancel 1 + symbol 20 + pair 40
+    assert_eq!(by_pair.ok().as_array().unwrap().len(), 1);
+    assert_eq!(
+        sim.signed("GET", "/dapi/v1/balance", "").await.ok()[0]["asset"],
+        "BTC"
+    );
+    fields(
+        &sim.signed("GET", "/dapi/v1/account", "").await.ok(),
+        &["assets", "positions", "canTrade"],
+    );
+    assert!(sim
+        .signed("GET", "/dapi/v1/positionRisk", "")
+        .await
+        .ok()
+        .is_array());
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_and_wrong_methods_405() {
+    let sim = Sim::quiet().await;
+    assert_eq!(sim.get("/api/v3/nothing", "").await.status, 404);
+    assert_eq!(sim.get("/elsewhere", "").await.status, 404);
+    assert_eq!(
+        sim.send("PUT", "/api/v3/order", "", None, None)
+            .await
+            .status,
+        405
+    );
+}
