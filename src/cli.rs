@@ -133,6 +133,19 @@ pub struct RunOptions {
     /// Per-family request-weight budget per window (default: Binance's published limits).
     #[arg(long, value_name = "N")]
     pub weight_limit: Option<u32>,
+
+    /// Drill only: a fault for the simulator (latency=MS, weight-limit=N, ...; repeatable).
+    #[arg(
+        long = "sim-fault",
+        value_name = "NAME=VALUE",
+        requires = "drill",
+        hide = true
+    )]
+    pub sim_faults: Vec<String>,
+
+    /// Drill only: the simulator's request log as JSON lines.
+    #[arg(long, value_name = "FILE", requires = "drill", hide = true)]
+    pub sim_request_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

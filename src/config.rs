@@ -40,6 +40,9 @@ pub struct RunConfig {
     pub weight_limit: Option<u32>,
     /// `NAME=VALUE` inputs from the command line, in order.
     pub inputs: Vec<(String, String)>,
+    /// Drill only: faults for the simulator, and where it logs requests.
+    pub sim_faults: Vec<String>,
+    pub sim_request_log: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -108,6 +111,8 @@ impl RunConfig {
             weight_window,
             weight_limit: opts.weight_limit,
             inputs,
+            sim_faults: opts.sim_faults.clone(),
+            sim_request_log: opts.sim_request_log.clone(),
         })
     }
 }
@@ -131,6 +136,8 @@ impl RunConfig {
             weight_window: Duration::from_secs(60),
             weight_limit: None,
             inputs: Vec::new(),
+            sim_faults: Vec::new(),
+            sim_request_log: None,
         }
     }
 }

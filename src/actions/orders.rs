@@ -33,13 +33,22 @@ static SPEC: ActionSpec = ActionSpec {
     name: "binance.cancel_open_orders",
     description: "Cancel every open order on the chosen markets (all symbols at once), then list again to catch orders that reappear",
     kind: Kind::Destructive,
-    inputs: &[InputSpec {
-        name: "markets",
-        ty: ArgType::Choices(MARKETS),
-        required: false,
-        default: Some("spot,margin,usdm,coinm"),
-        description: "markets to cancel on",
-    }],
+    inputs: &[
+        InputSpec {
+            name: "markets",
+            ty: ArgType::Choices(MARKETS),
+            required: false,
+            default: Some("spot,margin,usdm,coinm"),
+            description: "markets to cancel on",
+        },
+        InputSpec {
+            name: "settle",
+            ty: ArgType::Duration { max: Some(std::time::Duration::from_secs(60)) },
+            required: false,
+            default: Some("1s"),
+            description: "after the books look clean, wait this long and look again for orders that reappear",
+        },
+    ],
     outputs: &[
         OutputSpec { name: "cancelled", description: "orders cancelled" },
         OutputSpec { name: "remaining", description: "open orders left after the last round" },
@@ -206,6 +215,7 @@ impl Action for CancelOpenOrders {
         Box::pin(async move {
             let client = ctx.client(ctx.role)?;
             let markets = markets(ctx);
+            let settle = ctx.args.duration("settle").unwrap_or_default();
             let fresh = self
                 .last_preview
                 .lock()
@@ -223,29 +233,55 @@ impl Action for CancelOpenOrders {
             let mut remaining = Vec::new();
             for round in 1..=MAX_ROUNDS {
                 seen.extend(targets.iter().map(|o| (o.market, o.order_id)));
-                let (cancelled, errors) = cancel_round(&client, &targets).await;
-                cancelled_total += cancelled.len();
-                let rows: Vec<_> = cancelled
-                    .iter()
-                    .map(|o| row(Some(o.market.as_str()), o))
-                    .collect();
-                ctx.evidence("cancelled-orders", rows)?;
-                ctx.note(
-                    Level::Info,
-                    format!(
-                        "round {round}: {} order(s) cancelled on {} symbol(s)",
-                        cancelled.len(),
-                        targets
-                            .iter()
-                            .map(|o| (o.market, &o.symbol))
-                            .collect::<BTreeSet<_>>()
-                            .len()
-                    ),
-                )?;
+                let (acknowledged, errors) = cancel_round(&client, &targets).await;
                 for error in &errors {
                     ctx.note(Level::Warn, format!("cancel failed: {error}"))?;
                 }
                 remaining = list_all(ctx, &client, &markets).await?;
+                if remaining.is_empty() && !settle.is_zero() {
+                    // Someone still holding the key places orders again within moments;
+                    // look once more before calling the books clean.
+                    tokio::time::sleep(settle).await;
+                    remaining = list_all(ctx, &client, &markets).await?;
+                }
+                // Cancelled = listed before, gone now. Futures cancel-alls do not echo
+                // the orders, so the listing is the record; spot and margin answers add
+                // their detail.
+                let still_open: BTreeSet<(Market, i64)> =
+                    remaining.iter().map(|o| (o.market, o.order_id)).collect();
+                let gone: Vec<Order> = targets
+                    .iter()
+                    .filter(|o| !still_open.contains(&(o.market, o.order_id)))
+                    .map(|o| {
+                        acknowledged
+                            .iter()
+                            .find(|a| a.market == o.market && a.order_id == o.order_id)
+                            .cloned()
+                            .unwrap_or_else(|| Order {
+                                status: "CANCELED".into(),
+                                ..o.clone()
+                            })
+                    })
+                    .collect();
+                cancelled_total += gone.len();
+                let symbols = targets
+                    .iter()
+                    .map(|o| (o.market, &o.symbol))
+                    .collect::<BTreeSet<_>>()
+                    .len();
+                ctx.evidence(
+                    "cancelled-orders",
+                    gone.iter()
+                        .map(|o| row(Some(o.market.as_str()), o))
+                        .collect(),
+                )?;
+                ctx.note(
+                    Level::Info,
+                    format!(
+                        "round {round}: {} order(s) cancelled on {symbols} symbol(s)",
+                        gone.len()
+                    ),
+                )?;
                 if remaining.is_empty() {
                     break;
                 }

@@ -1,21 +1,55 @@
-//! Drills: the simulated exchange started in-process for one run, its key as the leaked
-//! key, a read-only responder key it creates, and the manual steps it carries out.
+//! Drills: the simulated exchange started in-process for one run, its scenario key as
+//! the leaked key, a read-only responder key it creates, and the manual steps it
+//! carries out when the operator (or the autopilot) confirms them.
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::RunConfig;
 use crate::error::Error;
-use crate::secret::Credentials;
+use crate::secret::{mask, Credentials};
+use crate::sim::{Scenario, SimConfig, SimError, SimServer};
 
-/// A running drill simulator.
+/// A running drill simulator; stops when dropped (at the end of the run).
 pub struct Drill {
     pub url: String,
     pub leaked: Credentials,
     pub responder: Credentials,
+    leaked_api_key: String,
+    server: SimServer,
 }
 
-pub async fn start(_scenario: Option<&Path>, _cfg: &RunConfig) -> Result<Arc<Drill>, Error> {
-    Err(Error::NotAvailable { command: "--drill" })
+impl Drill {
+    pub fn server(&self) -> &SimServer {
+        &self.server
+    }
+}
+
+pub async fn start(scenario: Option<&Path>, cfg: &RunConfig) -> Result<Arc<Drill>, Error> {
+    let scenario = match scenario {
+        Some(path) => Scenario::load(path).map_err(SimError::into_error)?,
+        None => Scenario::builtin_leaked_key(),
+    };
+    let mut config = SimConfig::new(scenario);
+    config.weight_window = cfg.weight_window;
+    for fault in &cfg.sim_faults {
+        config
+            .faults
+            .apply(fault)
+            .map_err(|e| Error::usage(format!("--sim-fault: {e}")))?;
+    }
+    config.request_log = cfg.sim_request_log.clone();
+    let server = SimServer::start(config)
+        .await
+        .map_err(SimError::into_error)?;
+    let leaked = server.leaked_key();
+    let responder = server.create_responder_key();
+    Ok(Arc::new(Drill {
+        url: server.url().to_string(),
+        leaked: Credentials::new(leaked.api_key.clone(), leaked.secret.clone()),
+        responder: Credentials::new(responder.api_key.clone(), responder.secret.clone()),
+        leaked_api_key: leaked.api_key.clone(),
+        server,
+    }))
 }
 
 impl super::DrillControl for Drill {
@@ -23,6 +57,32 @@ impl super::DrillControl for Drill {
         &'a self,
         effect: &'a str,
     ) -> crate::actions::BoxFuture<'a, Result<String, String>> {
-        Box::pin(async move { Err(format!("drill effect `{effect}` is not available")) })
+        Box::pin(async move {
+            match effect {
+                "delete-leaked-key" => {
+                    let deleted = self
+                        .server
+                        .drill_delete_key(&self.leaked_api_key)
+                        .map_err(|e| e.to_string())?;
+                    if deleted.wrong_key {
+                        // The scenario's classic mistake: verify_revoked must catch it.
+                        Ok(format!(
+                            "deleted key \"{}\" ({}) — which is NOT the leaked key",
+                            deleted.label,
+                            mask(&deleted.api_key)
+                        ))
+                    } else {
+                        Ok(format!(
+                            "deleted key \"{}\" ({})",
+                            deleted.label,
+                            mask(&deleted.api_key)
+                        ))
+                    }
+                }
+                other => Err(format!(
+                    "the simulator does not know the drill effect `{other}`"
+                )),
+            }
+        })
     }
 }

@@ -1,0 +1,357 @@
+//! `respond compromised` end to end against the simulator: drill, live-style with
+//! --base-url, dry run, and an attacker who keeps placing orders.
+mod support;
+
+use respond::sim::Actor;
+use support::{csv_rows, env_refs, leaked_env, read_json, respond, sim};
+
+/// The built-in scenario without its attacker, for tests that count orders exactly.
+fn without_attacker() -> String {
+    let text = respond::sim::BUILTIN_LEAKED_KEY;
+    let cut = text
+        .find("\nattacker:")
+        .expect("the built-in scenario has an attacker");
+    text[..cut + 1].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drill_autopilot_contains_everything_and_reports_the_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let log = dir.path().join("sim-requests.jsonl");
+    let run = respond(
+        dir.path(),
+        &[
+            "compromised",
+            "--drill",
+            "--yes",
+            "--sim-request-log",
+            log.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "a drill takes seconds, took {:?}",
+        started.elapsed()
+    );
+    let incident = run.incident(dir.path());
+    assert!(incident.to_string_lossy().ends_with("-compromised-drill"));
+
+    let report = read_json(&incident.join("report.json"));
+    assert_eq!(report["outcome"], "completed");
+    assert_eq!(report["severity"], "critical");
+    let steps = report["steps"].as_array().unwrap();
+    let step = |id: &str| {
+        steps
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no step {id}"))
+    };
+    assert_eq!(step("cancel-orders")["outputs"]["remaining"], 0);
+    assert_eq!(step("verify-revoked")["outputs"]["verdict"], "dead");
+    let findings: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("Withdrawal of 4800 USDT to TXunknown")),
+        "{findings:?}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("XYZBTC") && f.contains("far from the market price")),
+        "{findings:?}"
+    );
+
+    let md = std::fs::read_to_string(incident.join("report.md")).unwrap();
+    assert!(md.contains("DRILL (autopilot)"));
+    assert!(md.contains("TXunknown"));
+
+    // The evidence matches the scenario: seven open orders on four markets, one withdrawal.
+    let cancelled = csv_rows(&incident.join("evidence/cancelled-orders.csv"));
+    assert_eq!(cancelled.len(), 7);
+    let markets: std::collections::BTreeSet<_> =
+        cancelled.iter().map(|r| r["market"].clone()).collect();
+    assert_eq!(
+        markets.into_iter().collect::<Vec<_>>(),
+        ["coinm", "margin", "spot", "usdm"]
+    );
+    let withdrawals = csv_rows(&incident.join("evidence/withdrawals.csv"));
+    assert_eq!(withdrawals.len(), 1);
+    assert_eq!(withdrawals[0]["address"], "TXunknownR4nd0mAddr3ss9zQ");
+    assert_eq!(withdrawals[0]["amount"], "4800");
+    let trades = csv_rows(&incident.join("evidence/trades.csv"));
+    assert_eq!(
+        trades
+            .iter()
+            .filter(|t| t["symbol"] == "XYZBTC" && t["flags"].contains("off-market"))
+            .count(),
+        4
+    );
+    assert!(incident.join("support-message.txt").is_file());
+
+    // The simulator's own log: every cancel was sent once per (market, symbol) and the
+    // key was probed dead.
+    let log = std::fs::read_to_string(&log).unwrap();
+    let deletes = log
+        .lines()
+        .filter(|l| l.contains("\"method\":\"DELETE\"") && l.contains("\"actor\":\"client\""))
+        .count();
+    assert_eq!(
+        deletes, 7,
+        "spot 3 symbols, margin 1, usdm regular + algo, coinm 1:\n{log}"
+    );
+
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
+        .args(["report", "verify"])
+        .arg(&incident)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_run_without_a_terminal_cancels_everything_and_leaves_manual_steps_pending() {
+    let server = sim(Some(&without_attacker())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = leaked_env(&server);
+    let run = respond(
+        dir.path(),
+        &["compromised", "--yes", "--base-url", server.url()],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(run.code, 5, "manual steps pending: {}", run.stderr);
+    assert_eq!(
+        server.state_summary().total_open(),
+        0,
+        "zero open orders on every market"
+    );
+    let report = read_json(&run.incident(dir.path()).join("report.json"));
+    let pending: Vec<&str> = report["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            "delete-key",
+            "change-password",
+            "check-unknown-keys",
+            "new-key"
+        ]
+    );
+    assert!(
+        !server.state_summary().keys.iter().any(|k| k.deleted),
+        "nobody deleted a key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_terminal_or_yes_nothing_destructive_happens() {
+    let server = sim(Some(&without_attacker())).await;
+    let before = server.state_summary().total_open();
+    let dir = tempfile::tempdir().unwrap();
+    let env = leaked_env(&server);
+    let run = respond(
+        dir.path(),
+        &["compromised", "--base-url", server.url()],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    assert_eq!(server.state_summary().total_open(), before);
+    assert!(
+        server.request_log().iter().all(|e| e.method == "GET"),
+        "nothing but reads"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_finds_the_same_and_sends_nothing_that_mutates() {
+    let server = sim(Some(&without_attacker())).await;
+    let before = server.state_summary();
+    let dir = tempfile::tempdir().unwrap();
+    let env = leaked_env(&server);
+    let run = respond(
+        dir.path(),
+        &[
+            "compromised",
+            "--dry-run",
+            "--yes",
+            "--base-url",
+            server.url(),
+        ],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    let incident = run.incident(dir.path());
+    assert!(incident.to_string_lossy().ends_with("-compromised-dry-run"));
+    let mutating: Vec<_> = server
+        .request_log()
+        .into_iter()
+        .filter(|e| e.actor == Actor::Client && e.method != "GET")
+        .collect();
+    assert!(mutating.is_empty(), "a dry run sent {mutating:?}");
+    assert_eq!(
+        server.state_summary().open_orders,
+        before.open_orders,
+        "open orders untouched"
+    );
+    let report = read_json(&incident.join("report.json"));
+    let cancel = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "cancel-orders")
+        .unwrap();
+    assert_eq!(cancel["status"], "would_do");
+    assert!(
+        cancel["summary"]
+            .as_str()
+            .unwrap()
+            .contains("7 open orders"),
+        "{cancel}"
+    );
+    let findings: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["title"].as_str().unwrap())
+        .collect();
+    assert!(findings.iter().any(|f| f.contains("TXunknown")));
+    assert!(findings.iter().any(|f| f.contains("XYZBTC")));
+    assert!(std::fs::read_to_string(incident.join("report.md"))
+        .unwrap()
+        .contains("DRY RUN"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orders_that_reappear_are_called_out() {
+    let text = respond::sim::BUILTIN_LEAKED_KEY.replace("every: 5s", "every: 150ms");
+    let server = sim(Some(&text)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = leaked_env(&server);
+    let run = respond(
+        dir.path(),
+        &["compromised", "--yes", "--base-url", server.url()],
+        &env_refs(&env),
+    )
+    .await;
+    assert!(
+        run.stderr
+            .contains("NEW open order(s) appeared after cancelling"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("deleting the key is the real stop"),
+        "{}",
+        run.stderr
+    );
+    let report = read_json(&run.incident(dir.path()).join("report.json"));
+    let findings: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.starts_with("Attacker still active")),
+        "{findings:?}"
+    );
+    assert!(server
+        .request_log()
+        .iter()
+        .any(|e| e.actor == Actor::Attacker));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wrong_key_deleted_in_a_drill_is_caught() {
+    let text = respond::sim::BUILTIN_LEAKED_KEY.replace(
+        "drill: { deletion: correct }",
+        "drill: { deletion: wrong-key }",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wrong.yaml"), text).unwrap();
+    let playbook = respond::playbook::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "compromised")
+        .unwrap()
+        .1
+        .replace("wait: 60s", "wait: 3s");
+    std::fs::write(dir.path().join("quick.yaml"), playbook).unwrap();
+    let run = respond(
+        dir.path(),
+        &[
+            "compromised",
+            "--drill",
+            "--yes",
+            "--scenario",
+            "wrong.yaml",
+            "--playbook",
+            "quick.yaml",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("NOT the leaked key"), "{}", run.stderr);
+    assert!(run.stderr.contains("STILL LIVE"), "{}", run.stderr);
+    let report = read_json(&run.incident(dir.path()).join("report.json"));
+    assert_eq!(report["outcome"], "failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_exchange_is_exit_3_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let env = [
+        ("BINANCE_API_KEY", "AbCdEFGHIJKLMNOPQRSTUVWXYZ012345"),
+        ("BINANCE_API_SECRET", "s3cr3t-s3cr3t-s3cr3t"),
+    ];
+    let run = respond(
+        dir.path(),
+        &["compromised", "--yes", "--base-url", &url],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(!dir.path().join("incidents").exists());
+    assert!(!run.stderr.contains("s3cr3t"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_credentials_are_a_usage_error_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = respond(
+        dir.path(),
+        &["compromised", "--base-url", "http://127.0.0.1:9"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("BINANCE_API_KEY"), "{}", run.stderr);
+    assert!(run.stderr.contains("--drill"), "{}", run.stderr);
+}
