@@ -397,8 +397,24 @@ pub async fn resume(
     if cfg.json {
         journal.add_listener(json_lines());
     }
-    observer.attach(journal.clone());
+        observer.attach(journal.clone());
     let who = operator::who(cfg.operator.as_deref());
+    // A session that ended without recording how (killed, crashed, power lost) is
+    // recorded as interrupted now, so the report tells the whole story.
+    let unclean = records
+        .iter()
+        .rev()
+        .find(|r| matches!(r.event, Event::RunStarted { .. } | Event::RunResumed { .. } | Event::RunFinished { .. }))
+        .is_some_and(|r| !matches!(r.event, Event::RunFinished { .. }));
+    if unclean {
+        let step = records.iter().rev().find_map(|r| match &r.event {
+            Event::StepStarted { step, .. } => Some(step.clone()),
+            _ => None,
+        });
+        journal
+            .record(Event::Interrupted { signal: "unrecorded (the process ended without recording why: killed, crashed or lost power)".into(), step })
+            .map_err(|e| Error::Internal(e.to_string()))?;
+    }
     journal
         .record(Event::RunResumed {
             operator: who.clone(),
