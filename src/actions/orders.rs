@@ -1,6 +1,6 @@
 //! `binance.cancel_open_orders`: list every open order on every market, then cancel
 //! all symbols at once and list again — loudly, if orders come back.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -154,15 +154,24 @@ fn render(orders: &[Order]) -> String {
 /// Cancel everything on each (market, symbol) at once; each answer is journaled by the
 /// client's observer as it arrives.
 async fn cancel_round(client: &Client, orders: &[Order]) -> (Vec<Order>, Vec<String>) {
-    let targets: BTreeSet<(Market, String)> = orders
-        .iter()
-        .map(|o| (o.market, o.symbol.clone()))
-        .collect();
+    // Per (market, symbol): which books hold orders (USDⓈ-M keeps conditional orders in
+    // a separate book with its own cancel-all).
+    let mut targets: BTreeMap<(Market, String), (bool, bool)> = BTreeMap::new();
+    for o in orders {
+        let books = targets.entry((o.market, o.symbol.clone())).or_default();
+        if o.is_algo {
+            books.1 = true;
+        } else {
+            books.0 = true;
+        }
+    }
     let mut tasks = JoinSet::new();
-    for (market, symbol) in targets {
+    for ((market, symbol), (regular, algo)) in targets {
         let client = client.clone();
         tasks.spawn(async move {
-            let result = client.cancel_all_open_orders(market, &symbol).await;
+            let result = client
+                .cancel_open_orders_in(market, &symbol, regular, algo)
+                .await;
             (market, symbol, result)
         });
     }

@@ -225,6 +225,41 @@ pub async fn run(
     let (services, keys) = connect(playbook, cfg, observer.clone()).await?;
     let key_masked = keys.leaked.clone();
 
+    // An unfinished incident of the same key and playbook: offer to continue it rather
+    // than start over (without a terminal, start a new one and say so).
+    if !cfg.drill() {
+        if let Some(previous) = unfinished_incident(
+            &cfg.report_dir,
+            &playbook.name,
+            key_masked.as_deref(),
+            cfg.dry_run,
+        ) {
+            let question = format!(
+                "An unfinished incident of this key is in {}. Resume it instead of starting a new one?",
+                previous.display()
+            );
+            let resume_it = if operator.interactive() {
+                let prompt = crate::operator::Prompt {
+                    kind: crate::operator::PromptKind::Question,
+                    step: "resume",
+                    title: "Unfinished incident",
+                    body: "",
+                    question: &question,
+                    default_yes: false,
+                };
+                let op = operator.clone();
+                tokio::task::block_in_place(|| op.ask(&prompt)) == crate::operator::Answer::Yes
+            } else {
+                operator.say(Level::Warn, &format!("an unfinished incident of this key is in {}; starting a new one (continue the old one with `respond resume {}`)", previous.display(), previous.display()));
+                false
+            };
+            if resume_it {
+                drop(services);
+                return resume(&previous, registry, cfg, operator, interrupt).await;
+            }
+        }
+    }
+
     let mut name = format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), playbook.name);
     if cfg.drill() {
         name.push_str("-drill");
@@ -397,14 +432,19 @@ pub async fn resume(
     if cfg.json {
         journal.add_listener(json_lines());
     }
-        observer.attach(journal.clone());
+    observer.attach(journal.clone());
     let who = operator::who(cfg.operator.as_deref());
     // A session that ended without recording how (killed, crashed, power lost) is
     // recorded as interrupted now, so the report tells the whole story.
     let unclean = records
         .iter()
         .rev()
-        .find(|r| matches!(r.event, Event::RunStarted { .. } | Event::RunResumed { .. } | Event::RunFinished { .. }))
+        .find(|r| {
+            matches!(
+                r.event,
+                Event::RunStarted { .. } | Event::RunResumed { .. } | Event::RunFinished { .. }
+            )
+        })
         .is_some_and(|r| !matches!(r.event, Event::RunFinished { .. }));
     if unclean {
         let step = records.iter().rev().find_map(|r| match &r.event {
@@ -440,6 +480,41 @@ pub async fn resume(
         &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed",
     )
     .await
+}
+
+/// The newest incident folder under `base` for this playbook and key whose journal does
+/// not end with a finished run.
+fn unfinished_incident(
+    base: &Path,
+    playbook: &str,
+    key: Option<&str>,
+    dry_run: bool,
+) -> Option<PathBuf> {
+    let key = key?;
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(base)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs.into_iter().rev().find(|dir| {
+        let Ok(read) = journal::read(&dir.join(journal::JOURNAL_FILE)) else { return false };
+        let records: Vec<&Record> = read.records().collect();
+        let same = matches!(
+            records.first().map(|r| &r.event),
+            Some(Event::RunStarted { playbook: p, key: Some(k), dry_run: d, drill: false, .. }) if p == playbook && k == key && *d == dry_run
+        );
+        let finished = records
+            .iter()
+            .rev()
+            .find(|r| matches!(r.event, Event::RunStarted { .. } | Event::RunResumed { .. } | Event::RunFinished { .. }))
+            .is_some_and(|r| match &r.event {
+                Event::RunFinished { outcome, .. } => outcome != "interrupted",
+                _ => false,
+            });
+        same && !finished
+    })
 }
 
 /// What an earlier session finished, read from its journal.

@@ -93,6 +93,20 @@ impl Client {
         market: Market,
         symbol: &str,
     ) -> Result<CancelAll, ExchangeError> {
+        self.cancel_open_orders_in(market, symbol, true, true).await
+    }
+
+    /// Like [`Client::cancel_all_open_orders`], choosing the USDⓈ-M books: only the
+    /// regular one, only the conditional (algo) one, or both — so a symbol whose regular
+    /// orders are already gone is not sent a second, pointless cancel. Other markets
+    /// have one book and ignore the choice.
+    pub async fn cancel_open_orders_in(
+        &self,
+        market: Market,
+        symbol: &str,
+        regular_book: bool,
+        algo_book: bool,
+    ) -> Result<CancelAll, ExchangeError> {
         let params = Params::new().add("symbol", symbol);
         let mut result = CancelAll {
             market,
@@ -124,12 +138,21 @@ impl Client {
                 }
             }
             Market::UsdM => {
+                let book = |wanted: bool, spec: &'static weights::Spec| {
+                    let params = params.clone();
+                    async move {
+                        match wanted {
+                            true => Some(self.execute::<serde_json::Value>(spec, params).await),
+                            false => None,
+                        }
+                    }
+                };
                 let (regular, algo) = tokio::join!(
-                    self.execute::<serde_json::Value>(&weights::FAPI_CANCEL_ALL, params.clone()),
-                    self.execute::<serde_json::Value>(&weights::FAPI_CANCEL_ALL_ALGO, params),
+                    book(regular_book, &weights::FAPI_CANCEL_ALL),
+                    book(algo_book, &weights::FAPI_CANCEL_ALL_ALGO),
                 );
                 let mut nothing = true;
-                for outcome in [regular, algo] {
+                for outcome in [regular, algo].into_iter().flatten() {
                     match outcome {
                         Ok(_) => nothing = false,
                         Err(e) if nothing_to_cancel(&e) => {}
