@@ -355,3 +355,37 @@ async fn missing_credentials_are_a_usage_error_with_a_hint() {
     assert!(run.stderr.contains("BINANCE_API_KEY"), "{}", run.stderr);
     assert!(run.stderr.contains("--drill"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clock_4s_off_is_measured_and_every_event_carries_both_clocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = respond(
+        dir.path(),
+        &[
+            "compromised",
+            "--drill",
+            "--yes",
+            "--sim-fault",
+            "clock-skew=4000",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "signed requests still work: {}", run.stderr);
+    let incident = run.incident(dir.path());
+    let journal = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
+    for line in journal.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let offset = record["offset_ms"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no offset: {line}"));
+        assert!((3_500..=4_500).contains(&offset), "{offset}");
+        let local = chrono::DateTime::parse_from_rfc3339(record["time"].as_str().unwrap()).unwrap();
+        let server =
+            chrono::DateTime::parse_from_rfc3339(record["server_time"].as_str().unwrap()).unwrap();
+        assert_eq!((server - local).num_milliseconds(), offset);
+    }
+    let md = std::fs::read_to_string(incident.join("report.md")).unwrap();
+    assert!(md.contains("Timeline (UTC, Binance's clock)"), "{md}");
+    assert!(md.contains("ms behind it"), "{md}");
+}

@@ -282,6 +282,9 @@ pub async fn run(
         journal.add_listener(json_lines());
     }
     observer.attach(journal.clone());
+    if let Some(client) = services.leaked.clone() {
+        journal.set_server_clock(Box::new(move || client.time_offset_ms()));
+    }
     let who = operator::who(cfg.operator.as_deref());
     journal
         .record(Event::RunStarted {
@@ -433,6 +436,9 @@ pub async fn resume(
         journal.add_listener(json_lines());
     }
     observer.attach(journal.clone());
+    if let Some(client) = services.leaked.clone() {
+        journal.set_server_clock(Box::new(move || client.time_offset_ms()));
+    }
     let who = operator::who(cfg.operator.as_deref());
     // A session that ended without recording how (killed, crashed, power lost) is
     // recorded as interrupted now, so the report tells the whole story.

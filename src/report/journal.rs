@@ -22,6 +22,14 @@ pub struct Record {
     pub seq: u64,
     /// Local clock, UTC, RFC 3339 with milliseconds.
     pub time: String,
+    /// The exchange's clock at the same moment (local time + the measured offset), so
+    /// the record lines up with Binance's own timestamps even when this machine's clock
+    /// is off. Absent before the offset is measured and in runs without an exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<String>,
+    /// Server time minus local time, in milliseconds, as measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_ms: Option<i64>,
     #[serde(flatten)]
     pub event: Event,
     /// SHA-256 (hex) of the previous line, or of the playbook and inputs for the first.
@@ -225,6 +233,9 @@ pub fn genesis_hash(playbook_text: &str, inputs: &BTreeMap<String, String>) -> S
 /// Called with every record written, for `--json` output and live display.
 pub type Listener = Box<dyn Fn(&Record) + Send + Sync>;
 
+/// The measured offset of the exchange's clock (server minus local, ms), if known.
+pub type ServerClock = Box<dyn Fn() -> Option<i64> + Send + Sync>;
+
 struct Writer {
     file: File,
     path: PathBuf,
@@ -233,6 +244,7 @@ struct Writer {
     /// A write failed: the run must stop, because what happens next would not be recorded.
     broken: Option<String>,
     listeners: Vec<Listener>,
+    clock: Option<ServerClock>,
 }
 
 /// A shared handle to the journal file. Cheap to clone; appends are serialised.
@@ -284,12 +296,18 @@ impl Journal {
                 last_hash,
                 broken: None,
                 listeners: Vec::new(),
+                clock: None,
             })),
         }
     }
 
     pub fn add_listener(&self, listener: Listener) {
         self.lock().listeners.push(listener);
+    }
+
+    /// Stamp every record from now on with the exchange's time as well.
+    pub fn set_server_clock(&self, clock: ServerClock) {
+        self.lock().clock = Some(clock);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Writer> {
@@ -307,10 +325,17 @@ impl Journal {
                 message: message.clone(),
             });
         }
+        let now = Utc::now();
+        let offset_ms = w.clock.as_ref().and_then(|clock| clock());
         let record = Record {
             v: SCHEMA_VERSION,
             seq: w.seq + 1,
-            time: now_rfc3339(),
+            time: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            server_time: offset_ms.map(|o| {
+                (now + chrono::Duration::milliseconds(o))
+                    .to_rfc3339_opts(SecondsFormat::Millis, true)
+            }),
+            offset_ms,
             event,
             prev: w.last_hash.clone(),
         };

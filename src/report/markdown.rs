@@ -213,9 +213,23 @@ pub fn render(r: &Report, tables: &BTreeMap<String, Vec<Json>>) -> String {
         }
     }
 
-    let _ = writeln!(out, "## Timeline (UTC)\n");
+    match r.clock_offset_ms {
+        Some(offset) => {
+            let _ = writeln!(out, "## Timeline (UTC, Binance's clock)\n");
+            let _ = writeln!(
+                out,
+                "Times are the exchange's clock, to line up with Binance's own records; this machine's clock was {} ms {} it.\n",
+                offset.abs(),
+                if offset > 0 { "behind" } else { "ahead of" }
+            );
+        }
+        None => {
+            let _ = writeln!(out, "## Timeline (UTC)\n");
+        }
+    }
     for t in &r.timeline {
-        let _ = writeln!(out, "- `{}` {}", t.time, esc(&t.text));
+        let time = t.server_time.as_deref().unwrap_or(&t.time);
+        let _ = writeln!(out, "- `{time}` {}", esc(&t.text));
     }
     let _ = writeln!(out);
     let _ = writeln!(

@@ -70,7 +70,11 @@ pub struct FindingReport {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TimelineEntry {
+    /// This machine's clock.
     pub time: String,
+    /// The exchange's clock at the same moment, when the offset was known.
+    #[serde(default)]
+    pub server_time: Option<String>,
     pub text: String,
 }
 
@@ -105,6 +109,8 @@ pub struct Report {
     pub requests: usize,
     pub request_errors: usize,
     pub timeline: Vec<TimelineEntry>,
+    /// The exchange's clock minus this machine's, as last measured (ms).
+    pub clock_offset_ms: Option<i64>,
     /// Number of journal records and the hash of the last line (the fingerprint).
     pub events: u64,
     pub chain_head: String,
@@ -166,6 +172,7 @@ impl Report {
             requests: 0,
             request_errors: 0,
             timeline: Vec::new(),
+            clock_offset_ms: None,
             events: 0,
             chain_head: String::new(),
         };
@@ -175,8 +182,12 @@ impl Report {
             report.last_event = r.time.clone();
             let tl = |text: String| TimelineEntry {
                 time: r.time.clone(),
+                server_time: r.server_time.clone(),
                 text,
             };
+            if let Some(offset) = r.offset_ms {
+                report.clock_offset_ms = Some(offset);
+            }
             match &r.event {
                 Event::RunStarted { operator, .. } => {
                     report.sessions += 1;
