@@ -315,9 +315,15 @@ async fn the_wrong_key_deleted_in_a_drill_is_caught() {
     .await;
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("NOT the leaked key"), "{}", run.stderr);
-    assert!(run.stderr.contains("STILL LIVE"), "{}", run.stderr);
+    // The autopilot's "done" is checked at once and contradicted by Binance.
+    assert!(run.stderr.contains("it is NOT deleted"), "{}", run.stderr);
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     assert_eq!(report["outcome"], "failed");
+    assert_eq!(report["attestations"][0]["verdict"], "contradicted");
+    assert!(report["attestations"][0]["evidence"]
+        .as_str()
+        .unwrap()
+        .contains("/api/v3/account accepted it"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

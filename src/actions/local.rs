@@ -2,11 +2,13 @@
 //! report.
 use std::sync::Arc;
 
+use super::revoke::Verdict;
 use super::{
-    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
-    StepContext,
+    Action, ActionError, ActionSpec, ArgType, Attestation, BoxFuture, InputSpec, Kind, Outcome,
+    OutputSpec, StepContext,
 };
 use crate::operator::Level;
+use crate::secret::Role;
 
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(Manual), Arc::new(ReportWrite)]
@@ -14,6 +16,9 @@ pub fn all() -> Vec<Arc<dyn Action>> {
 
 /// What the simulator carries out in a drill when a manual step is confirmed.
 pub const DRILL_EFFECTS: &[&str] = &["none", "delete-leaked-key"];
+
+/// What respond checks after a person says the step is done.
+pub const CHECKS: &[&str] = &["none", "key-deleted"];
 
 static MANUAL: ActionSpec = ActionSpec {
     name: "manual",
@@ -35,6 +40,13 @@ static MANUAL: ActionSpec = ActionSpec {
             default: Some("none"),
             description: "in a drill, what the simulator does when the step is confirmed",
         },
+        InputSpec {
+            name: "check",
+            ty: ArgType::Choice(CHECKS),
+            required: false,
+            default: Some("none"),
+            description: "what to verify against the exchange when the person says done (key-deleted: probe the leaked key at once)",
+        },
     ],
     outputs: &[],
 };
@@ -49,6 +61,14 @@ impl Action for Manual {
     /// Called after the operator said "done" (or the drill autopilot did).
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
+            let check = ctx.args.text("check").unwrap_or("none");
+            if check == "key-deleted"
+                && ctx
+                    .earlier_output("binance.cancel_open_orders", "cancelled")
+                    .is_some()
+            {
+                super::orders::last_sweep(ctx).await?;
+            }
             let effect = ctx.args.text("drill").unwrap_or("none");
             if ctx.run.drill && effect != "none" {
                 let done = crate::engine::drill_effect(ctx, effect).await?;
@@ -59,6 +79,40 @@ impl Action for Manual {
                 return Ok(Outcome::ok(format!("done (drill: {done})")));
             }
             Ok(Outcome::ok("done"))
+        })
+    }
+
+    fn attest<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+    ) -> BoxFuture<'a, Result<Attestation, ActionError>> {
+        Box::pin(async move {
+            if ctx.args.text("check") != Some("key-deleted") {
+                return Ok(Attestation::NotChecked);
+            }
+            let client = ctx.client(Role::Leaked)?;
+            let answers = super::revoke::probe_round(&client).await;
+            let probes: Vec<_> = answers.iter().map(|(_, p)| p.clone()).collect();
+            let verdict = super::revoke::round_verdict(&probes, super::revoke::seen_live(ctx));
+            super::revoke::record_round(ctx, 0, &answers, verdict)?;
+            let said: Vec<String> = answers
+                .iter()
+                .map(|(path, p)| match p.code() {
+                    Some(c) => format!("{path} answered {c}"),
+                    None => format!("{path} accepted it"),
+                })
+                .collect();
+            let said = said.join(", ");
+            Ok(match verdict {
+                Verdict::Alive => Attestation::Contradicted(format!(
+                    "Binance still accepts the key ({said}): it is NOT deleted, or a different key was"
+                )),
+                Verdict::Dead | Verdict::Rejected => {
+                    ctx.run.services.leaked_dead.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Attestation::Confirmed(format!("Binance refuses the key now ({said})"))
+                }
+                Verdict::Unknown => Attestation::Inconclusive(format!("the probe proved nothing ({said})")),
+            })
         })
     }
 }

@@ -156,6 +156,11 @@ pub struct RunShared {
     pub services: crate::engine::Services,
     /// What earlier steps produced, for actions that build on them.
     pub state: std::sync::Mutex<RunState>,
+    /// Work that goes on beside later steps (watching for reappearing orders); stopped
+    /// when the run ends.
+    pub background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Set when the run ends: background work finishes what it is doing and stops.
+    pub ending: tokio::sync::watch::Sender<bool>,
 }
 
 /// Outputs, evidence and findings of the steps so far (rebuilt from the journal on
@@ -292,6 +297,24 @@ impl StepContext {
         self.run.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Resolves when the run is ending; background work should stop at that point.
+    pub fn run_ending(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.run.ending.subscribe();
+        async move {
+            let _ = rx.wait_for(|ending| *ending).await;
+        }
+    }
+
+    /// Keep `work` running beside the next steps; it is stopped when the run ends.
+    pub fn spawn_background(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(work);
+        self.run
+            .background
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+    }
+
     /// An output of the latest step that used `action`.
     pub fn earlier_output(&self, action: &str, name: &str) -> Option<Json> {
         self.state()
@@ -410,8 +433,29 @@ impl Outcome {
     }
 }
 
+/// What a check of a person's "done" found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attestation {
+    /// This step makes no claim the exchange can check.
+    NotChecked,
+    /// The exchange agrees; the evidence in words.
+    Confirmed(String),
+    /// The exchange says otherwise; the evidence in words.
+    Contradicted(String),
+    /// The check itself could not tell (timeouts, rate limits).
+    Inconclusive(String),
+}
+
 pub trait Action: Send + Sync {
     fn spec(&self) -> &'static ActionSpec;
+
+    /// For manual steps: check what the person attested, where the exchange can tell.
+    fn attest<'a>(
+        &'a self,
+        _ctx: &'a StepContext,
+    ) -> BoxFuture<'a, Result<Attestation, ActionError>> {
+        Box::pin(async { Ok(Attestation::NotChecked) })
+    }
 
     /// For destructive actions: read what would be done. Must not mutate anything.
     fn preview<'a>(&'a self, _ctx: &'a StepContext) -> BoxFuture<'a, Result<Preview, ActionError>> {

@@ -42,6 +42,13 @@ static SPEC: ActionSpec = ActionSpec {
             description: "markets to cancel on",
         },
         InputSpec {
+            name: "watch",
+            ty: ArgType::Duration { max: Some(std::time::Duration::from_secs(1800)) },
+            required: false,
+            default: Some("30s"),
+            description: "after the step, keep watching every market beside the next steps and cancel anything new until this long passes quietly or the key is dead (0s: off)",
+        },
+        InputSpec {
             name: "settle",
             ty: ArgType::Duration { max: Some(std::time::Duration::from_secs(60)) },
             required: false,
@@ -185,6 +192,146 @@ async fn cancel_round(client: &Client, orders: &[Order]) -> (Vec<Order>, Vec<Str
         }
     }
     (cancelled, errors)
+}
+
+/// How often the background watch lists open orders.
+const WATCH_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Cancel until quiet: beside the next steps, keep listing every market and cancel
+/// whatever appears, each reappearance an "attacker still active" finding, until
+/// `quiet` passes with nothing new, the key is dead, or the run ends. Never delays a
+/// step.
+fn spawn_watch(
+    ctx: &StepContext,
+    client: Client,
+    markets: Vec<Market>,
+    mut seen: BTreeSet<(Market, i64)>,
+    quiet: std::time::Duration,
+) {
+    let watcher = ctx.clone();
+    let ending = ctx.run_ending();
+    ctx.spawn_background(async move {
+        let ctx = watcher;
+        tokio::pin!(ending);
+        let mut last_activity = std::time::Instant::now();
+        let mut reappeared = 0usize;
+        let reason = loop {
+            tokio::select! {
+                _ = &mut ending => break "the run ended".to_string(),
+                _ = tokio::time::sleep(WATCH_POLL) => {}
+            }
+            if ctx.run.services.leaked_dead.load(std::sync::atomic::Ordering::SeqCst) {
+                break "the key is dead".to_string();
+            }
+            if last_activity.elapsed() >= quiet {
+                break format!("{} passed with no new order", humantime::format_duration(quiet));
+            }
+            let open = match list_all(&ctx, &client, &markets).await {
+                Ok(open) => open,
+                Err(ActionError::Exchange(e)) if e.is_credential_rejection() => break "Binance refuses the key now".to_string(),
+                Err(ActionError::Journal(_)) => return,
+                Err(e) => {
+                    let _ = ctx.note(Level::Warn, format!("watching for new orders: {e}"));
+                    continue;
+                }
+            };
+            let new: Vec<Order> = open.into_iter().filter(|o| !seen.contains(&(o.market, o.order_id))).collect();
+            if new.is_empty() {
+                continue;
+            }
+            last_activity = std::time::Instant::now();
+            reappeared += new.len();
+            seen.extend(new.iter().map(|o| (o.market, o.order_id)));
+            let alert = ctx.note(
+                Level::Alert,
+                format!("{} — someone is still using this key; cancelling them now. Deleting the key is the real stop.", describe(&new).replacen("open order", "NEW open order", 1)),
+            );
+            let finding = ctx.finding(
+                "critical",
+                format!("Attacker still active: {} order(s) placed after the cancel", new.len()),
+                json!(new.iter().map(|o| row(Some(o.market.as_str()), o)).collect::<Vec<_>>()),
+            );
+            if alert.is_err() || finding.is_err() {
+                return;
+            }
+            let (acknowledged, errors) = cancel_round(&client, &new).await;
+            for error in &errors {
+                let _ = ctx.note(Level::Warn, format!("cancel failed: {error}"));
+            }
+            let rows: Vec<_> = new
+                .iter()
+                .map(|o| {
+                    let done = acknowledged.iter().find(|a| a.market == o.market && a.order_id == o.order_id).cloned();
+                    row(Some(o.market.as_str()), &done.unwrap_or_else(|| Order { status: "CANCELED".into(), ..o.clone() }))
+                })
+                .collect();
+            if ctx.evidence("cancelled-orders", rows).is_err() {
+                return;
+            }
+        };
+        let _ = ctx.note(
+            Level::Detail,
+            format!("stopped watching for new orders ({reason}); {reappeared} reappeared while watching"),
+        );
+    });
+}
+
+/// One last look before the key dies: cancel whatever is open now with the leaked key
+/// (the operator already agreed to cancel everything). Once the key is deleted nobody
+/// can cancel through the API any more, so orders placed in the last seconds before the
+/// deletion would stay open. Returns how many were cancelled; a key Binance already
+/// refuses is not an error here.
+pub async fn last_sweep(ctx: &StepContext) -> Result<usize, ActionError> {
+    let client = ctx.client(crate::secret::Role::Leaked)?;
+    let markets: Vec<Market> = Market::ALL.to_vec();
+    let open = match list_all(ctx, &client, &markets).await {
+        Ok(open) => open,
+        Err(ActionError::Exchange(e)) if e.is_credential_rejection() => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    if open.is_empty() {
+        return Ok(0);
+    }
+    ctx.note(
+        Level::Alert,
+        format!(
+            "{} appeared since the cancel; cancelling them before the key goes",
+            describe(&open)
+        ),
+    )?;
+    ctx.finding(
+        "critical",
+        format!(
+            "Attacker still active: {} order(s) open just before the key was deleted",
+            open.len()
+        ),
+        json!(open
+            .iter()
+            .map(|o| row(Some(o.market.as_str()), o))
+            .collect::<Vec<_>>()),
+    )?;
+    let (acknowledged, errors) = cancel_round(&client, &open).await;
+    for error in &errors {
+        ctx.note(Level::Warn, format!("cancel failed: {error}"))?;
+    }
+    let rows: Vec<_> = open
+        .iter()
+        .map(|o| {
+            let done = acknowledged
+                .iter()
+                .find(|a| a.market == o.market && a.order_id == o.order_id)
+                .cloned();
+            row(
+                Some(o.market.as_str()),
+                &done.unwrap_or_else(|| Order {
+                    status: "CANCELED".into(),
+                    ..o.clone()
+                }),
+            )
+        })
+        .collect();
+    ctx.evidence("cancelled-orders", rows)?;
+    Ok(open.len())
 }
 
 impl Action for CancelOpenOrders {
@@ -333,6 +480,15 @@ impl Action for CancelOpenOrders {
             }
             if !remaining.is_empty() {
                 ctx.note(Level::Warn, format!("{} left open", describe(&remaining)))?;
+            }
+            let watch = ctx.args.duration("watch").unwrap_or_default();
+            if !watch.is_zero() {
+                seen.extend(remaining.iter().map(|o| (o.market, o.order_id)));
+                ctx.note(
+                    Level::Info,
+                    format!("watching every market for new orders until {} pass quietly or the key is dead (beside the next steps)", humantime::format_duration(watch)),
+                )?;
+                spawn_watch(ctx, client.clone(), markets.clone(), seen.clone(), watch);
             }
             let summary = if remaining.is_empty() {
                 format!("{cancelled_total} order(s) cancelled; no open order left")

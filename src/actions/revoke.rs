@@ -32,6 +32,7 @@ static SPEC: ActionSpec = ActionSpec {
         OutputSpec { name: "verdict", description: "dead, rejected, unknown or alive" },
         OutputSpec { name: "codes", description: "Binance codes seen in the last round, comma-separated" },
         OutputSpec { name: "rounds", description: "probe rounds made" },
+        OutputSpec { name: "needed", description: "consecutive agreeing rounds the verdict needed" },
     ],
 };
 
@@ -112,16 +113,82 @@ fn codes(probes: &[Probe]) -> String {
         .join(", ")
 }
 
-/// One round: the spot account (/api) and the key's permissions (/sapi), at once.
-pub async fn probe_round(client: &Client) -> Vec<Probe> {
+/// One round: the spot account (/api) and the key's permissions (/sapi), at once; each
+/// answer with the path it came from.
+pub async fn probe_round(client: &Client) -> Vec<(&'static str, Probe)> {
     let (api, sapi) = tokio::join!(client.account(), client.api_restrictions());
-    let mut out = vec![classify(&api.map(|_| ()))];
+    let mut out = vec![("/api/v3/account", classify(&api.map(|_| ())))];
     match sapi {
         // Testnets have no /sapi: one family is all there is.
         Err(ExchangeError::NotOnTestnet { .. }) => {}
-        other => out.push(classify(&other.map(|_| ()))),
+        other => out.push((
+            "/sapi/v1/account/apiRestrictions",
+            classify(&other.map(|_| ())),
+        )),
     }
     out
+}
+
+impl Probe {
+    pub fn class(&self) -> &'static str {
+        match self {
+            Probe::Accepted => "accepted",
+            Probe::NotFound => "not_found",
+            Probe::Refused(_) => "refused",
+            Probe::Inconclusive(_) => "inconclusive",
+        }
+    }
+
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            Probe::NotFound => Some(-2008),
+            Probe::Refused(c) => Some(*c),
+            Probe::Inconclusive(why) => why.strip_prefix("code ").and_then(|c| c.parse().ok()),
+            Probe::Accepted => None,
+        }
+    }
+
+    /// Rebuild from a journaled answer (for `report verify`).
+    pub fn from_class(class: &str, code: Option<i64>) -> Probe {
+        match class {
+            "accepted" => Probe::Accepted,
+            "not_found" => Probe::NotFound,
+            "refused" => Probe::Refused(code.unwrap_or(-2015)),
+            _ => Probe::Inconclusive(code.map(|c| format!("code {c}")).unwrap_or_default()),
+        }
+    }
+}
+
+/// Journal one round: the answers with their classes, and the round's verdict.
+pub fn record_round(
+    ctx: &StepContext,
+    round: u32,
+    answers: &[(&'static str, Probe)],
+    verdict: Verdict,
+) -> Result<(), ActionError> {
+    ctx.run
+        .journal
+        .record(crate::report::journal::Event::Probe {
+            step: ctx.step.clone(),
+            round,
+            answers: answers
+                .iter()
+                .map(|(path, p)| crate::report::journal::ProbeAnswer {
+                    path: path.to_string(),
+                    code: p.code(),
+                    class: p.class().into(),
+                })
+                .collect(),
+            verdict: verdict.as_str().into(),
+        })?;
+    Ok(())
+}
+
+/// Whether the key has been seen live in this incident (triage said so).
+pub fn seen_live(ctx: &StepContext) -> bool {
+    ctx.earlier_output("binance.key_permissions", "live")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
 }
 
 impl Action for VerifyRevoked {
@@ -149,8 +216,10 @@ impl Action for VerifyRevoked {
             let mut rounds = 0usize;
             let (verdict, last) = loop {
                 rounds += 1;
-                let probes = probe_round(&client).await;
+                let answers = probe_round(&client).await;
+                let probes: Vec<Probe> = answers.iter().map(|(_, p)| p.clone()).collect();
                 let verdict = round_verdict(&probes, seen_live);
+                record_round(ctx, rounds as u32, &answers, verdict)?;
                 let message = format!("probe {rounds}: {} ({})", verdict.as_str(), codes(&probes));
                 ctx.note(Level::Detail, message)?;
                 streak = match streak {
@@ -187,6 +256,7 @@ impl Action for VerifyRevoked {
                     .with("verdict", verdict.as_str())
                     .with("codes", codes_seen.clone())
                     .with("rounds", rounds as u64)
+                    .with("needed", needed as u64)
             };
             match verdict {
                 Verdict::Dead => {

@@ -411,6 +411,9 @@ impl<'a> Engine<'a> {
                     .run_with_retry(step, spec, &ctx, action.as_ref())
                     .await?
                 {
+                    Ok(outcome) if spec.kind == Kind::Manual => {
+                        self.attested(step, &ctx, action.as_ref(), outcome).await?
+                    }
                     Ok(outcome) => (outcome.status, outcome.summary, outcome.outputs, None),
                     Err(StepStop::Interrupted(signal)) => (
                         StepStatus::Interrupted,
@@ -473,6 +476,7 @@ impl<'a> Engine<'a> {
                 break;
             }
         }
+        self.stop_background().await;
         if let End::Interrupted { signal, step } = &end {
             self.record(Event::Interrupted {
                 signal: signal.name().to_string(),
@@ -486,6 +490,29 @@ impl<'a> Engine<'a> {
             pending: result.pending.clone(),
         })?;
         Ok(result)
+    }
+
+    /// Stop what actions left running beside the steps (watchers), so nothing is
+    /// appended to the journal after the run's last record.
+    async fn stop_background(&self) {
+        let _ = self.shared.ending.send(true);
+        let handles: Vec<_> = std::mem::take(
+            &mut *self
+                .shared
+                .background
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for mut handle in handles {
+            // A request in flight gets to finish and be journaled; then it must stop.
+            if tokio::time::timeout(std::time::Duration::from_secs(15), &mut handle)
+                .await
+                .is_err()
+            {
+                handle.abort();
+                let _ = handle.await;
+            }
+        }
     }
 
     fn result(&self, end: End) -> RunResult {
@@ -720,6 +747,148 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// A person said a manual step is done: where the exchange can tell (the key is
+    /// deleted), check at once. A contradicted attestation is journaled with the
+    /// evidence, the step is not confirmed, and the operator is asked again with the
+    /// evidence on screen; without a terminal the step fails.
+    async fn attested(
+        &mut self,
+        step: &Step,
+        ctx: &StepContext,
+        action: &dyn Action,
+        mut outcome: Outcome,
+    ) -> Result<StepEnd, JournalError> {
+        const MAX_ASKS: usize = 5;
+        for ask in 1..=MAX_ASKS {
+            let attestation = match action.attest(ctx).await {
+                Ok(a) => a,
+                Err(ActionError::Journal(e)) => return Err(e),
+                Err(e) => actions::Attestation::Inconclusive(e.to_string()),
+            };
+            let (verdict, evidence) = match &attestation {
+                actions::Attestation::NotChecked => {
+                    return Ok((outcome.status, outcome.summary, outcome.outputs, None))
+                }
+                actions::Attestation::Confirmed(e) => ("confirmed", e.clone()),
+                actions::Attestation::Contradicted(e) => ("contradicted", e.clone()),
+                actions::Attestation::Inconclusive(e) => ("inconclusive", e.clone()),
+            };
+            self.record(Event::Attestation {
+                step: step.id.clone(),
+                verdict: verdict.into(),
+                evidence: evidence.clone(),
+            })?;
+            match attestation {
+                actions::Attestation::Contradicted(_) => {}
+                actions::Attestation::Inconclusive(_) => {
+                    self.say(
+                        Level::Warn,
+                        &format!("could not check that `{}` is done: {evidence}", step.id),
+                    );
+                    return Ok((outcome.status, outcome.summary, outcome.outputs, None));
+                }
+                _ => {
+                    self.say(Level::Success, &format!("checked: {evidence}"));
+                    return Ok((outcome.status, outcome.summary, outcome.outputs, None));
+                }
+            }
+            // Contradicted: not done, whatever was said.
+            self.confirmed.remove(&step.id);
+            let message = format!("`{}` was reported done, but {evidence}", step.id);
+            self.say(Level::Alert, &message);
+            if !self.shared.operator.interactive() || self.shared.autopilot || ask == MAX_ASKS {
+                let summary = format!("reported done, but the check contradicts it: {evidence}");
+                let stop = match step.on_failure {
+                    Some(OnFailure::Continue) => None,
+                    _ => Some(End::Failed {
+                        step: step.id.clone(),
+                    }),
+                };
+                return Ok((StepStatus::Failed, summary, BTreeMap::new(), stop));
+            }
+            let instructions = ctx.args.text("instructions").unwrap_or_default();
+            let body = format!("THE CHECK SAYS IT IS NOT DONE: {evidence}\n\n{instructions}");
+            let answer = self.ask(&Prompt {
+                kind: PromptKind::Manual,
+                step: &step.id,
+                title: step.display_title(),
+                body: &body,
+                question: &format!("{} — is it done now?", step.display_title()),
+                default_yes: false,
+            });
+            if let Some(signal) = self.interrupt.received() {
+                return Ok((
+                    StepStatus::Interrupted,
+                    "interrupted at the prompt".into(),
+                    BTreeMap::new(),
+                    Some(End::Interrupted {
+                        signal,
+                        step: Some(step.id.clone()),
+                    }),
+                ));
+            }
+            match answer {
+                Answer::Yes => {
+                    self.answer(
+                        step,
+                        "done",
+                        Some("asked again after a contradicted check".into()),
+                        "operator",
+                    )?;
+                    self.confirmed.insert(step.id.clone());
+                    outcome = match self
+                        .run_with_retry(step, action.spec(), ctx, action)
+                        .await?
+                    {
+                        Ok(o) => o,
+                        Err(StepStop::Interrupted(signal)) => {
+                            return Ok((
+                                StepStatus::Interrupted,
+                                format!("interrupted by {}", signal.name()),
+                                BTreeMap::new(),
+                                Some(End::Interrupted {
+                                    signal,
+                                    step: Some(step.id.clone()),
+                                }),
+                            ))
+                        }
+                        Err(StepStop::Failed(message, _)) => {
+                            return Ok((
+                                StepStatus::Failed,
+                                message,
+                                BTreeMap::new(),
+                                Some(End::Failed {
+                                    step: step.id.clone(),
+                                }),
+                            ))
+                        }
+                    };
+                }
+                Answer::Skip(reason) => {
+                    self.answer(step, "skip", Some(reason.clone()), "operator")?;
+                    return Ok((
+                        StepStatus::Pending,
+                        skipped_summary(&reason),
+                        BTreeMap::new(),
+                        None,
+                    ));
+                }
+                Answer::Abort | Answer::No => {
+                    self.answer(step, "abort", None, "operator")?;
+                    return Ok((
+                        StepStatus::Aborted,
+                        "aborted by the operator".into(),
+                        BTreeMap::new(),
+                        Some(End::Aborted {
+                            step: step.id.clone(),
+                        }),
+                    ));
+                }
+            }
+        }
+        unreachable!("the last ask returns")
+    }
+
     async fn run_with_retry(
         &self,
         step: &Step,
@@ -794,6 +963,9 @@ impl<'a> Engine<'a> {
         unreachable!("attempts is at least 1")
     }
 }
+
+/// How a step ended: status, summary, outputs, and whether the run stops here.
+type StepEnd = (StepStatus, String, BTreeMap<String, Json>, Option<End>);
 
 enum StepStop {
     /// The message, and whether the exchange was unreachable or refused the credentials.

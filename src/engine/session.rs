@@ -315,6 +315,8 @@ pub async fn run(
         who: who.clone(),
         services,
         state: Default::default(),
+        background: Default::default(),
+        ending: tokio::sync::watch::channel(false).0,
     });
     walk(
         playbook,
@@ -481,6 +483,8 @@ pub async fn resume(
         who: who.clone(),
         services,
         state: std::sync::Mutex::new(state),
+        background: Default::default(),
+        ending: tokio::sync::watch::channel(false).0,
     });
     walk(
         &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed",

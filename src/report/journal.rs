@@ -179,6 +179,21 @@ pub enum Event {
         outputs: BTreeMap<String, Json>,
         elapsed_ms: u64,
     },
+    /// A check of what a person attested (e.g. "the key is deleted").
+    Attestation {
+        step: String,
+        /// confirmed, contradicted, inconclusive
+        verdict: String,
+        evidence: String,
+    },
+    /// One round of liveness probes of the leaked key, with each answer's class, so
+    /// `report verify` can re-derive the verdict.
+    Probe {
+        step: String,
+        round: u32,
+        answers: Vec<ProbeAnswer>,
+        verdict: String,
+    },
     Interrupted {
         signal: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,10 +222,22 @@ impl Event {
             Event::Evidence { .. } => "evidence",
             Event::StepError { .. } => "step_error",
             Event::StepFinished { .. } => "step_finished",
+            Event::Attestation { .. } => "attestation",
+            Event::Probe { .. } => "probe",
             Event::Interrupted { .. } => "interrupted",
             Event::RunFinished { .. } => "run_finished",
         }
     }
+}
+
+/// One probe's answer: which endpoint, Binance's code, and what it means
+/// (accepted, not_found, refused, inconclusive).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProbeAnswer {
+    pub path: String,
+    #[serde(default)]
+    pub code: Option<i64>,
+    pub class: String,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -69,6 +69,14 @@ pub struct FindingReport {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AttestationReport {
+    pub time: String,
+    pub step: String,
+    pub verdict: String,
+    pub evidence: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TimelineEntry {
     /// This machine's clock.
     pub time: String,
@@ -103,6 +111,8 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     pub pending: Vec<StepReport>,
     pub decisions: Vec<DecisionReport>,
+    /// Checks of what operators attested, with what the exchange said.
+    pub attestations: Vec<AttestationReport>,
     pub findings: Vec<FindingReport>,
     pub notes: Vec<TimelineEntry>,
     pub evidence_rows: BTreeMap<String, usize>,
@@ -166,6 +176,7 @@ impl Report {
             steps: Vec::new(),
             pending: Vec::new(),
             decisions: Vec::new(),
+            attestations: Vec::new(),
             findings: Vec::new(),
             notes: Vec::new(),
             evidence_rows: BTreeMap::new(),
@@ -371,6 +382,44 @@ impl Report {
                     report.timeline.push(tl(format!(
                         "step `{step}`: {} — {summary}",
                         status.as_str()
+                    )));
+                }
+                Event::Attestation {
+                    step,
+                    verdict,
+                    evidence,
+                } => {
+                    report.attestations.push(AttestationReport {
+                        time: r.time.clone(),
+                        step: step.clone(),
+                        verdict: verdict.clone(),
+                        evidence: evidence.clone(),
+                    });
+                    report.timeline.push(tl(format!(
+                        "`{step}` check of the operator's \"done\": {verdict} — {evidence}"
+                    )));
+                }
+                Event::Probe {
+                    step,
+                    round,
+                    answers,
+                    verdict,
+                } => {
+                    let codes: Vec<String> = answers
+                        .iter()
+                        .map(|a| {
+                            format!(
+                                "{} {}",
+                                a.path,
+                                a.code
+                                    .map(|c| c.to_string())
+                                    .unwrap_or_else(|| a.class.clone())
+                            )
+                        })
+                        .collect();
+                    report.timeline.push(tl(format!(
+                        "`{step}` probe {round}: {verdict} ({})",
+                        codes.join(", ")
                     )));
                 }
                 Event::Interrupted { signal, step } => {

@@ -138,6 +138,10 @@ pub fn verify(
         }
     }
 
+    if let Some((line, reason)) = check_verdicts(read, &records) {
+        return Verdict::Altered { line, reason };
+    }
+
     if let Some(tail) = &read.torn_tail {
         notes.push(format!(
             "the last line ({} bytes) was torn by a crash mid-write; it is not part of the record and not tampering",
@@ -206,6 +210,68 @@ pub fn verify(
         head: sha256_hex(read.lines[read.lines.len() - 1].text.as_bytes()),
         notes,
     }
+}
+
+/// Every `verify_revoked` verdict must follow from the probe answers journaled before
+/// it: each round's verdict from its answers, and the final one from the last rounds.
+fn check_verdicts(read: &ReadJournal, records: &[&Record]) -> Option<(usize, String)> {
+    use crate::actions::revoke::{round_verdict, Probe};
+    let mut actions: std::collections::HashMap<&str, &str> = Default::default();
+    let mut seen_live = false;
+    let mut rounds: std::collections::HashMap<&str, Vec<String>> = Default::default();
+    for (i, r) in records.iter().enumerate() {
+        let line = read.lines[i].number;
+        match &r.event {
+            Event::StepStarted { step, action, .. } => {
+                actions.insert(step, action);
+                rounds.remove(step.as_str());
+            }
+            Event::StepFinished { step, outputs, .. }
+                if actions.get(step.as_str()) == Some(&"binance.key_permissions") =>
+            {
+                seen_live |= outputs.get("live") == Some(&serde_json::Value::Bool(true));
+            }
+            Event::Probe {
+                step,
+                round,
+                answers,
+                verdict,
+            } => {
+                let probes: Vec<Probe> = answers
+                    .iter()
+                    .map(|a| Probe::from_class(&a.class, a.code))
+                    .collect();
+                let derived = round_verdict(&probes, seen_live).as_str();
+                if derived != verdict {
+                    return Some((line, format!("line {line}: probe round {round} of `{step}` says `{verdict}`, but its answers make it `{derived}`")));
+                }
+                if *round > 0 {
+                    rounds.entry(step).or_default().push(verdict.clone());
+                }
+            }
+            Event::StepFinished { step, outputs, .. }
+                if actions.get(step.as_str()) == Some(&"binance.verify_revoked") =>
+            {
+                let Some(verdict) = outputs.get("verdict").and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                let needed = outputs.get("needed").and_then(|v| v.as_u64()).unwrap_or(1) as usize;
+                let seen = rounds.get(step.as_str()).cloned().unwrap_or_default();
+                let last = &seen[seen.len().saturating_sub(needed)..];
+                let follows = !last.is_empty()
+                    && last.iter().all(|v| v == verdict)
+                    && (verdict == "alive" || verdict == "unknown" || last.len() >= needed);
+                if !follows {
+                    return Some((
+                        line,
+                        format!("line {line}: `{step}` concluded `{verdict}`, which its journaled probes ({}) do not support", if seen.is_empty() { "none".to_string() } else { seen.join(", ") }),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The path of the first place two JSON values differ.
@@ -404,6 +470,126 @@ mod tests {
         let (line, reason) = altered(dir.path());
         assert_eq!(line, 1);
         assert!(reason.contains("playbook"), "{reason}");
+    }
+
+    /// A rewritten journal whose chain was recomputed still has to make sense: the
+    /// verdict must follow from the probes.
+    fn incident_with_probes(codes: &[(&str, Option<i64>)], verdict: &str) -> tempfile::TempDir {
+        let dir = incident(0);
+        std::fs::remove_file(dir.path().join(JOURNAL_FILE)).unwrap();
+        let playbook = "version: 1\nname: t\nsteps: []\n";
+        let inputs = BTreeMap::from([("since".to_string(), "2026-11-21T00:00:00Z".to_string())]);
+        let journal = Journal::create(
+            &dir.path().join(JOURNAL_FILE),
+            genesis_hash(playbook, &inputs),
+        )
+        .unwrap();
+        journal
+            .record(Event::RunStarted {
+                playbook: "t".into(),
+                origin: "t.yaml".into(),
+                playbook_sha256: sha256_hex(playbook.as_bytes()),
+                inputs,
+                dry_run: false,
+                drill: true,
+                yes: true,
+                target: "simulator".into(),
+                key: None,
+                responder_key: None,
+                operator: "tester".into(),
+                respond_version: "0".into(),
+            })
+            .unwrap();
+        let step = |id: &str, action: &str| Event::StepStarted {
+            step: id.into(),
+            action: action.into(),
+            title: id.into(),
+            kind: "verify".into(),
+        };
+        journal
+            .record(step("triage", "binance.key_permissions"))
+            .unwrap();
+        journal
+            .record(Event::StepFinished {
+                step: "triage".into(),
+                status: crate::report::journal::StepStatus::Ok,
+                summary: "live".into(),
+                outputs: BTreeMap::from([("live".to_string(), serde_json::json!(true))]),
+                elapsed_ms: 1,
+            })
+            .unwrap();
+        journal
+            .record(step("verify", "binance.verify_revoked"))
+            .unwrap();
+        for round in 1..=3 {
+            let answers = codes
+                .iter()
+                .map(|(class, code)| crate::report::journal::ProbeAnswer {
+                    path: "/api/v3/account".into(),
+                    code: *code,
+                    class: class.to_string(),
+                })
+                .collect();
+            let probes: Vec<_> = codes
+                .iter()
+                .map(|(c, code)| crate::actions::revoke::Probe::from_class(c, *code))
+                .collect();
+            let v = crate::actions::revoke::round_verdict(&probes, true)
+                .as_str()
+                .to_string();
+            journal
+                .record(Event::Probe {
+                    step: "verify".into(),
+                    round,
+                    answers,
+                    verdict: v,
+                })
+                .unwrap();
+        }
+        journal
+            .record(Event::StepFinished {
+                step: "verify".into(),
+                status: crate::report::journal::StepStatus::Ok,
+                summary: verdict.into(),
+                outputs: BTreeMap::from([
+                    ("verdict".to_string(), serde_json::json!(verdict)),
+                    ("needed".to_string(), serde_json::json!(3)),
+                ]),
+                elapsed_ms: 1,
+            })
+            .unwrap();
+        journal
+            .record(Event::RunFinished {
+                outcome: "completed".into(),
+                exit_code: 0,
+                pending: vec![],
+            })
+            .unwrap();
+        crate::report::render_dir(dir.path()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_verdict_that_follows_from_its_probes_verifies() {
+        let dir = incident_with_probes(
+            &[("refused", Some(-2015)), ("not_found", Some(-2008))],
+            "dead",
+        );
+        assert!(matches!(
+            verify_dir(dir.path()).unwrap(),
+            Verdict::Intact { .. }
+        ));
+    }
+
+    #[test]
+    fn a_verdict_its_probes_do_not_support_is_named() {
+        // -2015 alone is ambiguous: "dead" does not follow.
+        let dir = incident_with_probes(
+            &[("refused", Some(-2015)), ("refused", Some(-2015))],
+            "dead",
+        );
+        let (_, reason) = altered(dir.path());
+        assert!(reason.contains("do not support"), "{reason}");
     }
 
     #[test]
