@@ -64,6 +64,15 @@ pub enum Command {
     Sim(SimCommand),
     /// Key hygiene check: least privilege, IP whitelist, age.
     Audit(AuditArgs),
+    /// Compare the scorecards of past drills (newest last).
+    DrillHistory {
+        /// Where incident folders are.
+        #[arg(long, value_name = "DIR", default_value = "incidents")]
+        report_dir: PathBuf,
+        /// One JSON object per drill instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff) generated from these definitions.

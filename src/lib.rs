@@ -113,6 +113,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         }
         Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
         Command::Audit(_) => Err(Error::NotAvailable { command: "audit" }),
+        Command::DrillHistory { report_dir, json } => drill_history(&report_dir, json),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();
@@ -211,6 +212,60 @@ fn verify(dir: &std::path::Path) -> Result<u8, Error> {
             Ok(exit::FAILED)
         }
     }
+}
+
+/// `respond drill-history`: every drill's scorecard, oldest first.
+fn drill_history(report_dir: &std::path::Path, json: bool) -> Result<u8, Error> {
+    let entries =
+        std::fs::read_dir(report_dir).map_err(|e| Error::io("cannot read", report_dir, e))?;
+    let mut dirs: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains("-drill"))
+        })
+        .collect();
+    dirs.sort();
+    let mut out = String::new();
+    let secs = |v: Option<f64>| v.map(|s| format!("{s:.3}")).unwrap_or_else(|| "-".into());
+    if !json {
+        let _ = writeln!(
+            out,
+            "{:<44} {:>8} {:>8} {:>8} {:>6} {:>9} {:<9} {:>5}",
+            "drill", "cancel1", "contain", "slipped", "open", "del→dead", "verdict", "gaps"
+        );
+    }
+    for dir in dirs {
+        let Ok(text) = std::fs::read_to_string(dir.join(report::REPORT_JSON)) else {
+            continue;
+        };
+        let Ok(r) = serde_json::from_str::<report::Report>(&text) else {
+            continue;
+        };
+        let c = &r.scorecard;
+        if json {
+            let line = serde_json::json!({ "incident": r.incident, "started": r.started, "outcome": r.outcome, "scorecard": c });
+            let _ = writeln!(out, "{line}");
+        } else {
+            let _ = writeln!(
+                out,
+                "{:<44} {:>8} {:>8} {:>8} {:>6} {:>9} {:<9} {:>5}",
+                r.incident,
+                secs(c.seconds_to_first_cancel),
+                secs(c.seconds_to_containment),
+                c.orders_slipped_through,
+                c.open_orders_at_end
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                secs(c.seconds_deleted_to_dead),
+                c.verdict.as_deref().unwrap_or("-"),
+                c.evidence_gaps
+            );
+        }
+    }
+    print_out(&out);
+    Ok(exit::OK)
 }
 
 /// `respond plan`: the steps in order, marking destructive and manual ones.

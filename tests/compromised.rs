@@ -395,3 +395,36 @@ async fn a_clock_4s_off_is_measured_and_every_event_carries_both_clocks() {
     assert!(md.contains("Timeline (UTC, Binance's clock)"), "{md}");
     assert!(md.contains("ms behind it"), "{md}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attacker_placing_orders_fast_ends_with_zero_open_orders_after_the_key_dies() {
+    let text = respond::sim::BUILTIN_LEAKED_KEY.replace("every: 5s", "every: 300ms");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("busy.yaml"), text).unwrap();
+    let run = respond(
+        dir.path(),
+        &["compromised", "--drill", "--yes", "--scenario", "busy.yaml"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = read_json(&run.incident(dir.path()).join("report.json"));
+    let card = &report["scorecard"];
+    assert_eq!(card["open_orders_at_end"], 0, "{card}");
+    assert_eq!(card["verdict"], "dead");
+    assert!(
+        card["orders_slipped_through"].as_u64().unwrap() > 0,
+        "the attacker was noticed: {card}"
+    );
+    let findings = report["findings"].to_string();
+    assert!(findings.contains("Attacker still active"), "{findings}");
+
+    let history = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
+        .current_dir(dir.path())
+        .args(["drill-history", "--json"])
+        .output()
+        .unwrap();
+    let line = String::from_utf8(history.stdout).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["scorecard"]["verdict"], "dead");
+}

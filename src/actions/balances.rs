@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::util::{dec, Prices};
+use super::util::{dec, Coverage, Prices};
 use super::{
     Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
     StepContext,
@@ -179,6 +179,25 @@ impl Action for Balances {
                     format!("margin loans outstanding: {}", loans.join(", ")),
                 )?;
             }
+            let mut coverage = Coverage::default();
+            for wallet in [
+                "spot wallet",
+                "cross margin",
+                "USDⓈ-M wallet",
+                "COIN-M wallet",
+                "USDⓈ-M positions",
+                "public prices",
+            ] {
+                match gaps.iter().find(|g| g.starts_with(&format!("{wallet}:"))) {
+                    Some(why) => coverage.gap("balances", wallet, None, why),
+                    None => coverage.read("balances", wallet, None),
+                }
+            }
+            coverage.not_examined(
+                "balances: isolated margin, funding, earn, options wallets",
+                "not read by respond",
+            );
+            coverage.record(ctx)?;
             for g in &gaps {
                 ctx.note(Level::Warn, format!("not read: {g}"))?;
             }

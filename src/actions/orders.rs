@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use super::util::{age, dec, row, table};
+use super::util::{age, dec, row, table, Coverage};
 use super::{
     Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
     Preview, StepContext,
@@ -84,6 +84,16 @@ async fn list_all(
     client: &Client,
     markets: &[Market],
 ) -> Result<Vec<Order>, ActionError> {
+    list_all_covered(ctx, client, markets, None).await
+}
+
+/// [`list_all`], noting in `coverage` which markets were read.
+async fn list_all_covered(
+    ctx: &StepContext,
+    client: &Client,
+    markets: &[Market],
+    coverage: Option<&mut Coverage>,
+) -> Result<Vec<Order>, ActionError> {
     let mut tasks = JoinSet::new();
     for &market in markets {
         let client = client.clone();
@@ -103,11 +113,19 @@ async fn list_all(
         let (_, e) = failures.swap_remove(0);
         return Err(e.into());
     }
-    for (market, e) in failures {
+    for (market, e) in &failures {
         ctx.note(
             Level::Warn,
             format!("could not list open orders on {market}: {e} — not covered"),
         )?;
+    }
+    if let Some(coverage) = coverage {
+        for &market in markets {
+            match failures.iter().find(|(m, _)| *m == market) {
+                Some((_, e)) => coverage.gap("open orders", market.as_str(), None, &e.to_string()),
+                None => coverage.read("open orders", market.as_str(), None),
+            }
+        }
     }
     orders.sort_by(|a, b| (a.market, &a.symbol, a.time).cmp(&(b.market, &b.symbol, b.time)));
     Ok(orders)
@@ -342,7 +360,13 @@ impl Action for CancelOpenOrders {
     fn preview<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Preview, ActionError>> {
         Box::pin(async move {
             let client = ctx.client(ctx.role)?;
-            let orders = list_all(ctx, &client, &markets(ctx)).await?;
+            let mut coverage = Coverage::default();
+            let orders = list_all_covered(ctx, &client, &markets(ctx), Some(&mut coverage)).await?;
+            coverage.not_examined(
+                "open orders: isolated margin, TWAP/VP algo, options",
+                "not listed or cancelled by respond",
+            );
+            coverage.record(ctx)?;
             *self.last_preview.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some((std::time::Instant::now(), ctx.step.clone(), orders.clone()));
             let rows: Vec<_> = orders

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value as Json};
 use tokio::task::JoinSet;
 
-use super::util::{dec, rfc3339, row};
+use super::util::{dec, rfc3339, row, Coverage, SIX_MONTHS_MS};
 use super::{
     Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
     StepContext,
@@ -53,6 +53,7 @@ pub struct RecentTrades;
 
 /// Symbols worth examining per market, from what earlier steps found and the account.
 async fn candidates(
+    half_held: &mut Vec<String>,
     ctx: &StepContext,
     client: &Client,
     markets: &[Market],
@@ -102,8 +103,13 @@ async fn candidates(
         match client.exchange_info(Market::Spot).await {
             Ok(info) => {
                 for s in info.symbols {
-                    if held.contains(&s.base_asset) && held.contains(&s.quote_asset) {
+                    let base = held.contains(&s.base_asset);
+                    let quote = held.contains(&s.quote_asset);
+                    if base && quote {
                         out.entry(Market::Spot).or_default().insert(s.symbol);
+                    } else if base && s.status == "TRADING" {
+                        // Holding the base alone: a possible trade we do not look at.
+                        half_held.push(s.symbol);
                     }
                 }
             }
@@ -157,6 +163,8 @@ fn deviation(price: Decimal, k: &Kline) -> Option<Decimal> {
 struct Pulled {
     trades: Vec<Trade>,
     failed: Vec<String>,
+    /// (market, symbol) → why a window of it could not be read.
+    gaps: BTreeMap<(Market, String), String>,
 }
 
 async fn pull(
@@ -184,12 +192,14 @@ async fn pull(
         .progress("trade history (symbol × window)", Some(tasks.len() as u64));
     let mut trades = Vec::new();
     let mut failed = BTreeSet::new();
+    let mut gaps = BTreeMap::new();
     while let Some(joined) = tasks.join_next().await {
         bar.inc(1);
         match joined {
             Ok((_, _, Ok(list))) => trades.extend(list),
             Ok((market, symbol, Err(e))) => {
                 failed.insert(format!("{market} {symbol}: {}", short_error(&e)));
+                gaps.insert((market, symbol), short_error(&e));
             }
             Err(e) => {
                 failed.insert(format!("task failed: {e}"));
@@ -201,6 +211,7 @@ async fn pull(
     Pulled {
         trades,
         failed: failed.into_iter().collect(),
+        gaps,
     }
 }
 
@@ -232,7 +243,8 @@ impl Action for RecentTrades {
                 .filter_map(|m| m.parse().ok())
                 .collect();
             let max_dev = Decimal::from(ctx.args.int("max_deviation").unwrap_or(20));
-            let symbols = candidates(ctx, &client, &markets).await?;
+            let mut half_held = Vec::new();
+            let symbols = candidates(&mut half_held, ctx, &client, &markets).await?;
             let count: usize = symbols.values().map(|s| s.len()).sum();
             ctx.note(
                 Level::Info,
@@ -254,6 +266,71 @@ impl Action for RecentTrades {
             for f in &pulled.failed {
                 ctx.note(Level::Warn, format!("trades not read for {f}"))?;
             }
+            let mut coverage = Coverage::default();
+            for (market, list) in &symbols {
+                for symbol in list {
+                    let source = format!("{market} trades");
+                    match pulled.gaps.get(&(*market, symbol.clone())) {
+                        Some(why) => coverage.gap(&source, symbol, Some(range), why),
+                        None => coverage.read(&source, symbol, Some(range)),
+                    }
+                    if *market != Market::Spot
+                        && range.start_ms < now.timestamp_millis() - SIX_MONTHS_MS
+                    {
+                        coverage.gap(
+                            &source,
+                            symbol,
+                            Some(range),
+                            "Binance serves futures trades for the last six months only",
+                        );
+                    }
+                }
+            }
+            for market in [Market::Spot, Market::UsdM, Market::CoinM] {
+                if !markets.contains(&market) {
+                    coverage.not_examined(
+                        &format!("{market} trades"),
+                        "market not selected in this step",
+                    );
+                }
+            }
+            coverage.not_examined(
+                "spot trades in other symbols",
+                "only symbols with open orders, positions, or a base and quote both held were examined (add more with --symbols)",
+            );
+            let examined: BTreeSet<&String> = symbols
+                .get(&Market::Spot)
+                .map(|s| s.iter().collect())
+                .unwrap_or_default();
+            let mut skipped: Vec<&String> =
+                half_held.iter().filter(|s| !examined.contains(s)).collect();
+            skipped.sort();
+            if !skipped.is_empty() {
+                const LISTED: usize = 40;
+                let more = skipped.len().saturating_sub(LISTED);
+                let names: Vec<&str> = skipped.iter().take(LISTED).map(|s| s.as_str()).collect();
+                coverage.not_examined(
+                    "spot symbols of a held asset",
+                    &format!(
+                        "the account holds their base asset but not their quote: {}{}",
+                        names.join(" "),
+                        if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                );
+            }
+            coverage.not_examined(
+                "cross and isolated margin trade history",
+                "not pulled by respond",
+            );
+            coverage.not_examined(
+                "options (/eapi) and portfolio margin (/papi)",
+                "not examined by respond",
+            );
+            coverage.record(ctx)?;
 
             // Per symbol with trades: the first-ever trade, and the market price of each
             // trade's minute, fetched concurrently.

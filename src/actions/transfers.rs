@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use serde_json::{json, Value as Json};
 
-use super::util::{dec, rfc3339, row};
+use super::util::{dec, rfc3339, row, Coverage, SIX_MONTHS_MS};
 use super::{
     Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
     StepContext,
@@ -173,6 +173,51 @@ impl Action for Transfers {
                     Err(e) => gaps.push(format!("universal transfers {kind}: {e}")),
                 }
             }
+
+            let mut coverage = Coverage::default();
+            let older_than_served =
+                range.start_ms < client.server_now().timestamp_millis() - SIX_MONTHS_MS;
+            for (source, failed) in [
+                (
+                    "withdrawals",
+                    gaps.iter().find(|g| g.starts_with("withdrawals:")),
+                ),
+                ("deposits", gaps.iter().find(|g| g.starts_with("deposits:"))),
+                (
+                    "Binance Pay",
+                    gaps.iter().find(|g| g.starts_with("Binance Pay:")),
+                ),
+                (
+                    "sub-account transfers",
+                    gaps.iter()
+                        .find(|g| g.starts_with("sub-account transfers:")),
+                ),
+            ] {
+                match failed {
+                    Some(why) => coverage.gap(source, "", Some(range), why),
+                    None => coverage.read(source, "", Some(range)),
+                }
+            }
+            for kind in transfer_types {
+                let prefix = format!("universal transfers {kind}:");
+                match gaps.iter().find(|g| g.starts_with(&prefix)) {
+                    Some(why) => coverage.gap("universal transfers", kind, Some(range), why),
+                    None => coverage.read("universal transfers", kind, Some(range)),
+                }
+                if older_than_served {
+                    coverage.gap(
+                        "universal transfers",
+                        kind,
+                        Some(range),
+                        "Binance serves the last six months only",
+                    );
+                }
+            }
+            coverage.not_examined(
+                "internal transfers between sub-accounts' own wallets",
+                "not examined by respond",
+            );
+            coverage.record(ctx)?;
 
             let mut unknown = 0usize;
             let mut rows = Vec::new();

@@ -171,3 +171,63 @@ mod tests {
         assert_eq!(out, "a     bb\nlong  x\n");
     }
 }
+
+/// What an action looked at and what it could not: every market, symbol and window
+/// queried, every endpoint read, and every gap, so a reviewer knows what was not
+/// examined. Recorded as rows of the `coverage` evidence table.
+#[derive(Default)]
+pub struct Coverage {
+    rows: Vec<serde_json::Value>,
+}
+
+impl Coverage {
+    fn push(
+        &mut self,
+        source: &str,
+        scope: &str,
+        window: Option<crate::exchange::TimeWindow>,
+        status: &str,
+        detail: &str,
+    ) {
+        self.rows.push(serde_json::json!({
+            "source": source,
+            "scope": scope,
+            "from": window.map(|w| rfc3339(w.start_ms)),
+            "to": window.map(|w| rfc3339(w.end_ms)),
+            "status": status,
+            "detail": detail,
+        }));
+    }
+
+    /// Read in full.
+    pub fn read(&mut self, source: &str, scope: &str, window: Option<crate::exchange::TimeWindow>) {
+        self.push(source, scope, window, "read", "");
+    }
+
+    /// Asked for and not (fully) read: an error, or older than the API serves.
+    pub fn gap(
+        &mut self,
+        source: &str,
+        scope: &str,
+        window: Option<crate::exchange::TimeWindow>,
+        detail: &str,
+    ) {
+        self.push(source, scope, window, "gap", detail);
+    }
+
+    /// Not looked at by design.
+    pub fn not_examined(&mut self, source: &str, detail: &str) {
+        self.push(source, "", None, "not examined", detail);
+    }
+
+    pub fn record(self, ctx: &super::StepContext) -> Result<(), super::ActionError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        ctx.evidence("coverage", self.rows)
+    }
+}
+
+/// Binance serves futures trade history and universal transfers for the last six
+/// months only.
+pub const SIX_MONTHS_MS: i64 = 183 * 86_400_000;

@@ -85,4 +85,24 @@ impl super::DrillControl for Drill {
             }
         })
     }
+
+    fn final_state(&self) -> serde_json::Value {
+        let state = self.server.state_summary();
+        let open: serde_json::Map<String, serde_json::Value> = state
+            .open_orders
+            .iter()
+            .map(|(market, symbols)| {
+                (
+                    market.to_string(),
+                    serde_json::json!(symbols.values().sum::<usize>()),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "openOrders": open,
+            "totalOpen": state.total_open(),
+            "leakedKeyDeleted": state.keys.iter().any(|k| k.leaked && k.deleted),
+            "otherKeysDeleted": state.keys.iter().filter(|k| !k.leaked && k.deleted).count(),
+        })
+    }
 }

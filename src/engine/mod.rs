@@ -40,6 +40,10 @@ pub struct Services {
 pub trait DrillControl: Send + Sync {
     /// Carry out `effect` (e.g. `delete-leaked-key`); returns what was done, in words.
     fn carry_out<'a>(&'a self, effect: &'a str) -> actions::BoxFuture<'a, Result<String, String>>;
+
+    /// The simulator's state now (open orders per market, keys deleted; no secrets),
+    /// recorded when the drill ends to score it.
+    fn final_state(&self) -> Json;
 }
 
 /// Carry out a manual step's drill effect in the simulator.
@@ -477,6 +481,13 @@ impl<'a> Engine<'a> {
             }
         }
         self.stop_background().await;
+        if let Some(drill) = &self.shared.services.drill {
+            self.record(Event::Evidence {
+                step: "drill".into(),
+                table: "drill-final-state".into(),
+                rows: vec![drill.final_state()],
+            })?;
+        }
         if let End::Interrupted { signal, step } = &end {
             self.record(Event::Interrupted {
                 signal: signal.name().to_string(),

@@ -129,6 +129,50 @@ pub fn render(r: &Report, tables: &BTreeMap<String, Vec<Json>>) -> String {
     }
     let _ = writeln!(out);
 
+    if r.drill {
+        let c = &r.scorecard;
+        let secs = |v: Option<f64>| v.map(|s| format!("{s:.3} s")).unwrap_or_else(|| "—".into());
+        let _ = writeln!(out, "## Drill scorecard\n");
+        let _ = writeln!(out, "| | |\n|---|---|");
+        let _ = writeln!(
+            out,
+            "| Time to first cancel | {} |",
+            secs(c.seconds_to_first_cancel)
+        );
+        let _ = writeln!(
+            out,
+            "| Time to containment (last cancel acknowledged) | {} |",
+            secs(c.seconds_to_containment)
+        );
+        let _ = writeln!(
+            out,
+            "| Orders that slipped through after the cancel | {} |",
+            c.orders_slipped_through
+        );
+        if let Some(open) = c.open_orders_at_end {
+            let _ = writeln!(out, "| Open orders when the drill ended | {open} |");
+        }
+        let _ = writeln!(
+            out,
+            "| From \"deleted\" to proven dead | {} |",
+            secs(c.seconds_deleted_to_dead)
+        );
+        let _ = writeln!(
+            out,
+            "| Final verdict on the key | {} |",
+            c.verdict.as_deref().unwrap_or("—")
+        );
+        let _ = writeln!(out, "| Evidence gaps | {} |", c.evidence_gaps);
+        for p in &c.prompts {
+            let _ = writeln!(
+                out,
+                "| Time at the `{}` prompt | {:.3} s |",
+                p.step, p.seconds
+            );
+        }
+        let _ = writeln!(out, "\nThe same numbers are `scorecard` in report.json; `respond drill-history` compares drills.\n");
+    }
+
     if !r.findings.is_empty() {
         let _ = writeln!(out, "## Findings\n");
         let _ = writeln!(
@@ -173,9 +217,59 @@ pub fn render(r: &Report, tables: &BTreeMap<String, Vec<Json>>) -> String {
         let _ = writeln!(out);
     }
 
-    if !tables.is_empty() {
+    if let Some(rows) = tables.get("coverage") {
+        let cell = |r: &Json, k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let read = rows.iter().filter(|r| cell(r, "status") == "read").count();
+        let gaps: Vec<&Json> = rows.iter().filter(|r| cell(r, "status") == "gap").collect();
+        let not: Vec<&Json> = rows
+            .iter()
+            .filter(|r| cell(r, "status") == "not examined")
+            .collect();
+        let _ = writeln!(out, "## Coverage: what was and was not examined\n");
+        let _ = writeln!(
+            out,
+            "{read} source(s) read in full, {} gap(s), {} area(s) not examined. The full list is `evidence/coverage.csv`.\n",
+            gaps.len(),
+            not.len()
+        );
+        if !gaps.is_empty() {
+            let _ = writeln!(out, "Gaps (asked for, not read):\n");
+            for g in &gaps {
+                let scope = cell(g, "scope");
+                let window = match (cell(g, "from").as_str(), cell(g, "to").as_str()) {
+                    ("", _) => String::new(),
+                    (from, to) => format!(" {from} → {to}"),
+                };
+                let _ = writeln!(
+                    out,
+                    "- **{}{}**{window}: {}",
+                    cell(g, "source"),
+                    if scope.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {scope}")
+                    },
+                    esc(&cell(g, "detail"))
+                );
+            }
+            let _ = writeln!(out);
+        }
+        if !not.is_empty() {
+            let _ = writeln!(out, "Not examined:\n");
+            for n in &not {
+                let _ = writeln!(out, "- {}: {}", cell(n, "source"), esc(&cell(n, "detail")));
+            }
+            let _ = writeln!(out);
+        }
+    }
+
+    let shown: Vec<(&String, &Vec<Json>)> = tables
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "coverage" | "key-permissions"))
+        .collect();
+    if !shown.is_empty() {
         let _ = writeln!(out, "## Evidence\n");
-        for (name, rows) in tables {
+        for (name, rows) in shown {
             let _ = writeln!(
                 out,
                 "### {name} ({} rows, `evidence/{name}.csv`)\n",

@@ -4,6 +4,7 @@
 pub mod files;
 pub mod journal;
 mod markdown;
+pub mod scorecard;
 pub mod verify;
 
 use std::collections::BTreeMap;
@@ -121,6 +122,8 @@ pub struct Report {
     pub timeline: Vec<TimelineEntry>,
     /// The exchange's clock minus this machine's, as last measured (ms).
     pub clock_offset_ms: Option<i64>,
+    /// How the response went, in numbers comparable across drills.
+    pub scorecard: scorecard::Scorecard,
     /// Number of journal records and the hash of the last line (the fingerprint).
     pub events: u64,
     pub chain_head: String,
@@ -184,6 +187,7 @@ impl Report {
             request_errors: 0,
             timeline: Vec::new(),
             clock_offset_ms: None,
+            scorecard: scorecard::score(&records),
             events: 0,
             chain_head: String::new(),
         };
