@@ -143,6 +143,11 @@ pub struct RunOptions {
     #[arg(long, value_name = "N")]
     pub weight_limit: Option<u32>,
 
+    /// Sign the incident's fingerprint with your operator key (Ed25519, kept 0600 in
+    /// ~/.config/respond) into signature.json when the run stops.
+    #[arg(long)]
+    pub sign: bool,
+
     /// Drill only: a fault for the simulator (latency=MS, weight-limit=N, ...; repeatable).
     #[arg(
         long = "sim-fault",
@@ -207,6 +212,10 @@ pub enum ReportCommand {
     Verify {
         /// The incident folder.
         dir: PathBuf,
+        /// A fingerprint taken earlier (printed at the end of a run, or in the support
+        /// message): the folder must still contain that record.
+        #[arg(long, value_name = "HEX")]
+        fingerprint: Option<String>,
     },
 }
 

@@ -43,6 +43,8 @@ pub struct RunConfig {
     /// Drill only: faults for the simulator, and where it logs requests.
     pub sim_faults: Vec<String>,
     pub sim_request_log: Option<PathBuf>,
+    /// Sign the fingerprint with the operator key when the run stops.
+    pub sign: bool,
 }
 
 impl RunConfig {
@@ -113,6 +115,7 @@ impl RunConfig {
             inputs,
             sim_faults: opts.sim_faults.clone(),
             sim_request_log: opts.sim_request_log.clone(),
+            sign: opts.sign,
         })
     }
 }
@@ -138,6 +141,7 @@ impl RunConfig {
             inputs: Vec::new(),
             sim_faults: Vec::new(),
             sim_request_log: None,
+            sign: false,
         }
     }
 }

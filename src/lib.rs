@@ -111,7 +111,9 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
                 Ok(session.result.exit_code)
             })
         }
-        Command::Report(ReportCommand::Verify { dir }) => verify(&dir),
+        Command::Report(ReportCommand::Verify { dir, fingerprint }) => {
+            verify(&dir, fingerprint.as_deref())
+        }
         Command::Audit(_) => Err(Error::NotAvailable { command: "audit" }),
         Command::DrillHistory { report_dir, json } => drill_history(&report_dir, json),
         Command::Completions { shell } => {
@@ -176,7 +178,7 @@ fn validate(paths: &[std::path::PathBuf], registry: &Registry) -> Result<u8, Err
 }
 
 /// `respond report verify DIR`: 0 when intact, 1 naming the first line that is not.
-fn verify(dir: &std::path::Path) -> Result<u8, Error> {
+fn verify(dir: &std::path::Path, fingerprint: Option<&str>) -> Result<u8, Error> {
     if !dir.join(report::journal::JOURNAL_FILE).is_file() {
         return Err(Error::usage_hint(
             format!(
@@ -187,7 +189,7 @@ fn verify(dir: &std::path::Path) -> Result<u8, Error> {
             "give the folder a run printed, e.g. incidents/20261124T031502Z-compromised",
         ));
     }
-    match report::verify::verify_dir(dir).map_err(Error::Internal)? {
+    match report::verify::verify_dir_with(dir, fingerprint).map_err(Error::usage)? {
         report::verify::Verdict::Intact {
             events,
             first,

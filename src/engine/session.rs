@@ -14,6 +14,7 @@ use crate::exchange::{Client, ClientConfig, Endpoints, RequestObserver, RequestS
 use crate::operator::{self, Level, NonInteractive, Operator, Terminal};
 use crate::playbook::{InputType, Playbook};
 use crate::report::journal::{self, Event, Journal, Record, StepStatus};
+use crate::report::sign::OperatorKey;
 use crate::report::verify::{self, Verdict};
 use crate::report::{self, files};
 use crate::secret::{self, Role};
@@ -221,6 +222,7 @@ pub async fn run(
 ) -> Result<SessionResult, Error> {
     let started_at = Utc::now();
     let inputs = resolve_inputs(playbook, &cfg.inputs, started_at)?;
+    let signer = signer(cfg)?;
     let observer = Arc::new(JournalObserver::default());
     let (services, keys) = connect(playbook, cfg, observer.clone()).await?;
     let key_masked = keys.leaked.clone();
@@ -298,6 +300,7 @@ pub async fn run(
             target: target_name(&cfg.target),
             key: key_masked.clone(),
             responder_key: keys.responder.clone(),
+            signing_key: signer.as_ref().map(|k| k.public()),
             operator: who.clone(),
             respond_version: env!("CARGO_PKG_VERSION").to_string(),
         })
@@ -328,6 +331,7 @@ pub async fn run(
         interrupt,
         HashMap::new(),
         "started",
+        signer,
     )
     .await
 }
@@ -415,6 +419,7 @@ pub async fn resume(
         registry,
     )
     .map_err(Error::Invalid)?;
+    let signer = signer(cfg)?;
     let finished = finished_steps(&records);
     let state = crate::actions::RunState::from_records(&records);
     let inputs = inputs.clone();
@@ -469,6 +474,7 @@ pub async fn resume(
             dry_run: cfg.dry_run,
             yes: cfg.yes,
             respond_version: env!("CARGO_PKG_VERSION").to_string(),
+            signing_key: signer.as_ref().map(|k| k.public()),
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
     let shared = Arc::new(RunShared {
@@ -487,7 +493,7 @@ pub async fn resume(
         ending: tokio::sync::watch::channel(false).0,
     });
     walk(
-        &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed",
+        &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed", signer,
     )
     .await
 }
@@ -525,6 +531,17 @@ fn unfinished_incident(
             });
         same && !finished
     })
+}
+
+/// The operator key, when the run is to be signed: loaded (or created) before anything
+/// else, so a key problem stops the run before it starts.
+fn signer(cfg: &RunConfig) -> Result<Option<OperatorKey>, Error> {
+    if !cfg.sign {
+        return Ok(None);
+    }
+    OperatorKey::load_or_create()
+        .map(Some)
+        .map_err(|e| Error::usage(e.to_string()))
 }
 
 /// What an earlier session finished, read from its journal.
@@ -603,6 +620,7 @@ async fn walk(
     interrupt: Interrupt,
     earlier: HashMap<String, Resumed>,
     verb: &str,
+    signer: Option<OperatorKey>,
 ) -> Result<SessionResult, Error> {
     let dir = shared.incident_dir.clone();
     let operator = shared.operator.clone();
@@ -627,6 +645,15 @@ async fn walk(
     let result = outcome.map_err(|e| Error::Internal(e.to_string()))?;
     let report = rendered.map_err(|e| Error::Internal(e.to_string()))?;
     closing_summary(operator.as_ref(), &dir, &result, &report);
+    if let Some(key) = signer {
+        match key.sign(&dir, &report.chain_head, report.events) {
+            Ok(file) => operator.say(
+                Level::Info,
+                &format!("signed by {} ({})", file.public_key, key.path.display()),
+            ),
+            Err(e) => operator.say(Level::Warn, &format!("not signed: {e}")),
+        }
+    }
     Ok(SessionResult { dir, result })
 }
 

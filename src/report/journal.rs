@@ -92,12 +92,17 @@ pub enum Event {
         responder_key: Option<String>,
         operator: String,
         respond_version: String,
+        /// The operator key that will sign the fingerprint (`ed25519:<hex>`), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signing_key: Option<String>,
     },
     RunResumed {
         operator: String,
         dry_run: bool,
         yes: bool,
         respond_version: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signing_key: Option<String>,
     },
     StepStarted {
         step: String,

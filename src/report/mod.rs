@@ -5,6 +5,7 @@ pub mod files;
 pub mod journal;
 mod markdown;
 pub mod scorecard;
+pub mod sign;
 pub mod verify;
 
 use std::collections::BTreeMap;
@@ -122,6 +123,8 @@ pub struct Report {
     pub timeline: Vec<TimelineEntry>,
     /// The exchange's clock minus this machine's, as last measured (ms).
     pub clock_offset_ms: Option<i64>,
+    /// The operator key that signs this incident's fingerprint (`ed25519:<hex>`).
+    pub signing_key: Option<String>,
     /// How the response went, in numbers comparable across drills.
     pub scorecard: scorecard::Scorecard,
     /// Number of journal records and the hash of the last line (the fingerprint).
@@ -187,6 +190,7 @@ impl Report {
             request_errors: 0,
             timeline: Vec::new(),
             clock_offset_ms: None,
+            signing_key: None,
             scorecard: scorecard::score(&records),
             events: 0,
             chain_head: String::new(),
@@ -204,7 +208,14 @@ impl Report {
                 report.clock_offset_ms = Some(offset);
             }
             match &r.event {
-                Event::RunStarted { operator, .. } => {
+                Event::RunStarted {
+                    operator,
+                    signing_key,
+                    ..
+                } => {
+                    if signing_key.is_some() {
+                        report.signing_key = signing_key.clone();
+                    }
                     report.sessions += 1;
                     if !report.operators.contains(operator) {
                         report.operators.push(operator.clone());
@@ -213,7 +224,14 @@ impl Report {
                         .timeline
                         .push(tl(format!("run started by {operator}")));
                 }
-                Event::RunResumed { operator, .. } => {
+                Event::RunResumed {
+                    operator,
+                    signing_key,
+                    ..
+                } => {
+                    if signing_key.is_some() {
+                        report.signing_key = signing_key.clone();
+                    }
                     report.sessions += 1;
                     report.outcome = "unfinished".into();
                     report.exit_code = None;

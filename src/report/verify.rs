@@ -25,6 +25,11 @@ pub enum Verdict {
 }
 
 pub fn verify_dir(dir: &Path) -> Result<Verdict, String> {
+    verify_dir_with(dir, None)
+}
+
+/// Also check a fingerprint taken earlier, and `signature.json` when there is one.
+pub fn verify_dir_with(dir: &Path, fingerprint: Option<&str>) -> Result<Verdict, String> {
     let path = dir.join(journal::JOURNAL_FILE);
     let read = journal::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let playbook = std::fs::read_to_string(dir.join(PLAYBOOK_COPY)).ok();
@@ -33,12 +38,100 @@ pub fn verify_dir(dir: &Path) -> Result<Verdict, String> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("incident");
-    Ok(verify(
-        &read,
-        playbook.as_deref(),
-        report_json.as_deref(),
-        incident,
-    ))
+    let verdict = verify(&read, playbook.as_deref(), report_json.as_deref(), incident);
+    let Verdict::Intact {
+        events,
+        first,
+        last,
+        head,
+        mut notes,
+    } = verdict
+    else {
+        return Ok(verdict);
+    };
+    let hashes: Vec<String> = read
+        .lines
+        .iter()
+        .map(|l| sha256_hex(l.text.as_bytes()))
+        .collect();
+    if let Some(given) = fingerprint {
+        let given = given.trim().to_ascii_lowercase();
+        if given.len() < 8 || !given.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "--fingerprint `{given}` is not a fingerprint: give at least 8 hex digits"
+            ));
+        }
+        match hashes.iter().position(|h| h.starts_with(&given)) {
+            Some(i) if i + 1 == hashes.len() => notes.push("the fingerprint matches the record as it stands".into()),
+            Some(i) => notes.push(format!(
+                "the fingerprint matches the record as of event {}; {} event(s) were added since (a resumed run)",
+                i + 1,
+                hashes.len() - i - 1
+            )),
+            None => {
+                return Ok(Verdict::Altered {
+                    line: 0,
+                    reason: format!(
+                        "the fingerprint {given} is not in this record: the folder was rewritten after the fingerprint was taken, or it belongs to another incident"
+                    ),
+                })
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join(super::sign::SIGNATURE_FILE)) {
+        let file: super::sign::SignatureFile = match serde_json::from_str(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                return Ok(Verdict::Altered {
+                    line: 0,
+                    reason: format!("signature.json is not valid: {e}"),
+                })
+            }
+        };
+        if let Err(why) = super::sign::check(&file) {
+            return Ok(Verdict::Altered {
+                line: 0,
+                reason: format!("signature.json: {why}"),
+            });
+        }
+        let Some(index) = hashes.iter().position(|h| *h == file.chain_head) else {
+            return Ok(Verdict::Altered {
+                line: 0,
+                reason: "signature.json signs a chain head that is not in this journal".into(),
+            });
+        };
+        // The key the journal itself named for signing, up to the signed point.
+        let named =
+            read.records()
+                .take(index + 1)
+                .fold(None, |named, r| match &r.event {
+                    Event::RunStarted { signing_key, .. }
+                    | Event::RunResumed { signing_key, .. } => signing_key.clone().or(named),
+                    _ => named,
+                });
+        if named.as_deref() != Some(file.public_key.as_str()) {
+            return Ok(Verdict::Altered {
+                line: 0,
+                reason: format!(
+                    "signature.json is signed by {} but the journal names {} as the signing key: the folder was re-signed with another key",
+                    file.public_key,
+                    named.unwrap_or_else(|| "no key".into())
+                ),
+            });
+        }
+        notes.push(format!(
+            "signed by {} over the first {} event(s)",
+            file.public_key,
+            index + 1
+        ));
+    }
+    Ok(Verdict::Intact {
+        events,
+        first,
+        last,
+        head,
+        notes,
+    })
 }
 
 pub fn verify(
@@ -342,6 +435,7 @@ mod tests {
                 responder_key: None,
                 operator: "tester".into(),
                 respond_version: "0".into(),
+                signing_key: None,
             })
             .unwrap();
         for i in 0..n {
@@ -498,6 +592,7 @@ mod tests {
                 responder_key: None,
                 operator: "tester".into(),
                 respond_version: "0".into(),
+                signing_key: None,
             })
             .unwrap();
         let step = |id: &str, action: &str| Event::StepStarted {
