@@ -98,6 +98,25 @@ async fn drill_autopilot_contains_everything_and_reports_the_findings() {
     );
     assert!(incident.join("support-message.txt").is_file());
 
+    // The support pack: message, evidence, fingerprint, and a manifest that checks out.
+    let pack = incident.join("support-pack");
+    let manifest = std::fs::read_to_string(pack.join("MANIFEST.sha256")).unwrap();
+    assert!(manifest.lines().count() >= 5, "{manifest}");
+    for line in manifest.lines() {
+        let (hash, name) = line.split_once("  ").unwrap();
+        let bytes = std::fs::read(pack.join(name)).unwrap();
+        use sha2::Digest;
+        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), hash, "{name}");
+    }
+    assert!(manifest.contains("withdrawals.csv") && manifest.contains("FINGERPRINT"));
+    assert!(std::fs::read_to_string(pack.join("FINGERPRINT"))
+        .unwrap()
+        .starts_with(
+            &read_json(&incident.join("report.json"))["chain_head"]
+                .as_str()
+                .unwrap()[..16]
+        ));
+
     // The simulator's own log: every cancel was sent once per (market, symbol) and the
     // key was probed dead.
     let log = std::fs::read_to_string(&log).unwrap();

@@ -10,7 +10,7 @@ pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(SupportMessage)]
 }
 
-pub const SUPPORT_FILE: &str = "support-message.txt";
+pub const SUPPORT_FILE: &str = crate::report::SUPPORT_MESSAGE;
 
 static SPEC: ActionSpec = ActionSpec {
     name: "support.message",

@@ -531,7 +531,60 @@ pub fn render_dir(dir: &Path) -> Result<Report, ReportError> {
     json.push(b'\n');
     write(REPORT_JSON, &json)?;
     write(REPORT_MD, markdown::render(&report, &tables).as_bytes())?;
+    support_pack(dir, &report, &tables)?;
     Ok(report)
+}
+
+pub const SUPPORT_PACK_DIR: &str = "support-pack";
+pub const SUPPORT_MESSAGE: &str = "support-message.txt";
+
+/// The folder to hand to Binance support: the message, the evidence CSVs, the
+/// fingerprint and a SHA-256 manifest of it all. Built whenever there is a support
+/// message; holds nothing the report does not (no key, no secret).
+fn support_pack(
+    dir: &Path,
+    report: &Report,
+    tables: &BTreeMap<String, Vec<Json>>,
+) -> Result<(), ReportError> {
+    let message = dir.join(SUPPORT_MESSAGE);
+    let Ok(text) = std::fs::read(&message) else {
+        return Ok(());
+    };
+    let pack = dir.join(SUPPORT_PACK_DIR);
+    let wrap = |path: &Path, source: std::io::Error| ReportError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    files::create_private_dir(&pack).map_err(|e| wrap(&pack, e))?;
+    let mut entries: Vec<(String, Vec<u8>)> = vec![(SUPPORT_MESSAGE.to_string(), text)];
+    for (table, rows) in tables {
+        // The coverage table is for reviewers; support gets the money and the orders.
+        if matches!(
+            table.as_str(),
+            "coverage" | "key-permissions" | "drill-final-state"
+        ) {
+            continue;
+        }
+        entries.push((format!("{table}.csv"), csv(rows).into_bytes()));
+    }
+    entries.push((
+        "FINGERPRINT".to_string(),
+        format!(
+            "{}\nSHA-256 head of the incident journal ({} events) when this pack was made. Check it with: respond report verify <incident folder> --fingerprint {}\n",
+            report.chain_head,
+            report.events,
+            &report.chain_head[..report.chain_head.len().min(16)]
+        )
+        .into_bytes(),
+    ));
+    let mut manifest = String::new();
+    for (name, bytes) in &entries {
+        let path = pack.join(name);
+        files::write_atomic(&path, bytes).map_err(|e| wrap(&path, e))?;
+        manifest.push_str(&format!("{}  {name}\n", journal::sha256_hex(bytes)));
+    }
+    let path = pack.join("MANIFEST.sha256");
+    files::write_atomic(&path, manifest.as_bytes()).map_err(|e| wrap(&path, e))
 }
 
 /// Rows of JSON objects as CSV; columns in order of first appearance.
