@@ -171,6 +171,11 @@ pub struct CompromisedArgs {
     #[arg(long, value_name = "72h|RFC3339")]
     pub since: Option<String>,
 
+    /// Watch mode: look only at activity after this earlier incident ended, and diff
+    /// against it; anything new exits 6 (another key, or the account, is compromised).
+    #[arg(long, value_name = "DIR", conflicts_with = "since")]
+    pub since_incident: Option<PathBuf>,
+
     /// Extra spot symbols to pull trades for (comma-separated).
     #[arg(long, value_name = "BTCUSDT,...", value_delimiter = ',')]
     pub symbols: Vec<String>,

@@ -45,6 +45,8 @@ pub struct RunConfig {
     pub sim_request_log: Option<PathBuf>,
     /// Sign the fingerprint with the operator key when the run stops.
     pub sign: bool,
+    /// `--since-incident`: the earlier incident this run is diffed against.
+    pub previous: Option<crate::engine::previous::PreviousIncident>,
 }
 
 impl RunConfig {
@@ -116,6 +118,7 @@ impl RunConfig {
             sim_faults: opts.sim_faults.clone(),
             sim_request_log: opts.sim_request_log.clone(),
             sign: opts.sign,
+            previous: None,
         })
     }
 }
@@ -142,6 +145,7 @@ impl RunConfig {
             sim_faults: Vec::new(),
             sim_request_log: None,
             sign: false,
+            previous: None,
         }
     }
 }

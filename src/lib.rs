@@ -88,13 +88,24 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             if let Some(since) = &args.since {
                 inputs.push(("since".to_string(), since.clone()));
             }
+            let previous = match &args.since_incident {
+                Some(dir) => Some(engine::previous::PreviousIncident::load(dir)?),
+                None => None,
+            };
+            if let Some(previous) = &previous {
+                let since = previous
+                    .ended
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                inputs.push(("since".to_string(), since));
+            }
             if !args.symbols.is_empty() {
                 inputs.push(("symbols".to_string(), args.symbols.join(",")));
             }
             if let Some(path) = &args.known_addresses {
                 inputs.push(("known_addresses".to_string(), path.display().to_string()));
             }
-            let cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
+            let mut cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
+            cfg.previous = previous;
             run_session(&playbook, &registry, &cfg)
         }
         Command::Resume(args) => {

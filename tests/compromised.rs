@@ -447,3 +447,79 @@ async fn an_attacker_placing_orders_fast_ends_with_zero_open_orders_after_the_ke
     let entry: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
     assert_eq!(entry["scorecard"]["verdict"], "dead");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn since_incident_exits_6_on_new_activity_and_5_when_quiet() {
+    // Quiet account: the second look finds nothing new (manual steps stay pending: 5).
+    let quiet = sim(Some(&without_attacker())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = leaked_env(&quiet);
+    let first = respond(
+        dir.path(),
+        &["compromised", "--yes", "--base-url", quiet.url()],
+        &env_refs(&env),
+    )
+    .await;
+    let previous = first.incident(dir.path());
+    let prev = previous.to_str().unwrap();
+    let again = respond(
+        dir.path(),
+        &[
+            "compromised",
+            "--yes",
+            "--base-url",
+            quiet.url(),
+            "--since-incident",
+            prev,
+        ],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(again.code, 5, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("nothing new since the previous incident"),
+        "{}",
+        again.stderr
+    );
+
+    // Someone still trading: the second look sees orders the first never saw: 6.
+    let text = respond::sim::BUILTIN_LEAKED_KEY.replace("every: 5s", "every: 200ms");
+    let busy = sim(Some(&text)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = leaked_env(&busy);
+    let first = respond(
+        dir.path(),
+        &["compromised", "--yes", "--base-url", busy.url()],
+        &env_refs(&env),
+    )
+    .await;
+    let previous = first.incident(dir.path());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let again = respond(
+        dir.path(),
+        &[
+            "compromised",
+            "--yes",
+            "--base-url",
+            busy.url(),
+            "--since-incident",
+            previous.to_str().unwrap(),
+        ],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(again.code, 6, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("New activity after the previous incident"),
+        "{}",
+        again.stderr
+    );
+    let report = read_json(&again.incident(dir.path()).join("report.json"));
+    assert!(report["findings"]
+        .to_string()
+        .contains("open order(s) placed after the previous incident"));
+}

@@ -161,6 +161,8 @@ pub struct RunShared {
     pub background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Set when the run ends: background work finishes what it is doing and stops.
     pub ending: tokio::sync::watch::Sender<bool>,
+    /// `--since-incident`: the earlier incident this run is diffed against.
+    pub previous: Option<crate::engine::previous::PreviousIncident>,
 }
 
 /// Outputs, evidence and findings of the steps so far (rebuilt from the journal on

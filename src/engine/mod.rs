@@ -5,6 +5,7 @@
 //! the [`Operator`] does.
 pub mod drill;
 pub mod interrupt;
+pub mod previous;
 pub mod session;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -122,6 +123,8 @@ pub struct Engine<'a> {
     changed: bool,
     /// The failure that stopped the run was the exchange being unusable.
     exchange_unusable: bool,
+    /// `--since-incident` found activity after the earlier incident.
+    new_activity: bool,
 }
 
 enum Decision {
@@ -154,6 +157,7 @@ impl<'a> Engine<'a> {
             earlier: HashMap::new(),
             changed: false,
             exchange_unusable: false,
+            new_activity: false,
         }
     }
 
@@ -481,6 +485,33 @@ impl<'a> Engine<'a> {
             }
         }
         self.stop_background().await;
+        if let Some(previous) = &self.shared.previous {
+            let state = self
+                .shared
+                .state
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            let found = previous.new_activity(&state);
+            let since = previous.dir.display().to_string();
+            if found.is_empty() {
+                self.say(
+                    Level::Success,
+                    &format!("nothing new since the previous incident ({since})"),
+                );
+            }
+            for (what, rows) in found {
+                let title = format!("New activity after the previous incident ({since}): {what} — another key, or the account itself, is still compromised");
+                self.say(Level::Alert, &title);
+                self.record(Event::Finding {
+                    step: "since-incident".into(),
+                    severity: "critical".into(),
+                    title,
+                    detail: rows,
+                })?;
+                self.new_activity = true;
+            }
+        }
         if let Some(drill) = &self.shared.services.drill {
             self.record(Event::Evidence {
                 step: "drill".into(),
@@ -541,6 +572,7 @@ impl<'a> Engine<'a> {
             End::Failed { .. } if self.exchange_unusable && !self.changed => exit::EXCHANGE,
             End::Failed { .. } => exit::FAILED,
             End::Completed if any_failed => exit::FAILED,
+            End::Completed if self.new_activity => exit::NEW_ACTIVITY,
             End::Completed if !pending.is_empty() => exit::PENDING,
             End::Completed => exit::OK,
         };

@@ -320,6 +320,7 @@ pub async fn run(
         state: Default::default(),
         background: Default::default(),
         ending: tokio::sync::watch::channel(false).0,
+        previous: cfg.previous.clone(),
     });
     walk(
         playbook,
@@ -491,6 +492,7 @@ pub async fn resume(
         state: std::sync::Mutex::new(state),
         background: Default::default(),
         ending: tokio::sync::watch::channel(false).0,
+        previous: cfg.previous.clone(),
     });
     walk(
         &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed", signer,
