@@ -113,6 +113,7 @@ async fn drill_flags_withdrawals_and_the_missing_whitelist_and_exits_1() {
     // The audit table is evidence like any other, and the record verifies.
     let audit_csv = std::fs::read_to_string(incident.join("evidence/key-audit.csv")).unwrap();
     assert!(audit_csv.starts_with("check,"), "{audit_csv}");
+    assert!(incident.join("report.html").is_file());
     let verify = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
         .args(["report", "verify"])
         .arg(&incident)

@@ -578,7 +578,11 @@ fn closing_summary(
     }
     operator.say(
         Level::Info,
-        &format!("report: {}", dir.join(report::REPORT_MD).display()),
+        &format!(
+            "report: {} (for a browser: {})",
+            dir.join(report::REPORT_MD).display(),
+            dir.join(report::REPORT_HTML).display()
+        ),
     );
     operator.say(
         Level::Info,
