@@ -403,3 +403,48 @@ async fn compromised_drill_json_output_parses_line_by_line() {
     assert_eq!(journal, run.stdout, "stdout carries exactly the journal");
     assert!(run.stderr.contains("── Summary"), "{}", run.stderr);
 }
+
+/// The terminal as an operator has it: stdout and stderr on a pseudo-terminal.
+fn in_a_terminal(dir: &std::path::Path, args: &[&str], no_color: bool) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_respond"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env("TERM", "xterm-256color")
+        .env_remove("CLICOLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("BINANCE_API_KEY")
+        .env_remove("BINANCE_API_SECRET");
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    } else {
+        cmd.env_remove("NO_COLOR");
+    }
+    let mut session =
+        rexpect::session::spawn_command(cmd, Some(30_000)).expect("spawn respond in a pty");
+    session.exp_eof().expect("respond ran to the end")
+}
+
+#[test]
+fn no_color_and_quiet_are_honoured_in_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let coloured = in_a_terminal(dir.path(), &["audit", "--drill"], false);
+    assert!(
+        coloured.contains("\x1b["),
+        "without NO_COLOR a terminal gets colour (else this test proves nothing):\n{coloured}"
+    );
+    let plain = in_a_terminal(dir.path(), &["audit", "--drill"], true);
+    assert!(plain.contains("Withdrawals are enabled"), "{plain}");
+    assert!(
+        !plain.contains('\x1b'),
+        "NO_COLOR: no escape sequence at all:\n{plain:?}"
+    );
+    let quiet = in_a_terminal(dir.path(), &["audit", "--drill", "--quiet"], true);
+    assert!(
+        quiet.contains("Withdrawals are enabled"),
+        "findings stay: {quiet}"
+    );
+    assert!(
+        !quiet.contains("Audit the key") && !quiet.contains("── Summary"),
+        "--quiet drops headings and progress: {quiet}"
+    );
+}
