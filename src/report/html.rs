@@ -181,10 +181,10 @@ pub fn render(r: &Report, tables: &BTreeMap<String, Vec<Json>>, records: &[&Reco
     let marks = timeline::marks(records);
     let spans = timeline::spans(r);
     out.push_str("<section id=\"timeline\">\n<h2>Timeline (UTC)</h2>\n");
-    out.push_str(
-        "<p class=\"legend\"><span><i style=\"background:#2563eb\"></i>trade</span><span><i style=\"background:#dc2626\"></i>withdrawal</span><span><i style=\"background:#16a34a\"></i>deposit</span><span><i style=\"background:#9333ea\"></i>transfer</span><span><i style=\"background:#ea580c\"></i>Binance Pay</span><span><i style=\"background:#0e7490\"></i>cancellation</span><span><i style=\"background:#ca8a04\"></i>operator action</span><span class=\"muted\">A black outline marks something suspicious; hover a mark for details; a number counts marks drawn as one.</span></p>\n",
-    );
     if let Some(svg) = timeline::window_svg(r, &marks) {
+        out.push_str(
+            "<p class=\"legend\"><span><i style=\"background:#2563eb\"></i>trade</span><span><i style=\"background:#dc2626\"></i>withdrawal</span><span><i style=\"background:#16a34a\"></i>deposit</span><span><i style=\"background:#9333ea\"></i>transfer</span><span><i style=\"background:#ea580c\"></i>Binance Pay</span><span><i style=\"background:#0e7490\"></i>cancellation</span><span><i style=\"background:#ca8a04\"></i>operator action</span><span class=\"muted\">A black outline marks something suspicious; hover a mark for details; a number counts marks drawn as one.</span></p>\n",
+        );
         let window = r
             .inputs
             .get("since")
