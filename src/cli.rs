@@ -62,7 +62,8 @@ pub enum Command {
     /// The simulated Binance exchange (for drills, tests and other clients).
     #[command(subcommand)]
     Sim(SimCommand),
-    /// Key hygiene check: least privilege, IP whitelist, age.
+    /// Key hygiene check (read-only): least privilege, IP whitelist, age, trading expiry;
+    /// exit 1 when it finds a problem.
     Audit(AuditArgs),
     /// Compare the scorecards of past drills (newest last).
     DrillHistory {
@@ -272,11 +273,17 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub run: RunOptions,
 
-    /// What the key is for: `data` (read only) or `trading`.
-    #[arg(long, value_name = "data|trading", default_value = "trading")]
+    /// What the key is for: `data` (read only: any trading permission is a finding) or
+    /// `trading`. Withdrawals are a finding for every purpose.
+    #[arg(
+        long,
+        value_name = "data|trading",
+        default_value = "trading",
+        value_parser = ["data", "trading"]
+    )]
     pub purpose: String,
 
-    /// Rotation period.
+    /// Rotation period: a key older than this is due for replacement (e.g. 90d, 180d).
     #[arg(long, value_name = "DURATION", default_value = "90d")]
     pub rotation: String,
 }

@@ -125,7 +125,19 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Report(ReportCommand::Verify { dir, fingerprint }) => {
             verify(&dir, fingerprint.as_deref())
         }
-        Command::Audit(_) => Err(Error::NotAvailable { command: "audit" }),
+        Command::Audit(args) => {
+            let playbook = Playbook::builtin("audit", &registry)?;
+            playbook::parse_duration(&args.rotation).map_err(|e| {
+                Error::usage_hint(format!("--rotation: {e}"), "e.g. --rotation 90d")
+            })?;
+            // The flags map to the built-in audit playbook's inputs of the same name.
+            let inputs = vec![
+                ("purpose".to_string(), args.purpose.clone()),
+                ("rotation".to_string(), args.rotation.clone()),
+            ];
+            let cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
+            run_session(&playbook, &registry, &cfg)
+        }
         Command::DrillHistory { report_dir, json } => drill_history(&report_dir, json),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

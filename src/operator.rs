@@ -86,14 +86,18 @@ pub fn terminal_attached() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
+/// Styled for stderr, where everything the operator reads goes: colour only when stderr
+/// is a colour terminal and `NO_COLOR` is not set (console's check is per stream, and
+/// a plain `style()` would ask about stdout, which `--json` or a pipe may hold).
 fn styled(level: Level, text: &str) -> String {
+    let s = |t: &str| style(t.to_string()).for_stderr();
     match level {
-        Level::Detail => style(text).dim().to_string(),
+        Level::Detail => s(text).dim().to_string(),
         Level::Info => text.to_string(),
-        Level::Heading => style(text).bold().to_string(),
-        Level::Success => style(text).green().to_string(),
-        Level::Warn => format!("{} {}", style("warning:").yellow().bold(), text),
-        Level::Alert => format!("{} {}", style("!!").red().bold(), style(text).red().bold()),
+        Level::Heading => s(text).bold().to_string(),
+        Level::Success => s(text).green().to_string(),
+        Level::Warn => format!("{} {}", s("warning:").yellow().bold(), text),
+        Level::Alert => format!("{} {}", s("!!").red().bold(), s(text).red().bold()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Step actions: the registry, the context an action runs in, and one file per family
 //! of actions. Actions never decide about safety: the engine previews, confirms and
 //! applies dry-run; the HTTP client they are handed refuses mutations in a dry run.
+pub mod audit;
 pub mod balances;
 pub mod local;
 pub mod orders;
@@ -489,6 +490,7 @@ impl Registry {
             .chain(transfers::all())
             .chain(revoke::all())
             .chain(support::all())
+            .chain(audit::all())
         {
             r.actions.push(action);
         }

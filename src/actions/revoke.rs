@@ -211,6 +211,15 @@ impl Action for VerifyRevoked {
                 .unwrap_or(false);
             let key = client.key_masked().unwrap_or_default();
             let started = Instant::now();
+            // This can take up to `wait`: say what is being waited for, terminal or not.
+            ctx.note(
+                Level::Info,
+                format!(
+                    "Waiting for Binance to refuse {key}: probing every {} until {needed} round(s) in a row agree, for at most {}",
+                    humantime::format_duration(interval),
+                    humantime::format_duration(wait)
+                ),
+            )?;
             let bar = ctx.run.operator.progress(&format!("probing {key}"), None);
             let mut streak: Option<(Verdict, usize)> = None;
             let mut rounds = 0usize;

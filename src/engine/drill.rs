@@ -13,7 +13,8 @@ use crate::sim::{Scenario, SimConfig, SimError, SimServer};
 pub struct Drill {
     pub url: String,
     pub leaked: Credentials,
-    pub responder: Credentials,
+    /// Created only for playbooks that may need it (see `start`).
+    pub responder: Option<Credentials>,
     leaked_api_key: String,
     server: SimServer,
 }
@@ -24,7 +25,14 @@ impl Drill {
     }
 }
 
-pub async fn start(scenario: Option<&Path>, cfg: &RunConfig) -> Result<Arc<Drill>, Error> {
+/// Start the simulator. `with_responder`: create a read-only responder key in it too —
+/// only playbooks that can lose the leaked key mid-run need one, and a read-only run
+/// (`audit`) must leave the simulated account exactly as it found it.
+pub async fn start(
+    scenario: Option<&Path>,
+    cfg: &RunConfig,
+    with_responder: bool,
+) -> Result<Arc<Drill>, Error> {
     let scenario = match scenario {
         Some(path) => Scenario::load(path).map_err(SimError::into_error)?,
         None => Scenario::builtin_leaked_key(),
@@ -42,11 +50,14 @@ pub async fn start(scenario: Option<&Path>, cfg: &RunConfig) -> Result<Arc<Drill
         .await
         .map_err(SimError::into_error)?;
     let leaked = server.leaked_key();
-    let responder = server.create_responder_key();
+    let responder = with_responder.then(|| {
+        let key = server.create_responder_key();
+        Credentials::new(key.api_key.clone(), key.secret.clone())
+    });
     Ok(Arc::new(Drill {
         url: server.url().to_string(),
         leaked: Credentials::new(leaked.api_key.clone(), leaked.secret.clone()),
-        responder: Credentials::new(responder.api_key.clone(), responder.secret.clone()),
+        responder,
         leaked_api_key: leaked.api_key.clone(),
         server,
     }))

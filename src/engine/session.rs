@@ -145,12 +145,19 @@ pub async fn connect(
     }
     let (endpoints, leaked, responder, drill) = match &cfg.target {
         Target::Drill { scenario } => {
-            let drill = crate::engine::drill::start(scenario.as_deref(), cfg).await?;
+            // The responder key reads evidence once the leaked key is deleted, which only
+            // a manual step (or a step acting as the responder) leads to.
+            let with_responder = playbook
+                .steps
+                .iter()
+                .any(|s| s.uses == "manual" || s.role == Role::Responder);
+            let drill =
+                crate::engine::drill::start(scenario.as_deref(), cfg, with_responder).await?;
             let endpoints = Endpoints::single(&drill.url);
             (
                 endpoints,
                 Some(drill.leaked.clone()),
-                Some(drill.responder.clone()),
+                drill.responder.clone(),
                 Some(drill),
             )
         }
@@ -701,7 +708,11 @@ fn closing_summary(
     }
     operator.say(
         Level::Info,
-        &format!("report: {}", dir.join(report::REPORT_MD).display()),
+        &format!(
+            "report: {} (for a browser: {})",
+            dir.join(report::REPORT_MD).display(),
+            dir.join(report::REPORT_HTML).display()
+        ),
     );
     operator.say(
         Level::Info,

@@ -22,6 +22,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../playbooks/compromised.yaml"),
     ),
     ("example", include_str!("../../playbooks/example.yaml")),
+    ("audit", include_str!("../../playbooks/audit.yaml")),
 ];
 
 #[derive(Clone, Debug)]

@@ -1,7 +1,9 @@
 //! The incident record: the journal (source of truth) and everything rendered from it —
-//! `report.md` for people, `report.json` for machines, `evidence/*.csv`. One renderer,
-//! used whenever a run stops and by the `report.write` action.
+//! `report.md` for people, `report.json` for machines, `report.html` for a browser,
+//! `evidence/*.csv`. One renderer, used whenever a run stops and by the `report.write`
+//! action.
 pub mod files;
+mod html;
 pub mod journal;
 mod markdown;
 pub mod scorecard;
@@ -17,6 +19,7 @@ use serde_json::Value as Json;
 use journal::{Event, ReadJournal, Record, StepStatus};
 
 pub const REPORT_MD: &str = "report.md";
+pub const REPORT_HTML: &str = "report.html";
 pub const REPORT_JSON: &str = "report.json";
 pub const PLAYBOOK_COPY: &str = "playbook.yaml";
 pub const EVIDENCE_DIR: &str = "evidence";
@@ -531,6 +534,11 @@ pub fn render_dir(dir: &Path) -> Result<Report, ReportError> {
     json.push(b'\n');
     write(REPORT_JSON, &json)?;
     write(REPORT_MD, markdown::render(&report, &tables).as_bytes())?;
+    let records: Vec<&Record> = read.records().collect();
+    write(
+        REPORT_HTML,
+        html::render(&report, &tables, &records).as_bytes(),
+    )?;
     support_pack(dir, &report, &tables)?;
     Ok(report)
 }
