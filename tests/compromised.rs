@@ -523,3 +523,40 @@ async fn since_incident_exits_6_on_new_activity_and_5_when_quiet() {
         .to_string()
         .contains("open order(s) placed after the previous incident"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_blast_radius_at_triage_can_steer_a_playbook() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("escalate.yaml"),
+        "version: 1\nname: escalate\nsteps:\n  - id: triage\n    uses: binance.key_permissions\n  - id: big\n    uses: manual\n    when: ${{ steps.triage.outputs.reachable_value > 100000 && steps.triage.outputs.can_withdraw }}\n    with: { instructions: 'Call the security lead: ${{ steps.triage.outputs.reachable_value }} USDT reachable.' }\n  - id: small\n    uses: manual\n    when: ${{ steps.triage.outputs.reachable_value < 100000 }}\n    with: { instructions: small }\n",
+    )
+    .unwrap();
+    let run = respond(
+        dir.path(),
+        &["run", "escalate.yaml", "--drill", "--yes"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("reachable value: ≈ "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("can be withdrawn right now"),
+        "{}",
+        run.stderr
+    );
+    let report = read_json(&run.incident(dir.path()).join("report.json"));
+    let steps = report["steps"].as_array().unwrap();
+    let status = |id: &str| steps.iter().find(|s| s["id"] == id).unwrap()["status"].clone();
+    assert_eq!(status("big"), "ok");
+    assert_eq!(status("small"), "skipped");
+    let value: f64 = steps[0]["outputs"]["reachable_value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        value > 100_000.0,
+        "spot, margin and futures wallets are all counted: {value}"
+    );
+}

@@ -40,7 +40,9 @@ static SPEC: ActionSpec = ActionSpec {
         OutputSpec { name: "ip_restricted", description: "an IP whitelist is set" },
         OutputSpec { name: "created", description: "when the key was created (UTC)" },
         OutputSpec { name: "age_days", description: "days since the key was created" },
-        OutputSpec { name: "reachable_value", description: "estimated value of the spot wallet the key can reach, in the quote asset" },
+        OutputSpec { name: "reachable_value", description: "estimated value of every wallet the key can reach (spot, margin, futures), in the quote asset" },
+        OutputSpec { name: "withdrawable_value", description: "estimated value the key could withdraw now (spot wallet, when withdrawals are enabled)" },
+        OutputSpec { name: "can_margin", description: "margin loans enabled" },
         OutputSpec { name: "rejected_code", description: "Binance's code when the key was already rejected" },
     ],
 };
@@ -82,10 +84,14 @@ impl Action for KeyPermissions {
         Box::pin(async move {
             let quote = ctx.args.text("quote").unwrap_or("USDT").to_string();
             let client = ctx.client(Role::Leaked)?;
-            let (restrictions, account, tickers) = tokio::join!(
+            // One round trip: permissions, every wallet the key can read, prices.
+            let (restrictions, account, tickers, margin, usdm, coinm) = tokio::join!(
                 client.api_restrictions(),
                 client.account(),
-                client.ticker_prices(Market::Spot)
+                client.ticker_prices(Market::Spot),
+                client.margin_account(),
+                client.futures_balances(Market::UsdM),
+                client.futures_balances(Market::CoinM),
             );
             let restrictions = match restrictions {
                 Ok(r) => Some(r),
@@ -125,18 +131,41 @@ impl Action for KeyPermissions {
                 .as_ref()
                 .map(|t| Prices::new(t, &quote))
                 .unwrap_or_default();
+            // Blast radius: what the key can reach, per wallet, priced from public prices.
+            let mut holdings: Vec<(&str, String, rust_decimal::Decimal)> = account
+                .balances
+                .iter()
+                .map(|b| ("spot", b.asset.clone(), b.free + b.locked))
+                .collect();
+            if let Ok(m) = &margin {
+                holdings.extend(
+                    m.user_assets
+                        .iter()
+                        .map(|a| ("margin", a.asset.clone(), a.net_asset)),
+                );
+            }
+            for (wallet, result) in [("usdm", &usdm), ("coinm", &coinm)] {
+                if let Ok(list) = result {
+                    holdings.extend(list.iter().map(|b| (wallet, b.asset.clone(), b.balance)));
+                }
+            }
             let mut value = rust_decimal::Decimal::ZERO;
+            let mut by_wallet: std::collections::BTreeMap<&str, rust_decimal::Decimal> =
+                Default::default();
             let mut unpriced = Vec::new();
-            for b in &account.balances {
-                let amount = b.free + b.locked;
+            for (wallet, asset, amount) in &holdings {
                 if amount.is_zero() {
                     continue;
                 }
-                match prices.value(&b.asset, amount) {
-                    Some(v) => value += v,
-                    None => unpriced.push(b.asset.clone()),
+                match prices.value(asset, *amount) {
+                    Some(v) => {
+                        value += v;
+                        *by_wallet.entry(wallet).or_default() += v;
+                    }
+                    None => unpriced.push(format!("{wallet} {asset}")),
                 }
             }
+            let withdrawable = by_wallet.get("spot").copied().unwrap_or_default();
             let severity = facts.severity();
             let now = Utc::now();
             let age_days = facts
@@ -189,11 +218,30 @@ impl Action for KeyPermissions {
                 ),
             )?;
             ctx.note(Level::Info, format!("  it can: {}", can.join(", ")))?;
+            let wallets: Vec<String> = by_wallet
+                .iter()
+                .map(|(w, v)| format!("{w} {}", dec(v.round_dp(2))))
+                .collect();
             ctx.note(
                 Level::Info,
                 format!(
-                    "  reachable value: ≈ {} {quote} in the spot wallet{}",
+                    "  reachable value: ≈ {} {quote} ({}){}",
                     dec(value.round_dp(2)),
+                    wallets.join(", "),
+                    if facts.can_withdraw {
+                        format!(
+                            "; ≈ {} {quote} can be withdrawn right now",
+                            dec(withdrawable.round_dp(2))
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            )?;
+            ctx.note(
+                Level::Detail,
+                format!(
+                    "  priced from public prices{}",
                     if unpriced.is_empty() {
                         String::new()
                     } else {
@@ -247,7 +295,16 @@ impl Action for KeyPermissions {
                     .map(serde_json::Value::from)
                     .unwrap_or(serde_json::Value::Null),
             )
-            .with("reachable_value", dec(value.round_dp(2))))
+            .with("reachable_value", dec(value.round_dp(2)))
+            .with(
+                "withdrawable_value",
+                if facts.can_withdraw {
+                    dec(withdrawable.round_dp(2))
+                } else {
+                    "0".into()
+                },
+            )
+            .with("can_margin", facts.can_margin))
         })
     }
 }
