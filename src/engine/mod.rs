@@ -130,7 +130,7 @@ pub struct Engine<'a> {
 enum Decision {
     Proceed,
     Finish(StepStatus, String),
-    Stop(StepStatus, String, End),
+    Stop(StepEnd),
 }
 
 impl<'a> Engine<'a> {
@@ -412,9 +412,7 @@ impl<'a> Engine<'a> {
             };
             let (status, summary, outputs, stop) = match decision {
                 Decision::Finish(status, summary) => (status, summary, BTreeMap::new(), None),
-                Decision::Stop(status, summary, end) => {
-                    (status, summary, BTreeMap::new(), Some(end))
-                }
+                Decision::Stop(end) => end,
                 Decision::Proceed => match self
                     .run_with_retry(step, spec, &ctx, action.as_ref())
                     .await?
@@ -423,26 +421,9 @@ impl<'a> Engine<'a> {
                         self.attested(step, &ctx, action.as_ref(), outcome).await?
                     }
                     Ok(outcome) => (outcome.status, outcome.summary, outcome.outputs, None),
-                    Err(StepStop::Interrupted(signal)) => (
-                        StepStatus::Interrupted,
-                        format!("interrupted by {}", signal.name()),
-                        BTreeMap::new(),
-                        Some(End::Interrupted {
-                            signal,
-                            step: Some(step.id.clone()),
-                        }),
-                    ),
+                    Err(StepStop::Interrupted(signal)) => interrupted(step, signal, ""),
                     Err(StepStop::Failed(message, unusable)) => {
-                        self.exchange_unusable = unusable;
-                        let continues = match step.on_failure {
-                            Some(OnFailure::Continue) => true,
-                            Some(OnFailure::Abort) => false,
-                            None => spec.default_continue_on_failure(),
-                        };
-                        let stop = (!continues).then(|| End::Failed {
-                            step: step.id.clone(),
-                        });
-                        (StepStatus::Failed, message, BTreeMap::new(), stop)
+                        self.failed(step, spec, message, unusable)
                     }
                 },
             };
@@ -584,6 +565,33 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// A step failed: it stops the run unless its `on_failure` (or its action's
+    /// default: continue for evidence and local steps) says to go on.
+    fn failed(
+        &mut self,
+        step: &Step,
+        spec: &ActionSpec,
+        message: String,
+        unusable: bool,
+    ) -> StepEnd {
+        let continues = match step.on_failure {
+            Some(OnFailure::Continue) => true,
+            Some(OnFailure::Abort) => false,
+            None => spec.default_continue_on_failure(),
+        };
+        if !continues {
+            self.exchange_unusable = unusable;
+        }
+        (
+            StepStatus::Failed,
+            message,
+            BTreeMap::new(),
+            (!continues).then(|| End::Failed {
+                step: step.id.clone(),
+            }),
+        )
+    }
+
     /// Ask the operator (blocking on the terminal without stalling other tasks).
     fn ask(&self, prompt: &Prompt) -> Answer {
         let operator = self.shared.operator.clone();
@@ -616,27 +624,19 @@ impl<'a> Engine<'a> {
         let preview = match self.retrying(step, ctx, || action.preview(ctx)).await? {
             Ok(p) => p,
             Err(StepStop::Interrupted(signal)) => {
-                return Ok(Decision::Stop(
-                    StepStatus::Interrupted,
-                    format!("interrupted by {} during the preview", signal.name()),
-                    End::Interrupted {
-                        signal,
-                        step: Some(step.id.clone()),
-                    },
-                ))
+                return Ok(Decision::Stop(interrupted(
+                    step,
+                    signal,
+                    "during the preview",
+                )))
             }
             Err(StepStop::Failed(message, unusable)) => {
-                self.exchange_unusable |= unusable;
+                // A destructive step that cannot be previewed stops the run unless told
+                // to continue: nothing was done.
                 let summary = format!("could not preview, so nothing was done: {message}");
-                return Ok(match step.on_failure {
-                    Some(OnFailure::Continue) => Decision::Finish(StepStatus::Failed, summary),
-                    _ => Decision::Stop(
-                        StepStatus::Failed,
-                        summary,
-                        End::Failed {
-                            step: step.id.clone(),
-                        },
-                    ),
+                return Ok(match self.failed(step, action.spec(), summary, unusable) {
+                    (status, summary, _, None) => Decision::Finish(status, summary),
+                    end => Decision::Stop(end),
                 });
             }
         };
@@ -672,14 +672,11 @@ impl<'a> Engine<'a> {
                 default_yes: false,
             });
             if let Some(signal) = self.interrupt.received() {
-                return Ok(Decision::Stop(
-                    StepStatus::Interrupted,
-                    "interrupted at the prompt; nothing was done".into(),
-                    End::Interrupted {
-                        signal,
-                        step: Some(step.id.clone()),
-                    },
-                ));
+                return Ok(Decision::Stop(interrupted(
+                    step,
+                    signal,
+                    "at the prompt; nothing was done",
+                )));
             }
             match &answer {
                 Answer::Yes => self.answer(step, "yes", None, "operator")?,
@@ -705,13 +702,9 @@ impl<'a> Engine<'a> {
                 Decision::Proceed
             }
             Answer::Skip(reason) => Decision::Finish(StepStatus::Skipped, skipped_summary(&reason)),
-            Answer::Abort | Answer::No => Decision::Stop(
-                StepStatus::Aborted,
-                "aborted by the operator; nothing was done".into(),
-                End::Aborted {
-                    step: step.id.clone(),
-                },
-            ),
+            Answer::Abort | Answer::No => {
+                Decision::Stop(aborted(step, "aborted by the operator; nothing was done"))
+            }
         })
     }
 
@@ -753,14 +746,7 @@ impl<'a> Engine<'a> {
             default_yes: false,
         });
         if let Some(signal) = self.interrupt.received() {
-            return Ok(Decision::Stop(
-                StepStatus::Interrupted,
-                "interrupted at the prompt".into(),
-                End::Interrupted {
-                    signal,
-                    step: Some(step.id.clone()),
-                },
-            ));
+            return Ok(Decision::Stop(interrupted(step, signal, "at the prompt")));
         }
         Ok(match answer {
             Answer::Yes => {
@@ -779,13 +765,7 @@ impl<'a> Engine<'a> {
             }
             Answer::Abort | Answer::No => {
                 self.answer(step, "abort", None, "operator")?;
-                Decision::Stop(
-                    StepStatus::Aborted,
-                    "aborted by the operator".into(),
-                    End::Aborted {
-                        step: step.id.clone(),
-                    },
-                )
+                Decision::Stop(aborted(step, "aborted by the operator"))
             }
         })
     }
@@ -841,13 +821,7 @@ impl<'a> Engine<'a> {
             self.say(Level::Alert, &message);
             if !self.shared.operator.interactive() || self.shared.autopilot || ask == MAX_ASKS {
                 let summary = format!("reported done, but the check contradicts it: {evidence}");
-                let stop = match step.on_failure {
-                    Some(OnFailure::Continue) => None,
-                    _ => Some(End::Failed {
-                        step: step.id.clone(),
-                    }),
-                };
-                return Ok((StepStatus::Failed, summary, BTreeMap::new(), stop));
+                return Ok(self.failed(step, action.spec(), summary, false));
             }
             let instructions = ctx.args.text("instructions").unwrap_or_default();
             let body = format!("THE CHECK SAYS IT IS NOT DONE: {evidence}\n\n{instructions}");
@@ -860,15 +834,7 @@ impl<'a> Engine<'a> {
                 default_yes: false,
             });
             if let Some(signal) = self.interrupt.received() {
-                return Ok((
-                    StepStatus::Interrupted,
-                    "interrupted at the prompt".into(),
-                    BTreeMap::new(),
-                    Some(End::Interrupted {
-                        signal,
-                        step: Some(step.id.clone()),
-                    }),
-                ));
+                return Ok(interrupted(step, signal, "at the prompt"));
             }
             match answer {
                 Answer::Yes => {
@@ -885,25 +851,10 @@ impl<'a> Engine<'a> {
                     {
                         Ok(o) => o,
                         Err(StepStop::Interrupted(signal)) => {
-                            return Ok((
-                                StepStatus::Interrupted,
-                                format!("interrupted by {}", signal.name()),
-                                BTreeMap::new(),
-                                Some(End::Interrupted {
-                                    signal,
-                                    step: Some(step.id.clone()),
-                                }),
-                            ))
+                            return Ok(interrupted(step, signal, ""))
                         }
-                        Err(StepStop::Failed(message, _)) => {
-                            return Ok((
-                                StepStatus::Failed,
-                                message,
-                                BTreeMap::new(),
-                                Some(End::Failed {
-                                    step: step.id.clone(),
-                                }),
-                            ))
+                        Err(StepStop::Failed(message, unusable)) => {
+                            return Ok(self.failed(step, action.spec(), message, unusable))
                         }
                     };
                 }
@@ -918,14 +869,7 @@ impl<'a> Engine<'a> {
                 }
                 Answer::Abort | Answer::No => {
                     self.answer(step, "abort", None, "operator")?;
-                    return Ok((
-                        StepStatus::Aborted,
-                        "aborted by the operator".into(),
-                        BTreeMap::new(),
-                        Some(End::Aborted {
-                            step: step.id.clone(),
-                        }),
-                    ));
+                    return Ok(aborted(step, "aborted by the operator"));
                 }
             }
         }
@@ -1009,6 +953,35 @@ impl<'a> Engine<'a> {
 
 /// How a step ended: status, summary, outputs, and whether the run stops here.
 type StepEnd = (StepStatus, String, BTreeMap<String, Json>, Option<End>);
+
+/// The operator chose abort: the run stops here.
+fn aborted(step: &Step, summary: &str) -> StepEnd {
+    (
+        StepStatus::Aborted,
+        summary.to_string(),
+        BTreeMap::new(),
+        Some(End::Aborted {
+            step: step.id.clone(),
+        }),
+    )
+}
+
+/// A step cut short by Ctrl-C or SIGTERM: the run stops here.
+fn interrupted(step: &Step, signal: Signal, when: &str) -> StepEnd {
+    let summary = match when {
+        "" => format!("interrupted by {}", signal.name()),
+        when => format!("interrupted by {} {when}", signal.name()),
+    };
+    (
+        StepStatus::Interrupted,
+        summary,
+        BTreeMap::new(),
+        Some(End::Interrupted {
+            signal,
+            step: Some(step.id.clone()),
+        }),
+    )
+}
 
 enum StepStop {
     /// The message, and whether the exchange was unreachable or refused the credentials.

@@ -287,13 +287,7 @@ pub async fn run(
         journal::genesis_hash(&playbook.text, &inputs),
     )
     .map_err(|e| Error::Internal(e.to_string()))?;
-    if cfg.json {
-        journal.add_listener(json_lines());
-    }
-    observer.attach(journal.clone());
-    if let Some(client) = services.leaked.clone() {
-        journal.set_server_clock(Box::new(move || client.time_offset_ms()));
-    }
+    wire_journal(&journal, cfg, &observer, &services);
     let who = operator::who(cfg.operator.as_deref());
     journal
         .record(Event::RunStarted {
@@ -313,22 +307,17 @@ pub async fn run(
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
 
-    let shared = Arc::new(RunShared {
-        dry_run: cfg.dry_run,
-        drill: cfg.drill(),
-        autopilot: cfg.drill() && cfg.yes,
+    let shared = shared(
+        cfg,
         journal,
         operator,
-        incident_dir: dir,
+        dir,
         started_at,
         key_masked,
-        who: who.clone(),
+        &who,
         services,
-        state: Default::default(),
-        background: Default::default(),
-        ending: tokio::sync::watch::channel(false).0,
-        previous: cfg.previous.clone(),
-    });
+        Default::default(),
+    );
     walk(
         playbook,
         registry,
@@ -447,13 +436,7 @@ pub async fn resume(
     let last = read.lines.last().expect("verified: at least one line");
     let journal = Journal::append_to(&journal_path, records.len() as u64, &last.text)
         .map_err(|e| Error::Internal(e.to_string()))?;
-    if cfg.json {
-        journal.add_listener(json_lines());
-    }
-    observer.attach(journal.clone());
-    if let Some(client) = services.leaked.clone() {
-        journal.set_server_clock(Box::new(move || client.time_offset_ms()));
-    }
+    wire_journal(&journal, cfg, &observer, &services);
     let who = operator::who(cfg.operator.as_deref());
     // A session that ended without recording how (killed, crashed, power lost) is
     // recorded as interrupted now, so the report tells the whole story.
@@ -485,22 +468,17 @@ pub async fn resume(
             signing_key: signer.as_ref().map(|k| k.public()),
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
-    let shared = Arc::new(RunShared {
-        dry_run: cfg.dry_run,
-        drill: cfg.drill(),
-        autopilot: cfg.drill() && cfg.yes,
+    let shared = shared(
+        cfg,
         journal,
         operator,
-        incident_dir: dir.to_path_buf(),
-        started_at: Utc::now(),
-        key_masked: keys.leaked,
-        who: who.clone(),
+        dir.to_path_buf(),
+        Utc::now(),
+        keys.leaked,
+        &who,
         services,
-        state: std::sync::Mutex::new(state),
-        background: Default::default(),
-        ending: tokio::sync::watch::channel(false).0,
-        previous: cfg.previous.clone(),
-    });
+        state,
+    );
     walk(
         &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed", signer,
     )
@@ -605,6 +583,54 @@ pub fn finished_steps(records: &[&Record]) -> HashMap<String, Resumed> {
         }
     }
     out
+}
+
+/// Connect the journal to `--json` output, the request observer and the exchange's
+/// clock.
+fn wire_journal(
+    journal: &Journal,
+    cfg: &RunConfig,
+    observer: &JournalObserver,
+    services: &Services,
+) {
+    if cfg.json {
+        journal.add_listener(json_lines());
+    }
+    observer.attach(journal.clone());
+    if let Some(client) = services.leaked.clone() {
+        journal.set_server_clock(Box::new(move || client.time_offset_ms()));
+    }
+}
+
+/// What every step of this session shares.
+#[allow(clippy::too_many_arguments)]
+fn shared(
+    cfg: &RunConfig,
+    journal: Journal,
+    operator: Arc<dyn Operator>,
+    incident_dir: PathBuf,
+    started_at: DateTime<Utc>,
+    key_masked: Option<String>,
+    who: &str,
+    services: Services,
+    state: crate::actions::RunState,
+) -> Arc<RunShared> {
+    Arc::new(RunShared {
+        dry_run: cfg.dry_run,
+        drill: cfg.drill(),
+        autopilot: cfg.drill() && cfg.yes,
+        journal,
+        operator,
+        incident_dir,
+        started_at,
+        key_masked,
+        who: who.to_string(),
+        services,
+        state: std::sync::Mutex::new(state),
+        background: Default::default(),
+        ending: tokio::sync::watch::channel(false).0,
+        previous: cfg.previous.clone(),
+    })
 }
 
 /// Turn each journal record into a JSON line on stdout (`--json`).
