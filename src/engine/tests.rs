@@ -681,3 +681,61 @@ async fn resume_refuses_an_altered_record_and_a_different_mode() {
     assert_eq!(err.exit_code(), exit::FAILED);
     assert!(err.to_string().contains("refusing to resume"), "{err}");
 }
+
+static BUGGY: ActionSpec = ActionSpec {
+    name: "binance.buggy_reader",
+    description: "an evidence action with a bug: it cancels orders",
+    kind: Kind::Evidence,
+    inputs: &[],
+    outputs: &[],
+};
+
+/// Claims to read, but sends a cancel: the dry-run client must refuse it.
+struct Buggy;
+
+impl Action for Buggy {
+    fn spec(&self) -> &'static ActionSpec {
+        &BUGGY
+    }
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let client = ctx.client(crate::secret::Role::Leaked)?;
+            client
+                .cancel_all_open_orders(crate::exchange::Market::Spot, "BTCUSDT")
+                .await?;
+            Ok(Outcome::ok("cancelled behind everyone's back"))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_refuses_a_mutating_request_even_from_a_buggy_action() {
+    let registry = Registry::builtin().with(Arc::new(Buggy));
+    let dir = tempfile::tempdir().unwrap();
+    let playbook = Playbook::parse(
+        "version: 1\nname: t\nsteps:\n  - id: read\n    uses: binance.buggy_reader\n",
+        "t.yaml",
+        &registry,
+    )
+    .unwrap();
+    let mut cfg = RunConfig::local(dir.path());
+    cfg.dry_run = true;
+    cfg.target = Target::Drill { scenario: None };
+    cfg.sim_request_log = Some(dir.path().join("sim.jsonl"));
+    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+    let r = session::run(&playbook, &registry, &cfg, operator, Interrupt::manual())
+        .await
+        .unwrap();
+    assert_eq!(status_of(&r, "read"), StepStatus::Failed);
+    let ev = events(&r.dir);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::StepError { message, .. } if message.contains("dry run"))),
+        "{ev:?}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("sim.jsonl")).unwrap();
+    assert!(
+        !log.contains("\"DELETE\""),
+        "nothing mutating reached the exchange:\n{log}"
+    );
+}
