@@ -560,3 +560,42 @@ async fn the_blast_radius_at_triage_can_steer_a_playbook() {
         "spot, margin and futures wallets are all counted: {value}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_already_dead_at_triage_is_a_finding_and_evidence_comes_from_the_responder_key() {
+    let server = sim(Some(&without_attacker())).await;
+    let leaked = server.leaked_key();
+    server.delete_key(&leaked.api_key).unwrap();
+    let responder = server.create_responder_key();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("BINANCE_API_KEY", leaked.api_key.as_str()),
+        ("BINANCE_API_SECRET", leaked.secret.as_str()),
+        ("BINANCE_RESPONDER_API_KEY", responder.api_key.as_str()),
+        ("BINANCE_RESPONDER_API_SECRET", responder.secret.as_str()),
+    ];
+    let run = respond(
+        dir.path(),
+        &["compromised", "--yes", "--base-url", server.url()],
+        &env,
+    )
+    .await;
+    assert_eq!(
+        run.code, 5,
+        "a dead key is a finding, not exit 3: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("already rejected"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the dead key cannot cancel them"),
+        "{}",
+        run.stderr
+    );
+    let report = read_json(&run.incident(dir.path()).join("report.json"));
+    let steps = report["steps"].as_array().unwrap();
+    let status = |id: &str| steps.iter().find(|s| s["id"] == id).unwrap()["status"].clone();
+    assert_eq!(status("cancel-orders"), "skipped");
+    assert_eq!(status("trades"), "ok", "read with the responder key");
+    assert_eq!(status("transfers"), "ok");
+    assert!(report["findings"].to_string().contains("TXunknown"));
+}

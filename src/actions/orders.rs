@@ -294,6 +294,14 @@ fn spawn_watch(
     });
 }
 
+/// Every open order on every market, read with `client` (e.g. the responder key).
+pub async fn open_everywhere(
+    ctx: &StepContext,
+    client: &Client,
+) -> Result<Vec<Order>, ActionError> {
+    list_all(ctx, client, &Market::ALL).await
+}
+
 /// One last look before the key dies: cancel whatever is open now with the leaked key
 /// (the operator already agreed to cancel everything). Once the key is deleted nobody
 /// can cancel through the API any more, so orders placed in the last seconds before the

@@ -325,8 +325,39 @@ async fn dead_key(ctx: &StepContext, e: &ExchangeError) -> Result<Outcome, Actio
         Level::Warn,
         format!("The leaked key is already rejected: {what}."),
     )?;
+    ctx.note(
+        Level::Info,
+        "Steps that need the leaked key itself (cancelling orders, the deletion check) are skipped.",
+    )?;
     if services.responder.is_some() {
         ctx.note(Level::Info, "Evidence will be read with the responder key.")?;
+        // Orders outlive their key: whatever is still open cannot be cancelled through
+        // the API any more, so a person has to do it.
+        if let Ok(reader) = ctx.client(crate::secret::Role::Responder) {
+            let open = super::orders::open_everywhere(ctx, &reader)
+                .await
+                .unwrap_or_default();
+            if !open.is_empty() {
+                ctx.note(
+                    Level::Alert,
+                    format!(
+                        "{} open order(s) remain and the dead key cannot cancel them: cancel them in the Binance app (Orders > Open Orders > Cancel All) on every market",
+                        open.len()
+                    ),
+                )?;
+                ctx.finding(
+                    "high",
+                    format!(
+                        "{} open order(s) left by the dead key; cancel them by hand",
+                        open.len()
+                    ),
+                    json!(open
+                        .iter()
+                        .map(|o| super::util::row(Some(o.market.as_str()), o))
+                        .collect::<Vec<_>>()),
+                )?;
+            }
+        }
     } else {
         ctx.note(
             Level::Warn,

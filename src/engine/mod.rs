@@ -295,7 +295,7 @@ impl<'a> Engine<'a> {
                 if !cond.eval(&self.lookup()).truthy() {
                     let reason = format!("condition `{}` is false", text.trim());
                     self.say(
-                        Level::Detail,
+                        Level::Info,
                         &format!(
                             "[{}/{total}] {}: skipped ({reason})",
                             index + 1,
