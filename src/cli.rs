@@ -239,7 +239,7 @@ pub struct SimServeArgs {
     pub request_log: Option<PathBuf>,
 
     /// Inject a fault: latency=MS, error-rate=P, timeout-rate=P, clock-skew=MS,
-    /// malformed=PATH, weight-limit=N, seed=N (repeatable).
+    /// malformed=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N (repeatable).
     #[arg(long = "fault", value_name = "NAME=VALUE")]
     pub faults: Vec<String>,
 }
