@@ -134,6 +134,10 @@ pub struct RunOptions {
     #[arg(long, value_name = "N")]
     pub weight_limit: Option<u32>,
 
+    /// How long one HTTP request may take before it counts as unanswered (tests shorten it).
+    #[arg(long, value_name = "DURATION", default_value = "10s", hide = true)]
+    pub request_timeout: String,
+
     /// Drill only: a fault for the simulator (latency=MS, weight-limit=N, ...; repeatable).
     #[arg(
         long = "sim-fault",

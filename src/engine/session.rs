@@ -178,6 +178,7 @@ pub async fn connect(
     config.concurrency = cfg.concurrency;
     config.weight_window = cfg.weight_window;
     config.weight_limit = cfg.weight_limit;
+    config.timeout = cfg.request_timeout;
     config.observer = Some(observer);
     let client = Client::new(config)?;
     client.sync_time().await?;
