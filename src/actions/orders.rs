@@ -53,13 +53,16 @@ static SPEC: ActionSpec = ActionSpec {
         OutputSpec { name: "cancelled", description: "orders cancelled" },
         OutputSpec { name: "remaining", description: "open orders left after the last round" },
         OutputSpec { name: "reappeared", description: "orders that appeared after a cancel (someone is still using the key)" },
+        OutputSpec { name: "unchecked", description: "markets whose open orders could not be listed (the step is failed when any)" },
     ],
 };
 
+type PreviewListing = (std::time::Instant, String, Vec<Order>, BTreeSet<Market>);
+
 #[derive(Default)]
 pub struct CancelOpenOrders {
-    /// The last preview: when, for which step, and what it listed.
-    last_preview: std::sync::Mutex<Option<(std::time::Instant, String, Vec<Order>)>>,
+    /// The last preview: when, for which step, what it listed, and what it could not.
+    last_preview: std::sync::Mutex<Option<PreviewListing>>,
 }
 
 fn markets(ctx: &StepContext) -> Vec<Market> {
@@ -70,13 +73,20 @@ fn markets(ctx: &StepContext) -> Vec<Market> {
         .collect()
 }
 
+/// What one listing of every market found, and which markets it could not read.
+struct Listing {
+    orders: Vec<Order>,
+    /// Markets whose open orders are unknown: nothing there may be called cancelled.
+    unread: BTreeSet<Market>,
+}
+
 /// Open orders on every market, listed concurrently. A market the key cannot read is a
-/// gap (noted), not a failure, unless no market could be read at all.
+/// gap (noted, and carried in `unread`), not a failure, unless no market could be read.
 async fn list_all(
     ctx: &StepContext,
     client: &Client,
     markets: &[Market],
-) -> Result<Vec<Order>, ActionError> {
+) -> Result<Listing, ActionError> {
     let mut tasks = JoinSet::new();
     for &market in markets {
         let client = client.clone();
@@ -96,14 +106,24 @@ async fn list_all(
         let (_, e) = failures.swap_remove(0);
         return Err(e.into());
     }
+    let mut unread = BTreeSet::new();
     for (market, e) in failures {
         ctx.note(
             Level::Warn,
             format!("could not list open orders on {market}: {e} — not covered"),
         )?;
+        unread.insert(market);
     }
     orders.sort_by(|a, b| (a.market, &a.symbol, a.time).cmp(&(b.market, &b.symbol, b.time)));
-    Ok(orders)
+    Ok(Listing { orders, unread })
+}
+
+fn market_list(markets: &BTreeSet<Market>) -> String {
+    markets
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn describe(orders: &[Order]) -> String {
@@ -151,9 +171,18 @@ fn render(orders: &[Order]) -> String {
     )
 }
 
+/// What one round of cancel-alls achieved.
+struct Round {
+    /// Orders the answers echoed (spot and margin; futures answers do not list them).
+    cancelled: Vec<Order>,
+    /// Symbols whose cancel-all the exchange acknowledged (or said had nothing left).
+    acknowledged: BTreeSet<(Market, String)>,
+    errors: Vec<String>,
+}
+
 /// Cancel everything on each (market, symbol) at once; each answer is journaled by the
 /// client's observer as it arrives.
-async fn cancel_round(client: &Client, orders: &[Order]) -> (Vec<Order>, Vec<String>) {
+async fn cancel_round(client: &Client, orders: &[Order]) -> Round {
     let targets: BTreeSet<(Market, String)> = orders
         .iter()
         .map(|o| (o.market, o.symbol.clone()))
@@ -166,16 +195,22 @@ async fn cancel_round(client: &Client, orders: &[Order]) -> (Vec<Order>, Vec<Str
             (market, symbol, result)
         });
     }
-    let mut cancelled = Vec::new();
-    let mut errors = Vec::new();
+    let mut round = Round {
+        cancelled: Vec::new(),
+        acknowledged: BTreeSet::new(),
+        errors: Vec::new(),
+    };
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((_, _, Ok(done))) => cancelled.extend(done.cancelled),
-            Ok((market, symbol, Err(e))) => errors.push(format!("{market} {symbol}: {e}")),
-            Err(e) => errors.push(format!("cancel task failed: {e}")),
+            Ok((market, symbol, Ok(done))) => {
+                round.cancelled.extend(done.cancelled);
+                round.acknowledged.insert((market, symbol));
+            }
+            Ok((market, symbol, Err(e))) => round.errors.push(format!("{market} {symbol}: {e}")),
+            Err(e) => round.errors.push(format!("cancel task failed: {e}")),
         }
     }
-    (cancelled, errors)
+    round
 }
 
 impl Action for CancelOpenOrders {
@@ -186,15 +221,29 @@ impl Action for CancelOpenOrders {
     fn preview<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Preview, ActionError>> {
         Box::pin(async move {
             let client = ctx.client(ctx.role)?;
-            let orders = list_all(ctx, &client, &markets(ctx)).await?;
-            *self.last_preview.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((std::time::Instant::now(), ctx.step.clone(), orders.clone()));
+            let listing = list_all(ctx, &client, &markets(ctx)).await?;
+            let orders = listing.orders;
+            *self.last_preview.lock().unwrap_or_else(|p| p.into_inner()) = Some((
+                std::time::Instant::now(),
+                ctx.step.clone(),
+                orders.clone(),
+                listing.unread.clone(),
+            ));
             let rows: Vec<_> = orders
                 .iter()
                 .map(|o| row(Some(o.market.as_str()), o))
                 .collect();
             ctx.evidence("open-orders", rows.clone())?;
-            if orders.is_empty() {
+            // A market that could not be listed may hold orders: never "nothing to do".
+            let unread = if listing.unread.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; could not list {} — the cancel lists them again",
+                    market_list(&listing.unread)
+                )
+            };
+            if orders.is_empty() && listing.unread.is_empty() {
                 return Ok(Preview {
                     summary: "no open orders on any market: nothing to cancel".into(),
                     nothing_to_do: true,
@@ -203,7 +252,7 @@ impl Action for CancelOpenOrders {
                 });
             }
             Ok(Preview {
-                summary: format!("{} would be cancelled", describe(&orders)),
+                summary: format!("{} would be cancelled{unread}", describe(&orders)),
                 body: render(&orders),
                 items: json!(rows),
                 nothing_to_do: false,
@@ -221,39 +270,50 @@ impl Action for CancelOpenOrders {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take()
-                .filter(|(at, step, _)| *step == ctx.step && at.elapsed() < FRESH_PREVIEW)
-                .map(|(_, _, orders)| orders);
-            let mut targets = match fresh {
-                Some(orders) => orders,
+                .filter(|(at, step, _, _)| *step == ctx.step && at.elapsed() < FRESH_PREVIEW)
+                .map(|(_, _, orders, unread)| Listing { orders, unread });
+            let listing = match fresh {
+                Some(listing) => listing,
                 None => list_all(ctx, &client, &markets).await?,
             };
+            let mut targets = listing.orders;
+            // Markets the last listing could not read: what they hold is unknown.
+            let mut unread = listing.unread;
             let mut cancelled_total = 0usize;
             let mut reappeared = 0usize;
             let mut seen: BTreeSet<(Market, i64)> = BTreeSet::new();
             let mut remaining = Vec::new();
             for round in 1..=MAX_ROUNDS {
                 seen.extend(targets.iter().map(|o| (o.market, o.order_id)));
-                let (acknowledged, errors) = cancel_round(&client, &targets).await;
-                for error in &errors {
+                let unread_before = std::mem::take(&mut unread);
+                let done = cancel_round(&client, &targets).await;
+                for error in &done.errors {
                     ctx.note(Level::Warn, format!("cancel failed: {error}"))?;
                 }
-                remaining = list_all(ctx, &client, &markets).await?;
-                if remaining.is_empty() && !settle.is_zero() {
+                let mut listing = list_all(ctx, &client, &markets).await?;
+                if listing.orders.is_empty() && listing.unread.is_empty() && !settle.is_zero() {
                     // Someone still holding the key places orders again within moments;
                     // look once more before calling the books clean.
                     tokio::time::sleep(settle).await;
-                    remaining = list_all(ctx, &client, &markets).await?;
+                    listing = list_all(ctx, &client, &markets).await?;
                 }
+                remaining = listing.orders;
+                unread = listing.unread;
                 // Cancelled = listed before, gone now. Futures cancel-alls do not echo
                 // the orders, so the listing is the record; spot and margin answers add
-                // their detail.
+                // their detail. On a market the listing could not read, only an
+                // acknowledged cancel counts.
                 let still_open: BTreeSet<(Market, i64)> =
                     remaining.iter().map(|o| (o.market, o.order_id)).collect();
                 let gone: Vec<Order> = targets
                     .iter()
                     .filter(|o| !still_open.contains(&(o.market, o.order_id)))
+                    .filter(|o| {
+                        !unread.contains(&o.market)
+                            || done.acknowledged.contains(&(o.market, o.symbol.clone()))
+                    })
                     .map(|o| {
-                        acknowledged
+                        done.cancelled
                             .iter()
                             .find(|a| a.market == o.market && a.order_id == o.order_id)
                             .cloned()
@@ -283,11 +343,16 @@ impl Action for CancelOpenOrders {
                     ),
                 )?;
                 if remaining.is_empty() {
+                    // Nothing visible to cancel; a market that cannot be listed after the
+                    // client's own retries is reported below, not polled round after round.
                     break;
                 }
+                // Orders on a market the previous listing could not read are not new:
+                // they were there, unseen.
                 let new: Vec<&Order> = remaining
                     .iter()
                     .filter(|o| !seen.contains(&(o.market, o.order_id)))
+                    .filter(|o| !unread_before.contains(&o.market))
                     .collect();
                 reappeared += new.len();
                 if !new.is_empty() {
@@ -313,10 +378,16 @@ impl Action for CancelOpenOrders {
                 if round == MAX_ROUNDS {
                     break;
                 }
-                let again = ctx.ask(
-                    &format!("{} still open. Cancel again now?", describe(&remaining)),
-                    true,
-                )?;
+                let question = if unread.is_empty() {
+                    format!("{} still open. Cancel again now?", describe(&remaining))
+                } else {
+                    format!(
+                        "{} still open, and {} could not be listed. Cancel again now?",
+                        describe(&remaining),
+                        market_list(&unread)
+                    )
+                };
+                let again = ctx.ask(&question, true)?;
                 if !again {
                     break;
                 }
@@ -325,7 +396,7 @@ impl Action for CancelOpenOrders {
             if !remaining.is_empty() {
                 ctx.note(Level::Warn, format!("{} left open", describe(&remaining)))?;
             }
-            let summary = if remaining.is_empty() {
+            let mut summary = if remaining.is_empty() {
                 format!("{cancelled_total} order(s) cancelled; no open order left")
             } else {
                 format!(
@@ -333,10 +404,31 @@ impl Action for CancelOpenOrders {
                     remaining.len()
                 )
             };
-            Ok(Outcome::ok(summary)
+            if !unread.is_empty() {
+                // Never call the books clean where they could not be read.
+                summary = format!(
+                    "{cancelled_total} order(s) cancelled; {} NOT checked: its open orders could not be listed and may still be open — cancel them in the Binance app, and delete the key",
+                    market_list(&unread)
+                );
+                if !remaining.is_empty() {
+                    summary.push_str(&format!("; {} still open elsewhere", remaining.len()));
+                }
+                ctx.note(Level::Alert, summary.clone())?;
+            }
+            let mut outcome = Outcome::ok(summary)
                 .with("cancelled", cancelled_total as u64)
                 .with("remaining", remaining.len() as u64)
-                .with("reappeared", reappeared as u64))
+                .with("reappeared", reappeared as u64)
+                .with(
+                    "unchecked",
+                    unread.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                );
+            if !unread.is_empty() {
+                // Containment is incomplete: the run goes on (deleting the key is the real
+                // stop) and ends as failed.
+                outcome.status = crate::report::journal::StepStatus::Failed;
+            }
+            Ok(outcome)
         })
     }
 }
