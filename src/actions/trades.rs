@@ -157,6 +157,9 @@ fn deviation(price: Decimal, k: &Kline) -> Option<Decimal> {
 struct Pulled {
     trades: Vec<Trade>,
     failed: Vec<String>,
+    /// Pulls attempted, and the error codes of those that failed.
+    attempted: usize,
+    codes: Vec<Option<i64>>,
 }
 
 async fn pull(
@@ -182,13 +185,16 @@ async fn pull(
         .run
         .operator
         .progress("trade history (symbol × window)", Some(tasks.len() as u64));
+    let attempted = tasks.len();
     let mut trades = Vec::new();
     let mut failed = BTreeSet::new();
+    let mut codes = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         bar.inc(1);
         match joined {
             Ok((_, _, Ok(list))) => trades.extend(list),
             Ok((market, symbol, Err(e))) => {
+                codes.push(e.code());
                 failed.insert(format!("{market} {symbol}: {}", short_error(&e)));
             }
             Err(e) => {
@@ -201,6 +207,8 @@ async fn pull(
     Pulled {
         trades,
         failed: failed.into_iter().collect(),
+        attempted,
+        codes,
     }
 }
 
@@ -253,6 +261,17 @@ impl Action for RecentTrades {
             let pulled = pull(ctx, &client, &symbols, range).await;
             for f in &pulled.failed {
                 ctx.note(Level::Warn, format!("trades not read for {f}"))?;
+            }
+            for code in &pulled.codes {
+                ctx.leaked_key_rejected(*code)?;
+            }
+            if pulled.attempted > 0 && pulled.codes.len() == pulled.attempted {
+                // Not one pull worked: "0 trades" would read as "no trades".
+                return Err(ActionError::Failed(format!(
+                    "no trade history could be read ({} pull(s) failed), e.g. {}",
+                    pulled.codes.len(),
+                    pulled.failed.first().map(String::as_str).unwrap_or("")
+                )));
             }
 
             // Per symbol with trades: the first-ever trade, and the market price of each

@@ -140,18 +140,24 @@ impl Action for Transfers {
             bar.finish_and_clear();
 
             let mut gaps = Vec::new();
+            let mut codes = Vec::new();
             let (withdrawals, err) = withdrawals;
             if let Some(e) = err {
+                codes.push(e.code());
                 gaps.push(format!("withdrawals: {e}"));
             }
             let (deposits, err) = deposits;
             if let Some(e) = err {
+                codes.push(e.code());
                 gaps.push(format!("deposits: {e}"));
             }
             let (pay, err) = pay;
             if let Some(e) = err {
+                codes.push(e.code());
                 gaps.push(format!("Binance Pay: {e}"));
             }
+            // Sources that apply to this key; "0 withdrawals" is only said when read.
+            let mut sources = 4 + transfers.len();
             let sub = match sub {
                 Ok(list) => list,
                 Err(e) if e.kind() == ErrorKind::NotApplicable => {
@@ -159,9 +165,11 @@ impl Action for Transfers {
                         Level::Detail,
                         "sub-account transfers: not a master account's key; nothing to read",
                     )?;
+                    sources -= 1;
                     Vec::new()
                 }
                 Err(e) => {
+                    codes.push(e.code());
                     gaps.push(format!("sub-account transfers: {e}"));
                     Vec::new()
                 }
@@ -170,8 +178,24 @@ impl Action for Transfers {
             for (kind, result) in transfers {
                 match result {
                     Ok(list) => universal.extend(list),
-                    Err(e) => gaps.push(format!("universal transfers {kind}: {e}")),
+                    Err(e) => {
+                        codes.push(e.code());
+                        gaps.push(format!("universal transfers {kind}: {e}"));
+                    }
                 }
+            }
+            for code in &codes {
+                ctx.leaked_key_rejected(*code)?;
+            }
+            if codes.len() == sources {
+                // Not one source could be read: "0 withdrawals" would read as "none".
+                for g in &gaps {
+                    ctx.note(Level::Warn, format!("not read: {g}"))?;
+                }
+                return Err(ActionError::Failed(format!(
+                    "no withdrawal, deposit or transfer history could be read ({sources} source(s) failed), e.g. {}",
+                    gaps[0]
+                )));
             }
 
             let mut unknown = 0usize;
