@@ -293,9 +293,24 @@ impl Action for CancelOpenOrders {
                 let mut listing = list_all(ctx, &client, &markets).await?;
                 if listing.orders.is_empty() && listing.unread.is_empty() && !settle.is_zero() {
                     // Someone still holding the key places orders again within moments;
-                    // look once more before calling the books clean.
+                    // look once more before calling the books clean. A market this second
+                    // look cannot read was read clean a moment ago: that stands.
                     tokio::time::sleep(settle).await;
-                    listing = list_all(ctx, &client, &markets).await?;
+                    match list_all(ctx, &client, &markets).await {
+                        Ok(again) => {
+                            listing = Listing {
+                                orders: again.orders,
+                                unread: BTreeSet::new(),
+                            }
+                        }
+                        Err(ActionError::Exchange(e)) => ctx.note(
+                            Level::Warn,
+                            format!(
+                                "second look at the books failed ({e}); the first one was clean"
+                            ),
+                        )?,
+                        Err(e) => return Err(e),
+                    }
                 }
                 remaining = listing.orders;
                 unread = listing.unread;
