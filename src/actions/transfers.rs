@@ -142,6 +142,7 @@ impl Action for Transfers {
             let mut gaps = Vec::new();
             let mut codes = Vec::new();
             let (withdrawals, err) = withdrawals;
+            let withdrawals_unread = err.is_some();
             if let Some(e) = err {
                 codes.push(e.code());
                 gaps.push(format!("withdrawals: {e}"));
@@ -270,19 +271,30 @@ impl Action for Transfers {
                 ctx.note(Level::Warn, format!("not read: {g}"))?;
             }
             let summary = format!(
-                "{} withdrawal(s) ({unknown} to unknown addresses), {} deposit(s), {} transfer(s), {} Pay transaction(s){}",
+                "{}{} withdrawal(s) ({unknown} to unknown addresses), {} deposit(s), {} transfer(s), {} Pay transaction(s){}",
+                if withdrawals_unread {
+                    "withdrawal history NOT fully read — check it in the Binance app; "
+                } else {
+                    ""
+                },
                 withdrawals.len(),
                 deposits.len(),
                 universal.len() + sub.len(),
                 pay.len(),
                 if gaps.is_empty() { String::new() } else { format!("; {} source(s) not read", gaps.len()) }
             );
-            Ok(Outcome::ok(summary)
+            let mut outcome = Outcome::ok(summary)
                 .with("withdrawals", withdrawals.len() as u64)
                 .with("unknown_withdrawals", unknown as u64)
                 .with("deposits", deposits.len() as u64)
                 .with("transfers", (universal.len() + sub.len()) as u64)
-                .with("pay", pay.len() as u64))
+                .with("pay", pay.len() as u64);
+            if withdrawals_unread {
+                // Money leaving is what this step is for: without the withdrawal history,
+                // "0 withdrawals" would read as "nothing left the account".
+                outcome.status = crate::report::journal::StepStatus::Failed;
+            }
+            Ok(outcome)
         })
     }
 }
