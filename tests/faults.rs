@@ -520,13 +520,13 @@ async fn fault_418_ip_banned() {
     );
 }
 
-async fn clock_jump(skew: &str) -> (Run, Duration, SimServer, tempfile::TempDir) {
+async fn clock_jump(skew: &str, extra: &[&str]) -> (Run, Duration, SimServer, tempfile::TempDir) {
     let server = start_sim(&calm_scenario(), &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let url = server.url().to_string();
     let env = leaked_env(&server);
     // The exchange's clock jumps after respond measured it (an NTP step on either side):
-    // the next signed requests fall outside a 2 s recvWindow and are answered -1021.
+    // the next signed requests fall outside recvWindow and are answered -1021.
     let meddle = async {
         if wait_for(&server, Duration::from_secs(20), |l| {
             answered(l, "/sapi/v1/account/apiRestrictions")
@@ -536,13 +536,7 @@ async fn clock_jump(skew: &str) -> (Run, Duration, SimServer, tempfile::TempDir)
             set(&server, &[skew]);
         }
     };
-    let (run, took) = run_while(
-        dir.path(),
-        &live_args(&url, &["--recv-window", "2000"]),
-        &env,
-        meddle,
-    )
-    .await;
+    let (run, took) = run_while(dir.path(), &live_args(&url, extra), &env, meddle).await;
     (run, took, server, dir)
 }
 
@@ -560,7 +554,8 @@ fn assert_resynced(run: &Run, dir: &Path, server: &SimServer) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_clock_skew_plus_3s() {
-    let (run, took, server, dir) = clock_jump("clock-skew=3000").await;
+    // 3 s behind the exchange is inside the default 5 s recvWindow; a 2 s window is not.
+    let (run, took, server, dir) = clock_jump("clock-skew=3000", &["--recv-window", "2000"]).await;
     assert_resynced(&run, dir.path(), &server);
     record_row(
         6,
@@ -574,12 +569,13 @@ async fn fault_clock_skew_plus_3s() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_clock_skew_minus_3s() {
-    let (run, took, server, dir) = clock_jump("clock-skew=-3000").await;
+    // 3 s ahead of the exchange is past Binance's 1 s allowance whatever the window.
+    let (run, took, server, dir) = clock_jump("clock-skew=-3000", &[]).await;
     assert_resynced(&run, dir.path(), &server);
     record_row(
         7,
         "fault_clock_skew_minus_3s",
-        "exchange clock jumps -3 s mid-run (-1021)",
+        "exchange clock jumps -3 s mid-run (-1021, default recvWindow)",
         "completes: -1021 answered, clock measured again, the rejected request re-sent once",
         run.code,
         took,
@@ -632,6 +628,41 @@ async fn fault_malformed_json() {
         "fault_malformed_json",
         "malformed JSON on /api/v3/openOrders (spot listing and cancel-all)",
         "completes with cancel-orders failed: `spot NOT checked … may still be open`; 4 orders on the other markets cancelled",
+        run.code,
+        took,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_malformed_json_withdrawal_history() {
+    let server = start_sim(
+        &calm_scenario(),
+        &["malformed=/sapi/v1/capital/withdraw/history"],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, async {}).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("transfers: failed — withdrawal history NOT fully read"),
+        "{}",
+        run.stderr
+    );
+    let incident = run.incident(dir.path());
+    assert_journal_verifies(&incident);
+    assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
+    assert_eq!(server.state_summary().total_open(), 0);
+    let report = read_json(&incident.join("report.json"));
+    assert_eq!(step(&report, "transfers")["status"], "failed");
+    assert_eq!(step(&report, "cancel-orders")["status"], "ok");
+    record_row(
+        9,
+        "fault_malformed_json_withdrawal_history",
+        "malformed JSON on /sapi/v1/capital/withdraw/history",
+        "completes with transfers failed: `withdrawal history NOT fully read — check it in the Binance app` (never \"0 withdrawals\")",
         run.code,
         took,
     );
@@ -725,7 +756,7 @@ async fn fault_connection_reset() {
     assert!(resets >= 10, "connections were reset: {resets}");
     assert_contained(&run, dir.path(), &server);
     record_row(
-        9,
+        10,
         "fault_connection_reset",
         "connection reset (RST on every 4th request, before or after the exchange acted)",
         &format!("completes: {resets} resets, each request sent again on a new connection"),
@@ -804,7 +835,7 @@ async fn fault_key_deleted_mid_run() {
     assert_eq!(step(&report, "transfers")["status"], "failed");
     assert_eq!(report["outcome"], "completed");
     record_row(
-        10,
+        11,
         "fault_key_deleted_mid_run",
         "leaked key deleted during the trades pull (no responder key)",
         "completes; containment done before; `Binance now rejects the leaked key … deleted or restricted during the run`; transfers failed (nothing readable)",
@@ -836,7 +867,7 @@ async fn fault_key_deleted_mid_run_with_responder_key() {
         "the theft is still found, read with the responder key: {findings:?}"
     );
     record_row(
-        11,
+        12,
         "fault_key_deleted_mid_run_with_responder_key",
         "leaked key deleted during the trades pull (responder key given)",
         "completes; later evidence read with the responder key, the unknown withdrawal still found",
