@@ -526,7 +526,15 @@ async fn walk(
     let rendered = report::render_dir(&dir);
     let result = outcome.map_err(|e| Error::Internal(e.to_string()))?;
     let report = rendered.map_err(|e| Error::Internal(e.to_string()))?;
-    closing_summary(operator.as_ref(), &dir, &result, &report);
+    // `resume` insists on the mode the run started in: the hint carries it.
+    let mut resume = String::from("respond resume");
+    if cfg.drill() {
+        resume.push_str(" --drill");
+    }
+    if cfg.dry_run {
+        resume.push_str(" --dry-run");
+    }
+    closing_summary(operator.as_ref(), &dir, &result, &report, &resume);
     Ok(SessionResult { dir, result })
 }
 
@@ -535,6 +543,7 @@ fn closing_summary(
     dir: &std::path::Path,
     result: &RunResult,
     report: &report::Report,
+    resume: &str,
 ) {
     let level = match result.exit_code {
         exit::OK => Level::Success,
@@ -567,7 +576,7 @@ fn closing_summary(
     if report.outcome == "interrupted" {
         operator.say(
             Level::Warn,
-            &format!("resume with: respond resume {}", dir.display()),
+            &format!("resume with: {resume} {}", dir.display()),
         );
     }
     operator.say(
