@@ -263,12 +263,17 @@ pub fn parse_condition(text: &str) -> Result<Expr, ExprError> {
     let trimmed = text.trim();
     if let Some(inner) = trimmed.strip_prefix("${{") {
         let lead = char_count(&text[..text.len() - text.trim_start().len()]) + 3;
-        let Some(inner) = inner.strip_suffix("}}") else {
-            return Err(ExprError {
-                offset: lead - 3,
-                message: "a `when:` condition must be one `${{ ... }}` expression".into(),
-            });
+        let not_one = |offset| ExprError {
+            offset,
+            message: "a `when:` condition must be one `${{ ... }}` expression".into(),
         };
+        let Some(inner) = inner.strip_suffix("}}") else {
+            return Err(not_one(lead - 3));
+        };
+        if let Some(at) = inner.find("}}") {
+            // `${{ a }} and ${{ b }}`: two expressions, not one.
+            return Err(not_one(lead + char_count(&inner[..at])));
+        }
         return parse_expr(inner).map_err(|e| ExprError {
             offset: lead + e.offset,
             ..e

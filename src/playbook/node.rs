@@ -115,10 +115,23 @@ pub fn yaml_options() -> serde_saphyr::Options {
 /// The parser's own words for a nesting limit, in the words of the rest of the messages.
 pub fn friendly(message: String) -> String {
     if message.starts_with("budget breached: Depth") || message == "recursion limit exceeded" {
-        format!("nested too deeply: more than {MAX_YAML_DEPTH} levels of lists and mappings")
-    } else {
-        message
+        return format!(
+            "nested too deeply: more than {MAX_YAML_DEPTH} levels of lists and mappings"
+        );
     }
+    // The library's advice is for programmers ("set DuplicateKeyPolicy in Options").
+    if let Some(rest) = message.strip_prefix("duplicate mapping key") {
+        let key = rest
+            .trim_end_matches(", set DuplicateKeyPolicy in Options if acceptable")
+            .trim_start_matches(':')
+            .trim();
+        return if key.is_empty() {
+            "duplicate key: each key may appear only once in a mapping".into()
+        } else {
+            format!("duplicate key `{key}`: each key may appear only once in a mapping")
+        };
+    }
+    message
 }
 
 /// serde-saphyr prints a multi-line snippet; diagnostics want just the message.
