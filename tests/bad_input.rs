@@ -371,3 +371,21 @@ fn deeply_nested_yaml_is_an_error_not_a_crash() {
         assert!(diags.0.iter().all(|d| d.line >= 1), "{diags}");
     }
 }
+
+/// A quantity the simulator then multiplied by a price made its account handler panic
+/// ("Multiplication overflowed") and the drill stop at triage.
+#[test]
+fn amounts_too_large_for_the_simulator_are_refused_with_a_position() {
+    let text = SCENARIOS[0].replace(
+        "quantity: \"0.05\"",
+        "quantity: \"99999999999999999999999999\"",
+    );
+    let diags = Scenario::parse(&text, "s.yaml").unwrap_err();
+    let d = &diags.0[0];
+    assert!(d.line > 1, "{d}");
+    assert!(
+        d.message
+            .contains("quantity 99999999999999999999999999 is too large"),
+        "{d}"
+    );
+}
