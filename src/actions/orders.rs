@@ -190,8 +190,19 @@ async fn cancel_round(client: &Client, orders: &[Order]) -> Round {
     let mut tasks = JoinSet::new();
     for (market, symbol) in targets {
         let client = client.clone();
+        // USDⓈ-M has two books per symbol: cancel only the one(s) with listed orders,
+        // so a book already acknowledged empty is not cancelled again.
+        let on_symbol = |algo: bool| {
+            orders
+                .iter()
+                .any(|o| o.market == market && o.symbol == symbol && o.is_algo == algo)
+        };
+        let (regular, algo) = (on_symbol(false), on_symbol(true));
         tasks.spawn(async move {
-            let result = client.cancel_all_open_orders(market, &symbol).await;
+            let result = match market {
+                Market::UsdM => client.cancel_usdm_open_orders(&symbol, regular, algo).await,
+                _ => client.cancel_all_open_orders(market, &symbol).await,
+            };
             (market, symbol, result)
         });
     }

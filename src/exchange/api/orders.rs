@@ -123,21 +123,7 @@ impl Client {
                     Err(e) => return Err(e),
                 }
             }
-            Market::UsdM => {
-                let (regular, algo) = tokio::join!(
-                    self.execute::<serde_json::Value>(&weights::FAPI_CANCEL_ALL, params.clone()),
-                    self.execute::<serde_json::Value>(&weights::FAPI_CANCEL_ALL_ALGO, params),
-                );
-                let mut nothing = true;
-                for outcome in [regular, algo] {
-                    match outcome {
-                        Ok(_) => nothing = false,
-                        Err(e) if nothing_to_cancel(&e) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                result.nothing_to_cancel = nothing;
-            }
+            Market::UsdM => return self.cancel_usdm_open_orders(symbol, true, true).await,
             Market::CoinM => {
                 match self
                     .execute::<serde_json::Value>(&weights::DAPI_CANCEL_ALL, params)
@@ -149,6 +135,61 @@ impl Client {
                 }
             }
         }
+        Ok(result)
+    }
+
+    /// USDⓈ-M: cancel the regular book, the conditional (algo) book, or both, on
+    /// `symbol`. A caller that knows which book holds orders sends only that cancel-all:
+    /// Binance acknowledges a futures cancel-all even when the book is empty, so an
+    /// unneeded one reads in the record as a second cancel of what was already done.
+    pub async fn cancel_usdm_open_orders(
+        &self,
+        symbol: &str,
+        regular: bool,
+        algo: bool,
+    ) -> Result<CancelAll, ExchangeError> {
+        let params = Params::new().add("symbol", symbol);
+        let mut result = CancelAll {
+            market: Market::UsdM,
+            symbol: symbol.to_string(),
+            cancelled: Vec::new(),
+            nothing_to_cancel: false,
+        };
+        let (regular, algo) = tokio::join!(
+            async {
+                match regular {
+                    true => Some(
+                        self.execute::<serde_json::Value>(
+                            &weights::FAPI_CANCEL_ALL,
+                            params.clone(),
+                        )
+                        .await,
+                    ),
+                    false => None,
+                }
+            },
+            async {
+                match algo {
+                    true => Some(
+                        self.execute::<serde_json::Value>(
+                            &weights::FAPI_CANCEL_ALL_ALGO,
+                            params.clone(),
+                        )
+                        .await,
+                    ),
+                    false => None,
+                }
+            },
+        );
+        let mut nothing = true;
+        for outcome in [regular, algo].into_iter().flatten() {
+            match outcome {
+                Ok(_) => nothing = false,
+                Err(e) if nothing_to_cancel(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        result.nothing_to_cancel = nothing;
         Ok(result)
     }
 
