@@ -413,9 +413,9 @@ async fn fault_exchange_never_answers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_429_with_retry_after() {
-    // Latency holds each request 150 ms before the exchange looks at it, so a fault set
+    // Latency holds each request 400 ms before the exchange looks at it, so a fault set
     // when triage's last read is answered applies to containment's first requests.
-    let server = start_sim(&calm_scenario(), &["latency=150"]).await;
+    let server = start_sim(&calm_scenario(), &["latency=400"]).await;
     let dir = tempfile::tempdir().unwrap();
     let url = server.url().to_string();
     let env = leaked_env(&server);
@@ -437,7 +437,7 @@ async fn fault_429_with_retry_after() {
     let first = time(limited[0]);
     for e in &log {
         let at = time(e) - first;
-        if at > chrono::Duration::milliseconds(400) && at < chrono::Duration::milliseconds(1400) {
+        if at > chrono::Duration::milliseconds(500) && at < chrono::Duration::milliseconds(1400) {
             panic!("sent during the Retry-After wait: {e:?}");
         }
     }
@@ -461,7 +461,7 @@ async fn fault_429_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_418_ip_banned() {
-    let server = start_sim(&calm_scenario(), &["latency=150"]).await;
+    let server = start_sim(&calm_scenario(), &["latency=400"]).await;
     let dir = tempfile::tempdir().unwrap();
     let url = server.url().to_string();
     let env = leaked_env(&server);
@@ -872,6 +872,102 @@ async fn fault_key_deleted_mid_run_with_responder_key() {
         "leaked key deleted during the trades pull (responder key given)",
         "completes; later evidence read with the responder key, the unknown withdrawal still found",
         run.code,
+        took,
+    );
+}
+
+// ---- Ctrl-C in the middle of the cancels, then resume ----------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_interrupted_mid_cancel_then_resumed() {
+    // Every answer takes 200 ms, so the cancel-alls are in flight for a while.
+    let server = start_sim(&calm_scenario(), &["latency=200"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
+        .current_dir(dir.path())
+        .args(live_args(&url, &[]))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Ctrl-C as soon as the exchange acknowledged the first cancel-all.
+    let acked = wait_for(&server, Duration::from_secs(20), |l| {
+        l.iter()
+            .any(|e| e.actor == Actor::Client && e.method == "DELETE" && e.status == 200)
+    })
+    .await;
+    assert!(acked, "the run reached the cancels");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().await.unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("cancel-orders: interrupted"),
+        "interrupted in the middle of the cancels: {stderr}"
+    );
+    let incident = std::fs::read_dir(dir.path().join("incidents"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_journal_verifies(&incident);
+
+    // Resume at full speed: the step is previewed again and only what is still open
+    // is cancelled; nothing acknowledged before is sent again.
+    set(&server, &["latency=0"]);
+    let resume = respond(
+        dir.path(),
+        &[
+            "resume",
+            "--yes",
+            "--base-url",
+            &url,
+            "--weight-window",
+            "2s",
+            incident.to_str().unwrap(),
+        ],
+        &env_refs(&env),
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(resume.code, 5, "{}", resume.stderr);
+    assert!(
+        resume
+            .stderr
+            .contains("started in an earlier session and did not finish"),
+        "{}",
+        resume.stderr
+    );
+    assert_journal_verifies(&incident);
+    assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
+    assert_eq!(
+        server.state_summary().total_open(),
+        0,
+        "every order cancelled"
+    );
+    let report = read_json(&incident.join("report.json"));
+    assert_eq!(report["outcome"], "completed");
+    assert_eq!(step(&report, "cancel-orders")["status"], "ok");
+    record_row(
+        13,
+        "fault_interrupted_mid_cancel_then_resumed",
+        "Ctrl-C (SIGINT) right after the first cancel-all was acknowledged, then `respond resume`",
+        "exit 130 with the journal intact; resume previews again, cancels only what is still open, then completes (exit 5)",
+        resume.code,
         took,
     );
 }
