@@ -149,6 +149,10 @@ pub struct RunOptions {
     #[arg(long)]
     pub sign: bool,
 
+    /// How long one HTTP request may take before it counts as unanswered (tests shorten it).
+    #[arg(long, value_name = "DURATION", default_value = "10s", hide = true)]
+    pub request_timeout: String,
+
     /// Drill only: a fault for the simulator (latency=MS, weight-limit=N, ...; repeatable).
     #[arg(
         long = "sim-fault",
@@ -263,7 +267,7 @@ pub struct SimServeArgs {
     pub request_log: Option<PathBuf>,
 
     /// Inject a fault: latency=MS, error-rate=P, timeout-rate=P, clock-skew=MS,
-    /// malformed=PATH, weight-limit=N, seed=N (repeatable).
+    /// malformed=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N (repeatable).
     #[arg(long = "fault", value_name = "NAME=VALUE")]
     pub faults: Vec<String>,
 }

@@ -38,6 +38,8 @@ pub struct RunConfig {
     pub concurrency: usize,
     pub weight_window: Duration,
     pub weight_limit: Option<u32>,
+    /// Per-request timeout of the exchange client (hidden `--request-timeout`).
+    pub request_timeout: Duration,
     /// `NAME=VALUE` inputs from the command line, in order.
     pub inputs: Vec<(String, String)>,
     /// Drill only: faults for the simulator, and where it logs requests.
@@ -96,6 +98,15 @@ impl RunConfig {
         if weight_window.is_zero() {
             return Err(Error::usage("--weight-window must be longer than 0s"));
         }
+        let request_timeout = parse_duration(&opts.request_timeout)
+            .map_err(|e| Error::usage(format!("--request-timeout: {e}")))?;
+        if request_timeout < Duration::from_millis(100)
+            || request_timeout > Duration::from_secs(300)
+        {
+            return Err(Error::usage(
+                "--request-timeout must be between 100ms and 5m",
+            ));
+        }
         if opts.weight_limit == Some(0) {
             return Err(Error::usage("--weight-limit must be at least 1"));
         }
@@ -114,6 +125,7 @@ impl RunConfig {
             concurrency: opts.concurrency,
             weight_window,
             weight_limit: opts.weight_limit,
+            request_timeout,
             inputs,
             sim_faults: opts.sim_faults.clone(),
             sim_request_log: opts.sim_request_log.clone(),
@@ -141,6 +153,7 @@ impl RunConfig {
             concurrency: 16,
             weight_window: Duration::from_secs(60),
             weight_limit: None,
+            request_timeout: Duration::from_secs(10),
             inputs: Vec::new(),
             sim_faults: Vec::new(),
             sim_request_log: None,

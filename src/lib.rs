@@ -110,17 +110,17 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         }
         Command::Resume(args) => {
             let cfg = RunConfig::from_options(&args.run, Vec::new(), cli.verbose, cli.quiet)?;
-            runtime()?.block_on(async {
+            let runtime = runtime()?;
+            let session = runtime.block_on(async {
                 let interrupt = Interrupt::install();
                 let operator = engine::session::default_operator(&cfg);
-                let session =
-                    engine::session::resume(&args.dir, &registry, &cfg, operator, interrupt)
-                        .await?;
-                if !cfg.json {
-                    println!("{}", session.dir.display());
-                }
-                Ok(session.result.exit_code)
-            })
+                engine::session::resume(&args.dir, &registry, &cfg, operator, interrupt).await
+            })?;
+            finish(runtime, &session.dir);
+            if !cfg.json {
+                println!("{}", session.dir.display());
+            }
+            Ok(session.result.exit_code)
         }
         Command::Report(ReportCommand::Verify { dir, fingerprint }) => {
             verify(&dir, fingerprint.as_deref())
@@ -169,15 +169,28 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 fn run_session(playbook: &Playbook, registry: &Registry, cfg: &RunConfig) -> Result<u8, Error> {
-    runtime()?.block_on(async {
+    let runtime = runtime()?;
+    let session = runtime.block_on(async {
         let interrupt = Interrupt::install();
         let operator = engine::session::default_operator(cfg);
-        let session = engine::session::run(playbook, registry, cfg, operator, interrupt).await?;
-        if !cfg.json {
-            println!("{}", session.dir.display());
-        }
-        Ok(session.result.exit_code)
-    })
+        engine::session::run(playbook, registry, cfg, operator, interrupt).await
+    })?;
+    finish(runtime, &session.dir);
+    if !cfg.json {
+        println!("{}", session.dir.display());
+    }
+    Ok(session.result.exit_code)
+}
+
+/// After a session: stop every task first. A request still in flight when the run
+/// stopped (Ctrl-C in the middle of the cancels) can journal its answer after the
+/// report was rendered; the journal keeps it (nothing is lost), and the report is then
+/// rendered once more from the journal, so `report verify` finds them in agreement.
+fn finish(runtime: tokio::runtime::Runtime, dir: &std::path::Path) {
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    if let Err(e) = report::render_dir(dir) {
+        eprintln!("warning: could not render the report again: {e}");
+    }
 }
 
 fn validate(paths: &[std::path::PathBuf], registry: &Registry) -> Result<u8, Error> {

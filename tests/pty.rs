@@ -19,6 +19,21 @@ fn spawn(dir: &std::path::Path, args: &[&str]) -> PtySession {
     spawn_command(cmd, Some(30_000)).expect("spawn respond in a pty")
 }
 
+/// rexpect reads the terminal byte by byte as if each byte were a character; the screen
+/// is UTF-8 (`…`, `—`). Wait for `needle` as the screen would show it, and return what
+/// came before it, decoded.
+fn expect(session: &mut PtySession, needle: &str) -> Result<String, rexpect::error::Error> {
+    let raw: String = needle.bytes().map(char::from).collect();
+    let before = session.exp_string(&raw)?;
+    Ok(decode(&before))
+}
+
+/// The text rexpect returned, as the UTF-8 the program wrote.
+fn decode(raw: &str) -> String {
+    let bytes: Vec<u8> = raw.chars().map(|c| c as u32 as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 fn exit_code(session: &mut PtySession) -> i32 {
     for _ in 0..300 {
         match session.process().status() {
@@ -43,17 +58,17 @@ fn only_incident(dir: &std::path::Path) -> std::path::PathBuf {
 fn manual_steps_wait_for_done_and_record_a_skip_reason() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = spawn(dir.path(), &["run", "example"]);
-    s.exp_string("Identify the key").unwrap();
-    s.exp_string("Find the key that may have leaked").unwrap();
-    s.exp_string("is it done?").unwrap();
+    expect(&mut s, "Identify the key").unwrap();
+    expect(&mut s, "Find the key that may have leaked").unwrap();
+    expect(&mut s, "is it done?").unwrap();
     s.send_line("").unwrap(); // first choice: done
-    s.exp_string("Tell the team").unwrap();
-    s.exp_string("is it done?").unwrap();
+    expect(&mut s, "Tell the team").unwrap();
+    expect(&mut s, "is it done?").unwrap();
     s.send(DOWN).unwrap();
     s.send_line("").unwrap(); // second choice: skip
-    s.exp_string("Reason for skipping").unwrap();
+    expect(&mut s, "Reason for skipping").unwrap();
     s.send_line("channel is down").unwrap();
-    s.exp_string("still to do: Tell the team").unwrap();
+    expect(&mut s, "still to do: Tell the team").unwrap();
     assert_eq!(exit_code(&mut s), 5);
     let incident = only_incident(dir.path());
     let md = std::fs::read_to_string(incident.join("report.md")).unwrap();
@@ -65,11 +80,11 @@ fn manual_steps_wait_for_done_and_record_a_skip_reason() {
 fn abort_at_a_manual_step_stops_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = spawn(dir.path(), &["run", "example"]);
-    s.exp_string("is it done?").unwrap();
+    expect(&mut s, "is it done?").unwrap();
     s.send(DOWN).unwrap();
     s.send(DOWN).unwrap();
     s.send_line("").unwrap(); // third choice: abort
-    s.exp_string("outcome: aborted").unwrap();
+    expect(&mut s, "outcome: aborted").unwrap();
     assert_eq!(exit_code(&mut s), 4);
     let incident = only_incident(dir.path());
     let json: serde_json::Value =
@@ -81,4 +96,307 @@ fn abort_at_a_manual_step_stops_the_run() {
         1,
         "nothing after the abort started"
     );
+}
+
+// ---- interactive drills: the destructive prompt, manual steps, Ctrl-C, resume ---------
+
+/// The built-in scenario without its attacker, so no "cancel again?" question appears
+/// at a moment that depends on timing.
+fn calm_scenario(dir: &std::path::Path) -> String {
+    let text = respond::sim::BUILTIN_LEAKED_KEY;
+    let cut = text.find("\nattacker:").expect("an attacker to remove");
+    let path = dir.join("calm.yaml");
+    std::fs::write(&path, &text[..cut + 1]).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn report(incident: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(incident.join("report.json")).unwrap()).unwrap()
+}
+
+fn step_status(report: &serde_json::Value, id: &str) -> String {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| "not started".into())
+}
+
+#[track_caller]
+fn assert_verifies(incident: &std::path::Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_respond"))
+        .args(["report", "verify"])
+        .arg(incident)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn drill_yes_at_the_destructive_prompt_cancels_and_done_deletes_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = calm_scenario(dir.path());
+    let mut s = spawn(
+        dir.path(),
+        &["compromised", "--drill", "--scenario", &scenario],
+    );
+    expect(&mut s, "[DRILL]").unwrap();
+    expect(&mut s, "Key 0lR8…LRqr is LIVE").unwrap();
+    // The preview: what would be cancelled, before the question.
+    expect(
+        &mut s,
+        "7 open orders on 6 symbols in 4 markets would be cancelled",
+    )
+    .unwrap();
+    expect(&mut s, "XYZBTC").unwrap();
+    expect(&mut s, "Cancel every open order?").unwrap();
+    expect(&mut s, "yes, do it now").unwrap();
+    s.send_line("").unwrap(); // first choice: yes
+    expect(
+        &mut s,
+        "cancel-orders: done — 7 order(s) cancelled; no open order left",
+    )
+    .unwrap();
+    expect(&mut s, "Delete the key in API Management — is it done?").unwrap();
+    s.send_line("").unwrap(); // done: the simulator deletes the key
+    expect(&mut s, "drill: the simulator carried this out: deleted key").unwrap();
+    expect(&mut s, "0lR8…LRqr is dead").unwrap();
+    expect(
+        &mut s,
+        "Change the account password and check 2FA — is it done?",
+    )
+    .unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap(); // abort: enough for this test
+    expect(&mut s, "outcome: aborted (exit code 4)").unwrap();
+    assert_eq!(exit_code(&mut s), 4);
+    let incident = only_incident(dir.path());
+    assert_verifies(&incident);
+    let r = report(&incident);
+    assert_eq!(step_status(&r, "cancel-orders"), "ok");
+    assert_eq!(step_status(&r, "delete-key"), "ok");
+    assert_eq!(step_status(&r, "verify-revoked"), "ok");
+    assert_eq!(step_status(&r, "change-password"), "aborted");
+    let journal = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains(r#""step":"cancel-orders","answer":"yes""#)
+            && journal.contains(r#""by":"operator""#),
+        "the operator's yes is in the record"
+    );
+}
+
+#[test]
+fn drill_skip_with_a_reason_at_the_destructive_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = calm_scenario(dir.path());
+    let mut s = spawn(
+        dir.path(),
+        &["compromised", "--drill", "--scenario", &scenario],
+    );
+    expect(&mut s, "Cancel every open order?").unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap(); // second choice: skip
+    expect(&mut s, "Reason for skipping").unwrap();
+    s.send_line("the desk is flattening these by hand").unwrap();
+    expect(
+        &mut s,
+        "cancel-orders: skipped — skipped by the operator: the desk is flattening these by hand",
+    )
+    .unwrap();
+    // The run goes on to the evidence, then the manual deletion.
+    expect(&mut s, "Pull recent trades").unwrap();
+    expect(&mut s, "Delete the key in API Management — is it done?").unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap(); // abort
+    expect(&mut s, "outcome: aborted").unwrap();
+    assert_eq!(exit_code(&mut s), 4);
+    let incident = only_incident(dir.path());
+    assert_verifies(&incident);
+    let r = report(&incident);
+    assert_eq!(step_status(&r, "cancel-orders"), "skipped");
+    let md = std::fs::read_to_string(incident.join("report.md")).unwrap();
+    assert!(md.contains("the desk is flattening these by hand"), "{md}");
+    let cancelled =
+        std::fs::read_to_string(incident.join("evidence/cancelled-orders.csv")).unwrap_or_default();
+    assert!(
+        cancelled.lines().count() <= 1,
+        "nothing cancelled: {cancelled}"
+    );
+}
+
+#[test]
+fn drill_abort_at_the_destructive_prompt_does_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = calm_scenario(dir.path());
+    let mut s = spawn(
+        dir.path(),
+        &["compromised", "--drill", "--scenario", &scenario],
+    );
+    expect(&mut s, "Cancel every open order?").unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap(); // third choice: abort
+    expect(
+        &mut s,
+        "cancel-orders: aborted — aborted by the operator; nothing was done",
+    )
+    .unwrap();
+    expect(&mut s, "outcome: aborted (exit code 4)").unwrap();
+    assert_eq!(exit_code(&mut s), 4);
+    let incident = only_incident(dir.path());
+    assert_verifies(&incident);
+    let r = report(&incident);
+    assert_eq!(r["outcome"], "aborted");
+    assert_eq!(step_status(&r, "cancel-orders"), "aborted");
+    assert_eq!(step_status(&r, "balances"), "not started");
+}
+
+#[test]
+fn ctrl_c_during_a_slow_pull_exits_130_and_resume_finishes_the_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = calm_scenario(dir.path());
+    // Every answer from the simulator takes 300 ms, so the pulls take seconds.
+    let mut s = spawn(
+        dir.path(),
+        &[
+            "compromised",
+            "--drill",
+            "--yes",
+            "--scenario",
+            &scenario,
+            "--sim-fault",
+            "latency=300",
+        ],
+    );
+    expect(&mut s, "cancel-orders: done — 7 order(s) cancelled").unwrap();
+    expect(&mut s, "Pull recent trades").unwrap();
+    expect(&mut s, "examining").unwrap();
+    s.send_control('c').unwrap();
+    expect(&mut s, "trades: interrupted — interrupted by SIGINT").unwrap();
+    expect(&mut s, "outcome: interrupted (exit code 130)").unwrap();
+    expect(&mut s, "resume with: respond resume --drill ").unwrap();
+    assert_eq!(exit_code(&mut s), 130);
+    let incident = only_incident(dir.path());
+    assert_verifies(&incident);
+    let r = report(&incident);
+    assert_eq!(r["outcome"], "interrupted");
+    assert_eq!(step_status(&r, "cancel-orders"), "ok");
+    assert_eq!(step_status(&r, "trades"), "interrupted");
+    let md = std::fs::read_to_string(incident.join("report.md")).unwrap();
+    assert!(md.contains("respond resume --drill"), "{md}");
+
+    // Resume in the same folder: finished steps are not run again, the rest is.
+    let mut s = spawn(
+        dir.path(),
+        &["resume", "--drill", "--yes", incident.to_str().unwrap()],
+    );
+    expect(&mut s, "incident resumed in").unwrap();
+    expect(&mut s, "Pull recent trades").unwrap();
+    expect(&mut s, "0lR8…LRqr is dead").unwrap();
+    expect(&mut s, "outcome: completed (exit code 0)").unwrap();
+    assert_eq!(exit_code(&mut s), 0);
+    assert_eq!(only_incident(dir.path()), incident, "the same folder");
+    assert_verifies(&incident);
+    let r = report(&incident);
+    assert_eq!(r["outcome"], "completed");
+    for id in [
+        "cancel-orders",
+        "trades",
+        "transfers",
+        "verify-revoked",
+        "report",
+    ] {
+        assert_eq!(step_status(&r, id), "ok", "{id}");
+    }
+    let journal = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
+    let cancels = journal
+        .lines()
+        .filter(|l| l.contains(r#""event":"step_started""#) && l.contains("cancel-orders"))
+        .count();
+    assert_eq!(cancels, 1, "cancel-orders ran once across both sessions");
+    assert!(journal.contains(r#""event":"run_resumed""#));
+}
+
+// ---- credentials at a hidden prompt ------------------------------------------------
+
+/// `spawn`, with the terminal's own echo turned back on (rexpect turns it off), so that
+/// anything a prompt does not hide would show on the screen.
+fn spawn_with_echo(dir: &std::path::Path, args: &[&str]) -> PtySession {
+    let mut cmd = Command::new("sh");
+    cmd.current_dir(dir)
+        .arg("-c")
+        .arg(r#"stty echo; exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_respond"))
+        .args(args)
+        .env("TERM", "xterm-256color")
+        .env("NO_COLOR", "1")
+        .env_remove("BINANCE_API_KEY")
+        .env_remove("BINANCE_API_SECRET")
+        .env_remove("BINANCE_RESPONDER_API_KEY")
+        .env_remove("BINANCE_RESPONDER_API_SECRET");
+    spawn_command(cmd, Some(30_000)).expect("spawn respond in a pty")
+}
+
+#[test]
+fn credentials_typed_at_the_hidden_prompt_are_not_echoed() {
+    // The control: with echo on, what is typed at a plain `read` shows on the screen.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "stty echo; echo echo-is-on; read line; echo got-it"]);
+    let mut control = spawn_command(cmd, Some(10_000)).unwrap();
+    // Type only once echo is back on, or the control races `stty`.
+    expect(&mut control, "echo-is-on").unwrap();
+    control.send_line("typed-in-plain-sight").unwrap();
+    let shown = expect(&mut control, "got-it").unwrap();
+    assert!(shown.contains("typed-in-plain-sight"), "{shown:?}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime
+        .block_on(respond::sim::SimServer::start(
+            respond::sim::SimConfig::builtin(),
+        ))
+        .unwrap();
+    let key = server.leaked_key();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spawn_with_echo(dir.path(), &["compromised", "--base-url", server.url()]);
+    let mut screen = String::new();
+    screen += &expect(&mut s, "API key of the leaked key (input hidden)").unwrap();
+    s.send_line(&key.api_key).unwrap();
+    screen += &expect(&mut s, "API secret of the leaked key (input hidden)").unwrap();
+    s.send_line(&key.secret).unwrap();
+    // The typed key worked: triage read the account with it.
+    screen += &expect(&mut s, "is LIVE").unwrap();
+    screen += &expect(&mut s, "Cancel every open order?").unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap(); // abort
+    screen += &decode(&s.exp_eof().unwrap());
+    assert!(
+        screen.contains("(input hidden): [hidden]"),
+        "the prompt confirms input without showing it:\n{screen}"
+    );
+    for (what, value) in [("secret", &key.secret), ("API key", &key.api_key)] {
+        for piece in [&value[..8], &value[28..36], &value[56..]] {
+            assert!(
+                !screen.contains(piece),
+                "the {what} was echoed ({piece}):\n{screen}"
+            );
+        }
+    }
+    assert!(
+        screen.contains("Key 0lR8…LRqr "),
+        "the key is named by its mask: {screen}"
+    );
+    assert_eq!(exit_code(&mut s), 4);
+    let incident = only_incident(dir.path());
+    let journal = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
+    assert!(!journal.contains(&key.secret) && !journal.contains(&key.api_key));
+    drop(server);
 }

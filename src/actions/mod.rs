@@ -371,6 +371,34 @@ impl StepContext {
         self.client(self.role)
     }
 
+    /// A read failed with `code`. When that is Binance rejecting the leaked key (-2008,
+    /// -2014, -2015) after triage saw it live, the key was deleted or restricted mid-run:
+    /// remember it, so later steps read with the responder key, and say so once.
+    pub fn leaked_key_rejected(&self, code: Option<i64>) -> Result<(), ActionError> {
+        if self.role != Role::Leaked || !matches!(code, Some(-2008 | -2014 | -2015)) {
+            return Ok(());
+        }
+        let services = &self.run.services;
+        if services
+            .leaked_dead
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(());
+        }
+        let next = if services.responder.is_some() {
+            "Reads from here on use the responder key."
+        } else {
+            "There is no responder key, so evidence not read yet cannot be read with it; next time give a read-only responder key (BINANCE_RESPONDER_API_KEY / BINANCE_RESPONDER_API_SECRET)."
+        };
+        self.note(
+            Level::Alert,
+            format!(
+                "Binance now rejects the leaked key (code {}): it was deleted or restricted during the run. {next}",
+                code.unwrap_or_default()
+            ),
+        )
+    }
+
     /// Ask a yes/no question that is not a step (cancel again?). Without a terminal the
     /// default — the answer that does the least harm — is taken. Journaled either way.
     pub fn ask(&self, question: &str, default_yes: bool) -> Result<bool, ActionError> {

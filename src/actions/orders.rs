@@ -1,6 +1,6 @@
 //! `binance.cancel_open_orders`: list every open order on every market, then cancel
 //! all symbols at once and list again — loudly, if orders come back.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -60,13 +60,16 @@ static SPEC: ActionSpec = ActionSpec {
         OutputSpec { name: "cancelled", description: "orders cancelled" },
         OutputSpec { name: "remaining", description: "open orders left after the last round" },
         OutputSpec { name: "reappeared", description: "orders that appeared after a cancel (someone is still using the key)" },
+        OutputSpec { name: "unchecked", description: "markets whose open orders could not be listed (the step is failed when any)" },
     ],
 };
 
+type PreviewListing = (std::time::Instant, String, Vec<Order>, BTreeSet<Market>);
+
 #[derive(Default)]
 pub struct CancelOpenOrders {
-    /// The last preview: when, for which step, and what it listed.
-    last_preview: std::sync::Mutex<Option<(std::time::Instant, String, Vec<Order>)>>,
+    /// The last preview: when, for which step, what it listed, and what it could not.
+    last_preview: std::sync::Mutex<Option<PreviewListing>>,
 }
 
 fn markets(ctx: &StepContext) -> Vec<Market> {
@@ -77,13 +80,20 @@ fn markets(ctx: &StepContext) -> Vec<Market> {
         .collect()
 }
 
+/// What one listing of every market found, and which markets it could not read.
+struct Listing {
+    orders: Vec<Order>,
+    /// Markets whose open orders are unknown: nothing there may be called cancelled.
+    unread: BTreeSet<Market>,
+}
+
 /// Open orders on every market, listed concurrently. A market the key cannot read is a
-/// gap (noted), not a failure, unless no market could be read at all.
+/// gap (noted, and carried in `unread`), not a failure, unless no market could be read.
 async fn list_all(
     ctx: &StepContext,
     client: &Client,
     markets: &[Market],
-) -> Result<Vec<Order>, ActionError> {
+) -> Result<Listing, ActionError> {
     list_all_covered(ctx, client, markets, None).await
 }
 
@@ -93,7 +103,7 @@ async fn list_all_covered(
     client: &Client,
     markets: &[Market],
     coverage: Option<&mut Coverage>,
-) -> Result<Vec<Order>, ActionError> {
+) -> Result<Listing, ActionError> {
     let mut tasks = JoinSet::new();
     for &market in markets {
         let client = client.clone();
@@ -113,12 +123,7 @@ async fn list_all_covered(
         let (_, e) = failures.swap_remove(0);
         return Err(e.into());
     }
-    for (market, e) in &failures {
-        ctx.note(
-            Level::Warn,
-            format!("could not list open orders on {market}: {e} — not covered"),
-        )?;
-    }
+    let mut unread = BTreeSet::new();
     if let Some(coverage) = coverage {
         for &market in markets {
             match failures.iter().find(|(m, _)| *m == market) {
@@ -127,8 +132,23 @@ async fn list_all_covered(
             }
         }
     }
+    for (market, e) in failures {
+        ctx.note(
+            Level::Warn,
+            format!("could not list open orders on {market}: {e} — not covered"),
+        )?;
+        unread.insert(market);
+    }
     orders.sort_by(|a, b| (a.market, &a.symbol, a.time).cmp(&(b.market, &b.symbol, b.time)));
-    Ok(orders)
+    Ok(Listing { orders, unread })
+}
+
+fn market_list(markets: &BTreeSet<Market>) -> String {
+    markets
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn describe(orders: &[Order]) -> String {
@@ -176,23 +196,33 @@ fn render(orders: &[Order]) -> String {
     )
 }
 
+/// What one round of cancel-alls achieved.
+struct Round {
+    /// Orders the answers echoed (spot and margin; futures answers do not list them).
+    cancelled: Vec<Order>,
+    /// Symbols whose cancel-all the exchange acknowledged (or said had nothing left).
+    acknowledged: BTreeSet<(Market, String)>,
+    errors: Vec<String>,
+}
+
 /// Cancel everything on each (market, symbol) at once; each answer is journaled by the
 /// client's observer as it arrives.
-async fn cancel_round(client: &Client, orders: &[Order]) -> (Vec<Order>, Vec<String>) {
-    // Per (market, symbol): which books hold orders (USDⓈ-M keeps conditional orders in
-    // a separate book with its own cancel-all).
-    let mut targets: BTreeMap<(Market, String), (bool, bool)> = BTreeMap::new();
-    for o in orders {
-        let books = targets.entry((o.market, o.symbol.clone())).or_default();
-        if o.is_algo {
-            books.1 = true;
-        } else {
-            books.0 = true;
-        }
-    }
+async fn cancel_round(client: &Client, orders: &[Order]) -> Round {
+    let targets: BTreeSet<(Market, String)> = orders
+        .iter()
+        .map(|o| (o.market, o.symbol.clone()))
+        .collect();
     let mut tasks = JoinSet::new();
-    for ((market, symbol), (regular, algo)) in targets {
+    for (market, symbol) in targets {
         let client = client.clone();
+        // USDⓈ-M has two books per symbol: cancel only the one(s) with listed orders,
+        // so a book already acknowledged empty is not cancelled again.
+        let on_symbol = |algo: bool| {
+            orders
+                .iter()
+                .any(|o| o.market == market && o.symbol == symbol && o.is_algo == algo)
+        };
+        let (regular, algo) = (on_symbol(false), on_symbol(true));
         tasks.spawn(async move {
             let result = client
                 .cancel_open_orders_in(market, &symbol, regular, algo)
@@ -200,16 +230,22 @@ async fn cancel_round(client: &Client, orders: &[Order]) -> (Vec<Order>, Vec<Str
             (market, symbol, result)
         });
     }
-    let mut cancelled = Vec::new();
-    let mut errors = Vec::new();
+    let mut round = Round {
+        cancelled: Vec::new(),
+        acknowledged: BTreeSet::new(),
+        errors: Vec::new(),
+    };
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((_, _, Ok(done))) => cancelled.extend(done.cancelled),
-            Ok((market, symbol, Err(e))) => errors.push(format!("{market} {symbol}: {e}")),
-            Err(e) => errors.push(format!("cancel task failed: {e}")),
+            Ok((market, symbol, Ok(done))) => {
+                round.cancelled.extend(done.cancelled);
+                round.acknowledged.insert((market, symbol));
+            }
+            Ok((market, symbol, Err(e))) => round.errors.push(format!("{market} {symbol}: {e}")),
+            Err(e) => round.errors.push(format!("cancel task failed: {e}")),
         }
     }
-    (cancelled, errors)
+    round
 }
 
 /// How often the background watch lists open orders.
@@ -245,7 +281,7 @@ fn spawn_watch(
                 break format!("{} passed with no new order", humantime::format_duration(quiet));
             }
             let open = match list_all(&ctx, &client, &markets).await {
-                Ok(open) => open,
+                Ok(listing) => listing.orders,
                 Err(ActionError::Exchange(e)) if e.is_credential_rejection() => break "Binance refuses the key now".to_string(),
                 Err(ActionError::Journal(_)) => return,
                 Err(e) => {
@@ -272,14 +308,14 @@ fn spawn_watch(
             if alert.is_err() || finding.is_err() {
                 return;
             }
-            let (acknowledged, errors) = cancel_round(&client, &new).await;
-            for error in &errors {
+            let round = cancel_round(&client, &new).await;
+            for error in &round.errors {
                 let _ = ctx.note(Level::Warn, format!("cancel failed: {error}"));
             }
             let rows: Vec<_> = new
                 .iter()
                 .map(|o| {
-                    let done = acknowledged.iter().find(|a| a.market == o.market && a.order_id == o.order_id).cloned();
+                    let done = round.cancelled.iter().find(|a| a.market == o.market && a.order_id == o.order_id).cloned();
                     row(Some(o.market.as_str()), &done.unwrap_or_else(|| Order { status: "CANCELED".into(), ..o.clone() }))
                 })
                 .collect();
@@ -299,7 +335,9 @@ pub async fn open_everywhere(
     ctx: &StepContext,
     client: &Client,
 ) -> Result<Vec<Order>, ActionError> {
-    list_all(ctx, client, &Market::ALL).await
+    list_all(ctx, client, &Market::ALL)
+        .await
+        .map(|listing| listing.orders)
 }
 
 /// One last look before the key dies: cancel whatever is open now with the leaked key
@@ -311,7 +349,7 @@ pub async fn last_sweep(ctx: &StepContext) -> Result<usize, ActionError> {
     let client = ctx.client(crate::secret::Role::Leaked)?;
     let markets: Vec<Market> = Market::ALL.to_vec();
     let open = match list_all(ctx, &client, &markets).await {
-        Ok(open) => open,
+        Ok(listing) => listing.orders,
         Err(ActionError::Exchange(e)) if e.is_credential_rejection() => return Ok(0),
         Err(e) => return Err(e),
     };
@@ -336,14 +374,15 @@ pub async fn last_sweep(ctx: &StepContext) -> Result<usize, ActionError> {
             .map(|o| row(Some(o.market.as_str()), o))
             .collect::<Vec<_>>()),
     )?;
-    let (acknowledged, errors) = cancel_round(&client, &open).await;
-    for error in &errors {
+    let round = cancel_round(&client, &open).await;
+    for error in &round.errors {
         ctx.note(Level::Warn, format!("cancel failed: {error}"))?;
     }
     let rows: Vec<_> = open
         .iter()
         .map(|o| {
-            let done = acknowledged
+            let done = round
+                .cancelled
                 .iter()
                 .find(|a| a.market == o.market && a.order_id == o.order_id)
                 .cloned();
@@ -369,20 +408,35 @@ impl Action for CancelOpenOrders {
         Box::pin(async move {
             let client = ctx.client(ctx.role)?;
             let mut coverage = Coverage::default();
-            let orders = list_all_covered(ctx, &client, &markets(ctx), Some(&mut coverage)).await?;
+            let listing =
+                list_all_covered(ctx, &client, &markets(ctx), Some(&mut coverage)).await?;
             coverage.not_examined(
                 "open orders: isolated margin, TWAP/VP algo, options",
                 "not listed or cancelled by respond",
             );
             coverage.record(ctx)?;
-            *self.last_preview.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((std::time::Instant::now(), ctx.step.clone(), orders.clone()));
+            let orders = listing.orders;
+            *self.last_preview.lock().unwrap_or_else(|p| p.into_inner()) = Some((
+                std::time::Instant::now(),
+                ctx.step.clone(),
+                orders.clone(),
+                listing.unread.clone(),
+            ));
             let rows: Vec<_> = orders
                 .iter()
                 .map(|o| row(Some(o.market.as_str()), o))
                 .collect();
             ctx.evidence("open-orders", rows.clone())?;
-            if orders.is_empty() {
+            // A market that could not be listed may hold orders: never "nothing to do".
+            let unread = if listing.unread.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; could not list {} — the cancel lists them again",
+                    market_list(&listing.unread)
+                )
+            };
+            if orders.is_empty() && listing.unread.is_empty() {
                 return Ok(Preview {
                     summary: "no open orders on any market: nothing to cancel".into(),
                     nothing_to_do: true,
@@ -391,7 +445,7 @@ impl Action for CancelOpenOrders {
                 });
             }
             Ok(Preview {
-                summary: format!("{} would be cancelled", describe(&orders)),
+                summary: format!("{} would be cancelled{unread}", describe(&orders)),
                 body: render(&orders),
                 items: json!(rows),
                 nothing_to_do: false,
@@ -409,39 +463,65 @@ impl Action for CancelOpenOrders {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take()
-                .filter(|(at, step, _)| *step == ctx.step && at.elapsed() < FRESH_PREVIEW)
-                .map(|(_, _, orders)| orders);
-            let mut targets = match fresh {
-                Some(orders) => orders,
+                .filter(|(at, step, _, _)| *step == ctx.step && at.elapsed() < FRESH_PREVIEW)
+                .map(|(_, _, orders, unread)| Listing { orders, unread });
+            let listing = match fresh {
+                Some(listing) => listing,
                 None => list_all(ctx, &client, &markets).await?,
             };
+            let mut targets = listing.orders;
+            // Markets the last listing could not read: what they hold is unknown.
+            let mut unread = listing.unread;
             let mut cancelled_total = 0usize;
             let mut reappeared = 0usize;
             let mut seen: BTreeSet<(Market, i64)> = BTreeSet::new();
             let mut remaining = Vec::new();
             for round in 1..=MAX_ROUNDS {
                 seen.extend(targets.iter().map(|o| (o.market, o.order_id)));
-                let (acknowledged, errors) = cancel_round(&client, &targets).await;
-                for error in &errors {
+                let unread_before = std::mem::take(&mut unread);
+                let done = cancel_round(&client, &targets).await;
+                for error in &done.errors {
                     ctx.note(Level::Warn, format!("cancel failed: {error}"))?;
                 }
-                remaining = list_all(ctx, &client, &markets).await?;
-                if remaining.is_empty() && !settle.is_zero() {
+                let mut listing = list_all(ctx, &client, &markets).await?;
+                if listing.orders.is_empty() && listing.unread.is_empty() && !settle.is_zero() {
                     // Someone still holding the key places orders again within moments;
-                    // look once more before calling the books clean.
+                    // look once more before calling the books clean. A market this second
+                    // look cannot read was read clean a moment ago: that stands.
                     tokio::time::sleep(settle).await;
-                    remaining = list_all(ctx, &client, &markets).await?;
+                    match list_all(ctx, &client, &markets).await {
+                        Ok(again) => {
+                            listing = Listing {
+                                orders: again.orders,
+                                unread: BTreeSet::new(),
+                            }
+                        }
+                        Err(ActionError::Exchange(e)) => ctx.note(
+                            Level::Warn,
+                            format!(
+                                "second look at the books failed ({e}); the first one was clean"
+                            ),
+                        )?,
+                        Err(e) => return Err(e),
+                    }
                 }
+                remaining = listing.orders;
+                unread = listing.unread;
                 // Cancelled = listed before, gone now. Futures cancel-alls do not echo
                 // the orders, so the listing is the record; spot and margin answers add
-                // their detail.
+                // their detail. On a market the listing could not read, only an
+                // acknowledged cancel counts.
                 let still_open: BTreeSet<(Market, i64)> =
                     remaining.iter().map(|o| (o.market, o.order_id)).collect();
                 let gone: Vec<Order> = targets
                     .iter()
                     .filter(|o| !still_open.contains(&(o.market, o.order_id)))
+                    .filter(|o| {
+                        !unread.contains(&o.market)
+                            || done.acknowledged.contains(&(o.market, o.symbol.clone()))
+                    })
                     .map(|o| {
-                        acknowledged
+                        done.cancelled
                             .iter()
                             .find(|a| a.market == o.market && a.order_id == o.order_id)
                             .cloned()
@@ -471,11 +551,16 @@ impl Action for CancelOpenOrders {
                     ),
                 )?;
                 if remaining.is_empty() {
+                    // Nothing visible to cancel; a market that cannot be listed after the
+                    // client's own retries is reported below, not polled round after round.
                     break;
                 }
+                // Orders on a market the previous listing could not read are not new:
+                // they were there, unseen.
                 let new: Vec<&Order> = remaining
                     .iter()
                     .filter(|o| !seen.contains(&(o.market, o.order_id)))
+                    .filter(|o| !unread_before.contains(&o.market))
                     .collect();
                 reappeared += new.len();
                 if !new.is_empty() {
@@ -501,10 +586,16 @@ impl Action for CancelOpenOrders {
                 if round == MAX_ROUNDS {
                     break;
                 }
-                let again = ctx.ask(
-                    &format!("{} still open. Cancel again now?", describe(&remaining)),
-                    true,
-                )?;
+                let question = if unread.is_empty() {
+                    format!("{} still open. Cancel again now?", describe(&remaining))
+                } else {
+                    format!(
+                        "{} still open, and {} could not be listed. Cancel again now?",
+                        describe(&remaining),
+                        market_list(&unread)
+                    )
+                };
+                let again = ctx.ask(&question, true)?;
                 if !again {
                     break;
                 }
@@ -518,11 +609,14 @@ impl Action for CancelOpenOrders {
                 seen.extend(remaining.iter().map(|o| (o.market, o.order_id)));
                 ctx.note(
                     Level::Info,
-                    format!("watching every market for new orders until {} pass quietly or the key is dead (beside the next steps)", humantime::format_duration(watch)),
+                    format!(
+                        "watching every market for new orders until {} pass quietly or the key is dead (beside the next steps)",
+                        humantime::format_duration(watch)
+                    ),
                 )?;
                 spawn_watch(ctx, client.clone(), markets.clone(), seen.clone(), watch);
             }
-            let summary = if remaining.is_empty() {
+            let mut summary = if remaining.is_empty() {
                 format!("{cancelled_total} order(s) cancelled; no open order left")
             } else {
                 format!(
@@ -530,10 +624,31 @@ impl Action for CancelOpenOrders {
                     remaining.len()
                 )
             };
-            Ok(Outcome::ok(summary)
+            if !unread.is_empty() {
+                // Never call the books clean where they could not be read.
+                summary = format!(
+                    "{cancelled_total} order(s) cancelled; {} NOT checked: its open orders could not be listed and may still be open — cancel them in the Binance app, and delete the key",
+                    market_list(&unread)
+                );
+                if !remaining.is_empty() {
+                    summary.push_str(&format!("; {} still open elsewhere", remaining.len()));
+                }
+                ctx.note(Level::Alert, summary.clone())?;
+            }
+            let mut outcome = Outcome::ok(summary)
                 .with("cancelled", cancelled_total as u64)
                 .with("remaining", remaining.len() as u64)
-                .with("reappeared", reappeared as u64))
+                .with("reappeared", reappeared as u64)
+                .with(
+                    "unchecked",
+                    unread.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                );
+            if !unread.is_empty() {
+                // Containment is incomplete: the run goes on (deleting the key is the real
+                // stop) and ends as failed.
+                outcome.status = crate::report::journal::StepStatus::Failed;
+            }
+            Ok(outcome)
         })
     }
 }

@@ -165,6 +165,9 @@ struct Pulled {
     failed: Vec<String>,
     /// (market, symbol) → why a window of it could not be read.
     gaps: BTreeMap<(Market, String), String>,
+    /// Pulls attempted, and the error codes of those that failed.
+    attempted: usize,
+    codes: Vec<Option<i64>>,
 }
 
 async fn pull(
@@ -193,12 +196,15 @@ async fn pull(
     let mut trades = Vec::new();
     let mut failed = BTreeSet::new();
     let mut gaps = BTreeMap::new();
+    let attempted = tasks.len();
+    let mut codes = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         bar.inc(1);
         match joined {
             Ok((_, _, Ok(list))) => trades.extend(list),
             Ok((market, symbol, Err(e))) => {
                 failed.insert(format!("{market} {symbol}: {}", short_error(&e)));
+                codes.push(e.code());
                 gaps.insert((market, symbol), short_error(&e));
             }
             Err(e) => {
@@ -212,6 +218,8 @@ async fn pull(
         trades,
         failed: failed.into_iter().collect(),
         gaps,
+        attempted,
+        codes,
     }
 }
 
@@ -265,6 +273,17 @@ impl Action for RecentTrades {
             let pulled = pull(ctx, &client, &symbols, range).await;
             for f in &pulled.failed {
                 ctx.note(Level::Warn, format!("trades not read for {f}"))?;
+            }
+            for code in &pulled.codes {
+                ctx.leaked_key_rejected(*code)?;
+            }
+            if pulled.attempted > 0 && pulled.codes.len() == pulled.attempted {
+                // Not one pull worked: "0 trades" would read as "no trades".
+                return Err(ActionError::Failed(format!(
+                    "no trade history could be read ({} pull(s) failed), e.g. {}",
+                    pulled.codes.len(),
+                    pulled.failed.first().map(String::as_str).unwrap_or("")
+                )));
             }
             let mut coverage = Coverage::default();
             for (market, list) in &symbols {

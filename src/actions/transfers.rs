@@ -140,18 +140,25 @@ impl Action for Transfers {
             bar.finish_and_clear();
 
             let mut gaps = Vec::new();
+            let mut codes = Vec::new();
             let (withdrawals, err) = withdrawals;
+            let withdrawals_unread = err.is_some();
             if let Some(e) = err {
+                codes.push(e.code());
                 gaps.push(format!("withdrawals: {e}"));
             }
             let (deposits, err) = deposits;
             if let Some(e) = err {
+                codes.push(e.code());
                 gaps.push(format!("deposits: {e}"));
             }
             let (pay, err) = pay;
             if let Some(e) = err {
+                codes.push(e.code());
                 gaps.push(format!("Binance Pay: {e}"));
             }
+            // Sources that apply to this key; "0 withdrawals" is only said when read.
+            let mut sources = 4 + transfers.len();
             let sub = match sub {
                 Ok(list) => list,
                 Err(e) if e.kind() == ErrorKind::NotApplicable => {
@@ -159,9 +166,11 @@ impl Action for Transfers {
                         Level::Detail,
                         "sub-account transfers: not a master account's key; nothing to read",
                     )?;
+                    sources -= 1;
                     Vec::new()
                 }
                 Err(e) => {
+                    codes.push(e.code());
                     gaps.push(format!("sub-account transfers: {e}"));
                     Vec::new()
                 }
@@ -170,8 +179,24 @@ impl Action for Transfers {
             for (kind, result) in transfers {
                 match result {
                     Ok(list) => universal.extend(list),
-                    Err(e) => gaps.push(format!("universal transfers {kind}: {e}")),
+                    Err(e) => {
+                        codes.push(e.code());
+                        gaps.push(format!("universal transfers {kind}: {e}"));
+                    }
                 }
+            }
+            for code in &codes {
+                ctx.leaked_key_rejected(*code)?;
+            }
+            if codes.len() == sources {
+                // Not one source could be read: "0 withdrawals" would read as "none".
+                for g in &gaps {
+                    ctx.note(Level::Warn, format!("not read: {g}"))?;
+                }
+                return Err(ActionError::Failed(format!(
+                    "no withdrawal, deposit or transfer history could be read ({sources} source(s) failed), e.g. {}",
+                    gaps[0]
+                )));
             }
 
             let mut coverage = Coverage::default();
@@ -291,19 +316,30 @@ impl Action for Transfers {
                 ctx.note(Level::Warn, format!("not read: {g}"))?;
             }
             let summary = format!(
-                "{} withdrawal(s) ({unknown} to unknown addresses), {} deposit(s), {} transfer(s), {} Pay transaction(s){}",
+                "{}{} withdrawal(s) ({unknown} to unknown addresses), {} deposit(s), {} transfer(s), {} Pay transaction(s){}",
+                if withdrawals_unread {
+                    "withdrawal history NOT fully read — check it in the Binance app; "
+                } else {
+                    ""
+                },
                 withdrawals.len(),
                 deposits.len(),
                 universal.len() + sub.len(),
                 pay.len(),
                 if gaps.is_empty() { String::new() } else { format!("; {} source(s) not read", gaps.len()) }
             );
-            Ok(Outcome::ok(summary)
+            let mut outcome = Outcome::ok(summary)
                 .with("withdrawals", withdrawals.len() as u64)
                 .with("unknown_withdrawals", unknown as u64)
                 .with("deposits", deposits.len() as u64)
                 .with("transfers", (universal.len() + sub.len()) as u64)
-                .with("pay", pay.len() as u64))
+                .with("pay", pay.len() as u64);
+            if withdrawals_unread {
+                // Money leaving is what this step is for: without the withdrawal history,
+                // "0 withdrawals" would read as "nothing left the account".
+                outcome.status = crate::report::journal::StepStatus::Failed;
+            }
+            Ok(outcome)
         })
     }
 }

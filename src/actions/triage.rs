@@ -97,11 +97,13 @@ impl Action for KeyPermissions {
                 Ok(r) => Some(r),
                 // Testnets have no /sapi: fall back to what the account says.
                 Err(ExchangeError::NotOnTestnet { .. }) => None,
+                Err(e) if e.code() == Some(-1022) => return wrong_secret(ctx, e),
                 Err(e) if e.is_credential_rejection() => return dead_key(ctx, &e).await,
                 Err(e) => return Err(e.into()),
             };
             let account = match account {
                 Ok(a) => a,
+                Err(e) if e.code() == Some(-1022) => return wrong_secret(ctx, e),
                 Err(e) if e.is_credential_rejection() => return dead_key(ctx, &e).await,
                 Err(e) => return Err(e.into()),
             };
@@ -309,6 +311,20 @@ impl Action for KeyPermissions {
     }
 }
 
+/// -1022: the secret does not match the key. That says nothing about whether the key is
+/// live (it may well be), so it is not a dead key: triage fails, nothing is skipped as
+/// if the key were gone, and the operator is told to fix the secret.
+fn wrong_secret(ctx: &StepContext, e: ExchangeError) -> Result<Outcome, ActionError> {
+    ctx.note(
+        Level::Alert,
+        format!(
+            "Binance rejects the signature (-1022): the secret given does not belong to key {}. The key itself may still be LIVE. Check BINANCE_API_SECRET (or the key file) and run again.",
+            ctx.run.key_masked.as_deref().unwrap_or("(no key)")
+        ),
+    )?;
+    Err(e.into())
+}
+
 /// The key is already refused: a finding, not a failure. Later steps read with the
 /// responder key where there is one.
 async fn dead_key(ctx: &StepContext, e: &ExchangeError) -> Result<Outcome, ActionError> {
@@ -317,8 +333,9 @@ async fn dead_key(ctx: &StepContext, e: &ExchangeError) -> Result<Outcome, Actio
     let code = e.code();
     let what = match code {
         Some(-2008) => "Binance says this key does not exist (-2008): deleted, or never valid here",
-        Some(-1022) => "Binance rejects the signature (-1022): the secret given is wrong, which says nothing about the key",
-        Some(-2015) => "Binance refuses the key (-2015): deleted, IP not whitelisted, or permission removed",
+        Some(-2015) => {
+            "Binance refuses the key (-2015): deleted, IP not whitelisted, or permission removed"
+        }
         _ => "Binance refuses the key",
     };
     ctx.note(

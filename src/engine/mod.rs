@@ -410,6 +410,12 @@ impl<'a> Engine<'a> {
                 Kind::Manual => self.confirm_manual(step, &ctx)?,
                 _ => Decision::Proceed,
             };
+            if matches!(decision, Decision::Proceed) && spec.kind == Kind::Destructive {
+                // Once a destructive action runs, something may have changed, however it
+                // ends (a partial cancel, a failure after some cancels): exit 3 ("before
+                // anything was done") is no longer true.
+                self.changed = true;
+            }
             let (status, summary, outputs, stop) = match decision {
                 Decision::Finish(status, summary) => (status, summary, BTreeMap::new(), None),
                 Decision::Stop(end) => end,
@@ -427,9 +433,6 @@ impl<'a> Engine<'a> {
                     }
                 },
             };
-            if status == StepStatus::Ok && spec.kind == Kind::Destructive {
-                self.changed = true;
-            }
             if let Ok(mut state) = self.shared.state.lock() {
                 state
                     .outputs_by_action

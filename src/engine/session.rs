@@ -186,6 +186,7 @@ pub async fn connect(
     config.concurrency = cfg.concurrency;
     config.weight_window = cfg.weight_window;
     config.weight_limit = cfg.weight_limit;
+    config.timeout = cfg.request_timeout;
     config.observer = Some(observer);
     let client = Client::new(config)?;
     client.sync_time().await?;
@@ -679,7 +680,15 @@ async fn walk(
     let rendered = report::render_dir(&dir);
     let result = outcome.map_err(|e| Error::Internal(e.to_string()))?;
     let report = rendered.map_err(|e| Error::Internal(e.to_string()))?;
-    closing_summary(operator.as_ref(), &dir, &result, &report);
+    // `resume` insists on the mode the run started in: the hint carries it.
+    let mut resume = String::from("respond resume");
+    if cfg.drill() {
+        resume.push_str(" --drill");
+    }
+    if cfg.dry_run {
+        resume.push_str(" --dry-run");
+    }
+    closing_summary(operator.as_ref(), &dir, &result, &report, &resume);
     if let Some(key) = signer {
         match key.sign(&dir, &report.chain_head, report.events) {
             Ok(file) => operator.say(
@@ -697,6 +706,7 @@ fn closing_summary(
     dir: &std::path::Path,
     result: &RunResult,
     report: &report::Report,
+    resume: &str,
 ) {
     let level = match result.exit_code {
         exit::OK => Level::Success,
@@ -729,7 +739,7 @@ fn closing_summary(
     if report.outcome == "interrupted" {
         operator.say(
             Level::Warn,
-            &format!("resume with: respond resume {}", dir.display()),
+            &format!("resume with: {resume} {}", dir.display()),
         );
     }
     operator.say(

@@ -263,12 +263,17 @@ pub fn parse_condition(text: &str) -> Result<Expr, ExprError> {
     let trimmed = text.trim();
     if let Some(inner) = trimmed.strip_prefix("${{") {
         let lead = char_count(&text[..text.len() - text.trim_start().len()]) + 3;
-        let Some(inner) = inner.strip_suffix("}}") else {
-            return Err(ExprError {
-                offset: lead - 3,
-                message: "a `when:` condition must be one `${{ ... }}` expression".into(),
-            });
+        let not_one = |offset| ExprError {
+            offset,
+            message: "a `when:` condition must be one `${{ ... }}` expression".into(),
         };
+        let Some(inner) = inner.strip_suffix("}}") else {
+            return Err(not_one(lead - 3));
+        };
+        if let Some(at) = inner.find("}}") {
+            // `${{ a }} and ${{ b }}`: two expressions, not one.
+            return Err(not_one(lead + char_count(&inner[..at])));
+        }
         return parse_expr(inner).map_err(|e| ExprError {
             offset: lead + e.offset,
             ..e
@@ -360,6 +365,14 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
     Ok(out)
 }
 
+/// Most tokens in one expression. The language is for short conditions; a bound keeps
+/// the tree (evaluated and dropped recursively) shallow whatever a file holds.
+pub const MAX_TOKENS: usize = 256;
+
+/// Most `(` and `!` nested inside each other. The parser is recursive descent: without a
+/// bound, `((((…` in a playbook overflows the stack and aborts the process.
+pub const MAX_DEPTH: usize = 32;
+
 /// Parse one expression (the text between `${{` and `}}`).
 pub fn parse_expr(text: &str) -> Result<Expr, ExprError> {
     let tokens = tokenize(text)?;
@@ -370,7 +383,18 @@ pub fn parse_expr(text: &str) -> Result<Expr, ExprError> {
             message: "empty expression".into(),
         });
     }
-    let mut parser = Parser { tokens, at: 0, end };
+    if let Some((_, offset)) = tokens.get(MAX_TOKENS) {
+        return Err(ExprError {
+            offset: *offset,
+            message: format!("expression too long: more than {MAX_TOKENS} tokens"),
+        });
+    }
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        end,
+        depth: 0,
+    };
     let expr = parser.or()?;
     if let Some((tok, offset)) = parser.tokens.get(parser.at) {
         return Err(ExprError {
@@ -396,9 +420,24 @@ struct Parser {
     tokens: Vec<(Tok, usize)>,
     at: usize,
     end: usize,
+    /// `(` and `!` currently open.
+    depth: usize,
 }
 
 impl Parser {
+    fn deeper(&mut self, offset: usize) -> Result<(), ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ExprError {
+                offset,
+                message: format!(
+                    "expression nested too deeply: more than {MAX_DEPTH} levels of `(` and `!`"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn peek_op(&self, op: &str) -> bool {
         matches!(self.tokens.get(self.at), Some((Tok::Op(o), _)) if *o == op)
     }
@@ -429,8 +468,11 @@ impl Parser {
 
     fn unary(&mut self) -> Result<Expr, ExprError> {
         if self.peek_op("!") {
+            self.deeper(self.offset())?;
             self.at += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.comparison()
     }
@@ -462,7 +504,9 @@ impl Parser {
         self.at += 1;
         match tok {
             Tok::LParen => {
+                self.deeper(offset)?;
                 let inner = self.or()?;
+                self.depth -= 1;
                 match self.tokens.get(self.at) {
                     Some((Tok::RParen, _)) => {
                         self.at += 1;

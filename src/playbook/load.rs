@@ -171,6 +171,10 @@ pub(super) fn parse(text: &str, file: &str, registry: &Registry) -> Result<Playb
 
     match fields.get("version") {
         None => cx.error(root.pos, "missing `version: 1`"),
+        Some((_, v)) if matches!(&v.value, Value::Str(s) if s.trim() == "1") => cx.error(
+            v.pos,
+            "`version` must be the number 1, not the string \"1\": write `version: 1` without quotes",
+        ),
         Some((_, v)) if v.value != Value::Int(1) => cx.error(
             v.pos,
             format!(

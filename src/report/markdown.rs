@@ -49,12 +49,14 @@ pub fn render(r: &Report, tables: &BTreeMap<String, Vec<Json>>) -> String {
     if r.outcome == "interrupted" || r.outcome == "unfinished" {
         let _ = writeln!(
             out,
-            "> **{}** — resume with: `respond resume {}`\n",
+            "> **{}** — resume with: `respond resume{}{} {}`\n",
             if r.outcome == "interrupted" {
                 "Interrupted"
             } else {
                 "Unfinished (the run stopped without closing its record)"
             },
+            if r.drill { " --drill" } else { "" },
+            if r.dry_run { " --dry-run" } else { "" },
             r.incident
         );
     }

@@ -1,6 +1,6 @@
 //! Faults a drill or test can inject: latency, 5xx answers, swallowed requests, a skewed
-//! server clock, broken JSON on one path, a lowered weight limit, and the seed that makes
-//! every random draw repeatable.
+//! server clock, broken JSON on one path, a lowered weight limit, a spell of 429s or an
+//! IP ban, and the seed that makes every random draw repeatable.
 use std::time::Duration;
 
 use serde::Serialize;
@@ -24,6 +24,13 @@ pub struct Faults {
     pub weight_limit: Option<u32>,
     /// Seed for every random draw (None: a random seed).
     pub seed: Option<u64>,
+    /// Until this wall-clock time (ms since the epoch) every Binance request is answered
+    /// 429 with a `Retry-After` (`throttle=MS`: for MS from when it is set). Models the
+    /// IP's weight being used up by someone else; no strike is counted.
+    pub throttle_until_ms: Option<i64>,
+    /// Until this wall-clock time every Binance request is answered 418, the IP ban
+    /// (`ban=MS`: for MS from when it is set).
+    pub ban_until_ms: Option<i64>,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -31,8 +38,8 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 }
 
 /// The fault names `apply` accepts, for messages.
-pub const FAULT_NAMES: &str =
-    "latency=MS, error-rate=P, timeout-rate=P, clock-skew=MS, malformed=PATH, weight-limit=N, seed=N";
+pub const FAULT_NAMES: &str = "latency=MS, error-rate=P, timeout-rate=P, clock-skew=MS, \
+     malformed=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N";
 
 impl Faults {
     /// Apply one `NAME=VALUE` spec; the message says what was wrong.
@@ -76,6 +83,20 @@ impl Faults {
                     .parse()
                     .map_err(|_| bad("expected a whole number, e.g. weight-limit=100"))?;
                 self.set_weight_limit(n)?;
+            }
+            "throttle" | "ban" => {
+                let ms: i64 = value
+                    .parse()
+                    .map_err(|_| bad("expected milliseconds from now, e.g. ban=5000"))?;
+                if !(0..=3_600_000).contains(&ms) {
+                    return Err(bad("between 0 and 3600000 ms (0 lifts it)"));
+                }
+                let until = (ms > 0).then(|| super::types::system_now_ms() + ms);
+                if name == "ban" {
+                    self.ban_until_ms = until;
+                } else {
+                    self.throttle_until_ms = until;
+                }
             }
             "seed" => {
                 self.seed = Some(
@@ -126,6 +147,8 @@ mod tests {
             "clock-skew=-1500",
             "malformed=/api/v3/account",
             "weight-limit=50",
+            "throttle=1500",
+            "ban=2000",
             "seed=7",
         ] {
             f.apply(spec).unwrap();
@@ -137,6 +160,13 @@ mod tests {
         assert_eq!(f.malformed, vec!["/api/v3/account".to_string()]);
         assert_eq!(f.weight_limit, Some(50));
         assert_eq!(f.seed, Some(7));
+        let now = crate::sim::types::system_now_ms();
+        let throttle = f.throttle_until_ms.unwrap() - now;
+        let ban = f.ban_until_ms.unwrap() - now;
+        assert!((1000..=1500).contains(&throttle), "{throttle}");
+        assert!((1500..=2000).contains(&ban), "{ban}");
+        f.apply("ban=0").unwrap();
+        assert_eq!(f.ban_until_ms, None);
     }
 
     #[test]
@@ -148,5 +178,7 @@ mod tests {
         assert!(f.apply("latency").unwrap_err().contains("NAME=VALUE"));
         assert!(f.apply("malformed=api").is_err());
         assert!(f.apply("weight-limit=0").is_err());
+        assert!(f.apply("ban=-5").is_err());
+        assert!(f.apply("throttle=soon").is_err());
     }
 }

@@ -531,6 +531,9 @@ fn process(
         a.used = used(shared, family);
         return a;
     };
+    if let Some(answer) = forced_limit(shared, family) {
+        return answer;
+    }
     let params = Params::parse(raw_query, body);
     let now = shared.now_ms();
     let mut state = shared.state();
@@ -665,6 +668,43 @@ fn process(
     };
     answer.used = used(shared, family);
     answer
+}
+
+/// The `ban` and `throttle` faults: 418 or 429 for every request until they lapse. Read
+/// afresh here, after any latency, so a fault set while a request waits applies to it.
+fn forced_limit(shared: &Shared, family: Family) -> Option<Answer> {
+    let faults = shared.faults();
+    let wall = system_now_ms();
+    let (status, message, until) = if let Some(until) = faults.ban_until_ms.filter(|u| *u > wall) {
+        let until_server = until + faults.clock_skew_ms;
+        (
+            StatusCode::IM_A_TEAPOT,
+            format!(
+                "Way too much request weight used; IP banned until {until_server}. \
+                 Please use WebSocket Streams for live updates to avoid bans."
+            ),
+            until,
+        )
+    } else if let Some(until) = faults.throttle_until_ms.filter(|u| *u > wall) {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too much request weight used; current limit is {} request weight per {}. \
+                 Please use WebSocket Streams for live updates to avoid polling the API.",
+                shared.limit(family, false),
+                window_words(shared.window)
+            ),
+            until,
+        )
+    } else {
+        return None;
+    };
+    let mut a = Answer::error(&ApiError::new(status, -1003, message), Some(family));
+    a.retry_after = Some(retry_after_secs(Duration::from_millis(
+        (until - wall).max(0) as u64,
+    )));
+    a.used = used(shared, family);
+    Some(a)
 }
 
 /// (IP weight, UID weight) used in the window for a family.

@@ -265,21 +265,24 @@ impl Scenario {
 
     /// Parse and validate scenario text; `file` names it in diagnostics.
     pub fn parse(text: &str, file: &str) -> Result<Scenario, Diagnostics> {
-        let raw: raw::RawScenario = serde_saphyr::from_str(text).map_err(|err| {
-            let (line, column) = err
-                .location()
-                .map(|l| (l.line() as usize, l.column() as usize))
-                .unwrap_or((0, 0));
-            let plain = err.render_with_options(serde_saphyr::render_options! {
-                snippets: serde_saphyr::SnippetMode::Off
-            });
-            // The plain rendering appends " at line L, column C"; the position is ours to print.
-            let message = match plain.rfind(" at line ") {
-                Some(i) => plain[..i].to_string(),
-                None => plain,
-            };
-            Diagnostics(vec![Diagnostic::new(file, line, column, message)])
-        })?;
+        let options = crate::playbook::node::yaml_options();
+        let raw: raw::RawScenario =
+            serde_saphyr::from_str_with_options(text, options).map_err(|err| {
+                let (line, column) = err
+                    .location()
+                    .map(|l| (l.line() as usize, l.column() as usize))
+                    .unwrap_or((0, 0));
+                let plain = err.render_with_options(serde_saphyr::render_options! {
+                    snippets: serde_saphyr::SnippetMode::Off
+                });
+                // The plain rendering appends " at line L, column C"; the position is ours to print.
+                let message = match plain.rfind(" at line ") {
+                    Some(i) => plain[..i].to_string(),
+                    None => plain,
+                };
+                let message = crate::playbook::node::friendly(message);
+                Diagnostics(vec![Diagnostic::new(file, line, column, message)])
+            })?;
         validate::validate(raw, file)
     }
 

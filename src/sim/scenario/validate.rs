@@ -11,6 +11,10 @@ use super::*;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::sim::auth::well_formed_key;
 
+/// Largest amount, price or balance a scenario may give (in absolute value): a trillion.
+/// Products of two stay far inside `Decimal`'s range (about 7.9e28).
+const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
 /// Collects diagnostics for one file.
 struct Check<'a> {
     file: &'a str,
@@ -47,6 +51,15 @@ impl Check<'_> {
             );
             return Decimal::ZERO;
         };
+        if d.abs() > Decimal::from(MAX_AMOUNT) {
+            // The simulator multiplies amounts by prices (order value, locked funds);
+            // past this bound the product leaves Decimal's range and a handler panics.
+            self.err(
+                s,
+                format!("{what} {text} is too large: at most {MAX_AMOUNT}"),
+            );
+            return Decimal::ZERO;
+        }
         let ok = match sign {
             Sign::Positive => d > Decimal::ZERO,
             Sign::NonNegative => d >= Decimal::ZERO,

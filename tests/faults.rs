@@ -1,0 +1,980 @@
+//! The fault matrix: `respond compromised --yes --base-url` against the in-process
+//! simulator while the exchange misbehaves — 5xx bursts, requests that never answer, 429
+//! with Retry-After, a 418 ban, a clock that jumps ±3 s, malformed JSON, connection
+//! resets, and the leaked key deleted halfway through. Each case checks that the run
+//! completes or stops with a specific message and the documented exit code, that the
+//! journal verifies, and that no cancel the exchange acknowledged was sent again unless
+//! orders really reappeared (the simulator's own request log is the witness).
+//!
+//! Every case writes its row of the matrix to `$CARGO_TARGET_TMPDIR/fault-matrix/`
+//! (`.ci/run` prints the table after the suite) and to stderr (`-- --nocapture`).
+mod support;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use respond::sim::{Actor, LogEntry, Scenario, SimConfig, SimServer};
+use serde_json::Value;
+use support::{env_refs, leaked_env, read_json, respond, Run};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The built-in scenario without its attacker: every open order is cancelled exactly
+/// once unless something is wrong, so any second acknowledged cancel is a finding.
+fn calm_scenario() -> String {
+    let text = respond::sim::BUILTIN_LEAKED_KEY;
+    let cut = text
+        .find("\nattacker:")
+        .expect("the built-in scenario has an attacker");
+    text[..cut + 1].to_string()
+}
+
+async fn start_sim(text: &str, faults: &[&str]) -> SimServer {
+    let mut config = SimConfig::new(Scenario::parse(text, "faults.yaml").unwrap());
+    config.weight_window = Duration::from_secs(2);
+    for f in faults {
+        config.faults.apply(f).unwrap();
+    }
+    SimServer::start(config).await.expect("start the simulator")
+}
+
+/// Change the simulator's faults in place.
+fn set(server: &SimServer, specs: &[&str]) {
+    let mut faults = server.faults();
+    for spec in specs {
+        faults.apply(spec).unwrap();
+    }
+    server.set_faults(faults);
+}
+
+fn client_log(server: &SimServer) -> Vec<LogEntry> {
+    server
+        .request_log()
+        .into_iter()
+        .filter(|e| e.actor == Actor::Client)
+        .collect()
+}
+
+/// Wait until the simulator's log satisfies `done`, polling every 2 ms; false after
+/// `limit` (the run ended without getting there).
+async fn wait_for(server: &SimServer, limit: Duration, done: impl Fn(&[LogEntry]) -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done(&server.request_log()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    false
+}
+
+fn answered(log: &[LogEntry], path: &str) -> bool {
+    log.iter()
+        .any(|e| e.actor == Actor::Client && e.path == path && e.status != 0)
+}
+
+fn count(log: &[LogEntry], pred: impl Fn(&LogEntry) -> bool) -> usize {
+    log.iter()
+        .filter(|e| e.actor == Actor::Client && pred(e))
+        .count()
+}
+
+fn time(e: &LogEntry) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&e.time)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// The common arguments of a live-style run against `url`.
+fn live_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "compromised",
+        "--yes",
+        "--base-url",
+        url,
+        "--weight-window",
+        "2s",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Run `respond` while `meddle` changes the exchange under it; `meddle` is dropped when
+/// the run ends.
+async fn run_while(
+    dir: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+    meddle: impl Future<Output = ()>,
+) -> (Run, Duration) {
+    let started = Instant::now();
+    let env = env_refs(env);
+    let run = respond(dir, args, &env);
+    tokio::pin!(run);
+    tokio::pin!(meddle);
+    let mut meddling = true;
+    let run = loop {
+        tokio::select! {
+            run = &mut run => break run,
+            () = &mut meddle, if meddling => meddling = false,
+        }
+    };
+    (run, started.elapsed())
+}
+
+/// The market a cancel-all path belongs to, and the attacker's order path there.
+fn cancel_market(path: &str) -> Option<(&'static str, &'static str)> {
+    Some(match path {
+        "/api/v3/openOrders" => ("spot", "/api/v3/order"),
+        "/sapi/v1/margin/openOrders" => ("margin", "/sapi/v1/margin/order"),
+        "/fapi/v1/allOpenOrders" | "/fapi/v1/algoOpenOrders" => ("usdm", "/fapi/v1/order"),
+        "/dapi/v1/allOpenOrders" => ("coinm", "/dapi/v1/order"),
+        _ => return None,
+    })
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+/// The cancel-all requests respond sent, from its journal: per (path, symbol), how many
+/// answers it received as acknowledged (2xx) and how many it never received (timeout,
+/// reset) — those it had every reason to send again.
+fn journaled_cancels(incident: &Path) -> BTreeMap<(String, String), (usize, usize)> {
+    let text = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
+    let mut out: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["event"] != "request" || v["method"] != "DELETE" {
+            continue;
+        }
+        let query = v["query"].as_str().unwrap_or("");
+        let symbol = query_param(query, "symbol").unwrap_or("").to_string();
+        let entry = out
+            .entry((v["path"].as_str().unwrap().to_string(), symbol))
+            .or_default();
+        match v["status"].as_u64() {
+            Some(s) if (200..300).contains(&s) => entry.0 += 1,
+            None => entry.1 += 1,
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// No (cancel path, symbol) acknowledged twice, unless the attacker placed an order on
+/// that market and symbol in between (the orders really reappeared), or respond never
+/// received the first acknowledgement (the connection dropped after the exchange acted:
+/// sending the idempotent cancel-all again is right). Checked on the simulator's log,
+/// and on the journal (what respond knew).
+#[track_caller]
+fn assert_no_repeated_acknowledged_cancel(log: &[LogEntry], incident: Option<&Path>) {
+    let journal = incident.map(journaled_cancels).unwrap_or_default();
+    let reappeared = |path: &str, symbol: &str, range: std::ops::Range<usize>| {
+        let (_, order_path) = cancel_market(path).expect("a cancel-all path");
+        log[range].iter().any(|a| {
+            a.actor == Actor::Attacker
+                && a.path == order_path
+                && query_param(&a.query, "symbol") == Some(symbol)
+        })
+    };
+    let mut last_ack: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut excused: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (i, e) in log.iter().enumerate() {
+        if e.actor != Actor::Client || e.method != "DELETE" || e.status != 200 {
+            continue;
+        }
+        let symbol = query_param(&e.query, "symbol").unwrap_or("").to_string();
+        let key = (e.path.clone(), symbol.clone());
+        if let Some(&before) = last_ack.get(&key) {
+            if !reappeared(&e.path, &symbol, before..i) {
+                let lost = journal.get(&key).map_or(0, |(_, lost)| *lost);
+                let used = excused.entry(key.clone()).or_default();
+                *used += 1;
+                assert!(
+                    *used <= lost,
+                    "{} {symbol} was acknowledged twice (log lines {before} and {i}) with no new order in between and no lost answer",
+                    e.path
+                );
+            }
+        }
+        last_ack.insert(key, i);
+    }
+    for ((path, symbol), (acknowledged, _)) in &journal {
+        if *acknowledged > 1 {
+            assert!(
+                reappeared(path, symbol, 0..log.len()),
+                "respond saw {path} {symbol} acknowledged {acknowledged} times and sent it again anyway"
+            );
+        }
+    }
+}
+
+#[track_caller]
+fn assert_journal_verifies(incident: &Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
+        .args(["report", "verify"])
+        .arg(incident)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "report verify {}: {}{}",
+        incident.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in the report"))
+}
+
+/// One row of the matrix, written where `.ci/run` collects it and to stderr.
+fn record_row(
+    order: u32,
+    test: &str,
+    fault: &str,
+    outcome: &str,
+    code: impl std::fmt::Display,
+    took: Duration,
+) {
+    let row = format!(
+        "| {fault} | {outcome} | {code} | {:.1}s | `{test}` |",
+        took.as_secs_f64()
+    );
+    eprintln!("fault matrix: {row}");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fault-matrix");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(format!("{order:02}-{test}.row")),
+        format!("{row}\n"),
+    )
+    .unwrap();
+}
+
+/// What every completed live-style run under a transient fault must show: the same
+/// containment as without the fault.
+#[track_caller]
+fn assert_contained(run: &Run, dir: &Path, server: &SimServer) -> Value {
+    assert_eq!(
+        run.code, 5,
+        "completed with only the manual steps pending:\n{}",
+        run.stderr
+    );
+    let incident = run.incident(dir);
+    assert_journal_verifies(&incident);
+    assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
+    assert_eq!(
+        server.state_summary().total_open(),
+        0,
+        "every order cancelled"
+    );
+    let report = read_json(&incident.join("report.json"));
+    assert_eq!(report["outcome"], "completed");
+    let cancel = step(&report, "cancel-orders");
+    assert_eq!(cancel["status"], "ok", "{cancel}");
+    assert_eq!(cancel["outputs"]["cancelled"], 7, "{cancel}");
+    assert_eq!(cancel["outputs"]["remaining"], 0, "{cancel}");
+    assert!(
+        run.stderr
+            .contains("cancel-orders: done — 7 order(s) cancelled; no open order left"),
+        "{}",
+        run.stderr
+    );
+    report
+}
+
+// ---- the matrix ------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_5xx_burst() {
+    let server = start_sim(&calm_scenario(), &["seed=5"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    // From the moment containment starts listing orders, every answer is a 500, 502 or
+    // 503 (half of them after the request took effect) until twelve have been sent.
+    let meddle = async {
+        if wait_for(&server, Duration::from_secs(20), |l| {
+            answered(l, "/api/v3/openOrders")
+        })
+        .await
+        {
+            set(&server, &["error-rate=1"]);
+            wait_for(&server, Duration::from_secs(20), |l| {
+                count(l, |e| e.status >= 500) >= 12
+            })
+            .await;
+            set(&server, &["error-rate=0"]);
+        }
+    };
+    let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, meddle).await;
+    let failures = count(&server.request_log(), |e| e.status >= 500);
+    assert!(failures >= 12, "the burst happened: {failures}");
+    assert_contained(&run, dir.path(), &server);
+    record_row(
+        1,
+        "fault_5xx_burst",
+        "5xx burst (12 answers 500/502/503 during containment, half after taking effect)",
+        "completes: reads and cancel-alls retried with backoff; 7 orders cancelled once each",
+        run.code,
+        took,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_requests_never_answered() {
+    let server = start_sim(&calm_scenario(), &["seed=5"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    // Requests accepted and never answered, from the start of containment until five
+    // have been swallowed; the client's own timeout (1 s here) has to fire.
+    let meddle = async {
+        if wait_for(&server, Duration::from_secs(20), |l| {
+            answered(l, "/api/v3/openOrders")
+        })
+        .await
+        {
+            set(&server, &["timeout-rate=1"]);
+            wait_for(&server, Duration::from_secs(20), |l| {
+                count(l, |e| e.status == 0) >= 5
+            })
+            .await;
+            set(&server, &["timeout-rate=0"]);
+        }
+    };
+    let (run, took) = run_while(
+        dir.path(),
+        &live_args(&url, &["--request-timeout", "1s"]),
+        &env,
+        meddle,
+    )
+    .await;
+    assert!(count(&server.request_log(), |e| e.status == 0) >= 5);
+    let report = assert_contained(&run, dir.path(), &server);
+    let journal = std::fs::read_to_string(run.incident(dir.path()).join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("no answer within 1.0s"),
+        "timeouts are journaled"
+    );
+    drop(report);
+    record_row(
+        2,
+        "fault_requests_never_answered",
+        "requests never answered (5 swallowed during containment; --request-timeout 1s)",
+        "completes: each timed-out read or cancel-all sent again after the timeout",
+        run.code,
+        took,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_exchange_never_answers() {
+    let server = start_sim(&calm_scenario(), &["timeout-rate=1"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    let (run, took) = run_while(
+        dir.path(),
+        &live_args(&url, &["--request-timeout", "500ms"]),
+        &env,
+        async {},
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("exchange unreachable: no answer within 0.5s"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !dir.path().join("incidents").exists(),
+        "nothing was done, so nothing is left behind"
+    );
+    assert!(client_log(&server).iter().all(|e| e.method == "GET"));
+    record_row(
+        3,
+        "fault_exchange_never_answers",
+        "no request ever answered (from the start; --request-timeout 500ms)",
+        "stops before anything: `exchange unreachable: no answer within 0.5s`, no incident folder",
+        run.code,
+        took,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_429_with_retry_after() {
+    // Latency holds each request 400 ms before the exchange looks at it, so a fault set
+    // when triage's last read is answered applies to containment's first requests.
+    let server = start_sim(&calm_scenario(), &["latency=400"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    let meddle = async {
+        if wait_for(&server, Duration::from_secs(20), |l| {
+            answered(l, "/api/v3/ticker/price")
+        })
+        .await
+        {
+            set(&server, &["throttle=1500", "latency=0"]);
+        }
+    };
+    let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, meddle).await;
+    let log = client_log(&server);
+    let limited: Vec<&LogEntry> = log.iter().filter(|e| e.status == 429).collect();
+    assert!(!limited.is_empty(), "the exchange said 429");
+    // Retry-After was 2 s: after the requests already in flight, nothing was sent until
+    // the spell was over (1.5 s after it began).
+    let first = time(limited[0]);
+    for e in &log {
+        let at = time(e) - first;
+        if at > chrono::Duration::milliseconds(500) && at < chrono::Duration::milliseconds(1400) {
+            panic!("sent during the Retry-After wait: {e:?}");
+        }
+    }
+    assert!(
+        limited.len() <= 8,
+        "no request repeated inside the wait: {limited:?}"
+    );
+    assert_contained(&run, dir.path(), &server);
+    record_row(
+        4,
+        "fault_429_with_retry_after",
+        "429 with Retry-After: 2 (every request for 1.5 s from the start of containment)",
+        &format!(
+            "completes: {} request(s) answered 429, each family paused until Retry-After, then resumed",
+            limited.len()
+        ),
+        run.code,
+        took,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_418_ip_banned() {
+    let server = start_sim(&calm_scenario(), &["latency=400"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    let meddle = async {
+        if wait_for(&server, Duration::from_secs(20), |l| {
+            answered(l, "/api/v3/ticker/price")
+        })
+        .await
+        {
+            set(&server, &["ban=60000", "latency=0"]);
+        }
+    };
+    let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, meddle).await;
+    assert_eq!(
+        run.code, 3,
+        "banned before anything was done: exit 3\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Binance has banned this IP on /"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("(HTTP 418)"),
+        "says until when: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("could not preview, so nothing was done"),
+        "{}",
+        run.stderr
+    );
+    let incident = run.incident(dir.path());
+    assert_journal_verifies(&incident);
+    let log = client_log(&server);
+    assert!(log.iter().all(|e| e.method == "GET"), "nothing destructive");
+    assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
+    // After a 418 the client sends nothing more to that family until the ban ends.
+    let banned = count(&log, |e| e.status == 418);
+    assert!(
+        banned <= 5,
+        "one 418 per request in flight, no retries: {banned}"
+    );
+    let report = read_json(&incident.join("report.json"));
+    assert_eq!(report["outcome"], "failed");
+    assert_eq!(step(&report, "cancel-orders")["status"], "failed");
+    record_row(
+        5,
+        "fault_418_ip_banned",
+        "418 IP ban (from the start of containment, for 60 s)",
+        "stops at cancel-orders: `could not preview, so nothing was done: … banned this IP … until … (HTTP 418)`",
+        run.code,
+        took,
+    );
+}
+
+async fn clock_jump(skew: &str, extra: &[&str]) -> (Run, Duration, SimServer, tempfile::TempDir) {
+    let server = start_sim(&calm_scenario(), &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    // The exchange's clock jumps after respond measured it (an NTP step on either side):
+    // the next signed requests fall outside recvWindow and are answered -1021.
+    let meddle = async {
+        if wait_for(&server, Duration::from_secs(20), |l| {
+            answered(l, "/sapi/v1/account/apiRestrictions")
+        })
+        .await
+        {
+            set(&server, &[skew]);
+        }
+    };
+    let (run, took) = run_while(dir.path(), &live_args(&url, extra), &env, meddle).await;
+    (run, took, server, dir)
+}
+
+#[track_caller]
+fn assert_resynced(run: &Run, dir: &Path, server: &SimServer) {
+    let log = client_log(server);
+    assert!(
+        log.iter().any(|e| e.code == Some(-1021)),
+        "the jump was noticed"
+    );
+    let times = count(&log, |e| e.path.ends_with("/time"));
+    assert!(times >= 2, "the clock was measured again: {times}");
+    assert_contained(run, dir, server);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_clock_skew_plus_3s() {
+    // 3 s behind the exchange is inside the default 5 s recvWindow; a 2 s window is not.
+    let (run, took, server, dir) = clock_jump("clock-skew=3000", &["--recv-window", "2000"]).await;
+    assert_resynced(&run, dir.path(), &server);
+    record_row(
+        6,
+        "fault_clock_skew_plus_3s",
+        "exchange clock jumps +3 s mid-run (-1021, --recv-window 2000)",
+        "completes: -1021 answered, clock measured again, the rejected request re-sent once",
+        run.code,
+        took,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_clock_skew_minus_3s() {
+    // 3 s ahead of the exchange is past Binance's 1 s allowance whatever the window.
+    let (run, took, server, dir) = clock_jump("clock-skew=-3000", &[]).await;
+    assert_resynced(&run, dir.path(), &server);
+    record_row(
+        7,
+        "fault_clock_skew_minus_3s",
+        "exchange clock jumps -3 s mid-run (-1021, default recvWindow)",
+        "completes: -1021 answered, clock measured again, the rejected request re-sent once",
+        run.code,
+        took,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_malformed_json() {
+    // Spot's open-orders answers (listing and cancel-all) are cut in half.
+    let server = start_sim(&calm_scenario(), &["malformed=/api/v3/openOrders"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, async {}).await;
+    assert_eq!(
+        run.code, 1,
+        "a step failed: containment is incomplete\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("could not list open orders on spot: GET /api/v3/openOrders: cannot read Binance's answer"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("spot NOT checked"),
+        "the summary says what is not known: {}",
+        run.stderr
+    );
+    let incident = run.incident(dir.path());
+    assert_journal_verifies(&incident);
+    assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
+    let report = read_json(&incident.join("report.json"));
+    let cancel = step(&report, "cancel-orders");
+    assert_eq!(cancel["status"], "failed", "{cancel}");
+    assert_eq!(cancel["outputs"]["cancelled"], 4, "{cancel}");
+    assert_eq!(cancel["outputs"]["unchecked"], serde_json::json!(["spot"]));
+    // The run went on to the evidence and the key deletion: the real stop.
+    assert_eq!(step(&report, "transfers")["status"], "ok");
+    assert_eq!(step(&report, "delete-key")["status"], "pending");
+    let summary = server.state_summary();
+    assert_eq!(
+        summary.total_open(),
+        3,
+        "spot's three orders are still open"
+    );
+    record_row(
+        8,
+        "fault_malformed_json",
+        "malformed JSON on /api/v3/openOrders (spot listing and cancel-all)",
+        "completes with cancel-orders failed: `spot NOT checked … may still be open`; 4 orders on the other markets cancelled",
+        run.code,
+        took,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_malformed_json_withdrawal_history() {
+    let server = start_sim(
+        &calm_scenario(),
+        &["malformed=/sapi/v1/capital/withdraw/history"],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, async {}).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("transfers: failed — withdrawal history NOT fully read"),
+        "{}",
+        run.stderr
+    );
+    let incident = run.incident(dir.path());
+    assert_journal_verifies(&incident);
+    assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
+    assert_eq!(server.state_summary().total_open(), 0);
+    let report = read_json(&incident.join("report.json"));
+    assert_eq!(step(&report, "transfers")["status"], "failed");
+    assert_eq!(step(&report, "cancel-orders")["status"], "ok");
+    record_row(
+        9,
+        "fault_malformed_json_withdrawal_history",
+        "malformed JSON on /sapi/v1/capital/withdraw/history",
+        "completes with transfers failed: `withdrawal history NOT fully read — check it in the Binance app` (never \"0 withdrawals\")",
+        run.code,
+        took,
+    );
+}
+
+// ---- connection resets -------------------------------------------------------------
+
+/// A TCP proxy in front of the simulator that resets (RST) every `every`-th request:
+/// alternately before passing it on (nothing reached the exchange) and after the
+/// exchange answered (the request took effect; the answer is lost).
+async fn resetting_proxy(
+    upstream: std::net::SocketAddr,
+    every: usize,
+) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let resets = Arc::new(AtomicUsize::new(0));
+    let counted = resets.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let requests = requests.clone();
+            let resets = resets.clone();
+            tokio::spawn(async move {
+                if let Ok(upstream) = TcpStream::connect(upstream).await {
+                    relay(client, upstream, every, requests, resets).await;
+                }
+            });
+        }
+    });
+    (url, counted)
+}
+
+async fn relay(
+    mut client: TcpStream,
+    mut upstream: TcpStream,
+    every: usize,
+    requests: Arc<AtomicUsize>,
+    resets: Arc<AtomicUsize>,
+) {
+    let reset = |client: TcpStream| {
+        let _ = client.set_zero_linger();
+        drop(client);
+    };
+    let mut from_client = vec![0u8; 64 * 1024];
+    let mut from_upstream = vec![0u8; 64 * 1024];
+    let swallow = AtomicBool::new(false);
+    loop {
+        tokio::select! {
+            read = client.read(&mut from_client) => {
+                let n = match read { Ok(0) | Err(_) => return, Ok(n) => n };
+                // One read is one request: respond's requests are small and have no body.
+                let k = requests.fetch_add(1, Ordering::SeqCst);
+                if k % every == every - 1 {
+                    resets.fetch_add(1, Ordering::SeqCst);
+                    if (k / every) % 2 == 0 {
+                        reset(client);
+                        return;
+                    }
+                    swallow.store(true, Ordering::SeqCst);
+                }
+                if upstream.write_all(&from_client[..n]).await.is_err() {
+                    return;
+                }
+            }
+            read = upstream.read(&mut from_upstream) => {
+                let n = match read { Ok(0) | Err(_) => return, Ok(n) => n };
+                if swallow.load(Ordering::SeqCst) {
+                    reset(client);
+                    return;
+                }
+                if client.write_all(&from_upstream[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_connection_reset() {
+    let server = start_sim(&calm_scenario(), &[]).await;
+    let (url, resets) = resetting_proxy(server.addr(), 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = leaked_env(&server);
+    let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, async {}).await;
+    let resets = resets.load(Ordering::SeqCst);
+    assert!(resets >= 10, "connections were reset: {resets}");
+    assert_contained(&run, dir.path(), &server);
+    record_row(
+        10,
+        "fault_connection_reset",
+        "connection reset (RST on every 4th request, before or after the exchange acted)",
+        &format!("completes: {resets} resets, each request sent again on a new connection"),
+        run.code,
+        took,
+    );
+}
+
+// ---- the key deleted halfway through ---------------------------------------------------
+
+/// Run with the leaked key deleted in the simulator (as if in the web UI) as soon as the
+/// trade history pull has its first answer.
+async fn key_deleted_mid_run(responder: bool) -> (Run, Duration, SimServer, tempfile::TempDir) {
+    let server = start_sim(&calm_scenario(), &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let mut env = leaked_env(&server);
+    if responder {
+        let key = server.create_responder_key();
+        env.push(("BINANCE_RESPONDER_API_KEY".into(), key.api_key));
+        env.push(("BINANCE_RESPONDER_API_SECRET".into(), key.secret));
+    }
+    let leaked = server.leaked_key().api_key;
+    let meddle = async {
+        if wait_for(&server, Duration::from_secs(20), |l| {
+            answered(l, "/api/v3/myTrades")
+        })
+        .await
+        {
+            server.delete_key(&leaked).unwrap();
+        }
+    };
+    let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, meddle).await;
+    let incident = run.incident(dir.path());
+    assert_journal_verifies(&incident);
+    assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
+    assert_eq!(server.state_summary().total_open(), 0, "contained before");
+    assert!(
+        server.state_summary().keys.iter().any(|k| k.deleted),
+        "the key was deleted mid-run"
+    );
+    assert!(
+        run.stderr
+            .contains("Binance now rejects the leaked key (code -20")
+            && run
+                .stderr
+                .contains("it was deleted or restricted during the run"),
+        "the operator is told once what happened: {}",
+        run.stderr
+    );
+    (run, took, server, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_key_deleted_mid_run() {
+    let (run, took, _server, dir) = key_deleted_mid_run(false).await;
+    assert_eq!(
+        run.code, 1,
+        "an evidence step read nothing: failed\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("There is no responder key"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "transfers: failed — no withdrawal, deposit or transfer history could be read"
+        ),
+        "{}",
+        run.stderr
+    );
+    let report = read_json(&run.incident(dir.path()).join("report.json"));
+    assert_eq!(step(&report, "cancel-orders")["status"], "ok");
+    assert_eq!(step(&report, "transfers")["status"], "failed");
+    assert_eq!(report["outcome"], "completed");
+    record_row(
+        11,
+        "fault_key_deleted_mid_run",
+        "leaked key deleted during the trades pull (no responder key)",
+        "completes; containment done before; `Binance now rejects the leaked key … deleted or restricted during the run`; transfers failed (nothing readable)",
+        run.code,
+        took,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_key_deleted_mid_run_with_responder_key() {
+    let (run, took, _server, dir) = key_deleted_mid_run(true).await;
+    assert_eq!(run.code, 5, "only manual steps pending\n{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Reads from here on use the responder key"),
+        "{}",
+        run.stderr
+    );
+    let report = read_json(&run.incident(dir.path()).join("report.json"));
+    assert_eq!(step(&report, "transfers")["status"], "ok");
+    let findings: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        findings.iter().any(|f| f.contains("TXunknown")),
+        "the theft is still found, read with the responder key: {findings:?}"
+    );
+    record_row(
+        12,
+        "fault_key_deleted_mid_run_with_responder_key",
+        "leaked key deleted during the trades pull (responder key given)",
+        "completes; later evidence read with the responder key, the unknown withdrawal still found",
+        run.code,
+        took,
+    );
+}
+
+// ---- Ctrl-C in the middle of the cancels, then resume ----------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_interrupted_mid_cancel_then_resumed() {
+    // Every answer takes 200 ms, so the cancel-alls are in flight for a while.
+    let server = start_sim(&calm_scenario(), &["latency=200"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
+        .current_dir(dir.path())
+        .args(live_args(&url, &[]))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Ctrl-C as soon as the exchange acknowledged the first cancel-all.
+    let acked = wait_for(&server, Duration::from_secs(20), |l| {
+        l.iter()
+            .any(|e| e.actor == Actor::Client && e.method == "DELETE" && e.status == 200)
+    })
+    .await;
+    assert!(acked, "the run reached the cancels");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().await.unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("cancel-orders: interrupted"),
+        "interrupted in the middle of the cancels: {stderr}"
+    );
+    let incident = std::fs::read_dir(dir.path().join("incidents"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_journal_verifies(&incident);
+
+    // Resume at full speed: the step is previewed again and only what is still open
+    // is cancelled; nothing acknowledged before is sent again.
+    set(&server, &["latency=0"]);
+    let resume = respond(
+        dir.path(),
+        &[
+            "resume",
+            "--yes",
+            "--base-url",
+            &url,
+            "--weight-window",
+            "2s",
+            incident.to_str().unwrap(),
+        ],
+        &env_refs(&env),
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(resume.code, 5, "{}", resume.stderr);
+    assert!(
+        resume
+            .stderr
+            .contains("started in an earlier session and did not finish"),
+        "{}",
+        resume.stderr
+    );
+    assert_journal_verifies(&incident);
+    assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
+    assert_eq!(
+        server.state_summary().total_open(),
+        0,
+        "every order cancelled"
+    );
+    let report = read_json(&incident.join("report.json"));
+    assert_eq!(report["outcome"], "completed");
+    assert_eq!(step(&report, "cancel-orders")["status"], "ok");
+    record_row(
+        13,
+        "fault_interrupted_mid_cancel_then_resumed",
+        "Ctrl-C (SIGINT) right after the first cancel-all was acknowledged, then `respond resume`",
+        "exit 130 with the journal intact; resume previews again, cancels only what is still open, then completes (exit 5)",
+        format!("130, then {}", resume.code),
+        took,
+    );
+}
