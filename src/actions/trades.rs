@@ -118,22 +118,42 @@ async fn candidates(
     Ok(out)
 }
 
-/// Which minutes to fetch klines for, as ranges of at most 1000 minutes each.
+/// Which minutes to fetch klines for, as ranges of at most 1000 minutes each: as few
+/// ranges as possible (each is a request, and requests are what the weight limit
+/// counts), and among those, the ones covering the fewest minutes (each minute is a
+/// candle to download and read). Gaps between ranges fall on the longest quiet spells.
 fn kline_ranges(times: &[i64]) -> Vec<TimeWindow> {
     let mut minutes: Vec<i64> = times.iter().map(|t| t - t.rem_euclid(MINUTE_MS)).collect();
     minutes.sort_unstable();
     minutes.dedup();
+    let n = minutes.len();
+    // best[i]: (ranges, minutes covered) for minutes[i..], and where the first range ends.
+    let mut best: Vec<(usize, i64, usize)> = vec![(0, 0, 0); n + 1];
+    for i in (0..n).rev() {
+        let last_allowed = minutes[i] + (KLINES_PER_REQUEST - 1) * MINUTE_MS;
+        let mut choice = (usize::MAX, i64::MAX, i);
+        for j in i..n {
+            if minutes[j] > last_allowed {
+                break;
+            }
+            let (ranges, covered, _) = best[j + 1];
+            let here = (
+                ranges + 1,
+                covered + (minutes[j] - minutes[i]) / MINUTE_MS + 1,
+                j,
+            );
+            if (here.0, here.1) < (choice.0, choice.1) {
+                choice = here;
+            }
+        }
+        best[i] = choice;
+    }
     let mut out = Vec::new();
     let mut i = 0;
-    while i < minutes.len() {
-        let start = minutes[i];
-        let last_allowed = start + (KLINES_PER_REQUEST - 1) * MINUTE_MS;
-        let mut end = start;
-        while i < minutes.len() && minutes[i] <= last_allowed {
-            end = minutes[i];
-            i += 1;
-        }
-        out.push(TimeWindow::new(start, end + MINUTE_MS - 1));
+    while i < n {
+        let end = best[i].2;
+        out.push(TimeWindow::new(minutes[i], minutes[end] + MINUTE_MS - 1));
+        i = end + 1;
     }
     out
 }
@@ -156,7 +176,46 @@ fn deviation(price: Decimal, k: &Kline) -> Option<Decimal> {
 
 struct Pulled {
     trades: Vec<Trade>,
+    /// The account's first trade per symbol, where a pull already showed it (a spot
+    /// symbol with fewer than a page of trades ever); the others are looked up.
+    first: BTreeMap<(Market, String), Option<Trade>>,
     failed: Vec<String>,
+}
+
+/// One spot symbol's trades in `range`: the most recent page first, which for most
+/// accounts covers the whole window (and the whole history) in one request; windows
+/// of 24 h, concurrently, only for the part of the range older than a full page.
+async fn spot_trades(
+    client: &Client,
+    symbol: &str,
+    range: TimeWindow,
+) -> Result<(Vec<Trade>, Option<Option<Trade>>), ExchangeError> {
+    let recent = client.recent_trades(symbol).await?;
+    let first = recent.whole_history.then(|| recent.trades.first().cloned());
+    let oldest = recent.trades.first().map(|t| t.time);
+    let mut trades: Vec<Trade> = recent
+        .trades
+        .into_iter()
+        .filter(|t| range.contains(t.time))
+        .collect();
+    if let Some(oldest) = oldest.filter(|&o| first.is_none() && o >= range.start_ms) {
+        // A full page, all inside the window: read what is older by window. The page's
+        // oldest millisecond is read again (trades sharing it may straddle the page).
+        let rest = TimeWindow::new(range.start_ms, oldest.min(range.end_ms));
+        let pages = futures_util::future::join_all(
+            Pull::Trades(Market::Spot)
+                .windows(rest)
+                .into_iter()
+                .map(|w| client.my_trades_window(Market::Spot, symbol, w)),
+        )
+        .await;
+        for page in pages {
+            trades.extend(page?);
+        }
+        trades.sort_by_key(|t| t.id);
+        trades.dedup_by_key(|t| t.id);
+    }
+    Ok((trades, first))
 }
 
 async fn pull(
@@ -168,11 +227,23 @@ async fn pull(
     let mut tasks = JoinSet::new();
     for (&market, list) in symbols {
         for symbol in list {
+            if market == Market::Spot {
+                let client = client.clone();
+                let symbol = symbol.clone();
+                tasks.spawn(async move {
+                    let result = spot_trades(&client, &symbol, range).await;
+                    (market, symbol, result)
+                });
+                continue;
+            }
             for window in Pull::Trades(market).windows(range) {
                 let client = client.clone();
                 let symbol = symbol.clone();
                 tasks.spawn(async move {
-                    let result = client.my_trades_window(market, &symbol, window).await;
+                    let result = client
+                        .my_trades_window(market, &symbol, window)
+                        .await
+                        .map(|t| (t, None));
                     (market, symbol, result)
                 });
             }
@@ -183,11 +254,17 @@ async fn pull(
         .operator
         .progress("trade history (symbol × window)", Some(tasks.len() as u64));
     let mut trades = Vec::new();
+    let mut first = BTreeMap::new();
     let mut failed = BTreeSet::new();
     while let Some(joined) = tasks.join_next().await {
         bar.inc(1);
         match joined {
-            Ok((_, _, Ok(list))) => trades.extend(list),
+            Ok((market, symbol, Ok((list, known_first)))) => {
+                trades.extend(list);
+                if let Some(f) = known_first {
+                    first.insert((market, symbol), f);
+                }
+            }
             Ok((market, symbol, Err(e))) => {
                 failed.insert(format!("{market} {symbol}: {}", short_error(&e)));
             }
@@ -200,6 +277,7 @@ async fn pull(
     trades.sort_by_key(|t| (t.time, t.id));
     Pulled {
         trades,
+        first,
         failed: failed.into_iter().collect(),
     }
 }
@@ -264,28 +342,36 @@ impl Action for RecentTrades {
                     .or_default()
                     .push(t);
             }
+            // Only the candles of minutes with a trade are kept: a range request returns
+            // up to 1000 of them, and a week of trades on 40 symbols would otherwise
+            // hold some 400,000 in memory.
             let mut tasks = JoinSet::new();
             for ((market, symbol), trades) in &by_symbol {
                 let times: Vec<i64> = trades.iter().map(|t| t.time).collect();
+                let minutes: Arc<BTreeSet<i64>> =
+                    Arc::new(times.iter().map(|t| t - t.rem_euclid(MINUTE_MS)).collect());
                 let (market, symbol) = (*market, symbol.clone());
-                let c = client.clone();
-                let s = symbol.clone();
-                tasks.spawn(async move {
-                    Lookup::First(market, s.clone(), c.first_trade(market, &s).await)
-                });
-                for window in kline_ranges(&times) {
+                if !pulled.first.contains_key(&(market, symbol.clone())) {
                     let c = client.clone();
                     let s = symbol.clone();
                     tasks.spawn(async move {
-                        Lookup::Klines(
-                            market,
-                            s.clone(),
-                            c.klines_minutes(market, &s, window).await,
-                        )
+                        Lookup::First(market, s.clone(), c.first_trade(market, &s).await)
+                    });
+                }
+                for window in kline_ranges(&times) {
+                    let c = client.clone();
+                    let s = symbol.clone();
+                    let minutes = minutes.clone();
+                    tasks.spawn(async move {
+                        let klines = c.klines_minutes(market, &s, window).await.map(|mut k| {
+                            k.retain(|k| minutes.contains(&k.open_time));
+                            k
+                        });
+                        Lookup::Klines(market, s, klines)
                     });
                 }
             }
-            let mut first: BTreeMap<(Market, String), Option<Trade>> = BTreeMap::new();
+            let mut first = pulled.first.clone();
             let mut klines: BTreeMap<(Market, String, i64), Kline> = BTreeMap::new();
             while let Some(joined) = tasks.join_next().await {
                 match joined.map_err(|e| ActionError::Failed(format!("lookup task failed: {e}")))? {
@@ -413,6 +499,31 @@ enum Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kline_ranges_are_fewest_then_shortest() {
+        let m = MINUTE_MS;
+        // Two ranges either way: 0..600 and 1500..1600 (601 + 101 minutes) beats 0..200
+        // and 600..1600 (201 + 1001).
+        let ranges = kline_ranges(&[0, 200 * m, 600 * m, 1500 * m, 1600 * m]);
+        assert_eq!(
+            ranges,
+            vec![
+                TimeWindow::new(0, 601 * m - 1),
+                TimeWindow::new(1500 * m, 1601 * m - 1)
+            ]
+        );
+        // Greedy would make 0..998 and 1500 (999 + 1 minutes); the quiet spell between
+        // 1 and 998 is the better place to split (2 + 503).
+        let ranges = kline_ranges(&[0, m, 998 * m, 1500 * m]);
+        assert_eq!(
+            ranges,
+            vec![
+                TimeWindow::new(0, 2 * m - 1),
+                TimeWindow::new(998 * m, 1501 * m - 1)
+            ]
+        );
+    }
 
     #[test]
     fn kline_ranges_cover_only_minutes_with_trades_in_chunks_of_1000() {

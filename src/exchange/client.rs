@@ -278,7 +278,7 @@ impl Client {
             server_time: i64,
         }
         let timed: Timed<ServerTime> =
-            Box::pin(self.execute_timed(&weights::SPOT_TIME, Params::new())).await?;
+            Box::pin(self.execute_timed(&weights::SPOT_TIME, Params::new(), None)).await?;
         Ok(self
             .shared
             .clock
@@ -310,7 +310,18 @@ impl Client {
         spec: &'static Spec,
         params: Params,
     ) -> Result<T, ExchangeError> {
-        Ok(self.execute_timed(spec, params).await?.value)
+        Ok(self.execute_timed(spec, params, None).await?.value)
+    }
+
+    /// `execute` for an endpoint whose weight depends on a parameter other than the
+    /// symbol (futures klines weigh by `limit`): `weight` is the request's IP weight.
+    pub(crate) async fn execute_weighted<T: DeserializeOwned>(
+        &self,
+        spec: &'static Spec,
+        params: Params,
+        weight: u32,
+    ) -> Result<T, ExchangeError> {
+        Ok(self.execute_timed(spec, params, Some(weight)).await?.value)
     }
 
     /// The one request function.
@@ -318,6 +329,7 @@ impl Client {
         &self,
         spec: &'static Spec,
         params: Params,
+        weight: Option<u32>,
     ) -> Result<Timed<T>, ExchangeError> {
         let endpoint = spec.endpoint();
         // Checked first, before anything else can happen: a dry run sends nothing that
@@ -337,11 +349,11 @@ impl Client {
         if credentials.is_some() {
             self.ensure_clock().await?;
         }
-        let weight = if params.has("symbol") || params.has("pair") {
+        let weight = weight.unwrap_or(if params.has("symbol") || params.has("pair") {
             spec.weight
         } else {
             spec.weight_all
-        };
+        });
         let encoded = params.encode();
         let policy = self.shared.retry;
         // `attempt` counts what the retry policy allows; `sent` numbers every attempt
