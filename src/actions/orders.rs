@@ -237,13 +237,14 @@ impl Action for CancelOpenOrders {
                 for error in &errors {
                     ctx.note(Level::Warn, format!("cancel failed: {error}"))?;
                 }
-                remaining = list_all(ctx, &client, &markets).await?;
-                if remaining.is_empty() && !settle.is_zero() {
-                    // Someone still holding the key places orders again within moments;
-                    // look once more before calling the books clean.
+                if errors.is_empty() && !settle.is_zero() {
+                    // Every cancel was acknowledged. Someone still holding the key places
+                    // orders again within moments: look after `settle`, once, rather than
+                    // now and again then (a listing of every market costs ~600 weight on
+                    // Binance). After a failed cancel, look at once.
                     tokio::time::sleep(settle).await;
-                    remaining = list_all(ctx, &client, &markets).await?;
                 }
+                remaining = list_all(ctx, &client, &markets).await?;
                 // Cancelled = listed before, gone now. Futures cancel-alls do not echo
                 // the orders, so the listing is the record; spot and margin answers add
                 // their detail.
