@@ -275,16 +275,20 @@ impl StepContext {
 
     /// Record evidence rows (one table per kind: trades, withdrawals, ...).
     pub fn evidence(&self, table: &str, rows: Vec<Json>) -> Result<(), ActionError> {
-        self.run.journal.record(Event::Evidence {
+        // The journal hands the event back: keep its rows rather than a copy (a week of
+        // trades is megabytes of JSON values).
+        let record = self.run.journal.record(Event::Evidence {
             step: self.step.clone(),
             table: table.into(),
-            rows: rows.clone(),
+            rows,
         })?;
-        self.state()
-            .evidence
-            .entry(table.to_string())
-            .or_default()
-            .extend(rows);
+        if let Event::Evidence { rows, .. } = record.event {
+            self.state()
+                .evidence
+                .entry(table.to_string())
+                .or_default()
+                .extend(rows);
+        }
         Ok(())
     }
 

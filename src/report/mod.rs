@@ -397,15 +397,17 @@ impl Report {
     }
 }
 
-/// Collect evidence rows per table, in journal order.
-pub fn evidence_tables(read: &ReadJournal) -> BTreeMap<String, Vec<Json>> {
+/// Collect evidence rows per table, in journal order. Takes the journal: the rows are
+/// moved, not copied (a week of trades is megabytes of JSON values).
+pub fn evidence_tables(read: ReadJournal) -> BTreeMap<String, Vec<Json>> {
     let mut tables: BTreeMap<String, Vec<Json>> = BTreeMap::new();
-    for r in read.records() {
-        if let Event::Evidence { table, rows, .. } = &r.event {
-            tables
-                .entry(table.clone())
-                .or_default()
-                .extend(rows.iter().cloned());
+    for line in read.lines {
+        if let Ok(Record {
+            event: Event::Evidence { table, rows, .. },
+            ..
+        }) = line.record
+        {
+            tables.entry(table).or_default().extend(rows);
         }
     }
     tables
@@ -434,7 +436,7 @@ pub fn render_dir(dir: &Path) -> Result<Report, ReportError> {
             source,
         })
     };
-    let tables = evidence_tables(&read);
+    let tables = evidence_tables(read);
     if !tables.is_empty() {
         let evidence = dir.join(EVIDENCE_DIR);
         files::create_private_dir(&evidence).map_err(|source| ReportError::Write {
