@@ -132,8 +132,9 @@ pub struct RunOptions {
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub recv_window: u64,
 
-    /// Most requests in flight at once (1 forces the serial baseline).
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    /// Most requests in flight at once; evidence pulls use at most a quarter of them,
+    /// cancels and liveness probes all (1 forces the serial baseline).
+    #[arg(long, value_name = "N", default_value_t = 128)]
     pub concurrency: usize,
 
     /// Rate-limit window length (Binance's is 1m; tests shorten it).

@@ -150,7 +150,7 @@ impl RunConfig {
             quiet: false,
             verbose: 0,
             recv_window_ms: 5000,
-            concurrency: 16,
+            concurrency: 128,
             weight_window: Duration::from_secs(60),
             weight_limit: None,
             request_timeout: Duration::from_secs(10),

@@ -473,8 +473,18 @@ async fn fault_418_ip_banned() {
     let url = server.url().to_string();
     let env = leaked_env(&server);
     let meddle = async {
+        // Once triage has every answer (it reads all wallets at once), before the
+        // cancel's preview lists the books.
+        let triage = [
+            "/api/v3/ticker/price",
+            "/api/v3/account",
+            "/sapi/v1/account/apiRestrictions",
+            "/sapi/v1/margin/account",
+            "/fapi/v2/balance",
+            "/dapi/v1/balance",
+        ];
         if wait_for(&server, Duration::from_secs(20), |l| {
-            answered(l, "/api/v3/ticker/price")
+            triage.iter().all(|path| answered(l, path))
         })
         .await
         {

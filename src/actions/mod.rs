@@ -283,16 +283,20 @@ impl StepContext {
 
     /// Record evidence rows (one table per kind: trades, withdrawals, ...).
     pub fn evidence(&self, table: &str, rows: Vec<Json>) -> Result<(), ActionError> {
-        self.run.journal.record(Event::Evidence {
+        // The journal hands the event back: keep its rows rather than a copy (a week of
+        // trades is megabytes of JSON values).
+        let record = self.run.journal.record(Event::Evidence {
             step: self.step.clone(),
             table: table.into(),
-            rows: rows.clone(),
+            rows,
         })?;
-        self.state()
-            .evidence
-            .entry(table.to_string())
-            .or_default()
-            .extend(rows);
+        if let Event::Evidence { rows, .. } = record.event {
+            self.state()
+                .evidence
+                .entry(table.to_string())
+                .or_default()
+                .extend(rows);
+        }
         Ok(())
     }
 
@@ -397,6 +401,30 @@ impl StepContext {
                 code.unwrap_or_default()
             ),
         )
+    }
+
+    /// Run an evidence read with [`StepContext::reader`]; when the leaked key dies during
+    /// it (deleted mid-run) and a responder key exists, read once more with that key
+    /// rather than fail the step.
+    pub async fn with_reader<'a, F, Fut>(&'a self, read: F) -> Result<Outcome, ActionError>
+    where
+        F: Fn(&'a StepContext, crate::exchange::Client) -> Fut,
+        Fut: std::future::Future<Output = Result<Outcome, ActionError>> + 'a,
+    {
+        let dead = || {
+            self.run
+                .services
+                .leaked_dead
+                .load(std::sync::atomic::Ordering::SeqCst)
+        };
+        let with_leaked = self.role == Role::Leaked && !dead();
+        match read(self, self.reader()?).await {
+            Err(e) if with_leaked && dead() && self.run.services.responder.is_some() => {
+                self.note(Level::Info, format!("the leaked key died during this step ({e}); reading again with the responder key"))?;
+                read(self, self.reader()?).await
+            }
+            other => other,
+        }
     }
 
     /// Ask a yes/no question that is not a step (cancel again?). Without a terminal the

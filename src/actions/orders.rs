@@ -483,28 +483,14 @@ impl Action for CancelOpenOrders {
                 for error in &done.errors {
                     ctx.note(Level::Warn, format!("cancel failed: {error}"))?;
                 }
-                let mut listing = list_all(ctx, &client, &markets).await?;
-                if listing.orders.is_empty() && listing.unread.is_empty() && !settle.is_zero() {
-                    // Someone still holding the key places orders again within moments;
-                    // look once more before calling the books clean. A market this second
-                    // look cannot read was read clean a moment ago: that stands.
+                if done.errors.is_empty() && !settle.is_zero() {
+                    // Every cancel was acknowledged. Someone still holding the key places
+                    // orders again within moments: look after `settle`, once, rather than
+                    // now and again then (a listing of every market costs ~600 weight on
+                    // Binance). After a failed cancel, look at once.
                     tokio::time::sleep(settle).await;
-                    match list_all(ctx, &client, &markets).await {
-                        Ok(again) => {
-                            listing = Listing {
-                                orders: again.orders,
-                                unread: BTreeSet::new(),
-                            }
-                        }
-                        Err(ActionError::Exchange(e)) => ctx.note(
-                            Level::Warn,
-                            format!(
-                                "second look at the books failed ({e}); the first one was clean"
-                            ),
-                        )?,
-                        Err(e) => return Err(e),
-                    }
                 }
+                let listing = list_all(ctx, &client, &markets).await?;
                 remaining = listing.orders;
                 unread = listing.unread;
                 // Cancelled = listed before, gone now. Futures cancel-alls do not echo

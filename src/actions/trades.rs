@@ -124,22 +124,42 @@ async fn candidates(
     Ok(out)
 }
 
-/// Which minutes to fetch klines for, as ranges of at most 1000 minutes each.
+/// Which minutes to fetch klines for, as ranges of at most 1000 minutes each: as few
+/// ranges as possible (each is a request, and requests are what the weight limit
+/// counts), and among those, the ones covering the fewest minutes (each minute is a
+/// candle to download and read). Gaps between ranges fall on the longest quiet spells.
 fn kline_ranges(times: &[i64]) -> Vec<TimeWindow> {
     let mut minutes: Vec<i64> = times.iter().map(|t| t - t.rem_euclid(MINUTE_MS)).collect();
     minutes.sort_unstable();
     minutes.dedup();
+    let n = minutes.len();
+    // best[i]: (ranges, minutes covered) for minutes[i..], and where the first range ends.
+    let mut best: Vec<(usize, i64, usize)> = vec![(0, 0, 0); n + 1];
+    for i in (0..n).rev() {
+        let last_allowed = minutes[i] + (KLINES_PER_REQUEST - 1) * MINUTE_MS;
+        let mut choice = (usize::MAX, i64::MAX, i);
+        for j in i..n {
+            if minutes[j] > last_allowed {
+                break;
+            }
+            let (ranges, covered, _) = best[j + 1];
+            let here = (
+                ranges + 1,
+                covered + (minutes[j] - minutes[i]) / MINUTE_MS + 1,
+                j,
+            );
+            if (here.0, here.1) < (choice.0, choice.1) {
+                choice = here;
+            }
+        }
+        best[i] = choice;
+    }
     let mut out = Vec::new();
     let mut i = 0;
-    while i < minutes.len() {
-        let start = minutes[i];
-        let last_allowed = start + (KLINES_PER_REQUEST - 1) * MINUTE_MS;
-        let mut end = start;
-        while i < minutes.len() && minutes[i] <= last_allowed {
-            end = minutes[i];
-            i += 1;
-        }
-        out.push(TimeWindow::new(start, end + MINUTE_MS - 1));
+    while i < n {
+        let end = best[i].2;
+        out.push(TimeWindow::new(minutes[i], minutes[end] + MINUTE_MS - 1));
+        i = end + 1;
     }
     out
 }
@@ -162,12 +182,51 @@ fn deviation(price: Decimal, k: &Kline) -> Option<Decimal> {
 
 struct Pulled {
     trades: Vec<Trade>,
+    /// The account's first trade per symbol, where a pull already showed it (a spot
+    /// symbol with fewer than a page of trades ever); the others are looked up.
+    first: BTreeMap<(Market, String), Option<Trade>>,
     failed: Vec<String>,
     /// (market, symbol) → why a window of it could not be read.
     gaps: BTreeMap<(Market, String), String>,
     /// Pulls attempted, and the error codes of those that failed.
     attempted: usize,
     codes: Vec<Option<i64>>,
+}
+
+/// One spot symbol's trades in `range`: the most recent page first, which for most
+/// accounts covers the whole window (and the whole history) in one request; windows
+/// of 24 h, concurrently, only for the part of the range older than a full page.
+async fn spot_trades(
+    client: &Client,
+    symbol: &str,
+    range: TimeWindow,
+) -> Result<(Vec<Trade>, Option<Option<Trade>>), ExchangeError> {
+    let recent = client.recent_trades(symbol).await?;
+    let first = recent.whole_history.then(|| recent.trades.first().cloned());
+    let oldest = recent.trades.first().map(|t| t.time);
+    let mut trades: Vec<Trade> = recent
+        .trades
+        .into_iter()
+        .filter(|t| range.contains(t.time))
+        .collect();
+    if let Some(oldest) = oldest.filter(|&o| first.is_none() && o >= range.start_ms) {
+        // A full page, all inside the window: read what is older by window. The page's
+        // oldest millisecond is read again (trades sharing it may straddle the page).
+        let rest = TimeWindow::new(range.start_ms, oldest.min(range.end_ms));
+        let pages = futures_util::future::join_all(
+            Pull::Trades(Market::Spot)
+                .windows(rest)
+                .into_iter()
+                .map(|w| client.my_trades_window(Market::Spot, symbol, w)),
+        )
+        .await;
+        for page in pages {
+            trades.extend(page?);
+        }
+        trades.sort_by_key(|t| t.id);
+        trades.dedup_by_key(|t| t.id);
+    }
+    Ok((trades, first))
 }
 
 async fn pull(
@@ -179,11 +238,23 @@ async fn pull(
     let mut tasks = JoinSet::new();
     for (&market, list) in symbols {
         for symbol in list {
+            if market == Market::Spot {
+                let client = client.clone();
+                let symbol = symbol.clone();
+                tasks.spawn(async move {
+                    let result = spot_trades(&client, &symbol, range).await;
+                    (market, symbol, result)
+                });
+                continue;
+            }
             for window in Pull::Trades(market).windows(range) {
                 let client = client.clone();
                 let symbol = symbol.clone();
                 tasks.spawn(async move {
-                    let result = client.my_trades_window(market, &symbol, window).await;
+                    let result = client
+                        .my_trades_window(market, &symbol, window)
+                        .await
+                        .map(|t| (t, None));
                     (market, symbol, result)
                 });
             }
@@ -194,6 +265,7 @@ async fn pull(
         .operator
         .progress("trade history (symbol × window)", Some(tasks.len() as u64));
     let mut trades = Vec::new();
+    let mut first = BTreeMap::new();
     let mut failed = BTreeSet::new();
     let mut gaps = BTreeMap::new();
     let attempted = tasks.len();
@@ -201,7 +273,12 @@ async fn pull(
     while let Some(joined) = tasks.join_next().await {
         bar.inc(1);
         match joined {
-            Ok((_, _, Ok(list))) => trades.extend(list),
+            Ok((market, symbol, Ok((list, known_first)))) => {
+                trades.extend(list);
+                if let Some(f) = known_first {
+                    first.insert((market, symbol), f);
+                }
+            }
             Ok((market, symbol, Err(e))) => {
                 failed.insert(format!("{market} {symbol}: {}", short_error(&e)));
                 codes.push(e.code());
@@ -216,6 +293,7 @@ async fn pull(
     trades.sort_by_key(|t| (t.time, t.id));
     Pulled {
         trades,
+        first,
         failed: failed.into_iter().collect(),
         gaps,
         attempted,
@@ -236,269 +314,273 @@ impl Action for RecentTrades {
     }
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
-        Box::pin(async move {
-            let client = ctx.reader()?;
-            let since = ctx
-                .args
-                .since("since", ctx.run.started_at)?
-                .expect("required input");
-            let now = client.server_now();
-            let range = TimeWindow::between(since, now);
-            let markets: Vec<Market> = ctx
-                .args
-                .list("markets")
+        Box::pin(ctx.with_reader(read))
+    }
+}
+
+/// The step's work, with `client` the key it reads with.
+async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError> {
+    let since = ctx
+        .args
+        .since("since", ctx.run.started_at)?
+        .expect("required input");
+    let now = client.server_now();
+    let range = TimeWindow::between(since, now);
+    let markets: Vec<Market> = ctx
+        .args
+        .list("markets")
+        .iter()
+        .filter_map(|m| m.parse().ok())
+        .collect();
+    let max_dev = Decimal::from(ctx.args.int("max_deviation").unwrap_or(20));
+    let mut half_held = Vec::new();
+    let symbols = candidates(&mut half_held, ctx, &client, &markets).await?;
+    let count: usize = symbols.values().map(|s| s.len()).sum();
+    ctx.note(
+        Level::Info,
+        format!(
+            "examining {count} symbol(s) from {} to {}: {}",
+            rfc3339(range.start_ms),
+            rfc3339(range.end_ms),
+            symbols
                 .iter()
-                .filter_map(|m| m.parse().ok())
-                .collect();
-            let max_dev = Decimal::from(ctx.args.int("max_deviation").unwrap_or(20));
-            let mut half_held = Vec::new();
-            let symbols = candidates(&mut half_held, ctx, &client, &markets).await?;
-            let count: usize = symbols.values().map(|s| s.len()).sum();
-            ctx.note(
-                Level::Info,
-                format!(
-                    "examining {count} symbol(s) from {} to {}: {}",
-                    rfc3339(range.start_ms),
-                    rfc3339(range.end_ms),
-                    symbols
-                        .iter()
-                        .map(|(m, s)| format!(
-                            "{m}: {}",
-                            s.iter().cloned().collect::<Vec<_>>().join(" ")
-                        ))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-            )?;
-            let pulled = pull(ctx, &client, &symbols, range).await;
-            for f in &pulled.failed {
-                ctx.note(Level::Warn, format!("trades not read for {f}"))?;
+                .map(|(m, s)| format!("{m}: {}", s.iter().cloned().collect::<Vec<_>>().join(" ")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    )?;
+    let pulled = pull(ctx, &client, &symbols, range).await;
+    for f in &pulled.failed {
+        ctx.note(Level::Warn, format!("trades not read for {f}"))?;
+    }
+    for code in &pulled.codes {
+        ctx.leaked_key_rejected(*code)?;
+    }
+    if pulled.attempted > 0 && pulled.codes.len() == pulled.attempted {
+        // Not one pull worked: "0 trades" would read as "no trades".
+        return Err(ActionError::Failed(format!(
+            "no trade history could be read ({} pull(s) failed), e.g. {}",
+            pulled.codes.len(),
+            pulled.failed.first().map(String::as_str).unwrap_or("")
+        )));
+    }
+    let mut coverage = Coverage::default();
+    for (market, list) in &symbols {
+        for symbol in list {
+            let source = format!("{market} trades");
+            match pulled.gaps.get(&(*market, symbol.clone())) {
+                Some(why) => coverage.gap(&source, symbol, Some(range), why),
+                None => coverage.read(&source, symbol, Some(range)),
             }
-            for code in &pulled.codes {
-                ctx.leaked_key_rejected(*code)?;
-            }
-            if pulled.attempted > 0 && pulled.codes.len() == pulled.attempted {
-                // Not one pull worked: "0 trades" would read as "no trades".
-                return Err(ActionError::Failed(format!(
-                    "no trade history could be read ({} pull(s) failed), e.g. {}",
-                    pulled.codes.len(),
-                    pulled.failed.first().map(String::as_str).unwrap_or("")
-                )));
-            }
-            let mut coverage = Coverage::default();
-            for (market, list) in &symbols {
-                for symbol in list {
-                    let source = format!("{market} trades");
-                    match pulled.gaps.get(&(*market, symbol.clone())) {
-                        Some(why) => coverage.gap(&source, symbol, Some(range), why),
-                        None => coverage.read(&source, symbol, Some(range)),
-                    }
-                    if *market != Market::Spot
-                        && range.start_ms < now.timestamp_millis() - SIX_MONTHS_MS
-                    {
-                        coverage.gap(
-                            &source,
-                            symbol,
-                            Some(range),
-                            "Binance serves futures trades for the last six months only",
-                        );
-                    }
-                }
-            }
-            for market in [Market::Spot, Market::UsdM, Market::CoinM] {
-                if !markets.contains(&market) {
-                    coverage.not_examined(
-                        &format!("{market} trades"),
-                        "market not selected in this step",
-                    );
-                }
-            }
-            coverage.not_examined(
-                "spot trades in other symbols",
-                "only symbols with open orders, positions, or a base and quote both held were examined (add more with --symbols)",
-            );
-            let examined: BTreeSet<&String> = symbols
-                .get(&Market::Spot)
-                .map(|s| s.iter().collect())
-                .unwrap_or_default();
-            let mut skipped: Vec<&String> =
-                half_held.iter().filter(|s| !examined.contains(s)).collect();
-            skipped.sort();
-            if !skipped.is_empty() {
-                const LISTED: usize = 40;
-                let more = skipped.len().saturating_sub(LISTED);
-                let names: Vec<&str> = skipped.iter().take(LISTED).map(|s| s.as_str()).collect();
-                coverage.not_examined(
-                    "spot symbols of a held asset",
-                    &format!(
-                        "the account holds their base asset but not their quote: {}{}",
-                        names.join(" "),
-                        if more > 0 {
-                            format!(" and {more} more")
-                        } else {
-                            String::new()
-                        }
-                    ),
+            if *market != Market::Spot && range.start_ms < now.timestamp_millis() - SIX_MONTHS_MS {
+                coverage.gap(
+                    &source,
+                    symbol,
+                    Some(range),
+                    "Binance serves futures trades for the last six months only",
                 );
             }
-            coverage.not_examined(
-                "cross and isolated margin trade history",
-                "not pulled by respond",
-            );
-            coverage.not_examined(
-                "options (/eapi) and portfolio margin (/papi)",
-                "not examined by respond",
-            );
-            coverage.record(ctx)?;
-
-            // Per symbol with trades: the first-ever trade, and the market price of each
-            // trade's minute, fetched concurrently.
-            let mut by_symbol: BTreeMap<(Market, String), Vec<&Trade>> = BTreeMap::new();
-            for t in &pulled.trades {
-                by_symbol
-                    .entry((t.market, t.symbol.clone()))
-                    .or_default()
-                    .push(t);
-            }
-            let mut tasks = JoinSet::new();
-            for ((market, symbol), trades) in &by_symbol {
-                let times: Vec<i64> = trades.iter().map(|t| t.time).collect();
-                let (market, symbol) = (*market, symbol.clone());
-                let c = client.clone();
-                let s = symbol.clone();
-                tasks.spawn(async move {
-                    Lookup::First(market, s.clone(), c.first_trade(market, &s).await)
-                });
-                for window in kline_ranges(&times) {
-                    let c = client.clone();
-                    let s = symbol.clone();
-                    tasks.spawn(async move {
-                        Lookup::Klines(
-                            market,
-                            s.clone(),
-                            c.klines_minutes(market, &s, window).await,
-                        )
-                    });
-                }
-            }
-            let mut first: BTreeMap<(Market, String), Option<Trade>> = BTreeMap::new();
-            let mut klines: BTreeMap<(Market, String, i64), Kline> = BTreeMap::new();
-            while let Some(joined) = tasks.join_next().await {
-                match joined.map_err(|e| ActionError::Failed(format!("lookup task failed: {e}")))? {
-                    Lookup::First(m, s, Ok(t)) => {
-                        first.insert((m, s), t);
-                    }
-                    Lookup::Klines(m, s, Ok(list)) => {
-                        for k in list {
-                            klines.insert((m, s.clone(), k.open_time), k);
-                        }
-                    }
-                    Lookup::First(m, s, Err(e)) => {
-                        ctx.note(Level::Warn, format!("first trade of {m} {s} not read: {e}"))?
-                    }
-                    Lookup::Klines(m, s, Err(e)) => ctx.note(
-                        Level::Warn,
-                        format!("market prices of {m} {s} not read: {e}"),
-                    )?,
-                }
-            }
-
-            let mut rows = Vec::new();
-            let mut flagged = 0usize;
-            let mut new_symbols = Vec::new();
-            for ((market, symbol), trades) in &by_symbol {
-                let is_new = first
-                    .get(&(*market, symbol.clone()))
-                    .and_then(|t| t.as_ref())
-                    .is_some_and(|t| t.time >= range.start_ms);
-                if is_new {
-                    new_symbols.push(format!("{market} {symbol}"));
-                }
-                let mut off: Vec<(Decimal, &Trade)> = Vec::new();
-                for t in trades {
-                    let minute = t.time - t.time.rem_euclid(MINUTE_MS);
-                    let k = klines.get(&(*market, symbol.clone(), minute));
-                    let dev = k.and_then(|k| deviation(t.price, k));
-                    let mut flags = Vec::new();
-                    if let Some(d) = dev.filter(|d| d.abs() > max_dev) {
-                        flags.push(format!(
-                            "off-market {}{}%",
-                            if d > Decimal::ZERO { "+" } else { "" },
-                            dec(d)
-                        ));
-                        off.push((d, t));
-                    }
-                    if is_new {
-                        flags.push("first-ever trade in this symbol".to_string());
-                    }
-                    if !flags.is_empty() {
-                        flagged += 1;
-                    }
-                    let mut r = row(Some(market.as_str()), *t);
-                    if let Json::Object(map) = &mut r {
-                        map.insert("timeUtc".into(), json!(rfc3339(t.time)));
-                        map.insert("marketLow".into(), json!(k.map(|k| dec(k.low))));
-                        map.insert("marketHigh".into(), json!(k.map(|k| dec(k.high))));
-                        map.insert("deviationPercent".into(), json!(dev.map(dec)));
-                        map.insert("flags".into(), json!(flags.join("; ")));
-                    }
-                    rows.push(r);
-                }
-                if !off.is_empty() {
-                    let worst = off
-                        .iter()
-                        .map(|(d, _)| *d)
-                        .max_by_key(|d| d.abs())
-                        .unwrap_or_default();
-                    let quote_total: Decimal = off
-                        .iter()
-                        .map(|(_, t)| t.quote_qty.unwrap_or(t.price * t.qty))
-                        .sum();
-                    ctx.finding(
-                        "high",
-                        format!(
-                            "{} trade(s) in {symbol} ({market}) far from the market price (up to {}{}%), {} in quote asset{}",
-                            off.len(),
-                            if worst > Decimal::ZERO { "+" } else { "" },
-                            dec(worst),
-                            dec(quote_total.round_dp(8)),
-                            if is_new { "; the account never traded this symbol before the window" } else { "" }
-                        ),
-                        json!({
-                            "market": market.as_str(),
-                            "symbol": symbol,
-                            "trades": off.iter().map(|(d, t)| json!({"id": t.id, "time": rfc3339(t.time), "price": dec(t.price), "qty": dec(t.qty), "deviationPercent": dec(*d)})).collect::<Vec<_>>(),
-                        }),
-                    )?;
-                } else if is_new {
-                    ctx.finding(
-                        "medium",
-                        format!("{symbol} ({market}) was first traded inside the review window"),
-                        json!({"market": market.as_str(), "symbol": symbol, "trades": trades.len()}),
-                    )?;
-                }
-            }
-            ctx.evidence("trades", rows)?;
-            let all_symbols: Vec<String> = symbols
-                .iter()
-                .flat_map(|(m, s)| s.iter().map(move |x| format!("{m}:{x}")))
-                .collect();
-            let summary = format!(
-                "{} trade(s) on {} symbol(s) examined; {flagged} flagged{}",
-                pulled.trades.len(),
-                count,
-                if pulled.failed.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {} pull(s) failed", pulled.failed.len())
-                }
-            );
-            Ok(Outcome::ok(summary)
-                .with("trades", pulled.trades.len() as u64)
-                .with("flagged", flagged as u64)
-                .with("symbols", all_symbols.join(",")))
-        })
+        }
     }
+    for market in [Market::Spot, Market::UsdM, Market::CoinM] {
+        if !markets.contains(&market) {
+            coverage.not_examined(
+                &format!("{market} trades"),
+                "market not selected in this step",
+            );
+        }
+    }
+    coverage.not_examined(
+            "spot trades in other symbols",
+            "only symbols with open orders, positions, or a base and quote both held were examined (add more with --symbols)",
+        );
+    let examined: BTreeSet<&String> = symbols
+        .get(&Market::Spot)
+        .map(|s| s.iter().collect())
+        .unwrap_or_default();
+    let mut skipped: Vec<&String> = half_held.iter().filter(|s| !examined.contains(s)).collect();
+    skipped.sort();
+    if !skipped.is_empty() {
+        const LISTED: usize = 40;
+        let more = skipped.len().saturating_sub(LISTED);
+        let names: Vec<&str> = skipped.iter().take(LISTED).map(|s| s.as_str()).collect();
+        coverage.not_examined(
+            "spot symbols of a held asset",
+            &format!(
+                "the account holds their base asset but not their quote: {}{}",
+                names.join(" "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+    coverage.not_examined(
+        "cross and isolated margin trade history",
+        "not pulled by respond",
+    );
+    coverage.not_examined(
+        "options (/eapi) and portfolio margin (/papi)",
+        "not examined by respond",
+    );
+    coverage.record(ctx)?;
+
+    // Per symbol with trades: the first-ever trade, and the market price of each
+    // trade's minute, fetched concurrently.
+    let mut by_symbol: BTreeMap<(Market, String), Vec<&Trade>> = BTreeMap::new();
+    for t in &pulled.trades {
+        by_symbol
+            .entry((t.market, t.symbol.clone()))
+            .or_default()
+            .push(t);
+    }
+    // Only the candles of minutes with a trade are kept: a range request returns
+    // up to 1000 of them, and a week of trades on 40 symbols would otherwise
+    // hold some 400,000 in memory.
+    let mut tasks = JoinSet::new();
+    for ((market, symbol), trades) in &by_symbol {
+        let times: Vec<i64> = trades.iter().map(|t| t.time).collect();
+        let minutes: Arc<BTreeSet<i64>> =
+            Arc::new(times.iter().map(|t| t - t.rem_euclid(MINUTE_MS)).collect());
+        let (market, symbol) = (*market, symbol.clone());
+        if !pulled.first.contains_key(&(market, symbol.clone())) {
+            let c = client.clone();
+            let s = symbol.clone();
+            tasks.spawn(async move {
+                Lookup::First(market, s.clone(), c.first_trade(market, &s).await)
+            });
+        }
+        for window in kline_ranges(&times) {
+            let c = client.clone();
+            let s = symbol.clone();
+            let minutes = minutes.clone();
+            tasks.spawn(async move {
+                let klines = c.klines_minutes(market, &s, window).await.map(|mut k| {
+                    k.retain(|k| minutes.contains(&k.open_time));
+                    k
+                });
+                Lookup::Klines(market, s, klines)
+            });
+        }
+    }
+    let mut first = pulled.first.clone();
+    let mut klines: BTreeMap<(Market, String, i64), Kline> = BTreeMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined.map_err(|e| ActionError::Failed(format!("lookup task failed: {e}")))? {
+            Lookup::First(m, s, Ok(t)) => {
+                first.insert((m, s), t);
+            }
+            Lookup::Klines(m, s, Ok(list)) => {
+                for k in list {
+                    klines.insert((m, s.clone(), k.open_time), k);
+                }
+            }
+            Lookup::First(m, s, Err(e)) => {
+                ctx.note(Level::Warn, format!("first trade of {m} {s} not read: {e}"))?
+            }
+            Lookup::Klines(m, s, Err(e)) => ctx.note(
+                Level::Warn,
+                format!("market prices of {m} {s} not read: {e}"),
+            )?,
+        }
+    }
+
+    let mut rows = Vec::new();
+    let mut flagged = 0usize;
+    let mut new_symbols = Vec::new();
+    for ((market, symbol), trades) in &by_symbol {
+        let is_new = first
+            .get(&(*market, symbol.clone()))
+            .and_then(|t| t.as_ref())
+            .is_some_and(|t| t.time >= range.start_ms);
+        if is_new {
+            new_symbols.push(format!("{market} {symbol}"));
+        }
+        let mut off: Vec<(Decimal, &Trade)> = Vec::new();
+        for t in trades {
+            let minute = t.time - t.time.rem_euclid(MINUTE_MS);
+            let k = klines.get(&(*market, symbol.clone(), minute));
+            let dev = k.and_then(|k| deviation(t.price, k));
+            let mut flags = Vec::new();
+            if let Some(d) = dev.filter(|d| d.abs() > max_dev) {
+                flags.push(format!(
+                    "off-market {}{}%",
+                    if d > Decimal::ZERO { "+" } else { "" },
+                    dec(d)
+                ));
+                off.push((d, t));
+            }
+            if is_new {
+                flags.push("first-ever trade in this symbol".to_string());
+            }
+            if !flags.is_empty() {
+                flagged += 1;
+            }
+            let mut r = row(Some(market.as_str()), *t);
+            if let Json::Object(map) = &mut r {
+                map.insert("timeUtc".into(), json!(rfc3339(t.time)));
+                map.insert("marketLow".into(), json!(k.map(|k| dec(k.low))));
+                map.insert("marketHigh".into(), json!(k.map(|k| dec(k.high))));
+                map.insert("deviationPercent".into(), json!(dev.map(dec)));
+                map.insert("flags".into(), json!(flags.join("; ")));
+            }
+            rows.push(r);
+        }
+        if !off.is_empty() {
+            let worst = off
+                .iter()
+                .map(|(d, _)| *d)
+                .max_by_key(|d| d.abs())
+                .unwrap_or_default();
+            let quote_total: Decimal = off
+                .iter()
+                .map(|(_, t)| t.quote_qty.unwrap_or(t.price * t.qty))
+                .sum();
+            ctx.finding(
+                    "high",
+                    format!(
+                        "{} trade(s) in {symbol} ({market}) far from the market price (up to {}{}%), {} in quote asset{}",
+                        off.len(),
+                        if worst > Decimal::ZERO { "+" } else { "" },
+                        dec(worst),
+                        dec(quote_total.round_dp(8)),
+                        if is_new { "; the account never traded this symbol before the window" } else { "" }
+                    ),
+                    json!({
+                        "market": market.as_str(),
+                        "symbol": symbol,
+                        "trades": off.iter().map(|(d, t)| json!({"id": t.id, "time": rfc3339(t.time), "price": dec(t.price), "qty": dec(t.qty), "deviationPercent": dec(*d)})).collect::<Vec<_>>(),
+                    }),
+                )?;
+        } else if is_new {
+            ctx.finding(
+                "medium",
+                format!("{symbol} ({market}) was first traded inside the review window"),
+                json!({"market": market.as_str(), "symbol": symbol, "trades": trades.len()}),
+            )?;
+        }
+    }
+    ctx.evidence("trades", rows)?;
+    let all_symbols: Vec<String> = symbols
+        .iter()
+        .flat_map(|(m, s)| s.iter().map(move |x| format!("{m}:{x}")))
+        .collect();
+    let summary = format!(
+        "{} trade(s) on {} symbol(s) examined; {flagged} flagged{}",
+        pulled.trades.len(),
+        count,
+        if pulled.failed.is_empty() {
+            String::new()
+        } else {
+            format!("; {} pull(s) failed", pulled.failed.len())
+        }
+    );
+    Ok(Outcome::ok(summary)
+        .with("trades", pulled.trades.len() as u64)
+        .with("flagged", flagged as u64)
+        .with("symbols", all_symbols.join(",")))
 }
 
 enum Lookup {
@@ -509,6 +591,31 @@ enum Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kline_ranges_are_fewest_then_shortest() {
+        let m = MINUTE_MS;
+        // Two ranges either way: 0..600 and 1500..1600 (601 + 101 minutes) beats 0..200
+        // and 600..1600 (201 + 1001).
+        let ranges = kline_ranges(&[0, 200 * m, 600 * m, 1500 * m, 1600 * m]);
+        assert_eq!(
+            ranges,
+            vec![
+                TimeWindow::new(0, 601 * m - 1),
+                TimeWindow::new(1500 * m, 1601 * m - 1)
+            ]
+        );
+        // Greedy would make 0..998 and 1500 (999 + 1 minutes); the quiet spell between
+        // 1 and 998 is the better place to split (2 + 503).
+        let ranges = kline_ranges(&[0, m, 998 * m, 1500 * m]);
+        assert_eq!(
+            ranges,
+            vec![
+                TimeWindow::new(0, 2 * m - 1),
+                TimeWindow::new(998 * m, 1501 * m - 1)
+            ]
+        );
+    }
 
     #[test]
     fn kline_ranges_cover_only_minutes_with_trades_in_chunks_of_1000() {

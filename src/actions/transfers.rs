@@ -100,246 +100,247 @@ impl Action for Transfers {
     }
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
-        Box::pin(async move {
-            let client: Client = ctx.reader()?;
-            let since = ctx
-                .args
-                .since("since", ctx.run.started_at)?
-                .expect("required input");
-            let range = TimeWindow::between(since, client.server_now());
-            let known = known_addresses(ctx.args.text("known_addresses"))?;
-            let withdrawals_enabled = ctx
-                .earlier_output("binance.key_permissions", "can_withdraw")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-
-            let bar = ctx
-                .run
-                .operator
-                .progress("withdrawals, deposits, transfers, Pay", None);
-            let transfer_types = UNIVERSAL_TRANSFER_TYPES;
-            let (withdrawals, deposits, pay, sub, transfers) = tokio::join!(
-                windows(Pull::Withdrawals, range, |w| {
-                    let c = client.clone();
-                    async move { c.withdrawals_window(w).await }
-                }),
-                windows(Pull::Deposits, range, |w| {
-                    let c = client.clone();
-                    async move { c.deposits_window(w).await }
-                }),
-                windows(Pull::PayTransactions, range, |w| {
-                    let c = client.clone();
-                    async move { c.pay_transactions_window(w).await }
-                }),
-                async { client.sub_account_transfers(range).await },
-                join_all(transfer_types.iter().map(|t| {
-                    let c = client.clone();
-                    async move { (*t, c.universal_transfers(t, range).await) }
-                })),
-            );
-            bar.finish_and_clear();
-
-            let mut gaps = Vec::new();
-            let mut codes = Vec::new();
-            let (withdrawals, err) = withdrawals;
-            let withdrawals_unread = err.is_some();
-            if let Some(e) = err {
-                codes.push(e.code());
-                gaps.push(format!("withdrawals: {e}"));
-            }
-            let (deposits, err) = deposits;
-            if let Some(e) = err {
-                codes.push(e.code());
-                gaps.push(format!("deposits: {e}"));
-            }
-            let (pay, err) = pay;
-            if let Some(e) = err {
-                codes.push(e.code());
-                gaps.push(format!("Binance Pay: {e}"));
-            }
-            // Sources that apply to this key; "0 withdrawals" is only said when read.
-            let mut sources = 4 + transfers.len();
-            let sub = match sub {
-                Ok(list) => list,
-                Err(e) if e.kind() == ErrorKind::NotApplicable => {
-                    ctx.note(
-                        Level::Detail,
-                        "sub-account transfers: not a master account's key; nothing to read",
-                    )?;
-                    sources -= 1;
-                    Vec::new()
-                }
-                Err(e) => {
-                    codes.push(e.code());
-                    gaps.push(format!("sub-account transfers: {e}"));
-                    Vec::new()
-                }
-            };
-            let mut universal = Vec::new();
-            for (kind, result) in transfers {
-                match result {
-                    Ok(list) => universal.extend(list),
-                    Err(e) => {
-                        codes.push(e.code());
-                        gaps.push(format!("universal transfers {kind}: {e}"));
-                    }
-                }
-            }
-            for code in &codes {
-                ctx.leaked_key_rejected(*code)?;
-            }
-            if codes.len() == sources {
-                // Not one source could be read: "0 withdrawals" would read as "none".
-                for g in &gaps {
-                    ctx.note(Level::Warn, format!("not read: {g}"))?;
-                }
-                return Err(ActionError::Failed(format!(
-                    "no withdrawal, deposit or transfer history could be read ({sources} source(s) failed), e.g. {}",
-                    gaps[0]
-                )));
-            }
-
-            let mut coverage = Coverage::default();
-            let older_than_served =
-                range.start_ms < client.server_now().timestamp_millis() - SIX_MONTHS_MS;
-            for (source, failed) in [
-                (
-                    "withdrawals",
-                    gaps.iter().find(|g| g.starts_with("withdrawals:")),
-                ),
-                ("deposits", gaps.iter().find(|g| g.starts_with("deposits:"))),
-                (
-                    "Binance Pay",
-                    gaps.iter().find(|g| g.starts_with("Binance Pay:")),
-                ),
-                (
-                    "sub-account transfers",
-                    gaps.iter()
-                        .find(|g| g.starts_with("sub-account transfers:")),
-                ),
-            ] {
-                match failed {
-                    Some(why) => coverage.gap(source, "", Some(range), why),
-                    None => coverage.read(source, "", Some(range)),
-                }
-            }
-            for kind in transfer_types {
-                let prefix = format!("universal transfers {kind}:");
-                match gaps.iter().find(|g| g.starts_with(&prefix)) {
-                    Some(why) => coverage.gap("universal transfers", kind, Some(range), why),
-                    None => coverage.read("universal transfers", kind, Some(range)),
-                }
-                if older_than_served {
-                    coverage.gap(
-                        "universal transfers",
-                        kind,
-                        Some(range),
-                        "Binance serves the last six months only",
-                    );
-                }
-            }
-            coverage.not_examined(
-                "internal transfers between sub-accounts' own wallets",
-                "not examined by respond",
-            );
-            coverage.record(ctx)?;
-
-            let mut unknown = 0usize;
-            let mut rows = Vec::new();
-            for w in &withdrawals {
-                let is_known = known.contains(&w.address);
-                let mut r = row(None, w);
-                if let Json::Object(map) = &mut r {
-                    map.insert("statusText".into(), json!(withdrawal_status(w.status)));
-                    map.insert("knownAddress".into(), json!(is_known));
-                }
-                rows.push(r);
-                if !is_known {
-                    unknown += 1;
-                }
-                if !is_known || withdrawals_enabled {
-                    let why = match (is_known, known.is_empty()) {
-                        (false, true) => {
-                            "no known-addresses file was given, so every address counts as unknown"
-                        }
-                        (false, false) => "the address is not in your known-addresses file",
-                        (true, _) => "the leaked key had withdrawals enabled",
-                    };
-                    ctx.finding(
-                        if is_known { "high" } else { "critical" },
-                        format!(
-                            "Withdrawal of {} {} to {} ({}) at {} UTC — {why}",
-                            dec(w.amount),
-                            w.coin,
-                            w.address,
-                            w.network.clone().unwrap_or_default(),
-                            w.apply_time
-                        ),
-                        json!({
-                            "id": w.id, "coin": w.coin, "amount": dec(w.amount), "address": w.address,
-                            "network": w.network, "txId": w.tx_id, "applyTime": w.apply_time,
-                            "status": withdrawal_status(w.status), "knownAddress": is_known,
-                        }),
-                    )?;
-                }
-            }
-            ctx.evidence("withdrawals", rows)?;
-            ctx.evidence(
-                "deposits",
-                deposits
-                    .iter()
-                    .map(|d| {
-                        let mut r = row(None, d);
-                        if let Json::Object(map) = &mut r {
-                            map.insert("timeUtc".into(), json!(rfc3339(d.insert_time)));
-                        }
-                        r
-                    })
-                    .collect(),
-            )?;
-            ctx.evidence(
-                "transfers",
-                universal
-                    .iter()
-                    .map(|t| {
-                        let mut r = row(None, t);
-                        if let Json::Object(map) = &mut r {
-                            map.insert("timeUtc".into(), json!(rfc3339(t.timestamp)));
-                        }
-                        r
-                    })
-                    .chain(sub.iter().map(|t| row(Some("sub-account"), t)))
-                    .collect(),
-            )?;
-            ctx.evidence("pay", pay.iter().map(|p| row(None, p)).collect())?;
-            for g in &gaps {
-                ctx.note(Level::Warn, format!("not read: {g}"))?;
-            }
-            let summary = format!(
-                "{}{} withdrawal(s) ({unknown} to unknown addresses), {} deposit(s), {} transfer(s), {} Pay transaction(s){}",
-                if withdrawals_unread {
-                    "withdrawal history NOT fully read — check it in the Binance app; "
-                } else {
-                    ""
-                },
-                withdrawals.len(),
-                deposits.len(),
-                universal.len() + sub.len(),
-                pay.len(),
-                if gaps.is_empty() { String::new() } else { format!("; {} source(s) not read", gaps.len()) }
-            );
-            let mut outcome = Outcome::ok(summary)
-                .with("withdrawals", withdrawals.len() as u64)
-                .with("unknown_withdrawals", unknown as u64)
-                .with("deposits", deposits.len() as u64)
-                .with("transfers", (universal.len() + sub.len()) as u64)
-                .with("pay", pay.len() as u64);
-            if withdrawals_unread {
-                // Money leaving is what this step is for: without the withdrawal history,
-                // "0 withdrawals" would read as "nothing left the account".
-                outcome.status = crate::report::journal::StepStatus::Failed;
-            }
-            Ok(outcome)
-        })
+        Box::pin(ctx.with_reader(read))
     }
+}
+
+/// The step's work, with `client` the key it reads with.
+async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError> {
+    let since = ctx
+        .args
+        .since("since", ctx.run.started_at)?
+        .expect("required input");
+    let range = TimeWindow::between(since, client.server_now());
+    let known = known_addresses(ctx.args.text("known_addresses"))?;
+    let withdrawals_enabled = ctx
+        .earlier_output("binance.key_permissions", "can_withdraw")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+
+    let bar = ctx
+        .run
+        .operator
+        .progress("withdrawals, deposits, transfers, Pay", None);
+    let transfer_types = UNIVERSAL_TRANSFER_TYPES;
+    let (withdrawals, deposits, pay, sub, transfers) = tokio::join!(
+        windows(Pull::Withdrawals, range, |w| {
+            let c = client.clone();
+            async move { c.withdrawals_window(w).await }
+        }),
+        windows(Pull::Deposits, range, |w| {
+            let c = client.clone();
+            async move { c.deposits_window(w).await }
+        }),
+        windows(Pull::PayTransactions, range, |w| {
+            let c = client.clone();
+            async move { c.pay_transactions_window(w).await }
+        }),
+        async { client.sub_account_transfers(range).await },
+        join_all(transfer_types.iter().map(|t| {
+            let c = client.clone();
+            async move { (*t, c.universal_transfers(t, range).await) }
+        })),
+    );
+    bar.finish_and_clear();
+
+    let mut gaps = Vec::new();
+    let mut codes = Vec::new();
+    let (withdrawals, err) = withdrawals;
+    let withdrawals_unread = err.is_some();
+    if let Some(e) = err {
+        codes.push(e.code());
+        gaps.push(format!("withdrawals: {e}"));
+    }
+    let (deposits, err) = deposits;
+    if let Some(e) = err {
+        codes.push(e.code());
+        gaps.push(format!("deposits: {e}"));
+    }
+    let (pay, err) = pay;
+    if let Some(e) = err {
+        codes.push(e.code());
+        gaps.push(format!("Binance Pay: {e}"));
+    }
+    // Sources that apply to this key; "0 withdrawals" is only said when read.
+    let mut sources = 4 + transfers.len();
+    let sub = match sub {
+        Ok(list) => list,
+        Err(e) if e.kind() == ErrorKind::NotApplicable => {
+            ctx.note(
+                Level::Detail,
+                "sub-account transfers: not a master account's key; nothing to read",
+            )?;
+            sources -= 1;
+            Vec::new()
+        }
+        Err(e) => {
+            codes.push(e.code());
+            gaps.push(format!("sub-account transfers: {e}"));
+            Vec::new()
+        }
+    };
+    let mut universal = Vec::new();
+    for (kind, result) in transfers {
+        match result {
+            Ok(list) => universal.extend(list),
+            Err(e) => {
+                codes.push(e.code());
+                gaps.push(format!("universal transfers {kind}: {e}"));
+            }
+        }
+    }
+    for code in &codes {
+        ctx.leaked_key_rejected(*code)?;
+    }
+    if codes.len() == sources {
+        // Not one source could be read: "0 withdrawals" would read as "none".
+        for g in &gaps {
+            ctx.note(Level::Warn, format!("not read: {g}"))?;
+        }
+        return Err(ActionError::Failed(format!(
+                "no withdrawal, deposit or transfer history could be read ({sources} source(s) failed), e.g. {}",
+                gaps[0]
+            )));
+    }
+
+    let mut coverage = Coverage::default();
+    let older_than_served = range.start_ms < client.server_now().timestamp_millis() - SIX_MONTHS_MS;
+    for (source, failed) in [
+        (
+            "withdrawals",
+            gaps.iter().find(|g| g.starts_with("withdrawals:")),
+        ),
+        ("deposits", gaps.iter().find(|g| g.starts_with("deposits:"))),
+        (
+            "Binance Pay",
+            gaps.iter().find(|g| g.starts_with("Binance Pay:")),
+        ),
+        (
+            "sub-account transfers",
+            gaps.iter()
+                .find(|g| g.starts_with("sub-account transfers:")),
+        ),
+    ] {
+        match failed {
+            Some(why) => coverage.gap(source, "", Some(range), why),
+            None => coverage.read(source, "", Some(range)),
+        }
+    }
+    for kind in transfer_types {
+        let prefix = format!("universal transfers {kind}:");
+        match gaps.iter().find(|g| g.starts_with(&prefix)) {
+            Some(why) => coverage.gap("universal transfers", kind, Some(range), why),
+            None => coverage.read("universal transfers", kind, Some(range)),
+        }
+        if older_than_served {
+            coverage.gap(
+                "universal transfers",
+                kind,
+                Some(range),
+                "Binance serves the last six months only",
+            );
+        }
+    }
+    coverage.not_examined(
+        "internal transfers between sub-accounts' own wallets",
+        "not examined by respond",
+    );
+    coverage.record(ctx)?;
+
+    let mut unknown = 0usize;
+    let mut rows = Vec::new();
+    for w in &withdrawals {
+        let is_known = known.contains(&w.address);
+        let mut r = row(None, w);
+        if let Json::Object(map) = &mut r {
+            map.insert("statusText".into(), json!(withdrawal_status(w.status)));
+            map.insert("knownAddress".into(), json!(is_known));
+        }
+        rows.push(r);
+        if !is_known {
+            unknown += 1;
+        }
+        if !is_known || withdrawals_enabled {
+            let why = match (is_known, known.is_empty()) {
+                (false, true) => {
+                    "no known-addresses file was given, so every address counts as unknown"
+                }
+                (false, false) => "the address is not in your known-addresses file",
+                (true, _) => "the leaked key had withdrawals enabled",
+            };
+            ctx.finding(
+                if is_known { "high" } else { "critical" },
+                format!(
+                    "Withdrawal of {} {} to {} ({}) at {} UTC — {why}",
+                    dec(w.amount),
+                    w.coin,
+                    w.address,
+                    w.network.clone().unwrap_or_default(),
+                    w.apply_time
+                ),
+                json!({
+                    "id": w.id, "coin": w.coin, "amount": dec(w.amount), "address": w.address,
+                    "network": w.network, "txId": w.tx_id, "applyTime": w.apply_time,
+                    "status": withdrawal_status(w.status), "knownAddress": is_known,
+                }),
+            )?;
+        }
+    }
+    ctx.evidence("withdrawals", rows)?;
+    ctx.evidence(
+        "deposits",
+        deposits
+            .iter()
+            .map(|d| {
+                let mut r = row(None, d);
+                if let Json::Object(map) = &mut r {
+                    map.insert("timeUtc".into(), json!(rfc3339(d.insert_time)));
+                }
+                r
+            })
+            .collect(),
+    )?;
+    ctx.evidence(
+        "transfers",
+        universal
+            .iter()
+            .map(|t| {
+                let mut r = row(None, t);
+                if let Json::Object(map) = &mut r {
+                    map.insert("timeUtc".into(), json!(rfc3339(t.timestamp)));
+                }
+                r
+            })
+            .chain(sub.iter().map(|t| row(Some("sub-account"), t)))
+            .collect(),
+    )?;
+    ctx.evidence("pay", pay.iter().map(|p| row(None, p)).collect())?;
+    for g in &gaps {
+        ctx.note(Level::Warn, format!("not read: {g}"))?;
+    }
+    let summary = format!(
+            "{}{} withdrawal(s) ({unknown} to unknown addresses), {} deposit(s), {} transfer(s), {} Pay transaction(s){}",
+            if withdrawals_unread {
+                "withdrawal history NOT fully read — check it in the Binance app; "
+            } else {
+                ""
+            },
+            withdrawals.len(),
+            deposits.len(),
+            universal.len() + sub.len(),
+            pay.len(),
+            if gaps.is_empty() { String::new() } else { format!("; {} source(s) not read", gaps.len()) }
+        );
+    let mut outcome = Outcome::ok(summary)
+        .with("withdrawals", withdrawals.len() as u64)
+        .with("unknown_withdrawals", unknown as u64)
+        .with("deposits", deposits.len() as u64)
+        .with("transfers", (universal.len() + sub.len()) as u64)
+        .with("pay", pay.len() as u64);
+    if withdrawals_unread {
+        // Money leaving is what this step is for: without the withdrawal history,
+        // "0 withdrawals" would read as "nothing left the account".
+        outcome.status = crate::report::journal::StepStatus::Failed;
+    }
+    Ok(outcome)
 }

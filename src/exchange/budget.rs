@@ -177,8 +177,19 @@ impl Budgets {
     pub(crate) fn new(config: BudgetConfig) -> Budgets {
         let family = |f: Family| {
             let (ip, uid) = weights::published_limit(f);
+            // A lowered limit lowers the account's UID limit in proportion (Binance's
+            // /sapi: 12,000 IP to 180,000 UID), so one withdrawal-history call (18,000 UID)
+            // still fits an idle budget and a second one waits instead of drawing a 429.
+            let (ip, uid) = match config.limit_override {
+                Some(limit) if ip > 0 => (
+                    limit,
+                    (u64::from(uid) * u64::from(limit) / u64::from(ip)) as u32,
+                ),
+                Some(limit) => (limit, uid),
+                None => (ip, uid),
+            };
             Mutex::new(FamilyState {
-                ip: Pool::new(config.limit_override.unwrap_or(ip).max(1)),
+                ip: Pool::new(ip.max(1)),
                 uid: Pool::new(uid.max(1)),
                 paused_until: None,
                 banned_until: None,
@@ -400,6 +411,22 @@ mod tests {
                 Reserve::WaitUntil(_)
             ));
         });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lowered_limit_lowers_the_uid_limit_in_proportion() {
+        // 1,200 of /sapi's 12,000 IP weight: a tenth of its 180,000 UID weight.
+        let b = budgets(1_200);
+        let now = Instant::now();
+        assert_eq!(
+            b.try_reserve(Family::Sapi, 1, 18_000, Priority::Normal, now),
+            Reserve::Granted,
+            "one withdrawal-history call fits an idle budget"
+        );
+        assert!(matches!(
+            b.try_reserve(Family::Sapi, 1, 3_000, Priority::Normal, now),
+            Reserve::WaitUntil(_)
+        ));
     }
 
     #[test]

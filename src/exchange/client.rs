@@ -18,6 +18,9 @@ use super::weights::{self, Spec};
 use super::{Endpoints, ExchangeError, HttpMethod, RequestObserver, RequestSummary};
 use crate::secret::Credentials;
 
+/// Idle connections kept per host (in a drill, every family is one host).
+const IDLE_CONNECTIONS: usize = 8;
+
 /// How failed attempts are retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -54,6 +57,9 @@ pub struct ClientConfig {
     pub dry_run: bool,
     /// Requests in flight at once, shared by clones. 1 is the serial baseline.
     pub concurrency: usize,
+    /// Of those, normal-priority ones (evidence pulls) at most; the rest are kept for
+    /// urgent ones (cancels, liveness probes). Default: a quarter of `concurrency`.
+    pub normal_concurrency: Option<usize>,
     /// Length of the rate-limit window (Binance: one minute; tests use seconds).
     pub weight_window: Duration,
     /// Overrides the IP weight limit of every family (default: Binance's published ones).
@@ -75,6 +81,7 @@ impl ClientConfig {
             recv_window_ms: 5_000,
             dry_run: false,
             concurrency: 8,
+            normal_concurrency: None,
             weight_window: Duration::from_secs(60),
             weight_limit: None,
             urgent_headroom_percent: 20,
@@ -93,6 +100,7 @@ impl fmt::Debug for ClientConfig {
             .field("recv_window_ms", &self.recv_window_ms)
             .field("dry_run", &self.dry_run)
             .field("concurrency", &self.concurrency)
+            .field("normal_concurrency", &self.normal_concurrency)
             .field("weight_window", &self.weight_window)
             .field("weight_limit", &self.weight_limit)
             .field("urgent_headroom_percent", &self.urgent_headroom_percent)
@@ -173,7 +181,11 @@ impl Client {
             .user_agent(concat!("respond/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             // A redirect would carry the API key header to wherever it points.
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            // An idle connection keeps the read buffer its largest answer grew (a page
+            // of klines: ~150 KB). After a burst of evidence pulls, dozens of them would
+            // sit idle holding some 10 MB; keep a few for the next requests.
+            .pool_max_idle_per_host(IDLE_CONNECTIONS);
         if loopback_only {
             // A proxy from the environment must not intercept drills and tests.
             http = http.no_proxy();
@@ -195,7 +207,12 @@ impl Client {
                 timeout: config.timeout,
                 weight_window: config.weight_window,
                 retry: config.retry,
-                gate: Gate::new(config.concurrency),
+                gate: Gate::new(
+                    config.concurrency,
+                    config
+                        .normal_concurrency
+                        .unwrap_or(config.concurrency.div_ceil(4)),
+                ),
                 budgets,
                 clock: Clock::new(),
                 observer: config.observer,
@@ -261,7 +278,7 @@ impl Client {
             server_time: i64,
         }
         let timed: Timed<ServerTime> =
-            Box::pin(self.execute_timed(&weights::SPOT_TIME, Params::new())).await?;
+            Box::pin(self.execute_timed(&weights::SPOT_TIME, Params::new(), None)).await?;
         Ok(self
             .shared
             .clock
@@ -293,7 +310,18 @@ impl Client {
         spec: &'static Spec,
         params: Params,
     ) -> Result<T, ExchangeError> {
-        Ok(self.execute_timed(spec, params).await?.value)
+        Ok(self.execute_timed(spec, params, None).await?.value)
+    }
+
+    /// `execute` for an endpoint whose weight depends on a parameter other than the
+    /// symbol (futures klines weigh by `limit`): `weight` is the request's IP weight.
+    pub(crate) async fn execute_weighted<T: DeserializeOwned>(
+        &self,
+        spec: &'static Spec,
+        params: Params,
+        weight: u32,
+    ) -> Result<T, ExchangeError> {
+        Ok(self.execute_timed(spec, params, Some(weight)).await?.value)
     }
 
     /// The one request function.
@@ -301,6 +329,7 @@ impl Client {
         &self,
         spec: &'static Spec,
         params: Params,
+        weight: Option<u32>,
     ) -> Result<Timed<T>, ExchangeError> {
         let endpoint = spec.endpoint();
         // Checked first, before anything else can happen: a dry run sends nothing that
@@ -320,11 +349,11 @@ impl Client {
         if credentials.is_some() {
             self.ensure_clock().await?;
         }
-        let weight = if params.has("symbol") || params.has("pair") {
+        let weight = weight.unwrap_or(if params.has("symbol") || params.has("pair") {
             spec.weight
         } else {
             spec.weight_all
-        };
+        });
         let encoded = params.encode();
         let policy = self.shared.retry;
         // `attempt` counts what the retry policy allows; `sent` numbers every attempt

@@ -1,6 +1,8 @@
 //! The concurrency limit, with priority: when a slot frees up, a waiting urgent request
 //! gets it before any waiting normal one. (tokio's `Semaphore` is strictly FIFO, which
-//! would queue a cancel behind a page of trade history.)
+//! would queue a cancel behind a page of trade history.) Normal requests may also hold
+//! only part of the slots, so a burst of cancels — one per symbol, all at once — goes out
+//! in one round trip, while evidence pulls stay at a pace that keeps memory small.
 use std::pin::pin;
 use std::sync::Mutex;
 
@@ -15,21 +17,28 @@ pub(crate) struct Gate {
 
 struct GateState {
     in_flight: usize,
+    normal_in_flight: usize,
     limit: usize,
+    normal_limit: usize,
     urgent_waiting: usize,
 }
 
 /// A slot; dropping it frees the slot.
 pub(crate) struct Slot<'a> {
     gate: &'a Gate,
+    normal: bool,
 }
 
 impl Gate {
-    pub(crate) fn new(limit: usize) -> Gate {
+    /// At most `limit` requests in flight, of which at most `normal_limit` normal ones.
+    pub(crate) fn new(limit: usize, normal_limit: usize) -> Gate {
+        let limit = limit.max(1);
         Gate {
             state: Mutex::new(GateState {
                 in_flight: 0,
-                limit: limit.max(1),
+                normal_in_flight: 0,
+                limit,
+                normal_limit: normal_limit.clamp(1, limit),
                 urgent_waiting: 0,
             }),
             freed: Notify::new(),
@@ -58,10 +67,17 @@ impl Gate {
                     state.urgent_waiting += 1;
                     registered = true;
                 }
-                let may_go = urgent || state.urgent_waiting == 0;
+                let may_go = urgent
+                    || (state.urgent_waiting == 0 && state.normal_in_flight < state.normal_limit);
                 if may_go && state.in_flight < state.limit {
                     state.in_flight += 1;
-                    return Slot { gate: self };
+                    if !urgent {
+                        state.normal_in_flight += 1;
+                    }
+                    return Slot {
+                        gate: self,
+                        normal: !urgent,
+                    };
                 }
             }
             freed.await;
@@ -91,6 +107,9 @@ impl Drop for Slot<'_> {
     fn drop(&mut self) {
         let mut state = self.gate.lock();
         state.in_flight -= 1;
+        if self.normal {
+            state.normal_in_flight -= 1;
+        }
         drop(state);
         self.gate.freed.notify_waiters();
     }
@@ -103,7 +122,7 @@ mod tests {
 
     #[tokio::test]
     async fn urgent_waiters_go_first() {
-        let gate = Arc::new(Gate::new(1));
+        let gate = Arc::new(Gate::new(1, 1));
         let held = gate.acquire(Priority::Normal).await;
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
@@ -124,5 +143,27 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(order.lock().unwrap()[0], 2, "the urgent request went first");
+    }
+
+    #[tokio::test]
+    async fn normal_requests_leave_the_other_slots_to_urgent_ones() {
+        let gate = Gate::new(4, 1);
+        let _normal = gate.acquire(Priority::Normal).await;
+        let second = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            gate.acquire(Priority::Normal),
+        )
+        .await;
+        assert!(second.is_err(), "a second normal request waits");
+        let mut urgent = Vec::new();
+        for _ in 0..3 {
+            urgent.push(gate.acquire(Priority::Urgent).await);
+        }
+        let fifth = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            gate.acquire(Priority::Urgent),
+        )
+        .await;
+        assert!(fifth.is_err(), "the limit holds for urgent requests too");
     }
 }

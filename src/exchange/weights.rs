@@ -97,6 +97,7 @@ pub(crate) const FAPI_PING: Spec = Spec::get("/fapi/v1/ping", 1).public().urgent
 pub(crate) const FAPI_TIME: Spec = Spec::get("/fapi/v1/time", 1).public().urgent();
 pub(crate) const FAPI_EXCHANGE_INFO: Spec = Spec::get("/fapi/v1/exchangeInfo", 1).public();
 pub(crate) const FAPI_TICKER_PRICE: Spec = Spec::get("/fapi/v1/ticker/price", 1).public().all(2);
+/// The futures klines' weight is by `limit`: see [`futures_klines_weight`].
 pub(crate) const FAPI_KLINES: Spec = Spec::get("/fapi/v1/klines", 1).public();
 pub(crate) const DAPI_PING: Spec = Spec::get("/dapi/v1/ping", 1).public().urgent();
 pub(crate) const DAPI_TIME: Spec = Spec::get("/dapi/v1/time", 1).public().urgent();
@@ -154,6 +155,17 @@ pub(crate) const PAY_TRANSACTIONS: Spec = Spec::get("/sapi/v1/pay/transactions",
     .span(90 * DAY);
 pub(crate) const SUB_ACCOUNT_TRANSFERS: Spec =
     Spec::get("/sapi/v1/sub-account/sub/transfer/history", 1);
+
+/// Weight of a futures (`/fapi`, `/dapi`) klines request by its `limit`: 1–99: 1,
+/// 100–499: 2, 500–1000: 5, more: 10. (Spot klines weigh 2 whatever the limit.)
+pub(crate) fn futures_klines_weight(limit: u32) -> u32 {
+    match limit {
+        0..=99 => 1,
+        100..=499 => 2,
+        500..=1000 => 5,
+        _ => 10,
+    }
+}
 
 /// Every row, for the consistency test.
 #[cfg(test)]

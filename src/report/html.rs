@@ -6,7 +6,6 @@
 //! from strangers.
 mod timeline;
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde_json::Value as Json;
@@ -112,7 +111,7 @@ fn cell(value: Option<&Json>) -> String {
 }
 
 /// The whole page.
-pub fn render(r: &Report, tables: &BTreeMap<String, Vec<Json>>, records: &[&Record]) -> String {
+pub fn render(r: &Report, tables: &super::Tables<'_>, records: &[&Record]) -> String {
     let mut marks_list = Vec::new();
     if r.drill {
         marks_list.push(if r.autopilot {
@@ -343,7 +342,7 @@ fn decisions(out: &mut String, r: &Report) {
     out.push_str("</tbody></table></div>\n</section>\n");
 }
 
-fn evidence(out: &mut String, tables: &BTreeMap<String, Vec<Json>>) {
+fn evidence(out: &mut String, tables: &super::Tables<'_>) {
     if tables.is_empty() {
         return;
     }

@@ -1,6 +1,5 @@
 //! `report.md`: the incident for people — summary first, then decisions, findings,
 //! evidence and the full timeline.
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde_json::Value as Json;
@@ -15,7 +14,7 @@ fn esc(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-pub fn render(r: &Report, tables: &BTreeMap<String, Vec<Json>>) -> String {
+pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
     let mut out = String::new();
     let mut marks = Vec::new();
     if r.drill {
@@ -222,9 +221,14 @@ pub fn render(r: &Report, tables: &BTreeMap<String, Vec<Json>>) -> String {
     if let Some(rows) = tables.get("coverage") {
         let cell = |r: &Json, k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
         let read = rows.iter().filter(|r| cell(r, "status") == "read").count();
-        let gaps: Vec<&Json> = rows.iter().filter(|r| cell(r, "status") == "gap").collect();
+        let gaps: Vec<&Json> = rows
+            .iter()
+            .copied()
+            .filter(|r| cell(r, "status") == "gap")
+            .collect();
         let not: Vec<&Json> = rows
             .iter()
+            .copied()
             .filter(|r| cell(r, "status") == "not examined")
             .collect();
         let _ = writeln!(out, "## Coverage: what was and was not examined\n");
@@ -265,7 +269,7 @@ pub fn render(r: &Report, tables: &BTreeMap<String, Vec<Json>>) -> String {
         }
     }
 
-    let shown: Vec<(&String, &Vec<Json>)> = tables
+    let shown: Vec<(&String, &Vec<&Json>)> = tables
         .iter()
         .filter(|(name, _)| !matches!(name.as_str(), "coverage" | "key-permissions"))
         .collect();

@@ -482,19 +482,21 @@ impl Report {
     }
 }
 
-/// Collect evidence rows per table, in journal order.
-pub fn evidence_tables(read: &ReadJournal) -> BTreeMap<String, Vec<Json>> {
-    let mut tables: BTreeMap<String, Vec<Json>> = BTreeMap::new();
-    for r in read.records() {
-        if let Event::Evidence { table, rows, .. } = &r.event {
-            tables
-                .entry(table.clone())
-                .or_default()
-                .extend(rows.iter().cloned());
+/// Collect evidence rows per table, in journal order, borrowed from the journal: the rows are
+/// moved, not copied (a week of trades is megabytes of JSON values).
+pub fn evidence_tables(read: &ReadJournal) -> Tables<'_> {
+    let mut tables: Tables<'_> = BTreeMap::new();
+    for record in read.records() {
+        if let Event::Evidence { table, rows, .. } = &record.event {
+            tables.entry(table.clone()).or_default().extend(rows.iter());
         }
     }
     tables
 }
+
+/// Evidence rows per table, borrowed from the journal as read (no copies: a long pull
+/// can hold many thousands of rows).
+pub type Tables<'a> = BTreeMap<String, Vec<&'a Json>>;
 
 /// Render every report file of an incident folder from its journal.
 pub fn render_dir(dir: &Path) -> Result<Report, ReportError> {
@@ -549,11 +551,7 @@ pub const SUPPORT_MESSAGE: &str = "support-message.txt";
 /// The folder to hand to Binance support: the message, the evidence CSVs, the
 /// fingerprint and a SHA-256 manifest of it all. Built whenever there is a support
 /// message; holds nothing the report does not (no key, no secret).
-fn support_pack(
-    dir: &Path,
-    report: &Report,
-    tables: &BTreeMap<String, Vec<Json>>,
-) -> Result<(), ReportError> {
+fn support_pack(dir: &Path, report: &Report, tables: &Tables<'_>) -> Result<(), ReportError> {
     let message = dir.join(SUPPORT_MESSAGE);
     let Ok(text) = std::fs::read(&message) else {
         return Ok(());
@@ -596,9 +594,9 @@ fn support_pack(
 }
 
 /// Rows of JSON objects as CSV; columns in order of first appearance.
-pub fn csv(rows: &[Json]) -> String {
+pub fn csv<J: std::borrow::Borrow<Json>>(rows: &[J]) -> String {
     let mut columns: Vec<String> = Vec::new();
-    for row in rows {
+    for row in rows.iter().map(|r| r.borrow()) {
         if let Json::Object(map) = row {
             for k in map.keys() {
                 if !columns.contains(k) {
@@ -616,7 +614,7 @@ pub fn csv(rows: &[Json]) -> String {
             .join(","),
     );
     out.push('\n');
-    for row in rows {
+    for row in rows.iter().map(|r| r.borrow()) {
         let cells: Vec<String> = columns
             .iter()
             .map(|c| match row.get(c) {

@@ -6,8 +6,8 @@ use crate::exchange::model::{RawPayPage, RawTrade, RawTransferPage};
 use crate::exchange::signing::Params;
 use crate::exchange::weights::{self, Pull};
 use crate::exchange::{
-    Client, Deposit, ExchangeError, Market, PayTransaction, SubAccountTransfer, TimeWindow, Trade,
-    UniversalTransfer, Withdrawal,
+    Client, Deposit, ExchangeError, Market, PayTransaction, RecentTrades, SubAccountTransfer,
+    TimeWindow, Trade, UniversalTransfer, Withdrawal,
 };
 
 use super::{check_window, PAGE};
@@ -50,6 +50,29 @@ impl Client {
         out.sort_by_key(|t| t.id);
         out.dedup_by_key(|t| t.id);
         Ok(out)
+    }
+
+    /// The account's most recent spot trades on `symbol` (at most 1000), oldest first:
+    /// `myTrades` with neither times nor `fromId`. One request that covers a whole
+    /// review window whenever the oldest trade it returns is older than the window —
+    /// and when fewer than 1000 come back, it is the account's whole history in the
+    /// symbol, first trade included. (Futures `userTrades` without times covers only
+    /// the last 7 days, so this is spot only.)
+    pub async fn recent_trades(&self, symbol: &str) -> Result<RecentTrades, ExchangeError> {
+        let market = Market::Spot;
+        let spec = Pull::Trades(market).spec();
+        let params = Params::new().add("symbol", symbol).add("limit", PAGE);
+        let page: Vec<RawTrade> = self.execute(spec, params).await?;
+        let whole_history = page.len() < PAGE;
+        let mut trades: Vec<Trade> = page
+            .into_iter()
+            .map(|t| t.normalise(market, symbol))
+            .collect();
+        trades.sort_by_key(|t| t.id);
+        Ok(RecentTrades {
+            trades,
+            whole_history,
+        })
     }
 
     /// Trades over any range: the windows one after another (serial, no progress).

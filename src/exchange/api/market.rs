@@ -1,7 +1,7 @@
 //! Public market data. Margin uses spot's symbols and prices.
 use chrono::{DateTime, Utc};
 
-use crate::exchange::model::{kline_from_array, RawExchangeInfo};
+use crate::exchange::model::{kline_from_array, KlineRow, RawExchangeInfo};
 use crate::exchange::signing::Params;
 use crate::exchange::weights::{self, Spec};
 use crate::exchange::{Client, ExchangeError, ExchangeInfo, Kline, Market, TickerPrice};
@@ -108,8 +108,10 @@ impl Client {
             })
     }
 
-    /// Up to 1000 one-minute klines covering `window` (the caller keeps windows at most
-    /// 1000 minutes long): the market price around a batch of trades in one request.
+    /// The one-minute klines covering `window` (the caller keeps windows at most 1000
+    /// minutes long): the market price around a batch of trades in one request. Asks
+    /// for exactly the minutes in the window, which on futures also keeps the weight
+    /// (by `limit`) as low as it can be.
     pub async fn klines_minutes(
         &self,
         market: Market,
@@ -122,15 +124,22 @@ impl Client {
             &weights::FAPI_KLINES,
             &weights::DAPI_KLINES,
         );
+        let minutes = (window.span_ms() / 60_000 + 1).clamp(1, 1000) as u32;
         let params = Params::new()
             .add("symbol", symbol)
             .add("interval", "1m")
             .add("startTime", window.start_ms)
             .add("endTime", window.end_ms)
-            .add("limit", 1000);
-        let rows: Vec<Vec<serde_json::Value>> = self.execute(spec, params).await?;
-        rows.iter()
-            .map(|row| kline_from_array(row))
+            .add("limit", minutes);
+        let rows: Vec<KlineRow> = match market {
+            Market::UsdM | Market::CoinM => {
+                self.execute_weighted(spec, params, weights::futures_klines_weight(minutes))
+                    .await?
+            }
+            Market::Spot | Market::Margin => self.execute(spec, params).await?,
+        };
+        rows.into_iter()
+            .map(|row| row.0)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|reason| ExchangeError::Decode {
                 endpoint: spec.endpoint(),

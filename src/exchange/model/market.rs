@@ -104,6 +104,38 @@ pub struct Kline {
     pub close_time: i64,
 }
 
+/// A kline read straight off its array: the first seven fields, the rest skipped
+/// unread. A page of 1000 klines decoded through `Vec<Vec<Value>>` first would hold about
+/// half a megabyte of JSON values at once; this holds seven at a time.
+pub(crate) struct KlineRow(pub Result<Kline, String>);
+
+impl<'de> Deserialize<'de> for KlineRow {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Row;
+        impl<'de> serde::de::Visitor<'de> for Row {
+            type Value = KlineRow;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a kline array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<KlineRow, A::Error> {
+                let mut head = Vec::with_capacity(7);
+                while head.len() < 7 {
+                    match seq.next_element::<serde_json::Value>()? {
+                        Some(v) => head.push(v),
+                        None => break,
+                    }
+                }
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(KlineRow(kline_from_array(&head)))
+            }
+        }
+        deserializer.deserialize_seq(Row)
+    }
+}
+
 /// Klines come as arrays `[openTime, "open", "high", "low", "close", "volume",
 /// closeTime, ...]` whose length has grown over the years: read by position.
 pub(crate) fn kline_from_array(row: &[serde_json::Value]) -> Result<Kline, String> {

@@ -201,6 +201,16 @@ pub struct Trade {
     pub position_side: Option<String>,
 }
 
+/// The account's most recent trades in one spot symbol (`Client::recent_trades`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentTrades {
+    /// Oldest first.
+    pub trades: Vec<Trade>,
+    /// Fewer than a full page came back: these are all the trades the account ever
+    /// made in the symbol, so the first of them is its first trade there.
+    pub whole_history: bool,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RawTrade {

@@ -1,6 +1,7 @@
 //! Scenario files: the story the simulator tells (keys, symbols, balances, open orders,
 //! history, the attacker). Loaded like playbooks: serde's first type error with its
 //! position, otherwise every semantic problem at once, each as `FILE:LINE:COLUMN`.
+pub mod generate;
 mod raw;
 mod validate;
 

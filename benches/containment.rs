@@ -1,0 +1,748 @@
+//! The containment benchmark: how fast `respond compromised` stops a leaked key's orders
+//! on a big account, against the simulator with 50 ms of latency per request.
+//!
+//! `cargo bench --bench containment` generates a large scenario (40 spot, 6 margin,
+//! 10 USDⓈ-M and 5 COIN-M symbols with 305 open orders, 7 days of trades, 60 transfers),
+//! runs the drill autopilot on it several ways — as shipped, serial (`--concurrency 1`,
+//! the same code), with the weight limit lowered to 1,200/min, and with the built-in
+//! playbook's waits unshortened — and prints, from the simulator's request log of each
+//! run: time to containment, total time, requests, peak weight per minute, 429/418
+//! answers; the ratios to the serial run; the floor; peak memory; and startup times.
+//! Every figure that is judged is a ratio to something measured in the same run, or a
+//! count. It exits 1 when a target is missed.
+//!
+//! Options (after `--`): `--smoke` (a small scenario, 5 ms latency, a 1 s weight window:
+//! checks the machinery in seconds), `--keep DIR` (keep the scenario, playbook, request
+//! logs and incident folders there), `--latency MS`.
+//!
+//! The runs use a copy of the built-in playbook with two waits shortened — the
+//! cancel step's `settle` re-list (1 s → 100 ms) and `verify-revoked`'s pause between
+//! probes (2 s → 100 ms) — so that the shipped/serial ratio compares request work, not
+//! fixed sleeps that are the same in both; the last run keeps them, to show what they
+//! cost. Neither is on the way to containment.
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+use respond::sim::scenario::generate::{generate, Size};
+use respond::sim::{Actor, LogEntry};
+
+/// The built-in playbook, as compiled into respond.
+const BUILTIN_PLAYBOOK: &str = include_str!("../playbooks/compromised.yaml");
+
+/// Dependent round trips before the books are known clean, whatever the concurrency:
+/// server time (to sign), the key's permissions (triage: is it live?), the open-order
+/// listing, the cancels, and the re-list that shows nothing is left.
+const FLOOR_ROUND_TRIPS: u32 = 5;
+
+/// `/sapi` endpoints counted against the account's UID limit, not the IP's.
+const UID_PATHS: [&str; 2] = [
+    "/sapi/v1/capital/withdraw/history",
+    "/sapi/v1/pay/transactions",
+];
+
+/// How a benchmark is set up.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub size: Size,
+    pub latency_ms: u64,
+    /// The rate-limit window of the simulator and the client (Binance: one minute).
+    pub weight_window: Duration,
+    /// The lowered limit of the third run, per window.
+    pub lowered_limit: u32,
+    /// Also run the built-in playbook unshortened.
+    pub builtin_run: bool,
+    /// Startup timing samples per command (0: skip).
+    pub startup_samples: usize,
+    pub keep: Option<PathBuf>,
+    /// Judge the targets (they are set for the full scenario, not the smoke one).
+    pub judged: bool,
+}
+
+impl Options {
+    pub fn full() -> Options {
+        Options {
+            size: Size::large(),
+            latency_ms: 50,
+            weight_window: Duration::from_secs(60),
+            lowered_limit: 1_200,
+            builtin_run: true,
+            startup_samples: 20,
+            keep: None,
+            judged: true,
+        }
+    }
+
+    /// Seconds instead of minutes: a small account, 5 ms latency, and a 1 s window with
+    /// a limit the small account's run still has to be paced under.
+    pub fn smoke() -> Options {
+        Options {
+            size: Size::small(),
+            latency_ms: 5,
+            weight_window: Duration::from_secs(1),
+            lowered_limit: 200,
+            builtin_run: false,
+            startup_samples: 3,
+            keep: None,
+            judged: false,
+        }
+    }
+}
+
+/// How peak memory of a run is measured.
+#[derive(Clone, Debug)]
+pub enum Meter {
+    /// Through this program started again as a go-between (`__measure`), whose only
+    /// child is the run: `getrusage(RUSAGE_CHILDREN)` there is that run's alone.
+    GoBetween(PathBuf),
+    /// `getrusage(RUSAGE_CHILDREN)` of this process: the largest child so far.
+    Children,
+}
+
+/// One run of respond, as the simulator logged it.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub name: String,
+    pub exit: i32,
+    pub wall: Duration,
+    pub max_rss_kb: u64,
+    pub stats: LogStats,
+    pub dir: PathBuf,
+}
+
+/// What a request log says about one run (client requests only).
+#[derive(Clone, Debug, Default)]
+pub struct LogStats {
+    pub requests: usize,
+    /// First request (its answer minus the latency) to the last cancel's answer.
+    pub containment: Duration,
+    /// First request to the last answer.
+    pub total: Duration,
+    /// Dependent round trips up to the last cancel, as the log shows them: a request
+    /// depends on every answer sent before it reached the simulator.
+    pub containment_round_trips: u32,
+    /// Peak IP weight in any window, per family (api, sapi, fapi, dapi).
+    pub peak_weight: [u64; 4],
+    /// Peak `/sapi` UID weight in any window.
+    pub peak_uid_weight: u64,
+    pub too_many: usize,
+    pub banned: usize,
+    pub cancels: usize,
+}
+
+fn family(path: &str) -> usize {
+    if path.starts_with("/sapi/") {
+        1
+    } else if path.starts_with("/fapi/") {
+        2
+    } else if path.starts_with("/dapi/") {
+        3
+    } else {
+        0
+    }
+}
+
+fn millis(time: &str) -> i64 {
+    DateTime::parse_from_rfc3339(time)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_else(|e| panic!("request log time {time:?}: {e}"))
+}
+
+/// Peak of `weights` summed over any span shorter than `window`; `points` sorted.
+fn peak(points: &[(i64, u64)], window: Duration) -> u64 {
+    let window = window.as_millis() as i64;
+    let (mut sum, mut best, mut first) = (0u64, 0u64, 0usize);
+    for &(t, w) in points {
+        sum += w;
+        while points[first].0 <= t - window {
+            sum -= points[first].1;
+            first += 1;
+        }
+        best = best.max(sum);
+    }
+    best
+}
+
+/// Read a simulator request log (JSON lines) and measure it.
+pub fn analyse(log: &str, latency: Duration, window: Duration) -> LogStats {
+    let mut entries: Vec<(i64, LogEntry)> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<LogEntry>(l).expect("request log line"))
+        .filter(|e| e.actor == Actor::Client)
+        .map(|e| (millis(&e.time), e))
+        .collect();
+    entries.sort_by_key(|(t, _)| *t);
+    let mut stats = LogStats {
+        requests: entries.len(),
+        ..LogStats::default()
+    };
+    let Some(&(first, _)) = entries.first() else {
+        return stats;
+    };
+    let latency_ms = latency.as_millis() as i64;
+    let start = first - latency_ms;
+    let last = entries.last().map(|(t, _)| *t).unwrap_or(first);
+    stats.total = Duration::from_millis((last - start).max(0) as u64);
+
+    // Round-trip depth: 1 + the deepest answer sent before this request arrived.
+    let mut depth = vec![0u32; entries.len()];
+    let mut deepest_before = vec![0u32; entries.len() + 1];
+    for i in 0..entries.len() {
+        let arrived = entries[i].0 - latency_ms;
+        let answered_before = entries.partition_point(|(t, _)| *t <= arrived).min(i);
+        depth[i] = 1 + deepest_before[answered_before];
+        deepest_before[i + 1] = deepest_before[i].max(depth[i]);
+    }
+    let mut by_family: [Vec<(i64, u64)>; 4] = Default::default();
+    let mut uid = Vec::new();
+    for (i, (t, e)) in entries.iter().enumerate() {
+        if e.method == "DELETE" {
+            stats.cancels += 1;
+            stats.containment = Duration::from_millis((t - start).max(0) as u64);
+            stats.containment_round_trips = depth[i];
+        }
+        match e.status {
+            429 => stats.too_many += 1,
+            418 => stats.banned += 1,
+            _ => {}
+        }
+        if UID_PATHS.contains(&e.path.as_str()) {
+            uid.push((*t, u64::from(e.weight)));
+        } else {
+            by_family[family(&e.path)].push((*t, u64::from(e.weight)));
+        }
+    }
+    for (f, points) in by_family.iter().enumerate() {
+        stats.peak_weight[f] = peak(points, window);
+    }
+    stats.peak_uid_weight = peak(&uid, window);
+    stats
+}
+
+/// The built-in playbook with `settle` and the probe interval shortened. Panics if the
+/// built-in playbook no longer has the lines this edits: the benchmark must then be
+/// updated rather than measure something else silently.
+pub fn bench_playbook(wait: &str) -> String {
+    let markets = "      markets: [spot, margin, usdm, coinm]\n";
+    let interval = "      interval: 1s\n";
+    assert_eq!(
+        BUILTIN_PLAYBOOK.matches(markets).count(),
+        1,
+        "cancel-orders markets line"
+    );
+    assert_eq!(
+        BUILTIN_PLAYBOOK.matches(interval).count(),
+        1,
+        "verify-revoked interval line"
+    );
+    BUILTIN_PLAYBOOK
+        .replace(markets, &format!("{markets}      settle: {wait}\n"))
+        .replace(interval, &format!("      interval: {wait}\n"))
+        .replace("name: compromised\n", "name: compromised-bench\n")
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+/// Run `program args` with output to files in `dir`; returns (exit code, wall time,
+/// peak RSS in KiB).
+fn run_measured(
+    meter: &Meter,
+    program: &Path,
+    args: &[String],
+    dir: &Path,
+) -> (i32, Duration, u64) {
+    let stdout = std::fs::File::create(dir.join("stdout.txt")).expect("stdout file");
+    let stderr = std::fs::File::create(dir.join("stderr.txt")).expect("stderr file");
+    match meter {
+        Meter::GoBetween(me) => {
+            let out = Command::new(me)
+                .arg("__measure")
+                .arg(program)
+                .args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .stderr(stderr)
+                .stdout(Stdio::piped())
+                .output()
+                .expect("start the measuring go-between");
+            std::fs::write(dir.join("stdout.txt"), &out.stdout).expect("stdout file");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("measured "))
+                .unwrap_or_else(|| panic!("no measurement from the go-between: {text}"));
+            let field = |name: &str| -> u64 {
+                line.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+            };
+            (
+                field("exit") as i32,
+                Duration::from_micros(field("wall_us")),
+                field("maxrss_kb"),
+            )
+        }
+        Meter::Children => {
+            let started = Instant::now();
+            let status = Command::new(program)
+                .args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .stdout(stdout)
+                .stderr(stderr)
+                .status()
+                .expect("start respond");
+            let wall = started.elapsed();
+            (status.code().unwrap_or(-1), wall, children_max_rss_kb())
+        }
+    }
+}
+
+fn children_max_rss_kb() -> u64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_CHILDREN)
+        .map(|u| u.max_rss().max(0) as u64)
+        .unwrap_or(0)
+}
+
+/// The go-between: run the command given, pass its output through, and report its
+/// exit code, wall time and peak RSS on a last stdout line.
+fn measure_child(args: &[String]) -> i32 {
+    let started = Instant::now();
+    let status = Command::new(&args[0])
+        .args(&args[1..])
+        .status()
+        .expect("start the measured command");
+    let wall = started.elapsed();
+    println!(
+        "measured exit={} wall_us={} maxrss_kb={}",
+        status.code().unwrap_or(-1),
+        wall.as_micros(),
+        children_max_rss_kb()
+    );
+    0
+}
+
+/// Everything one benchmark measured.
+pub struct Report {
+    pub scenario: String,
+    pub runs: Vec<RunResult>,
+    pub startup: Vec<(String, Vec<Duration>)>,
+    pub command: String,
+    pub options: Options,
+}
+
+/// Run the whole benchmark with `respond` at `bin`.
+pub fn run(options: &Options, bin: &Path, meter: &Meter) -> Report {
+    let temp = tempfile::Builder::new()
+        .prefix("respond-bench-")
+        .tempdir()
+        .expect("temporary folder");
+    let root = options
+        .keep
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&root).expect("benchmark folder");
+    let scenario_path = root.join("scenario.yaml");
+    let playbook_path = root.join("compromised-bench.yaml");
+    let scenario_text = generate(&options.size);
+    write(&scenario_path, &scenario_text);
+    write(&playbook_path, &bench_playbook("100ms"));
+    let scenario = respond::sim::Scenario::parse(&scenario_text, "scenario.yaml")
+        .unwrap_or_else(|d| panic!("generated scenario is invalid:\n{d}"));
+
+    let window = format!("{}ms", options.weight_window.as_millis());
+    let common = |log: &Path, builtin: bool| -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "-q".into(),
+            "compromised".into(),
+            "--drill".into(),
+            "--yes".into(),
+            "--scenario".into(),
+            scenario_path.display().to_string(),
+            "--since".into(),
+            "7d".into(),
+            "--sim-fault".into(),
+            format!("latency={}", options.latency_ms),
+            "--sim-request-log".into(),
+            log.display().to_string(),
+            "--report-dir".into(),
+            "incidents".into(),
+        ];
+        if options.weight_window != Duration::from_secs(60) {
+            a.push("--weight-window".into());
+            a.push(window.clone());
+        }
+        if !builtin {
+            a.push("--playbook".into());
+            a.push(playbook_path.display().to_string());
+        }
+        a
+    };
+    let lowered = options.lowered_limit.to_string();
+    let mut plans: Vec<(&str, Vec<String>, bool)> = vec![
+        ("shipped", vec![], false),
+        (
+            "serial (--concurrency 1)",
+            vec!["--concurrency".into(), "1".into()],
+            false,
+        ),
+        (
+            "weight limit lowered",
+            vec![
+                "--weight-limit".into(),
+                lowered.clone(),
+                "--sim-fault".into(),
+                format!("weight-limit={lowered}"),
+            ],
+            false,
+        ),
+    ];
+    if options.builtin_run {
+        plans.push(("built-in playbook, waits as shipped", vec![], true));
+    }
+    let mut runs = Vec::new();
+    let mut command = String::new();
+    for (i, (name, extra, builtin)) in plans.into_iter().enumerate() {
+        let dir = root.join(format!("run{}", i + 1));
+        std::fs::create_dir_all(&dir).expect("run folder");
+        let log = dir.join("requests.jsonl");
+        let mut args = common(&log, builtin);
+        args.extend(extra);
+        if i == 0 {
+            command = format!("respond {}", args.join(" "));
+        }
+        let (exit, wall, max_rss_kb) = run_measured(meter, bin, &args, &dir);
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let stats = analyse(
+            &text,
+            Duration::from_millis(options.latency_ms),
+            options.weight_window,
+        );
+        if exit != 0 {
+            let err = std::fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default();
+            eprintln!("run `{name}` exited {exit}; its stderr:\n{err}");
+        }
+        runs.push(RunResult {
+            name: name.to_string(),
+            exit,
+            wall,
+            max_rss_kb,
+            stats,
+            dir,
+        });
+    }
+
+    let mut startup = Vec::new();
+    for args in [vec!["--version"], vec!["plan", "compromised"]] {
+        let mut samples = Vec::new();
+        for _ in 0..options.startup_samples {
+            let started = Instant::now();
+            let out = Command::new(bin)
+                .args(&args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("start respond");
+            samples.push(started.elapsed());
+            assert!(out.status.success(), "respond {} failed", args.join(" "));
+        }
+        samples.sort();
+        startup.push((format!("respond {}", args.join(" ")), samples));
+    }
+
+    let open_orders = scenario.open_orders.len();
+    let count = |m: respond::sim::Market| scenario.symbols.iter().filter(|s| s.market == m).count();
+    use respond::sim::Market as M;
+    let scenario_line = format!(
+        "{} spot, {} margin, {} USDⓈ-M, {} COIN-M symbols; {open_orders} open orders; {} trades ({} days); {} transfers, {} withdrawals, {} deposits, {} Pay",
+        count(M::Spot),
+        count(M::Margin),
+        count(M::Usdm),
+        count(M::Coinm),
+        scenario.trades.len(),
+        options.size.trade_days,
+        scenario.transfers.len(),
+        scenario.withdrawals.len(),
+        scenario.deposits.len(),
+        scenario.pay.len(),
+    );
+    drop(temp);
+    Report {
+        scenario: scenario_line,
+        runs,
+        startup,
+        command,
+        options: options.clone(),
+    }
+}
+
+fn secs(d: Duration) -> String {
+    if d < Duration::from_secs(10) {
+        format!("{:.3} s", d.as_secs_f64())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// A judged target: its description, whether it was met, and the evidence.
+pub struct Target {
+    pub what: String,
+    pub met: bool,
+    pub detail: String,
+}
+
+impl Report {
+    fn run(&self, i: usize) -> &RunResult {
+        &self.runs[i]
+    }
+
+    pub fn floor(&self) -> Duration {
+        Duration::from_millis(u64::from(FLOOR_ROUND_TRIPS) * self.options.latency_ms)
+    }
+
+    pub fn targets(&self) -> Vec<Target> {
+        let (shipped, serial) = (self.run(0), self.run(1));
+        let floor = self.floor();
+        let mut out = Vec::new();
+        let c = shipped.stats.containment;
+        out.push(Target {
+            what: format!("containment within 2 x floor ({})", ms(floor * 2)),
+            met: c <= floor * 2,
+            detail: format!(
+                "{} = {:.2} x floor",
+                ms(c),
+                c.as_secs_f64() / floor.as_secs_f64()
+            ),
+        });
+        let ratio = shipped.stats.total.as_secs_f64() / serial.stats.total.as_secs_f64();
+        out.push(Target {
+            what: "total time at most 0.1 x serial".into(),
+            met: ratio <= 0.1,
+            detail: format!(
+                "{} / {} = {ratio:.3}",
+                secs(shipped.stats.total),
+                secs(serial.stats.total)
+            ),
+        });
+        let (too_many, banned): (usize, usize) = self
+            .runs
+            .iter()
+            .map(|r| (r.stats.too_many, r.stats.banned))
+            .fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+        out.push(Target {
+            what: "zero 429 and zero 418 in every run".into(),
+            met: too_many == 0 && banned == 0,
+            detail: format!("{too_many} x 429, {banned} x 418"),
+        });
+        let limited = self.run(2);
+        let limit = u64::from(self.options.lowered_limit);
+        let peak = limited.stats.peak_weight.iter().copied().max().unwrap_or(0);
+        out.push(Target {
+            what: format!("lowered limit: paced under {limit} per window, never rejected"),
+            met: peak <= limit && limited.stats.too_many == 0 && limited.stats.banned == 0,
+            detail: format!(
+                "peak {peak} per window; {} vs {} as shipped",
+                secs(limited.stats.total),
+                secs(shipped.stats.total)
+            ),
+        });
+        let rss = self.runs.iter().map(|r| r.max_rss_kb).max().unwrap_or(0);
+        out.push(Target {
+            what: "peak memory under 50 MB (respond with its in-process simulator)".into(),
+            met: rss < 50 * 1024,
+            detail: format!("{:.1} MB (largest run)", rss as f64 / 1024.0),
+        });
+        for (name, samples) in &self.startup {
+            if samples.is_empty() {
+                continue;
+            }
+            let median = samples[samples.len() / 2];
+            let max = samples[samples.len() - 1];
+            out.push(Target {
+                what: format!("`{name}` well under 50 ms"),
+                met: median <= Duration::from_millis(25),
+                detail: format!(
+                    "median {}, max {} of {}",
+                    ms(median),
+                    ms(max),
+                    samples.len()
+                ),
+            });
+        }
+        let ok = self.runs.iter().all(|r| r.exit == 0);
+        out.push(Target {
+            what: "every run completed (exit 0)".into(),
+            met: ok,
+            detail: self
+                .runs
+                .iter()
+                .map(|r| r.exit.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+        out
+    }
+
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let opts = &self.options;
+        let _ = writeln!(o, "respond containment benchmark");
+        let _ = writeln!(o, "scenario:  {}", self.scenario);
+        let _ = writeln!(
+            o,
+            "simulator: in-process drill, {} ms latency per request, weight window {} s",
+            opts.latency_ms,
+            opts.weight_window.as_secs_f64()
+        );
+        let _ = writeln!(
+            o,
+            "playbook:  built-in `compromised` with settle 1s -> 100ms and the probe interval 1s -> 100ms (last run: unchanged)"
+        );
+        let _ = writeln!(o, "command:   {}", self.command);
+        let _ = writeln!(
+            o,
+            "           serial adds --concurrency 1; lowered adds --weight-limit {0} --sim-fault weight-limit={0}",
+            opts.lowered_limit
+        );
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "{:<36} {:>12} {:>4} {:>9} {:>6} {:>30} {:>4} {:>4} {:>8} {:>9}",
+            "run",
+            "containment",
+            "RTs",
+            "total",
+            "reqs",
+            "peak weight/window api/sapi/fapi/dapi/uid",
+            "429",
+            "418",
+            "peak RSS",
+            "wall"
+        );
+        for r in &self.runs {
+            let s = &r.stats;
+            let _ = writeln!(
+                o,
+                "{:<36} {:>12} {:>4} {:>9} {:>6} {:>30} {:>4} {:>4} {:>8} {:>9}",
+                r.name,
+                ms(s.containment),
+                s.containment_round_trips,
+                secs(s.total),
+                s.requests,
+                format!(
+                    "{}/{}/{}/{}/{}",
+                    s.peak_weight[0],
+                    s.peak_weight[1],
+                    s.peak_weight[2],
+                    s.peak_weight[3],
+                    s.peak_uid_weight
+                ),
+                s.too_many,
+                s.banned,
+                format!("{:.1} MB", r.max_rss_kb as f64 / 1024.0),
+                secs(r.wall),
+            );
+        }
+        let (shipped, serial) = (self.run(0), self.run(1));
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "shipped / serial: containment {:.3}, total {:.3}",
+            shipped.stats.containment.as_secs_f64() / serial.stats.containment.as_secs_f64(),
+            shipped.stats.total.as_secs_f64() / serial.stats.total.as_secs_f64()
+        );
+        let _ = writeln!(
+            o,
+            "floor: {FLOOR_ROUND_TRIPS} dependent round trips (server time -> permissions -> open orders -> cancel -> re-list) x {} ms = {}",
+            opts.latency_ms,
+            ms(self.floor())
+        );
+        let _ = writeln!(
+            o,
+            "       containment ends at the last cancel's answer: the shipped run took {} round trips to get there (RTs column)",
+            shipped.stats.containment_round_trips
+        );
+        if let Some(builtin) = self.runs.get(3) {
+            let _ = writeln!(
+                o,
+                "waits: the built-in playbook's settle re-list (1 s) and 2 pauses between 3 probes (1 s each) add {} to the total ({} vs {}); containment is unaffected ({} vs {})",
+                secs(builtin.stats.total.saturating_sub(shipped.stats.total)),
+                secs(builtin.stats.total),
+                secs(shipped.stats.total),
+                ms(builtin.stats.containment),
+                ms(shipped.stats.containment)
+            );
+        }
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "targets:{}",
+            if opts.judged {
+                ""
+            } else {
+                " (smoke run: shown, not judged; they are set for the full scenario)"
+            }
+        );
+        for t in self.targets() {
+            let verdict = match (opts.judged, t.met) {
+                (false, _) => "----",
+                (true, true) => "PASS",
+                (true, false) => "FAIL",
+            };
+            let _ = writeln!(o, "  [{verdict}] {}: {}", t.what, t.detail);
+        }
+        if let Some(dir) = &opts.keep {
+            let _ = writeln!(o, "\nkept in {}", dir.display());
+        }
+        o
+    }
+}
+
+#[allow(dead_code)]
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("__measure") {
+        std::process::exit(measure_child(&args[1..]));
+    }
+    let mut options = Options::full();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--smoke" => {
+                let keep = options.keep.take();
+                options = Options::smoke();
+                options.keep = keep;
+            }
+            "--keep" => options.keep = it.next().map(PathBuf::from),
+            "--latency" => {
+                options.latency_ms = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--latency MS")
+            }
+            // `cargo bench` passes --bench; filters do not apply to a single benchmark.
+            _ => {}
+        }
+    }
+    let me = std::env::current_exe().expect("the benchmark's own path");
+    let report = run(
+        &options,
+        Path::new(env!("CARGO_BIN_EXE_respond")),
+        &Meter::GoBetween(me),
+    );
+    print!("{}", report.render());
+    if options.judged && report.targets().iter().any(|t| !t.met) {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,90 @@
+//! The containment benchmark's machinery (`benches/containment.rs`) on a small scenario,
+//! in seconds: it runs, reads the simulator's logs, and measures what it says it does.
+//! The benchmark itself is `cargo bench --bench containment`; nothing here is timed.
+use std::path::Path;
+use std::time::Duration;
+
+#[allow(dead_code)]
+#[path = "../benches/containment.rs"]
+mod containment;
+
+use containment::{analyse, bench_playbook, Meter, Options};
+
+fn line(time: &str, method: &str, path: &str, status: u16, weight: u32) -> String {
+    format!(
+        r#"{{"time":"{time}","actor":"client","method":"{method}","path":"{path}","query":"","status":{status},"code":null,"weight":{weight}}}"#
+    )
+}
+
+#[test]
+fn the_log_analysis_measures_what_it_says() {
+    let log = [
+        line("2026-11-24T00:00:00.050Z", "GET", "/api/v3/time", 200, 1),
+        line("2026-11-24T00:00:00.101Z", "GET", "/sapi/v1/account/apiRestrictions", 200, 1),
+        line("2026-11-24T00:00:00.102Z", "GET", "/api/v3/account", 200, 20),
+        line("2026-11-24T00:00:00.160Z", "GET", "/api/v3/openOrders", 200, 80),
+        line("2026-11-24T00:00:00.215Z", "DELETE", "/api/v3/openOrders", 200, 0),
+        line("2026-11-24T00:00:00.216Z", "DELETE", "/fapi/v1/allOpenOrders", 200, 1),
+        // The attacker's requests do not count.
+        r#"{"time":"2026-11-24T00:00:00.300Z","actor":"attacker","method":"POST","path":"/api/v3/order","query":"","status":200,"code":null,"weight":1}"#.to_string(),
+        line("2026-11-24T00:00:00.280Z", "GET", "/api/v3/openOrders", 429, 0),
+        line("2026-11-24T00:00:00.290Z", "GET", "/sapi/v1/capital/withdraw/history", 200, 18000),
+        line("2026-11-24T00:01:10.000Z", "GET", "/api/v3/openOrders", 418, 80),
+    ]
+    .join("\n");
+    let s = analyse(&log, Duration::from_millis(50), Duration::from_secs(60));
+    assert_eq!(s.requests, 9);
+    assert_eq!(s.cancels, 2);
+    // From the first request's arrival (its answer minus the latency) to the last cancel.
+    assert_eq!(s.containment, Duration::from_millis(216));
+    assert_eq!(s.total, Duration::from_millis(70_000));
+    // time -> triage -> list -> cancel.
+    assert_eq!(s.containment_round_trips, 4);
+    assert_eq!((s.too_many, s.banned), (1, 1));
+    // 1 + 20 + 80 + 0 + 0 in the first minute; the 18,000 is UID weight.
+    assert_eq!(s.peak_weight[0], 101);
+    assert_eq!(s.peak_weight[1], 1);
+    assert_eq!(s.peak_uid_weight, 18_000);
+}
+
+#[test]
+fn the_bench_playbook_only_shortens_the_waits() {
+    let text = bench_playbook("100ms");
+    assert!(text.contains("      settle: 100ms\n"));
+    assert!(text.contains("      interval: 100ms\n"));
+    assert!(!text.contains("interval: 2s"));
+    let registry = respond::actions::Registry::builtin();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.yaml");
+    std::fs::write(&path, &text).unwrap();
+    let playbook = respond::playbook::Playbook::load_file(&path, &registry).unwrap();
+    assert_eq!(playbook.steps.len(), 12);
+}
+
+#[test]
+fn the_benchmark_runs_on_a_small_account() {
+    let options = Options::smoke();
+    let report = containment::run(
+        &options,
+        Path::new(env!("CARGO_BIN_EXE_respond")),
+        &Meter::Children,
+    );
+    let text = report.render();
+    for run in &report.runs {
+        assert_eq!(run.exit, 0, "{}: {text}", run.name);
+        assert!(run.stats.requests > 20, "{text}");
+        assert!(run.stats.cancels > 0, "{text}");
+        assert!(run.stats.containment > Duration::ZERO, "{text}");
+        assert_eq!((run.stats.too_many, run.stats.banned), (0, 0), "{text}");
+        assert!(run.max_rss_kb > 0, "{text}");
+    }
+    let serial = &report.runs[1];
+    assert!(
+        serial.stats.containment_round_trips > report.runs[0].stats.containment_round_trips,
+        "{text}"
+    );
+    let lowered = &report.runs[2];
+    let peak = lowered.stats.peak_weight.iter().max().unwrap();
+    assert!(*peak <= u64::from(options.lowered_limit), "{text}");
+    assert!(text.contains("targets:"), "{text}");
+}
