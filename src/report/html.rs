@@ -112,22 +112,7 @@ fn cell(value: Option<&Json>) -> String {
 
 /// The whole page.
 pub fn render(r: &Report, tables: &super::Tables<'_>, records: &[&Record]) -> String {
-    let mut marks_list = Vec::new();
-    if r.drill {
-        marks_list.push(if r.autopilot {
-            "DRILL (autopilot)"
-        } else {
-            "DRILL"
-        });
-    }
-    if r.dry_run {
-        marks_list.push("DRY RUN");
-    }
-    let mark = if marks_list.is_empty() {
-        String::new()
-    } else {
-        format!(" — {}", marks_list.join(", "))
-    };
+    let mark = r.mode_mark();
     let mut out = String::new();
     let _ = write!(
         out,

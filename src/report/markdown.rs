@@ -16,22 +16,7 @@ fn esc(s: &str) -> String {
 
 pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
     let mut out = String::new();
-    let mut marks = Vec::new();
-    if r.drill {
-        marks.push(if r.autopilot {
-            "DRILL (autopilot)"
-        } else {
-            "DRILL"
-        });
-    }
-    if r.dry_run {
-        marks.push("DRY RUN");
-    }
-    let mark = if marks.is_empty() {
-        String::new()
-    } else {
-        format!(" — {}", marks.join(", "))
-    };
+    let mark = r.mode_mark();
     let _ = writeln!(out, "# Incident report: {}{mark}\n", r.playbook);
     if r.drill {
         let _ = writeln!(

@@ -142,6 +142,26 @@ fn severity_rank(s: &str) -> usize {
 }
 
 impl Report {
+    /// ` — DRILL (autopilot), DRY RUN` for titles; empty for a live run.
+    pub fn mode_mark(&self) -> String {
+        let mut marks = Vec::new();
+        if self.drill {
+            marks.push(if self.autopilot {
+                "DRILL (autopilot)"
+            } else {
+                "DRILL"
+            });
+        }
+        if self.dry_run {
+            marks.push("DRY RUN");
+        }
+        if marks.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", marks.join(", "))
+        }
+    }
+
     pub fn from_journal(read: &ReadJournal, incident: &str) -> Option<Report> {
         let records: Vec<&Record> = read.records().collect();
         let first = records.iter().find_map(|r| match &r.event {
