@@ -599,3 +599,33 @@ async fn a_key_already_dead_at_triage_is_a_finding_and_evidence_comes_from_the_r
     assert_eq!(status("transfers"), "ok");
     assert!(report["findings"].to_string().contains("TXunknown"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_for_request_weight_is_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = respond(
+        dir.path(),
+        &[
+            "compromised",
+            "--drill",
+            "--yes",
+            "--weight-limit",
+            "600",
+            "--weight-window",
+            "2s",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("waiting ") && run.stderr.contains("request-weight budget"),
+        "{}",
+        run.stderr
+    );
+    let journal = std::fs::read_to_string(run.incident(dir.path()).join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("request-weight budget"),
+        "the wait is journaled too"
+    );
+}

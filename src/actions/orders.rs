@@ -249,7 +249,10 @@ async fn cancel_round(client: &Client, orders: &[Order]) -> Round {
 }
 
 /// How often the background watch lists open orders.
-const WATCH_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Listing every market costs request weight (spot 80, futures 40 each, cross margin
+/// one per trading symbol): every 5 s the watch stays under a fifth of Binance's
+/// per-minute limits, leaving the rest to evidence pulls.
+const WATCH_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Cancel until quiet: beside the next steps, keep listing every market and cancel
 /// whatever appears, each reappearance an "attacker still active" finding, until
@@ -600,7 +603,15 @@ impl Action for CancelOpenOrders {
                         humantime::format_duration(watch)
                     ),
                 )?;
-                spawn_watch(ctx, client.clone(), markets.clone(), seen.clone(), watch);
+                // Cross margin is the costliest market to list; watch it only where the
+                // attacker actually had orders.
+                let had_margin = seen.iter().any(|(m, _)| *m == Market::Margin);
+                let watched: Vec<Market> = markets
+                    .iter()
+                    .copied()
+                    .filter(|m| *m != Market::Margin || had_margin)
+                    .collect();
+                spawn_watch(ctx, client.clone(), watched, seen.clone(), watch);
             }
             let mut summary = if remaining.is_empty() {
                 format!("{cancelled_total} order(s) cancelled; no open order left")

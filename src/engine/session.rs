@@ -101,11 +101,16 @@ pub struct Keys {
 #[derive(Default)]
 pub struct JournalObserver {
     journal: std::sync::OnceLock<Journal>,
+    operator: std::sync::OnceLock<Arc<dyn Operator>>,
+    /// Per API family, until when the operator was last told the run is waiting, so
+    /// many held-back requests make one notice, not one each.
+    told_until: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl JournalObserver {
-    fn attach(&self, journal: Journal) {
+    fn attach(&self, journal: Journal, operator: Arc<dyn Operator>) {
         let _ = self.journal.set(journal);
+        let _ = self.operator.set(operator);
     }
 }
 
@@ -123,6 +128,38 @@ impl RequestObserver for JournalObserver {
                 elapsed_ms: s.elapsed_ms,
                 attempt: s.attempt,
                 error: s.error.clone(),
+            });
+        }
+    }
+
+    /// Say what the run waits for (nothing a network call does may leave the operator
+    /// without feedback), once per wait and family.
+    fn on_wait(&self, wait: &crate::exchange::Wait) {
+        let family = format!("{:?}", wait.family).to_lowercase();
+        let until = std::time::Instant::now() + wait.duration;
+        {
+            let mut told = self.told_until.lock().unwrap_or_else(|p| p.into_inner());
+            if told
+                .get(&family)
+                .is_some_and(|t| *t + std::time::Duration::from_secs(1) >= until)
+            {
+                return;
+            }
+            told.insert(family.clone(), until);
+        }
+        let message = format!(
+            "waiting {}s before more /{family} requests ({}): the request-weight budget for this window is spent (respond paces itself rather than be refused); the run goes on by itself",
+            wait.duration.as_secs_f32().ceil(),
+            wait.path
+        );
+        if let Some(operator) = self.operator.get() {
+            operator.say(Level::Info, &message);
+        }
+        if let Some(journal) = self.journal.get() {
+            journal.record_or_mark(Event::Note {
+                step: None,
+                level: "info".into(),
+                message,
             });
         }
     }
@@ -288,7 +325,7 @@ pub async fn run(
         journal::genesis_hash(&playbook.text, &inputs),
     )
     .map_err(|e| Error::Internal(e.to_string()))?;
-    wire_journal(&journal, cfg, &observer, &services);
+    wire_journal(&journal, cfg, &observer, &services, &operator);
     let who = operator::who(cfg.operator.as_deref());
     journal
         .record(Event::RunStarted {
@@ -437,7 +474,7 @@ pub async fn resume(
     let last = read.lines.last().expect("verified: at least one line");
     let journal = Journal::append_to(&journal_path, records.len() as u64, &last.text)
         .map_err(|e| Error::Internal(e.to_string()))?;
-    wire_journal(&journal, cfg, &observer, &services);
+    wire_journal(&journal, cfg, &observer, &services, &operator);
     let who = operator::who(cfg.operator.as_deref());
     // A session that ended without recording how (killed, crashed, power lost) is
     // recorded as interrupted now, so the report tells the whole story.
@@ -593,11 +630,12 @@ fn wire_journal(
     cfg: &RunConfig,
     observer: &JournalObserver,
     services: &Services,
+    operator: &Arc<dyn Operator>,
 ) {
     if cfg.json {
         journal.add_listener(json_lines());
     }
-    observer.attach(journal.clone());
+    observer.attach(journal.clone(), operator.clone());
     if let Some(client) = services.leaked.clone() {
         journal.set_server_clock(Box::new(move || client.time_offset_ms()));
     }

@@ -15,7 +15,7 @@ use super::error::{self, Answer, Redactor};
 use super::gate::Gate;
 use super::signing::{self, Params};
 use super::weights::{self, Spec};
-use super::{Endpoints, ExchangeError, HttpMethod, RequestObserver, RequestSummary};
+use super::{Endpoints, ExchangeError, HttpMethod, RequestObserver, RequestSummary, Wait};
 use crate::secret::Credentials;
 
 /// Idle connections kept per host (in a drill, every family is one host).
@@ -110,6 +110,9 @@ impl fmt::Debug for ClientConfig {
             .finish()
     }
 }
+
+/// Waits at least this long are reported to the observer (see `RequestObserver::on_wait`).
+const NOTICEABLE_WAIT: Duration = Duration::from_secs(2);
 
 /// A Binance client. Cheap to clone; clones share the connection pool, the concurrency
 /// limit, the weight budgets and the clock offset.
@@ -434,6 +437,17 @@ impl Client {
                 Reserve::Granted => break slot,
                 Reserve::WaitUntil(at) => {
                     drop(slot);
+                    let duration = at.saturating_duration_since(Instant::now());
+                    if duration >= NOTICEABLE_WAIT {
+                        if let Some(observer) = &shared.observer {
+                            observer.on_wait(&Wait {
+                                family,
+                                path: spec.path,
+                                duration,
+                                priority: spec.priority,
+                            });
+                        }
+                    }
                     tokio::time::sleep_until(at).await;
                 }
                 Reserve::Banned(until) => {

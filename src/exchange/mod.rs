@@ -32,7 +32,7 @@ pub use client::{Client, ClientConfig, RetryPolicy};
 pub use endpoints::Endpoints;
 pub use error::{ErrorKind, ExchangeError, CREDENTIAL_REJECTION_CODES};
 pub use model::*;
-pub use observer::{RequestObserver, RequestSummary};
+pub use observer::{RequestObserver, RequestSummary, Wait};
 pub use weights::{published_limit, Pull};
 pub use window::TimeWindow;
 

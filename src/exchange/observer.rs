@@ -6,6 +6,20 @@ use super::{Family, HttpMethod, Priority};
 /// (append to a channel or a file), it runs before the caller sees the answer.
 pub trait RequestObserver: Send + Sync {
     fn on_request(&self, summary: &RequestSummary);
+
+    /// A request is held back before it is sent: the family's weight budget is spent,
+    /// or Binance asked to wait (429). Called only for waits long enough to notice, so
+    /// the operator can be told what the run is waiting for.
+    fn on_wait(&self, _wait: &Wait) {}
+}
+
+/// A wait before sending, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wait {
+    pub family: Family,
+    pub path: &'static str,
+    pub duration: std::time::Duration,
+    pub priority: Priority,
 }
 
 /// One attempt. Holds no key material: the key travels in a header, and the signature
