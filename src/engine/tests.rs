@@ -42,32 +42,23 @@ struct Probe {
 }
 
 impl Probe {
-    fn new(spec: &'static ActionSpec) -> Arc<Probe> {
+    fn with(spec: &'static ActionSpec, fail_first: usize, sleep: Duration) -> Arc<Probe> {
         Arc::new(Probe {
             spec,
             runs: AtomicUsize::new(0),
             previews: AtomicUsize::new(0),
-            fail_first: 0,
-            sleep: Duration::ZERO,
-        })
-    }
-    fn failing(spec: &'static ActionSpec, n: usize) -> Arc<Probe> {
-        Arc::new(Probe {
-            spec,
-            runs: AtomicUsize::new(0),
-            previews: AtomicUsize::new(0),
-            fail_first: n,
-            sleep: Duration::ZERO,
-        })
-    }
-    fn slow(spec: &'static ActionSpec, sleep: Duration) -> Arc<Probe> {
-        Arc::new(Probe {
-            spec,
-            runs: AtomicUsize::new(0),
-            previews: AtomicUsize::new(0),
-            fail_first: 0,
+            fail_first,
             sleep,
         })
+    }
+    fn new(spec: &'static ActionSpec) -> Arc<Probe> {
+        Probe::with(spec, 0, Duration::ZERO)
+    }
+    fn failing(spec: &'static ActionSpec, n: usize) -> Arc<Probe> {
+        Probe::with(spec, n, Duration::ZERO)
+    }
+    fn slow(spec: &'static ActionSpec, sleep: Duration) -> Arc<Probe> {
+        Probe::with(spec, 0, sleep)
     }
     fn runs(&self) -> usize {
         self.runs.load(Ordering::SeqCst)

@@ -410,17 +410,13 @@ mod tests {
     use super::*;
     use crate::report::journal::{Journal, JOURNAL_FILE};
 
-    /// An incident folder with a finished run of `n` notes, rendered.
-    fn incident(n: usize) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
+    /// A playbook copy and a journal anchored to it, with its run_started record.
+    fn start_journal(dir: &Path) -> Journal {
         let playbook = "version: 1\nname: t\nsteps: []\n";
-        std::fs::write(dir.path().join(PLAYBOOK_COPY), playbook).unwrap();
+        std::fs::write(dir.join(PLAYBOOK_COPY), playbook).unwrap();
         let inputs = BTreeMap::from([("since".to_string(), "2026-11-21T00:00:00Z".to_string())]);
-        let journal = Journal::create(
-            &dir.path().join(JOURNAL_FILE),
-            genesis_hash(playbook, &inputs),
-        )
-        .unwrap();
+        let journal =
+            Journal::create(&dir.join(JOURNAL_FILE), genesis_hash(playbook, &inputs)).unwrap();
         journal
             .record(Event::RunStarted {
                 playbook: "t".into(),
@@ -438,6 +434,13 @@ mod tests {
                 signing_key: None,
             })
             .unwrap();
+        journal
+    }
+
+    /// An incident folder with a finished run of `n` notes, rendered.
+    fn incident(n: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = start_journal(dir.path());
         for i in 0..n {
             journal
                 .record(Event::Note {
@@ -569,32 +572,8 @@ mod tests {
     /// A rewritten journal whose chain was recomputed still has to make sense: the
     /// verdict must follow from the probes.
     fn incident_with_probes(codes: &[(&str, Option<i64>)], verdict: &str) -> tempfile::TempDir {
-        let dir = incident(0);
-        std::fs::remove_file(dir.path().join(JOURNAL_FILE)).unwrap();
-        let playbook = "version: 1\nname: t\nsteps: []\n";
-        let inputs = BTreeMap::from([("since".to_string(), "2026-11-21T00:00:00Z".to_string())]);
-        let journal = Journal::create(
-            &dir.path().join(JOURNAL_FILE),
-            genesis_hash(playbook, &inputs),
-        )
-        .unwrap();
-        journal
-            .record(Event::RunStarted {
-                playbook: "t".into(),
-                origin: "t.yaml".into(),
-                playbook_sha256: sha256_hex(playbook.as_bytes()),
-                inputs,
-                dry_run: false,
-                drill: true,
-                yes: true,
-                target: "simulator".into(),
-                key: None,
-                responder_key: None,
-                operator: "tester".into(),
-                respond_version: "0".into(),
-                signing_key: None,
-            })
-            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let journal = start_journal(dir.path());
         let step = |id: &str, action: &str| Event::StepStarted {
             step: id.into(),
             action: action.into(),
