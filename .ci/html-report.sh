@@ -2,14 +2,17 @@
 # Render the drill's report.html in headless Chromium (Debian's package) and check that
 # the browser really shows the timeline: the DOM it builds must hold the inline SVG with
 # a mark for each kind of event the built-in scenario produces. Also saves a screenshot
-# to target/html-report/report.png for a person to look at. Loopback and local files
-# only; every browser call is time-bound and tried twice, because a failing .ci/run
-# lands nothing.
+# to html-report/report.png in Cargo's output folder (target/, or $CARGO_TARGET_DIR) for
+# a person to look at. Loopback and local files only; every browser call is time-bound
+# and tried twice, because a failing .ci/run lands nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 started=$(date +%s)
-out_dir=target/html-report
+# Cargo's output folder, wherever CARGO_TARGET_DIR puts it (relative to this folder).
+target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+out_dir="$target_dir/html-report"
 mkdir -p "$out_dir"
 
 fail() {
@@ -49,7 +52,7 @@ echo "html-report: $("$chromium_bin" --version 2>/dev/null || echo "$chromium_bi
 
 # --- A drill's incident folder.
 cargo build --locked --quiet --bin respond
-respond=$PWD/target/debug/respond
+respond="$target_dir/debug/respond"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && NO_COLOR=1 timeout 120 "$respond" compromised --drill --yes --quiet >"$work/drill.out" 2>"$work/drill.err") ||
@@ -97,7 +100,7 @@ if grep -qi '<script' "$dom"; then
   fail "report.html contains a script"
 fi
 
-browse screenshot --window-size=1280,2600 --screenshot="$PWD/$out_dir/report.png" "file://$html" >/dev/null ||
+browse screenshot --window-size=1280,2600 --screenshot="$out_dir/report.png" "file://$html" >/dev/null ||
   fail "headless chromium could not take a screenshot of $html"
 [ -s "$out_dir/report.png" ] || fail "chromium wrote no screenshot"
 cp "$html" "$out_dir/report.html"

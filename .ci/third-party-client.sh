@@ -8,11 +8,14 @@ cd "$(dirname "$0")/.."
 
 clients=("python-binance==1.0.37" "binance-connector==3.13.0" "ccxt==4.5.90")
 scenario=playbooks/scenarios/leaked-key.yaml
-venvs=${THIRD_PARTY_VENVS:-target/third-party-venvs}
+# Cargo's output folder, wherever CARGO_TARGET_DIR puts it (relative to this folder).
+target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+venvs=${THIRD_PARTY_VENVS:-$target_dir/third-party-venvs}
 started=$(date +%s)
 
 cargo build --locked --quiet --bin respond
-respond=target/debug/respond
+respond="$target_dir/debug/respond"
 
 # Loopback traffic must not go through a proxy the environment may set.
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost

@@ -210,11 +210,18 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// The incident folder to continue.
+    /// The incident folder to continue. It goes on against the exchange it started on
+    /// (production, testnet, the base URL, or the drill's scenario); another target is
+    /// refused.
     pub dir: PathBuf,
 
     #[command(flatten)]
     pub run: RunOptions,
+
+    /// The incident's simulator restarted on another port: continue at this URL (same
+    /// scheme and host as recorded, only the port may differ). Recorded in the journal.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["base_url", "testnet", "drill"])]
+    pub new_base_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,6 +27,11 @@ pub struct RunConfig {
     pub dry_run: bool,
     pub yes: bool,
     pub target: Target,
+    /// Whether `target` came from `--drill`, `--base-url` or `--testnet` (else it is the
+    /// default, production), so `resume` can take the incident's own target instead.
+    pub target_explicit: bool,
+    /// `resume --new-base-url`: the incident's simulator restarted on another port.
+    pub new_base_url: Option<String>,
     pub report_dir: PathBuf,
     pub key_file: Option<PathBuf>,
     pub responder_key_file: Option<PathBuf>,
@@ -63,19 +68,13 @@ impl RunConfig {
         verbose: u8,
         quiet: bool,
     ) -> Result<RunConfig, Error> {
+        let target_explicit = opts.drill || opts.base_url.is_some() || opts.testnet;
         let target = if opts.drill {
             Target::Drill {
                 scenario: opts.scenario.clone(),
             }
         } else if let Some(url) = &opts.base_url {
-            let url = url.trim_end_matches('/').to_string();
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(Error::usage_hint(
-                    format!("--base-url `{url}` is not an http:// or https:// URL"),
-                    "for the simulator use the URL `respond sim serve` prints, e.g. http://127.0.0.1:8080",
-                ));
-            }
-            Target::BaseUrl(url)
+            Target::BaseUrl(check_base_url("--base-url", url)?)
         } else if opts.testnet {
             Target::Testnet
         } else {
@@ -114,6 +113,8 @@ impl RunConfig {
             dry_run: opts.dry_run,
             yes: opts.yes,
             target,
+            target_explicit,
+            new_base_url: None,
             report_dir: opts.report_dir.clone(),
             key_file: opts.key_file.clone(),
             responder_key_file: opts.responder_key_file.clone(),
@@ -142,6 +143,8 @@ impl RunConfig {
             dry_run: false,
             yes: false,
             target: Target::Production,
+            target_explicit: false,
+            new_base_url: None,
             report_dir: report_dir.into(),
             key_file: None,
             responder_key_file: None,
@@ -161,6 +164,19 @@ impl RunConfig {
             previous: None,
         }
     }
+}
+
+/// A base URL given on the command line (`--base-url`, `--new-base-url`), without a
+/// trailing slash.
+pub fn check_base_url(flag: &str, url: &str) -> Result<String, Error> {
+    let url = url.trim_end_matches('/').to_string();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(Error::usage_hint(
+            format!("{flag} `{url}` is not an http:// or https:// URL"),
+            "for the simulator use the URL `respond sim serve` prints, e.g. http://127.0.0.1:8080",
+        ));
+    }
+    Ok(url)
 }
 
 /// Split `--input NAME=VALUE` values.

@@ -109,7 +109,12 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             run_session(&playbook, &registry, &cfg)
         }
         Command::Resume(args) => {
-            let cfg = RunConfig::from_options(&args.run, Vec::new(), cli.verbose, cli.quiet)?;
+            let mut cfg = RunConfig::from_options(&args.run, Vec::new(), cli.verbose, cli.quiet)?;
+            cfg.new_base_url = args
+                .new_base_url
+                .as_deref()
+                .map(|url| config::check_base_url("--new-base-url", url))
+                .transpose()?;
             let runtime = runtime()?;
             let session = runtime.block_on(async {
                 let interrupt = Interrupt::install();

@@ -25,7 +25,41 @@ impl ApiKey {
     pub fn masked(&self) -> String {
         mask(&self.0)
     }
+
+    /// A keyed hash of the key with a fresh random salt, `hmac-sha256:<salt>:<digest>`:
+    /// a journal can name the key exactly without holding it.
+    pub fn fingerprint(&self) -> String {
+        let mut salt = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut salt).expect("the system's random source works");
+        self.fingerprint_with(&salt)
+    }
+
+    fn fingerprint_with(&self, salt: &[u8]) -> String {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(salt).expect("HMAC takes any key");
+        mac.update(self.0.as_bytes());
+        format!(
+            "{FINGERPRINT_SCHEME}:{}:{}",
+            hex::encode(salt),
+            hex::encode(mac.finalize().into_bytes())
+        )
+    }
+
+    /// Whether a fingerprint recorded earlier is of this key; `None` when the recorded
+    /// text is not a fingerprint this version can check.
+    pub fn matches_fingerprint(&self, recorded: &str) -> Option<bool> {
+        let mut parts = recorded.split(':');
+        let (Some(FINGERPRINT_SCHEME), Some(salt), Some(_), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let salt = hex::decode(salt).ok()?;
+        Some(self.fingerprint_with(&salt) == recorded)
+    }
 }
+
+const FINGERPRINT_SCHEME: &str = "hmac-sha256";
 
 /// Mask any key-like string: the first and last four characters around an ellipsis,
 /// or only stars when it is too short for that to hide anything.
@@ -282,6 +316,22 @@ mod tests {
         assert_eq!(format!("{k}"), "AbCd…wXyZ");
         assert_eq!(format!("{k:?}"), "ApiKey(AbCd…wXyZ)");
         assert_eq!(mask("short"), "****");
+    }
+
+    #[test]
+    fn fingerprints_name_a_key_without_holding_it() {
+        let k = ApiKey::new("AbCdEFGHIJKLMNOPwXyZ");
+        let fp = k.fingerprint();
+        assert!(fp.starts_with("hmac-sha256:"), "{fp}");
+        assert!(!fp.contains("EFGHIJKLMNOP"), "{fp}");
+        assert_ne!(fp, k.fingerprint(), "a fresh salt each time");
+        assert_eq!(k.matches_fingerprint(&fp), Some(true));
+        // Same mask, different key.
+        let other = ApiKey::new("AbCdEFGHIJKLMNOqwXyZ");
+        assert_eq!(other.masked(), k.masked());
+        assert_eq!(other.matches_fingerprint(&fp), Some(false));
+        assert_eq!(k.matches_fingerprint("sha1:00:00"), None);
+        assert_eq!(k.matches_fingerprint("hmac-sha256:zz:00"), None);
     }
 
     #[test]

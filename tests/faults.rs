@@ -944,15 +944,14 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
     assert_journal_verifies(&incident);
 
     // Resume at full speed: the step is previewed again and only what is still open
-    // is cancelled; nothing acknowledged before is sent again.
+    // is cancelled; nothing acknowledged before is sent again. No target flag: the
+    // incident goes on against the simulator its journal names.
     set(&server, &["latency=0"]);
     let resume = respond(
         dir.path(),
         &[
             "resume",
             "--yes",
-            "--base-url",
-            &url,
             "--weight-window",
             "2s",
             incident.to_str().unwrap(),
@@ -982,7 +981,7 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
     record_row(
         13,
         "fault_interrupted_mid_cancel_then_resumed",
-        "Ctrl-C (SIGINT) right after the first cancel-all was acknowledged, then `respond resume`",
+        "Ctrl-C (SIGINT) right after the first cancel-all was acknowledged, then `respond resume DIR` (no target flag)",
         "exit 130 with the journal intact; resume previews again, cancels only what is still open, then completes (exit 5)",
         format!("130, then {}", resume.code),
         took,

@@ -88,25 +88,24 @@ async fn sigkill_mid_cancel_then_resume_cancels_everything_once() {
     )
     .await;
     assert!(
-        fresh
-            .stderr
-            .contains("an unfinished incident of this key is in"),
-        "{}",
+        fresh.stderr.contains(&format!(
+            "an unfinished incident of this key is in incidents/{}, against {}, not {}",
+            incident.file_name().unwrap().to_str().unwrap(),
+            server.url(),
+            other.url()
+        )),
+        "the old incident is named with its own exchange, and not resumed here: {}",
         fresh.stderr
     );
     assert_ne!(fresh.incident(dir.path()), incident);
     let mut faults = server.faults();
     faults.latency = Duration::ZERO;
     server.set_faults(faults);
+    // No target flag: the incident goes on against the simulator its journal names,
+    // not production.
     let resumed = respond(
         dir.path(),
-        &[
-            "resume",
-            incident.to_str().unwrap(),
-            "--yes",
-            "--base-url",
-            server.url(),
-        ],
+        &["resume", incident.to_str().unwrap(), "--yes"],
         &env_refs(&env),
     )
     .await;
@@ -153,4 +152,245 @@ async fn sigkill_mid_cancel_then_resume_cancels_everything_once() {
     assert!(timeline.contains("interrupted by unrecorded"), "{timeline}");
     let md = std::fs::read_to_string(incident.join("report.md")).unwrap();
     assert_eq!(md.matches("# Incident report").count(), 1, "one incident");
+}
+
+/// A finished incident against one simulator, for the target and key checks.
+async fn incident_on(
+    server: &respond::sim::SimServer,
+    cwd: &std::path::Path,
+) -> std::path::PathBuf {
+    let env = leaked_env(server);
+    let run = respond(
+        cwd,
+        &["compromised", "--yes", "--base-url", server.url()],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    run.incident(cwd)
+}
+
+fn journal_text(incident: &std::path::Path) -> String {
+    std::fs::read_to_string(incident.join("journal.jsonl")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_refuses_another_target_and_names_both() {
+    let server = sim(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let incident = incident_on(&server, dir.path()).await;
+    let journal = journal_text(&incident);
+    assert!(
+        journal.contains(&format!(
+            r#""target_spec":{{"kind":"base_url","url":"{}"}}"#,
+            server.url()
+        )),
+        "{journal}"
+    );
+    let env = leaked_env(&server);
+    let path = incident.to_str().unwrap();
+
+    for (flags, named) in [
+        (vec!["--testnet"], "Binance testnet"),
+        (
+            vec!["--base-url", "http://127.0.0.1:9"],
+            "http://127.0.0.1:9",
+        ),
+        (vec!["--drill"], "simulator (built-in scenario leaked-key)"),
+    ] {
+        let mut args = vec!["resume", path, "--yes"];
+        args.extend(flags.iter());
+        let run = respond(dir.path(), &args, &env_refs(&env)).await;
+        assert_eq!(run.code, 2, "{flags:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "ran against {}; this command would continue it against {named}",
+                server.url()
+            )),
+            "{flags:?}: both targets named: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("--new-base-url"), "{}", run.stderr);
+    }
+    // Another host is not "the simulator restarted on another port".
+    let port = server.url().rsplit(':').next().unwrap();
+    let run = respond(
+        dir.path(),
+        &[
+            "resume",
+            path,
+            "--yes",
+            "--new-base-url",
+            &format!("http://localhost:{port}"),
+        ],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not the same server as"),
+        "{}",
+        run.stderr
+    );
+    // Nothing was appended by a refused resume.
+    assert_eq!(journal_text(&incident), journal);
+    assert!(!journal.contains("run_resumed"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_refuses_another_key_even_with_the_same_mask() {
+    let server = sim(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let incident = incident_on(&server, dir.path()).await;
+    let journal = journal_text(&incident);
+    let key = server.leaked_key();
+    // Same first and last four characters, one different in the middle.
+    let mut twin: Vec<char> = key.api_key.chars().collect();
+    let mid = twin.len() / 2;
+    twin[mid] = if twin[mid] == 'x' { 'y' } else { 'x' };
+    let twin: String = twin.into_iter().collect();
+    let run = respond(
+        dir.path(),
+        &["resume", incident.to_str().unwrap(), "--yes"],
+        &[
+            ("BINANCE_API_KEY", &twin),
+            ("BINANCE_API_SECRET", &key.secret),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("another key that also masks as"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(&twin),
+        "the key itself is never printed"
+    );
+    assert!(
+        server
+            .request_log()
+            .iter()
+            .filter(|e| e.actor == Actor::Client)
+            .all(|e| !e.query.contains("resume")),
+        "sanity"
+    );
+    assert_eq!(journal_text(&incident), journal, "nothing appended");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_moves_to_a_restarted_simulator_only_when_told_and_records_it() {
+    let first = sim(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let incident = incident_on(&first, dir.path()).await;
+    let env = leaked_env(&first);
+    // The simulator "restarts" on another port (same scenario, same keys).
+    let second = sim(None).await;
+    let before = second.request_log().len();
+    let run = respond(
+        dir.path(),
+        &[
+            "resume",
+            incident.to_str().unwrap(),
+            "--yes",
+            "--new-base-url",
+            second.url(),
+        ],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("this incident ran against {}", first.url())),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        second.request_log().len() > before,
+        "the resume went to the new port"
+    );
+    let journal = journal_text(&incident);
+    assert!(
+        journal.contains(&format!(r#""moved_from":"{}""#, first.url())),
+        "{journal}"
+    );
+    // From then on the incident's target is the new port: a plain resume goes there.
+    let again = respond(
+        dir.path(),
+        &["resume", incident.to_str().unwrap(), "--yes"],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(again.code, 5, "{}", again.stderr);
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
+        .args(["report", "verify"])
+        .arg(&incident)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_resumes_on_its_own_scenario_without_flags_from_another_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("my-scenario.yaml");
+    std::fs::write(&scenario, respond::sim::BUILTIN_LEAKED_KEY).unwrap();
+    let run = respond(
+        dir.path(),
+        &[
+            "compromised",
+            "--drill",
+            "--yes",
+            "--scenario",
+            "my-scenario.yaml",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let incident = run.incident(dir.path());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let resumed = respond(
+        elsewhere.path(),
+        &["resume", incident.to_str().unwrap(), "--yes"],
+        &[],
+    )
+    .await;
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let journal = journal_text(&incident);
+    let recorded = std::fs::canonicalize(&scenario).unwrap();
+    assert!(
+        journal.contains(&format!(
+            r#""target_spec":{{"kind":"drill","scenario":"{}"}}"#,
+            recorded.display()
+        )),
+        "{journal}"
+    );
+    assert_eq!(journal.matches(r#""event":"run_resumed""#).count(), 1);
+    // Another scenario is another target.
+    let refused = respond(
+        elsewhere.path(),
+        &[
+            "resume",
+            incident.to_str().unwrap(),
+            "--yes",
+            "--drill",
+            "--scenario",
+            scenario.to_str().unwrap().replace("my-", "").as_str(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("ran against simulator (scenario"),
+        "{}",
+        refused.stderr
+    );
 }

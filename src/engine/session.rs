@@ -13,11 +13,11 @@ use crate::error::{exit, Error};
 use crate::exchange::{Client, ClientConfig, Endpoints, RequestObserver, RequestSummary};
 use crate::operator::{self, Level, NonInteractive, Operator, Terminal};
 use crate::playbook::{InputType, Playbook};
-use crate::report::journal::{self, Event, Journal, Record, StepStatus};
+use crate::report::journal::{self, Event, Journal, Record, RecordedTarget, StepStatus};
 use crate::report::sign::OperatorKey;
 use crate::report::verify::{self, Verdict};
 use crate::report::{self, files};
-use crate::secret::{self, Role};
+use crate::secret::{self, ApiKey, Credentials, Role};
 
 /// Inputs as recorded: every declared input with its value (given, else default).
 /// `since` inputs are fixed to an RFC 3339 instant so a resumed run uses the same window.
@@ -89,11 +89,205 @@ fn target_name(target: &Target) -> String {
     }
 }
 
+/// The target as the journal records it: what `resume` goes back to.
+fn recorded_target(target: &Target) -> RecordedTarget {
+    match target {
+        Target::Production => RecordedTarget::Production,
+        Target::Testnet => RecordedTarget::Testnet,
+        Target::BaseUrl(url) => RecordedTarget::BaseUrl { url: url.clone() },
+        Target::Drill { scenario } => RecordedTarget::Drill {
+            // Absolute, so a resume from another folder finds the same scenario.
+            scenario: scenario.as_ref().map(|path| {
+                std::fs::canonicalize(path)
+                    .or_else(|_| std::path::absolute(path))
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string()
+            }),
+        },
+    }
+}
+
+fn target_of(recorded: &RecordedTarget) -> Target {
+    match recorded {
+        RecordedTarget::Production => Target::Production,
+        RecordedTarget::Testnet => Target::Testnet,
+        RecordedTarget::BaseUrl { url } => Target::BaseUrl(url.clone()),
+        RecordedTarget::Drill { scenario } => Target::Drill {
+            scenario: scenario.as_ref().map(PathBuf::from),
+        },
+    }
+}
+
+/// Where an incident's requests go now: the target of its latest session that recorded
+/// one (a `--new-base-url` resume moves it), else the words of `run_started`, which is all
+/// that journals from before `target_spec` have.
+fn incident_target(records: &[&Record]) -> Option<RecordedTarget> {
+    let latest = records.iter().rev().find_map(|r| match &r.event {
+        Event::RunResumed {
+            target_spec: Some(spec),
+            ..
+        } => Some(spec.clone()),
+        _ => None,
+    });
+    latest.or_else(|| match records.first().map(|r| &r.event) {
+        Some(Event::RunStarted {
+            target_spec: Some(spec),
+            ..
+        }) => Some(spec.clone()),
+        Some(Event::RunStarted { target, .. }) => target_from_words(target),
+        _ => None,
+    })
+}
+
+/// The inverse of `target_name`, for journals that recorded only the words.
+fn target_from_words(words: &str) -> Option<RecordedTarget> {
+    match words {
+        "Binance production" => Some(RecordedTarget::Production),
+        "Binance testnet" => Some(RecordedTarget::Testnet),
+        "simulator (built-in scenario leaked-key)" => {
+            Some(RecordedTarget::Drill { scenario: None })
+        }
+        _ => {
+            if let Some(path) = words
+                .strip_prefix("simulator (scenario ")
+                .and_then(|rest| rest.strip_suffix(')'))
+            {
+                Some(RecordedTarget::Drill {
+                    scenario: Some(path.to_string()),
+                })
+            } else if words.starts_with("http://") || words.starts_with("https://") {
+                Some(RecordedTarget::BaseUrl {
+                    url: words.to_string(),
+                })
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The target a resumed incident continues on, and the base URL it moved from when
+/// `--new-base-url` moved it. The journal decides: without target flags the incident goes
+/// on where it started; flags that name another target are a usage error naming both.
+fn resume_target(
+    dir: &Path,
+    recorded: &RecordedTarget,
+    cfg: &RunConfig,
+) -> Result<(Target, Option<String>), Error> {
+    let was = target_name(&target_of(recorded));
+    if let Some(new) = &cfg.new_base_url {
+        let RecordedTarget::BaseUrl { url } = recorded else {
+            return Err(Error::usage_hint(
+                format!(
+                    "--new-base-url moves an incident that ran against a base URL; {} ran against {was}",
+                    dir.display()
+                ),
+                format!("resume it without --new-base-url to continue on {was}"),
+            ));
+        };
+        if !same_host(url, new) {
+            return Err(Error::usage_hint(
+                format!(
+                    "--new-base-url {new} is not the same server as {url}, which {} ran against",
+                    dir.display()
+                ),
+                "only the port may differ (a simulator restarted on another port); an incident stays on the exchange it started on",
+            ));
+        }
+        let moved = (new != url).then(|| url.clone());
+        return Ok((Target::BaseUrl(new.clone()), moved));
+    }
+    if !cfg.target_explicit {
+        return Ok((target_of(recorded), None));
+    }
+    let given = recorded_target(&cfg.target);
+    let same = match (&given, recorded) {
+        // `--drill` alone continues the recorded scenario.
+        (RecordedTarget::Drill { scenario: None }, RecordedTarget::Drill { .. }) => true,
+        (given, recorded) => given == recorded,
+    };
+    if same {
+        return Ok((target_of(recorded), None));
+    }
+    Err(Error::usage_hint(
+        format!(
+            "{} ran against {was}; this command would continue it against {}",
+            dir.display(),
+            target_name(&target_of(&given))
+        ),
+        format!(
+            "an incident stays on the exchange it started on: run `respond resume {}` without --base-url, --testnet or --drill to continue on {was}; if its simulator restarted on another port, add --new-base-url URL",
+            dir.display()
+        ),
+    ))
+}
+
+/// Same scheme, host and path: only the port may differ.
+fn same_host(recorded: &str, new: &str) -> bool {
+    match (reqwest::Url::parse(recorded), reqwest::Url::parse(new)) {
+        (Ok(a), Ok(b)) => {
+            a.scheme() == b.scheme()
+                && a.host_str() == b.host_str()
+                && a.path().trim_end_matches('/') == b.path().trim_end_matches('/')
+        }
+        _ => false,
+    }
+}
+
+/// The leaked key an incident was started with: a resume must be given the same one.
+pub struct ExpectedKey {
+    pub masked: String,
+    pub fingerprint: Option<String>,
+}
+
+impl ExpectedKey {
+    fn is(&self, key: &ApiKey) -> bool {
+        match self
+            .fingerprint
+            .as_deref()
+            .and_then(|fp| key.matches_fingerprint(fp))
+        {
+            Some(same) => same,
+            None => key.masked() == self.masked,
+        }
+    }
+}
+
+fn check_key(
+    dir: Option<&Path>,
+    leaked: &Credentials,
+    expected: &ExpectedKey,
+) -> Result<(), Error> {
+    if expected.is(&leaked.key) {
+        return Ok(());
+    }
+    let given = leaked.key.masked();
+    let which = if given == expected.masked {
+        format!("another key that also masks as {given}")
+    } else {
+        given
+    };
+    let incident = dir
+        .map(|d| format!(" ({})", d.display()))
+        .unwrap_or_default();
+    Err(Error::usage_hint(
+        format!(
+            "the key given is {which}, but this incident{incident} is about {}",
+            expected.masked
+        ),
+        "give the leaked key the incident started with (BINANCE_API_KEY and BINANCE_API_SECRET, or --key-file); another key is another incident: start it with `respond compromised`",
+    ))
+}
+
 /// The masked keys a run uses, for the journal and templates.
 #[derive(Default)]
 pub struct Keys {
     pub leaked: Option<String>,
     pub responder: Option<String>,
+    /// The leaked key's keyed fingerprint, for `run_started`.
+    pub fingerprint: Option<String>,
+    leaked_key: Option<ApiKey>,
 }
 
 /// Journals every request the exchange client makes, tagged with its step, as the
@@ -172,6 +366,7 @@ pub async fn connect(
     playbook: &Playbook,
     cfg: &RunConfig,
     observer: Arc<JournalObserver>,
+    expected: Option<(&Path, &ExpectedKey)>,
 ) -> Result<(Services, Keys), Error> {
     let needs_exchange = playbook
         .steps
@@ -216,6 +411,12 @@ pub async fn connect(
             (endpoints, Some(leaked), responder, None)
         }
     };
+    // A resumed incident goes on with the key it is about, or not at all: checked before
+    // anything is sent.
+    if let (Some((dir, expected)), Some(leaked)) = (expected, &leaked) {
+        check_key(Some(dir), leaked, expected)?;
+    }
+    let leaked_key = leaked.as_ref().map(|c| c.key.clone());
     let mut config = ClientConfig::new(endpoints);
     config.credentials = leaked;
     config.recv_window_ms = cfg.recv_window_ms;
@@ -231,6 +432,8 @@ pub async fn connect(
     let keys = Keys {
         leaked: client.key_masked(),
         responder: responder_client.as_ref().and_then(|c| c.key_masked()),
+        fingerprint: leaked_key.as_ref().map(ApiKey::fingerprint),
+        leaked_key,
     };
     let services = Services {
         leaked: Some(client),
@@ -269,40 +472,51 @@ pub async fn run(
     let inputs = resolve_inputs(playbook, &cfg.inputs, started_at)?;
     let signer = signer(cfg)?;
     let observer = Arc::new(JournalObserver::default());
-    let (services, keys) = connect(playbook, cfg, observer.clone()).await?;
+    let (services, keys) = connect(playbook, cfg, observer.clone(), None).await?;
     let key_masked = keys.leaked.clone();
+    let target_spec = recorded_target(&cfg.target);
 
     // An unfinished incident of the same key and playbook: offer to continue it rather
-    // than start over (without a terminal, start a new one and say so).
+    // than start over (without a terminal, start a new one and say so). Only one on this
+    // same exchange: an incident stays on its own target.
     if !cfg.drill() {
-        if let Some(previous) = unfinished_incident(
-            &cfg.report_dir,
-            &playbook.name,
-            key_masked.as_deref(),
-            cfg.dry_run,
-        ) {
-            let question = format!(
+        let found = keys
+            .leaked_key
+            .as_ref()
+            .and_then(|key| unfinished_incident(&cfg.report_dir, &playbook.name, key, cfg.dry_run));
+        if let Some((previous, its_target)) = found {
+            if its_target.as_ref() != Some(&target_spec) {
+                let elsewhere = its_target
+                    .map(|t| target_name(&target_of(&t)))
+                    .unwrap_or_else(|| "an exchange it does not name".into());
+                operator.say(Level::Warn, &format!(
+                    "an unfinished incident of this key is in {}, against {elsewhere}, not {}: starting a new one here (continue the old one with `respond resume {}`, which goes back to {elsewhere})",
+                    previous.display(), target_name(&cfg.target), previous.display()
+                ));
+            } else {
+                let question = format!(
                 "An unfinished incident of this key is in {}. Resume it instead of starting a new one?",
                 previous.display()
             );
-            let resume_it = if operator.interactive() {
-                let prompt = crate::operator::Prompt {
-                    kind: crate::operator::PromptKind::Question,
-                    step: "resume",
-                    title: "Unfinished incident",
-                    body: "",
-                    question: &question,
-                    default_yes: false,
+                let resume_it = if operator.interactive() {
+                    let prompt = crate::operator::Prompt {
+                        kind: crate::operator::PromptKind::Question,
+                        step: "resume",
+                        title: "Unfinished incident",
+                        body: "",
+                        question: &question,
+                        default_yes: false,
+                    };
+                    let op = operator.clone();
+                    tokio::task::block_in_place(|| op.ask(&prompt)) == crate::operator::Answer::Yes
+                } else {
+                    operator.say(Level::Warn, &format!("an unfinished incident of this key is in {}; starting a new one (continue the old one with `respond resume {}`)", previous.display(), previous.display()));
+                    false
                 };
-                let op = operator.clone();
-                tokio::task::block_in_place(|| op.ask(&prompt)) == crate::operator::Answer::Yes
-            } else {
-                operator.say(Level::Warn, &format!("an unfinished incident of this key is in {}; starting a new one (continue the old one with `respond resume {}`)", previous.display(), previous.display()));
-                false
-            };
-            if resume_it {
-                drop(services);
-                return resume(&previous, registry, cfg, operator, interrupt).await;
+                if resume_it {
+                    drop(services);
+                    return resume(&previous, registry, cfg, operator, interrupt).await;
+                }
             }
         }
     }
@@ -340,6 +554,8 @@ pub async fn run(
             key: key_masked.clone(),
             responder_key: keys.responder.clone(),
             signing_key: signer.as_ref().map(|k| k.public()),
+            target_spec: Some(target_spec),
+            key_fingerprint: keys.fingerprint.clone(),
             operator: who.clone(),
             respond_version: env!("CARGO_PKG_VERSION").to_string(),
         })
@@ -418,7 +634,8 @@ pub async fn resume(
     let Some(Event::RunStarted {
         inputs,
         dry_run,
-        drill,
+        key,
+        key_fingerprint,
         ..
     }) = records.first().map(|r| &r.event)
     else {
@@ -435,17 +652,22 @@ pub async fn resume(
             format!("resume it {flag}, the way it started"),
         ));
     }
-    if *drill != cfg.drill() {
-        let (was, flag) = if *drill {
-            ("a drill", "with --drill")
-        } else {
-            ("not a drill", "without --drill")
-        };
-        return Err(Error::usage_hint(
-            format!("{} was {was}", dir.display()),
-            format!("resume it {flag}"),
-        ));
-    }
+    // The incident goes on against the exchange it started on, whatever the defaults.
+    let Some(recorded) = incident_target(&records) else {
+        return Err(Error::Internal(format!(
+            "{} does not record which exchange it ran against",
+            journal_path.display()
+        )));
+    };
+    let (target, moved_from) = resume_target(dir, &recorded, cfg)?;
+    let cfg = &RunConfig {
+        target,
+        ..cfg.clone()
+    };
+    let expected = key.as_ref().map(|masked| ExpectedKey {
+        masked: masked.clone(),
+        fingerprint: key_fingerprint.clone(),
+    });
     let text = std::fs::read_to_string(dir.join(report::PLAYBOOK_COPY))
         .map_err(|e| Error::io("cannot read", dir.join(report::PLAYBOOK_COPY), e))?;
     let playbook = Playbook::parse(
@@ -459,7 +681,13 @@ pub async fn resume(
     let state = crate::actions::RunState::from_records(&records);
     let inputs = inputs.clone();
     let observer = Arc::new(JournalObserver::default());
-    let (services, keys) = connect(&playbook, cfg, observer.clone()).await?;
+    let (services, keys) = connect(
+        &playbook,
+        cfg,
+        observer.clone(),
+        expected.as_ref().map(|e| (dir, e)),
+    )
+    .await?;
     if state
         .outputs_by_action
         .get("binance.key_permissions")
@@ -504,8 +732,20 @@ pub async fn resume(
             yes: cfg.yes,
             respond_version: env!("CARGO_PKG_VERSION").to_string(),
             signing_key: signer.as_ref().map(|k| k.public()),
+            target: Some(target_name(&cfg.target)),
+            target_spec: Some(recorded_target(&cfg.target)),
+            moved_from: moved_from.clone(),
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
+    if let Some(from) = &moved_from {
+        operator.say(
+            Level::Warn,
+            &format!(
+                "this incident ran against {from}; it goes on against {} (--new-base-url), as the journal now records",
+                target_name(&cfg.target)
+            ),
+        );
+    }
     let shared = shared(
         cfg,
         journal,
@@ -528,10 +768,9 @@ pub async fn resume(
 fn unfinished_incident(
     base: &Path,
     playbook: &str,
-    key: Option<&str>,
+    key: &ApiKey,
     dry_run: bool,
-) -> Option<PathBuf> {
-    let key = key?;
+) -> Option<(PathBuf, Option<RecordedTarget>)> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(base)
         .ok()?
         .filter_map(|e| e.ok())
@@ -539,12 +778,14 @@ fn unfinished_incident(
         .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
-    dirs.into_iter().rev().find(|dir| {
-        let Ok(read) = journal::read(&dir.join(journal::JOURNAL_FILE)) else { return false };
+    dirs.into_iter().rev().find_map(|dir| {
+        let Ok(read) = journal::read(&dir.join(journal::JOURNAL_FILE)) else { return None };
         let records: Vec<&Record> = read.records().collect();
         let same = matches!(
             records.first().map(|r| &r.event),
-            Some(Event::RunStarted { playbook: p, key: Some(k), dry_run: d, drill: false, .. }) if p == playbook && k == key && *d == dry_run
+            Some(Event::RunStarted { playbook: p, key: Some(k), key_fingerprint: fp, dry_run: d, drill: false, .. })
+                if p == playbook && *d == dry_run
+                    && ExpectedKey { masked: k.clone(), fingerprint: fp.clone() }.is(key)
         );
         let finished = records
             .iter()
@@ -554,7 +795,7 @@ fn unfinished_incident(
                 Event::RunFinished { outcome, .. } => outcome != "interrupted",
                 _ => false,
             });
-        same && !finished
+        (same && !finished).then(|| (dir, incident_target(&records)))
     })
 }
 

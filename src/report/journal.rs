@@ -95,6 +95,13 @@ pub enum Event {
         /// The operator key that will sign the fingerprint (`ed25519:<hex>`), if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signing_key: Option<String>,
+        /// Where the requests went, for `resume` (`target` is the words for people).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target_spec: Option<RecordedTarget>,
+        /// The leaked key as a keyed hash (`hmac-sha256:<salt>:<digest>`), so a resume can
+        /// check it is given the same key without the key being stored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_fingerprint: Option<String>,
     },
     RunResumed {
         operator: String,
@@ -103,6 +110,14 @@ pub enum Event {
         respond_version: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signing_key: Option<String>,
+        /// Where this session's requests go, in words and as data.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target_spec: Option<RecordedTarget>,
+        /// `--new-base-url`: the base URL the incident used until this session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        moved_from: Option<String>,
     },
     StepStarted {
         step: String,
@@ -233,6 +248,23 @@ impl Event {
             Event::RunFinished { .. } => "run_finished",
         }
     }
+}
+
+/// Where an incident's requests go, as its journal records it: `resume` continues there
+/// and nowhere else.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordedTarget {
+    Production,
+    Testnet,
+    BaseUrl {
+        url: String,
+    },
+    /// A simulator started in-process; `scenario` is an absolute path (none: built-in).
+    Drill {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scenario: Option<String>,
+    },
 }
 
 /// One probe's answer: which endpoint, Binance's code, and what it means

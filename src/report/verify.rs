@@ -432,6 +432,8 @@ mod tests {
                 operator: "tester".into(),
                 respond_version: "0".into(),
                 signing_key: None,
+                target_spec: None,
+                key_fingerprint: None,
             })
             .unwrap();
         journal

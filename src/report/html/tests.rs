@@ -59,6 +59,8 @@ fn incident(drill: bool, dry_run: bool) -> (tempfile::TempDir, String) {
             operator: format!("mallory{HOSTILE}@host"),
             respond_version: "0.1.0".into(),
             signing_key: None,
+            target_spec: None,
+            key_fingerprint: None,
         },
         Event::StepStarted {
             step: "cancel-orders".into(),
