@@ -193,6 +193,11 @@ pub struct CompromisedArgs {
     /// Use a playbook file instead of the built-in `compromised` playbook.
     #[arg(long, value_name = "FILE")]
     pub playbook: Option<PathBuf>,
+
+    /// Start a separate incident even though another respond process is handling an
+    /// incident of this key right now (it gets its own folder and journal).
+    #[arg(long)]
+    pub new_incident: bool,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +211,11 @@ pub struct RunArgs {
     /// Set a playbook input (repeatable).
     #[arg(long = "input", value_name = "NAME=VALUE")]
     pub inputs: Vec<String>,
+
+    /// Start a separate incident even though another respond process is handling an
+    /// incident of this key right now (it gets its own folder and journal).
+    #[arg(long)]
+    pub new_incident: bool,
 }
 
 #[derive(Debug, Args)]

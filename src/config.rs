@@ -32,6 +32,9 @@ pub struct RunConfig {
     pub target_explicit: bool,
     /// `resume --new-base-url`: the incident's simulator restarted on another port.
     pub new_base_url: Option<String>,
+    /// `--new-incident`: start a separate incident even while another respond process
+    /// is handling one of the same key.
+    pub new_incident: bool,
     pub report_dir: PathBuf,
     pub key_file: Option<PathBuf>,
     pub responder_key_file: Option<PathBuf>,
@@ -115,6 +118,7 @@ impl RunConfig {
             target,
             target_explicit,
             new_base_url: None,
+            new_incident: false,
             report_dir: opts.report_dir.clone(),
             key_file: opts.key_file.clone(),
             responder_key_file: opts.responder_key_file.clone(),
@@ -145,6 +149,7 @@ impl RunConfig {
             target: Target::Production,
             target_explicit: false,
             new_base_url: None,
+            new_incident: false,
             report_dir: report_dir.into(),
             key_file: None,
             responder_key_file: None,

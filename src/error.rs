@@ -56,6 +56,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// Another respond process holds this incident (its lock): nothing was done.
+    #[error("{} is being handled right now by another respond process: {}", dir.display(), holder.as_ref().map(|h| h.describe()).unwrap_or_else(|| "it has not said who yet".into()))]
+    Busy {
+        dir: PathBuf,
+        holder: Option<Box<crate::report::lock::Holder>>,
+        /// Whether starting a separate incident (`--new-incident`) is the way out.
+        new_incident_hint: bool,
+    },
+
     /// Something that is not the operator's fault and not the exchange's.
     #[error("{0}")]
     Internal(String),
@@ -90,6 +99,7 @@ impl Error {
             Error::Secret(_) => exit::USAGE,
             Error::Exchange(_) => exit::EXCHANGE,
             Error::Sim(e) => e.exit_code(),
+            Error::Busy { .. } => exit::ABORTED,
             Error::Io { .. } | Error::Internal(_) | Error::Tampered { .. } => exit::FAILED,
         }
     }
@@ -100,6 +110,20 @@ impl Error {
             Error::Usage { hint, .. } => hint.clone(),
             Error::NotAvailable { .. } => {
                 Some("run `respond --help` to see what this version can do".into())
+            }
+            Error::Busy {
+                dir,
+                new_incident_hint,
+                ..
+            } => {
+                let dir = dir.display();
+                let mut hint = format!("nothing was done here. Follow that run where it is (its report is {dir}/report.md once it stops; `respond report verify {dir}` reads it safely meanwhile); if it has stopped, `respond resume {dir}` continues it");
+                if *new_incident_hint {
+                    hint.push_str(
+                        "; to start a separate incident of this key anyway, add --new-incident",
+                    );
+                }
+                Some(hint)
             }
             _ => None,
         }

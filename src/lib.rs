@@ -73,7 +73,8 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Run(args) => {
             let playbook = Playbook::load(&args.playbook, &registry)?;
             let inputs = config::parse_input_pairs(&args.inputs)?;
-            let cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
+            let mut cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
+            cfg.new_incident = args.new_incident;
             run_session(&playbook, &registry, &cfg)
         }
         Command::Sim(SimCommand::Serve(args)) => sim::serve_command(&args),
@@ -106,6 +107,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             }
             let mut cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
             cfg.previous = previous;
+            cfg.new_incident = args.new_incident;
             run_session(&playbook, &registry, &cfg)
         }
         Command::Resume(args) => {

@@ -738,7 +738,7 @@ async fn relay(
                 let k = requests.fetch_add(1, Ordering::SeqCst);
                 if k % every == every - 1 {
                     resets.fetch_add(1, Ordering::SeqCst);
-                    if (k / every) % 2 == 0 {
+                    if (k / every).is_multiple_of(2) {
                         reset(client);
                         return;
                     }
@@ -984,6 +984,124 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
         "Ctrl-C (SIGINT) right after the first cancel-all was acknowledged, then `respond resume DIR` (no target flag)",
         "exit 130 with the journal intact; resume previews again, cancels only what is still open, then completes (exit 5)",
         format!("130, then {}", resume.code),
+        took,
+    );
+}
+
+// ---- a second respond on the same incident while the first runs ------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_second_writer_during_a_run() {
+    // Every answer takes 150 ms, so the first run is still going while others try.
+    let server = start_sim(&calm_scenario(), &["latency=150"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
+        .current_dir(dir.path())
+        .args(live_args(&url, &[]))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    // The first run holds its incident once the folder exists.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let incident = loop {
+        let found = std::fs::read_dir(dir.path().join("incidents"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.join("lock.json").is_file());
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "the run never took its lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let holder =
+        format!("is being handled right now by another respond process: PID {pid} on host");
+
+    // A resume of the same folder refuses before reading, repairing or sending anything.
+    let second = respond(
+        dir.path(),
+        &["resume", "--yes", incident.to_str().unwrap()],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(second.code, 4, "{}", second.stderr);
+    assert!(second.stderr.contains(&holder), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("nothing was done here"),
+        "{}",
+        second.stderr
+    );
+
+    // `respond compromised` of the same key does not offer to resume a running incident,
+    // and starts nothing unless a separate incident is asked for.
+    let third = respond(dir.path(), &live_args(&url, &[]), &env_refs(&env)).await;
+    assert_eq!(third.code, 4, "{}", third.stderr);
+    assert!(third.stderr.contains(&holder), "{}", third.stderr);
+    assert!(third.stderr.contains("--new-incident"), "{}", third.stderr);
+
+    // Asked for explicitly, a separate incident of the same key gets its own folder.
+    let separate = respond(
+        dir.path(),
+        &live_args(&url, &["--new-incident"]),
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(separate.code, 5, "{}", separate.stderr);
+    assert_ne!(separate.incident(dir.path()), incident);
+
+    // Read-only commands keep working while the run holds the lock.
+    let plan = respond(dir.path(), &["plan", "compromised"], &[]).await;
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let history = respond(dir.path(), &["drill-history"], &[]).await;
+    assert!(
+        !history.stderr.contains("being handled"),
+        "{}",
+        history.stderr
+    );
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
+        .args(["report", "verify"])
+        .arg(&incident)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout).into_owned()
+        + &String::from_utf8_lossy(&verify.stderr);
+    assert!(!said.contains("being handled"), "{said}");
+    assert!(!said.contains("altered"), "{said}");
+
+    let status = child.wait().await.unwrap();
+    let took = started.elapsed();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(5), "the first run completes: {stderr}");
+    assert_journal_verifies(&incident);
+    let journal = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
+    assert!(
+        !journal.contains("run_resumed"),
+        "the second writer appended nothing"
+    );
+    assert!(!incident.join("lock.json").exists(), "released at the end");
+    let incidents = std::fs::read_dir(dir.path().join("incidents"))
+        .unwrap()
+        .count();
+    assert_eq!(incidents, 2, "the refused runs created no folder");
+    record_row(
+        14,
+        "fault_second_writer_during_a_run",
+        "a second respond on the same incident while the first runs (`resume DIR`, then `compromised` of the same key)",
+        "both refuse before doing anything, naming the holder's PID and host (exit 4); `--new-incident` starts a separate one; the first completes and `report verify` passes",
+        format!("4, 4; first {}", status.code().unwrap_or(-1)),
         took,
     );
 }

@@ -14,6 +14,7 @@ use crate::exchange::{Client, ClientConfig, Endpoints, RequestObserver, RequestS
 use crate::operator::{self, Level, NonInteractive, Operator, Terminal};
 use crate::playbook::{InputType, Playbook};
 use crate::report::journal::{self, Event, Journal, Record, RecordedTarget, StepStatus};
+use crate::report::lock::{self, Holder, IncidentLock, LockError};
 use crate::report::sign::OperatorKey;
 use crate::report::verify::{self, Verdict};
 use crate::report::{self, files};
@@ -287,7 +288,6 @@ pub struct Keys {
     pub responder: Option<String>,
     /// The leaked key's keyed fingerprint, for `run_started`.
     pub fingerprint: Option<String>,
-    leaked_key: Option<ApiKey>,
 }
 
 /// Journals every request the exchange client makes, tagged with its step, as the
@@ -366,13 +366,14 @@ pub async fn connect(
     playbook: &Playbook,
     cfg: &RunConfig,
     observer: Arc<JournalObserver>,
-    expected: Option<(&Path, &ExpectedKey)>,
+    before_sending: impl FnOnce(Option<&Credentials>) -> Result<(), Error>,
 ) -> Result<(Services, Keys), Error> {
     let needs_exchange = playbook
         .steps
         .iter()
         .any(|s| s.uses.starts_with("binance."));
     if !needs_exchange {
+        before_sending(None)?;
         return Ok((Services::default(), Keys::default()));
     }
     let (endpoints, leaked, responder, drill) = match &cfg.target {
@@ -411,12 +412,10 @@ pub async fn connect(
             (endpoints, Some(leaked), responder, None)
         }
     };
-    // A resumed incident goes on with the key it is about, or not at all: checked before
-    // anything is sent.
-    if let (Some((dir, expected)), Some(leaked)) = (expected, &leaked) {
-        check_key(Some(dir), leaked, expected)?;
-    }
-    let leaked_key = leaked.as_ref().map(|c| c.key.clone());
+    // The caller's last word on the credentials (the key a resumed incident is about;
+    // no other process handling this key), before anything is sent.
+    before_sending(leaked.as_ref())?;
+    let fingerprint = leaked.as_ref().map(|c| c.key.fingerprint());
     let mut config = ClientConfig::new(endpoints);
     config.credentials = leaked;
     config.recv_window_ms = cfg.recv_window_ms;
@@ -432,8 +431,7 @@ pub async fn connect(
     let keys = Keys {
         leaked: client.key_masked(),
         responder: responder_client.as_ref().and_then(|c| c.key_masked()),
-        fingerprint: leaked_key.as_ref().map(ApiKey::fingerprint),
-        leaked_key,
+        fingerprint,
     };
     let services = Services {
         leaked: Some(client),
@@ -449,6 +447,9 @@ pub async fn connect(
 pub struct SessionResult {
     pub dir: PathBuf,
     pub result: RunResult,
+    /// The incident's lock, held until the caller has rendered the report for the last
+    /// time and drops this.
+    pub lock: Option<IncidentLock>,
 }
 
 /// The operator to use: the terminal when one is attached, else the non-interactive one.
@@ -472,51 +473,69 @@ pub async fn run(
     let inputs = resolve_inputs(playbook, &cfg.inputs, started_at)?;
     let signer = signer(cfg)?;
     let observer = Arc::new(JournalObserver::default());
-    let (services, keys) = connect(playbook, cfg, observer.clone(), None).await?;
+    // Another respond process handling an incident of this key right now: say who and
+    // start nothing (before anything is sent), unless a separate incident was asked for.
+    let mut found = None;
+    let look_for_previous = !cfg.drill() && !cfg.new_incident;
+    let (services, keys) = connect(playbook, cfg, observer.clone(), |leaked| {
+        let Some(leaked) = leaked.filter(|_| look_for_previous) else {
+            return Ok(());
+        };
+        match unfinished_incident(&cfg.report_dir, &playbook.name, &leaked.key, cfg.dry_run) {
+            Some(Unfinished::Held { dir, holder }) => Err(Error::Busy {
+                dir,
+                holder: holder.map(Box::new),
+                new_incident_hint: true,
+            }),
+            other => {
+                found = other;
+                Ok(())
+            }
+        }
+    })
+    .await?;
     let key_masked = keys.leaked.clone();
     let target_spec = recorded_target(&cfg.target);
 
-    // An unfinished incident of the same key and playbook: offer to continue it rather
-    // than start over (without a terminal, start a new one and say so). Only one on this
-    // same exchange: an incident stays on its own target.
-    if !cfg.drill() {
-        let found = keys
-            .leaked_key
-            .as_ref()
-            .and_then(|key| unfinished_incident(&cfg.report_dir, &playbook.name, key, cfg.dry_run));
-        if let Some((previous, its_target)) = found {
-            if its_target.as_ref() != Some(&target_spec) {
-                let elsewhere = its_target
-                    .map(|t| target_name(&target_of(&t)))
-                    .unwrap_or_else(|| "an exchange it does not name".into());
-                operator.say(Level::Warn, &format!(
-                    "an unfinished incident of this key is in {}, against {elsewhere}, not {}: starting a new one here (continue the old one with `respond resume {}`, which goes back to {elsewhere})",
-                    previous.display(), target_name(&cfg.target), previous.display()
-                ));
-            } else {
-                let question = format!(
+    // An unfinished incident of the same key and playbook that nobody is handling: offer
+    // to continue it rather than start over (without a terminal, start a new one and say
+    // so). Only one on this same exchange: an incident stays on its own target.
+    if let Some(Unfinished::Free {
+        dir: previous,
+        target: its_target,
+    }) = found
+    {
+        if its_target.as_ref() != Some(&target_spec) {
+            let elsewhere = its_target
+                .map(|t| target_name(&target_of(&t)))
+                .unwrap_or_else(|| "an exchange it does not name".into());
+            operator.say(Level::Warn, &format!(
+                "an unfinished incident of this key is in {}, against {elsewhere}, not {}: starting a new one here (continue the old one with `respond resume {}`, which goes back to {elsewhere})",
+                previous.display(), target_name(&cfg.target), previous.display()
+            ));
+        } else {
+            let question = format!(
                 "An unfinished incident of this key is in {}. Resume it instead of starting a new one?",
                 previous.display()
             );
-                let resume_it = if operator.interactive() {
-                    let prompt = crate::operator::Prompt {
-                        kind: crate::operator::PromptKind::Question,
-                        step: "resume",
-                        title: "Unfinished incident",
-                        body: "",
-                        question: &question,
-                        default_yes: false,
-                    };
-                    let op = operator.clone();
-                    tokio::task::block_in_place(|| op.ask(&prompt)) == crate::operator::Answer::Yes
-                } else {
-                    operator.say(Level::Warn, &format!("an unfinished incident of this key is in {}; starting a new one (continue the old one with `respond resume {}`)", previous.display(), previous.display()));
-                    false
+            let resume_it = if operator.interactive() {
+                let prompt = crate::operator::Prompt {
+                    kind: crate::operator::PromptKind::Question,
+                    step: "resume",
+                    title: "Unfinished incident",
+                    body: "",
+                    question: &question,
+                    default_yes: false,
                 };
-                if resume_it {
-                    drop(services);
-                    return resume(&previous, registry, cfg, operator, interrupt).await;
-                }
+                let op = operator.clone();
+                tokio::task::block_in_place(|| op.ask(&prompt)) == crate::operator::Answer::Yes
+            } else {
+                operator.say(Level::Warn, &format!("an unfinished incident of this key is in {}; starting a new one (continue the old one with `respond resume {}`)", previous.display(), previous.display()));
+                false
+            };
+            if resume_it {
+                drop(services);
+                return resume(&previous, registry, cfg, operator, interrupt).await;
             }
         }
     }
@@ -530,6 +549,9 @@ pub async fn run(
     }
     let dir = files::create_incident_dir(&cfg.report_dir, &name)
         .map_err(|e| Error::io("cannot create the incident folder in", &cfg.report_dir, e))?;
+    // This process is the incident's one writer for as long as it lives.
+    let who = operator::who(cfg.operator.as_deref());
+    let lock = take_lock(&dir, &who, &playbook.name)?;
     let copy = dir.join(report::PLAYBOOK_COPY);
     files::write_atomic(&copy, playbook.text.as_bytes())
         .map_err(|e| Error::io("cannot write", &copy, e))?;
@@ -540,7 +562,6 @@ pub async fn run(
     )
     .map_err(|e| Error::Internal(e.to_string()))?;
     wire_journal(&journal, cfg, &observer, &services, &operator);
-    let who = operator::who(cfg.operator.as_deref());
     journal
         .record(Event::RunStarted {
             playbook: playbook.name.clone(),
@@ -572,7 +593,7 @@ pub async fn run(
         services,
         Default::default(),
     );
-    walk(
+    let mut session = walk(
         playbook,
         registry,
         cfg,
@@ -584,7 +605,21 @@ pub async fn run(
         "started",
         signer,
     )
-    .await
+    .await?;
+    session.lock = Some(lock);
+    Ok(session)
+}
+
+/// Take the incident's lock for this process, or say who holds it (exit 4).
+fn take_lock(dir: &Path, who: &str, command: &str) -> Result<IncidentLock, Error> {
+    IncidentLock::acquire(dir, &Holder::me(who, command)).map_err(|e| match e {
+        LockError::Held(holder) => Error::Busy {
+            dir: dir.to_path_buf(),
+            holder: holder.map(Box::new),
+            new_incident_hint: false,
+        },
+        LockError::Io(e) => Error::io("cannot lock the incident folder", dir, e),
+    })
 }
 
 /// Continue an interrupted incident in its own folder: the chain is checked first, the
@@ -608,6 +643,10 @@ pub async fn resume(
             "give the folder a run printed, e.g. incidents/20261124T031502Z-compromised",
         ));
     }
+    // One writer per incident: nothing is read, repaired, appended or sent while
+    // another process holds it.
+    let who = operator::who(cfg.operator.as_deref());
+    let lock = take_lock(dir, &who, "resume")?;
     match verify::verify_dir(dir).map_err(Error::Internal)? {
         Verdict::Altered { line, reason } => {
             return Err(Error::Tampered {
@@ -681,12 +720,12 @@ pub async fn resume(
     let state = crate::actions::RunState::from_records(&records);
     let inputs = inputs.clone();
     let observer = Arc::new(JournalObserver::default());
-    let (services, keys) = connect(
-        &playbook,
-        cfg,
-        observer.clone(),
-        expected.as_ref().map(|e| (dir, e)),
-    )
+    let (services, keys) = connect(&playbook, cfg, observer.clone(), |leaked| {
+        match (&expected, leaked) {
+            (Some(expected), Some(leaked)) => check_key(Some(dir), leaked, expected),
+            _ => Ok(()),
+        }
+    })
     .await?;
     if state
         .outputs_by_action
@@ -703,7 +742,6 @@ pub async fn resume(
     let journal = Journal::append_to(&journal_path, records.len() as u64, &last.text)
         .map_err(|e| Error::Internal(e.to_string()))?;
     wire_journal(&journal, cfg, &observer, &services, &operator);
-    let who = operator::who(cfg.operator.as_deref());
     // A session that ended without recording how (killed, crashed, power lost) is
     // recorded as interrupted now, so the report tells the whole story.
     let unclean = records
@@ -757,20 +795,36 @@ pub async fn resume(
         services,
         state,
     );
-    walk(
+    let mut session = walk(
         &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed", signer,
     )
-    .await
+    .await?;
+    session.lock = Some(lock);
+    Ok(session)
 }
 
-/// The newest incident folder under `base` for this playbook and key whose journal does
-/// not end with a finished run.
+/// What `respond compromised` finds of an earlier incident of the same key.
+enum Unfinished {
+    /// Another process is handling it right now.
+    Held {
+        dir: PathBuf,
+        holder: Option<Holder>,
+    },
+    /// Nobody is, and its last session did not finish: it can be resumed.
+    Free {
+        dir: PathBuf,
+        target: Option<RecordedTarget>,
+    },
+}
+
+/// Incidents under `base` of this playbook and key (newest first): one that another
+/// process holds, else the newest whose journal does not end with a finished run.
 fn unfinished_incident(
     base: &Path,
     playbook: &str,
     key: &ApiKey,
     dry_run: bool,
-) -> Option<(PathBuf, Option<RecordedTarget>)> {
+) -> Option<Unfinished> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(base)
         .ok()?
         .filter_map(|e| e.ok())
@@ -778,8 +832,11 @@ fn unfinished_incident(
         .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
-    dirs.into_iter().rev().find_map(|dir| {
-        let Ok(read) = journal::read(&dir.join(journal::JOURNAL_FILE)) else { return None };
+    let mut free = None;
+    for dir in dirs.into_iter().rev() {
+        let Ok(read) = journal::read(&dir.join(journal::JOURNAL_FILE)) else {
+            continue;
+        };
         let records: Vec<&Record> = read.records().collect();
         let same = matches!(
             records.first().map(|r| &r.event),
@@ -787,16 +844,33 @@ fn unfinished_incident(
                 if p == playbook && *d == dry_run
                     && ExpectedKey { masked: k.clone(), fingerprint: fp.clone() }.is(key)
         );
+        if !same {
+            continue;
+        }
+        if let Some(holder) = lock::held_by(&dir) {
+            return Some(Unfinished::Held { dir, holder });
+        }
         let finished = records
             .iter()
             .rev()
-            .find(|r| matches!(r.event, Event::RunStarted { .. } | Event::RunResumed { .. } | Event::RunFinished { .. }))
+            .find(|r| {
+                matches!(
+                    r.event,
+                    Event::RunStarted { .. } | Event::RunResumed { .. } | Event::RunFinished { .. }
+                )
+            })
             .is_some_and(|r| match &r.event {
                 Event::RunFinished { outcome, .. } => outcome != "interrupted",
                 _ => false,
             });
-        (same && !finished).then(|| (dir, incident_target(&records)))
-    })
+        if !finished && free.is_none() {
+            free = Some(Unfinished::Free {
+                target: incident_target(&records),
+                dir,
+            });
+        }
+    }
+    free
 }
 
 /// The operator key, when the run is to be signed: loaded (or created) before anything
@@ -977,7 +1051,11 @@ async fn walk(
             Err(e) => operator.say(Level::Warn, &format!("not signed: {e}")),
         }
     }
-    Ok(SessionResult { dir, result })
+    Ok(SessionResult {
+        dir,
+        result,
+        lock: None,
+    })
 }
 
 fn closing_summary(

@@ -559,6 +559,7 @@ async fn resume_redoes_an_unfinished_destructive_step_and_nothing_finished() {
     // Second session: same folder, working actions.
     let second = Harness::new();
     let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+    drop(r1.lock); // the first session's process would have ended
     let r2 = session::resume(
         &r1.dir,
         &second.registry,
@@ -623,6 +624,7 @@ async fn resume_never_asks_a_confirmed_manual_step_again() {
     // No scripted answers: any question fails the test.
     let op = Arc::new(Scripted::new(Vec::<(String, Answer)>::new()));
     let operator: Arc<dyn Operator> = op.clone();
+    drop(r1.lock); // the first session's process would have ended
     let r2 = session::resume(
         &r1.dir,
         &second.registry,
@@ -649,6 +651,7 @@ async fn resume_refuses_an_altered_record_and_a_different_mode() {
     let mut dry = h.cfg();
     dry.dry_run = true;
     let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+    drop(r.lock); // the first session's process would have ended
     let err = session::resume(
         &r.dir,
         &h.registry,

@@ -305,6 +305,10 @@ struct Writer {
     path: PathBuf,
     seq: u64,
     last_hash: String,
+    /// The file's length after this writer's last line: if the file has another length
+    /// before an append, its last line is not the chain head held here (someone else
+    /// wrote to it, or cut it), and appending would break the chain.
+    len: u64,
     /// A write failed: the run must stop, because what happens next would not be recorded.
     broken: Option<String>,
     listeners: Vec<Listener>,
@@ -331,7 +335,7 @@ impl Journal {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        Ok(Journal::from_parts(file, path, 0, genesis))
+        Ok(Journal::from_parts(file, path, 0, genesis, 0))
     }
 
     /// Continue an existing journal whose last record is `last` (line text `last_line`).
@@ -343,21 +347,30 @@ impl Journal {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
+        let len = file
+            .metadata()
+            .map_err(|e| JournalError {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .len();
         Ok(Journal::from_parts(
             file,
             path,
             last_seq,
             sha256_hex(last_line.as_bytes()),
+            len,
         ))
     }
 
-    fn from_parts(file: File, path: &Path, seq: u64, last_hash: String) -> Journal {
+    fn from_parts(file: File, path: &Path, seq: u64, last_hash: String, len: u64) -> Journal {
         Journal {
             inner: Arc::new(Mutex::new(Writer {
                 file,
                 path: path.to_path_buf(),
                 seq,
                 last_hash,
+                len,
                 broken: None,
                 listeners: Vec::new(),
                 clock: None,
@@ -406,6 +419,26 @@ impl Journal {
         let line = serde_json::to_string(&record).expect("journal records serialise");
         let mut bytes = line.clone().into_bytes();
         bytes.push(b'\n');
+        // Defence in depth behind the incident lock: never append after a line this
+        // writer did not write.
+        match w.file.metadata().map(|m| m.len()) {
+            Ok(len) if len == w.len => {}
+            other => {
+                let now = match other {
+                    Ok(len) => format!("{len} bytes"),
+                    Err(e) => format!("unreadable ({e})"),
+                };
+                let message = format!(
+                    "the file changed under this run (it is {now}, not the {} bytes this run left), so its last line is no longer the chain head this run holds: another process wrote to it. Nothing more is appended, so the record is not broken",
+                    w.len
+                );
+                w.broken = Some(message.clone());
+                return Err(JournalError {
+                    path: w.path.clone(),
+                    message,
+                });
+            }
+        }
         let result = w.file.write_all(&bytes).and_then(|_| w.file.sync_data());
         if let Err(e) = result {
             let message = e.to_string();
@@ -416,6 +449,7 @@ impl Journal {
             });
         }
         w.seq = record.seq;
+        w.len += bytes.len() as u64;
         w.last_hash = sha256_hex(line.as_bytes());
         for listener in &w.listeners {
             listener(&record);
@@ -537,6 +571,33 @@ mod tests {
         assert!(read.lines[0]
             .text
             .ends_with(&format!(r#""prev":"{genesis}"}}"#)));
+    }
+
+    #[test]
+    fn a_writer_refuses_to_append_after_a_line_it_did_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let first = Journal::create(&path, "genesis".into()).unwrap();
+        let note = |m: &str| Event::Note {
+            step: None,
+            level: "info".into(),
+            message: m.into(),
+        };
+        first.record(note("one")).unwrap();
+        // A second writer that ignored the incident lock appends its own line.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let second = Journal::append_to(&path, 1, text.trim_end()).unwrap();
+        second.record(note("two")).unwrap();
+        let err = first.record(note("three")).unwrap_err();
+        assert!(err.message.contains("another process wrote to it"), "{err}");
+        assert!(first.record(note("four")).is_err(), "stays stopped");
+        let read = read(&path).unwrap();
+        assert_eq!(
+            read.lines.len(),
+            2,
+            "nothing appended after the stranger's line"
+        );
+        assert!(read.lines.iter().all(|l| l.record.is_ok()));
     }
 
     #[test]

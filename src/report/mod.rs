@@ -5,6 +5,7 @@
 pub mod files;
 mod html;
 pub mod journal;
+pub mod lock;
 mod markdown;
 pub mod scorecard;
 pub mod sign;

@@ -199,7 +199,7 @@ pub fn rate_limits(weight_limit: u32, window: Duration, orders: bool) -> Value {
     let secs = window.as_secs().max(1);
     let (interval, num) = if secs == 60 {
         ("MINUTE", 1)
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         ("MINUTE", secs / 60)
     } else {
         ("SECOND", secs)
