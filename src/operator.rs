@@ -63,6 +63,12 @@ pub trait Operator: Send + Sync {
     fn say(&self, level: Level, text: &str);
     /// A progress bar (hidden where there is no terminal). `total` None: a spinner.
     fn progress(&self, label: &str, total: Option<u64>) -> ProgressBar;
+    /// Which of `items` the operator ticks, starting from `ticked`; only called when
+    /// `interactive()` is true. `None`: no answer (the terminal went away, Ctrl-C), so
+    /// the defaults stand.
+    fn pick(&self, _prompt: &Prompt, _items: &[String], _ticked: &[bool]) -> Option<Vec<bool>> {
+        None
+    }
 }
 
 /// Who answered, for the journal: `--operator NAME`, else `user@host`.
@@ -214,6 +220,28 @@ impl Operator for Terminal {
         }
     }
 
+    fn pick(&self, prompt: &Prompt, items: &[String], ticked: &[bool]) -> Option<Vec<bool>> {
+        if !prompt.body.is_empty() {
+            self.multi.suspend(|| eprintln!("{}", prompt.body));
+        }
+        let theme = dialoguer::theme::ColorfulTheme::default();
+        let chosen = self.multi.suspend(|| {
+            dialoguer::MultiSelect::with_theme(&theme)
+                .with_prompt(prompt.question)
+                .items(items)
+                .defaults(ticked)
+                .max_length(15)
+                .interact_opt()
+        });
+        match chosen {
+            Ok(Some(indices)) => Some((0..items.len()).map(|i| indices.contains(&i)).collect()),
+            _ => {
+                let _ = console::Term::stderr().show_cursor();
+                None
+            }
+        }
+    }
+
     fn progress(&self, label: &str, total: Option<u64>) -> ProgressBar {
         let bar = match total {
             Some(n) => ProgressBar::new(n).with_style(
@@ -273,6 +301,8 @@ impl Operator for NonInteractive {
 /// it did not expect or when answers are left over.
 pub struct Scripted {
     answers: Mutex<VecDeque<(String, Answer)>>,
+    /// For `pick`: the indices to toggle from the defaults, one list per question.
+    toggles: Mutex<VecDeque<Vec<usize>>>,
     asked: Mutex<Vec<String>>,
     said: Mutex<Vec<(Level, String)>>,
     interactive: bool,
@@ -284,6 +314,7 @@ impl Scripted {
     pub fn new<S: Into<String>>(script: impl IntoIterator<Item = (S, Answer)>) -> Self {
         Scripted {
             answers: Mutex::new(script.into_iter().map(|(s, a)| (s.into(), a)).collect()),
+            toggles: Mutex::new(VecDeque::new()),
             asked: Mutex::new(Vec::new()),
             said: Mutex::new(Vec::new()),
             interactive: true,
@@ -295,6 +326,15 @@ impl Scripted {
         let mut s = Scripted::new(Vec::<(String, Answer)>::new());
         s.interactive = false;
         s
+    }
+
+    /// Answer the next `pick` by toggling these items from their defaults.
+    pub fn then_toggle(self, indices: impl IntoIterator<Item = usize>) -> Self {
+        self.toggles
+            .lock()
+            .unwrap()
+            .push_back(indices.into_iter().collect());
+        self
     }
 
     pub fn said(&self) -> Vec<(Level, String)> {
@@ -320,6 +360,12 @@ impl Scripted {
             "scripted answers never asked for: {:?}",
             *left
         );
+        let toggles = self.toggles.lock().unwrap();
+        assert!(
+            toggles.is_empty(),
+            "scripted picks never asked for: {:?}",
+            *toggles
+        );
     }
 }
 
@@ -344,6 +390,21 @@ impl Operator for Scripted {
 
     fn say(&self, level: Level, text: &str) {
         self.said.lock().unwrap().push((level, text.to_string()));
+    }
+
+    fn pick(&self, prompt: &Prompt, items: &[String], ticked: &[bool]) -> Option<Vec<bool>> {
+        let text = format!("[{}] {} — {}", prompt.step, prompt.title, prompt.question);
+        self.asked.lock().unwrap().push(text.clone());
+        assert!(self.interactive, "asked without a terminal: {text}");
+        let Some(toggle) = self.toggles.lock().unwrap().pop_front() else {
+            panic!("unexpected pick: {text}");
+        };
+        let mut out = ticked.to_vec();
+        for i in toggle {
+            assert!(i < items.len(), "no item {i} in {items:?}");
+            out[i] = !out[i];
+        }
+        Some(out)
     }
 
     fn progress(&self, _label: &str, _total: Option<u64>) -> ProgressBar {

@@ -74,8 +74,12 @@ fn body_for(method: &str, path: &str) -> serde_json::Value {
         (_, "/dapi/v1/balance") => {
             json!([{"accountAlias":"x","asset":"BTC","balance":"0.1","withdrawAvailable":"0.1","crossWalletBalance":"0.1","crossUnPnl":"0","availableBalance":"0.1","updateTime":0}])
         }
-        (_, "/fapi/v2/positionRisk") | (_, "/dapi/v1/positionRisk") => {
-            json!([{"symbol":"BTCUSDT","positionAmt":"-0.5","entryPrice":"30000","markPrice":"31000","unRealizedProfit":"-500","liquidationPrice":"40000","leverage":"20","marginType":"cross","positionSide":"BOTH","updateTime":1700000000000u64}])
+        // v3's documented shape: no leverage or marginType.
+        (_, "/fapi/v3/positionRisk") => {
+            json!([{"symbol":"BTCUSDT","positionSide":"BOTH","positionAmt":"-0.5","entryPrice":"30000","breakEvenPrice":"30010","markPrice":"31000","unRealizedProfit":"-500","liquidationPrice":"40000","isolatedMargin":"0","notional":"-15500","marginAsset":"USDT","isolatedWallet":"0","initialMargin":"775","maintMargin":"62","positionInitialMargin":"775","openOrderInitialMargin":"0","adl":2,"bidNotional":"0","askNotional":"0","updateTime":1700000000000u64}])
+        }
+        (_, "/dapi/v1/positionRisk") => {
+            json!([{"symbol":"BTCUSD_PERP","positionAmt":"-5","entryPrice":"30000","breakEvenPrice":"30000","markPrice":"31000","unRealizedProfit":"-0.00005376","liquidationPrice":"0","leverage":"20","maxQty":"1000","marginType":"cross","isolatedMargin":"0","isAutoAddMargin":"false","positionSide":"BOTH","notionalValue":"-0.01612903","isolatedWallet":"0","updateTime":1700000000000u64}])
         }
         ("GET", "/api/v3/openOrders") | ("GET", "/sapi/v1/margin/openOrders") => {
             json!([spot_order])
@@ -266,7 +270,12 @@ async fn account_reads_are_signed_and_complete() {
     let pos = client.position_risk(Market::UsdM).await.unwrap();
     assert!(pos[0].is_open());
     assert_eq!(pos[0].un_realized_profit, Some("-500".parse().unwrap()));
-    client.position_risk(Market::CoinM).await.unwrap();
+    assert_eq!(pos[0].notional, Some("-15500".parse().unwrap()));
+    assert_eq!(pos[0].leverage, None, "v3 has no leverage");
+    let coin = client.position_risk(Market::CoinM).await.unwrap();
+    assert_eq!(coin[0].market, Market::CoinM);
+    assert_eq!(coin[0].position_amt, "-5".parse().unwrap());
+    assert_eq!(coin[0].notional_value, Some("-0.01612903".parse().unwrap()));
     let err = client.position_risk(Market::Spot).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
 
@@ -278,7 +287,7 @@ async fn account_reads_are_signed_and_complete() {
         "/sapi/v1/margin/account",
         "/fapi/v2/balance",
         "/dapi/v1/balance",
-        "/fapi/v2/positionRisk",
+        "/fapi/v3/positionRisk",
         "/dapi/v1/positionRisk",
     ];
     assert_eq!(

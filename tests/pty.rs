@@ -400,3 +400,33 @@ fn credentials_typed_at_the_hidden_prompt_are_not_echoed() {
     assert!(!journal.contains(&key.secret) && !journal.contains(&key.api_key));
     drop(server);
 }
+
+#[test]
+fn the_operator_moves_a_trade_out_of_the_disowned_list_and_the_journal_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("evidence.yaml"),
+        "version: 1\nname: evidence\nsteps:\n  - id: triage\n    uses: binance.key_permissions\n  - id: trades\n    uses: binance.recent_trades\n    with: { since: 72h }\n  - id: support-message\n    uses: support.message\n",
+    )
+    .unwrap();
+    let mut s = spawn(dir.path(), &["run", "evidence.yaml", "--drill"]);
+    expect(&mut s, "Tick the trades you did NOT make").unwrap();
+    // The cursor starts on the first trade, ticked (off-market XYZBTC): untick it.
+    s.send(" ").unwrap();
+    s.send_line("").unwrap();
+    expect(&mut s, "support message written to").unwrap();
+    assert_eq!(exit_code(&mut s), 0);
+    let incident = only_incident(dir.path());
+    let journal = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
+    let moved: Vec<&str> = journal
+        .lines()
+        .filter(|l| l.contains(r#""answer":"moved to Trades to review""#))
+        .collect();
+    assert_eq!(moved.len(), 1, "{journal}");
+    assert!(moved[0].contains(r#""by":"operator""#), "{}", moved[0]);
+    assert!(moved[0].contains("spot XYZBTC"), "{}", moved[0]);
+    let message = std::fs::read_to_string(incident.join("support-message.txt")).unwrap();
+    assert!(message.contains("Trades I did not make (3):"), "{message}");
+    let review = message.split_once("Trades to review").unwrap().1;
+    assert!(review.contains("spot XYZBTC"), "{message}");
+}

@@ -614,6 +614,73 @@ async fn usdm_orders_algo_orders_trades_and_wallet() {
         .collect();
     assert_eq!(open.len(), 1);
     assert!(is_decimal_string(&open[0]["unRealizedProfit"]));
+    // v2 lists every symbol, in v2's fields exactly.
+    assert!(risk.as_array().unwrap().len() > open.len());
+    exactly(
+        open[0],
+        &[
+            "symbol",
+            "positionAmt",
+            "entryPrice",
+            "breakEvenPrice",
+            "markPrice",
+            "unRealizedProfit",
+            "liquidationPrice",
+            "leverage",
+            "maxNotionalValue",
+            "marginType",
+            "isolatedMargin",
+            "isAutoAddMargin",
+            "positionSide",
+            "notional",
+            "isolatedWallet",
+            "updateTime",
+        ],
+    );
+    // v3: its own fields, and only symbols with a position or open orders.
+    let v3 = sim.signed("GET", "/fapi/v3/positionRisk", "").await.ok();
+    let v3 = v3.as_array().unwrap();
+    assert!(!v3.is_empty() && v3.len() < risk.as_array().unwrap().len());
+    for p in v3 {
+        exactly(
+            p,
+            &[
+                "symbol",
+                "positionSide",
+                "positionAmt",
+                "entryPrice",
+                "breakEvenPrice",
+                "markPrice",
+                "unRealizedProfit",
+                "liquidationPrice",
+                "isolatedMargin",
+                "notional",
+                "marginAsset",
+                "isolatedWallet",
+                "initialMargin",
+                "maintMargin",
+                "positionInitialMargin",
+                "openOrderInitialMargin",
+                "adl",
+                "bidNotional",
+                "askNotional",
+                "updateTime",
+            ],
+        );
+        assert!(p["adl"].is_u64(), "adl is a number: {p}");
+        for field in [
+            "initialMargin",
+            "maintMargin",
+            "bidNotional",
+            "askNotional",
+            "notional",
+        ] {
+            assert!(is_decimal_string(&p[field]), "{field}: {p}");
+        }
+        assert_eq!(p["marginAsset"], "USDT");
+    }
+    let btc = v3.iter().find(|p| p["symbol"] == "BTCUSDT").unwrap();
+    assert_eq!(btc["positionAmt"], open[0]["positionAmt"]);
     // ccxt's fetch_positions reads the leverage brackets first.
     let brackets = sim
         .signed("GET", "/fapi/v1/leverageBracket", "symbol=BTCUSDT")
@@ -658,11 +725,41 @@ async fn coinm_orders_trades_and_wallet() {
         &sim.signed("GET", "/dapi/v1/account", "").await.ok(),
         &["assets", "positions", "canTrade"],
     );
-    assert!(sim
-        .signed("GET", "/dapi/v1/positionRisk", "")
-        .await
-        .ok()
-        .is_array());
+    let coin_risk = sim.signed("GET", "/dapi/v1/positionRisk", "").await.ok();
+    for p in coin_risk.as_array().unwrap() {
+        exactly(
+            p,
+            &[
+                "symbol",
+                "positionAmt",
+                "entryPrice",
+                "breakEvenPrice",
+                "markPrice",
+                "unRealizedProfit",
+                "liquidationPrice",
+                "leverage",
+                "maxQty",
+                "marginType",
+                "isolatedMargin",
+                "isAutoAddMargin",
+                "positionSide",
+                "notionalValue",
+                "isolatedWallet",
+                "updateTime",
+            ],
+        );
+    }
+}
+
+/// The object has exactly these fields: Binance's documented shape, nothing missing and
+/// nothing of another version's.
+#[track_caller]
+fn exactly(v: &Value, names: &[&str]) {
+    let mut have: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut want = names.to_vec();
+    have.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(have, want, "{v}");
 }
 
 #[tokio::test]

@@ -31,7 +31,7 @@ static SPEC: ActionSpec = ActionSpec {
     outputs: &[
         OutputSpec { name: "total_value", description: "estimated value of all wallets read, in the quote asset" },
         OutputSpec { name: "assets", description: "assets with a non-zero balance, comma-separated" },
-        OutputSpec { name: "open_positions", description: "open futures positions" },
+        OutputSpec { name: "open_positions", description: "open futures positions, USDⓈ-M and COIN-M" },
     ],
 };
 
@@ -54,12 +54,13 @@ impl Action for Balances {
         Box::pin(async move {
             let quote = ctx.args.text("quote").unwrap_or("USDT").to_string();
             let client = ctx.reader()?;
-            let (spot, margin, usdm, coinm, positions, tickers) = tokio::join!(
+            let (spot, margin, usdm, coinm, usdm_positions, coinm_positions, tickers) = tokio::join!(
                 client.account(),
                 client.margin_account(),
                 client.futures_balances(Market::UsdM),
                 client.futures_balances(Market::CoinM),
                 client.position_risk(Market::UsdM),
+                client.position_risk(Market::CoinM),
                 client.ticker_prices(Market::Spot),
             );
             let mut gaps = Vec::new();
@@ -148,31 +149,32 @@ impl Action for Balances {
                 }));
             }
             ctx.evidence("balances", rows)?;
-            let open_positions = match positions {
-                Ok(p) => {
-                    let open: Vec<_> = p.into_iter().filter(|p| p.is_open()).collect();
-                    let rows: Vec<_> = open
-                        .iter()
-                        .map(|p| super::util::row(Some(p.market.as_str()), p))
-                        .collect();
-                    ctx.evidence("positions", rows)?;
-                    if !open.is_empty() {
-                        ctx.note(
-                            Level::Warn,
-                            format!(
-                                "{} open futures position(s): {} — respond does not close positions; review them in the app",
-                                open.len(),
-                                open.iter().map(|p| format!("{} {}", p.symbol, dec(p.position_amt))).collect::<Vec<_>>().join(", ")
-                            ),
-                        )?;
-                    }
-                    open.len()
+            let mut open = Vec::new();
+            for (what, result) in [
+                ("USDⓈ-M positions", usdm_positions),
+                ("COIN-M positions", coinm_positions),
+            ] {
+                match result {
+                    Ok(list) => open.extend(list.into_iter().filter(|p| p.is_open())),
+                    Err(e) => gap(what, &e),
                 }
-                Err(e) => {
-                    gap("USDⓈ-M positions", &e);
-                    0
-                }
-            };
+            }
+            let rows: Vec<_> = open
+                .iter()
+                .map(|p| super::util::row(Some(p.market.as_str()), p))
+                .collect();
+            ctx.evidence("positions", rows)?;
+            if !open.is_empty() {
+                ctx.note(
+                    Level::Warn,
+                    format!(
+                        "{} open futures position(s): {} — respond does not close positions; review each of them in the app",
+                        open.len(),
+                        open.iter().map(describe_position).collect::<Vec<_>>().join("; ")
+                    ),
+                )?;
+            }
+            let open_positions = open.len();
             if !loans.is_empty() {
                 ctx.note(
                     Level::Warn,
@@ -186,6 +188,7 @@ impl Action for Balances {
                 "USDⓈ-M wallet",
                 "COIN-M wallet",
                 "USDⓈ-M positions",
+                "COIN-M positions",
                 "public prices",
             ] {
                 match gaps.iter().find(|g| g.starts_with(&format!("{wallet}:"))) {
@@ -225,4 +228,50 @@ impl Action for Balances {
             .with("open_positions", open_positions as u64))
         })
     }
+}
+
+/// One open position in words: `usdm BTCUSDT long 0.01 (notional 640 USDT, entry 64030,
+/// unrealised PnL 1.2)`, or for COIN-M `coinm BTCUSD_PERP short 5 contracts (notional
+/// 0.0078 BTC, entry 64000, unrealised PnL -0.0001 BTC)`.
+fn describe_position(p: &crate::exchange::Position) -> String {
+    let side = if p.position_amt.is_sign_negative() {
+        "short"
+    } else {
+        "long"
+    };
+    let amount = dec(p.position_amt.abs());
+    let mut details = Vec::new();
+    let coin = p.market == Market::CoinM;
+    // A COIN-M symbol's coin is its base asset: BTCUSD_PERP is margined in BTC.
+    let coin_asset = p.symbol.split("USD").next().unwrap_or_default().to_string();
+    if coin {
+        if let Some(n) = p.notional_value {
+            details.push(format!("notional {} {coin_asset}", dec(n.abs())));
+        }
+    } else if let Some(n) = p.notional {
+        let asset = p.margin_asset.clone().unwrap_or_default();
+        details.push(
+            format!("notional {} {asset}", dec(n.abs()))
+                .trim_end()
+                .to_string(),
+        );
+    }
+    if let Some(e) = p.entry_price {
+        details.push(format!("entry {}", dec(e)));
+    }
+    if let Some(u) = p.un_realized_profit {
+        let unit = if coin {
+            format!(" {coin_asset}")
+        } else {
+            String::new()
+        };
+        details.push(format!("unrealised PnL {}{unit}", dec(u)));
+    }
+    format!(
+        "{} {} {side} {amount}{} ({})",
+        p.market.as_str(),
+        p.symbol,
+        if coin { " contracts" } else { "" },
+        details.join(", ")
+    )
 }

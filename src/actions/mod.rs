@@ -457,6 +457,36 @@ impl StepContext {
     }
 }
 
+impl StepContext {
+    /// Let the operator tick items of a list, starting from `ticked`: in a terminal, and
+    /// not on the drill's autopilot; otherwise the defaults stand. Returns the ticks and
+    /// whether a person gave them.
+    pub fn pick(
+        &self,
+        question: &str,
+        body: &str,
+        items: &[String],
+        ticked: &[bool],
+    ) -> (Vec<bool>, bool) {
+        let operator = self.run.operator.clone();
+        if operator.interactive() && !self.run.autopilot && !items.is_empty() {
+            let prompt = crate::operator::Prompt {
+                kind: crate::operator::PromptKind::Question,
+                step: &self.step,
+                title: &self.title,
+                body,
+                question,
+                default_yes: false,
+            };
+            let picked = tokio::task::block_in_place(|| operator.pick(&prompt, items, ticked));
+            if let Some(picked) = picked.filter(|p| p.len() == items.len()) {
+                return (picked, true);
+            }
+        }
+        (ticked.to_vec(), false)
+    }
+}
+
 /// What a destructive action would do, shown before the operator decides.
 #[derive(Clone, Debug, Default)]
 pub struct Preview {

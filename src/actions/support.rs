@@ -30,6 +30,30 @@ fn text(v: &serde_json::Value) -> String {
     }
 }
 
+/// One flagged trade in a line: when, what, ids, and why it was flagged.
+fn trade_line(t: &serde_json::Value) -> String {
+    let side = match (&t["isBuyer"], &t["buyer"], text(&t["side"]).as_str()) {
+        (serde_json::Value::Bool(true), _, _) | (_, serde_json::Value::Bool(true), _) => "BUY",
+        (_, _, "BUY") => "BUY",
+        _ => "SELL",
+    };
+    let mut why = text(&t["flags"]);
+    if let Some(e) = t["attackerEvidence"].as_str() {
+        why = format!("{why}; {e}");
+    }
+    format!(
+        "{} {} {} {} {} @ {} (trade id {}, order id {}) — {why}",
+        text(&t["timeUtc"]),
+        text(&t["market"]),
+        text(&t["symbol"]),
+        side,
+        text(&t["qty"]),
+        text(&t["price"]),
+        text(&t["id"]),
+        text(&t["orderId"]),
+    )
+}
+
 impl Action for SupportMessage {
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
@@ -86,31 +110,101 @@ impl Action for SupportMessage {
                 .into_iter()
                 .filter(|t| t["flags"].as_str().is_some_and(|f| !f.is_empty()))
                 .collect();
-            if !trades.is_empty() {
-                let _ = writeln!(m, "Trades I did not make ({}):", trades.len());
-                for t in trades.iter().take(50) {
-                    let _ = writeln!(
-                        m,
-                        "- {} {} {} {} @ {} (trade id {}, order id {}) — {}",
-                        text(&t["timeUtc"]),
-                        text(&t["symbol"]),
-                        if t["isBuyer"] == serde_json::Value::Bool(true) {
-                            "BUY"
-                        } else {
-                            "SELL"
-                        },
-                        text(&t["qty"]),
-                        text(&t["price"]),
-                        text(&t["id"]),
-                        text(&t["orderId"]),
-                        text(&t["flags"]),
-                    );
+            // Only trades with evidence of the attacker are disowned; the rest may be the
+            // owner's own, and saying otherwise to Binance hurts the case.
+            let by_default: Vec<bool> = trades
+                .iter()
+                .map(|t| t["attackerEvidence"].as_str().is_some())
+                .collect();
+            let items: Vec<String> = trades.iter().map(trade_line).collect();
+            let (disown, asked) = ctx.pick(
+                "Tick the trades you did NOT make (space toggles, enter confirms); the others go to Binance as trades to review",
+                "Flagged trades: ticked ones have evidence of the attacker and are disowned in the message.",
+                &items,
+                &by_default,
+            );
+            for (i, t) in trades.iter().enumerate() {
+                if disown[i] != by_default[i] {
+                    let to = if disown[i] {
+                        "Trades I did not make"
+                    } else {
+                        "Trades to review"
+                    };
+                    ctx.run
+                        .journal
+                        .record(crate::report::journal::Event::Answer {
+                            step: ctx.step.clone(),
+                            answer: format!("moved to {to}"),
+                            reason: None,
+                            who: ctx.run.who.clone(),
+                            by: "operator".into(),
+                            question: Some(format!(
+                                "trade {} ({} {})",
+                                text(&t["id"]),
+                                text(&t["market"]),
+                                text(&t["symbol"])
+                            )),
+                        })?;
                 }
-                if trades.len() > 50 {
+            }
+            if !trades.is_empty() && !asked {
+                ctx.note(
+                    Level::Warn,
+                    format!(
+                        "flagged trades split by respond's rule, with nobody at a terminal to check it: {} disowned (evidence of the attacker), {} listed as trades to review",
+                        disown.iter().filter(|d| **d).count(),
+                        disown.iter().filter(|d| !**d).count()
+                    ),
+                )?;
+            }
+            let (mine, review): (Vec<_>, Vec<_>) =
+                trades.iter().zip(&disown).partition(|(_, d)| **d);
+            for (heading, list) in [
+                ("Trades I did not make", mine),
+                (
+                    "Trades to review (flagged by my incident tooling; they may be my own, and I am checking them)",
+                    review,
+                ),
+            ] {
+                if list.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(m, "{heading} ({}):", list.len());
+                for (t, _) in list.iter().take(50) {
+                    let _ = writeln!(m, "- {}", trade_line(t));
+                }
+                if list.len() > 50 {
+                    let _ = writeln!(m, "- … {} more in the attached trades.csv", list.len() - 50);
+                }
+                let _ = writeln!(m);
+            }
+            let positions = ctx.earlier_evidence("positions");
+            if !positions.is_empty() {
+                let _ = writeln!(
+                    m,
+                    "Open futures positions on the account when I wrote this ({}):",
+                    positions.len()
+                );
+                for p in &positions {
+                    let notional = match text(&p["market"]).as_str() {
+                        "coinm" => format!(
+                            "{} contracts, notional {} in the coin",
+                            text(&p["positionAmt"]),
+                            text(&p["notionalValue"])
+                        ),
+                        _ => format!(
+                            "{} (notional {})",
+                            text(&p["positionAmt"]),
+                            text(&p["notional"])
+                        ),
+                    };
                     let _ = writeln!(
                         m,
-                        "- … {} more in the attached trades.csv",
-                        trades.len() - 50
+                        "- {} {} {notional}, entry {}, unrealised PnL {}",
+                        text(&p["market"]),
+                        text(&p["symbol"]),
+                        text(&p["entryPrice"]),
+                        text(&p["unRealizedProfit"]),
                     );
                 }
                 let _ = writeln!(m);

@@ -45,21 +45,29 @@ static SPEC: ActionSpec = ActionSpec {
     outputs: &[
         OutputSpec { name: "trades", description: "trades found in the window" },
         OutputSpec { name: "flagged", description: "trades flagged as suspicious" },
+        OutputSpec { name: "disowned", description: "flagged trades with evidence that the attacker made them (off-market, first-ever in an illiquid pair, or from an order placed after the cancel)" },
         OutputSpec { name: "symbols", description: "symbols examined, comma-separated" },
     ],
 };
 
 pub struct RecentTrades;
 
-/// Symbols worth examining per market, from what earlier steps found and the account.
+/// Why a symbol is examined: every way it was seen in this run.
+type Reasons = BTreeSet<&'static str>;
+
+/// Symbols worth examining per market, each with how it became a candidate: every symbol
+/// seen anywhere in this run (open orders in every book, the algo books included,
+/// cancelled orders, positions, `--symbols`), and every spot pair whose base and quote
+/// the account holds or moved in the window (a drain through an illiquid pair leaves the
+/// victim holding, or withdrawing, the illiquid token).
 async fn candidates(
     half_held: &mut Vec<String>,
     ctx: &StepContext,
     client: &Client,
     markets: &[Market],
-) -> Result<BTreeMap<Market, BTreeSet<String>>, ActionError> {
-    let mut out: BTreeMap<Market, BTreeSet<String>> = BTreeMap::new();
-    let mut add = |market: &str, symbol: &str| {
+) -> Result<BTreeMap<Market, BTreeMap<String, Reasons>>, ActionError> {
+    let mut out: BTreeMap<Market, BTreeMap<String, Reasons>> = BTreeMap::new();
+    let mut add = |market: &str, symbol: &str, why: &'static str| {
         let market = match market {
             "margin" | "spot" => Market::Spot,
             "usdm" => Market::UsdM,
@@ -67,23 +75,30 @@ async fn candidates(
             _ => return,
         };
         if markets.contains(&market) && !symbol.is_empty() {
-            out.entry(market).or_default().insert(symbol.to_uppercase());
+            out.entry(market)
+                .or_default()
+                .entry(symbol.to_uppercase())
+                .or_default()
+                .insert(why);
         }
     };
-    for table in ["open-orders", "cancelled-orders", "positions"] {
+    for (table, why) in [
+        ("open-orders", "open order"),
+        ("cancelled-orders", "cancelled order"),
+        ("positions", "position"),
+    ] {
         for r in ctx.earlier_evidence(table) {
             add(
                 r["market"].as_str().unwrap_or(""),
                 r["symbol"].as_str().unwrap_or(""),
+                why,
             );
         }
     }
     for s in ctx.args.list("symbols") {
-        add("spot", &s);
+        add("spot", &s, "--symbols");
     }
     if markets.contains(&Market::Spot) {
-        // Every spot pair whose base and quote the account holds: the victim of a drain
-        // through an illiquid pair ends up holding the illiquid token.
         let mut held: BTreeSet<String> = ctx
             .earlier_evidence("balances")
             .iter()
@@ -100,14 +115,38 @@ async fn candidates(
                     .collect();
             }
         }
+        // Assets that moved in the window (withdrawn, deposited, transferred, paid),
+        // when those were read before this step.
+        let mut moved = BTreeSet::new();
+        for (table, field) in [
+            ("withdrawals", "coin"),
+            ("deposits", "coin"),
+            ("transfers", "asset"),
+            ("pay", "currency"),
+        ] {
+            for r in ctx.earlier_evidence(table) {
+                if let Some(asset) = r[field].as_str().filter(|a| !a.is_empty()) {
+                    moved.insert(asset.to_uppercase());
+                }
+            }
+        }
+        let seen = |asset: &str| held.contains(asset) || moved.contains(asset);
         match client.exchange_info(Market::Spot).await {
             Ok(info) => {
                 for s in info.symbols {
-                    let base = held.contains(&s.base_asset);
-                    let quote = held.contains(&s.quote_asset);
-                    if base && quote {
-                        out.entry(Market::Spot).or_default().insert(s.symbol);
-                    } else if base && s.status == "TRADING" {
+                    let (base, quote) = (&s.base_asset, &s.quote_asset);
+                    if seen(base) && seen(quote) {
+                        let why = if held.contains(base) && held.contains(quote) {
+                            "base and quote held"
+                        } else {
+                            "asset moved in the window"
+                        };
+                        out.entry(Market::Spot)
+                            .or_default()
+                            .entry(s.symbol)
+                            .or_default()
+                            .insert(why);
+                    } else if held.contains(base) && s.status == "TRADING" {
                         // Holding the base alone: a possible trade we do not look at.
                         half_held.push(s.symbol);
                     }
@@ -334,7 +373,11 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         .collect();
     let max_dev = Decimal::from(ctx.args.int("max_deviation").unwrap_or(20));
     let mut half_held = Vec::new();
-    let symbols = candidates(&mut half_held, ctx, &client, &markets).await?;
+    let reasons = candidates(&mut half_held, ctx, &client, &markets).await?;
+    let symbols: BTreeMap<Market, BTreeSet<String>> = reasons
+        .iter()
+        .map(|(m, list)| (*m, list.keys().cloned().collect()))
+        .collect();
     let count: usize = symbols.values().map(|s| s.len()).sum();
     ctx.note(
         Level::Info,
@@ -368,9 +411,24 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
     for (market, list) in &symbols {
         for symbol in list {
             let source = format!("{market} trades");
+            let because = reasons
+                .get(market)
+                .and_then(|r| r.get(symbol))
+                .map(|r| r.iter().copied().collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
             match pulled.gaps.get(&(*market, symbol.clone())) {
-                Some(why) => coverage.gap(&source, symbol, Some(range), why),
-                None => coverage.read(&source, symbol, Some(range)),
+                Some(why) => coverage.gap(
+                    &source,
+                    symbol,
+                    Some(range),
+                    &format!("{why} (a candidate because: {because})"),
+                ),
+                None => coverage.read_because(
+                    &source,
+                    symbol,
+                    Some(range),
+                    &format!("a candidate because: {because}"),
+                ),
             }
             if *market != Market::Spot && range.start_ms < now.timestamp_millis() - SIX_MONTHS_MS {
                 coverage.gap(
@@ -392,7 +450,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
     }
     coverage.not_examined(
             "spot trades in other symbols",
-            "only symbols with open orders, positions, or a base and quote both held were examined (add more with --symbols)",
+            "only symbols seen in this run were examined: open orders in every book, cancelled orders, positions, pairs whose base and quote are held or moved in the window, and --symbols (add more with --symbols)",
         );
     let examined: BTreeSet<&String> = symbols
         .get(&Market::Spot)
@@ -487,8 +545,19 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         }
     }
 
+    // Orders placed after the cancel (the watch's "attacker still active" findings):
+    // their trades are the attacker's beyond doubt.
+    let after_cancel: BTreeSet<(String, i64)> = ctx
+        .findings()
+        .iter()
+        .filter(|f| f.title.starts_with("Attacker still active"))
+        .filter_map(|f| f.detail.as_array().cloned())
+        .flatten()
+        .filter_map(|o| Some((o["market"].as_str()?.to_string(), o["orderId"].as_i64()?)))
+        .collect();
     let mut rows = Vec::new();
     let mut flagged = 0usize;
+    let mut disowned = 0usize;
     let mut new_symbols = Vec::new();
     for ((market, symbol), trades) in &by_symbol {
         let is_new = first
@@ -518,6 +587,17 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             if !flags.is_empty() {
                 flagged += 1;
             }
+            // What makes a flagged trade the attacker's rather than one to review: only
+            // these are disowned in the support message.
+            let evidence = attacker_evidence(
+                dev.is_some_and(|d| d.abs() > max_dev),
+                is_new,
+                share_of_minute(t.qty, k),
+                after_cancel.contains(&(market.as_str().to_string(), t.order_id)),
+            );
+            if evidence.is_some() {
+                disowned += 1;
+            }
             let mut r = row(Some(market.as_str()), *t);
             if let Json::Object(map) = &mut r {
                 map.insert("timeUtc".into(), json!(rfc3339(t.time)));
@@ -525,6 +605,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
                 map.insert("marketHigh".into(), json!(k.map(|k| dec(k.high))));
                 map.insert("deviationPercent".into(), json!(dev.map(dec)));
                 map.insert("flags".into(), json!(flags.join("; ")));
+                map.insert("attackerEvidence".into(), json!(evidence));
             }
             rows.push(r);
         }
@@ -580,7 +661,36 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
     Ok(Outcome::ok(summary)
         .with("trades", pulled.trades.len() as u64)
         .with("flagged", flagged as u64)
+        .with("disowned", disowned as u64)
         .with("symbols", all_symbols.join(",")))
+}
+
+/// The share of the minute's traded volume that one trade was: near 1 means the account
+/// was the market that minute (an illiquid pair).
+fn share_of_minute(qty: Decimal, k: Option<&Kline>) -> Option<Decimal> {
+    let k = k?;
+    (!k.volume.is_zero()).then(|| qty / k.volume)
+}
+
+/// Why a trade is the attacker's, if there is evidence beyond a flag: far from the
+/// market; the account's first-ever trade in a pair so illiquid that this trade was at
+/// least half the minute's volume; or filled from an order placed after respond
+/// cancelled everything. A first-ever trade in a liquid pair may well be the owner's.
+fn attacker_evidence(
+    off_market: bool,
+    first_ever: bool,
+    share: Option<Decimal>,
+    after_cancel: bool,
+) -> Option<&'static str> {
+    if after_cancel {
+        Some("from an order placed after respond cancelled every order")
+    } else if off_market {
+        Some("far from the market price")
+    } else if first_ever && share.is_some_and(|s| s >= Decimal::new(5, 1)) {
+        Some("first-ever trade in an illiquid pair (at least half the minute's volume)")
+    } else {
+        None
+    }
 }
 
 enum Lookup {
@@ -591,6 +701,19 @@ enum Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_attacker_evidence_disowns_a_trade() {
+        let half = Some(Decimal::new(5, 1));
+        let tiny = Some(Decimal::new(1, 3));
+        assert!(attacker_evidence(true, false, tiny, false).is_some());
+        assert!(attacker_evidence(false, false, None, true).is_some());
+        assert!(attacker_evidence(false, true, half, false).is_some());
+        // First-ever in a liquid pair, or with no candle to judge by: to review.
+        assert_eq!(attacker_evidence(false, true, tiny, false), None);
+        assert_eq!(attacker_evidence(false, true, None, false), None);
+        assert_eq!(attacker_evidence(false, false, half, false), None);
+    }
 
     #[test]
     fn kline_ranges_are_fewest_then_shortest() {

@@ -204,6 +204,17 @@ impl Coverage {
         self.push(source, scope, window, "read", "");
     }
 
+    /// Read in full, with why it was read (how a symbol became a candidate).
+    pub fn read_because(
+        &mut self,
+        source: &str,
+        scope: &str,
+        window: Option<crate::exchange::TimeWindow>,
+        detail: &str,
+    ) {
+        self.push(source, scope, window, "read", detail);
+    }
+
     /// Asked for and not (fully) read: an error, or older than the API serves.
     pub fn gap(
         &mut self,

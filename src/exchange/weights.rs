@@ -112,7 +112,7 @@ pub(crate) const API_RESTRICTIONS: Spec = Spec::get("/sapi/v1/account/apiRestric
 pub(crate) const ACCOUNT_STATUS: Spec = Spec::get("/sapi/v1/account/status", 1).urgent();
 pub(crate) const MARGIN_ACCOUNT: Spec = Spec::get("/sapi/v1/margin/account", 10);
 pub(crate) const FAPI_BALANCE: Spec = Spec::get("/fapi/v2/balance", 5);
-pub(crate) const FAPI_POSITION_RISK: Spec = Spec::get("/fapi/v2/positionRisk", 5);
+pub(crate) const FAPI_POSITION_RISK: Spec = Spec::get("/fapi/v3/positionRisk", 5);
 pub(crate) const DAPI_BALANCE: Spec = Spec::get("/dapi/v1/balance", 1);
 pub(crate) const DAPI_POSITION_RISK: Spec = Spec::get("/dapi/v1/positionRisk", 1);
 

@@ -193,7 +193,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
     ep(M::GET, "/fapi/v3/account", READ, Fixed(5), futures::account),
     ep(M::GET, "/fapi/v2/positionRisk", READ, Fixed(5), futures::position_risk),
     ep(M::GET, "/fapi/v1/leverageBracket", READ, Fixed(1), futures::leverage_brackets),
-    ep(M::GET, "/fapi/v3/positionRisk", READ, Fixed(5), futures::position_risk),
+    ep(M::GET, "/fapi/v3/positionRisk", READ, Fixed(5), futures::position_risk_v3),
     // ---- /dapi (COIN-M futures) ----
     ep(M::GET, "/dapi/v1/ping", Public, Fixed(1), spot::ping),
     ep(M::GET, "/dapi/v1/time", Public, Fixed(1), spot::time),

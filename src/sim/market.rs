@@ -139,7 +139,10 @@ pub fn candle(state: &State, sym: &ScenarioSymbol, open_time: i64, minutes: i64)
     let close = close_of(state, sym, first + minutes - 1);
     high = high.max(close).round_dp(scale).normalize();
     low = low.min(close).round_dp(scale).normalize();
-    let units = (noise(h ^ 0x7777, first).unsigned_abs() % 900 + 100) * minutes as u64;
+    // A few hundred lots a minute for a thin pair; a thousand times that for the rest,
+    // so one account's trade is a small share of a major's minute.
+    let liquidity = if sym.thin { 1 } else { 1000 };
+    let units = (noise(h ^ 0x7777, first).unsigned_abs() % 900 + 100) * minutes as u64 * liquidity;
     let volume = (Decimal::from(units) * step_size(sym)).normalize();
     Candle {
         open_time,

@@ -81,25 +81,32 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     .unwrap()
 }
 
-/// Rows of a CSV file as maps from column to cell (plain split: the test data has no
-/// quoted commas).
+/// Rows of a CSV file as maps from column to cell (RFC 4180 quoting: a quoted cell may
+/// hold commas and doubled quotes; the test data has no line breaks inside cells).
 pub fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(String::from)
-        .collect();
+    let header = csv_cells(lines.next().unwrap_or(""));
     lines
         .filter(|l| !l.is_empty())
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split(',').map(String::from))
-                .collect()
-        })
+        .map(|l| header.iter().cloned().zip(csv_cells(l)).collect())
         .collect()
+}
+
+fn csv_cells(line: &str) -> Vec<String> {
+    let mut cells = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cells.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(String::new()),
+            (c, _) => cells.last_mut().unwrap().push(c),
+        }
+    }
+    cells
 }

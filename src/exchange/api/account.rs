@@ -55,8 +55,9 @@ impl Client {
         Ok(balances)
     }
 
-    /// Futures positions (`/fapi/v2/positionRisk`, `/dapi/v1/positionRisk`), open or not;
-    /// see [`Position::is_open`].
+    /// Futures positions (`/fapi/v3/positionRisk`, `/dapi/v1/positionRisk`), open or not;
+    /// see [`Position::is_open`]. v3 lists only symbols with a position or open orders and
+    /// has no `leverage` or `marginType`.
     pub async fn position_risk(&self, market: Market) -> Result<Vec<Position>, ExchangeError> {
         let spec = match market {
             Market::UsdM => &weights::FAPI_POSITION_RISK,

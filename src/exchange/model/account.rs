@@ -166,6 +166,15 @@ pub struct Position {
     pub margin_type: Option<String>,
     #[serde(default)]
     pub position_side: Option<String>,
+    /// USDⓈ-M: the position's value in the quote asset (signed).
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub notional: Option<Decimal>,
+    /// COIN-M: the position's value in the coin (its margin asset).
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub notional_value: Option<Decimal>,
+    /// USDⓈ-M v3: the asset the position is margined in.
+    #[serde(default)]
+    pub margin_asset: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_int")]
     pub update_time: Option<i64>,
 }

@@ -460,7 +460,9 @@ fn positions_json(ctx: &Ctx, risk: bool) -> Vec<Value> {
             if coin {
                 v["maxQty"] = json!("1000");
                 v["notionalValue"] = json!(fixed(notional, 8));
-                v["pair"] = json!(pair_of(s));
+                if !risk {
+                    v["pair"] = json!(pair_of(s));
+                }
             } else {
                 v["notional"] = json!(fixed(notional, 8));
                 v["maxNotionalValue"] = json!("10000000");
@@ -474,6 +476,7 @@ fn positions_json(ctx: &Ctx, risk: bool) -> Vec<Value> {
         .collect()
 }
 
+/// `/fapi/v2/positionRisk` and `/dapi/v1/positionRisk`: every symbol, open or not.
 pub fn position_risk(ctx: &mut Ctx) -> Result<Value, ApiError> {
     let market = ctx.market();
     let only = ctx.optional_symbol(market)?.map(|s| s.symbol);
@@ -483,6 +486,90 @@ pub fn position_risk(ctx: &mut Ctx) -> Result<Value, ApiError> {
             .filter(|v| only.as_ref().is_none_or(|s| v["symbol"] == json!(s)))
             .collect(),
     ))
+}
+
+/// `/fapi/v3/positionRisk`, in v3's own shape: no `leverage`, `marginType`,
+/// `isAutoAddMargin` or `maxNotionalValue`; margins, `marginAsset`, `adl` and the bid/ask
+/// notionals instead; and only symbols with a position or open orders.
+pub fn position_risk_v3(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let market = ctx.market();
+    let only = ctx.optional_symbol(market)?.map(|s| s.symbol);
+    let mut out = Vec::new();
+    for mut v in positions_json(ctx, true) {
+        let symbol = v["symbol"].as_str().unwrap_or_default().to_string();
+        if only.as_ref().is_some_and(|s| *s != symbol) {
+            continue;
+        }
+        let open_orders: Vec<&crate::sim::state::Order> = ctx
+            .state
+            .orders
+            .iter()
+            .filter(|o| o.market == market && o.symbol == symbol && o.is_open())
+            .collect();
+        let amount: Decimal = v["positionAmt"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_default();
+        if amount.is_zero() && open_orders.is_empty() {
+            continue;
+        }
+        let Some(sym) = ctx.state.symbol(market, &symbol) else {
+            continue;
+        };
+        let quote = sym.quote.clone();
+        let mark = price_now(ctx.state, sym, ctx.now);
+        let leverage = v["leverage"]
+            .as_str()
+            .and_then(|l| l.parse::<Decimal>().ok())
+            .filter(|l| !l.is_zero())
+            .unwrap_or(Decimal::from(20));
+        let side_notional = |side: &str| -> Decimal {
+            open_orders
+                .iter()
+                .filter(|o| o.side == side)
+                .map(|o| {
+                    (o.orig_qty - o.executed_qty) * if o.price.is_zero() { mark } else { o.price }
+                })
+                .sum()
+        };
+        let (bid, ask) = (side_notional("BUY"), side_notional("SELL"));
+        let position_margin = (amount.abs() * mark / leverage).round_dp(8);
+        let order_margin = ((bid + ask) / leverage).round_dp(8);
+        let obj = v.as_object_mut().expect("a position is an object");
+        for gone in [
+            "leverage",
+            "marginType",
+            "isAutoAddMargin",
+            "maxNotionalValue",
+        ] {
+            obj.remove(gone);
+        }
+        obj.insert("marginAsset".into(), json!(quote));
+        obj.insert(
+            "initialMargin".into(),
+            json!(fixed(position_margin + order_margin, 8)),
+        );
+        obj.insert(
+            "maintMargin".into(),
+            json!(fixed(
+                (amount.abs() * mark * Decimal::new(4, 3)).round_dp(8),
+                8
+            )),
+        );
+        obj.insert(
+            "positionInitialMargin".into(),
+            json!(fixed(position_margin, 8)),
+        );
+        obj.insert(
+            "openOrderInitialMargin".into(),
+            json!(fixed(order_margin, 8)),
+        );
+        obj.insert("adl".into(), json!(if amount.is_zero() { 0 } else { 1 }));
+        obj.insert("bidNotional".into(), json!(fixed(bid.round_dp(8), 8)));
+        obj.insert("askNotional".into(), json!(fixed(ask.round_dp(8), 8)));
+        out.push(v);
+    }
+    Ok(Value::Array(out))
 }
 
 pub fn account(ctx: &mut Ctx) -> Result<Value, ApiError> {

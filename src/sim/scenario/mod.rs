@@ -138,6 +138,9 @@ pub struct ScenarioSymbol {
     pub quote: String,
     pub price: Decimal,
     pub contract_size: u32,
+    /// Thinly traded: its candles' volume is small, so one account's trade can be most
+    /// of a minute's volume.
+    pub thin: bool,
 }
 
 #[derive(Debug, Clone)]

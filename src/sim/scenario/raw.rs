@@ -66,6 +66,9 @@ pub struct RawSymbol {
     /// COIN-M contract size in USD (default 100 for BTC, 10 otherwise).
     #[serde(default)]
     pub contract_size: Option<Spanned<u32>>,
+    /// A thinly traded pair: a few hundred units a minute instead of a major's volume.
+    #[serde(default)]
+    pub thin: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -367,6 +367,7 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
             quote,
             price,
             contract_size,
+            thin: s.thin,
         });
     }
     let known = |market: Market, symbol: &str| {
