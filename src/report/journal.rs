@@ -499,6 +499,45 @@ impl ReadJournal {
     }
 }
 
+/// The journal read for rendering: one line at a time, each parsed as it is read, and
+/// only the last complete line's text kept (the chain head). Never holds the file, its
+/// text and the parsed records at once, as [`read`] does for `verify`.
+pub fn read_records(path: &Path) -> std::io::Result<ReadJournal> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, File::open(path)?);
+    let mut lines = Vec::new();
+    let mut torn_tail = None;
+    let mut buf = Vec::new();
+    let mut number = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        number += 1;
+        let complete = buf.last() == Some(&b'\n');
+        if complete {
+            buf.pop();
+        }
+        let text = String::from_utf8_lossy(&buf);
+        if !complete {
+            torn_tail = Some(text.into_owned());
+            break;
+        }
+        let record = serde_json::from_str(&text).map_err(|e| e.to_string());
+        if let Some(previous) = lines.last_mut() {
+            let previous: &mut ReadLine = previous;
+            previous.text = String::new();
+        }
+        lines.push(ReadLine {
+            number,
+            text: text.into_owned(),
+            record,
+        });
+    }
+    Ok(ReadJournal { lines, torn_tail })
+}
+
 pub fn read(path: &Path) -> std::io::Result<ReadJournal> {
     let bytes = std::fs::read(path)?;
     let text = String::from_utf8_lossy(&bytes);
@@ -598,6 +637,35 @@ mod tests {
             "nothing appended after the stranger's line"
         );
         assert!(read.lines.iter().all(|l| l.record.is_ok()));
+    }
+
+    #[test]
+    fn the_lean_read_parses_every_line_and_keeps_only_the_last_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let journal = Journal::create(&path, "genesis".into()).unwrap();
+        for i in 0..3 {
+            journal
+                .record(Event::Note {
+                    step: None,
+                    level: "info".into(),
+                    message: format!("note {i}"),
+                })
+                .unwrap();
+        }
+        let full = read(&path).unwrap();
+        let lean = read_records(&path).unwrap();
+        assert_eq!(lean.lines.len(), 3);
+        assert_eq!(
+            lean.records().collect::<Vec<_>>(),
+            full.records().collect::<Vec<_>>()
+        );
+        assert!(lean.lines[..2].iter().all(|l| l.text.is_empty()));
+        assert_eq!(lean.lines[2].text, full.lines[2].text);
+        std::fs::write(&path, "{\"v\":1}\n{\"v\":1,\"se").unwrap();
+        let torn = read_records(&path).unwrap();
+        assert_eq!(torn.lines.len(), 1);
+        assert_eq!(torn.torn_tail.as_deref(), Some("{\"v\":1,\"se"));
     }
 
     #[test]

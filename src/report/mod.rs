@@ -522,16 +522,12 @@ pub type Tables<'a> = BTreeMap<String, Vec<&'a Json>>;
 /// Render every report file of an incident folder from its journal.
 pub fn render_dir(dir: &Path) -> Result<Report, ReportError> {
     let journal_path = dir.join(journal::JOURNAL_FILE);
-    let mut read = journal::read(&journal_path).map_err(|source| ReportError::Read {
+    // Rendering needs the parsed records and only the last line's text (the chain
+    // head): read one line at a time, never the whole file at once.
+    let read = journal::read_records(&journal_path).map_err(|source| ReportError::Read {
         path: journal_path.display().to_string(),
         source,
     })?;
-    // Rendering needs the parsed records and only the last line's text (the chain
-    // head): free the rest, which is as large as the records themselves.
-    let keep = read.lines.len().saturating_sub(1);
-    for line in &mut read.lines[..keep] {
-        line.text = String::new();
-    }
     let incident = dir
         .file_name()
         .and_then(|n| n.to_str())
