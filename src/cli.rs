@@ -271,6 +271,15 @@ pub struct SimServeArgs {
     /// malformed=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N (repeatable).
     #[arg(long = "fault", value_name = "NAME=VALUE")]
     pub faults: Vec<String>,
+
+    /// Take every caller to come from this address when checking keys' IP whitelists
+    /// (default: the scenario's `client_ip`, else the real address, 127.0.0.1).
+    #[arg(long, value_name = "IP")]
+    pub client_ip: Option<std::net::IpAddr>,
+
+    /// Serve like Binance's testnets: no /sapi endpoints.
+    #[arg(long)]
+    pub testnet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -140,11 +140,13 @@ pub fn config_from_args(args: &SimServeArgs) -> Result<SimConfig, SimError> {
         )));
     }
     Ok(SimConfig {
+        client_ip: args.client_ip.or(scenario.client_ip),
         scenario,
         port: args.port,
         faults,
         weight_window,
         request_log: args.request_log.clone(),
+        testnet: args.testnet,
     })
 }
 

@@ -40,6 +40,9 @@ pub struct RawScenario {
     pub drill: Option<RawDrill>,
     #[serde(default)]
     pub attacker: Option<RawAttacker>,
+    /// Where outside callers are taken to come from (IP whitelists).
+    #[serde(default)]
+    pub client_ip: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]

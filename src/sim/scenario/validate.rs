@@ -301,6 +301,8 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
                 "margin" => permissions.margin = true,
                 "futures" => permissions.futures = true,
                 "withdrawals" => permissions.withdrawals = true,
+                "options" => permissions.options = true,
+                "portfolio_margin" => permissions.portfolio_margin = true,
                 other => c.err(
                     p,
                     format!(
@@ -666,6 +668,17 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
         .as_ref()
         .and_then(|a| check_attacker(&mut c, a, &keys, &mut check_order));
 
+    let client_ip = raw
+        .client_ip
+        .as_ref()
+        .and_then(|ip| match ip.value.trim().parse::<IpAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                c.err(ip, format!("client_ip {:?} is not an IP address", ip.value));
+                None
+            }
+        });
+
     if !c.diags.is_empty() {
         c.diags.sort();
         return Err(c.diags);
@@ -686,6 +699,7 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
         positions,
         drill_deletion,
         attacker,
+        client_ip,
     })
 }
 
