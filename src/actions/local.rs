@@ -92,8 +92,7 @@ impl Action for Manual {
             }
             let client = ctx.client(Role::Leaked)?;
             let answers = super::revoke::probe_round(&client).await;
-            let probes: Vec<_> = answers.iter().map(|(_, p)| p.clone()).collect();
-            let verdict = super::revoke::round_verdict(&probes, super::revoke::seen_live(ctx));
+            let verdict = super::revoke::verdict_of(&answers, &super::revoke::seen_at_triage(ctx));
             super::revoke::record_round(ctx, 0, &answers, verdict)?;
             let said: Vec<String> = answers
                 .iter()

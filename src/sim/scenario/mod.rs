@@ -40,6 +40,9 @@ pub struct Scenario {
     pub pay: Vec<ScenarioPay>,
     pub positions: Vec<ScenarioPosition>,
     pub drill_deletion: DrillDeletion,
+    /// `drill: { secret: wrong }`: a drill hands respond a secret that does not belong to
+    /// the leaked key (a mistake under stress: -1022 on every signed call).
+    pub drill_wrong_secret: bool,
     pub attacker: Option<ScenarioAttacker>,
     /// The address the simulator takes every outside caller (respond, other clients)
     /// to come from, for IP whitelists: a drill can put the responder outside a key's

@@ -203,7 +203,11 @@ pub struct RawPosition {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDrill {
-    pub deletion: S,
+    #[serde(default)]
+    pub deletion: Option<S>,
+    /// `wrong`: the drill hands respond a secret that does not belong to the key.
+    #[serde(default)]
+    pub secret: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -641,14 +641,14 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
     }
 
     // Drill and attacker.
-    let drill_deletion = match &raw.drill {
+    let drill_deletion = match raw.drill.as_ref().and_then(|d| d.deletion.as_ref()) {
         None => DrillDeletion::Correct,
-        Some(d) => match d.deletion.value.trim() {
+        Some(deletion) => match deletion.value.trim() {
             "correct" => DrillDeletion::Correct,
             "wrong-key" => {
                 if keys.len() < 2 {
                     c.err(
-                        &d.deletion,
+                        deletion,
                         "`deletion: wrong-key` needs a second key for the drill to delete by mistake",
                     );
                 }
@@ -656,10 +656,24 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
             }
             other => {
                 c.err(
-                    &d.deletion,
+                    deletion,
                     format!("unknown deletion {other:?} (expected correct or wrong-key)"),
                 );
                 DrillDeletion::Correct
+            }
+        },
+    };
+    let drill_wrong_secret = match raw.drill.as_ref().and_then(|d| d.secret.as_ref()) {
+        None => false,
+        Some(secret) => match secret.value.trim() {
+            "right" => false,
+            "wrong" => true,
+            other => {
+                c.err(
+                    secret,
+                    format!("unknown secret {other:?} (expected right or wrong)"),
+                );
+                false
             }
         },
     };
@@ -698,6 +712,7 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
         pay,
         positions,
         drill_deletion,
+        drill_wrong_secret,
         attacker,
         client_ip,
     })
