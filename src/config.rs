@@ -16,6 +16,9 @@ pub enum Target {
     Testnet,
     /// Every API family at one server (the simulator, or a proxy).
     BaseUrl(String),
+    /// `--testnet --base-url URL`: one server that behaves like Binance's testnets (no
+    /// `/sapi`), e.g. `respond sim serve --testnet`.
+    TestnetAt(String),
     /// A simulator started in-process for this run.
     Drill {
         scenario: Option<PathBuf>,
@@ -75,7 +78,11 @@ impl RunConfig {
                     "for the simulator use the URL `respond sim serve` prints, e.g. http://127.0.0.1:8080",
                 ));
             }
-            Target::BaseUrl(url)
+            if opts.testnet {
+                Target::TestnetAt(url)
+            } else {
+                Target::BaseUrl(url)
+            }
         } else if opts.testnet {
             Target::Testnet
         } else {

@@ -68,7 +68,9 @@ impl Action for Balances {
             let mut off: Vec<String> = Vec::new();
             let leaked = ctx.reads_as() == crate::secret::Role::Leaked;
             let mut gap = |what: &str, e: &ExchangeError| {
-                if leaked
+                if e.kind() == crate::exchange::ErrorKind::NotOnTestnet {
+                    // Binance's testnets have no /sapi: said once below, not a gap.
+                } else if leaked
                     && what.contains("-M ")
                     && e.rejection() == Some(crate::exchange::Rejection::Refused)
                 {
@@ -201,6 +203,9 @@ impl Action for Balances {
                 "USDⓈ-M positions",
                 "public prices",
             ] {
+                if wallet == "cross margin" && !client.endpoints().has_sapi() {
+                    continue;
+                }
                 if off.iter().any(|o| o == wallet) {
                     coverage.not_enabled(
                         "balances",
@@ -213,6 +218,16 @@ impl Action for Balances {
                     Some(why) => coverage.gap("balances", wallet, None, why),
                     None => coverage.read("balances", wallet, None),
                 }
+            }
+            if !client.endpoints().has_sapi() {
+                coverage.not_examined(
+                    "balances: cross margin",
+                    "not available on testnet (no /sapi)",
+                );
+                ctx.note(
+                    Level::Info,
+                    "cross margin: not available on testnet (Binance's testnets have no /sapi)",
+                )?;
             }
             coverage.not_examined(
                 "balances: isolated margin, funding, earn, options wallets",

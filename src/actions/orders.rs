@@ -204,6 +204,10 @@ async fn list_all_inner(
         let (_, e) = failures.swap_remove(0);
         return Err(e.into());
     }
+    // Binance's testnets have no /sapi (cross margin): a note, not a gap.
+    let (testnet, failures): (Vec<_>, Vec<_>) = failures
+        .into_iter()
+        .partition(|(_, e)| e.kind() == crate::exchange::ErrorKind::NotOnTestnet);
     // Binance answered the key on some market and refused it (-2015) on this one: the
     // key may not trade there (per endpoint, not per key).
     let (refused, failures): (Vec<_>, Vec<_>) = failures
@@ -213,6 +217,13 @@ async fn list_all_inner(
     let mut unread = BTreeSet::new();
     if let Some(coverage) = coverage {
         for &market in markets {
+            if testnet.iter().any(|(m, _)| *m == market) {
+                coverage.not_examined(
+                    &format!("open orders {market}"),
+                    "not available on testnet (no /sapi)",
+                );
+                continue;
+            }
             if not_enabled.contains(&market) {
                 coverage.not_enabled(
                     "open orders",
@@ -226,6 +237,12 @@ async fn list_all_inner(
                 None => coverage.read("open orders", market.as_str(), None),
             }
         }
+    }
+    for (market, _) in &testnet {
+        ctx.note(
+            Level::Info,
+            format!("{market}: not available on testnet (Binance's testnets have no /sapi)"),
+        )?;
     }
     for market in &not_enabled {
         ctx.note(
@@ -695,6 +712,9 @@ impl Action for CancelOpenOrders {
             // Markets Binance refused while it answered the key elsewhere are not asked
             // again (the preview's listing, or this one, already said so).
             markets.retain(|m| !listing.not_enabled.contains(m));
+            if !client.endpoints().has_sapi() {
+                markets.retain(|m| *m != Market::Margin);
+            }
             let not_enabled: Vec<&str> = not_enabled_at_triage(ctx)
                 .iter()
                 .chain(listing.not_enabled.iter())

@@ -350,7 +350,9 @@ impl Action for KeyPermissions {
                     age_days
                         .map(|d| format!(" ({d} days ago)"))
                         .unwrap_or_default(),
-                    if facts.ip_restricted {
+                    if !facts.known {
+                        "IP whitelist unknown (its permissions were not read)"
+                    } else if facts.ip_restricted {
                         "restricted to whitelisted IPs"
                     } else {
                         "NO IP whitelist: usable from anywhere"
@@ -422,6 +424,7 @@ impl Action for KeyPermissions {
                 || facts.can_options
                 || facts.can_portfolio_margin)
                 && !facts.ip_restricted
+                && facts.known
             {
                 ctx.finding(
                     "high",

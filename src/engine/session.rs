@@ -82,6 +82,7 @@ fn target_name(target: &Target) -> String {
         Target::Production => "Binance production".into(),
         Target::Testnet => "Binance testnet".into(),
         Target::BaseUrl(url) => url.clone(),
+        Target::TestnetAt(url) => format!("{url} (testnet: no /sapi)"),
         Target::Drill { scenario } => match scenario {
             Some(path) => format!("simulator (scenario {})", path.display()),
             None => "simulator (built-in scenario leaked-key)".into(),
@@ -203,6 +204,10 @@ pub async fn connect(
                 Target::Production => Endpoints::production(),
                 Target::Testnet => Endpoints::testnet(),
                 Target::BaseUrl(url) => Endpoints::single(url),
+                Target::TestnetAt(url) => Endpoints {
+                    sapi: None,
+                    ..Endpoints::single(url)
+                },
                 Target::Drill { .. } => unreachable!("handled above"),
             };
             let Some(leaked) = secret::load(Role::Leaked, cfg.key_file.as_deref(), true)? else {

@@ -105,7 +105,7 @@ fn into_error(err: SimError) -> Error {
         SimError::Usage(message) => Error::usage_hint(
             message,
             "faults are latency=MS, error-rate=P, timeout-rate=P, clock-skew=MS, \
-             malformed=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N",
+             malformed=PATH, failing=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N",
         ),
         other => Error::Sim(other),
     }

@@ -420,7 +420,10 @@ async fn handle(
     }
 
     let faults = shared.faults();
-    let draw = draw(&shared, &faults);
+    let mut draw = draw(&shared, &faults);
+    if faults.failing.contains(&path) {
+        draw.error = Some((StatusCode::SERVICE_UNAVAILABLE, false));
+    }
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
