@@ -423,3 +423,35 @@ async fn a_testnet_run_notes_what_testnets_do_not_serve() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn options_and_portfolio_margin_permissions_count_in_severity_and_coverage() {
+    let text = scenario_text("spot-only").replace(
+        "permissions: [reading, spot]",
+        "permissions: [reading, options, portfolio_margin]\n    ip_whitelist: [127.0.0.1]",
+    );
+    let scenario = Scenario::parse(&text, "s.yaml").unwrap_or_else(|d| panic!("{d}"));
+    let server = start(SimConfig::new(scenario)).await;
+    let env = env_for(&server, false);
+    let (run, report, dir) = live(&server, &env, &[]).await;
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert_eq!(step(&report, "triage")["outputs"]["severity"], "high");
+    assert_eq!(step(&report, "triage")["outputs"]["can_options"], true);
+    assert!(
+        run.stderr
+            .contains("options trading is enabled on this key"),
+        "{}",
+        run.stderr
+    );
+    let md = md(&run.incident(dir.path()));
+    assert!(md.contains("options (/eapi) orders and positions"), "{md}");
+    assert!(
+        md.contains("portfolio margin (/papi) orders and positions"),
+        "{md}"
+    );
+    assert_eq!(
+        server.state_summary().total_open(),
+        5,
+        "it cannot trade spot or futures"
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde_json::json;
 
-use super::util::{dec, rfc3339, Prices};
+use super::util::{dec, rfc3339, Coverage, Prices};
 use super::{
     Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
     StepContext,
@@ -432,6 +432,31 @@ impl Action for KeyPermissions {
                     json!({"key": key}),
                 )?;
             }
+            // Markets respond does not cancel: when the key may trade there, a person has
+            // to look, and the report's coverage says so.
+            let mut coverage = Coverage::default();
+            for (enabled, what, api) in [
+                (facts.can_options, "options", "/eapi"),
+                (facts.can_portfolio_margin, "portfolio margin", "/papi"),
+            ] {
+                if !(enabled && facts.known) {
+                    continue;
+                }
+                coverage.not_examined(
+                    &format!("{what} ({api}) orders and positions"),
+                    &format!("{what} trading is ENABLED on this key; respond does not list or cancel there: check in the Binance app"),
+                );
+                ctx.note(
+                    Level::Alert,
+                    format!("  {what} trading is enabled on this key: respond does not list or cancel {what} orders ({api}) — check them in the Binance app"),
+                )?;
+                ctx.finding(
+                    "high",
+                    format!("The leaked key may trade {what}, which respond does not cancel: check {what} orders and positions by hand"),
+                    json!({"key": key}),
+                )?;
+            }
+            coverage.record(ctx)?;
             ctx.evidence(
                 "key-permissions",
                 vec![json!({
@@ -643,4 +668,36 @@ async fn left_open(ctx: &StepContext, why: &str) -> Result<(), ActionError> {
             .map(|o| super::util::row(Some(o.market.as_str()), o))
             .collect::<Vec<_>>()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_and_portfolio_margin_count_in_severity() {
+        let read_only = Facts {
+            ip_restricted: true,
+            known: true,
+            ..Facts::unknown()
+        };
+        assert_eq!(read_only.severity(), "low");
+        let options = Facts {
+            can_options: true,
+            ..read_only
+        };
+        assert_eq!(options.severity(), "high");
+        let pm = Facts {
+            can_portfolio_margin: true,
+            ip_restricted: false,
+            known: true,
+            ..Facts::unknown()
+        };
+        assert_eq!(pm.severity(), "critical");
+        assert_eq!(pm.not_enabled(), ["spot", "margin", "usdm", "coinm"]);
+        assert!(
+            Facts::unknown().not_enabled().is_empty(),
+            "unknown: nothing assumed off"
+        );
+    }
 }

@@ -222,3 +222,27 @@ pub fn validate_command(paths: &[PathBuf]) -> Result<u8, Error> {
         Err(Error::Invalid(all))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command, SimCommand};
+
+    fn serve_config(args: &[&str]) -> super::SimConfig {
+        let cli = Cli::try_parse_from(["respond", "sim", "serve"].iter().chain(args)).unwrap();
+        let Command::Sim(SimCommand::Serve(args)) = cli.command else {
+            panic!("not sim serve");
+        };
+        super::config_from_args(&args).unwrap()
+    }
+
+    #[test]
+    fn client_ip_and_testnet_from_the_command_line() {
+        let config = serve_config(&["--client-ip", "192.0.2.50", "--testnet"]);
+        assert_eq!(config.client_ip, Some("192.0.2.50".parse().unwrap()));
+        assert!(config.testnet);
+        let config = serve_config(&[]);
+        assert_eq!((config.client_ip, config.testnet), (None, false));
+    }
+}
