@@ -137,6 +137,14 @@ async fn ip_whitelisted_key_refused_from_here_is_not_called_dead() {
     let md = md(&incident);
     assert!(md.contains("NOT proven dead"), "{md}");
     assert!(md.contains("run respond from the whitelisted host"), "{md}");
+    // `report verify` re-derives "dead" from the journaled probes and triage's answers.
+    let verify = respond(
+        incident.parent().unwrap(),
+        &["report", "verify", incident.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -454,4 +462,92 @@ async fn options_and_portfolio_margin_permissions_count_in_severity_and_coverage
         5,
         "it cannot trade spot or futures"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_permissions_a_futures_refusal_says_futures_are_not_enabled() {
+    // Triage cannot read apiRestrictions, so "not enabled" comes from the -2015 that
+    // /fapi and /dapi answer a spot-only key while /api answers it.
+    let mut config = SimConfig::new(quiet("spot-only"));
+    config
+        .faults
+        .apply("failing=/sapi/v1/account/apiRestrictions")
+        .unwrap();
+    let server = start(config).await;
+    let env = env_for(&server, false);
+    let (run, report, _dir) = live(&server, &env, &[]).await;
+    assert_eq!(run.code, 1, "triage is incomplete: {}", run.stderr);
+    assert!(!run.stderr.contains("NOT checked"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "usdm: futures not enabled on this key: it cannot have placed or read orders there (Binance refused it: -2015)"
+        ),
+        "{}",
+        run.stderr
+    );
+    let cancel = step(&report, "cancel-orders");
+    assert_eq!(cancel["status"], "ok", "{cancel}");
+    assert_eq!(
+        cancel["outputs"]["not_enabled"],
+        serde_json::json!(["usdm", "coinm"])
+    );
+    assert_eq!(step(&report, "balances")["status"], "ok");
+    assert_eq!(
+        server.state_summary().total_open(),
+        2,
+        "the futures desk's orders stay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whitelisted_key_still_refused_after_the_deletion_is_not_proven_deleted() {
+    // The classic mistake (another key deleted) on a key refused from here from the
+    // start: -2015 after "done" is what Binance said before, so it proves nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let text = scenario_text("ip-whitelisted").replace(
+        "\nsymbols:",
+        "  - label: Dashboard\n    api_key: 3N8FeKjFTrKCb0Tz8BbwTKx8EqwtHmcOJEZqgygcmtbaLGsH7Zwqhc9jXmaoq3Gq\n    secret: lpnMR6vsUW5xcJ6MV8YWkGP1mxFyp9yIJX6uF68NcpP7BEXvfqZgimdS7jnqFCiI\n    permissions: [reading]\n\ndrill: { deletion: wrong-key }\n\nsymbols:",
+    );
+    let scenario = dir.path().join("wrong-key.yaml");
+    std::fs::write(&scenario, text).unwrap();
+    let playbook = dir.path().join("check.yaml");
+    std::fs::write(
+        &playbook,
+        "version: 1\nname: check\nsteps:\n  - id: triage\n    uses: binance.key_permissions\n  - id: delete-key\n    uses: manual\n    with:\n      drill: delete-leaked-key\n      check: key-deleted\n      instructions: Delete the key.\n  - id: verify-revoked\n    uses: binance.verify_revoked\n    when: ${{ steps.delete-key.confirmed }}\n    with: { probes: 2, interval: 1s, wait: 3s }\n",
+    )
+    .unwrap();
+    let run = respond(
+        dir.path(),
+        &[
+            "run",
+            playbook.to_str().unwrap(),
+            "--drill",
+            "--yes",
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("only -2008 proves the deletion"),
+        "the check after \"done\" proves nothing: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("is NOT proven deleted"),
+        "{}",
+        run.stderr
+    );
+    let incident = run.incident(dir.path());
+    let report = read_json(&incident.join("report.json"));
+    assert_eq!(step(&report, "verify-revoked")["status"], "failed");
+    let verify = respond(
+        dir.path(),
+        &["report", "verify", incident.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
 }

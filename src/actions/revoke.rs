@@ -269,6 +269,12 @@ impl Action for VerifyRevoked {
                 .unwrap_or(Duration::from_secs(2));
             let wait = ctx.args.duration("wait").unwrap_or(Duration::from_secs(60));
             let mut seen = seen_at_triage(ctx);
+            // Refused from here at triage (an IP whitelist): a refusal now is what Binance
+            // said before the deletion too, so it settles nothing; only -2008 does.
+            let refused_before = ctx.earlier_output("binance.key_permissions", "refused")
+                == Some(serde_json::Value::Bool(true));
+            let settles =
+                |v: Verdict| v != Verdict::Alive && !(refused_before && v == Verdict::Rejected);
             let key = client.key_masked().unwrap_or_default();
             let started = Instant::now();
             // This can take up to `wait`: say what is being waited for, terminal or not.
@@ -299,7 +305,7 @@ impl Action for VerifyRevoked {
                     _ => Some((verdict, 1)),
                 };
                 let (_, n) = streak.expect("just set");
-                if verdict != Verdict::Alive && n >= needed {
+                if settles(verdict) && n >= needed {
                     break (verdict, probes);
                 }
                 let left = wait.saturating_sub(started.elapsed());
@@ -335,6 +341,9 @@ impl Action for VerifyRevoked {
                     ctx.note(Level::Success, format!("{key} is dead: Binance says the key does not exist (-2008), {needed} round(s) in a row over {elapsed}s"))?;
                     Ok(outcome(format!("dead: key not found (-2008) on {needed} consecutive round(s); codes {codes_seen}")))
                 }
+                Verdict::Rejected if refused_before => Err(ActionError::Failed(format!(
+                    "{key} is NOT proven deleted: after {elapsed}s Binance still refuses it from this machine exactly as before the deletion ({codes_seen}). Only -2008 (the key does not exist) proves it from outside the key's IP whitelist. Check in API Management that the key is gone, then run `respond resume` on this incident."
+                ))),
                 Verdict::Rejected => {
                     let message = format!(
                         "{key} is refused by Binance ({codes_seen}) but not proven deleted: -2015/-2014 also mean an IP not on the whitelist, a removed permission, or a temporary ban. Check in API Management that the key is gone."
