@@ -603,7 +603,11 @@ async fn refused_here(
     )?;
     ctx.note(
         Level::Info,
-        "-2015 means this key, this address or this action is refused — most often an IP whitelist that leaves this machine out. A whitelisted key usually leaks together with the server it runs on, so whoever holds it may still use it from there. The cancel is still attempted, and the key must be deleted in API Management.",
+        if e.rejection() == Some(Rejection::BadKeyFormat) {
+            "-2014 means the API key given is not in Binance's format (a typo, a truncated copy): nothing is known about the leaked key itself. Check BINANCE_API_KEY (or the key file); the cancel is still attempted, and the key must be deleted in API Management."
+        } else {
+            "-2015 means this key, this address or this action is refused — most often an IP whitelist that leaves this machine out. A whitelisted key usually leaks together with the server it runs on, so whoever holds it may still use it from there. The cancel is still attempted, and the key must be deleted in API Management."
+        },
     )?;
     if services.responder.is_some() {
         ctx.note(Level::Info, "Evidence will be read with the responder key.")?;
