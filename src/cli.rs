@@ -104,12 +104,13 @@ pub struct RunOptions {
     #[arg(long, value_name = "DIR", default_value = "incidents")]
     pub report_dir: PathBuf,
 
-    /// Use Binance's testnets (spot and futures; they have no /sapi endpoints).
+    /// Use Binance's testnets (spot and futures; they have no /sapi endpoints). With
+    /// --base-url: that server, treated as a testnet (e.g. `respond sim serve --testnet`).
     #[arg(long)]
     pub testnet: bool,
 
     /// Send every API family to this server (e.g. a `respond sim serve` URL).
-    #[arg(long, value_name = "URL", conflicts_with = "testnet")]
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
     /// Key file of the leaked key (`api_key: ...` and `secret: ...`, mode 0600).
@@ -285,9 +286,19 @@ pub struct SimServeArgs {
     pub request_log: Option<PathBuf>,
 
     /// Inject a fault: latency=MS, error-rate=P, timeout-rate=P, clock-skew=MS,
-    /// malformed=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N (repeatable).
+    /// malformed=PATH, failing=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N
+    /// (repeatable).
     #[arg(long = "fault", value_name = "NAME=VALUE")]
     pub faults: Vec<String>,
+
+    /// Take every caller to come from this address when checking keys' IP whitelists
+    /// (default: the scenario's `client_ip`, else the real address, 127.0.0.1).
+    #[arg(long, value_name = "IP")]
+    pub client_ip: Option<std::net::IpAddr>,
+
+    /// Serve like Binance's testnets: no /sapi endpoints.
+    #[arg(long)]
+    pub testnet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,9 @@ pub enum Target {
     Testnet,
     /// Every API family at one server (the simulator, or a proxy).
     BaseUrl(String),
+    /// `--testnet --base-url URL`: one server that behaves like Binance's testnets (no
+    /// `/sapi`), e.g. `respond sim serve --testnet`.
+    TestnetAt(String),
     /// A simulator started in-process for this run.
     Drill {
         scenario: Option<PathBuf>,
@@ -77,7 +80,12 @@ impl RunConfig {
                 scenario: opts.scenario.clone(),
             }
         } else if let Some(url) = &opts.base_url {
-            Target::BaseUrl(check_base_url("--base-url", url)?)
+            let url = check_base_url("--base-url", url)?;
+            if opts.testnet {
+                Target::TestnetAt(url)
+            } else {
+                Target::BaseUrl(url)
+            }
         } else if opts.testnet {
             Target::Testnet
         } else {

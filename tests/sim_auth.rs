@@ -290,3 +290,134 @@ async fn secrets_never_leave_the_simulator() {
         assert!(!entry.query.contains("signature="), "{entry:?}");
     }
 }
+
+/// A scenario with one key of the given permissions (and whitelist), plus open orders on
+/// every market, so refusals can be told from empty answers.
+fn one_key(permissions: &str, whitelist: &str, client_ip: &str) -> Scenario {
+    let text = format!(
+        "version: 1\nname: t\n{client_ip}keys:\n  - label: bot\n    api_key: {}\n    secret: {}\n    permissions: [{permissions}]\n    ip_whitelist: [{whitelist}]\nsymbols:\n  - {{ market: spot, symbol: BTCUSDT, base: BTC, quote: USDT, price: \"64000\" }}\n  - {{ market: margin, symbol: BTCUSDT, base: BTC, quote: USDT, price: \"64000\" }}\n  - {{ market: usdm, symbol: BTCUSDT, base: BTC, quote: USDT, price: \"64000\" }}\n  - {{ market: coinm, symbol: BTCUSD_PERP, base: BTC, quote: USD, price: \"64000\" }}\nbalances:\n  spot: {{ USDT: \"1000\" }}\n  margin: {{ USDT: \"1000\" }}\n",
+        "K".repeat(64),
+        "S".repeat(64)
+    );
+    Scenario::parse(&text, "t.yaml").unwrap_or_else(|d| panic!("{d}"))
+}
+
+#[tokio::test]
+async fn futures_endpoints_reads_included_need_futures() {
+    let sim = Sim::start(SimConfig::new(one_key("reading, spot", "", ""))).await;
+    for path in [
+        "/fapi/v1/openOrders",
+        "/fapi/v2/balance",
+        "/fapi/v1/openAlgoOrders",
+        "/dapi/v1/openOrders",
+        "/dapi/v1/balance",
+    ] {
+        let r = sim.signed("GET", path, "").await;
+        r.err(401, -2015);
+        assert!(
+            r.text.contains("request ip: 127.0.0.1"),
+            "{path}: {}",
+            r.text
+        );
+    }
+    // Spot and cross margin are one switch on Binance: a spot trading key cancels both.
+    sim.signed("GET", "/api/v3/openOrders", "").await.ok();
+    sim.signed("GET", "/sapi/v1/margin/openOrders", "")
+        .await
+        .ok();
+    sim.signed("DELETE", "/sapi/v1/margin/openOrders", "symbol=BTCUSDT")
+        .await
+        .err(400, -2011);
+    let r = sim
+        .signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .await
+        .ok();
+    assert_eq!(
+        (
+            r["enableFutures"].clone(),
+            r["enableSpotAndMarginTrading"].clone()
+        ),
+        (false.into(), true.into())
+    );
+
+    // A margin-loan key without spot trading cannot place or cancel margin orders.
+    let loans = Sim::start(SimConfig::new(one_key("reading, margin", "", ""))).await;
+    loans
+        .signed("DELETE", "/sapi/v1/margin/openOrders", "symbol=BTCUSDT")
+        .await
+        .err(401, -2015);
+
+    // A futures key reads futures; options and portfolio margin show in apiRestrictions.
+    let fut = Sim::start(SimConfig::new(one_key(
+        "reading, futures, options, portfolio_margin",
+        "",
+        "",
+    )))
+    .await;
+    fut.signed("GET", "/fapi/v1/openOrders", "").await.ok();
+    fut.signed("GET", "/dapi/v1/openOrders", "").await.ok();
+    let r = fut
+        .signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .await
+        .ok();
+    assert_eq!(r["enableVanillaOptions"], true);
+    assert_eq!(r["enablePortfolioMarginTrading"], true);
+}
+
+#[tokio::test]
+async fn the_callers_address_is_settable_and_a_deletion_shows_from_outside_the_whitelist() {
+    // The scenario's client_ip puts every outside caller at 192.0.2.50.
+    let sim = Sim::start(SimConfig::new(one_key(
+        "reading, spot, futures",
+        "198.51.100.7",
+        "client_ip: 192.0.2.50\n",
+    )))
+    .await;
+    sim.signed("GET", "/api/v3/account", "")
+        .await
+        .err(401, -2015);
+    sim.signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .await
+        .err(401, -2015);
+    let r = sim.signed("GET", "/fapi/v1/openOrders", "").await;
+    r.err(401, -2015);
+    assert!(r.text.ends_with("request ip: 192.0.2.50\"}"), "{}", r.text);
+    // The whitelist binds every key, a responder key's included.
+    let responder = sim.server.create_responder_key();
+    sim.signed_as(&responder, "GET", "/api/v3/account", "")
+        .await
+        .ok();
+
+    // Deleted: /api still says -2015, /sapi and futures now say the key does not exist.
+    sim.server.delete_key("bot").unwrap();
+    sim.signed("GET", "/api/v3/account", "")
+        .await
+        .err(401, -2015);
+    sim.signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .await
+        .err(401, -2008);
+    sim.signed("GET", "/fapi/v1/openOrders", "")
+        .await
+        .err(401, -2008);
+
+    // SimConfig.client_ip overrides the scenario (`sim serve --client-ip`).
+    let mut config = SimConfig::new(one_key("reading", "198.51.100.7", ""));
+    config.client_ip = Some("198.51.100.7".parse().unwrap());
+    let inside = Sim::start(config).await;
+    inside
+        .signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .await
+        .ok();
+}
+
+#[tokio::test]
+async fn a_testnet_simulator_serves_no_sapi() {
+    let mut config = SimConfig::new(one_key("reading, spot", "", ""));
+    config.testnet = true;
+    let sim = Sim::start(config).await;
+    let r = sim
+        .signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    sim.signed("GET", "/api/v3/account", "").await.ok();
+}

@@ -64,7 +64,22 @@ impl Action for Balances {
                 client.ticker_prices(Market::Spot),
             );
             let mut gaps = Vec::new();
-            let mut gap = |what: &str, e: &ExchangeError| gaps.push(format!("{what}: {e}"));
+            // Futures wallets Binance refuses (-2015) while it answered the spot account:
+            // futures are not enabled on the key ("-2015 is per endpoint"). Not a gap.
+            let mut off: Vec<String> = Vec::new();
+            let leaked = ctx.reads_as() == crate::secret::Role::Leaked;
+            let mut gap = |what: &str, e: &ExchangeError| {
+                if e.kind() == crate::exchange::ErrorKind::NotOnTestnet {
+                    // Binance's testnets have no /sapi: said once below, not a gap.
+                } else if leaked
+                    && what.contains("-M ")
+                    && e.rejection() == Some(crate::exchange::Rejection::Refused)
+                {
+                    off.push(what.to_string());
+                } else {
+                    gaps.push(format!("{what}: {e}"))
+                }
+            };
             let mut lines = Vec::new();
             match spot {
                 Ok(a) => lines.extend(a.balances.into_iter().map(|b| Line {
@@ -191,16 +206,46 @@ impl Action for Balances {
                 "COIN-M positions",
                 "public prices",
             ] {
+                if wallet == "cross margin" && !client.endpoints().has_sapi() {
+                    continue;
+                }
+                if off.iter().any(|o| o == wallet) {
+                    coverage.not_enabled(
+                        "balances",
+                        wallet,
+                        "futures not enabled on this key (Binance refused it: -2015): it cannot have traded there",
+                    );
+                    continue;
+                }
                 match gaps.iter().find(|g| g.starts_with(&format!("{wallet}:"))) {
                     Some(why) => coverage.gap("balances", wallet, None, why),
                     None => coverage.read("balances", wallet, None),
                 }
+            }
+            if !client.endpoints().has_sapi() {
+                coverage.not_examined(
+                    "balances: cross margin",
+                    "not available on testnet (no /sapi)",
+                );
+                ctx.note(
+                    Level::Info,
+                    "cross margin: not available on testnet (Binance's testnets have no /sapi)",
+                )?;
             }
             coverage.not_examined(
                 "balances: isolated margin, funding, earn, options wallets",
                 "not read by respond",
             );
             coverage.record(ctx)?;
+            if !off.is_empty() {
+                ctx.note(
+                    Level::Info,
+                    format!(
+                        "{}: futures not enabled on this key — it cannot have traded there",
+                        off.join(", ")
+                    ),
+                )?;
+            }
             for g in &gaps {
                 ctx.note(Level::Warn, format!("not read: {g}"))?;
             }

@@ -92,8 +92,7 @@ impl Action for Manual {
             }
             let client = ctx.client(Role::Leaked)?;
             let answers = super::revoke::probe_round(&client).await;
-            let probes: Vec<_> = answers.iter().map(|(_, p)| p.clone()).collect();
-            let verdict = super::revoke::round_verdict(&probes, super::revoke::seen_live(ctx));
+            let verdict = super::revoke::verdict_of(&answers, &super::revoke::seen_at_triage(ctx));
             super::revoke::record_round(ctx, 0, &answers, verdict)?;
             let said: Vec<String> = answers
                 .iter()
@@ -107,6 +106,16 @@ impl Action for Manual {
                 Verdict::Alive => Attestation::Contradicted(format!(
                     "Binance still accepts the key ({said}): it is NOT deleted, or a different key was"
                 )),
+                // Refused from here before the deletion too (an IP whitelist): only -2008
+                // on an endpoint that refused it before can tell a deletion.
+                Verdict::Rejected
+                    if ctx.earlier_output("binance.key_permissions", "refused")
+                        == Some(serde_json::Value::Bool(true)) =>
+                {
+                    Attestation::Inconclusive(format!(
+                        "Binance refused the key from this machine before it was deleted too ({said}); only -2008 proves the deletion"
+                    ))
+                }
                 Verdict::Dead | Verdict::Rejected => {
                     ctx.run.services.leaked_dead.store(true, std::sync::atomic::Ordering::SeqCst);
                     Attestation::Confirmed(format!("Binance refuses the key now ({said})"))

@@ -360,6 +360,21 @@ impl StepContext {
         })
     }
 
+    /// Which key [`StepContext::reader`] reads with.
+    pub fn reads_as(&self) -> Role {
+        let services = &self.run.services;
+        if self.role == Role::Leaked
+            && services
+                .leaked_dead
+                .load(std::sync::atomic::Ordering::SeqCst)
+            && services.responder.is_some()
+        {
+            Role::Responder
+        } else {
+            self.role
+        }
+    }
+
     /// The client for reads: the step's key, except that once the leaked key is dead a
     /// responder key (when there is one) reads instead.
     pub fn reader(&self) -> Result<crate::exchange::Client, ActionError> {
@@ -375,14 +390,30 @@ impl StepContext {
         self.client(self.role)
     }
 
-    /// A read failed with `code`. When that is Binance rejecting the leaked key (-2008,
-    /// -2014, -2015) after triage saw it live, the key was deleted or restricted mid-run:
-    /// remember it, so later steps read with the responder key, and say so once.
-    pub fn leaked_key_rejected(&self, code: Option<i64>) -> Result<(), ActionError> {
+    /// A read failed with `code`. A -2015 (or -2014, -2008) from one evidence endpoint
+    /// says that endpoint refuses the key — a permission it lacks, an IP — not that the
+    /// key is gone: it is a gap in that source. Only a liveness probe decides: when the
+    /// probe finds the key rejected too (deleted mid-run), remember it, so later steps
+    /// read with the responder key, and say so once.
+    pub async fn leaked_key_rejected(&self, code: Option<i64>) -> Result<(), ActionError> {
         if self.role != Role::Leaked || !matches!(code, Some(-2008 | -2014 | -2015)) {
             return Ok(());
         }
         let services = &self.run.services;
+        if services
+            .leaked_dead
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(());
+        }
+        let Ok(leaked) = self.client(Role::Leaked) else {
+            return Ok(());
+        };
+        let answers = revoke::probe_round(&leaked).await;
+        let verdict = revoke::verdict_of(&answers, &revoke::seen_at_triage(self));
+        if !matches!(verdict, revoke::Verdict::Dead | revoke::Verdict::Rejected) {
+            return Ok(());
+        }
         if services
             .leaked_dead
             .swap(true, std::sync::atomic::Ordering::SeqCst)
@@ -394,11 +425,19 @@ impl StepContext {
         } else {
             "There is no responder key, so evidence not read yet cannot be read with it; next time give a read-only responder key (BINANCE_RESPONDER_API_KEY / BINANCE_RESPONDER_API_SECRET)."
         };
+        let seen: Vec<String> = answers
+            .iter()
+            .map(|(path, p)| match p.code() {
+                Some(c) => format!("{path} {c}"),
+                None => format!("{path} {}", p.class()),
+            })
+            .collect();
         self.note(
             Level::Alert,
             format!(
-                "Binance now rejects the leaked key (code {}): it was deleted or restricted during the run. {next}",
-                code.unwrap_or_default()
+                "Binance now rejects the leaked key (code {}; liveness probe: {}): it was deleted or restricted during the run. {next}",
+                code.unwrap_or_default(),
+                seen.join(", ")
             ),
         )
     }

@@ -12,7 +12,7 @@ use super::{
     Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
     Preview, StepContext,
 };
-use crate::exchange::{Client, ExchangeError, Market, Order};
+use crate::exchange::{Client, ExchangeError, Market, Order, Rejection};
 use crate::operator::Level;
 
 pub fn all() -> Vec<Arc<dyn Action>> {
@@ -61,10 +61,18 @@ static SPEC: ActionSpec = ActionSpec {
         OutputSpec { name: "remaining", description: "open orders left after the last round" },
         OutputSpec { name: "reappeared", description: "orders that appeared after a cancel (someone is still using the key)" },
         OutputSpec { name: "unchecked", description: "markets whose open orders could not be listed (the step is failed when any)" },
+        OutputSpec { name: "not_enabled", description: "markets the key may not trade on: it cannot have placed orders there (not a failure)" },
+        OutputSpec { name: "refused", description: "Binance refuses the key from this machine: nothing could be cancelled with it (the step is failed)" },
     ],
 };
 
-type PreviewListing = (std::time::Instant, String, Vec<Order>, BTreeSet<Market>);
+type PreviewListing = (
+    std::time::Instant,
+    String,
+    Vec<Order>,
+    BTreeSet<Market>,
+    BTreeSet<Market>,
+);
 
 #[derive(Default)]
 pub struct CancelOpenOrders {
@@ -85,6 +93,59 @@ struct Listing {
     orders: Vec<Order>,
     /// Markets whose open orders are unknown: nothing there may be called cancelled.
     unread: BTreeSet<Market>,
+    /// Markets Binance refused (-2015) while it answered the key on others: the key may
+    /// not trade there, so it cannot have placed orders there. Not a gap.
+    not_enabled: BTreeSet<Market>,
+}
+
+/// Markets the key may not trade on, from the permissions triage read
+/// (`apiRestrictions`): spot and cross margin need "Enable Spot & Margin Trading",
+/// USDⓈ-M and COIN-M "Enable Futures" (for reads too).
+pub(super) fn not_enabled_at_triage(ctx: &StepContext) -> BTreeSet<Market> {
+    ctx.earlier_output("binance.key_permissions", "not_enabled")
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m.as_str()?.parse().ok())
+        .collect()
+}
+
+/// Words for a market the key may not trade on.
+fn not_enabled_words(market: Market) -> String {
+    match market {
+        Market::UsdM | Market::CoinM => format!(
+            "{market}: futures not enabled on this key: it cannot have placed or read orders there"
+        ),
+        _ => format!(
+            "{market}: spot & margin trading not enabled on this key: it cannot have placed orders there"
+        ),
+    }
+}
+
+/// The chosen markets the key may trade on, after saying (and recording in `coverage`)
+/// which it may not.
+fn enabled_markets(
+    ctx: &StepContext,
+    markets: &[Market],
+    coverage: Option<&mut Coverage>,
+) -> Result<Vec<Market>, ActionError> {
+    let off = not_enabled_at_triage(ctx);
+    // Said once, with the preview (which records coverage); the run itself stays quiet.
+    if let Some(coverage) = coverage {
+        for market in markets.iter().filter(|m| off.contains(m)) {
+            coverage.not_enabled(
+                "open orders",
+                market.as_str(),
+                &format!("{} (apiRestrictions)", not_enabled_words(*market)),
+            );
+            ctx.note(Level::Info, not_enabled_words(*market))?;
+        }
+    }
+    Ok(markets
+        .iter()
+        .copied()
+        .filter(|m| !off.contains(m))
+        .collect())
 }
 
 /// Open orders on every market, listed concurrently. A market the key cannot read is a
@@ -97,12 +158,32 @@ async fn list_all(
     list_all_covered(ctx, client, markets, None).await
 }
 
+/// [`list_all`] with another key than the leaked one (the responder's): a market it is
+/// refused on says nothing about the leaked key, so it is a gap like any other.
+async fn list_all_with_other_key(
+    ctx: &StepContext,
+    client: &Client,
+    markets: &[Market],
+) -> Result<Listing, ActionError> {
+    list_all_inner(ctx, client, markets, None, false).await
+}
+
 /// [`list_all`], noting in `coverage` which markets were read.
 async fn list_all_covered(
     ctx: &StepContext,
     client: &Client,
     markets: &[Market],
     coverage: Option<&mut Coverage>,
+) -> Result<Listing, ActionError> {
+    list_all_inner(ctx, client, markets, coverage, true).await
+}
+
+async fn list_all_inner(
+    ctx: &StepContext,
+    client: &Client,
+    markets: &[Market],
+    coverage: Option<&mut Coverage>,
+    leaked_key: bool,
 ) -> Result<Listing, ActionError> {
     let mut tasks = JoinSet::new();
     for &market in markets {
@@ -123,14 +204,51 @@ async fn list_all_covered(
         let (_, e) = failures.swap_remove(0);
         return Err(e.into());
     }
+    // Binance's testnets have no /sapi (cross margin): a note, not a gap.
+    let (testnet, failures): (Vec<_>, Vec<_>) = failures
+        .into_iter()
+        .partition(|(_, e)| e.kind() == crate::exchange::ErrorKind::NotOnTestnet);
+    // Binance answered the key on some market and refused it (-2015) on this one: the
+    // key may not trade there (per endpoint, not per key).
+    let (refused, failures): (Vec<_>, Vec<_>) = failures
+        .into_iter()
+        .partition(|(_, e)| leaked_key && e.rejection() == Some(Rejection::Refused));
+    let not_enabled: BTreeSet<Market> = refused.iter().map(|(m, _)| *m).collect();
     let mut unread = BTreeSet::new();
     if let Some(coverage) = coverage {
         for &market in markets {
+            if testnet.iter().any(|(m, _)| *m == market) {
+                coverage.not_examined(
+                    &format!("open orders {market}"),
+                    "not available on testnet (no /sapi)",
+                );
+                continue;
+            }
+            if not_enabled.contains(&market) {
+                coverage.not_enabled(
+                    "open orders",
+                    market.as_str(),
+                    "not enabled on this key (Binance refused it: -2015): it cannot have placed or read orders there",
+                );
+                continue;
+            }
             match failures.iter().find(|(m, _)| *m == market) {
                 Some((_, e)) => coverage.gap("open orders", market.as_str(), None, &e.to_string()),
                 None => coverage.read("open orders", market.as_str(), None),
             }
         }
+    }
+    for (market, _) in &testnet {
+        ctx.note(
+            Level::Info,
+            format!("{market}: not available on testnet (Binance's testnets have no /sapi)"),
+        )?;
+    }
+    for market in &not_enabled {
+        ctx.note(
+            Level::Info,
+            format!("{} (Binance refused it: -2015)", not_enabled_words(*market)),
+        )?;
     }
     for (market, e) in failures {
         ctx.note(
@@ -140,7 +258,84 @@ async fn list_all_covered(
         unread.insert(market);
     }
     orders.sort_by(|a, b| (a.market, &a.symbol, a.time).cmp(&(b.market, &b.symbol, b.time)));
-    Ok(Listing { orders, unread })
+    Ok(Listing {
+        orders,
+        unread,
+        not_enabled,
+    })
+}
+
+/// Binance refuses the leaked key from this machine on every market (-2015/-2014).
+fn refused_everywhere(result: &Result<Listing, ActionError>) -> bool {
+    matches!(result, Err(ActionError::Exchange(e))
+        if matches!(e.rejection(), Some(Rejection::Refused | Rejection::BadKeyFormat)))
+}
+
+/// The leaked key is refused from here: say exactly what could not be cancelled (read
+/// with the responder key when there is one) and the two ways out. A failed step.
+async fn refused_outcome(ctx: &StepContext, markets: &[Market]) -> Result<Outcome, ActionError> {
+    let open = match ctx.client(crate::secret::Role::Responder) {
+        Ok(reader) => list_all_with_other_key(ctx, &reader, markets).await.ok(),
+        Err(_) => None,
+    };
+    let names = markets
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = match &open {
+        Some(listing) if listing.orders.is_empty() && listing.unread.is_empty() => {
+            format!("the responder key sees no open order on {names} right now, but the key can place new ones from where it is accepted")
+        }
+        Some(listing) => {
+            let rows: Vec<_> = listing
+                .orders
+                .iter()
+                .map(|o| row(Some(o.market.as_str()), o))
+                .collect();
+            ctx.evidence("open-orders", rows.clone())?;
+            ctx.finding(
+                "high",
+                format!(
+                    "{} NOT cancelled: the leaked key is refused from this machine",
+                    describe(&listing.orders)
+                ),
+                json!(rows),
+            )?;
+            let mut what = format!(
+                "{} NOT cancelled (read with the responder key)",
+                describe(&listing.orders)
+            );
+            if !listing.unread.is_empty() {
+                what.push_str(&format!(
+                    ", and {} could not be listed with the responder key either",
+                    market_list(&listing.unread)
+                ));
+            }
+            what
+        }
+        None => format!(
+            "the open orders on {names} could not even be listed from here, so none were cancelled"
+        ),
+    };
+    let summary = format!(
+        "could not cancel: Binance refuses the leaked key from this machine (-2015); {what}. Two ways out: run respond from the whitelisted host (where the key is accepted), or press Cancel All in the Binance app (Orders > Open Orders) on every market: spot, margin, USDⓈ-M and COIN-M futures"
+    );
+    ctx.note(Level::Alert, summary.clone())?;
+    let mut outcome = Outcome::ok(summary)
+        .with("cancelled", 0u64)
+        .with(
+            "remaining",
+            open.as_ref().map(|l| l.orders.len() as u64).unwrap_or(0),
+        )
+        .with("reappeared", 0u64)
+        .with(
+            "unchecked",
+            markets.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        )
+        .with("refused", true);
+    outcome.status = crate::report::journal::StepStatus::Failed;
+    Ok(outcome)
 }
 
 fn market_list(markets: &BTreeSet<Market>) -> String {
@@ -338,7 +533,7 @@ pub async fn open_everywhere(
     ctx: &StepContext,
     client: &Client,
 ) -> Result<Vec<Order>, ActionError> {
-    list_all(ctx, client, &Market::ALL)
+    list_all_with_other_key(ctx, client, &Market::ALL)
         .await
         .map(|listing| listing.orders)
 }
@@ -350,7 +545,15 @@ pub async fn open_everywhere(
 /// refuses is not an error here.
 pub async fn last_sweep(ctx: &StepContext) -> Result<usize, ActionError> {
     let client = ctx.client(crate::secret::Role::Leaked)?;
-    let markets: Vec<Market> = Market::ALL.to_vec();
+    let off = not_enabled_at_triage(ctx);
+    let markets: Vec<Market> = Market::ALL
+        .iter()
+        .copied()
+        .filter(|m| !off.contains(m))
+        .collect();
+    if markets.is_empty() {
+        return Ok(0);
+    }
     let open = match list_all(ctx, &client, &markets).await {
         Ok(listing) => listing.orders,
         Err(ActionError::Exchange(e)) if e.is_credential_rejection() => return Ok(0),
@@ -411,8 +614,31 @@ impl Action for CancelOpenOrders {
         Box::pin(async move {
             let client = ctx.client(ctx.role)?;
             let mut coverage = Coverage::default();
-            let listing =
-                list_all_covered(ctx, &client, &markets(ctx), Some(&mut coverage)).await?;
+            let markets = enabled_markets(ctx, &markets(ctx), Some(&mut coverage))?;
+            if markets.is_empty() {
+                coverage.record(ctx)?;
+                return Ok(Preview {
+                    summary: "the key may not trade on any of these markets: nothing it can have placed, nothing to cancel".into(),
+                    nothing_to_do: true,
+                    items: json!([]),
+                    ..Preview::default()
+                });
+            }
+            let listed = list_all_covered(ctx, &client, &markets, Some(&mut coverage)).await;
+            if refused_everywhere(&listed) {
+                // Containment first: the cancel is still tried, and then says what it
+                // could not cancel and how to.
+                coverage.record(ctx)?;
+                return Ok(Preview {
+                    summary: format!(
+                        "Binance refuses the leaked key from this machine, so open orders cannot be listed with it: the cancel is tried once more and then says what is left on {}",
+                        markets.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    items: json!([]),
+                    ..Preview::default()
+                });
+            }
+            let listing = listed?;
             coverage.not_examined(
                 "open orders: isolated margin, TWAP/VP algo, options",
                 "not listed or cancelled by respond",
@@ -424,6 +650,7 @@ impl Action for CancelOpenOrders {
                 ctx.step.clone(),
                 orders.clone(),
                 listing.unread.clone(),
+                listing.not_enabled.clone(),
             ));
             let rows: Vec<_> = orders
                 .iter()
@@ -459,19 +686,40 @@ impl Action for CancelOpenOrders {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let client = ctx.client(ctx.role)?;
-            let markets = markets(ctx);
+            let mut markets = enabled_markets(ctx, &markets(ctx), None)?;
             let settle = ctx.args.duration("settle").unwrap_or_default();
             let fresh = self
                 .last_preview
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take()
-                .filter(|(at, step, _, _)| *step == ctx.step && at.elapsed() < FRESH_PREVIEW)
-                .map(|(_, _, orders, unread)| Listing { orders, unread });
+                .filter(|(at, step, _, _, _)| *step == ctx.step && at.elapsed() < FRESH_PREVIEW)
+                .map(|(_, _, orders, unread, not_enabled)| Listing {
+                    orders,
+                    unread,
+                    not_enabled,
+                });
             let listing = match fresh {
                 Some(listing) => listing,
-                None => list_all(ctx, &client, &markets).await?,
+                None => {
+                    let listed = list_all(ctx, &client, &markets).await;
+                    if refused_everywhere(&listed) {
+                        return refused_outcome(ctx, &markets).await;
+                    }
+                    listed?
+                }
             };
+            // Markets Binance refused while it answered the key elsewhere are not asked
+            // again (the preview's listing, or this one, already said so).
+            markets.retain(|m| !listing.not_enabled.contains(m));
+            if !client.endpoints().has_sapi() {
+                markets.retain(|m| *m != Market::Margin);
+            }
+            let not_enabled: Vec<&str> = not_enabled_at_triage(ctx)
+                .iter()
+                .chain(listing.not_enabled.iter())
+                .map(|m| m.as_str())
+                .collect();
             let mut targets = listing.orders;
             // Markets the last listing could not read: what they hold is unknown.
             let mut unread = listing.unread;
@@ -639,7 +887,9 @@ impl Action for CancelOpenOrders {
                 .with(
                     "unchecked",
                     unread.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-                );
+                )
+                .with("not_enabled", not_enabled)
+                .with("refused", false);
             if !unread.is_empty() {
                 // Containment is incomplete: the run goes on (deleting the key is the real
                 // stop) and ends as failed.

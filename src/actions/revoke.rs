@@ -81,8 +81,65 @@ pub fn classify(result: &Result<(), ExchangeError>) -> Probe {
     }
 }
 
+/// What this run has seen of the key on each liveness endpoint before a probe: -2008 is
+/// proof of deletion only from an endpoint that answered the same key otherwise earlier
+/// (accepted it, or refused it with -2015 — the whitelisted key probed from outside its
+/// whitelist). A typo or a testnet key gets -2008 from the start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// Journals from before triage recorded `answered`: triage saw the key live, which
+    /// counts for every endpoint.
+    every_endpoint: bool,
+    paths: std::collections::BTreeSet<String>,
+}
+
+impl Seen {
+    /// From triage's outputs (`answered`, or `live` in older journals).
+    pub fn from_triage(
+        outputs: Option<&std::collections::BTreeMap<String, serde_json::Value>>,
+    ) -> Seen {
+        let mut seen = Seen::default();
+        let Some(outputs) = outputs else {
+            return seen;
+        };
+        match outputs.get("answered").and_then(|a| a.as_object()) {
+            Some(answered) => {
+                for (path, class) in answered {
+                    if matches!(class.as_str(), Some("accepted" | "refused")) {
+                        seen.paths.insert(path.clone());
+                    }
+                }
+            }
+            None => {
+                seen.every_endpoint = outputs.get("live") == Some(&serde_json::Value::Bool(true))
+            }
+        }
+        seen
+    }
+
+    /// Remember how `path` answered in a probe round.
+    pub fn note(&mut self, path: &str, probe: &Probe) {
+        if matches!(probe, Probe::Accepted | Probe::Refused(_)) {
+            self.paths.insert(path.to_string());
+        }
+    }
+
+    pub fn answered_otherwise(&self, path: &str) -> bool {
+        self.every_endpoint || self.paths.contains(path)
+    }
+}
+
+/// The verdict of one round of answers, each with the endpoint it came from.
+pub fn verdict_of(answers: &[(&str, Probe)], seen: &Seen) -> Verdict {
+    let probes: Vec<Probe> = answers.iter().map(|(_, p)| p.clone()).collect();
+    let proven = answers
+        .iter()
+        .any(|(path, p)| *p == Probe::NotFound && seen.answered_otherwise(path));
+    round_verdict(&probes, proven)
+}
+
 /// The verdict of one round. -2008 is proof of deletion only for a key this run saw
-/// live (a typo or a testnet key gets it too).
+/// (see [`Seen`]; a typo or a testnet key gets it too).
 pub fn round_verdict(probes: &[Probe], seen_live: bool) -> Verdict {
     if probes.contains(&Probe::Accepted) {
         return Verdict::Alive;
@@ -184,11 +241,17 @@ pub fn record_round(
     Ok(())
 }
 
-/// Whether the key has been seen live in this incident (triage said so).
-pub fn seen_live(ctx: &StepContext) -> bool {
-    ctx.earlier_output("binance.key_permissions", "live")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false)
+/// What triage saw of the key, per endpoint.
+pub fn seen_at_triage(ctx: &StepContext) -> Seen {
+    let outputs = ctx
+        .run
+        .state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .outputs_by_action
+        .get("binance.key_permissions")
+        .cloned();
+    Seen::from_triage(outputs.as_ref())
 }
 
 impl Action for VerifyRevoked {
@@ -205,10 +268,13 @@ impl Action for VerifyRevoked {
                 .duration("interval")
                 .unwrap_or(Duration::from_secs(2));
             let wait = ctx.args.duration("wait").unwrap_or(Duration::from_secs(60));
-            let seen_live = ctx
-                .earlier_output("binance.key_permissions", "live")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false);
+            let mut seen = seen_at_triage(ctx);
+            // Refused from here at triage (an IP whitelist): a refusal now is what Binance
+            // said before the deletion too, so it settles nothing; only -2008 does.
+            let refused_before = ctx.earlier_output("binance.key_permissions", "refused")
+                == Some(serde_json::Value::Bool(true));
+            let settles =
+                |v: Verdict| v != Verdict::Alive && !(refused_before && v == Verdict::Rejected);
             let key = client.key_masked().unwrap_or_default();
             let started = Instant::now();
             // This can take up to `wait`: say what is being waited for, terminal or not.
@@ -227,7 +293,10 @@ impl Action for VerifyRevoked {
                 rounds += 1;
                 let answers = probe_round(&client).await;
                 let probes: Vec<Probe> = answers.iter().map(|(_, p)| p.clone()).collect();
-                let verdict = round_verdict(&probes, seen_live);
+                let verdict = verdict_of(&answers, &seen);
+                for (path, p) in &answers {
+                    seen.note(path, p);
+                }
                 record_round(ctx, rounds as u32, &answers, verdict)?;
                 let message = format!("probe {rounds}: {} ({})", verdict.as_str(), codes(&probes));
                 ctx.note(Level::Detail, message)?;
@@ -236,7 +305,7 @@ impl Action for VerifyRevoked {
                     _ => Some((verdict, 1)),
                 };
                 let (_, n) = streak.expect("just set");
-                if verdict != Verdict::Alive && n >= needed {
+                if settles(verdict) && n >= needed {
                     break (verdict, probes);
                 }
                 let left = wait.saturating_sub(started.elapsed());
@@ -272,6 +341,9 @@ impl Action for VerifyRevoked {
                     ctx.note(Level::Success, format!("{key} is dead: Binance says the key does not exist (-2008), {needed} round(s) in a row over {elapsed}s"))?;
                     Ok(outcome(format!("dead: key not found (-2008) on {needed} consecutive round(s); codes {codes_seen}")))
                 }
+                Verdict::Rejected if refused_before => Err(ActionError::Failed(format!(
+                    "{key} is NOT proven deleted: after {elapsed}s Binance still refuses it from this machine exactly as before the deletion ({codes_seen}). Only -2008 (the key does not exist) proves it from outside the key's IP whitelist. Check in API Management that the key is gone, then run `respond resume` on this incident."
+                ))),
                 Verdict::Rejected => {
                     let message = format!(
                         "{key} is refused by Binance ({codes_seen}) but not proven deleted: -2015/-2014 also mean an IP not on the whitelist, a removed permission, or a temporary ban. Check in API Management that the key is gone."
@@ -297,6 +369,37 @@ impl Action for VerifyRevoked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minus_2008_proves_a_deletion_only_where_the_key_answered_otherwise_before() {
+        use Probe::*;
+        const API: &str = "/api/v3/account";
+        const SAPI: &str = "/sapi/v1/account/apiRestrictions";
+        let triage = |answered: serde_json::Value| {
+            let mut o = std::collections::BTreeMap::new();
+            o.insert("answered".to_string(), answered);
+            Seen::from_triage(Some(&o))
+        };
+        // Whitelisted key probed from outside: -2015 at triage, -2008 after deletion.
+        let outside = triage(serde_json::json!({API: "refused", SAPI: "refused"}));
+        let deleted = [(API, Refused(-2015)), (SAPI, NotFound)];
+        assert_eq!(verdict_of(&deleted, &outside), Verdict::Dead);
+        // -2008 from the start (a typo, a testnet key): nothing proven.
+        let never = triage(serde_json::json!({API: "refused", SAPI: "not_found"}));
+        assert_eq!(verdict_of(&deleted, &never), Verdict::Rejected);
+        // A 5xx at triage on /sapi proves nothing; a -2015 in an earlier round does.
+        let mut flaky = triage(serde_json::json!({API: "accepted", SAPI: "inconclusive"}));
+        assert_eq!(verdict_of(&deleted, &flaky), Verdict::Rejected);
+        flaky.note(SAPI, &Refused(-2015));
+        assert_eq!(verdict_of(&deleted, &flaky), Verdict::Dead);
+        // Older journals: triage's `live` counts for every endpoint.
+        let mut o = std::collections::BTreeMap::new();
+        o.insert("live".to_string(), serde_json::Value::Bool(true));
+        assert_eq!(
+            verdict_of(&deleted, &Seen::from_triage(Some(&o))),
+            Verdict::Dead
+        );
+    }
 
     #[test]
     fn verdicts_follow_binance_codes() {

@@ -396,8 +396,14 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
     for f in &pulled.failed {
         ctx.note(Level::Warn, format!("trades not read for {f}"))?;
     }
-    for code in &pulled.codes {
-        ctx.leaked_key_rejected(*code)?;
+    // One liveness probe decides whether a refusal here means the key is gone.
+    if let Some(code) = pulled
+        .codes
+        .iter()
+        .copied()
+        .find(|c| matches!(c, Some(-2008 | -2014 | -2015)))
+    {
+        ctx.leaked_key_rejected(code).await?;
     }
     if pulled.attempted > 0 && pulled.codes.len() == pulled.attempted {
         // Not one pull worked: "0 trades" would read as "no trades".
@@ -408,6 +414,15 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         )));
     }
     let mut coverage = Coverage::default();
+    for market in super::orders::not_enabled_at_triage(ctx) {
+        if matches!(market, Market::UsdM | Market::CoinM) && markets.contains(&market) {
+            coverage.not_enabled(
+                &format!("{market} trades"),
+                "",
+                "futures not enabled on this key: it cannot have traded there",
+            );
+        }
+    }
     for (market, list) in &symbols {
         for symbol in list {
             let source = format!("{market} trades");

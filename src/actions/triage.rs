@@ -6,12 +6,12 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde_json::json;
 
-use super::util::{dec, rfc3339, Prices};
+use super::util::{dec, rfc3339, Coverage, Prices};
 use super::{
     Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
     StepContext,
 };
-use crate::exchange::{ApiRestrictions, ExchangeError, Market};
+use crate::exchange::{ApiRestrictions, ExchangeError, Market, Rejection};
 use crate::operator::Level;
 use crate::secret::Role;
 
@@ -44,10 +44,34 @@ static SPEC: ActionSpec = ActionSpec {
         OutputSpec { name: "withdrawable_value", description: "estimated value the key could withdraw now (spot wallet, when withdrawals are enabled)" },
         OutputSpec { name: "can_margin", description: "margin loans enabled" },
         OutputSpec { name: "rejected_code", description: "Binance's code when the key was already rejected" },
+        OutputSpec { name: "refused", description: "Binance refuses the key from this machine (-2015/-2014): NOT proven dead; it may be live elsewhere (an IP whitelist)" },
+        OutputSpec { name: "permissions_read", description: "the key's permissions were read (apiRestrictions); when not, every permission is assumed" },
+        OutputSpec { name: "not_enabled", description: "markets the key may not trade on (spot, margin, usdm, coinm): it cannot have placed orders there" },
+        OutputSpec { name: "can_options", description: "options trading enabled" },
+        OutputSpec { name: "can_portfolio_margin", description: "portfolio margin trading enabled" },
+        OutputSpec { name: "answered", description: "how each liveness endpoint answered the key (accepted, refused, not_found, inconclusive), for the deletion proof" },
     ],
 };
 
 pub struct KeyPermissions;
+
+/// The liveness endpoints triage reads, as verify_revoked probes them.
+const ACCOUNT_PATH: &str = "/api/v3/account";
+const RESTRICTIONS_PATH: &str = "/sapi/v1/account/apiRestrictions";
+
+/// How an endpoint answered the key, in verify_revoked's classes.
+fn answer_class<T>(result: &Result<T, ExchangeError>) -> &'static str {
+    match result {
+        Ok(_) => "accepted",
+        // A 2xx that could not be read still accepted the key.
+        Err(ExchangeError::Decode { status, .. }) if (200..300).contains(status) => "accepted",
+        Err(e) => match e.rejection() {
+            Some(Rejection::NotFound) => "not_found",
+            Some(Rejection::Refused | Rejection::BadKeyFormat) => "refused",
+            _ => "inconclusive",
+        },
+    }
+}
 
 /// What the key can do, from the permission endpoint (or the account on testnet).
 struct Facts {
@@ -57,15 +81,54 @@ struct Facts {
     can_futures: bool,
     can_margin: bool,
     can_transfer: bool,
+    can_options: bool,
+    can_portfolio_margin: bool,
     ip_restricted: bool,
     created_ms: Option<i64>,
+    /// Read from apiRestrictions (not assumed).
+    known: bool,
 }
 
 impl Facts {
+    fn unknown() -> Facts {
+        Facts {
+            restrictions: None,
+            can_trade: false,
+            can_withdraw: false,
+            can_futures: false,
+            can_margin: false,
+            can_transfer: false,
+            can_options: false,
+            can_portfolio_margin: false,
+            ip_restricted: false,
+            created_ms: None,
+            known: false,
+        }
+    }
+
+    /// Markets the key may not place or cancel orders on, when its permissions were
+    /// read: spot and cross margin share "Enable Spot & Margin Trading"; USDⓈ-M and
+    /// COIN-M need "Enable Futures" (for reads too).
+    fn not_enabled(&self) -> Vec<&'static str> {
+        if !self.known {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if !self.can_trade {
+            out.extend(["spot", "margin"]);
+        }
+        if !self.can_futures {
+            out.extend(["usdm", "coinm"]);
+        }
+        out
+    }
+
     fn severity(&self) -> &'static str {
-        if self.can_withdraw || (self.can_trade || self.can_futures) && !self.ip_restricted {
+        let trades =
+            self.can_trade || self.can_futures || self.can_options || self.can_portfolio_margin;
+        if self.can_withdraw || trades && !self.ip_restricted {
             "critical"
-        } else if self.can_trade || self.can_futures || self.can_transfer {
+        } else if trades || self.can_transfer {
             "high"
         } else if !self.ip_restricted {
             "medium"
@@ -93,20 +156,73 @@ impl Action for KeyPermissions {
                 client.futures_balances(Market::UsdM),
                 client.futures_balances(Market::CoinM),
             );
+            // How each liveness endpoint answered this key: verify_revoked takes -2008 as
+            // proof of deletion only from an endpoint that answered it otherwise before.
+            let on_testnet = matches!(restrictions, Err(ExchangeError::NotOnTestnet { .. }));
+            let mut answered = serde_json::Map::new();
+            answered.insert(ACCOUNT_PATH.into(), answer_class(&account).into());
+            if !on_testnet {
+                answered.insert(RESTRICTIONS_PATH.into(), answer_class(&restrictions).into());
+            }
+            let answered = serde_json::Value::Object(answered);
+            let rejection = |r: Option<&ExchangeError>| r.and_then(|e| e.rejection());
+            let r_restrictions = rejection(restrictions.as_ref().err());
+            let r_account = rejection(account.as_ref().err());
+            if r_restrictions == Some(Rejection::BadSignature) {
+                return wrong_secret(ctx, restrictions.expect_err("an error"));
+            }
+            if r_account == Some(Rejection::BadSignature) {
+                return wrong_secret(ctx, account.expect_err("an error"));
+            }
+            // Accepted by one endpoint: live, whatever the other said.
+            if restrictions.is_err() && account.is_err() {
+                let pick = |wanted: &dyn Fn(Rejection) -> bool| {
+                    [restrictions.as_ref().err(), account.as_ref().err()]
+                        .into_iter()
+                        .flatten()
+                        .find(|e| e.rejection().is_some_and(wanted))
+                };
+                if let Some(e) = pick(&|r| r == Rejection::NotFound) {
+                    return dead_key(ctx, e, answered).await;
+                }
+                if let Some(e) = pick(&|_| true) {
+                    return refused_here(ctx, e, answered).await;
+                }
+                // Neither said anything about the key. When nothing answered at all the
+                // exchange is unusable (exit 3); otherwise go on as if the key were live.
+                let got_an_answer =
+                    |e: Option<&ExchangeError>| e.is_some_and(|e| e.is_unhelpful_answer());
+                if !got_an_answer(account.as_ref().err())
+                    && (on_testnet || !got_an_answer(restrictions.as_ref().err()))
+                {
+                    return Err(account.expect_err("an error").into());
+                }
+            }
+            // What could not be read is said, and the key is treated as live: containment
+            // first, the cancel is attempted whatever triage could not learn.
+            let mut unread: Vec<String> = Vec::new();
             let restrictions = match restrictions {
                 Ok(r) => Some(r),
                 // Testnets have no /sapi: fall back to what the account says.
                 Err(ExchangeError::NotOnTestnet { .. }) => None,
-                Err(e) if e.code() == Some(-1022) => return wrong_secret(ctx, e),
-                Err(e) if e.is_credential_rejection() => return dead_key(ctx, &e).await,
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    unread.push(format!("the key's permissions ({e})"));
+                    None
+                }
             };
             let account = match account {
-                Ok(a) => a,
-                Err(e) if e.code() == Some(-1022) => return wrong_secret(ctx, e),
-                Err(e) if e.is_credential_rejection() => return dead_key(ctx, &e).await,
-                Err(e) => return Err(e.into()),
+                Ok(a) => Some(a),
+                Err(e) => {
+                    unread.push(format!("the spot account ({e})"));
+                    None
+                }
             };
+            for what in &unread {
+                ctx.note(
+                    Level::Alert,
+                    format!("Triage could not read {what}. The key is treated as LIVE with every permission; going on to the cancel."),
+                )?;
+            }
             let facts = match &restrictions {
                 Some(r) => Facts {
                     restrictions: Some(r.clone()),
@@ -115,27 +231,43 @@ impl Action for KeyPermissions {
                     can_futures: r.enable_futures,
                     can_margin: r.enable_margin,
                     can_transfer: r.enable_internal_transfer || r.permits_universal_transfer,
+                    can_options: r.enable_vanilla_options,
+                    can_portfolio_margin: r.enable_portfolio_margin_trading,
                     ip_restricted: r.ip_restrict,
                     created_ms: r.create_time,
+                    known: true,
                 },
+                // Testnet: the account says whether the key trades and withdraws.
+                None if on_testnet && account.is_some() => {
+                    let a = account.as_ref().expect("checked");
+                    Facts {
+                        can_trade: a.can_trade,
+                        can_withdraw: a.can_withdraw,
+                        ..Facts::unknown()
+                    }
+                }
+                // Unknown: assume the worst.
                 None => Facts {
-                    restrictions: None,
-                    can_trade: account.can_trade,
-                    can_withdraw: account.can_withdraw,
-                    can_futures: false,
-                    can_margin: false,
-                    can_transfer: false,
-                    ip_restricted: false,
-                    created_ms: None,
+                    can_trade: true,
+                    can_withdraw: true,
+                    can_futures: true,
+                    can_margin: true,
+                    can_transfer: true,
+                    can_options: true,
+                    can_portfolio_margin: true,
+                    ..Facts::unknown()
                 },
             };
+            let balances = account
+                .as_ref()
+                .map(|a| a.balances.clone())
+                .unwrap_or_default();
             let prices = tickers
                 .as_ref()
                 .map(|t| Prices::new(t, &quote))
                 .unwrap_or_default();
             // Blast radius: what the key can reach, per wallet, priced from public prices.
-            let mut holdings: Vec<(&str, String, rust_decimal::Decimal)> = account
-                .balances
+            let mut holdings: Vec<(&str, String, rust_decimal::Decimal)> = balances
                 .iter()
                 .map(|b| ("spot", b.asset.clone(), b.free + b.locked))
                 .collect();
@@ -189,6 +321,12 @@ impl Action for KeyPermissions {
             if facts.can_futures {
                 can.push("futures");
             }
+            if facts.can_options {
+                can.push("options");
+            }
+            if facts.can_portfolio_margin {
+                can.push("portfolio margin");
+            }
             if facts.can_transfer {
                 can.push("internal/universal transfers");
             }
@@ -212,14 +350,37 @@ impl Action for KeyPermissions {
                     age_days
                         .map(|d| format!(" ({d} days ago)"))
                         .unwrap_or_default(),
-                    if facts.ip_restricted {
+                    if !facts.known {
+                        "IP whitelist unknown (its permissions were not read)"
+                    } else if facts.ip_restricted {
                         "restricted to whitelisted IPs"
                     } else {
                         "NO IP whitelist: usable from anywhere"
                     }
                 ),
             )?;
-            ctx.note(Level::Info, format!("  it can: {}", can.join(", ")))?;
+            ctx.note(
+                Level::Info,
+                format!(
+                    "  it can: {}{}",
+                    can.join(", "),
+                    if facts.known || on_testnet {
+                        ""
+                    } else {
+                        " (assumed: its permissions could not be read)"
+                    }
+                ),
+            )?;
+            let not_enabled = facts.not_enabled();
+            if !not_enabled.is_empty() {
+                ctx.note(
+                    Level::Info,
+                    format!(
+                        "  not enabled on this key: {} — it cannot have placed orders there",
+                        not_enabled.join(", ")
+                    ),
+                )?;
+            }
             let wallets: Vec<String> = by_wallet
                 .iter()
                 .map(|(w, v)| format!("{w} {}", dec(v.round_dp(2))))
@@ -258,13 +419,44 @@ impl Action for KeyPermissions {
                     json!({"key": key}),
                 )?;
             }
-            if (facts.can_trade || facts.can_futures) && !facts.ip_restricted {
+            if (facts.can_trade
+                || facts.can_futures
+                || facts.can_options
+                || facts.can_portfolio_margin)
+                && !facts.ip_restricted
+                && facts.known
+            {
                 ctx.finding(
                     "high",
                     "The leaked key can trade and has no IP whitelist",
                     json!({"key": key}),
                 )?;
             }
+            // Markets respond does not cancel: when the key may trade there, a person has
+            // to look, and the report's coverage says so.
+            let mut coverage = Coverage::default();
+            for (enabled, what, api) in [
+                (facts.can_options, "options", "/eapi"),
+                (facts.can_portfolio_margin, "portfolio margin", "/papi"),
+            ] {
+                if !(enabled && facts.known) {
+                    continue;
+                }
+                coverage.not_examined(
+                    &format!("{what} ({api}) orders and positions"),
+                    &format!("{what} trading is ENABLED on this key; respond does not list or cancel there: check in the Binance app"),
+                );
+                ctx.note(
+                    Level::Alert,
+                    format!("  {what} trading is enabled on this key: respond does not list or cancel {what} orders ({api}) — check them in the Binance app"),
+                )?;
+                ctx.finding(
+                    "high",
+                    format!("The leaked key may trade {what}, which respond does not cancel: check {what} orders and positions by hand"),
+                    json!({"key": key}),
+                )?;
+            }
+            coverage.record(ctx)?;
             ctx.evidence(
                 "key-permissions",
                 vec![json!({
@@ -272,41 +464,57 @@ impl Action for KeyPermissions {
                     "live": true,
                     "severity": severity,
                     "restrictions": facts.restrictions,
-                    "canTrade": account.can_trade,
-                    "canWithdraw": account.can_withdraw,
-                    "permissions": account.permissions,
+                    "canTrade": account.as_ref().map(|a| a.can_trade),
+                    "canWithdraw": account.as_ref().map(|a| a.can_withdraw),
+                    "permissions": account.as_ref().map(|a| a.permissions.clone()),
                     "reachableValue": dec(value.round_dp(2)),
                     "quote": quote,
                 })],
             )?;
-            Ok(Outcome::ok(format!(
+            let mut outcome = Outcome::ok(format!(
                 "key is live; severity {severity}; can {}",
                 can.join(", ")
-            ))
-            .with("live", true)
-            .with("severity", severity)
-            .with("can_withdraw", facts.can_withdraw)
-            .with("can_trade", facts.can_trade)
-            .with("can_futures", facts.can_futures)
-            .with("can_transfer", facts.can_transfer)
-            .with("ip_restricted", facts.ip_restricted)
-            .with("created", created)
-            .with(
-                "age_days",
-                age_days
-                    .map(serde_json::Value::from)
-                    .unwrap_or(serde_json::Value::Null),
-            )
-            .with("reachable_value", dec(value.round_dp(2)))
-            .with(
-                "withdrawable_value",
-                if facts.can_withdraw {
-                    dec(withdrawable.round_dp(2))
-                } else {
-                    "0".into()
-                },
-            )
-            .with("can_margin", facts.can_margin))
+            ));
+            if !unread.is_empty() {
+                // The run goes on (the cancel comes next), and ends as failed: triage did
+                // not learn what the key may do.
+                outcome.status = crate::report::journal::StepStatus::Failed;
+                outcome.summary = format!(
+                    "key treated as live: could not read {}; severity {severity} assumed",
+                    unread.join(" and ")
+                );
+            }
+            Ok(outcome
+                .with("live", true)
+                .with("refused", false)
+                .with("permissions_read", facts.known)
+                .with("not_enabled", not_enabled.clone())
+                .with("can_options", facts.can_options)
+                .with("can_portfolio_margin", facts.can_portfolio_margin)
+                .with("answered", answered)
+                .with("severity", severity)
+                .with("can_withdraw", facts.can_withdraw)
+                .with("can_trade", facts.can_trade)
+                .with("can_futures", facts.can_futures)
+                .with("can_transfer", facts.can_transfer)
+                .with("ip_restricted", facts.ip_restricted)
+                .with("created", created)
+                .with(
+                    "age_days",
+                    age_days
+                        .map(serde_json::Value::from)
+                        .unwrap_or(serde_json::Value::Null),
+                )
+                .with("reachable_value", dec(value.round_dp(2)))
+                .with(
+                    "withdrawable_value",
+                    if facts.can_withdraw {
+                        dec(withdrawable.round_dp(2))
+                    } else {
+                        "0".into()
+                    },
+                )
+                .with("can_margin", facts.can_margin))
         })
     }
 }
@@ -325,61 +533,33 @@ fn wrong_secret(ctx: &StepContext, e: ExchangeError) -> Result<Outcome, ActionEr
     Err(e.into())
 }
 
-/// The key is already refused: a finding, not a failure. Later steps read with the
-/// responder key where there is one.
-async fn dead_key(ctx: &StepContext, e: &ExchangeError) -> Result<Outcome, ActionError> {
+/// -2008 at triage: Binance says the key does not exist. A finding, not a failure (a
+/// typo or a testnet key gets it too, so it is not called a proven deletion). Later
+/// steps read with the responder key where there is one.
+async fn dead_key(
+    ctx: &StepContext,
+    e: &ExchangeError,
+    answered: serde_json::Value,
+) -> Result<Outcome, ActionError> {
     let services = &ctx.run.services;
     services.leaked_dead.store(true, Ordering::SeqCst);
     let code = e.code();
-    let what = match code {
-        Some(-2008) => "Binance says this key does not exist (-2008): deleted, or never valid here",
-        Some(-2015) => {
-            "Binance refuses the key (-2015): deleted, IP not whitelisted, or permission removed"
-        }
-        _ => "Binance refuses the key",
-    };
+    let what = "Binance says this key does not exist (-2008): deleted, or never valid here (a typo, or a testnet key)";
     ctx.note(
         Level::Warn,
         format!("The leaked key is already rejected: {what}."),
     )?;
     ctx.note(
         Level::Info,
-        "Steps that need the leaked key itself (cancelling orders, the deletion check) are skipped.",
+        "Orders cannot be cancelled with it. Check in API Management that the key is really gone.",
     )?;
     if services.responder.is_some() {
         ctx.note(Level::Info, "Evidence will be read with the responder key.")?;
         // Orders outlive their key: whatever is still open cannot be cancelled through
         // the API any more, so a person has to do it.
-        if let Ok(reader) = ctx.client(crate::secret::Role::Responder) {
-            let open = super::orders::open_everywhere(ctx, &reader)
-                .await
-                .unwrap_or_default();
-            if !open.is_empty() {
-                ctx.note(
-                    Level::Alert,
-                    format!(
-                        "{} open order(s) remain and the dead key cannot cancel them: cancel them in the Binance app (Orders > Open Orders > Cancel All) on every market",
-                        open.len()
-                    ),
-                )?;
-                ctx.finding(
-                    "high",
-                    format!(
-                        "{} open order(s) left by the dead key; cancel them by hand",
-                        open.len()
-                    ),
-                    json!(open
-                        .iter()
-                        .map(|o| super::util::row(Some(o.market.as_str()), o))
-                        .collect::<Vec<_>>()),
-                )?;
-            }
-        }
+        left_open(ctx, "the dead key cannot cancel them").await?;
     } else {
-        ctx.note(
-            Level::Warn,
-            "No responder key is set, so steps that need to read the account will fail; set BINANCE_RESPONDER_API_KEY/SECRET to pull evidence.",
-        )?;
+        no_responder(ctx)?;
     }
     ctx.finding(
         "info",
@@ -388,10 +568,140 @@ async fn dead_key(ctx: &StepContext, e: &ExchangeError) -> Result<Outcome, Actio
     )?;
     Ok(Outcome::ok(format!("key already rejected: {what}"))
         .with("live", false)
+        .with("refused", false)
         .with("severity", "unknown")
+        .with("created", "unknown")
+        .with("answered", answered)
         .with(
             "rejected_code",
             code.map(serde_json::Value::from)
                 .unwrap_or(serde_json::Value::Null),
         ))
+}
+
+/// -2015 (or -2014) at triage: Binance refuses the key from this machine. That is NOT
+/// proof it is dead: most often the key has an IP whitelist that leaves this machine
+/// out, and a whitelisted key usually leaks with the server it runs on, where the
+/// attacker can still use it. The cancel is still attempted, the deletion step runs, and
+/// only -2008 later, on an endpoint that answered -2015 now, proves the deletion.
+async fn refused_here(
+    ctx: &StepContext,
+    e: &ExchangeError,
+    answered: serde_json::Value,
+) -> Result<Outcome, ActionError> {
+    let services = &ctx.run.services;
+    // This machine cannot read with the leaked key: read with the responder key.
+    services.leaked_dead.store(true, Ordering::SeqCst);
+    let code = e.code();
+    let key = ctx.run.key_masked.as_deref().unwrap_or("(no key)");
+    ctx.note(
+        Level::Alert,
+        format!(
+            "Binance refuses key {key} from this machine ({}): refused from this machine, NOT proven dead.",
+            code.map(|c| c.to_string()).unwrap_or_default()
+        ),
+    )?;
+    ctx.note(
+        Level::Info,
+        if e.rejection() == Some(Rejection::BadKeyFormat) {
+            "-2014 means the API key given is not in Binance's format (a typo, a truncated copy): nothing is known about the leaked key itself. Check BINANCE_API_KEY (or the key file); the cancel is still attempted, and the key must be deleted in API Management."
+        } else {
+            "-2015 means this key, this address or this action is refused — most often an IP whitelist that leaves this machine out. A whitelisted key usually leaks together with the server it runs on, so whoever holds it may still use it from there. The cancel is still attempted, and the key must be deleted in API Management."
+        },
+    )?;
+    if services.responder.is_some() {
+        ctx.note(Level::Info, "Evidence will be read with the responder key.")?;
+    } else {
+        no_responder(ctx)?;
+    }
+    ctx.finding(
+        "high",
+        "The leaked key is refused from this machine (-2015) but NOT proven dead: it may still be live from its whitelisted addresses",
+        json!({"code": code, "answered": answered}),
+    )?;
+    Ok(Outcome::ok(format!(
+        "refused from this machine ({}): NOT proven dead; it may be live from its whitelisted addresses",
+        code.map(|c| c.to_string()).unwrap_or_default()
+    ))
+    .with("live", false)
+    .with("refused", true)
+    .with("severity", "high")
+    .with("created", "unknown")
+    .with("answered", answered)
+    .with(
+        "rejected_code",
+        code.map(serde_json::Value::from)
+            .unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+fn no_responder(ctx: &StepContext) -> Result<(), ActionError> {
+    ctx.note(
+        Level::Warn,
+        "No responder key is set, so steps that need to read the account will fail; set BINANCE_RESPONDER_API_KEY/SECRET to pull evidence.",
+    )
+}
+
+/// Orders still open that the leaked key cannot cancel (read with the responder key):
+/// an alert and a finding, so a person cancels them in the app.
+async fn left_open(ctx: &StepContext, why: &str) -> Result<(), ActionError> {
+    let Ok(reader) = ctx.client(crate::secret::Role::Responder) else {
+        return Ok(());
+    };
+    let open = super::orders::open_everywhere(ctx, &reader)
+        .await
+        .unwrap_or_default();
+    if open.is_empty() {
+        return Ok(());
+    }
+    ctx.note(
+        Level::Alert,
+        format!(
+            "{} open order(s) remain and {why}: cancel them in the Binance app (Orders > Open Orders > Cancel All) on every market",
+            open.len()
+        ),
+    )?;
+    ctx.finding(
+        "high",
+        format!(
+            "{} open order(s) left by the dead key; cancel them by hand",
+            open.len()
+        ),
+        json!(open
+            .iter()
+            .map(|o| super::util::row(Some(o.market.as_str()), o))
+            .collect::<Vec<_>>()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_and_portfolio_margin_count_in_severity() {
+        let read_only = Facts {
+            ip_restricted: true,
+            known: true,
+            ..Facts::unknown()
+        };
+        assert_eq!(read_only.severity(), "low");
+        let options = Facts {
+            can_options: true,
+            ..read_only
+        };
+        assert_eq!(options.severity(), "high");
+        let pm = Facts {
+            can_portfolio_margin: true,
+            ip_restricted: false,
+            known: true,
+            ..Facts::unknown()
+        };
+        assert_eq!(pm.severity(), "critical");
+        assert_eq!(pm.not_enabled(), ["spot", "margin", "usdm", "coinm"]);
+        assert!(
+            Facts::unknown().not_enabled().is_empty(),
+            "unknown: nothing assumed off"
+        );
+    }
 }

@@ -226,6 +226,11 @@ impl Coverage {
         self.push(source, scope, window, "gap", detail);
     }
 
+    /// Not enabled on the key: it can neither have acted nor be read there. Not a gap.
+    pub fn not_enabled(&mut self, source: &str, scope: &str, detail: &str) {
+        self.push(source, scope, None, "not enabled", detail);
+    }
+
     /// Not looked at by design.
     pub fn not_examined(&mut self, source: &str, detail: &str) {
         self.push(source, "", None, "not examined", detail);

@@ -37,6 +37,7 @@ pub async fn start(
         Some(path) => Scenario::load(path).map_err(SimError::into_error)?,
         None => Scenario::builtin_leaked_key(),
     };
+    let wrong_secret = scenario.drill_wrong_secret;
     let mut config = SimConfig::new(scenario);
     config.weight_window = cfg.weight_window;
     for fault in &cfg.sim_faults {
@@ -54,9 +55,15 @@ pub async fn start(
         let key = server.create_responder_key();
         Credentials::new(key.api_key.clone(), key.secret.clone())
     });
+    // `drill: { secret: wrong }`: the operator pasted a secret that is not this key's.
+    let secret = if wrong_secret {
+        leaked.secret.chars().rev().collect()
+    } else {
+        leaked.secret.clone()
+    };
     Ok(Arc::new(Drill {
         url: server.url().to_string(),
-        leaked: Credentials::new(leaked.api_key.clone(), leaked.secret.clone()),
+        leaked: Credentials::new(leaked.api_key.clone(), secret),
         responder,
         leaked_api_key: leaked.api_key.clone(),
         server,

@@ -83,6 +83,7 @@ fn target_name(target: &Target) -> String {
         Target::Production => "Binance production".into(),
         Target::Testnet => "Binance testnet".into(),
         Target::BaseUrl(url) => url.clone(),
+        Target::TestnetAt(url) => format!("{url} (testnet: no /sapi)"),
         Target::Drill { scenario } => match scenario {
             Some(path) => format!("simulator (scenario {})", path.display()),
             None => "simulator (built-in scenario leaked-key)".into(),
@@ -96,6 +97,7 @@ fn recorded_target(target: &Target) -> RecordedTarget {
         Target::Production => RecordedTarget::Production,
         Target::Testnet => RecordedTarget::Testnet,
         Target::BaseUrl(url) => RecordedTarget::BaseUrl { url: url.clone() },
+        Target::TestnetAt(url) => RecordedTarget::TestnetAt { url: url.clone() },
         Target::Drill { scenario } => RecordedTarget::Drill {
             // Absolute, so a resume from another folder finds the same scenario.
             scenario: scenario.as_ref().map(|path| {
@@ -114,6 +116,7 @@ fn target_of(recorded: &RecordedTarget) -> Target {
         RecordedTarget::Production => Target::Production,
         RecordedTarget::Testnet => Target::Testnet,
         RecordedTarget::BaseUrl { url } => Target::BaseUrl(url.clone()),
+        RecordedTarget::TestnetAt { url } => Target::TestnetAt(url.clone()),
         RecordedTarget::Drill { scenario } => Target::Drill {
             scenario: scenario.as_ref().map(PathBuf::from),
         },
@@ -157,6 +160,10 @@ fn target_from_words(words: &str) -> Option<RecordedTarget> {
                 Some(RecordedTarget::Drill {
                     scenario: Some(path.to_string()),
                 })
+            } else if let Some(url) = words.strip_suffix(" (testnet: no /sapi)") {
+                Some(RecordedTarget::TestnetAt {
+                    url: url.to_string(),
+                })
             } else if words.starts_with("http://") || words.starts_with("https://") {
                 Some(RecordedTarget::BaseUrl {
                     url: words.to_string(),
@@ -178,7 +185,7 @@ fn resume_target(
 ) -> Result<(Target, Option<String>), Error> {
     let was = target_name(&target_of(recorded));
     if let Some(new) = &cfg.new_base_url {
-        let RecordedTarget::BaseUrl { url } = recorded else {
+        let (RecordedTarget::BaseUrl { url } | RecordedTarget::TestnetAt { url }) = recorded else {
             return Err(Error::usage_hint(
                 format!(
                     "--new-base-url moves an incident that ran against a base URL; {} ran against {was}",
@@ -197,7 +204,11 @@ fn resume_target(
             ));
         }
         let moved = (new != url).then(|| url.clone());
-        return Ok((Target::BaseUrl(new.clone()), moved));
+        let target = match recorded {
+            RecordedTarget::TestnetAt { .. } => Target::TestnetAt(new.clone()),
+            _ => Target::BaseUrl(new.clone()),
+        };
+        return Ok((target, moved));
     }
     if !cfg.target_explicit {
         return Ok((target_of(recorded), None));
@@ -399,6 +410,10 @@ pub async fn connect(
                 Target::Production => Endpoints::production(),
                 Target::Testnet => Endpoints::testnet(),
                 Target::BaseUrl(url) => Endpoints::single(url),
+                Target::TestnetAt(url) => Endpoints {
+                    sapi: None,
+                    ..Endpoints::single(url)
+                },
                 Target::Drill { .. } => unreachable!("handled above"),
             };
             let Some(leaked) = secret::load(Role::Leaked, cfg.key_file.as_deref(), true)? else {

@@ -24,6 +24,8 @@ pub enum ExchangeError {
         status: u16,
         code: i64,
         message: String,
+        /// What the code means, for callers that decide on it.
+        reason: Rejection,
     },
 
     /// Any other error answer.
@@ -112,6 +114,36 @@ fn retry_suffix(retry_after: Option<Duration>) -> String {
         .unwrap_or_default()
 }
 
+/// What a credential rejection means. -2015 is per endpoint, not per key (see
+/// binance-api.md, "-2015 is per endpoint"): on its own it never proves a key dead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rejection {
+    /// -2015: "Invalid API-key, IP, or permissions for action" — this endpoint refuses
+    /// this key from this address: an IP outside the whitelist, a permission the key
+    /// lacks (futures, trading), a temporary ban, or a deleted key on `/api/v3`.
+    Refused,
+    /// -2014: the key's format is invalid.
+    BadKeyFormat,
+    /// -2008: "Invalid Api-Key ID": Binance does not know the key (deleted, a typo, or a
+    /// testnet key on production).
+    NotFound,
+    /// -1022: the signature is not valid — the secret is wrong; says nothing about the key.
+    BadSignature,
+}
+
+impl Rejection {
+    fn from_code(code: i64) -> Option<Rejection> {
+        match code {
+            -2015 => Some(Rejection::Refused),
+            -2014 => Some(Rejection::BadKeyFormat),
+            -2008 => Some(Rejection::NotFound),
+            -1022 => Some(Rejection::BadSignature),
+            _ => None,
+        }
+    }
+}
+
 /// The kind of an [`ExchangeError`], for callers that branch on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -162,6 +194,26 @@ impl ExchangeError {
             | ExchangeError::IpBanned { code, .. } => *code,
             _ => None,
         }
+    }
+
+    /// Why the credentials were rejected, if that is what this is.
+    pub fn rejection(&self) -> Option<Rejection> {
+        match self {
+            ExchangeError::CredentialsRejected { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
+    /// Binance answered, but not with anything about the key: a 5xx, a rate limit, a
+    /// WAF/geo block (403, 451), an answer that cannot be read. The request may work
+    /// later; it proves nothing about the key.
+    pub fn is_unhelpful_answer(&self) -> bool {
+        matches!(
+            self,
+            ExchangeError::Api { .. }
+                | ExchangeError::RateLimited { .. }
+                | ExchangeError::Decode { .. }
+        )
     }
 
     /// The credential-rejection code (-2008, -2014, -2015, -1022), if that is what this is.
@@ -331,15 +383,14 @@ pub(crate) fn check_answer(
             retry_after: answer.retry_after,
         });
     }
-    match code {
-        Some(code) if CREDENTIAL_REJECTION_CODES.contains(&code) => {
-            Err(ExchangeError::CredentialsRejected {
-                endpoint,
-                status,
-                code,
-                message,
-            })
-        }
+    match code.and_then(|c| Rejection::from_code(c).map(|r| (c, r))) {
+        Some((code, reason)) => Err(ExchangeError::CredentialsRejected {
+            endpoint,
+            status,
+            code,
+            message,
+            reason,
+        }),
         _ => Err(ExchangeError::Api {
             endpoint,
             status,
@@ -449,6 +500,15 @@ mod tests {
         .unwrap_err();
         assert!(e.is_credential_rejection());
         assert_eq!((e.code(), e.status()), (Some(-2015), Some(401)));
+        assert_eq!(e.rejection(), Some(Rejection::Refused));
+        for (code, reason) in [
+            (-2008, Rejection::NotFound),
+            (-2014, Rejection::BadKeyFormat),
+            (-1022, Rejection::BadSignature),
+        ] {
+            let e = answer(401, &format!(r#"{{"code":{code},"msg":"x"}}"#)).unwrap_err();
+            assert_eq!(e.rejection(), Some(reason));
+        }
         assert_eq!(
             e.to_string(),
             "GET /api/v3/account: Binance rejected the credentials (HTTP 401, code -2015: Invalid API-key, IP, or permissions for action.)"

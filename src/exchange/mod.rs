@@ -30,7 +30,7 @@ use std::fmt;
 
 pub use client::{Client, ClientConfig, RetryPolicy};
 pub use endpoints::Endpoints;
-pub use error::{ErrorKind, ExchangeError, CREDENTIAL_REJECTION_CODES};
+pub use error::{ErrorKind, ExchangeError, Rejection, CREDENTIAL_REJECTION_CODES};
 pub use model::*;
 pub use observer::{RequestObserver, RequestSummary, Wait};
 pub use weights::{published_limit, Pull};

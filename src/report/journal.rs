@@ -260,6 +260,10 @@ pub enum RecordedTarget {
     BaseUrl {
         url: String,
     },
+    /// One server that behaves like Binance's testnets (`--testnet --base-url`).
+    TestnetAt {
+        url: String,
+    },
     /// A simulator started in-process; `scenario` is an absolute path (none: built-in).
     Drill {
         #[serde(default, skip_serializing_if = "Option::is_none")]

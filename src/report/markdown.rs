@@ -245,6 +245,27 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
             }
             let _ = writeln!(out);
         }
+        let off: Vec<&Json> = rows
+            .iter()
+            .copied()
+            .filter(|r| cell(r, "status") == "not enabled")
+            .collect();
+        if !off.is_empty() {
+            let _ = writeln!(
+                out,
+                "Not enabled on this key (nothing it can have done there; not a gap):\n"
+            );
+            for n in &off {
+                let _ = writeln!(
+                    out,
+                    "- {} {}: {}",
+                    cell(n, "source"),
+                    cell(n, "scope"),
+                    esc(&cell(n, "detail"))
+                );
+            }
+            let _ = writeln!(out);
+        }
         if !not.is_empty() {
             let _ = writeln!(out, "Not examined:\n");
             for n in &not {

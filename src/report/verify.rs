@@ -308,9 +308,11 @@ pub fn verify(
 /// Every `verify_revoked` verdict must follow from the probe answers journaled before
 /// it: each round's verdict from its answers, and the final one from the last rounds.
 fn check_verdicts(read: &ReadJournal, records: &[&Record]) -> Option<(usize, String)> {
-    use crate::actions::revoke::{round_verdict, Probe};
+    use crate::actions::revoke::{verdict_of, Probe, Seen};
     let mut actions: std::collections::HashMap<&str, &str> = Default::default();
-    let mut seen_live = false;
+    // What triage saw, then what each step's own earlier rounds saw (as the step did).
+    let mut triage = Seen::default();
+    let mut seen: std::collections::HashMap<&str, Seen> = Default::default();
     let mut rounds: std::collections::HashMap<&str, Vec<String>> = Default::default();
     for (i, r) in records.iter().enumerate() {
         let line = read.lines[i].number;
@@ -318,11 +320,12 @@ fn check_verdicts(read: &ReadJournal, records: &[&Record]) -> Option<(usize, Str
             Event::StepStarted { step, action, .. } => {
                 actions.insert(step, action);
                 rounds.remove(step.as_str());
+                seen.remove(step.as_str());
             }
             Event::StepFinished { step, outputs, .. }
                 if actions.get(step.as_str()) == Some(&"binance.key_permissions") =>
             {
-                seen_live |= outputs.get("live") == Some(&serde_json::Value::Bool(true));
+                triage = Seen::from_triage(Some(outputs));
             }
             Event::Probe {
                 step,
@@ -330,11 +333,19 @@ fn check_verdicts(read: &ReadJournal, records: &[&Record]) -> Option<(usize, Str
                 answers,
                 verdict,
             } => {
-                let probes: Vec<Probe> = answers
+                let answers: Vec<(&str, Probe)> = answers
                     .iter()
-                    .map(|a| Probe::from_class(&a.class, a.code))
+                    .map(|a| (a.path.as_str(), Probe::from_class(&a.class, a.code)))
                     .collect();
-                let derived = round_verdict(&probes, seen_live).as_str();
+                let step_seen = seen.entry(step).or_insert_with(|| triage.clone());
+                let derived = verdict_of(&answers, step_seen).as_str();
+                // verify_revoked's rounds (1, 2, ...) build on each other; a manual
+                // step's check (round 0) stands alone.
+                if *round > 0 {
+                    for (path, p) in &answers {
+                        step_seen.note(path, p);
+                    }
+                }
                 if derived != verdict {
                     return Some((line, format!("line {line}: probe round {round} of `{step}` says `{verdict}`, but its answers make it `{derived}`")));
                 }

@@ -20,6 +20,8 @@ pub struct Faults {
     pub clock_skew_ms: i64,
     /// Paths whose answers are broken JSON.
     pub malformed: Vec<String>,
+    /// Paths answered 503 (-1001) every time, before anything takes effect.
+    pub failing: Vec<String>,
     /// Request-weight limit for every family (None: Binance's published limits).
     pub weight_limit: Option<u32>,
     /// Seed for every random draw (None: a random seed).
@@ -39,7 +41,7 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 
 /// The fault names `apply` accepts, for messages.
 pub const FAULT_NAMES: &str = "latency=MS, error-rate=P, timeout-rate=P, clock-skew=MS, \
-     malformed=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N";
+     malformed=PATH, failing=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N";
 
 impl Faults {
     /// Apply one `NAME=VALUE` spec; the message says what was wrong.
@@ -77,6 +79,14 @@ impl Faults {
                     return Err(bad("expected a path such as /api/v3/account"));
                 }
                 self.malformed.push(value.to_string());
+            }
+            "failing" => {
+                if !value.starts_with('/') {
+                    return Err(bad(
+                        "expected a path such as /sapi/v1/account/apiRestrictions",
+                    ));
+                }
+                self.failing.push(value.to_string());
             }
             "weight-limit" => {
                 let n: u32 = value

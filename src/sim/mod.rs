@@ -105,7 +105,7 @@ fn into_error(err: SimError) -> Error {
         SimError::Usage(message) => Error::usage_hint(
             message,
             "faults are latency=MS, error-rate=P, timeout-rate=P, clock-skew=MS, \
-             malformed=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N",
+             malformed=PATH, failing=PATH, weight-limit=N, throttle=MS, ban=MS, seed=N",
         ),
         other => Error::Sim(other),
     }
@@ -140,11 +140,13 @@ pub fn config_from_args(args: &SimServeArgs) -> Result<SimConfig, SimError> {
         )));
     }
     Ok(SimConfig {
+        client_ip: args.client_ip.or(scenario.client_ip),
         scenario,
         port: args.port,
         faults,
         weight_window,
         request_log: args.request_log.clone(),
+        testnet: args.testnet,
     })
 }
 
@@ -218,5 +220,29 @@ pub fn validate_command(paths: &[PathBuf]) -> Result<u8, Error> {
         Ok(exit::OK)
     } else {
         Err(Error::Invalid(all))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command, SimCommand};
+
+    fn serve_config(args: &[&str]) -> super::SimConfig {
+        let cli = Cli::try_parse_from(["respond", "sim", "serve"].iter().chain(args)).unwrap();
+        let Command::Sim(SimCommand::Serve(args)) = cli.command else {
+            panic!("not sim serve");
+        };
+        super::config_from_args(&args).unwrap()
+    }
+
+    #[test]
+    fn client_ip_and_testnet_from_the_command_line() {
+        let config = serve_config(&["--client-ip", "192.0.2.50", "--testnet"]);
+        assert_eq!(config.client_ip, Some("192.0.2.50".parse().unwrap()));
+        assert!(config.testnet);
+        let config = serve_config(&[]);
+        assert_eq!((config.client_ip, config.testnet), (None, false));
     }
 }

@@ -38,17 +38,24 @@ pub struct SimConfig {
     pub weight_window: Duration,
     /// Also append the request log to this file as JSON lines.
     pub request_log: Option<PathBuf>,
+    /// The address outside callers are taken to come from, for IP whitelists (default:
+    /// the scenario's `client_ip`, else the real peer address).
+    pub client_ip: Option<IpAddr>,
+    /// Serve like Binance's testnets: no `/sapi` at all.
+    pub testnet: bool,
 }
 
 impl SimConfig {
     /// Defaults: free port, no faults, a one-minute window, no log file.
     pub fn new(scenario: Scenario) -> SimConfig {
         SimConfig {
+            client_ip: scenario.client_ip,
             scenario,
             port: 0,
             faults: Faults::default(),
             weight_window: Duration::from_secs(60),
             request_log: None,
+            testnet: false,
         }
     }
 
@@ -68,6 +75,8 @@ pub(super) struct Shared {
     pub log: RequestLog,
     window: Duration,
     pub shutdown: watch::Receiver<bool>,
+    client_ip: Option<IpAddr>,
+    testnet: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -208,6 +217,8 @@ impl SimServer {
             log,
             window: config.weight_window,
             shutdown: rx.clone(),
+            client_ip: config.client_ip,
+            testnet: config.testnet,
         });
         let app = Router::new()
             .fallback(handle)
@@ -409,7 +420,10 @@ async fn handle(
     }
 
     let faults = shared.faults();
-    let draw = draw(&shared, &faults);
+    let mut draw = draw(&shared, &faults);
+    if faults.failing.contains(&path) {
+        draw.error = Some((StatusCode::SERVICE_UNAVAILABLE, false));
+    }
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
@@ -439,7 +453,7 @@ async fn handle(
         &raw_query,
         &body,
         &headers,
-        peer.ip(),
+        shared.client_ip.unwrap_or(peer.ip()),
         draw,
         &faults,
     );
@@ -518,8 +532,10 @@ fn process(
             None,
         );
     };
-    let Some(ep) = endpoints::find(method, path) else {
-        let (status, what) = if endpoints::path_known(path) {
+    // Binance's testnets have no /sapi: the path does not exist there.
+    let served = !(shared.testnet && family == Family::Sapi);
+    let Some(ep) = endpoints::find(method, path).filter(|_| served) else {
+        let (status, what) = if served && endpoints::path_known(path) {
             (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
         } else {
             (StatusCode::NOT_FOUND, "Unknown path")
@@ -773,10 +789,13 @@ fn authenticate(
             "Signature for this request is not valid.",
         ));
     }
-    let allowed = match need {
-        Need::Read => key.permissions.reading,
-        Need::Trade(market) => key.permissions.can_trade(market),
-    };
+    // Every signed /fapi and /dapi call, reads included, needs "Enable Futures".
+    let futures_ok = !matches!(family, Family::Fapi | Family::Dapi) || key.permissions.futures;
+    let allowed = futures_ok
+        && match need {
+            Need::Read => key.permissions.reading,
+            Need::Trade(market) => key.permissions.can_trade(market),
+        };
     if !allowed {
         return Err(invalid_key(family, ip));
     }

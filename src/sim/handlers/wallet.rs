@@ -30,11 +30,11 @@ pub fn api_restrictions(ctx: &mut Ctx) -> Result<Value, ApiError> {
         "enableMargin": p.margin,
         "enableFutures": p.futures,
         "permitsUniversalTransfer": p.spot || p.margin || p.futures,
-        "enableVanillaOptions": false,
+        "enableVanillaOptions": p.options,
         "enableFixApiTrade": false,
         "enableFixReadOnly": false,
         "enableSpotAndMarginTrading": p.spot,
-        "enablePortfolioMarginTrading": false,
+        "enablePortfolioMarginTrading": p.portfolio_margin,
     }))
 }
 

@@ -40,7 +40,14 @@ pub struct Scenario {
     pub pay: Vec<ScenarioPay>,
     pub positions: Vec<ScenarioPosition>,
     pub drill_deletion: DrillDeletion,
+    /// `drill: { secret: wrong }`: a drill hands respond a secret that does not belong to
+    /// the leaked key (a mistake under stress: -1022 on every signed call).
+    pub drill_wrong_secret: bool,
     pub attacker: Option<ScenarioAttacker>,
+    /// The address the simulator takes every outside caller (respond, other clients)
+    /// to come from, for IP whitelists: a drill can put the responder outside a key's
+    /// whitelist while the scenario's attacker acts from inside it. None: the real peer.
+    pub client_ip: Option<IpAddr>,
 }
 
 /// A point in time: relative to server start, or absolute.
@@ -68,10 +75,22 @@ pub struct Permissions {
     pub margin: bool,
     pub futures: bool,
     pub withdrawals: bool,
+    /// European options (`enableVanillaOptions`).
+    pub options: bool,
+    /// Portfolio margin trading (`enablePortfolioMarginTrading`).
+    pub portfolio_margin: bool,
 }
 
 impl Permissions {
-    pub const NAMES: [&'static str; 5] = ["reading", "spot", "margin", "futures", "withdrawals"];
+    pub const NAMES: [&'static str; 7] = [
+        "reading",
+        "spot",
+        "margin",
+        "futures",
+        "withdrawals",
+        "options",
+        "portfolio_margin",
+    ];
 
     pub fn read_only() -> Self {
         Permissions {
@@ -87,6 +106,8 @@ impl Permissions {
             self.margin,
             self.futures,
             self.withdrawals,
+            self.options,
+            self.portfolio_margin,
         ];
         Self::NAMES
             .iter()
@@ -96,11 +117,12 @@ impl Permissions {
             .collect()
     }
 
-    /// Whether this key may place or cancel orders on `market`.
+    /// Whether this key may place or cancel orders on `market`. Binance has one switch
+    /// for spot and cross-margin orders ("Enable Spot & Margin Trading"); `margin` is
+    /// margin loans ("Enable Margin Loan, Repay & Transfer").
     pub fn can_trade(&self, market: Market) -> bool {
         match market {
-            Market::Spot => self.spot,
-            Market::Margin => self.margin,
+            Market::Spot | Market::Margin => self.spot,
             Market::Usdm | Market::Coinm => self.futures,
         }
     }

@@ -40,6 +40,9 @@ pub struct RawScenario {
     pub drill: Option<RawDrill>,
     #[serde(default)]
     pub attacker: Option<RawAttacker>,
+    /// Where outside callers are taken to come from (IP whitelists).
+    #[serde(default)]
+    pub client_ip: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,7 +206,11 @@ pub struct RawPosition {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDrill {
-    pub deletion: S,
+    #[serde(default)]
+    pub deletion: Option<S>,
+    /// `wrong`: the drill hands respond a secret that does not belong to the key.
+    #[serde(default)]
+    pub secret: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]

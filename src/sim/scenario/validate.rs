@@ -301,6 +301,8 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
                 "margin" => permissions.margin = true,
                 "futures" => permissions.futures = true,
                 "withdrawals" => permissions.withdrawals = true,
+                "options" => permissions.options = true,
+                "portfolio_margin" => permissions.portfolio_margin = true,
                 other => c.err(
                     p,
                     format!(
@@ -640,14 +642,14 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
     }
 
     // Drill and attacker.
-    let drill_deletion = match &raw.drill {
+    let drill_deletion = match raw.drill.as_ref().and_then(|d| d.deletion.as_ref()) {
         None => DrillDeletion::Correct,
-        Some(d) => match d.deletion.value.trim() {
+        Some(deletion) => match deletion.value.trim() {
             "correct" => DrillDeletion::Correct,
             "wrong-key" => {
                 if keys.len() < 2 {
                     c.err(
-                        &d.deletion,
+                        deletion,
                         "`deletion: wrong-key` needs a second key for the drill to delete by mistake",
                     );
                 }
@@ -655,10 +657,24 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
             }
             other => {
                 c.err(
-                    &d.deletion,
+                    deletion,
                     format!("unknown deletion {other:?} (expected correct or wrong-key)"),
                 );
                 DrillDeletion::Correct
+            }
+        },
+    };
+    let drill_wrong_secret = match raw.drill.as_ref().and_then(|d| d.secret.as_ref()) {
+        None => false,
+        Some(secret) => match secret.value.trim() {
+            "right" => false,
+            "wrong" => true,
+            other => {
+                c.err(
+                    secret,
+                    format!("unknown secret {other:?} (expected right or wrong)"),
+                );
+                false
             }
         },
     };
@@ -666,6 +682,17 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
         .attacker
         .as_ref()
         .and_then(|a| check_attacker(&mut c, a, &keys, &mut check_order));
+
+    let client_ip = raw
+        .client_ip
+        .as_ref()
+        .and_then(|ip| match ip.value.trim().parse::<IpAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                c.err(ip, format!("client_ip {:?} is not an IP address", ip.value));
+                None
+            }
+        });
 
     if !c.diags.is_empty() {
         c.diags.sort();
@@ -686,7 +713,9 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
         pay,
         positions,
         drill_deletion,
+        drill_wrong_secret,
         attacker,
+        client_ip,
     })
 }
 
