@@ -206,23 +206,25 @@ impl Action for KeyPermissions {
                 // Testnets have no /sapi: fall back to what the account says.
                 Err(ExchangeError::NotOnTestnet { .. }) => None,
                 Err(e) => {
-                    unread.push(format!("the key's permissions ({e})"));
+                    ctx.note(
+                        Level::Alert,
+                        format!("Triage could not read the key's permissions ({e}). The key is treated as LIVE with every permission; going on to the cancel."),
+                    )?;
+                    unread.push("the key's permissions".to_string());
                     None
                 }
             };
             let account = match account {
                 Ok(a) => Some(a),
                 Err(e) => {
-                    unread.push(format!("the spot account ({e})"));
+                    ctx.note(
+                        Level::Alert,
+                        format!("Triage could not read the spot account ({e}): the spot wallet is left out of the value below; going on to the cancel."),
+                    )?;
+                    unread.push("the spot account".to_string());
                     None
                 }
             };
-            for what in &unread {
-                ctx.note(
-                    Level::Alert,
-                    format!("Triage could not read {what}. The key is treated as LIVE with every permission; going on to the cancel."),
-                )?;
-            }
             let facts = match &restrictions {
                 Some(r) => Facts {
                     restrictions: Some(r.clone()),
@@ -480,8 +482,13 @@ impl Action for KeyPermissions {
                 // not learn what the key may do.
                 outcome.status = crate::report::journal::StepStatus::Failed;
                 outcome.summary = format!(
-                    "key treated as live: could not read {}; severity {severity} assumed",
-                    unread.join(" and ")
+                    "key treated as live: could not read {}; severity {severity}{}",
+                    unread.join(" and "),
+                    if facts.known || on_testnet {
+                        ""
+                    } else {
+                        " assumed"
+                    }
                 );
             }
             Ok(outcome
