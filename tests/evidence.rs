@@ -93,6 +93,12 @@ async fn a_drill_reports_every_position_and_the_trades_of_algo_only_and_position
         "{}",
         run.stderr
     );
+    // Counted in the blast radius at triage, before anything else.
+    assert!(
+        run.stderr.contains("  open futures positions: 3 ("),
+        "{}",
+        run.stderr
+    );
     let report = read_json(&incident.join("report.json"));
     let balances = report["steps"]
         .as_array()
@@ -101,6 +107,13 @@ async fn a_drill_reports_every_position_and_the_trades_of_algo_only_and_position
         .find(|s| s["id"] == "balances")
         .unwrap();
     assert_eq!(balances["outputs"]["open_positions"], 3, "{balances}");
+    let triage = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "triage")
+        .unwrap();
+    assert_eq!(triage["outputs"]["open_positions"], 3, "{triage}");
 
     // The trades of a symbol seen only as a conditional order, and of symbols seen only
     // as positions, are read, and coverage says why each symbol was a candidate.

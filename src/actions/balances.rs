@@ -278,7 +278,7 @@ impl Action for Balances {
 /// One open position in words: `usdm BTCUSDT long 0.01 (notional 640 USDT, entry 64030,
 /// unrealised PnL 1.2)`, or for COIN-M `coinm BTCUSD_PERP short 5 contracts (notional
 /// 0.0078 BTC, entry 64000, unrealised PnL -0.0001 BTC)`.
-fn describe_position(p: &crate::exchange::Position) -> String {
+pub(super) fn describe_position(p: &crate::exchange::Position) -> String {
     let side = if p.position_amt.is_sign_negative() {
         "short"
     } else {

@@ -40,6 +40,7 @@ static SPEC: ActionSpec = ActionSpec {
         OutputSpec { name: "ip_restricted", description: "an IP whitelist is set" },
         OutputSpec { name: "created", description: "when the key was created (UTC)" },
         OutputSpec { name: "age_days", description: "days since the key was created" },
+        OutputSpec { name: "open_positions", description: "open USDⓈ-M and COIN-M positions the key can close or add to (0 when live is false or futures are not enabled)" },
         OutputSpec { name: "reachable_value", description: "estimated value of every wallet the key can reach (spot, margin, futures), in the quote asset" },
         OutputSpec { name: "withdrawable_value", description: "estimated value the key could withdraw now (spot wallet, when withdrawals are enabled)" },
         OutputSpec { name: "can_margin", description: "margin loans enabled" },
@@ -148,14 +149,24 @@ impl Action for KeyPermissions {
             let quote = ctx.args.text("quote").unwrap_or("USDT").to_string();
             let client = ctx.client(Role::Leaked)?;
             // One round trip: permissions, every wallet the key can read, prices.
-            let (restrictions, account, tickers, margin, usdm, coinm) = tokio::join!(
+            let (restrictions, account, tickers, margin, usdm, coinm, usdm_pos, coinm_pos) = tokio::join!(
                 client.api_restrictions(),
                 client.account(),
                 client.ticker_prices(Market::Spot),
                 client.margin_account(),
                 client.futures_balances(Market::UsdM),
                 client.futures_balances(Market::CoinM),
+                client.position_risk(Market::UsdM),
+                client.position_risk(Market::CoinM),
             );
+            // Open futures positions are part of what the key can reach: it can close
+            // them at a loss or add to them. A refused read (futures not enabled) has none.
+            let positions: Vec<crate::exchange::Position> = [usdm_pos, coinm_pos]
+                .into_iter()
+                .filter_map(Result::ok)
+                .flatten()
+                .filter(|p| p.is_open())
+                .collect();
             // How each liveness endpoint answered this key: verify_revoked takes -2008 as
             // proof of deletion only from an endpoint that answered it otherwise before.
             let on_testnet = matches!(restrictions, Err(ExchangeError::NotOnTestnet { .. }));
@@ -403,6 +414,20 @@ impl Action for KeyPermissions {
                     }
                 ),
             )?;
+            if !positions.is_empty() {
+                ctx.note(
+                    Level::Info,
+                    format!(
+                        "  open futures positions: {} ({})",
+                        positions.len(),
+                        positions
+                            .iter()
+                            .map(super::balances::describe_position)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                )?;
+            }
             ctx.note(
                 Level::Detail,
                 format!(
@@ -470,6 +495,7 @@ impl Action for KeyPermissions {
                     "canWithdraw": account.as_ref().map(|a| a.can_withdraw),
                     "permissions": account.as_ref().map(|a| a.permissions.clone()),
                     "reachableValue": dec(value.round_dp(2)),
+                    "openPositions": positions.len(),
                     "quote": quote,
                 })],
             )?;
@@ -513,6 +539,7 @@ impl Action for KeyPermissions {
                         .unwrap_or(serde_json::Value::Null),
                 )
                 .with("reachable_value", dec(value.round_dp(2)))
+                .with("open_positions", positions.len() as u64)
                 .with(
                     "withdrawable_value",
                     if facts.can_withdraw {
