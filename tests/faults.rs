@@ -287,11 +287,11 @@ fn assert_contained(run: &Run, dir: &Path, server: &SimServer) -> Value {
     assert_eq!(report["outcome"], "completed");
     let cancel = step(&report, "cancel-orders");
     assert_eq!(cancel["status"], "ok", "{cancel}");
-    assert_eq!(cancel["outputs"]["cancelled"], 7, "{cancel}");
+    assert_eq!(cancel["outputs"]["cancelled"], 8, "{cancel}");
     assert_eq!(cancel["outputs"]["remaining"], 0, "{cancel}");
     assert!(
         run.stderr
-            .contains("cancel-orders: done — 7 order(s) cancelled; no open order left"),
+            .contains("cancel-orders: done — 8 order(s) cancelled; no open order left"),
         "{}",
         run.stderr
     );
@@ -330,7 +330,7 @@ async fn fault_5xx_burst() {
         1,
         "fault_5xx_burst",
         "5xx burst (12 answers 500/502/503 during containment, half after taking effect)",
-        "completes: reads and cancel-alls retried with backoff; 7 orders cancelled once each",
+        "completes: reads and cancel-alls retried with backoff; 8 orders cancelled once each",
         run.code,
         took,
     );
@@ -521,8 +521,8 @@ async fn fault_418_ip_banned() {
     // After a 418 the client sends nothing more to that family until the ban ends.
     let banned = count(&log, |e| e.status == 418);
     assert!(
-        banned <= 5,
-        "one 418 per request in flight, no retries: {banned}"
+        banned <= 6,
+        "one 418 per request in flight (spot, margin, two books each on usdm and coinm), no retries: {banned}"
     );
     let report = read_json(&incident.join("report.json"));
     assert_eq!(report["outcome"], "failed");
@@ -629,7 +629,7 @@ async fn fault_malformed_json() {
     let report = read_json(&incident.join("report.json"));
     let cancel = step(&report, "cancel-orders");
     assert_eq!(cancel["status"], "failed", "{cancel}");
-    assert_eq!(cancel["outputs"]["cancelled"], 4, "{cancel}");
+    assert_eq!(cancel["outputs"]["cancelled"], 5, "{cancel}");
     assert_eq!(cancel["outputs"]["unchecked"], serde_json::json!(["spot"]));
     // The run went on to the evidence and the key deletion: the real stop.
     assert_eq!(step(&report, "transfers")["status"], "ok");

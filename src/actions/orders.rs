@@ -215,7 +215,8 @@ async fn cancel_round(client: &Client, orders: &[Order]) -> Round {
     let mut tasks = JoinSet::new();
     for (market, symbol) in targets {
         let client = client.clone();
-        // USDⓈ-M has two books per symbol: cancel only the one(s) with listed orders,
+        // Futures have two books per symbol (regular and conditional/algo, on USDⓈ-M and
+        // COIN-M alike): cancel only the one(s) with listed orders,
         // so a book already acknowledged empty is not cancelled again.
         let on_symbol = |algo: bool| {
             orders
