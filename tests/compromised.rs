@@ -512,13 +512,26 @@ async fn since_incident_exits_6_on_new_activity_and_5_when_quiet() {
     );
 
     // Someone still trading: the second look sees orders the first never saw: 6.
+    // Two runs of five cancel rounds each list both futures books on both markets a dozen
+    // times: more than /fapi and /dapi's one shared pool holds in a minute. A 2 s window
+    // on both sides keeps the test from waiting for the minute to pass.
     let text = respond::sim::BUILTIN_LEAKED_KEY.replace("every: 5s", "every: 200ms");
-    let busy = sim(Some(&text)).await;
+    let mut config =
+        respond::sim::SimConfig::new(respond::sim::Scenario::parse(&text, "busy.yaml").unwrap());
+    config.weight_window = std::time::Duration::from_secs(2);
+    let busy = respond::sim::SimServer::start(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = leaked_env(&busy);
     let first = respond(
         dir.path(),
-        &["compromised", "--yes", "--base-url", busy.url()],
+        &[
+            "compromised",
+            "--yes",
+            "--base-url",
+            busy.url(),
+            "--weight-window",
+            "2s",
+        ],
         &env_refs(&env),
     )
     .await;
@@ -531,6 +544,8 @@ async fn since_incident_exits_6_on_new_activity_and_5_when_quiet() {
             "--yes",
             "--base-url",
             busy.url(),
+            "--weight-window",
+            "2s",
             "--since-incident",
             previous.to_str().unwrap(),
         ],

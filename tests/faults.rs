@@ -132,8 +132,10 @@ fn cancel_market(path: &str) -> Option<(&'static str, &'static str)> {
     Some(match path {
         "/api/v3/openOrders" => ("spot", "/api/v3/order"),
         "/sapi/v1/margin/openOrders" => ("margin", "/sapi/v1/margin/order"),
-        "/fapi/v1/allOpenOrders" | "/fapi/v1/algoOpenOrders" => ("usdm", "/fapi/v1/order"),
+        "/fapi/v1/allOpenOrders" => ("usdm", "/fapi/v1/order"),
+        "/fapi/v1/algoOpenOrders" => ("usdm", "/fapi/v1/algoOrder"),
         "/dapi/v1/allOpenOrders" => ("coinm", "/dapi/v1/order"),
+        "/dapi/v1/algoOpenOrders" => ("coinm", "/dapi/v1/algoOrder"),
         _ => return None,
     })
 }

@@ -223,14 +223,16 @@ const ALL: &[Spec] = &[
     SUB_ACCOUNT_TRANSFERS,
 ];
 
-/// Binance's published per-minute limits: (IP weight, UID weight). `/sapi` counts per
-/// endpoint on Binance's side; one shared budget per family is the cautious reading.
+/// Binance's published per-minute limits of a family's pool: (IP weight, UID weight).
+/// `/sapi` counts per endpoint on Binance's side; one shared budget per family is the
+/// cautious reading. `/fapi` and `/dapi` share ONE 2,400 since 2026-06-30 (see
+/// [`Family::pool`]): the figure is the pool's, not each family's. The budget replaces
+/// these with the live limits whenever an `exchangeInfo` answer lists them.
 pub fn published_limit(family: Family) -> (u32, u32) {
-    match family {
+    match family.pool() {
         Family::Api => (6_000, 0),
         Family::Sapi => (12_000, 180_000),
-        Family::Fapi => (2_400, 0),
-        Family::Dapi => (2_400, 0),
+        Family::Fapi | Family::Dapi => (2_400, 0),
     }
 }
 

@@ -43,6 +43,18 @@ fn nothing_to_cancel(err: &ExchangeError) -> bool {
     matches!(err.code(), Some(-2011) | Some(-2013))
 }
 
+/// The pool and IP weight of listing every open order on `market` without a symbol,
+/// both books on futures (what one pass of the cancel-until-quiet watch costs there).
+pub fn listing_weight(market: Market) -> (crate::exchange::Family, u32) {
+    let regular = open_orders_spec(market);
+    let algo = match market {
+        Market::UsdM => weights::FAPI_OPEN_ALGO_ORDERS.weight_all,
+        Market::CoinM => weights::DAPI_OPEN_ALGO_ORDERS.weight_all,
+        Market::Spot | Market::Margin => 0,
+    };
+    (regular.family().pool(), regular.weight_all + algo)
+}
+
 impl Client {
     /// Every open order on `market`, for one symbol or all. On USDⓈ-M and COIN-M this
     /// includes the conditional (algo) orders, marked `is_algo`.

@@ -77,15 +77,17 @@ pub fn exchange_info(ctx: &mut Ctx) -> Result<Value, ApiError> {
             v
         })
         .collect();
-    let limit = if coin {
-        ctx.limits.dapi
-    } else {
-        ctx.limits.fapi
-    };
+    // `/fapi` and `/dapi` list the same limits: since 2026-06-30 they are one pool of
+    // IP weight and one order budget.
+    let mut limits = rate_limits(ctx.limits.fapi, ctx.limits.window, false);
+    if let Value::Array(list) = &mut limits {
+        list.push(json!({"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200}));
+        list.push(json!({"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300}));
+    }
     let mut info = json!({
         "timezone": "UTC",
         "serverTime": ctx.now,
-        "rateLimits": rate_limits(limit, ctx.limits.window, false),
+        "rateLimits": limits,
         "exchangeFilters": [],
         "symbols": symbols,
     });
