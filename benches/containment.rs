@@ -50,7 +50,8 @@ pub struct Options {
     pub latency_ms: u64,
     /// The rate-limit window of the simulator and the client (Binance: one minute).
     pub weight_window: Duration,
-    /// The lowered limit of the third run, per window.
+    /// The lowered limit of the third run, per window and pool: `/fapi` and `/dapi` share
+    /// one, as on Binance since 2026-06-30 (the simulator and the client both pool them).
     pub lowered_limit: u32,
     /// Also run the built-in playbook unshortened.
     pub builtin_run: bool,
@@ -123,8 +124,9 @@ pub struct LogStats {
     /// Dependent round trips up to the last cancel, as the log shows them: a request
     /// depends on every answer sent before it reached the simulator.
     pub containment_round_trips: u32,
-    /// Peak IP weight in any window, per family (api, sapi, fapi, dapi).
-    pub peak_weight: [u64; 4],
+    /// Peak IP weight in any window, per pool: api, sapi, and futures (`/fapi` and
+    /// `/dapi` together: one pool since the COIN-M/USDⓈ-M integration of 2026-06-30).
+    pub peak_weight: [u64; 3],
     /// Peak `/sapi` UID weight in any window.
     pub peak_uid_weight: u64,
     pub too_many: usize,
@@ -132,13 +134,13 @@ pub struct LogStats {
     pub cancels: usize,
 }
 
-fn family(path: &str) -> usize {
+/// The weight pool a path counts against: 0 spot, 1 `/sapi`, 2 futures (`/fapi` and
+/// `/dapi` share one).
+fn pool(path: &str) -> usize {
     if path.starts_with("/sapi/") {
         1
-    } else if path.starts_with("/fapi/") {
+    } else if path.starts_with("/fapi/") || path.starts_with("/dapi/") {
         2
-    } else if path.starts_with("/dapi/") {
-        3
     } else {
         0
     }
@@ -196,7 +198,7 @@ pub fn analyse(log: &str, latency: Duration, window: Duration) -> LogStats {
         depth[i] = 1 + deepest_before[answered_before];
         deepest_before[i + 1] = deepest_before[i].max(depth[i]);
     }
-    let mut by_family: [Vec<(i64, u64)>; 4] = Default::default();
+    let mut by_pool: [Vec<(i64, u64)>; 3] = Default::default();
     let mut uid = Vec::new();
     for (i, (t, e)) in entries.iter().enumerate() {
         if e.method == "DELETE" {
@@ -212,10 +214,10 @@ pub fn analyse(log: &str, latency: Duration, window: Duration) -> LogStats {
         if UID_PATHS.contains(&e.path.as_str()) {
             uid.push((*t, u64::from(e.weight)));
         } else {
-            by_family[family(&e.path)].push((*t, u64::from(e.weight)));
+            by_pool[pool(&e.path)].push((*t, u64::from(e.weight)));
         }
     }
-    for (f, points) in by_family.iter().enumerate() {
+    for (f, points) in by_pool.iter().enumerate() {
         stats.peak_weight[f] = peak(points, window);
     }
     stats.peak_uid_weight = peak(&uid, window);
@@ -549,7 +551,9 @@ impl Report {
         let limit = u64::from(self.options.lowered_limit);
         let peak = limited.stats.peak_weight.iter().copied().max().unwrap_or(0);
         out.push(Target {
-            what: format!("lowered limit: paced under {limit} per window, never rejected"),
+            what: format!(
+                "lowered limit: paced under {limit} per window and pool (/fapi + /dapi one pool), never rejected"
+            ),
             met: peak <= limit && limited.stats.too_many == 0 && limited.stats.banned == 0,
             detail: format!(
                 "peak {peak} per window; {} vs {} as shipped",
@@ -612,7 +616,7 @@ impl Report {
         let _ = writeln!(o, "command:   {}", self.command);
         let _ = writeln!(
             o,
-            "           serial adds --concurrency 1; lowered adds --weight-limit {0} --sim-fault weight-limit={0}",
+            "           serial adds --concurrency 1; lowered adds --weight-limit {0} --sim-fault weight-limit={0} (per pool; /fapi + /dapi share one)",
             opts.lowered_limit
         );
         let _ = writeln!(o);
@@ -624,7 +628,7 @@ impl Report {
             "RTs",
             "total",
             "reqs",
-            "peak weight/window api/sapi/fapi/dapi/uid",
+            "peak weight/window api/sapi/futures/uid",
             "429",
             "418",
             "peak RSS",
@@ -641,12 +645,8 @@ impl Report {
                 secs(s.total),
                 s.requests,
                 format!(
-                    "{}/{}/{}/{}/{}",
-                    s.peak_weight[0],
-                    s.peak_weight[1],
-                    s.peak_weight[2],
-                    s.peak_weight[3],
-                    s.peak_uid_weight
+                    "{}/{}/{}/{}",
+                    s.peak_weight[0], s.peak_weight[1], s.peak_weight[2], s.peak_uid_weight
                 ),
                 s.too_many,
                 s.banned,

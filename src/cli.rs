@@ -142,7 +142,8 @@ pub struct RunOptions {
     #[arg(long, value_name = "DURATION", default_value = "1m", hide = true)]
     pub weight_window: String,
 
-    /// Per-family request-weight budget per window (default: Binance's published limits).
+    /// Request-weight budget per pool per window (spot, /sapi, and futures: /fapi and
+    /// /dapi share one). Default: Binance's published limits, or the live ones.
     #[arg(long, value_name = "N")]
     pub weight_limit: Option<u32>,
 
@@ -273,7 +274,8 @@ pub struct SimServeArgs {
     #[arg(long, value_name = "MS")]
     pub latency_ms: Option<u64>,
 
-    /// Request-weight limit per family per window (same as --fault weight-limit=N).
+    /// Request-weight limit per pool per window, /fapi and /dapi sharing one (same as
+    /// --fault weight-limit=N).
     #[arg(long, value_name = "N")]
     pub weight_limit: Option<u32>,
 

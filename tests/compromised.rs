@@ -75,9 +75,16 @@ async fn drill_autopilot_contains_everything_and_reports_the_findings() {
     assert!(md.contains("DRILL (autopilot)"));
     assert!(md.contains("TXunknown"));
 
-    // The evidence matches the scenario: seven open orders on four markets, one withdrawal.
+    // The evidence matches the scenario: eight open orders on four markets (two of them
+    // conditional orders in the USDⓈ-M and COIN-M algo books), one withdrawal.
     let cancelled = csv_rows(&incident.join("evidence/cancelled-orders.csv"));
-    assert_eq!(cancelled.len(), 7);
+    assert_eq!(cancelled.len(), 8);
+    assert!(
+        cancelled
+            .iter()
+            .any(|r| r["market"] == "coinm" && r["type"] == "STOP_MARKET"),
+        "the attacker's COIN-M stop is cancelled: {cancelled:?}"
+    );
     let markets: std::collections::BTreeSet<_> =
         cancelled.iter().map(|r| r["market"].clone()).collect();
     assert_eq!(
@@ -125,8 +132,8 @@ async fn drill_autopilot_contains_everything_and_reports_the_findings() {
         .filter(|l| l.contains("\"method\":\"DELETE\"") && l.contains("\"actor\":\"client\""))
         .count();
     assert_eq!(
-        deletes, 7,
-        "spot 3 symbols, margin 1, usdm regular + algo, coinm 1:\n{log}"
+        deletes, 8,
+        "spot 3 symbols, margin 1, usdm regular + algo, coinm regular + algo:\n{log}"
     );
 
     let verify = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
@@ -144,6 +151,17 @@ async fn drill_autopilot_contains_everything_and_reports_the_findings() {
 #[tokio::test(flavor = "multi_thread")]
 async fn live_run_without_a_terminal_cancels_everything_and_leaves_manual_steps_pending() {
     let server = sim(Some(&without_attacker())).await;
+    let sim_state = || async {
+        reqwest::get(format!("{}/sim/state", server.url()))
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let before = sim_state().await;
+    assert_eq!(before["open_coinm_algo_orders"]["BTCUSD_PERP"], 1);
+    assert_eq!(before["open_algo_orders"]["BTCUSDT"], 1);
     let dir = tempfile::tempdir().unwrap();
     let env = leaked_env(&server);
     let run = respond(
@@ -153,6 +171,15 @@ async fn live_run_without_a_terminal_cancels_everything_and_leaves_manual_steps_
     )
     .await;
     assert_eq!(run.code, 5, "manual steps pending: {}", run.stderr);
+    // The simulator's own account, not respond's report: every book is empty, the
+    // COIN-M and USDⓈ-M conditional (algo) books included.
+    let after = sim_state().await;
+    for book in ["open_algo_orders", "open_coinm_algo_orders"] {
+        assert_eq!(after[book], serde_json::json!({}), "{book}: {after}");
+    }
+    for (market, symbols) in after["open_orders"].as_object().unwrap() {
+        assert_eq!(symbols, &serde_json::json!({}), "{market}: {after}");
+    }
     assert_eq!(
         server.state_summary().total_open(),
         0,
@@ -245,7 +272,7 @@ async fn dry_run_finds_the_same_and_sends_nothing_that_mutates() {
         cancel["summary"]
             .as_str()
             .unwrap()
-            .contains("7 open orders"),
+            .contains("8 open orders"),
         "{cancel}"
     );
     let findings: Vec<&str> = report["findings"]
@@ -485,13 +512,26 @@ async fn since_incident_exits_6_on_new_activity_and_5_when_quiet() {
     );
 
     // Someone still trading: the second look sees orders the first never saw: 6.
+    // Two runs of five cancel rounds each list both futures books on both markets a dozen
+    // times: more than /fapi and /dapi's one shared pool holds in a minute. A 2 s window
+    // on both sides keeps the test from waiting for the minute to pass.
     let text = respond::sim::BUILTIN_LEAKED_KEY.replace("every: 5s", "every: 200ms");
-    let busy = sim(Some(&text)).await;
+    let mut config =
+        respond::sim::SimConfig::new(respond::sim::Scenario::parse(&text, "busy.yaml").unwrap());
+    config.weight_window = std::time::Duration::from_secs(2);
+    let busy = respond::sim::SimServer::start(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = leaked_env(&busy);
     let first = respond(
         dir.path(),
-        &["compromised", "--yes", "--base-url", busy.url()],
+        &[
+            "compromised",
+            "--yes",
+            "--base-url",
+            busy.url(),
+            "--weight-window",
+            "2s",
+        ],
         &env_refs(&env),
     )
     .await;
@@ -504,6 +544,8 @@ async fn since_incident_exits_6_on_new_activity_and_5_when_quiet() {
             "--yes",
             "--base-url",
             busy.url(),
+            "--weight-window",
+            "2s",
             "--since-incident",
             previous.to_str().unwrap(),
         ],

@@ -85,6 +85,9 @@ fn body_for(method: &str, path: &str) -> serde_json::Value {
             json!([spot_order])
         }
         ("GET", "/fapi/v1/openOrders") | ("GET", "/dapi/v1/openOrders") => json!([futures_order]),
+        ("GET", "/dapi/v1/openAlgoOrders") => {
+            json!([{"algoId":3100042,"clientAlgoId":"cm1","algoType":"CONDITIONAL","orderType":"TAKE_PROFIT","symbol":"BTCUSD_PERP","side":"BUY","positionSide":"BOTH","timeInForce":"GTC","quantity":"3","algoStatus":"NEW","triggerPrice":"52000","price":"51900","createTime":1700000000000u64,"updateTime":1700000000000u64}])
+        }
         ("GET", "/fapi/v1/openAlgoOrders") => {
             json!([{"algoId":2146760,"clientAlgoId":"6B2I","algoType":"CONDITIONAL","orderType":"STOP_MARKET","symbol":"BTCUSDT","side":"SELL","positionSide":"BOTH","timeInForce":"GTC","quantity":"0.01","algoStatus":"NEW","triggerPrice":"25000","price":"0","createTime":1700000000000u64,"updateTime":1700000000000u64}])
         }
@@ -324,10 +327,17 @@ async fn open_orders_and_cancel_all_per_market() {
     );
     assert_eq!(algo.stop_price, Some("25000".parse().unwrap()));
     assert_eq!(usdm.iter().find(|o| !o.is_algo).unwrap().stop_price, None);
-    client
+    let coinm = client
         .open_orders(Market::CoinM, Some("BTCUSD_PERP"))
         .await
         .unwrap();
+    assert_eq!(coinm.len(), 2, "COIN-M regular and algo orders");
+    let algo = coinm.iter().find(|o| o.is_algo).unwrap();
+    assert_eq!(
+        (algo.market, algo.order_id, algo.order_type.as_str()),
+        (Market::CoinM, 3_100_042, "TAKE_PROFIT")
+    );
+    assert_eq!(algo.stop_price, Some("52000".parse().unwrap()));
 
     let c = client
         .cancel_all_open_orders(Market::Spot, "BTCUSDT")
@@ -358,7 +368,7 @@ async fn open_orders_and_cancel_all_per_market() {
         .unwrap();
 
     let mut reqs = requests(&server).await;
-    // The two USDⓈ-M requests of each call run concurrently: compare as sets.
+    // The two futures requests of each call run concurrently: compare as sets.
     reqs.sort();
     let mut expected = vec![
         ("GET", "/api/v3/openOrders", signed(&["symbol"])),
@@ -366,11 +376,13 @@ async fn open_orders_and_cancel_all_per_market() {
         ("GET", "/fapi/v1/openOrders", signed(&[])),
         ("GET", "/fapi/v1/openAlgoOrders", signed(&[])),
         ("GET", "/dapi/v1/openOrders", signed(&["symbol"])),
+        ("GET", "/dapi/v1/openAlgoOrders", signed(&["symbol"])),
         ("DELETE", "/api/v3/openOrders", signed(&["symbol"])),
         ("DELETE", "/sapi/v1/margin/openOrders", signed(&["symbol"])),
         ("DELETE", "/fapi/v1/allOpenOrders", signed(&["symbol"])),
         ("DELETE", "/fapi/v1/algoOpenOrders", signed(&["symbol"])),
         ("DELETE", "/dapi/v1/allOpenOrders", signed(&["symbol"])),
+        ("DELETE", "/dapi/v1/algoOpenOrders", signed(&["symbol"])),
     ]
     .into_iter()
     .map(|(m, p, n)| (m.to_string(), p.to_string(), n))
@@ -556,7 +568,7 @@ fn futures_are_send_and_the_client_is_shareable() {
     send(client.futures_balances(m));
     send(client.position_risk(m));
     send(client.open_orders(m, None));
-    send(client.open_algo_orders(None));
+    send(client.open_algo_orders(m, None));
     send(client.cancel_all_open_orders(m, "X"));
     send(client.order_history_window(m, "X", w));
     send(client.order_history(m, "X", w));

@@ -132,8 +132,10 @@ fn cancel_market(path: &str) -> Option<(&'static str, &'static str)> {
     Some(match path {
         "/api/v3/openOrders" => ("spot", "/api/v3/order"),
         "/sapi/v1/margin/openOrders" => ("margin", "/sapi/v1/margin/order"),
-        "/fapi/v1/allOpenOrders" | "/fapi/v1/algoOpenOrders" => ("usdm", "/fapi/v1/order"),
+        "/fapi/v1/allOpenOrders" => ("usdm", "/fapi/v1/order"),
+        "/fapi/v1/algoOpenOrders" => ("usdm", "/fapi/v1/algoOrder"),
         "/dapi/v1/allOpenOrders" => ("coinm", "/dapi/v1/order"),
+        "/dapi/v1/algoOpenOrders" => ("coinm", "/dapi/v1/algoOrder"),
         _ => return None,
     })
 }
@@ -287,11 +289,11 @@ fn assert_contained(run: &Run, dir: &Path, server: &SimServer) -> Value {
     assert_eq!(report["outcome"], "completed");
     let cancel = step(&report, "cancel-orders");
     assert_eq!(cancel["status"], "ok", "{cancel}");
-    assert_eq!(cancel["outputs"]["cancelled"], 7, "{cancel}");
+    assert_eq!(cancel["outputs"]["cancelled"], 8, "{cancel}");
     assert_eq!(cancel["outputs"]["remaining"], 0, "{cancel}");
     assert!(
         run.stderr
-            .contains("cancel-orders: done — 7 order(s) cancelled; no open order left"),
+            .contains("cancel-orders: done — 8 order(s) cancelled; no open order left"),
         "{}",
         run.stderr
     );
@@ -330,7 +332,7 @@ async fn fault_5xx_burst() {
         1,
         "fault_5xx_burst",
         "5xx burst (12 answers 500/502/503 during containment, half after taking effect)",
-        "completes: reads and cancel-alls retried with backoff; 7 orders cancelled once each",
+        "completes: reads and cancel-alls retried with backoff; 8 orders cancelled once each",
         run.code,
         took,
     );
@@ -521,8 +523,8 @@ async fn fault_418_ip_banned() {
     // After a 418 the client sends nothing more to that family until the ban ends.
     let banned = count(&log, |e| e.status == 418);
     assert!(
-        banned <= 5,
-        "one 418 per request in flight, no retries: {banned}"
+        banned <= 6,
+        "one 418 per request in flight (spot, margin, two books each on usdm and coinm), no retries: {banned}"
     );
     let report = read_json(&incident.join("report.json"));
     assert_eq!(report["outcome"], "failed");
@@ -629,7 +631,7 @@ async fn fault_malformed_json() {
     let report = read_json(&incident.join("report.json"));
     let cancel = step(&report, "cancel-orders");
     assert_eq!(cancel["status"], "failed", "{cancel}");
-    assert_eq!(cancel["outputs"]["cancelled"], 4, "{cancel}");
+    assert_eq!(cancel["outputs"]["cancelled"], 5, "{cancel}");
     assert_eq!(cancel["outputs"]["unchecked"], serde_json::json!(["spot"]));
     // The run went on to the evidence and the key deletion: the real stop.
     assert_eq!(step(&report, "transfers")["status"], "ok");

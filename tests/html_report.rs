@@ -31,7 +31,7 @@ async fn the_drill_report_has_a_timeline_with_every_kind_of_mark() {
         assert!(html.contains(&format!("class=\"{class}")), "no {class}");
     }
     // Every cancelled order and every operator answer is listed under the chart.
-    assert_eq!(html.matches("<tr class=\"cancel\">").count(), 7);
+    assert_eq!(html.matches("<tr class=\"cancel\">").count(), 8);
     assert_eq!(html.matches("<tr class=\"operator\">").count(), 5);
     // Off-market trades are marked in the list too.
     assert_eq!(html.matches("<tr class=\"trade flagged\">").count(), 5);

@@ -151,7 +151,7 @@ fn drill_yes_at_the_destructive_prompt_cancels_and_done_deletes_the_key() {
     // The preview: what would be cancelled, before the question.
     expect(
         &mut s,
-        "7 open orders on 6 symbols in 4 markets would be cancelled",
+        "8 open orders on 6 symbols in 4 markets would be cancelled",
     )
     .unwrap();
     expect(&mut s, "XYZBTC").unwrap();
@@ -160,7 +160,7 @@ fn drill_yes_at_the_destructive_prompt_cancels_and_done_deletes_the_key() {
     s.send_line("").unwrap(); // first choice: yes
     expect(
         &mut s,
-        "cancel-orders: done — 7 order(s) cancelled; no open order left",
+        "cancel-orders: done — 8 order(s) cancelled; no open order left",
     )
     .unwrap();
     expect(&mut s, "Delete the key in API Management — is it done?").unwrap();
@@ -276,7 +276,7 @@ fn ctrl_c_during_a_slow_pull_exits_130_and_resume_finishes_the_incident() {
             "latency=300",
         ],
     );
-    expect(&mut s, "cancel-orders: done — 7 order(s) cancelled").unwrap();
+    expect(&mut s, "cancel-orders: done — 8 order(s) cancelled").unwrap();
     expect(&mut s, "Pull recent trades").unwrap();
     expect(&mut s, "examining").unwrap();
     s.send_control('c').unwrap();

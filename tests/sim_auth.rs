@@ -181,7 +181,7 @@ async fn read_only_keys_cannot_trade_or_cancel() {
         .as_str()
         .unwrap()
         .ends_with("request ip: 127.0.0.1"));
-    assert_eq!(quiet.server.state_summary().total_open(), 7);
+    assert_eq!(quiet.server.state_summary().total_open(), 8);
 }
 
 #[tokio::test]

@@ -559,7 +559,7 @@ async fn usdm_orders_algo_orders_trades_and_wallet() {
     sim.signed("DELETE", "/fapi/v1/algoOpenOrders", "symbol=BTCUSDT")
         .await
         .ok();
-    assert_eq!(sim.server.state_summary().total_open(), 5);
+    assert_eq!(sim.server.state_summary().total_open(), 6);
     assert!(sim
         .signed("GET", "/fapi/v1/openAlgoOrders", "symbol=BTCUSDT")
         .await
@@ -692,15 +692,106 @@ async fn usdm_orders_algo_orders_trades_and_wallet() {
 }
 
 #[tokio::test]
+async fn futures_conditional_orders_go_through_the_algo_service() {
+    let sim = Sim::quiet().await;
+    for (family, symbol) in [("/fapi/v1", "BTCUSDT"), ("/dapi/v1", "BTCUSD_PERP")] {
+        sim.signed(
+            "POST",
+            &format!("{family}/order"),
+            &format!("symbol={symbol}&side=SELL&type=STOP_MARKET&quantity=1&stopPrice=50000"),
+        )
+        .await
+        .err(400, -4120);
+        let placed = sim
+            .signed(
+                "POST",
+                &format!("{family}/algoOrder"),
+                &format!(
+                    "algoType=CONDITIONAL&symbol={symbol}&side=BUY&type=TAKE_PROFIT&quantity=2&price=51000&triggerPrice=51500&clientAlgoId=tp1"
+                ),
+            )
+            .await
+            .ok();
+        assert_eq!(placed["algoType"], "CONDITIONAL", "{family}");
+        assert_eq!(placed["algoStatus"], "NEW");
+        let id = placed["algoId"].as_u64().unwrap();
+        let got = sim
+            .signed("GET", &format!("{family}/algoOrder"), "clientAlgoId=tp1")
+            .await
+            .ok();
+        assert_eq!(got["algoId"], id);
+        assert_eq!(
+            got["triggerPrice"]
+                .as_str()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap(),
+            51500.0
+        );
+        let open = sim
+            .signed(
+                "GET",
+                &format!("{family}/openOrders"),
+                &format!("symbol={symbol}"),
+            )
+            .await
+            .ok();
+        assert!(
+            open.as_array()
+                .unwrap()
+                .iter()
+                .all(|o| o["type"] == "LIMIT"),
+            "{family}/openOrders lists no conditional order: {open}"
+        );
+        let cancelled = sim
+            .signed(
+                "DELETE",
+                &format!("{family}/algoOrder"),
+                &format!("algoId={id}"),
+            )
+            .await
+            .ok();
+        assert_eq!(cancelled["algoId"], id);
+        sim.signed(
+            "DELETE",
+            &format!("{family}/algoOrder"),
+            &format!("algoId={id}"),
+        )
+        .await
+        .err(400, -2011);
+        sim.signed("GET", &format!("{family}/algoOrder"), "algoId=1")
+            .await
+            .err(400, -2013);
+    }
+}
+
+#[tokio::test]
 async fn coinm_orders_trades_and_wallet() {
     let sim = Sim::quiet().await;
     let open = sim.signed("GET", "/dapi/v1/openOrders", "").await.ok();
-    assert_eq!(open.as_array().unwrap().len(), 1);
+    assert_eq!(
+        open.as_array().unwrap().len(),
+        1,
+        "the COIN-M stop lives in the algo book"
+    );
     fields(&open[0], &["cumBase", "pair", "positionSide"]);
     sim.signed("DELETE", "/dapi/v1/allOpenOrders", "symbol=BTCUSD_PERP")
         .await
         .ok();
     assert_eq!(sim.server.state_summary().open_on(Market::Coinm), 0);
+    // allOpenOrders leaves the conditional order; algoOpenOrders cancels it.
+    assert_eq!(
+        sim.server.state_summary().open_coinm_algo_orders["BTCUSD_PERP"],
+        1
+    );
+    let algo = sim.signed("GET", "/dapi/v1/openAlgoOrders", "").await.ok();
+    assert_eq!(algo.as_array().unwrap().len(), 1);
+    assert_eq!(algo[0]["orderType"], "STOP_MARKET");
+    assert_eq!(algo[0]["symbol"], "BTCUSD_PERP");
+    sim.signed("DELETE", "/dapi/v1/algoOpenOrders", "symbol=BTCUSD_PERP")
+        .await
+        .ok();
+    assert_eq!(sim.server.state_summary().total_open(), 6);
     let trades = sim
         .signed("GET", "/dapi/v1/userTrades", "symbol=BTCUSD_PERP")
         .await
@@ -714,8 +805,8 @@ async fn coinm_orders_trades_and_wallet() {
         .await;
     assert_eq!(
         by_pair.header("x-mbx-used-weight-1m").as_deref(),
-        Some("101")
-    ); // openOrders 40 + cancel 1 + symbol 20 + pair 40
+        Some("142")
+    ); // openOrders 40 + cancel 1 + openAlgoOrders 40 + algo cancel 1 + symbol 20 + pair 40
     assert_eq!(by_pair.ok().as_array().unwrap().len(), 1);
     assert_eq!(
         sim.signed("GET", "/dapi/v1/balance", "").await.ok()[0]["asset"],

@@ -33,9 +33,13 @@ async fn weight_headers_on_every_answer() {
     assert_eq!(r.header("x-sapi-used-ip-weight-1m").as_deref(), Some("1"));
     assert_eq!(r.header("x-sapi-used-uid-weight-1m").as_deref(), Some("0"));
     assert_eq!(r.header("x-mbx-used-weight-1m").as_deref(), Some("1"));
-    // Families count separately.
+    // Spot, /sapi and futures count separately; /fapi and /dapi share one pool.
     let r = sim.get("/fapi/v1/time", "").await;
     assert_eq!(r.header("x-mbx-used-weight-1m").as_deref(), Some("1"));
+    let r = sim.get("/dapi/v1/time", "").await;
+    assert_eq!(r.header("x-mbx-used-weight-1m").as_deref(), Some("2"));
+    let r = sim.get("/fapi/v1/ping", "").await;
+    assert_eq!(r.header("x-mbx-used-weight-1m").as_deref(), Some("3"));
     // A successful spot cancel-all weighs 0, a failed one 1.
     let r = sim
         .signed("DELETE", "/api/v3/openOrders", "symbol=BTCUSDT")
@@ -80,6 +84,31 @@ async fn too_many_requests_then_banned_then_free_again() {
     // The ban lasts two windows, then the counter has rolled.
     tokio::time::sleep(Duration::from_millis(4100)).await;
     sim.get("/api/v3/exchangeInfo", "").await.ok();
+}
+
+#[tokio::test]
+async fn fapi_and_dapi_share_one_limit_and_one_ban() {
+    let mut config = with_faults(&["weight-limit=3"]);
+    config.weight_window = Duration::from_secs(2);
+    let sim = Sim::start(config).await;
+    for path in ["/fapi/v1/exchangeInfo", "/dapi/v1/exchangeInfo"] {
+        let info = sim.get(path, "").await.ok();
+        assert_eq!(info["rateLimits"][0]["rateLimitType"], "REQUEST_WEIGHT");
+        assert_eq!(
+            info["rateLimits"][0]["limit"], 3,
+            "{path}: the pool's limit"
+        );
+    }
+    sim.get("/fapi/v1/time", "").await.ok();
+    // 3 of 3 used, two of them on /fapi: /dapi is refused too.
+    sim.get("/dapi/v1/time", "").await.err(429, -1003);
+    sim.get("/fapi/v1/time", "").await.err(429, -1003);
+    sim.get("/dapi/v1/time", "").await.err(429, -1003);
+    // Going on past three 429s bans the IP on both families.
+    sim.get("/fapi/v1/time", "").await.err(418, -1003);
+    sim.get("/dapi/v1/ping", "").await.err(418, -1003);
+    // Spot is its own pool.
+    sim.get("/api/v3/time", "").await.ok();
 }
 
 #[tokio::test]

@@ -410,7 +410,8 @@ async fn cancel_round(client: &Client, orders: &[Order]) -> Round {
     let mut tasks = JoinSet::new();
     for (market, symbol) in targets {
         let client = client.clone();
-        // USDⓈ-M has two books per symbol: cancel only the one(s) with listed orders,
+        // Futures have two books per symbol (regular and conditional/algo, on USDⓈ-M and
+        // COIN-M alike): cancel only the one(s) with listed orders,
         // so a book already acknowledged empty is not cancelled again.
         let on_symbol = |algo: bool| {
             orders
@@ -443,11 +444,34 @@ async fn cancel_round(client: &Client, orders: &[Order]) -> Round {
     round
 }
 
-/// How often the background watch lists open orders.
-/// Listing every market costs request weight (spot 80, futures 40 each, cross margin
-/// one per trading symbol): every 5 s the watch stays under a fifth of Binance's
-/// per-minute limits, leaving the rest to evidence pulls.
-const WATCH_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+/// The share of each weight pool the background watch may spend, in percent; the rest is
+/// for the evidence pulls and cancels running beside it.
+const WATCH_SHARE_PERCENT: u64 = 25;
+
+/// The watch never lists more often than this.
+const WATCH_MIN_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How often the background watch lists open orders: as often as its share of every
+/// pool allows, and no more often than [`WATCH_MIN_POLL`]. One pass lists every watched
+/// market without a symbol: spot 80, cross margin one per trading symbol, and on each
+/// futures market both books (40 + 40). `/fapi` and `/dapi` share one pool since
+/// 2026-06-30, so a pass costs the futures pool 160 of Binance's 2,400 a minute: every 5 s
+/// that would be 80 % of it. At 25 % the watch lists every 16 s at Binance's limits.
+fn watch_poll(client: &Client, markets: &[Market]) -> std::time::Duration {
+    let mut per_pool: std::collections::BTreeMap<crate::exchange::Family, u64> = Default::default();
+    for &market in markets {
+        let (pool, weight) = crate::exchange::listing_weight(market);
+        *per_pool.entry(pool).or_default() += u64::from(weight);
+    }
+    let window = client.weight_window();
+    per_pool
+        .into_iter()
+        .map(|(pool, weight)| {
+            let share = (u64::from(client.weight_limit(pool)) * WATCH_SHARE_PERCENT / 100).max(1);
+            window.mul_f64(weight as f64 / share as f64)
+        })
+        .fold(WATCH_MIN_POLL, std::cmp::max)
+}
 
 /// Cancel until quiet: beside the next steps, keep listing every market and cancel
 /// whatever appears, each reappearance an "attacker still active" finding, until
@@ -467,10 +491,25 @@ fn spawn_watch(
         tokio::pin!(ending);
         let mut last_activity = std::time::Instant::now();
         let mut reappeared = 0usize;
+        // The futures pool's live limit decides how often the watch may list.
+        if markets.iter().any(|m| matches!(m, Market::UsdM | Market::CoinM)) {
+            tokio::select! {
+                _ = &mut ending => return,
+                _ = client.learn_futures_limits() => {}
+            }
+        }
+        let poll = watch_poll(&client, &markets);
+        let _ = ctx.note(
+            Level::Detail,
+            format!(
+                "the watch lists every {} (a quarter of the request-weight limits at most)",
+                humantime::format_duration(std::time::Duration::from_millis(poll.as_millis() as u64))
+            ),
+        );
         let reason = loop {
             tokio::select! {
                 _ = &mut ending => break "the run ended".to_string(),
-                _ = tokio::time::sleep(WATCH_POLL) => {}
+                _ = tokio::time::sleep(poll) => {}
             }
             if ctx.run.services.leaked_dead.load(std::sync::atomic::Ordering::SeqCst) {
                 break "the key is dead".to_string();

@@ -1,5 +1,11 @@
-//! The weight budget: one per path family, shared by every clone of a client (and by
-//! the leaked and responder clients of one run, which share an IP).
+//! The weight budget: one per pool, shared by every clone of a client (and by the
+//! leaked and responder clients of one run, which share an IP). `/api` and `/sapi` are
+//! pools of their own; `/fapi` and `/dapi` share one since the COIN-M/USDⓈ-M integration
+//! (2026-06-30): one 2,400 per minute, one `X-MBX-USED-WEIGHT-1M`, one ban. Budgeting
+//! them apart would spend up to twice what Binance allows.
+//!
+//! The limits are Binance's published ones until an `exchangeInfo` answer lists the
+//! live ones (`rateLimits`), which then replace them.
 //!
 //! Pacing works from two sources and believes the more pessimistic one:
 //! - our own spending, kept as a sliding log over the window (plus a small margin for
@@ -87,8 +93,13 @@ impl UsedWeight {
 }
 
 pub(crate) struct Budgets {
+    /// Indexed by family; only each pool's own slot is used (`/dapi` spends `/fapi`'s).
     families: [Mutex<FamilyState>; 4],
     window: Duration,
+    /// The window as configured, without the in-flight margin (live limits are scaled
+    /// to it).
+    configured_window: Duration,
+    limit_override: Option<u32>,
     headroom_percent: u32,
 }
 
@@ -201,6 +212,8 @@ impl Budgets {
         Budgets {
             families: Family::ALL.map(family),
             window: config.window + margin,
+            configured_window: config.window,
+            limit_override: config.limit_override,
             headroom_percent: config.headroom_percent.min(90),
         }
     }
@@ -208,7 +221,7 @@ impl Budgets {
     fn state(&self, family: Family) -> std::sync::MutexGuard<'_, FamilyState> {
         // A panic while holding this lock cannot leave the counters inconsistent in a
         // way that matters more than stopping would; keep going with what is there.
-        self.families[family.index()]
+        self.families[family.pool().index()]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -263,6 +276,42 @@ impl Budgets {
         Reserve::Granted
     }
 
+    /// The IP weight limit per window of the pool `family` counts against.
+    pub(crate) fn limit(&self, family: Family) -> u32 {
+        self.state(family).ip.limit
+    }
+
+    /// Adopt the live `REQUEST_WEIGHT` limit an `exchangeInfo` answer of `family` lists,
+    /// scaled to the configured window (a lowered `--weight-limit` still caps it).
+    /// Returns the pool's limit now.
+    pub(crate) fn learn(&self, family: Family, limits: &[crate::exchange::RateLimit]) -> u32 {
+        let live = limits
+            .iter()
+            .filter(|l| l.rate_limit_type.eq_ignore_ascii_case("REQUEST_WEIGHT"))
+            .filter_map(|l| {
+                let unit: u64 = match l.interval.to_ascii_uppercase().as_str() {
+                    "SECOND" => 1_000,
+                    "MINUTE" => 60_000,
+                    "HOUR" => 3_600_000,
+                    "DAY" => 86_400_000,
+                    _ => return None,
+                };
+                let interval = unit * u64::from(l.interval_num.max(1));
+                let window = self.configured_window.as_millis() as u64;
+                // Per our window; several REQUEST_WEIGHT lines: the strictest.
+                Some((u64::from(l.limit) * window / interval).min(u64::from(u32::MAX)) as u32)
+            })
+            .min();
+        let mut state = self.state(family);
+        if let Some(live) = live.filter(|l| *l > 0) {
+            state.ip.limit = match self.limit_override {
+                Some(cap) => live.min(cap),
+                None => live,
+            };
+        }
+        state.ip.limit
+    }
+
     /// Record the server's figures from an answer to a request sent at `sent_at`.
     pub(crate) fn observe(&self, family: Family, sent_at: Instant, used: &UsedWeight) {
         let mut state = self.state(family);
@@ -274,13 +323,14 @@ impl Budgets {
         }
     }
 
-    /// After a 429: nothing more goes to the family before `until`.
+    /// After a 429: nothing more goes to the family's pool before `until`.
     pub(crate) fn pause(&self, family: Family, until: Instant) {
         let mut state = self.state(family);
         state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
     }
 
-    /// After a 418: requests to the family fail without being sent until `until`.
+    /// After a 418: requests to the family's pool fail without being sent until `until`
+    /// (a ban on `/fapi` is a ban on `/dapi`, and the reverse).
     pub(crate) fn ban(&self, family: Family, until: Instant, until_utc: DateTime<Utc>) {
         let mut state = self.state(family);
         if state.banned_until.is_none_or(|(u, _)| u < until) {
@@ -427,6 +477,73 @@ mod tests {
             b.try_reserve(Family::Sapi, 1, 3_000, Priority::Normal, now),
             Reserve::WaitUntil(_)
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fapi_and_dapi_spend_one_pool_and_share_a_ban() {
+        let b = budgets(100);
+        let now = Instant::now();
+        assert_eq!(
+            b.try_reserve(Family::Fapi, 60, 0, Priority::Urgent, now),
+            Reserve::Granted
+        );
+        // 60 of 100 spent on /fapi: /dapi has 40 left, not 100.
+        assert!(matches!(
+            b.try_reserve(Family::Dapi, 41, 0, Priority::Urgent, now),
+            Reserve::WaitUntil(_)
+        ));
+        assert_eq!(
+            b.try_reserve(Family::Dapi, 40, 0, Priority::Urgent, now),
+            Reserve::Granted
+        );
+        assert_eq!(
+            b.try_reserve(Family::Api, 100, 0, Priority::Urgent, now),
+            Reserve::Granted,
+            "spot is a pool of its own"
+        );
+        let utc = Utc::now();
+        b.ban(Family::Dapi, now + Duration::from_secs(60), utc);
+        assert_eq!(
+            b.try_reserve(Family::Fapi, 1, 0, Priority::Urgent, now),
+            Reserve::Banned(utc)
+        );
+    }
+
+    #[test]
+    fn live_limits_replace_the_published_ones() {
+        use crate::exchange::RateLimit;
+        let b = Budgets::new(BudgetConfig {
+            window: Duration::from_secs(60),
+            limit_override: None,
+            headroom_percent: 20,
+        });
+        assert_eq!(b.limit(Family::Dapi), 2_400);
+        let line = |t: &str, interval: &str, num: u32, limit: u32| RateLimit {
+            rate_limit_type: t.into(),
+            interval: interval.into(),
+            interval_num: num,
+            limit,
+        };
+        let live = [
+            line("REQUEST_WEIGHT", "MINUTE", 1, 3_000),
+            line("ORDERS", "MINUTE", 1, 1_200),
+        ];
+        assert_eq!(b.learn(Family::Dapi, &live), 3_000);
+        assert_eq!(b.limit(Family::Fapi), 3_000, "one pool");
+        // A limit per 10 s, scaled to the minute.
+        assert_eq!(
+            b.learn(Family::Api, &[line("REQUEST_WEIGHT", "SECOND", 10, 100)]),
+            600
+        );
+        // No REQUEST_WEIGHT line: nothing changes.
+        assert_eq!(b.learn(Family::Sapi, &live[1..]), 12_000);
+        // A lowered --weight-limit caps the live figure.
+        let capped = Budgets::new(BudgetConfig {
+            window: Duration::from_secs(60),
+            limit_override: Some(1_000),
+            headroom_percent: 20,
+        });
+        assert_eq!(capped.learn(Family::Fapi, &live), 1_000);
     }
 
     #[test]

@@ -258,6 +258,23 @@ impl Client {
         self.credentials.as_ref().map(|c| c.key.masked())
     }
 
+    /// The IP weight limit per window of the pool `family` spends from (`/fapi` and
+    /// `/dapi` share one): the published figure, a lowered `--weight-limit`, or the live
+    /// one once an `exchangeInfo` answer listed it.
+    pub fn weight_limit(&self, family: super::Family) -> u32 {
+        self.shared.budgets.limit(family)
+    }
+
+    /// The rate-limit window the budgets count over.
+    pub fn weight_window(&self) -> Duration {
+        self.shared.weight_window
+    }
+
+    /// Adopt the live limits an `exchangeInfo` answer of `family` lists.
+    pub(crate) fn learn_limits(&self, family: super::Family, limits: &[super::RateLimit]) {
+        self.shared.budgets.learn(family, limits);
+    }
+
     /// Server time minus local time in ms, once measured.
     pub fn time_offset_ms(&self) -> Option<i64> {
         self.shared.clock.offset_ms()

@@ -13,7 +13,7 @@
 //! client and advance a progress bar per finished window. The whole-range methods
 //! (`my_trades`, `withdrawals`, ...) are a serial convenience without progress.
 
-mod api;
+pub(crate) mod api;
 mod budget;
 mod client;
 mod clock;
@@ -28,6 +28,7 @@ mod window;
 
 use std::fmt;
 
+pub use api::orders::listing_weight;
 pub use client::{Client, ClientConfig, RetryPolicy};
 pub use endpoints::Endpoints;
 pub use error::{ErrorKind, ExchangeError, Rejection, CREDENTIAL_REJECTION_CODES};
@@ -124,6 +125,16 @@ impl Family {
 
     pub(crate) fn index(self) -> usize {
         self as usize
+    }
+
+    /// The weight pool this family counts against. Since the COIN-M/USDⓈ-M integration
+    /// (effective 2026-06-30) `/fapi` and `/dapi` share one: one IP weight limit counted
+    /// in one `X-MBX-USED-WEIGHT-1M`, one order budget, and a 418 on one bans both.
+    pub fn pool(self) -> Family {
+        match self {
+            Family::Dapi => Family::Fapi,
+            other => other,
+        }
     }
 }
 

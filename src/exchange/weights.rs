@@ -126,11 +126,14 @@ pub(crate) const FAPI_OPEN_ORDERS: Spec = Spec::get("/fapi/v1/openOrders", 1).al
 pub(crate) const FAPI_OPEN_ALGO_ORDERS: Spec =
     Spec::get("/fapi/v1/openAlgoOrders", 1).all(40).urgent();
 pub(crate) const DAPI_OPEN_ORDERS: Spec = Spec::get("/dapi/v1/openOrders", 1).all(40).urgent();
+pub(crate) const DAPI_OPEN_ALGO_ORDERS: Spec =
+    Spec::get("/dapi/v1/openAlgoOrders", 1).all(40).urgent();
 pub(crate) const SPOT_CANCEL_ALL: Spec = Spec::cancel_all("/api/v3/openOrders", 1);
 pub(crate) const MARGIN_CANCEL_ALL: Spec = Spec::cancel_all("/sapi/v1/margin/openOrders", 1);
 pub(crate) const FAPI_CANCEL_ALL: Spec = Spec::cancel_all("/fapi/v1/allOpenOrders", 1);
 pub(crate) const FAPI_CANCEL_ALL_ALGO: Spec = Spec::cancel_all("/fapi/v1/algoOpenOrders", 1);
 pub(crate) const DAPI_CANCEL_ALL: Spec = Spec::cancel_all("/dapi/v1/allOpenOrders", 1);
+pub(crate) const DAPI_CANCEL_ALL_ALGO: Spec = Spec::cancel_all("/dapi/v1/algoOpenOrders", 1);
 
 // Order and trade history (evidence).
 pub(crate) const SPOT_ALL_ORDERS: Spec = Spec::get("/api/v3/allOrders", 20).span(DAY);
@@ -198,11 +201,13 @@ const ALL: &[Spec] = &[
     FAPI_OPEN_ORDERS,
     FAPI_OPEN_ALGO_ORDERS,
     DAPI_OPEN_ORDERS,
+    DAPI_OPEN_ALGO_ORDERS,
     SPOT_CANCEL_ALL,
     MARGIN_CANCEL_ALL,
     FAPI_CANCEL_ALL,
     FAPI_CANCEL_ALL_ALGO,
     DAPI_CANCEL_ALL,
+    DAPI_CANCEL_ALL_ALGO,
     SPOT_ALL_ORDERS,
     MARGIN_ALL_ORDERS,
     FAPI_ALL_ORDERS,
@@ -218,14 +223,16 @@ const ALL: &[Spec] = &[
     SUB_ACCOUNT_TRANSFERS,
 ];
 
-/// Binance's published per-minute limits: (IP weight, UID weight). `/sapi` counts per
-/// endpoint on Binance's side; one shared budget per family is the cautious reading.
+/// Binance's published per-minute limits of a family's pool: (IP weight, UID weight).
+/// `/sapi` counts per endpoint on Binance's side; one shared budget per family is the
+/// cautious reading. `/fapi` and `/dapi` share ONE 2,400 since 2026-06-30 (see
+/// [`Family::pool`]): the figure is the pool's, not each family's. The budget replaces
+/// these with the live limits whenever an `exchangeInfo` answer lists them.
 pub fn published_limit(family: Family) -> (u32, u32) {
-    match family {
+    match family.pool() {
         Family::Api => (6_000, 0),
         Family::Sapi => (12_000, 180_000),
-        Family::Fapi => (2_400, 0),
-        Family::Dapi => (2_400, 0),
+        Family::Fapi | Family::Dapi => (2_400, 0),
     }
 }
 

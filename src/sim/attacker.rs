@@ -12,12 +12,15 @@ use super::server::{Outcome, Shared};
 use super::state::NewOrder;
 use super::types::Market;
 
-fn order_path(market: Market) -> &'static str {
-    match market {
-        Market::Spot => "/api/v3/order",
-        Market::Margin => "/sapi/v1/margin/order",
-        Market::Usdm => "/fapi/v1/order",
-        Market::Coinm => "/dapi/v1/order",
+/// Where Binance takes such an order: futures conditional orders go to the algo service.
+fn order_path(market: Market, algo: bool) -> &'static str {
+    match (market, algo) {
+        (Market::Spot, _) => "/api/v3/order",
+        (Market::Margin, _) => "/sapi/v1/margin/order",
+        (Market::Usdm, false) => "/fapi/v1/order",
+        (Market::Usdm, true) => "/fapi/v1/algoOrder",
+        (Market::Coinm, false) => "/dapi/v1/order",
+        (Market::Coinm, true) => "/dapi/v1/algoOrder",
     }
 }
 
@@ -68,19 +71,32 @@ pub(super) async fn run(
             return;
         };
         let mut query = format!(
-            "symbol={}&side={}&type={}&quantity={}",
-            order.symbol, order.side, order.order_type, order.orig_qty
+            "{}symbol={}&side={}&type={}&quantity={}",
+            if order.algo {
+                "algoType=CONDITIONAL&"
+            } else {
+                ""
+            },
+            order.symbol,
+            order.side,
+            order.order_type,
+            order.orig_qty
         );
         if !order.price.is_zero() {
             query.push_str(&format!("&price={}&timeInForce=GTC", order.price));
         }
         if !order.stop_price.is_zero() {
-            query.push_str(&format!("&stopPrice={}", order.stop_price));
+            let name = if order.algo {
+                "triggerPrice"
+            } else {
+                "stopPrice"
+            };
+            query.push_str(&format!("&{name}={}", order.stop_price));
         }
         shared.push_log(
             Actor::Attacker,
             "POST",
-            order_path(o.market),
+            order_path(o.market, order.algo),
             query,
             Outcome {
                 status: 200,

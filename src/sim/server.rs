@@ -204,8 +204,10 @@ impl SimServer {
             source,
         })?;
         let (tx, rx) = watch::channel(false);
+        // One limiter per pool: `/fapi` and `/dapi` share theirs.
         let limiters = Family::ALL
             .iter()
+            .filter(|f| f.pool() == **f)
             .map(|f| (*f, FamilyLimiter::new(config.weight_window)))
             .collect();
         let shared = Arc::new(Shared {
@@ -558,7 +560,7 @@ fn process(
     let instant = Instant::now();
 
     let verdict = lock(&shared.limiters)
-        .get_mut(&family)
+        .get_mut(&family.pool())
         .expect("a limiter per family")
         .check(
             instant,
@@ -608,7 +610,6 @@ fn process(
     let limits = Limits {
         api: shared.limit(Family::Api, false),
         fapi: shared.limit(Family::Fapi, false),
-        dapi: shared.limit(Family::Dapi, false),
         window: shared.window,
     };
     // A 5xx drawn to strike before the request takes effect skips the handler; the error
@@ -638,7 +639,9 @@ fn process(
     drop(state);
     {
         let mut limiters = lock(&shared.limiters);
-        let limiter = limiters.get_mut(&family).expect("a limiter per family");
+        let limiter = limiters
+            .get_mut(&family.pool())
+            .expect("a limiter per pool");
         if ep.uid {
             limiter.uid.add(instant, weight);
         } else {
@@ -723,11 +726,14 @@ fn forced_limit(shared: &Shared, family: Family) -> Option<Answer> {
     Some(a)
 }
 
-/// (IP weight, UID weight) used in the window for a family.
+/// (IP weight, UID weight) used in the window for a family's pool (`/fapi` and `/dapi`
+/// report the same, shared figure).
 fn used(shared: &Shared, family: Family) -> (u64, u64) {
     let now = Instant::now();
     let mut limiters = lock(&shared.limiters);
-    let l = limiters.get_mut(&family).expect("a limiter per family");
+    let l = limiters
+        .get_mut(&family.pool())
+        .expect("a limiter per pool");
     (l.ip.used(now), l.uid.used(now))
 }
 

@@ -81,7 +81,8 @@ pub struct Order {
     pub update_time: i64,
     pub is_isolated: bool,
     pub position_side: String,
-    /// A USDⓈ-M conditional order held by the algo service (`openAlgoOrders`).
+    /// A futures conditional order held by the algo service (`openAlgoOrders`): USDⓈ-M
+    /// since 2025-12-09, COIN-M since the COIN-M/USDⓈ-M integration (2026-06-30).
     pub algo: bool,
 }
 
@@ -185,6 +186,8 @@ pub struct StateSummary {
     pub open_orders: BTreeMap<Market, BTreeMap<String, usize>>,
     /// USDⓈ-M conditional (algo) orders: symbol → count.
     pub open_algo_orders: BTreeMap<String, usize>,
+    /// COIN-M conditional (algo) orders: symbol → count.
+    pub open_coinm_algo_orders: BTreeMap<String, usize>,
     pub keys: Vec<KeySummary>,
 }
 
@@ -200,6 +203,7 @@ impl StateSummary {
     pub fn total_open(&self) -> usize {
         Market::ALL.iter().map(|m| self.open_on(*m)).sum::<usize>()
             + self.open_algo_orders.values().sum::<usize>()
+            + self.open_coinm_algo_orders.values().sum::<usize>()
     }
 }
 
@@ -684,8 +688,11 @@ impl State {
         let mut open_orders: BTreeMap<Market, BTreeMap<String, usize>> =
             Market::ALL.iter().map(|m| (*m, BTreeMap::new())).collect();
         let mut open_algo_orders = BTreeMap::new();
+        let mut open_coinm_algo_orders = BTreeMap::new();
         for o in self.orders.iter().filter(|o| o.is_open()) {
-            let map = if o.algo {
+            let map = if o.algo && o.market == Market::Coinm {
+                &mut open_coinm_algo_orders
+            } else if o.algo {
                 &mut open_algo_orders
             } else {
                 open_orders.entry(o.market).or_default()
@@ -695,6 +702,7 @@ impl State {
         StateSummary {
             open_orders,
             open_algo_orders,
+            open_coinm_algo_orders,
             keys: self
                 .keys
                 .iter()
@@ -771,13 +779,18 @@ impl State {
     }
 }
 
-/// USDⓈ-M conditional orders live in the algo service since 2025-12-09.
+/// Futures conditional orders live in the algo service: USDⓈ-M since 2025-12-09,
+/// COIN-M since the COIN-M/USDⓈ-M integration (effective 2026-06-30).
 fn is_algo(market: Market, order_type: &str) -> bool {
-    market == Market::Usdm
-        && matches!(
-            order_type,
-            "STOP" | "STOP_MARKET" | "TAKE_PROFIT" | "TAKE_PROFIT_MARKET" | "TRAILING_STOP_MARKET"
-        )
+    market.is_futures() && is_conditional(order_type)
+}
+
+/// The futures order types Binance keeps in the algo service (`algoType=CONDITIONAL`).
+pub fn is_conditional(order_type: &str) -> bool {
+    matches!(
+        order_type,
+        "STOP" | "STOP_MARKET" | "TAKE_PROFIT" | "TAKE_PROFIT_MARKET" | "TRAILING_STOP_MARKET"
+    )
 }
 
 fn client_id(market: Market, order_id: u64) -> String {

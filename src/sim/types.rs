@@ -4,7 +4,8 @@ use std::fmt;
 use axum::http::StatusCode;
 use serde::Serialize;
 
-/// The four path families Binance rate-limits separately.
+/// The four path families. Binance rate-limits `/api`, `/sapi` and futures separately;
+/// `/fapi` and `/dapi` share one pool since 2026-06-30 (see [`Family::pool`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
@@ -33,7 +34,17 @@ impl Family {
         }
     }
 
-    /// Binance's published request-weight limit per minute (per IP).
+    /// The weight pool this family counts against. Since the COIN-M/USDⓈ-M integration
+    /// (effective 2026-06-30) `/fapi` and `/dapi` share one: one 2,400-per-minute IP
+    /// weight in one `X-MBX-USED-WEIGHT-1M`, and a 418 on one is a ban on both.
+    pub fn pool(self) -> Family {
+        match self {
+            Family::Dapi => Family::Fapi,
+            other => other,
+        }
+    }
+
+    /// Binance's published request-weight limit per minute (per IP), of the family's pool.
     pub fn default_weight_limit(self) -> u32 {
         match self {
             Family::Api => 6000,

@@ -62,7 +62,17 @@ impl Client {
             &weights::DAPI_EXCHANGE_INFO,
         );
         let raw: RawExchangeInfo = self.execute(spec, Params::new()).await?;
-        Ok(raw.normalise(market))
+        let info = raw.normalise(market);
+        // The live limits replace the published ones (`/fapi` and `/dapi`: one pool).
+        self.learn_limits(spec.family(), &info.rate_limits);
+        Ok(info)
+    }
+
+    /// Read the futures pool's live limits (`/fapi/v1/exchangeInfo`, weight 1) and
+    /// return its weight limit per window; on failure, the limit as it stands.
+    pub async fn learn_futures_limits(&self) -> u32 {
+        let _ = self.exchange_info(Market::UsdM).await;
+        self.weight_limit(crate::exchange::Family::Fapi)
     }
 
     /// Last price of every symbol.

@@ -4,7 +4,7 @@
 mod account;
 mod history;
 mod market;
-mod orders;
+pub(crate) mod orders;
 
 use super::weights::{Pull, Spec};
 use super::{ExchangeError, Market, TimeWindow};

@@ -1,6 +1,7 @@
-//! Open orders, cancel-all, and order history, per market. USDⓈ-M conditional orders
-//! live in a separate "algo" book since 2025-12: `openOrders` does not list them and
-//! `allOpenOrders` does not cancel them, so both are read and cancelled here.
+//! Open orders, cancel-all, and order history, per market. Futures conditional orders
+//! live in a separate "algo" book (USDⓈ-M since 2025-12, COIN-M since the COIN-M/USDⓈ-M
+//! integration of 2026-06-30): `openOrders` does not list them and `allOpenOrders` does
+//! not cancel them, so both books are read and cancelled here.
 use crate::exchange::model::{RawAlgoOrder, RawOrder};
 use crate::exchange::signing::Params;
 use crate::exchange::weights::{self, Pull, Spec};
@@ -42,9 +43,21 @@ fn nothing_to_cancel(err: &ExchangeError) -> bool {
     matches!(err.code(), Some(-2011) | Some(-2013))
 }
 
+/// The pool and IP weight of listing every open order on `market` without a symbol,
+/// both books on futures (what one pass of the cancel-until-quiet watch costs there).
+pub fn listing_weight(market: Market) -> (crate::exchange::Family, u32) {
+    let regular = open_orders_spec(market);
+    let algo = match market {
+        Market::UsdM => weights::FAPI_OPEN_ALGO_ORDERS.weight_all,
+        Market::CoinM => weights::DAPI_OPEN_ALGO_ORDERS.weight_all,
+        Market::Spot | Market::Margin => 0,
+    };
+    (regular.family().pool(), regular.weight_all + algo)
+}
+
 impl Client {
-    /// Every open order on `market`, for one symbol or all. On USDⓈ-M this includes the
-    /// conditional (algo) orders, marked `is_algo`.
+    /// Every open order on `market`, for one symbol or all. On USDⓈ-M and COIN-M this
+    /// includes the conditional (algo) orders, marked `is_algo`.
     pub async fn open_orders(
         &self,
         market: Market,
@@ -61,33 +74,37 @@ impl Client {
                     .collect::<Vec<_>>(),
             )
         };
-        if market != Market::UsdM {
+        if !matches!(market, Market::UsdM | Market::CoinM) {
             return regular.await;
         }
-        let (regular, algo) = tokio::join!(regular, self.open_algo_orders(symbol));
+        let (regular, algo) = tokio::join!(regular, self.open_algo_orders(market, symbol));
         let mut orders = regular?;
         orders.extend(algo?);
         Ok(orders)
     }
 
-    /// USDⓈ-M conditional orders only (`GET /fapi/v1/openAlgoOrders`).
+    /// Futures conditional orders only (`GET /fapi/v1/openAlgoOrders` or
+    /// `/dapi/v1/openAlgoOrders`). Spot and margin have no algo book: empty.
     pub async fn open_algo_orders(
         &self,
+        market: Market,
         symbol: Option<&str>,
     ) -> Result<Vec<Order>, ExchangeError> {
+        let spec = match market {
+            Market::UsdM => &weights::FAPI_OPEN_ALGO_ORDERS,
+            Market::CoinM => &weights::DAPI_OPEN_ALGO_ORDERS,
+            Market::Spot | Market::Margin => return Ok(Vec::new()),
+        };
         let raw: AlgoOrders = self
-            .execute(
-                &weights::FAPI_OPEN_ALGO_ORDERS,
-                Params::new().opt("symbol", symbol),
-            )
+            .execute(spec, Params::new().opt("symbol", symbol))
             .await?;
         let (AlgoOrders::List(list) | AlgoOrders::Wrapped { orders: list }) = raw;
-        Ok(list.into_iter().map(RawAlgoOrder::normalise).collect())
+        Ok(list.into_iter().map(|o| o.normalise(market)).collect())
     }
 
     /// Cancel every open order on `symbol` in `market`. Idempotent: nothing left to
-    /// cancel is success with `nothing_to_cancel`. On USDⓈ-M the regular and the
-    /// conditional (algo) books are both cancelled. Refused in a dry run.
+    /// cancel is success with `nothing_to_cancel`. On USDⓈ-M and COIN-M the regular and
+    /// the conditional (algo) books are both cancelled. Refused in a dry run.
     pub async fn cancel_all_open_orders(
         &self,
         market: Market,
@@ -96,7 +113,7 @@ impl Client {
         self.cancel_open_orders_in(market, symbol, true, true).await
     }
 
-    /// Like [`Client::cancel_all_open_orders`], choosing the USDⓈ-M books: only the
+    /// Like [`Client::cancel_all_open_orders`], choosing the futures books: only the
     /// regular one, only the conditional (algo) one, or both — so a symbol whose regular
     /// orders are already gone is not sent a second, pointless cancel. Other markets
     /// have one book and ignore the choice.
@@ -137,7 +154,12 @@ impl Client {
                     Err(e) => return Err(e),
                 }
             }
-            Market::UsdM => {
+            Market::UsdM | Market::CoinM => {
+                let (regular_spec, algo_spec) = if market == Market::UsdM {
+                    (&weights::FAPI_CANCEL_ALL, &weights::FAPI_CANCEL_ALL_ALGO)
+                } else {
+                    (&weights::DAPI_CANCEL_ALL, &weights::DAPI_CANCEL_ALL_ALGO)
+                };
                 let book = |wanted: bool, spec: &'static weights::Spec| {
                     let params = params.clone();
                     async move {
@@ -147,10 +169,8 @@ impl Client {
                         }
                     }
                 };
-                let (regular, algo) = tokio::join!(
-                    book(regular_book, &weights::FAPI_CANCEL_ALL),
-                    book(algo_book, &weights::FAPI_CANCEL_ALL_ALGO),
-                );
+                let (regular, algo) =
+                    tokio::join!(book(regular_book, regular_spec), book(algo_book, algo_spec),);
                 let mut nothing = true;
                 for outcome in [regular, algo].into_iter().flatten() {
                     match outcome {
@@ -160,16 +180,6 @@ impl Client {
                     }
                 }
                 result.nothing_to_cancel = nothing;
-            }
-            Market::CoinM => {
-                match self
-                    .execute::<serde_json::Value>(&weights::DAPI_CANCEL_ALL, params)
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e) if nothing_to_cancel(&e) => result.nothing_to_cancel = true,
-                    Err(e) => return Err(e),
-                }
             }
         }
         Ok(result)

@@ -108,7 +108,8 @@ impl RawOrder {
     }
 }
 
-/// A USDⓈ-M conditional order as `openAlgoOrders` lists it.
+/// A futures conditional order as `openAlgoOrders` lists it (USDⓈ-M and COIN-M answer
+/// the same shape).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RawAlgoOrder {
@@ -142,9 +143,9 @@ pub(crate) struct RawAlgoOrder {
 }
 
 impl RawAlgoOrder {
-    pub(crate) fn normalise(self) -> Order {
+    pub(crate) fn normalise(self, market: Market) -> Order {
         Order {
-            market: Market::UsdM,
+            market,
             symbol: self.symbol,
             order_id: self.algo_id,
             client_order_id: self.client_algo_id.unwrap_or_default(),

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::{fixed, order_ref, parse_new_order, plain, rate_limits, select_trades, Ctx, WEEK_RULE};
 use crate::sim::market::{self, price_now};
 use crate::sim::scenario::ScenarioSymbol;
-use crate::sim::state::{Order, Trade};
+use crate::sim::state::{is_conditional, NewOrder, Order, Trade};
 use crate::sim::types::{ApiError, Market};
 
 /// A far-future delivery date Binance uses for perpetuals (2100-12-25).
@@ -77,15 +77,17 @@ pub fn exchange_info(ctx: &mut Ctx) -> Result<Value, ApiError> {
             v
         })
         .collect();
-    let limit = if coin {
-        ctx.limits.dapi
-    } else {
-        ctx.limits.fapi
-    };
+    // `/fapi` and `/dapi` list the same limits: since 2026-06-30 they are one pool of
+    // IP weight and one order budget.
+    let mut limits = rate_limits(ctx.limits.fapi, ctx.limits.window, false);
+    if let Value::Array(list) = &mut limits {
+        list.push(json!({"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200}));
+        list.push(json!({"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300}));
+    }
     let mut info = json!({
         "timezone": "UTC",
         "serverTime": ctx.now,
-        "rateLimits": rate_limits(limit, ctx.limits.window, false),
+        "rateLimits": limits,
         "exchangeFilters": [],
         "symbols": symbols,
     });
@@ -270,18 +272,120 @@ pub fn get_order(ctx: &mut Ctx) -> Result<Value, ApiError> {
     Ok(order_json(&ctx.state.orders[i], Some(&sym)))
 }
 
+/// `/order` takes only LIMIT and MARKET: conditional types go to `/algoOrder` (USDⓈ-M
+/// since 2025-12-09, COIN-M since 2026-06-30), and Binance answers -4120 here.
 pub fn new_order(ctx: &mut Ctx) -> Result<Value, ApiError> {
     let market = ctx.market();
     let sym = ctx.required_symbol(market)?;
+    if ctx
+        .params
+        .present("type")
+        .is_some_and(|t| is_conditional(&t.to_ascii_uppercase()))
+    {
+        return Err(ApiError::bad_request(
+            -4120,
+            "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.",
+        ));
+    }
     let new = parse_new_order(ctx, market, &sym)?;
     let now = ctx.now;
     let price = price_now(ctx.state, &sym, now);
     let o = ctx.state.place_order(new, price, now);
-    Ok(if o.algo {
-        algo_json(&o, Some(&sym))
+    Ok(order_json(&o, Some(&sym)))
+}
+
+/// `POST /algoOrder` with `algoType=CONDITIONAL`: a stop, take-profit or trailing stop,
+/// kept in the algo book. `triggerPrice` plays the role `stopPrice` had on `/order`.
+pub fn new_algo_order(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let market = ctx.market();
+    let p = ctx.params;
+    if !p.required("algoType")?.eq_ignore_ascii_case("CONDITIONAL") {
+        return Err(ApiError::bad_request(-1116, "Invalid algoType."));
+    }
+    let sym = ctx.required_symbol(market)?;
+    let side = p.required("side")?.to_ascii_uppercase();
+    if side != "BUY" && side != "SELL" {
+        return Err(ApiError::bad_request(-1117, "Invalid side."));
+    }
+    let order_type = p.required("type")?.to_ascii_uppercase();
+    if !is_conditional(&order_type) {
+        return Err(ApiError::bad_request(-1116, "Invalid orderType."));
+    }
+    let quantity = p
+        .decimal("quantity")?
+        .filter(|q| *q > Decimal::ZERO)
+        .ok_or_else(|| ApiError::missing("quantity"))?;
+    let price = if matches!(order_type.as_str(), "STOP" | "TAKE_PROFIT") {
+        p.decimal("price")?
+            .filter(|q| *q > Decimal::ZERO)
+            .ok_or_else(|| ApiError::missing("price"))?
     } else {
-        order_json(&o, Some(&sym))
-    })
+        Decimal::ZERO
+    };
+    let trigger = if order_type == "TRAILING_STOP_MARKET" {
+        p.decimal("activatePrice")?.unwrap_or_default()
+    } else {
+        p.decimal("triggerPrice")?
+            .filter(|q| *q > Decimal::ZERO)
+            .ok_or_else(|| ApiError::missing("triggerPrice"))?
+    };
+    let new = NewOrder {
+        market,
+        symbol: sym.symbol.clone(),
+        side,
+        order_type,
+        price,
+        stop_price: trigger,
+        quantity,
+        time_in_force: p
+            .present("timeInForce")
+            .unwrap_or("GTC")
+            .to_ascii_uppercase(),
+        client_order_id: p.present("clientAlgoId").map(str::to_string),
+        position_side: p
+            .present("positionSide")
+            .unwrap_or("BOTH")
+            .to_ascii_uppercase(),
+        is_isolated: false,
+    };
+    let now = ctx.now;
+    let price_now = price_now(ctx.state, &sym, now);
+    let o = ctx.state.place_order(new, price_now, now);
+    Ok(algo_json(&o, Some(&sym)))
+}
+
+/// The algo order named by `algoId` or `clientAlgoId` (one is mandatory).
+fn find_algo(ctx: &Ctx) -> Result<Option<usize>, ApiError> {
+    let market = ctx.market();
+    let id = ctx.params.u64("algoId")?;
+    let client = ctx.params.present("clientAlgoId");
+    if id.is_none() && client.is_none() {
+        return Err(ApiError::missing("algoId"));
+    }
+    Ok(ctx.state.orders.iter().position(|o| {
+        o.market == market
+            && o.algo
+            && (id.is_some_and(|id| o.order_id == id)
+                || client.is_some_and(|c| o.client_order_id == c))
+    }))
+}
+
+pub fn get_algo_order(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let i = find_algo(ctx)?.ok_or_else(ApiError::no_such_order)?;
+    let o = &ctx.state.orders[i];
+    Ok(algo_json(o, ctx.state.symbol(o.market, &o.symbol)))
+}
+
+pub fn cancel_algo_order(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let i = find_algo(ctx)?;
+    let now = ctx.now;
+    let o = ctx.state.cancel_one(i, now)?;
+    Ok(json!({
+        "algoId": o.order_id,
+        "clientAlgoId": o.client_order_id,
+        "code": "200",
+        "msg": "success",
+    }))
 }
 
 pub fn cancel_order(ctx: &mut Ctx) -> Result<Value, ApiError> {

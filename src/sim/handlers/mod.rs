@@ -21,8 +21,8 @@ pub type Handler = fn(&mut Ctx) -> Result<Value, ApiError>;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub api: u32,
+    /// The futures pool, shared by `/fapi` and `/dapi`.
     pub fapi: u32,
-    pub dapi: u32,
     pub window: Duration,
 }
 

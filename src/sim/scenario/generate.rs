@@ -235,8 +235,8 @@ pub fn generate(size: &Size) -> String {
     }
     let _ = writeln!(w, " }}");
 
-    // Open orders: resting limits a few percent off the market, and on USDⓈ-M every
-    // third one a stop (which Binance keeps in the algo book).
+    // Open orders: resting limits a few percent off the market, and on USDⓈ-M and COIN-M
+    // every third one a stop (which Binance keeps in the algo book).
     let _ = writeln!(w, "open_orders:");
     for (market, list) in [
         ("spot", &spot[..]),
@@ -255,10 +255,10 @@ pub fn generate(size: &Size) -> String {
                     trim((100.0 / p.parse::<f64>().unwrap_or(1.0)).max(0.001))
                 };
                 let age = rng.u32(5..3000);
-                if market == "usdm" && n % 3 == 2 {
+                if (market == "usdm" || market == "coinm") && n % 3 == 2 {
                     let _ = writeln!(
                         w,
-                        "  - {{ market: usdm, symbol: {symbol}, side: {side}, type: STOP_MARKET, stop_price: \"{}\", quantity: \"{qty}\", time: -{age}m }}",
+                        "  - {{ market: {market}, symbol: {symbol}, side: {side}, type: STOP_MARKET, stop_price: \"{}\", quantity: \"{qty}\", time: -{age}m }}",
                         away(p, -off * 3.0)
                     );
                 } else {
