@@ -12,21 +12,26 @@ fn futures_story() -> String {
     let text = respond::sim::BUILTIN_LEAKED_KEY;
     let text = text.replace(
         "  - { market: coinm,  symbol: BTCUSD_PERP, base: BTC, quote: USD,  price: \"64005\" }\n",
-        "  - { market: coinm,  symbol: BTCUSD_PERP, base: BTC, quote: USD,  price: \"64005\" }\n  - { market: coinm,  symbol: ETHUSD_PERP, base: ETH, quote: USD,  price: \"3402\", contract_size: 10 }\n  - { market: usdm,   symbol: SOLUSDT,     base: SOL, quote: USDT, price: \"150\" }\n",
+        "  - { market: coinm,  symbol: BTCUSD_PERP, base: BTC, quote: USD,  price: \"64005\" }\n  - { market: coinm,  symbol: ETHUSD_PERP, base: ETH, quote: USD,  price: \"3402\", contract_size: 10 }\n  - { market: usdm,   symbol: SOLUSDT,     base: SOL, quote: USDT, price: \"150\" }\n  - { market: coinm,  symbol: SOLUSD_PERP, base: SOL, quote: USD,  price: \"150.2\", contract_size: 10 }\n",
     );
     let text = text.replace(
         "  # The attacker's resting bid far above the market.\n",
-        "  # Only a take-profit on SOLUSDT: the symbol's one trace among the open orders.\n  - { market: usdm, symbol: SOLUSDT, side: SELL, type: TAKE_PROFIT_MARKET, stop_price: \"190\", quantity: \"20\", time: -2h }\n  # The attacker's resting bid far above the market.\n",
+        "  # Only a take-profit on SOLUSDT: the symbol's one trace among the open orders.\n  - { market: usdm, symbol: SOLUSDT, side: SELL, type: TAKE_PROFIT_MARKET, stop_price: \"190\", quantity: \"20\", time: -2h }\n  - { market: coinm, symbol: SOLUSD_PERP, side: SELL, type: TAKE_PROFIT_MARKET, stop_price: \"190\", quantity: \"30\", time: -2h }\n  # The attacker's resting bid far above the market.\n",
     );
     let text = text.replace(
         "\nwithdrawals:\n",
-        "  - { market: usdm,  symbol: SOLUSDT,     side: BUY,  price: \"150.1\", quantity: \"20\", time: -5h }\n  - { market: coinm, symbol: ETHUSD_PERP, side: SELL, price: \"3401\",  quantity: \"4\",  time: -6h }\n  - { market: coinm, symbol: BTCUSD_PERP, side: SELL, price: \"64100\", quantity: \"3\",  time: -7h }\n\nwithdrawals:\n",
+        "  - { market: usdm,  symbol: SOLUSDT,     side: BUY,  price: \"150.1\", quantity: \"20\", time: -5h }\n  - { market: coinm, symbol: ETHUSD_PERP, side: SELL, price: \"3401\",  quantity: \"4\",  time: -6h }\n  - { market: coinm, symbol: SOLUSD_PERP, side: BUY,  price: \"150.3\", quantity: \"30\", time: -8h }\n  - { market: coinm, symbol: BTCUSD_PERP, side: SELL, price: \"64100\", quantity: \"3\",  time: -7h }\n\nwithdrawals:\n",
     );
     let text = text.replace(
         "  - { market: usdm, symbol: BTCUSDT, amount: \"0.01\", entry_price: \"64030\", leverage: 5 }\n",
         "  - { market: usdm, symbol: BTCUSDT, amount: \"0.01\", entry_price: \"64030\", leverage: 5 }\n  - { market: coinm, symbol: BTCUSD_PERP, amount: \"-3\", entry_price: \"64100\", leverage: 10 }\n  - { market: coinm, symbol: ETHUSD_PERP, amount: \"-4\", entry_price: \"3401\", leverage: 10 }\n",
     );
     assert_eq!(text.matches("SOLUSDT").count(), 4, "the story was edited");
+    assert_eq!(
+        text.matches("SOLUSD_PERP").count(),
+        3,
+        "the story was edited"
+    );
     assert_eq!(
         text.matches("ETHUSD_PERP").count(),
         3,
@@ -120,6 +125,7 @@ async fn a_drill_reports_every_position_and_the_trades_of_algo_only_and_position
     let trades = csv_rows(&incident.join("evidence/trades.csv"));
     for (market, symbol) in [
         ("usdm", "SOLUSDT"),
+        ("coinm", "SOLUSD_PERP"),
         ("coinm", "ETHUSD_PERP"),
         ("coinm", "BTCUSD_PERP"),
     ] {
@@ -140,6 +146,10 @@ async fn a_drill_reports_every_position_and_the_trades_of_algo_only_and_position
     };
     assert!(
         why("usdm trades", "SOLUSDT").contains("open order"),
+        "{coverage:?}"
+    );
+    assert!(
+        why("coinm trades", "SOLUSD_PERP").contains("open order"),
         "{coverage:?}"
     );
     assert!(
