@@ -671,3 +671,79 @@ async fn a_wait_for_request_weight_is_announced() {
         "the wait is journaled too"
     );
 }
+
+/// Containment in two round trips: the listing goes out with the clock check and
+/// triage's reads, and the cancels follow as soon as triage has answered — never before.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_yes_the_cancels_follow_triage_and_the_listing_in_one_round_trip() {
+    let server = sim(Some(&without_attacker())).await;
+    let mut faults = server.faults();
+    faults.latency = std::time::Duration::from_millis(300);
+    server.set_faults(faults);
+    let dir = tempfile::tempdir().unwrap();
+    let env = leaked_env(&server);
+    let run = respond(
+        dir.path(),
+        &["compromised", "--yes", "--base-url", server.url()],
+        &env_refs(&env),
+    )
+    .await;
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    let log: Vec<_> = server
+        .request_log()
+        .into_iter()
+        .filter(|e| e.actor == Actor::Client)
+        .collect();
+    let at = |e: &respond::sim::LogEntry| {
+        chrono::DateTime::parse_from_rfc3339(&e.time)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let first_answer = log.iter().map(at).min().unwrap();
+    let first_delete = log
+        .iter()
+        .filter(|e| e.method == "DELETE")
+        .map(at)
+        .min()
+        .expect("cancels");
+    let triage_answered = log
+        .iter()
+        .find(|e| e.path == "/sapi/v1/account/apiRestrictions")
+        .map(at)
+        .unwrap();
+    // Every read answered before the first cancel was in the first round trip (sent
+    // together, answered within the same 300 ms window): the clock check, triage's
+    // reads and the listing of every book, the algo books included.
+    let before: Vec<_> = log.iter().filter(|e| at(e) < first_delete).collect();
+    for e in &before {
+        assert!(
+            at(e) - first_answer < chrono::Duration::milliseconds(150),
+            "a read in a later round trip, before the cancels: {e:?}"
+        );
+    }
+    for path in [
+        "/api/v3/time",
+        "/api/v3/openOrders",
+        "/fapi/v1/openAlgoOrders",
+        "/dapi/v1/openAlgoOrders",
+    ] {
+        assert!(
+            before.iter().any(|e| e.path == path),
+            "{path} in the first round trip"
+        );
+    }
+    // Nothing destructive before triage answered: each cancel was sent after it, so it
+    // was answered at least one latency later.
+    assert!(
+        first_delete - triage_answered >= chrono::Duration::milliseconds(300),
+        "a cancel sent before triage answered"
+    );
+    // The listing is journaled as the cancel step's (with `sent_at` when it was answered
+    // before the journal existed).
+    let journal = std::fs::read_to_string(run.incident(dir.path()).join("journal.jsonl")).unwrap();
+    let listing = journal
+        .lines()
+        .find(|l| l.contains(r#""path":"/api/v3/openOrders""#) && l.contains(r#""method":"GET""#))
+        .unwrap();
+    assert!(listing.contains(r#""step":"cancel-orders""#), "{listing}");
+}

@@ -73,6 +73,30 @@ async fn wait_for(server: &SimServer, limit: Duration, done: impl Fn(&[LogEntry]
     false
 }
 
+/// Everything the run reads in its first round trip: the clock check, triage's reads and
+/// the open-order listing of every market (the cancel's preview).
+const FIRST_ROUND_TRIP: &[&str] = &[
+    "/api/v3/time",
+    "/api/v3/ticker/price",
+    "/api/v3/account",
+    "/sapi/v1/account/apiRestrictions",
+    "/sapi/v1/margin/account",
+    "/fapi/v2/balance",
+    "/dapi/v1/balance",
+    "/fapi/v3/positionRisk",
+    "/dapi/v1/positionRisk",
+    "/api/v3/openOrders",
+    "/sapi/v1/margin/openOrders",
+    "/fapi/v1/openOrders",
+    "/fapi/v1/openAlgoOrders",
+    "/dapi/v1/openOrders",
+    "/dapi/v1/openAlgoOrders",
+];
+
+fn first_round_trip_answered(log: &[LogEntry]) -> bool {
+    FIRST_ROUND_TRIP.iter().all(|path| answered(log, path))
+}
+
 fn answered(log: &[LogEntry], path: &str) -> bool {
     log.iter()
         .any(|e| e.actor == Actor::Client && e.path == path && e.status != 0)
@@ -304,7 +328,9 @@ fn assert_contained(run: &Run, dir: &Path, server: &SimServer) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_5xx_burst() {
-    let server = start_sim(&calm_scenario(), &["seed=5"]).await;
+    // 100 ms of latency: the cancels, sent moments after the listing is answered, are
+    // still on their way when the burst starts, however busy the machine is.
+    let server = start_sim(&calm_scenario(), &["seed=5", "latency=100"]).await;
     let dir = tempfile::tempdir().unwrap();
     let url = server.url().to_string();
     let env = leaked_env(&server);
@@ -326,7 +352,11 @@ async fn fault_5xx_burst() {
     };
     let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, meddle).await;
     let failures = count(&server.request_log(), |e| e.status >= 500);
-    assert!(failures >= 12, "the burst happened: {failures}");
+    assert!(
+        failures >= 12,
+        "the burst happened: {failures}\n{}",
+        run.stderr
+    );
     assert_contained(&run, dir.path(), &server);
     record_row(
         1,
@@ -340,7 +370,9 @@ async fn fault_5xx_burst() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_requests_never_answered() {
-    let server = start_sim(&calm_scenario(), &["seed=5"]).await;
+    // 100 ms of latency, so the cancels sent right after the listing are still on their
+    // way when the exchange stops answering, however busy the machine is.
+    let server = start_sim(&calm_scenario(), &["seed=5", "latency=100"]).await;
     let dir = tempfile::tempdir().unwrap();
     let url = server.url().to_string();
     let env = leaked_env(&server);
@@ -423,17 +455,14 @@ async fn fault_exchange_never_answers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_429_with_retry_after() {
     // Latency holds each request 400 ms before the exchange looks at it, so a fault set
-    // when triage's last read is answered applies to containment's first requests.
+    // when the first round trip (triage and the listing) is answered applies to
+    // containment's first requests: the cancels.
     let server = start_sim(&calm_scenario(), &["latency=400"]).await;
     let dir = tempfile::tempdir().unwrap();
     let url = server.url().to_string();
     let env = leaked_env(&server);
     let meddle = async {
-        if wait_for(&server, Duration::from_secs(20), |l| {
-            answered(l, "/api/v3/ticker/price")
-        })
-        .await
-        {
+        if wait_for(&server, Duration::from_secs(20), first_round_trip_answered).await {
             set(&server, &["throttle=1500", "latency=0"]);
         }
     };
@@ -475,28 +504,16 @@ async fn fault_418_ip_banned() {
     let url = server.url().to_string();
     let env = leaked_env(&server);
     let meddle = async {
-        // Once triage has every answer (it reads all wallets at once), before the
-        // cancel's preview lists the books.
-        let triage = [
-            "/api/v3/ticker/price",
-            "/api/v3/account",
-            "/sapi/v1/account/apiRestrictions",
-            "/sapi/v1/margin/account",
-            "/fapi/v2/balance",
-            "/dapi/v1/balance",
-        ];
-        if wait_for(&server, Duration::from_secs(20), |l| {
-            triage.iter().all(|path| answered(l, path))
-        })
-        .await
-        {
+        // Once the first round trip (triage's reads and the listing of every book) is
+        // answered, as the cancels go out.
+        if wait_for(&server, Duration::from_secs(20), first_round_trip_answered).await {
             set(&server, &["ban=60000", "latency=0"]);
         }
     };
     let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, meddle).await;
     assert_eq!(
-        run.code, 3,
-        "banned before anything was done: exit 3\n{}",
+        run.code, 1,
+        "the cancels were refused, so the cancel step failed: exit 1\n{}",
         run.stderr
     );
     assert!(
@@ -510,21 +527,23 @@ async fn fault_418_ip_banned() {
         run.stderr
     );
     assert!(
-        run.stderr
-            .contains("could not preview, so nothing was done"),
+        run.stderr.contains("cancel-orders: failed"),
         "{}",
         run.stderr
     );
     let incident = run.incident(dir.path());
     assert_journal_verifies(&incident);
     let log = client_log(&server);
-    assert!(log.iter().all(|e| e.method == "GET"), "nothing destructive");
+    assert!(
+        log.iter().all(|e| e.method == "GET" || e.status == 418),
+        "no cancel got through the ban"
+    );
     assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
     // After a 418 the client sends nothing more to that family until the ban ends.
     let banned = count(&log, |e| e.status == 418);
     assert!(
-        banned <= 6,
-        "one 418 per request in flight (spot, margin, two books each on usdm and coinm), no retries: {banned}"
+        banned <= 8,
+        "one 418 per cancel in flight (three spot symbols, margin, two books each on usdm and coinm), no retries: {banned}"
     );
     let report = read_json(&incident.join("report.json"));
     assert_eq!(report["outcome"], "failed");
@@ -532,8 +551,8 @@ async fn fault_418_ip_banned() {
     record_row(
         5,
         "fault_418_ip_banned",
-        "418 IP ban (from the start of containment, for 60 s)",
-        "stops at cancel-orders: `could not preview, so nothing was done: … banned this IP … until … (HTTP 418)`",
+        "418 IP ban (from the start of containment — the cancels, sent once triage and the listing answered — for 60 s)",
+        "cancel-orders fails: each cancel `… banned this IP … until … (HTTP 418)`, none sent again; exit 1",
         run.code,
         took,
     );
@@ -547,8 +566,11 @@ async fn clock_jump(skew: &str, extra: &[&str]) -> (Run, Duration, SimServer, te
     // The exchange's clock jumps after respond measured it (an NTP step on either side):
     // the next signed requests fall outside recvWindow and are answered -1021.
     let meddle = async {
+        // Once the cancels are answered: the clock was measured in the first round trip,
+        // so everything signed after this (the re-list, the evidence) is off.
         if wait_for(&server, Duration::from_secs(20), |l| {
-            answered(l, "/sapi/v1/account/apiRestrictions")
+            l.iter()
+                .any(|e| e.actor == Actor::Client && e.method == "DELETE" && e.status != 0)
         })
         .await
         {

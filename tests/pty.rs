@@ -430,3 +430,77 @@ fn the_operator_moves_a_trade_out_of_the_disowned_list_and_the_journal_records_i
     let review = message.split_once("Trades to review").unwrap().1;
     assert!(review.contains("spot XYZBTC"), "{message}");
 }
+
+/// The simulator's request log of a drill, as (time, method, path) of respond's requests.
+fn client_requests(log: &std::path::Path) -> Vec<(chrono::DateTime<chrono::Utc>, String, String)> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["actor"] == "client")
+        .map(|r| {
+            (
+                r["time"].as_str().unwrap().parse().unwrap(),
+                r["method"].as_str().unwrap().to_string(),
+                r["path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn in_a_terminal_nothing_is_cancelled_before_the_operator_says_yes() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = calm_scenario(dir.path());
+    let log = dir.path().join("requests.jsonl");
+    let mut s = spawn(
+        dir.path(),
+        &[
+            "compromised",
+            "--drill",
+            "--scenario",
+            &scenario,
+            "--sim-request-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    expect(&mut s, "Cancel every open order?").unwrap();
+    expect(&mut s, "yes, do it now").unwrap();
+    // The operator reads the preview for a while before answering.
+    std::thread::sleep(Duration::from_millis(1500));
+    let answered = chrono::Utc::now();
+    s.send_line("").unwrap(); // yes
+    expect(&mut s, "cancel-orders: done — 8 order(s) cancelled").unwrap();
+    expect(&mut s, "Delete the key in API Management — is it done?").unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap(); // abort
+    assert_eq!(exit_code(&mut s), 4);
+
+    let requests = client_requests(&log);
+    let deletes: Vec<_> = requests.iter().filter(|(_, m, _)| m == "DELETE").collect();
+    assert!(!deletes.is_empty());
+    assert!(
+        deletes.iter().all(|(at, _, _)| *at > answered),
+        "a cancel before the yes: {deletes:?} (yes at {answered})"
+    );
+    // The listing went out with the run's first request, long before the question.
+    let listed = requests
+        .iter()
+        .find(|(_, m, p)| m == "GET" && p == "/api/v3/openOrders")
+        .expect("listed");
+    assert!(
+        listed.0 < answered - chrono::Duration::milliseconds(1000),
+        "{listed:?}"
+    );
+    // The listing was older than `settle` (1 s) when the operator answered: listed
+    // again, once, before the cancel.
+    let first_delete = deletes.iter().map(|(at, _, _)| *at).min().unwrap();
+    assert!(
+        requests.iter().any(|(at, m, p)| m == "GET"
+            && p == "/api/v3/openOrders"
+            && *at > answered
+            && *at <= first_delete),
+        "listed again between the yes and the cancels: {requests:?}"
+    );
+}

@@ -497,6 +497,20 @@ impl StepContext {
 }
 
 impl StepContext {
+    /// The reads this step's warm-up started at the beginning of the run, if it had one:
+    /// awaited here (usually long done), taken once.
+    pub async fn take_warm<T: 'static>(&self) -> Option<(T, std::time::Instant)> {
+        let handle = self
+            .run
+            .services
+            .warm
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.step)?;
+        let warm = handle.await.ok()?;
+        warm.downcast::<(T, std::time::Instant)>().ok().map(|b| *b)
+    }
+
     /// Let the operator tick items of a list, starting from `ticked`: in a terminal, and
     /// not on the drill's autopilot; otherwise the defaults stand. Returns the ticks and
     /// whether a person gave them.
@@ -592,7 +606,23 @@ pub trait Action: Send + Sync {
 
     /// Do the step. For destructive actions the engine calls this only after a yes.
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>>;
+
+    /// Reads this step will need that depend on nothing earlier in the run, started the
+    /// moment the run starts (beside the clock check and triage) so that containment
+    /// waits on as few round trips as possible. `client` is read-only: it refuses every
+    /// request that is not a GET. The step takes the result with
+    /// [`StepContext::take_warm`]; a step that is skipped never looks at it.
+    fn warm_up(
+        &self,
+        _client: &crate::exchange::Client,
+        _step: &crate::playbook::Step,
+    ) -> Option<BoxFuture<'static, Warm>> {
+        None
+    }
 }
+
+/// What a warm-up read, handed to its step as is.
+pub type Warm = Box<dyn std::any::Any + Send>;
 
 /// The actions a playbook may use.
 #[derive(Clone)]

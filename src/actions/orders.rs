@@ -178,6 +178,22 @@ async fn list_all_covered(
     list_all_inner(ctx, client, markets, coverage, true).await
 }
 
+/// Each market's open orders as Binance answered, listed concurrently.
+type Fetched = Vec<(Market, Result<Vec<Order>, ExchangeError>)>;
+
+async fn fetch(client: &Client, markets: &[Market]) -> Result<Fetched, ActionError> {
+    let mut tasks = JoinSet::new();
+    for &market in markets {
+        let client = client.clone();
+        tasks.spawn(async move { (market, client.open_orders(market, None).await) });
+    }
+    let mut fetched = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        fetched.push(joined.map_err(|e| ActionError::Failed(format!("listing task failed: {e}")))?);
+    }
+    Ok(fetched)
+}
+
 async fn list_all_inner(
     ctx: &StepContext,
     client: &Client,
@@ -185,16 +201,24 @@ async fn list_all_inner(
     coverage: Option<&mut Coverage>,
     leaked_key: bool,
 ) -> Result<Listing, ActionError> {
-    let mut tasks = JoinSet::new();
-    for &market in markets {
-        let client = client.clone();
-        tasks.spawn(async move { (market, client.open_orders(market, None).await) });
-    }
+    let fetched = fetch(client, markets).await?;
+    interpret(ctx, fetched, markets, coverage, leaked_key)
+}
+
+/// What a listing of every market means: orders, and markets unread or not enabled.
+fn interpret(
+    ctx: &StepContext,
+    fetched: Fetched,
+    markets: &[Market],
+    coverage: Option<&mut Coverage>,
+    leaked_key: bool,
+) -> Result<Listing, ActionError> {
     let mut orders = Vec::new();
     let mut failures: Vec<(Market, ExchangeError)> = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let (market, result) =
-            joined.map_err(|e| ActionError::Failed(format!("listing task failed: {e}")))?;
+    for (market, result) in fetched {
+        if !markets.contains(&market) {
+            continue;
+        }
         match result {
             Ok(list) => orders.extend(list),
             Err(e) => failures.push((market, e)),
@@ -649,6 +673,37 @@ impl Action for CancelOpenOrders {
         &SPEC
     }
 
+    /// Listing needs no triage result, and is read-only: it goes out with the run's first
+    /// request, every market at once, so the cancel can follow triage's answer at once.
+    fn warm_up(
+        &self,
+        client: &Client,
+        step: &crate::playbook::Step,
+    ) -> Option<BoxFuture<'static, super::Warm>> {
+        // Only the markets the step names, when it names them plainly.
+        let markets: Vec<Market> = match step.arg("markets") {
+            Some(crate::playbook::ArgValue::List(list)) => list
+                .iter()
+                .map(|t| t.as_literal()?.parse().ok())
+                .collect::<Option<Vec<Market>>>()?,
+            Some(_) => return None,
+            None => SPEC
+                .inputs
+                .iter()
+                .find(|i| i.name == "markets")
+                .and_then(|i| i.default)
+                .unwrap_or("")
+                .split(',')
+                .filter_map(|m| m.trim().parse().ok())
+                .collect(),
+        };
+        let client = client.clone();
+        Some(Box::pin(async move {
+            let fetched = fetch(&client, &markets).await.unwrap_or_default();
+            Box::new((fetched, std::time::Instant::now())) as super::Warm
+        }))
+    }
+
     fn preview<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Preview, ActionError>> {
         Box::pin(async move {
             let client = ctx.client(ctx.role)?;
@@ -663,7 +718,25 @@ impl Action for CancelOpenOrders {
                     ..Preview::default()
                 });
             }
-            let listed = list_all_covered(ctx, &client, &markets, Some(&mut coverage)).await;
+            // The listing went out with the run's first request (see `warm_up`) when this
+            // step is among the first; otherwise it is read now.
+            let warm = ctx.take_warm::<Fetched>().await.filter(|(fetched, _)| {
+                // Every market this step cancels on must be in it, or it is read again.
+                markets
+                    .iter()
+                    .all(|m| fetched.iter().any(|(listed, _)| listed == m))
+            });
+            let (listed, listed_at) = match warm {
+                Some((fetched, at)) => (
+                    interpret(ctx, fetched, &markets, Some(&mut coverage), true),
+                    at,
+                ),
+                None => {
+                    let listed =
+                        list_all_covered(ctx, &client, &markets, Some(&mut coverage)).await;
+                    (listed, std::time::Instant::now())
+                }
+            };
             if refused_everywhere(&listed) {
                 // Containment first: the cancel is still tried, and then says what it
                 // could not cancel and how to.
@@ -685,7 +758,7 @@ impl Action for CancelOpenOrders {
             coverage.record(ctx)?;
             let orders = listing.orders;
             *self.last_preview.lock().unwrap_or_else(|p| p.into_inner()) = Some((
-                std::time::Instant::now(),
+                listed_at,
                 ctx.step.clone(),
                 orders.clone(),
                 listing.unread.clone(),
@@ -732,7 +805,9 @@ impl Action for CancelOpenOrders {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take()
-                .filter(|(at, step, _, _, _)| *step == ctx.step && at.elapsed() < FRESH_PREVIEW)
+                // Nothing is cancelled from a stale picture: a listing older than `settle`
+                // when the operator answered is listed again (one round trip).
+                .filter(|(at, step, _, _, _)| *step == ctx.step && at.elapsed() <= settle.min(FRESH_PREVIEW))
                 .map(|(_, _, orders, unread, not_enabled)| Listing {
                     orders,
                     unread,

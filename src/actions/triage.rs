@@ -139,9 +139,49 @@ impl Facts {
     }
 }
 
+/// Everything triage reads, in one round trip: permissions, every wallet the key can
+/// read, open futures positions, prices.
+type Reads = (
+    Result<crate::exchange::ApiRestrictions, ExchangeError>,
+    Result<crate::exchange::SpotAccount, ExchangeError>,
+    Result<Vec<crate::exchange::TickerPrice>, ExchangeError>,
+    Result<crate::exchange::MarginAccount, ExchangeError>,
+    Result<Vec<crate::exchange::FuturesBalance>, ExchangeError>,
+    Result<Vec<crate::exchange::FuturesBalance>, ExchangeError>,
+    Result<Vec<crate::exchange::Position>, ExchangeError>,
+    Result<Vec<crate::exchange::Position>, ExchangeError>,
+);
+
+async fn read_all(client: crate::exchange::Client) -> Reads {
+    tokio::join!(
+        client.api_restrictions(),
+        client.account(),
+        client.ticker_prices(Market::Spot),
+        client.margin_account(),
+        client.futures_balances(Market::UsdM),
+        client.futures_balances(Market::CoinM),
+        client.position_risk(Market::UsdM),
+        client.position_risk(Market::CoinM),
+    )
+}
+
 impl Action for KeyPermissions {
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
+    }
+
+    /// Triage needs nothing from earlier steps: its reads go out with the run's first
+    /// request.
+    fn warm_up(
+        &self,
+        client: &crate::exchange::Client,
+        _step: &crate::playbook::Step,
+    ) -> Option<super::BoxFuture<'static, super::Warm>> {
+        let client = client.clone();
+        Some(Box::pin(async move {
+            let reads = read_all(client).await;
+            Box::new((reads, std::time::Instant::now())) as super::Warm
+        }))
     }
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
@@ -149,16 +189,13 @@ impl Action for KeyPermissions {
             let quote = ctx.args.text("quote").unwrap_or("USDT").to_string();
             let client = ctx.client(Role::Leaked)?;
             // One round trip: permissions, every wallet the key can read, prices.
-            let (restrictions, account, tickers, margin, usdm, coinm, usdm_pos, coinm_pos) = tokio::join!(
-                client.api_restrictions(),
-                client.account(),
-                client.ticker_prices(Market::Spot),
-                client.margin_account(),
-                client.futures_balances(Market::UsdM),
-                client.futures_balances(Market::CoinM),
-                client.position_risk(Market::UsdM),
-                client.position_risk(Market::CoinM),
-            );
+            // Started with the run, beside the clock check (see `warm_up`); read now only
+            // when this step was not among the first.
+            let (restrictions, account, tickers, margin, usdm, coinm, usdm_pos, coinm_pos) =
+                match ctx.take_warm::<Reads>().await {
+                    Some((reads, _)) => reads,
+                    None => read_all(client.clone()).await,
+                };
             // Open futures positions are part of what the key can reach: it can close
             // them at a loss or add to them. A refused read (futures not enabled) has none.
             let positions: Vec<crate::exchange::Position> = [usdm_pos, coinm_pos]

@@ -35,6 +35,10 @@ pub struct Services {
     pub drill: Option<Arc<dyn DrillControl>>,
     /// Set once Binance refuses the leaked key.
     pub leaked_dead: std::sync::atomic::AtomicBool,
+    /// Reads started at the very beginning of the run for the step with this id (see
+    /// [`actions::Action::warm_up`]), waiting to be taken by it.
+    pub warm:
+        std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<actions::Warm>>>,
 }
 
 /// What a drill's simulator does for manual steps.

@@ -307,13 +307,21 @@ pub struct Keys {
 pub struct JournalObserver {
     journal: std::sync::OnceLock<Journal>,
     operator: std::sync::OnceLock<Arc<dyn Operator>>,
+    /// Whether the journal is attached, and the requests answered before it was (the
+    /// clock check and the warm-up reads beside it), recorded when it is.
+    pending: std::sync::Mutex<(bool, Vec<Event>)>,
     /// Per API family, until when the operator was last told the run is waiting, so
     /// many held-back requests make one notice, not one each.
     told_until: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl JournalObserver {
+    /// Record from now on, starting with what was answered before (call it once the
+    /// session's opening record is written, so that record stays the first).
     fn attach(&self, journal: Journal, operator: Arc<dyn Operator>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = journal.record_all(std::mem::take(&mut pending.1));
+        pending.0 = true;
         let _ = self.journal.set(journal);
         let _ = self.operator.set(operator);
     }
@@ -321,19 +329,32 @@ impl JournalObserver {
 
 impl RequestObserver for JournalObserver {
     fn on_request(&self, s: &RequestSummary) {
+        let mut event = Event::Request {
+            step: s.tag.clone(),
+            method: s.method.to_string(),
+            path: s.path.to_string(),
+            query: s.query_without_signature.clone(),
+            status: s.status,
+            code: s.code,
+            weight: s.used_weight,
+            elapsed_ms: s.elapsed_ms,
+            attempt: s.attempt,
+            error: s.error.clone(),
+            sent_at: None,
+        };
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if !pending.0 {
+                if let Event::Request { sent_at, .. } = &mut event {
+                    let sent = Utc::now() - chrono::Duration::milliseconds(s.elapsed_ms as i64);
+                    *sent_at = Some(sent.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                }
+                pending.1.push(event);
+                return;
+            }
+        }
         if let Some(journal) = self.journal.get() {
-            journal.record_or_mark(Event::Request {
-                step: s.tag.clone(),
-                method: s.method.to_string(),
-                path: s.path.to_string(),
-                query: s.query_without_signature.clone(),
-                status: s.status,
-                code: s.code,
-                weight: s.used_weight,
-                elapsed_ms: s.elapsed_ms,
-                attempt: s.attempt,
-                error: s.error.clone(),
-            });
+            journal.record_or_mark(event);
         }
     }
 
@@ -378,6 +399,7 @@ pub async fn connect(
     cfg: &RunConfig,
     observer: Arc<JournalObserver>,
     before_sending: impl FnOnce(Option<&Credentials>) -> Result<(), Error>,
+    warm_up: Option<&Registry>,
 ) -> Result<(Services, Keys), Error> {
     let needs_exchange = playbook
         .steps
@@ -441,7 +463,20 @@ pub async fn connect(
     config.timeout = cfg.request_timeout;
     config.observer = Some(observer);
     let client = Client::new(config)?;
-    client.sync_time().await?;
+    // The first reads go out with the clock check, not after it: they are signed with
+    // this machine's clock (a -1021 resyncs and retries once).
+    let warm = warm_up
+        .map(|registry| {
+            client.sign_with_local_clock_until_synced();
+            start_warm_ups(playbook, registry, &client)
+        })
+        .unwrap_or_default();
+    if let Err(e) = client.sync_time().await {
+        for handle in warm.values() {
+            handle.abort();
+        }
+        return Err(e.into());
+    }
     let responder_client = responder.map(|r| client.with_credentials(Some(r)));
     let keys = Keys {
         leaked: client.key_masked(),
@@ -453,8 +488,33 @@ pub async fn connect(
         responder: responder_client,
         drill: drill.map(|d| d as Arc<dyn crate::engine::DrillControl>),
         leaked_dead: Default::default(),
+        warm: std::sync::Mutex::new(warm),
     };
     Ok((services, keys))
+}
+
+/// Start the warm-up reads of the run's first steps (up to the first manual step, the
+/// leaked key's only): triage's reads and the open-order listing go out at once, beside
+/// the clock check, on a read-only handle. Whatever a step then does not take is
+/// dropped with the run.
+fn start_warm_ups(
+    playbook: &Playbook,
+    registry: &Registry,
+    client: &Client,
+) -> HashMap<String, tokio::task::JoinHandle<crate::actions::Warm>> {
+    let mut warm = HashMap::new();
+    for step in playbook.steps.iter().take_while(|s| s.uses != "manual") {
+        if step.role != Role::Leaked {
+            continue;
+        }
+        let Some(action) = registry.get(&step.uses) else {
+            continue;
+        };
+        if let Some(reads) = action.warm_up(&client.tagged(&step.id).read_only(), step) {
+            warm.insert(step.id.clone(), tokio::spawn(reads));
+        }
+    }
+    warm
 }
 
 /// What a finished session leaves behind.
@@ -492,22 +552,28 @@ pub async fn run(
     // start nothing (before anything is sent), unless a separate incident was asked for.
     let mut found = None;
     let look_for_previous = !cfg.drill() && !cfg.new_incident;
-    let (services, keys) = connect(playbook, cfg, observer.clone(), |leaked| {
-        let Some(leaked) = leaked.filter(|_| look_for_previous) else {
-            return Ok(());
-        };
-        match unfinished_incident(&cfg.report_dir, &playbook.name, &leaked.key, cfg.dry_run) {
-            Some(Unfinished::Held { dir, holder }) => Err(Error::Busy {
-                dir,
-                holder: holder.map(Box::new),
-                new_incident_hint: true,
-            }),
-            other => {
-                found = other;
-                Ok(())
+    let (services, keys) = connect(
+        playbook,
+        cfg,
+        observer.clone(),
+        |leaked| {
+            let Some(leaked) = leaked.filter(|_| look_for_previous) else {
+                return Ok(());
+            };
+            match unfinished_incident(&cfg.report_dir, &playbook.name, &leaked.key, cfg.dry_run) {
+                Some(Unfinished::Held { dir, holder }) => Err(Error::Busy {
+                    dir,
+                    holder: holder.map(Box::new),
+                    new_incident_hint: true,
+                }),
+                other => {
+                    found = other;
+                    Ok(())
+                }
             }
-        }
-    })
+        },
+        Some(registry),
+    )
     .await?;
     let key_masked = keys.leaked.clone();
     let target_spec = recorded_target(&cfg.target);
@@ -576,7 +642,7 @@ pub async fn run(
         journal::genesis_hash(&playbook.text, &inputs),
     )
     .map_err(|e| Error::Internal(e.to_string()))?;
-    wire_journal(&journal, cfg, &observer, &services, &operator);
+    wire_journal(&journal, cfg, &services);
     journal
         .record(Event::RunStarted {
             playbook: playbook.name.clone(),
@@ -596,6 +662,8 @@ pub async fn run(
             respond_version: env!("CARGO_PKG_VERSION").to_string(),
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
+    // Requests answered before the journal existed follow its opening record.
+    observer.attach(journal.clone(), operator.clone());
 
     let shared = shared(
         cfg,
@@ -735,12 +803,16 @@ pub async fn resume(
     let state = crate::actions::RunState::from_records(&records);
     let inputs = inputs.clone();
     let observer = Arc::new(JournalObserver::default());
-    let (services, keys) = connect(&playbook, cfg, observer.clone(), |leaked| {
-        match (&expected, leaked) {
+    let (services, keys) = connect(
+        &playbook,
+        cfg,
+        observer.clone(),
+        |leaked| match (&expected, leaked) {
             (Some(expected), Some(leaked)) => check_key(Some(dir), leaked, expected),
             _ => Ok(()),
-        }
-    })
+        },
+        None,
+    )
     .await?;
     if state
         .outputs_by_action
@@ -756,7 +828,7 @@ pub async fn resume(
     let last = read.lines.last().expect("verified: at least one line");
     let journal = Journal::append_to(&journal_path, records.len() as u64, &last.text)
         .map_err(|e| Error::Internal(e.to_string()))?;
-    wire_journal(&journal, cfg, &observer, &services, &operator);
+    wire_journal(&journal, cfg, &services);
     // A session that ended without recording how (killed, crashed, power lost) is
     // recorded as interrupted now, so the report tells the whole story.
     let unclean = records
@@ -790,6 +862,7 @@ pub async fn resume(
             moved_from: moved_from.clone(),
         })
         .map_err(|e| Error::Internal(e.to_string()))?;
+    observer.attach(journal.clone(), operator.clone());
     if let Some(from) = &moved_from {
         operator.say(
             Level::Warn,
@@ -955,17 +1028,10 @@ pub fn finished_steps(records: &[&Record]) -> HashMap<String, Resumed> {
 
 /// Connect the journal to `--json` output, the request observer and the exchange's
 /// clock.
-fn wire_journal(
-    journal: &Journal,
-    cfg: &RunConfig,
-    observer: &JournalObserver,
-    services: &Services,
-    operator: &Arc<dyn Operator>,
-) {
+fn wire_journal(journal: &Journal, cfg: &RunConfig, services: &Services) {
     if cfg.json {
         journal.add_listener(json_lines());
     }
-    observer.attach(journal.clone(), operator.clone());
     if let Some(client) = services.leaked.clone() {
         journal.set_server_clock(Box::new(move || client.time_offset_ms()));
     }

@@ -120,6 +120,9 @@ const NOTICEABLE_WAIT: Duration = Duration::from_secs(2);
 pub struct Client {
     shared: Arc<Shared>,
     credentials: Option<Arc<Credentials>>,
+    /// A handle for reads started before the run has decided anything (warm-ups): it
+    /// refuses every non-GET request, like a dry-run client.
+    read_only: bool,
     /// Passed to the observer with every request (the journal uses the step id).
     tag: Option<Arc<str>>,
 }
@@ -222,6 +225,7 @@ impl Client {
             }),
             credentials: config.credentials.map(Arc::new),
             tag: None,
+            read_only: false,
         })
     }
 
@@ -232,6 +236,16 @@ impl Client {
             shared: self.shared.clone(),
             credentials: credentials.map(Arc::new),
             tag: self.tag.clone(),
+            read_only: self.read_only,
+        }
+    }
+
+    /// The same client, refusing every request that is not a GET (in the one request
+    /// function, like a dry run): for reads started before triage has answered.
+    pub fn read_only(&self) -> Client {
+        Client {
+            read_only: true,
+            ..self.clone()
         }
     }
 
@@ -242,6 +256,7 @@ impl Client {
             shared: self.shared.clone(),
             credentials: self.credentials.clone(),
             tag: Some(Arc::from(tag)),
+            read_only: self.read_only,
         }
     }
 
@@ -286,6 +301,16 @@ impl Client {
     }
 
     /// Measure the server-time offset now (signed requests do it once by themselves).
+    /// Let signed requests go out with this machine's clock until the first
+    /// [`Client::sync_time`] has measured the exchange's, instead of each waiting for it:
+    /// the run's first reads then share the clock check's round trip.
+    pub fn sign_with_local_clock_until_synced(&self) {
+        self.shared
+            .clock
+            .local_until_measured
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
     pub async fn sync_time(&self) -> Result<i64, ExchangeError> {
         let _measuring = self.shared.clock.measuring.lock().await;
         self.measure_clock().await
@@ -297,6 +322,10 @@ impl Client {
             #[serde(rename = "serverTime")]
             server_time: i64,
         }
+        self.shared
+            .clock
+            .started
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let timed: Timed<ServerTime> =
             Box::pin(self.execute_timed(&weights::SPOT_TIME, Params::new(), None)).await?;
         Ok(self
@@ -306,7 +335,13 @@ impl Client {
     }
 
     async fn ensure_clock(&self) -> Result<(), ExchangeError> {
-        if self.shared.clock.offset_ms().is_some() {
+        if self.shared.clock.offset_ms().is_some()
+            || self
+                .shared
+                .clock
+                .local_until_measured
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
             return Ok(());
         }
         let _measuring = self.shared.clock.measuring.lock().await;
@@ -316,10 +351,18 @@ impl Client {
         Ok(())
     }
 
-    /// Re-measure after -1021, unless another request already did since `seen`.
+    /// Re-measure after -1021, unless a measurement started since `seen` (the count of
+    /// measurements started when the -1021 arrived): one started before may be the
+    /// stale one the request was signed with.
     async fn resync_clock(&self, seen: u64) -> Result<(), ExchangeError> {
         let _measuring = self.shared.clock.measuring.lock().await;
-        if self.shared.clock.generation() == seen {
+        if self
+            .shared
+            .clock
+            .started
+            .load(std::sync::atomic::Ordering::Acquire)
+            == seen
+        {
             self.measure_clock().await?;
         }
         Ok(())
@@ -354,7 +397,7 @@ impl Client {
         let endpoint = spec.endpoint();
         // Checked first, before anything else can happen: a dry run sends nothing that
         // could change the account, whatever the caller does.
-        if self.shared.dry_run && spec.method != HttpMethod::Get {
+        if (self.shared.dry_run || self.read_only) && spec.method != HttpMethod::Get {
             return Err(ExchangeError::DryRunRefused { endpoint });
         }
         let family = spec.family();
@@ -384,7 +427,6 @@ impl Client {
         loop {
             attempt += 1;
             sent += 1;
-            let generation = self.shared.clock.generation();
             let err = match self
                 .attempt(spec, base, &encoded, credentials, weight, sent)
                 .await
@@ -397,7 +439,15 @@ impl Client {
             if err.code() == Some(-1021) && credentials.is_some() && !resynced {
                 resynced = true;
                 attempt -= 1;
-                self.resync_clock(generation).await?;
+                // The measurement this request was signed with (or this machine's clock,
+                // before the first one) is stale as of this answer: re-measure, unless a
+                // request that failed alongside started one while this one waited.
+                let seen = self
+                    .shared
+                    .clock
+                    .started
+                    .load(std::sync::atomic::Ordering::Acquire);
+                self.resync_clock(seen).await?;
                 continue;
             }
             if attempt >= policy.max_attempts {

@@ -8,11 +8,14 @@ use chrono::{DateTime, Utc};
 pub(crate) struct Clock {
     offset_ms: AtomicI64,
     measured: AtomicBool,
-    /// Bumped on every measurement, so that many requests failing with -1021 at once
-    /// re-measure once, not once each.
-    generation: AtomicU64,
     /// Held while measuring.
     pub(crate) measuring: tokio::sync::Mutex<()>,
+    /// Bumped when a measurement starts: a -1021 answered after a measurement started
+    /// may have been signed with it; one answered before needs a new one.
+    pub(crate) started: AtomicU64,
+    /// Sign with this machine's clock while the first measurement is under way, rather
+    /// than wait for it (a -1021 still resyncs and retries once).
+    pub(crate) local_until_measured: AtomicBool,
 }
 
 impl Clock {
@@ -20,8 +23,9 @@ impl Clock {
         Clock {
             offset_ms: AtomicI64::new(0),
             measured: AtomicBool::new(false),
-            generation: AtomicU64::new(0),
             measuring: tokio::sync::Mutex::new(()),
+            started: AtomicU64::new(0),
+            local_until_measured: AtomicBool::new(false),
         }
     }
 
@@ -31,10 +35,6 @@ impl Clock {
             .then(|| self.offset_ms.load(Ordering::Acquire))
     }
 
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
     /// Record a measurement: the server said `server_ms` for a request sent at local
     /// `sent_ms` and answered at local `received_ms`.
     pub(crate) fn record(&self, server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
@@ -42,7 +42,6 @@ impl Clock {
         let offset = server_ms - midpoint;
         self.offset_ms.store(offset, Ordering::Release);
         self.measured.store(true, Ordering::Release);
-        self.generation.fetch_add(1, Ordering::AcqRel);
         offset
     }
 
@@ -62,6 +61,5 @@ mod tests {
         assert_eq!(c.offset_ms(), None);
         assert_eq!(c.record(10_000, 1_000, 1_200), 8_900);
         assert_eq!(c.offset_ms(), Some(8_900));
-        assert_eq!(c.generation(), 1);
     }
 }

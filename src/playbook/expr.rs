@@ -188,6 +188,17 @@ impl Template {
         }
     }
 
+    /// The text, when the template is plain text with nothing to fill in.
+    pub fn as_literal(&self) -> Option<String> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Split text into literal parts and `${{ expr }}` parts; every error is reported with
     /// its character offset in `text`.
     pub fn parse(text: &str) -> Result<Template, Vec<ExprError>> {

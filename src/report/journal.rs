@@ -163,6 +163,10 @@ pub enum Event {
         attempt: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// When the request was sent, for requests answered before the journal existed
+        /// (the clock check and the warm-up reads beside it), recorded only afterwards.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent_at: Option<String>,
     },
     Note {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -399,6 +403,13 @@ impl Journal {
 
     /// Append one event, flushed and fsynced before returning.
     pub fn record(&self, event: Event) -> Result<Record, JournalError> {
+        let mut records = self.record_all(vec![event])?;
+        Ok(records.pop().expect("one event, one record"))
+    }
+
+    /// Append events in order, chained, with one write and one fsync for them all (the
+    /// requests answered before the journal existed arrive together).
+    pub fn record_all(&self, events: Vec<Event>) -> Result<Vec<Record>, JournalError> {
         let mut w = self.lock();
         if let Some(message) = &w.broken {
             return Err(JournalError {
@@ -406,23 +417,6 @@ impl Journal {
                 message: message.clone(),
             });
         }
-        let now = Utc::now();
-        let offset_ms = w.clock.as_ref().and_then(|clock| clock());
-        let record = Record {
-            v: SCHEMA_VERSION,
-            seq: w.seq + 1,
-            time: now.to_rfc3339_opts(SecondsFormat::Millis, true),
-            server_time: offset_ms.map(|o| {
-                (now + chrono::Duration::milliseconds(o))
-                    .to_rfc3339_opts(SecondsFormat::Millis, true)
-            }),
-            offset_ms,
-            event,
-            prev: w.last_hash.clone(),
-        };
-        let line = serde_json::to_string(&record).expect("journal records serialise");
-        let mut bytes = line.clone().into_bytes();
-        bytes.push(b'\n');
         // Defence in depth behind the incident lock: never append after a line this
         // writer did not write.
         match w.file.metadata().map(|m| m.len()) {
@@ -443,6 +437,32 @@ impl Journal {
                 });
             }
         }
+        let now = Utc::now();
+        let offset_ms = w.clock.as_ref().and_then(|clock| clock());
+        let mut seq = w.seq;
+        let mut last_hash = w.last_hash.clone();
+        let mut bytes = Vec::new();
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            seq += 1;
+            let record = Record {
+                v: SCHEMA_VERSION,
+                seq,
+                time: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+                server_time: offset_ms.map(|o| {
+                    (now + chrono::Duration::milliseconds(o))
+                        .to_rfc3339_opts(SecondsFormat::Millis, true)
+                }),
+                offset_ms,
+                event,
+                prev: last_hash,
+            };
+            let line = serde_json::to_string(&record).expect("journal records serialise");
+            last_hash = sha256_hex(line.as_bytes());
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+            records.push(record);
+        }
         let result = w.file.write_all(&bytes).and_then(|_| w.file.sync_data());
         if let Err(e) = result {
             let message = e.to_string();
@@ -452,13 +472,15 @@ impl Journal {
                 message,
             });
         }
-        w.seq = record.seq;
+        w.seq = seq;
         w.len += bytes.len() as u64;
-        w.last_hash = sha256_hex(line.as_bytes());
-        for listener in &w.listeners {
-            listener(&record);
+        w.last_hash = last_hash;
+        for record in &records {
+            for listener in &w.listeners {
+                listener(record);
+            }
         }
-        Ok(record)
+        Ok(records)
     }
 
     /// Record from a place that cannot return an error (a request observer): a failure

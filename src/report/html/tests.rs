@@ -21,6 +21,7 @@ fn request_delete(step: &str, path: &str, symbol: &str) -> Event {
         elapsed_ms: 3,
         attempt: 1,
         error: None,
+        sent_at: None,
     }
 }
 

@@ -690,6 +690,7 @@ mod tests {
                     elapsed_ms: 1,
                     attempt: 1,
                     error: None,
+                    sent_at: None,
                 },
             ),
             record(
