@@ -54,9 +54,26 @@ pub async fn start(
         let key = server.create_responder_key();
         Credentials::new(key.api_key.clone(), key.secret.clone())
     });
+    // An Ed25519 or RSA scenario key reaches respond as its private key, the way an
+    // HMAC key's secret does.
+    let leaked_credentials = match server.leaked_private_key().map(zeroize::Zeroizing::new) {
+        Some(pem) => Credentials::from_private_key_pem(leaked.api_key.clone(), &pem).map_err(|e| {
+            Error::usage(format!(
+                "the scenario's leaked key {}: private_key: {e}",
+                leaked.masked()
+            ))
+        })?,
+        None if leaked.secret.is_empty() => {
+            return Err(Error::usage(format!(
+                "the scenario's leaked key {} has a public_key but no private_key: a drill needs the private key to act as it",
+                leaked.masked()
+            )))
+        }
+        None => Credentials::new(leaked.api_key.clone(), leaked.secret.clone()),
+    };
     Ok(Arc::new(Drill {
         url: server.url().to_string(),
-        leaked: Credentials::new(leaked.api_key.clone(), leaked.secret.clone()),
+        leaked: leaked_credentials,
         responder,
         leaked_api_key: leaked.api_key.clone(),
         server,
