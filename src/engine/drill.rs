@@ -126,8 +126,15 @@ impl super::DrillControl for Drill {
                 )
             })
             .collect();
+        // The futures conditional (algo) books, counted apart: `openOrders` does not
+        // hold them on Binance either.
+        let algo = |book: &std::collections::BTreeMap<String, usize>| book.values().sum::<usize>();
         serde_json::json!({
             "openOrders": open,
+            "openAlgoOrders": {
+                "usdm": algo(&state.open_algo_orders),
+                "coinm": algo(&state.open_coinm_algo_orders),
+            },
             "totalOpen": state.total_open(),
             "leakedKeyDeleted": state.keys.iter().any(|k| k.leaked && k.deleted),
             "otherKeysDeleted": state.keys.iter().filter(|k| !k.leaked && k.deleted).count(),
