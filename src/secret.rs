@@ -348,10 +348,23 @@ fn prompt(role: Role) -> Result<Credentials, SecretError> {
         .map_err(err)?;
     let key = Zeroizing::new(key);
     let secret = dialoguer::Password::new()
-        .with_prompt(format!("API secret of the {role} key (input hidden)"))
+        .with_prompt(format!(
+            "API secret of the {role} key (input hidden) — for an Ed25519 or RSA key, its PEM file's full path"
+        ))
         .interact()
         .map_err(err)?;
     let secret = Zeroizing::new(secret);
+    // A PEM private key cannot be typed into one line: its file's path stands for it.
+    let path = Path::new(secret.trim());
+    if path.is_absolute() && path.is_file() {
+        let pem = read_private_file(path)?;
+        return Credentials::from_private_key_pem(key.trim(), &pem).map_err(|source| {
+            SecretError::Key {
+                origin: format!("the {role} key's PEM file"),
+                source,
+            }
+        });
+    }
     Ok(Credentials::new(key.trim(), secret.trim()))
 }
 
