@@ -113,7 +113,8 @@ pub struct RunOptions {
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
-    /// Key file of the leaked key (`api_key: ...` and `secret: ...`, mode 0600).
+    /// Key file of the leaked key (`api_key: ...` and `secret: ...`, or for an Ed25519/RSA
+    /// key `private_key_file: PEM` or `private_key:` + PEM; mode 0600).
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
 

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod exchange;
 pub mod operator;
+pub mod pem;
 pub mod playbook;
 pub mod report;
 pub mod secret;

@@ -1,9 +1,14 @@
 //! Credential loading and masking. Secrets come from the environment, a 0600 key
 //! file, or a hidden prompt — never from a command-line argument — and live in types
 //! that zeroize on drop and print only a mask.
+//!
+//! A key is HMAC (an API secret) or asymmetric: Binance also issues Ed25519 keys (its
+//! recommendation for new ones) and RSA keys, whose secret is a PKCS#8 PEM private key.
+//! The type is read from the PEM itself; aws-lc-rs parses and signs.
 use std::fmt;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
@@ -111,19 +116,125 @@ impl fmt::Display for ApiSecret {
     }
 }
 
-/// A key and its secret.
+/// How requests are signed: the key type, read from the secret itself.
+#[derive(Clone)]
+pub enum Signer {
+    /// Hex HMAC-SHA256 keyed with the API secret.
+    Hmac,
+    /// Base64 Ed25519 (RFC 8032, pure) signature.
+    Ed25519(Arc<aws_lc_rs::signature::Ed25519KeyPair>),
+    /// Base64 RSASSA-PKCS1-v1_5 SHA-256 signature.
+    Rsa(Arc<aws_lc_rs::rsa::KeyPair>),
+}
+
+impl Signer {
+    /// `hmac`, `ed25519` or `rsa`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Signer::Hmac => "hmac",
+            Signer::Ed25519(_) => "ed25519",
+            Signer::Rsa(_) => "rsa",
+        }
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signer({})", self.kind())
+    }
+}
+
+/// A key and its secret (an HMAC secret, or the PEM text of a private key).
 #[derive(Clone, Debug)]
 pub struct Credentials {
     pub key: ApiKey,
     pub secret: ApiSecret,
+    pub signer: Signer,
 }
 
 impl Credentials {
+    /// An HMAC key.
     pub fn new(key: impl Into<String>, secret: impl Into<String>) -> Self {
         Credentials {
             key: ApiKey::new(key),
             secret: ApiSecret::new(secret),
+            signer: Signer::Hmac,
         }
+    }
+
+    /// An Ed25519 or RSA key whose private key is `pem` (PKCS#8, `BEGIN PRIVATE KEY`; an
+    /// RSA key may also be PKCS#1, `BEGIN RSA PRIVATE KEY`). Errors never quote the PEM.
+    pub fn from_private_key_pem(key: impl Into<String>, pem: &str) -> Result<Self, KeyError> {
+        let signer = signer_from_pem(pem)?;
+        Ok(Credentials {
+            key: ApiKey::new(key),
+            secret: ApiSecret::new(pem.trim().to_string()),
+            signer,
+        })
+    }
+
+    /// The Ed25519 or RSA signature of `payload` (the query string exactly as sent, then
+    /// the body), base64 and percent-encoded for the query (`+`, `/`, `=` encoded), as
+    /// binance-connector's `ed25519_signature`/`rsa_signature` do. `None` for an HMAC key
+    /// (the client signs those itself).
+    pub fn sign_asymmetric(&self, payload: &str) -> Option<String> {
+        use base64::Engine;
+        let raw = match &self.signer {
+            Signer::Hmac => return None,
+            Signer::Ed25519(pair) => pair.sign(payload.as_bytes()).as_ref().to_vec(),
+            Signer::Rsa(pair) => {
+                let mut sig = vec![0u8; pair.public_modulus_len()];
+                pair.sign(
+                    &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                    payload.as_bytes(),
+                    &mut sig,
+                )
+                .ok()?;
+                sig
+            }
+        };
+        let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+        Some(
+            b64.replace('+', "%2B")
+                .replace('/', "%2F")
+                .replace('=', "%3D"),
+        )
+    }
+}
+
+/// Why a private key could not be used. Never carries the key's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the private key is not PEM: {0}")]
+    NotPem(String),
+    #[error(
+        "the private key is encrypted (ENCRYPTED PRIVATE KEY). respond cannot decrypt PKCS#8: its crypto library (aws-lc-rs) has no PKCS#8 decryption, and respond writes no crypto by hand. Decrypt it for the incident into a private file (`umask 077; openssl pkcs8 -in KEY.pem -out /dev/shm/key.pem`, passphrase asked), point respond at that, and delete it afterwards"
+    )]
+    Encrypted,
+    #[error("the PEM holds a {0}, not a private key (expected `BEGIN PRIVATE KEY`)")]
+    WrongBlock(String),
+    #[error("the private key is neither an Ed25519 nor an RSA key in PKCS#8 (or it is damaged)")]
+    Unsupported,
+}
+
+/// Read the key type from the PEM and parse it.
+fn signer_from_pem(text: &str) -> Result<Signer, KeyError> {
+    let pem = crate::pem::parse(text).map_err(KeyError::NotPem)?;
+    match pem.label.as_str() {
+        "ENCRYPTED PRIVATE KEY" => Err(KeyError::Encrypted),
+        "PRIVATE KEY" => {
+            if let Ok(pair) = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(&pem.der) {
+                return Ok(Signer::Ed25519(Arc::new(pair)));
+            }
+            aws_lc_rs::rsa::KeyPair::from_pkcs8(&pem.der)
+                .map(|pair| Signer::Rsa(Arc::new(pair)))
+                .map_err(|_| KeyError::Unsupported)
+        }
+        "RSA PRIVATE KEY" => aws_lc_rs::rsa::KeyPair::from_der(&pem.der)
+            .map(|pair| Signer::Rsa(Arc::new(pair)))
+            .map_err(|_| KeyError::Unsupported),
+        other => Err(KeyError::WrongBlock(other.to_string())),
     }
 }
 
@@ -150,6 +261,13 @@ impl Role {
         match self {
             Role::Leaked => ("BINANCE_API_KEY", "BINANCE_API_SECRET"),
             Role::Responder => ("BINANCE_RESPONDER_API_KEY", "BINANCE_RESPONDER_API_SECRET"),
+        }
+    }
+    /// The variable naming a PEM private key file (Ed25519 and RSA keys).
+    fn private_key_file_env(self) -> &'static str {
+        match self {
+            Role::Leaked => "BINANCE_PRIVATE_KEY_FILE",
+            Role::Responder => "BINANCE_RESPONDER_PRIVATE_KEY_FILE",
         }
     }
 }
@@ -184,6 +302,8 @@ pub enum SecretError {
     },
     #[error("cannot read the {role} key at the prompt: {message}")]
     Prompt { role: Role, message: String },
+    #[error("{origin}: {source}")]
+    Key { origin: String, source: KeyError },
 }
 
 /// Where credentials for a role may come from, in order: the key file, the environment,
@@ -205,6 +325,31 @@ pub fn load(
         .ok()
         .filter(|v| !v.is_empty())
         .map(Zeroizing::new);
+    let pem_var = role.private_key_file_env();
+    if let Some(pem_path) = std::env::var_os(pem_var).filter(|v| !v.is_empty()) {
+        return match (key, secret) {
+            (Some(k), None) => {
+                let pem = read_private_file(Path::new(&pem_path))?;
+                Credentials::from_private_key_pem(k.trim(), &pem)
+                    .map(Some)
+                    .map_err(|source| SecretError::Key {
+                        origin: format!("{pem_var} ({})", Path::new(&pem_path).display()),
+                        source,
+                    })
+            }
+            (None, _) => Err(SecretError::HalfSet {
+                var: pem_var,
+                missing: key_var,
+            }),
+            (Some(_), Some(_)) => Err(SecretError::Format {
+                path: PathBuf::from(pem_var),
+                line: 0,
+                message: format!(
+                    "{secret_var} and {pem_var} are both set: an HMAC key has a secret, an Ed25519 or RSA key a private key file — set one"
+                ),
+            }),
+        };
+    }
     match (key, secret) {
         (Some(k), Some(s)) => Ok(Some(Credentials::new(k.trim(), s.trim()))),
         (Some(_), None) => Err(SecretError::HalfSet {
@@ -237,16 +382,29 @@ fn prompt(role: Role) -> Result<Credentials, SecretError> {
         .map_err(err)?;
     let key = Zeroizing::new(key);
     let secret = dialoguer::Password::new()
-        .with_prompt(format!("API secret of the {role} key (input hidden)"))
+        .with_prompt(format!(
+            "API secret of the {role} key (input hidden) — for an Ed25519 or RSA key, its PEM file's full path"
+        ))
         .interact()
         .map_err(err)?;
     let secret = Zeroizing::new(secret);
+    // A PEM private key cannot be typed into one line: its file's path stands for it.
+    let path = Path::new(secret.trim());
+    if path.is_absolute() && path.is_file() {
+        let pem = read_private_file(path)?;
+        return Credentials::from_private_key_pem(key.trim(), &pem).map_err(|source| {
+            SecretError::Key {
+                origin: format!("the {role} key's PEM file"),
+                source,
+            }
+        });
+    }
     Ok(Credentials::new(key.trim(), secret.trim()))
 }
 
-/// Read a key file: two lines, `api_key: ...` and `secret: ...`. Refused when group or
-/// world can read it, because a leaked secret is exactly what this tool responds to.
-pub fn read_key_file(path: &Path) -> Result<Credentials, SecretError> {
+/// Read a file holding a secret: refused when group or world can read it, because a
+/// leaked secret is exactly what this tool responds to.
+fn read_private_file(path: &Path) -> Result<Zeroizing<String>, SecretError> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).map_err(|source| SecretError::Read {
         path: path.to_path_buf(),
@@ -259,49 +417,106 @@ pub fn read_key_file(path: &Path) -> Result<Credentials, SecretError> {
             mode,
         });
     }
-    let text =
-        Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|source| SecretError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?,
-        );
+    Ok(Zeroizing::new(std::fs::read_to_string(path).map_err(
+        |source| SecretError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?))
+}
+
+/// Read a key file: `api_key: ...` and either `secret: ...` (HMAC) or, for an Ed25519 or
+/// RSA key, `private_key_file: PATH` (a PEM file, itself 0600) or `private_key:` followed
+/// by the PEM (on the same line and the next ones, up to `-----END ...-----`).
+pub fn read_key_file(path: &Path) -> Result<Credentials, SecretError> {
+    let text = read_private_file(path)?;
+    let format = |line: usize, message: &str| SecretError::Format {
+        path: path.to_path_buf(),
+        line,
+        message: message.to_string(),
+    };
     let mut key = None;
     let mut secret = None;
-    for (i, line) in text.lines().enumerate() {
+    let mut pem: Option<Zeroizing<String>> = None;
+    let mut pem_file: Option<PathBuf> = None;
+    let mut lines = text.lines().enumerate();
+    while let Some((i, line)) = lines.next() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let Some((name, value)) = line.split_once(':') else {
-            return Err(SecretError::Format {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: "expected `api_key: ...` or `secret: ...`".into(),
-            });
+            return Err(format(
+                i + 1,
+                "expected `api_key: ...`, `secret: ...`, `private_key_file: ...` or `private_key: ...`",
+            ));
         };
-        let value = value.trim().trim_matches('"').to_string();
+        let value = Zeroizing::new(value.trim().trim_matches('"').to_string());
         match name.trim() {
-            "api_key" => key = Some(Zeroizing::new(value)),
-            "secret" => secret = Some(Zeroizing::new(value)),
+            "api_key" => key = Some(value),
+            "secret" => secret = Some(value),
+            "private_key_file" => pem_file = Some(PathBuf::from(value.as_str())),
+            "private_key" => {
+                let mut block = Zeroizing::new(String::new());
+                let first = value.trim_start_matches('|').trim();
+                if !first.is_empty() {
+                    block.push_str(first);
+                    block.push('\n');
+                }
+                let mut ended = first.starts_with("-----END");
+                while !ended {
+                    let Some((_, next)) = lines.next() else {
+                        return Err(format(i + 1, "`private_key:` has no `-----END ...-----` line"));
+                    };
+                    let next = next.trim();
+                    block.push_str(next);
+                    block.push('\n');
+                    ended = next.starts_with("-----END");
+                }
+                pem = Some(block);
+            }
             other => {
-                return Err(SecretError::Format {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    message: format!("unknown field `{other}`; expected `api_key` or `secret`"),
-                })
+                return Err(format(
+                    i + 1,
+                    &format!("unknown field `{other}`; expected `api_key`, `secret`, `private_key_file` or `private_key`"),
+                ))
             }
         }
     }
-    match (key, secret) {
-        (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => {
+    if let Some(file) = pem_file {
+        if pem.is_some() {
+            return Err(format(
+                0,
+                "give `private_key_file:` or `private_key:`, not both",
+            ));
+        }
+        // A relative path is relative to the key file.
+        let file = match path.parent() {
+            Some(dir) if file.is_relative() => dir.join(file),
+            _ => file,
+        };
+        pem = Some(read_private_file(&file)?);
+    }
+    match (key, secret, pem) {
+        (Some(k), None, Some(pem)) if !k.is_empty() => {
+            Credentials::from_private_key_pem(k.as_str(), &pem).map_err(|source| {
+                SecretError::Key {
+                    origin: format!("key file {}", path.display()),
+                    source,
+                }
+            })
+        }
+        (Some(_), Some(_), Some(_)) => Err(format(
+            0,
+            "has both `secret:` (HMAC) and a private key (Ed25519/RSA): a key has one or the other",
+        )),
+        (Some(k), Some(s), None) if !k.is_empty() && !s.is_empty() => {
             Ok(Credentials::new(k.as_str(), s.as_str()))
         }
-        _ => Err(SecretError::Format {
-            path: path.to_path_buf(),
-            line: 0,
-            message: "needs both `api_key:` and `secret:` lines".into(),
-        }),
+        _ => Err(format(
+            0,
+            "needs `api_key:` and either `secret:` (HMAC key) or `private_key_file:`/`private_key:` (Ed25519 or RSA key)",
+        )),
     }
 }
 
@@ -372,5 +587,138 @@ mod tests {
         let err = read_key_file(&path).unwrap_err().to_string();
         assert!(err.contains(":2:"), "{err}");
         assert!(!err.contains("nope"), "{err}");
+    }
+
+    /// A fresh Ed25519 key pair: (private PEM, public key bytes).
+    fn ed25519_pem() -> (String, Vec<u8>) {
+        use aws_lc_rs::signature::KeyPair;
+        use base64::Engine;
+        let der = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(der.as_ref()).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        (
+            format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n"),
+            pair.public_key().as_ref().to_vec(),
+        )
+    }
+
+    fn unpercent(s: &str) -> String {
+        s.replace("%2B", "+")
+            .replace("%2F", "/")
+            .replace("%3D", "=")
+    }
+
+    #[test]
+    fn ed25519_keys_sign_base64_percent_encoded() {
+        use base64::Engine;
+        let (pem, public) = ed25519_pem();
+        let c = Credentials::from_private_key_pem("AbCdEFGHIJKLMNOPwXyZ", &pem).unwrap();
+        assert_eq!(c.signer.kind(), "ed25519");
+        let payload = "symbol=BTCUSDT&recvWindow=5000&timestamp=1499827319559";
+        let sig = c.sign_asymmetric(payload).unwrap();
+        assert!(!sig.contains(['+', '/', '=']), "{sig}");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(unpercent(&sig))
+            .unwrap();
+        aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, &public)
+            .verify(payload.as_bytes(), &raw)
+            .unwrap();
+        // Never printed, and HMAC keys sign elsewhere.
+        assert!(!format!("{c:?}").contains("PRIVATE"), "{c:?}");
+        assert_eq!(Credentials::new("k", "s").sign_asymmetric(payload), None);
+    }
+
+    #[test]
+    fn rsa_keys_sign_pkcs1_sha256() {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::KeyPair;
+        use base64::Engine;
+        let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let der: aws_lc_rs::encoding::Pkcs8V1Der = pair.as_der().unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        let pem = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----");
+        let c = Credentials::from_private_key_pem("AbCdEFGHIJKLMNOPwXyZ", &pem).unwrap();
+        assert_eq!(c.signer.kind(), "rsa");
+        let payload = "timestamp=1";
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(unpercent(&c.sign_asymmetric(payload).unwrap()))
+            .unwrap();
+        aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            pair.public_key().as_ref(),
+        )
+        .verify(payload.as_bytes(), &raw)
+        .unwrap();
+    }
+
+    #[test]
+    fn pem_problems_are_named_without_the_key() {
+        let enc = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIGbMFcGCSqGSIb3\n-----END ENCRYPTED PRIVATE KEY-----";
+        let err = Credentials::from_private_key_pem("k", enc).unwrap_err();
+        assert_eq!(err, KeyError::Encrypted);
+        assert!(err.to_string().contains("openssl pkcs8"));
+        let public = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA59CmOKfhATkT25lqecnZarR4XgmzJ3R5OZYaA/vzHcA=\n-----END PUBLIC KEY-----";
+        assert!(matches!(
+            Credentials::from_private_key_pem("k", public),
+            Err(KeyError::WrongBlock(_))
+        ));
+        let junk = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----";
+        let err = Credentials::from_private_key_pem("k", junk)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("AAAA"), "{err}");
+    }
+
+    #[test]
+    fn key_files_take_a_pem_inline_or_by_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let (pem, _) = ed25519_pem();
+        let dir = tempfile::tempdir().unwrap();
+        let private = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            path
+        };
+        let inline = private(
+            "inline.key",
+            &format!("api_key: AbCdEFGHIJKLMNOPwXyZ\nprivate_key: {pem}"),
+        );
+        assert_eq!(read_key_file(&inline).unwrap().signer.kind(), "ed25519");
+        let block = private(
+            "block.key",
+            &format!(
+                "private_key: |\n{}\napi_key: AbCdEFGHIJKLMNOPwXyZ\n",
+                pem.lines()
+                    .map(|l| format!("  {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        );
+        assert_eq!(read_key_file(&block).unwrap().signer.kind(), "ed25519");
+        private("k.pem", &pem);
+        let by_path = private(
+            "path.key",
+            "api_key: AbCdEFGHIJKLMNOPwXyZ\nprivate_key_file: k.pem\n",
+        );
+        assert_eq!(read_key_file(&by_path).unwrap().signer.kind(), "ed25519");
+        // The PEM file is a secret too: 0600 or refused.
+        std::fs::set_permissions(
+            dir.path().join("k.pem"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        assert!(read_key_file(&by_path)
+            .unwrap_err()
+            .to_string()
+            .contains("chmod 600"));
+        let both = private(
+            "both.key",
+            &format!("api_key: AbCdEFGHIJKLMNOPwXyZ\nsecret: s3cr3t\nprivate_key: {pem}"),
+        );
+        assert!(read_key_file(&both).is_err());
     }
 }

@@ -52,6 +52,19 @@ async fn drill_autopilot_contains_everything_and_reports_the_findings() {
     };
     assert_eq!(step("cancel-orders")["outputs"]["remaining"], 0);
     assert_eq!(step("verify-revoked")["outputs"]["verdict"], "dead");
+    // The simulator's own final state (not respond's listing): every book empty, the
+    // USDⓈ-M and COIN-M conditional (algo) books included.
+    let final_state =
+        std::fs::read_to_string(incident.join("evidence/drill-final-state.csv")).unwrap();
+    assert!(
+        final_state.contains(r#""{""coinm"":0,""usdm"":0}""#),
+        "algo books empty: {final_state}"
+    );
+    assert!(
+        final_state.trim_end().ends_with(",0"),
+        "totalOpen 0: {final_state}"
+    );
+    assert_eq!(report["scorecard"]["open_orders_at_end"], 0);
     let findings: Vec<&str> = report["findings"]
         .as_array()
         .unwrap()

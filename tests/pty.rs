@@ -504,3 +504,39 @@ fn in_a_terminal_nothing_is_cancelled_before_the_operator_says_yes() {
         "listed again between the yes and the cancels: {requests:?}"
     );
 }
+
+#[test]
+fn an_ed25519_key_is_given_at_the_prompt_by_its_pem_file() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scenario =
+        respond::sim::Scenario::load(&root.join("playbooks/scenarios/leaked-ed25519.yaml"))
+            .unwrap();
+    scenario.attacker = None;
+    let key = scenario.keys[0].clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime
+        .block_on(respond::sim::SimServer::start(
+            respond::sim::SimConfig::new(scenario),
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("leaked.pem");
+    std::fs::write(&pem, key.private_key.as_deref().unwrap()).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut s = spawn_with_echo(dir.path(), &["compromised", "--base-url", server.url()]);
+    expect(&mut s, "API key of the leaked key (input hidden)").unwrap();
+    s.send_line(&key.api_key).unwrap();
+    expect(&mut s, "API secret of the leaked key (input hidden)").unwrap();
+    s.send_line(pem.to_str().unwrap()).unwrap();
+    // The PEM signed: triage read the account with it.
+    expect(&mut s, "is LIVE").unwrap();
+    expect(&mut s, "Cancel every open order?").unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap(); // abort
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&mut s), 4);
+}

@@ -322,3 +322,116 @@ async fn a_key_file_others_can_read_is_refused_with_chmod_600() {
     assert_clean(&outputs, &[LEAKED_SECRET], &[LEAKED_KEY]);
     assert_masked_key_shown(&outputs, LEAKED_KEY);
 }
+
+/// The base64 body of a PEM block: what must never be written anywhere.
+fn pem_body(pem: &str) -> String {
+    pem.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ed25519_and_rsa_private_keys_are_never_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ed_path = root.join("playbooks/scenarios/leaked-ed25519.yaml");
+    let rsa_path = root.join("playbooks/scenarios/leaked-rsa.yaml");
+    let ed = Scenario::load(&ed_path).unwrap().keys[0].clone();
+    let rsa = Scenario::load(&rsa_path).unwrap().keys[0].clone();
+    let ed_pem = ed.private_key.clone().unwrap();
+    let rsa_pem = rsa.private_key.clone().unwrap();
+    let bodies = [pem_body(&ed_pem), pem_body(&rsa_pem)];
+    let secrets: Vec<&str> = bodies.iter().map(String::as_str).collect();
+
+    // A drill with the Ed25519 scenario: its private key reaches respond like a secret.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sim-log");
+    std::fs::create_dir(&log).unwrap();
+    for extra in [&["-vv"][..], &["--json"][..]] {
+        let mut args = vec![
+            "compromised",
+            "--drill",
+            "--yes",
+            "--scenario",
+            ed_path.to_str().unwrap(),
+            "--sim-request-log",
+        ];
+        let log_file = log.join(format!("requests{}.jsonl", extra[0]));
+        args.push(log_file.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let run = respond(dir.path(), &args, &[]).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        let outputs = written(&run, &[&dir.path().join("incidents"), &log]);
+        assert_clean(&outputs, &secrets, &[&ed.api_key]);
+        if extra == ["-vv"] {
+            assert_masked_key_shown(&outputs, &ed.api_key);
+        }
+    }
+
+    // Live-style, the RSA PEM inline in a 0600 key file.
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("sim-log");
+    std::fs::create_dir(&log_dir).unwrap();
+    let mut scenario = Scenario::load(&rsa_path).unwrap();
+    scenario.attacker = None;
+    let mut config = SimConfig::new(scenario);
+    config.request_log = Some(log_dir.join("requests.jsonl"));
+    let server = SimServer::start(config).await.unwrap();
+    let key_file = {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.path().join("rsa.key");
+        std::fs::write(
+            &path,
+            format!(
+                "api_key: {}\nprivate_key: {}\n",
+                rsa.api_key,
+                rsa_pem.trim()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    };
+    let run = respond(
+        dir.path(),
+        &[
+            "compromised",
+            "--yes",
+            "-vv",
+            "--base-url",
+            server.url(),
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
+    assert_clean(&outputs, &secrets, &[&rsa.api_key]);
+    assert_masked_key_shown(&outputs, &rsa.api_key);
+
+    // The same key file readable by the group is refused before anything is sent.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    let before = server.request_log().len();
+    let run = respond(
+        dir.path(),
+        &[
+            "compromised",
+            "--yes",
+            "--base-url",
+            server.url(),
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("chmod 600"), "{}", run.stderr);
+    assert_eq!(server.request_log().len(), before);
+    assert_clean(&written(&run, &[]), &secrets, &[&rsa.api_key]);
+}

@@ -597,7 +597,7 @@ fn wrong_secret(ctx: &StepContext, e: ExchangeError) -> Result<Outcome, ActionEr
     ctx.note(
         Level::Alert,
         format!(
-            "Binance rejects the signature (-1022): the secret given does not belong to key {}. The key itself may still be LIVE. Check BINANCE_API_SECRET (or the key file) and run again.",
+            "Binance rejects the signature (-1022): the secret given does not belong to key {}. The key itself may still be LIVE. Check BINANCE_API_SECRET (BINANCE_PRIVATE_KEY_FILE for an Ed25519 or RSA key, or the key file) and run again.",
             ctx.run.key_masked.as_deref().unwrap_or("(no key)")
         ),
     )?;

@@ -55,15 +55,31 @@ pub async fn start(
         let key = server.create_responder_key();
         Credentials::new(key.api_key.clone(), key.secret.clone())
     });
-    // `drill: { secret: wrong }`: the operator pasted a secret that is not this key's.
-    let secret = if wrong_secret {
-        leaked.secret.chars().rev().collect()
-    } else {
-        leaked.secret.clone()
+    // An Ed25519 or RSA scenario key reaches respond as its private key, the way an
+    // HMAC key's secret does.
+    let leaked_credentials = match server.leaked_private_key().map(zeroize::Zeroizing::new) {
+        Some(pem) => Credentials::from_private_key_pem(leaked.api_key.clone(), &pem).map_err(|e| {
+            Error::usage(format!(
+                "the scenario's leaked key {}: private_key: {e}",
+                leaked.masked()
+            ))
+        })?,
+        None if leaked.secret.is_empty() => {
+            return Err(Error::usage(format!(
+                "the scenario's leaked key {} has a public_key but no private_key: a drill needs the private key to act as it",
+                leaked.masked()
+            )))
+        }
+        // `drill: { secret: wrong }`: the operator pasted a secret that is not this key's.
+        None if wrong_secret => Credentials::new(
+            leaked.api_key.clone(),
+            leaked.secret.chars().rev().collect::<String>(),
+        ),
+        None => Credentials::new(leaked.api_key.clone(), leaked.secret.clone()),
     };
     Ok(Arc::new(Drill {
         url: server.url().to_string(),
-        leaked: Credentials::new(leaked.api_key.clone(), secret),
+        leaked: leaked_credentials,
         responder,
         leaked_api_key: leaked.api_key.clone(),
         server,
@@ -116,8 +132,15 @@ impl super::DrillControl for Drill {
                 )
             })
             .collect();
+        // The futures conditional (algo) books, counted apart: `openOrders` does not
+        // hold them on Binance either.
+        let algo = |book: &std::collections::BTreeMap<String, usize>| book.values().sum::<usize>();
         serde_json::json!({
             "openOrders": open,
+            "openAlgoOrders": {
+                "usdm": algo(&state.open_algo_orders),
+                "coinm": algo(&state.open_coinm_algo_orders),
+            },
             "totalOpen": state.total_open(),
             "leakedKeyDeleted": state.keys.iter().any(|k| k.leaked && k.deleted),
             "otherKeysDeleted": state.keys.iter().filter(|k| !k.leaked && k.deleted).count(),

@@ -534,7 +534,9 @@ impl Client {
             Some(c) => {
                 let ts = shared.clock.server_now().timestamp_millis();
                 let query = signing::with_time(encoded, shared.recv_window_ms, ts);
-                let sig = signing::signature(c.secret.expose(), &query, "");
+                let sig = c
+                    .sign_asymmetric(&query)
+                    .unwrap_or_else(|| signing::signature(c.secret.expose(), &query, ""));
                 (signing::append_signature(&query, &sig), Some(sig))
             }
             None => (encoded.to_string(), None),

@@ -1,6 +1,12 @@
-//! Binance's checks on a signed request, in Binance's terms: the HMAC-SHA256 signature over
-//! the query string exactly as received (minus `signature=`) followed by the form body, and
+//! Binance's checks on a signed request, in Binance's terms: the signature over the query
+//! string exactly as received (minus `signature=`) followed by the form body — hex
+//! HMAC-SHA256 keyed with the secret, or for an Ed25519 or RSA key a base64 signature
+//! (percent-encoded in the query) checked with the registered public key — and
 //! `timestamp` within `recvWindow` of the server clock.
+use std::sync::Arc;
+
+use aws_lc_rs::signature::{ParsedPublicKey, ED25519, RSA_PKCS1_2048_8192_SHA256};
+use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use rust_decimal::Decimal;
 use sha2::Sha256;
@@ -55,6 +61,83 @@ pub fn verify(secret: &str, payload: &str, signature: &str) -> bool {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(payload.as_bytes());
     mac.verify_slice(&raw).is_ok()
+}
+
+/// How a key's signatures are checked.
+#[derive(Clone)]
+pub enum Verifier {
+    /// Hex HMAC-SHA256 keyed with the key's secret.
+    Hmac,
+    /// The public key registered with Binance (Ed25519 or RSA).
+    PublicKey(Arc<ParsedPublicKey>, &'static str),
+}
+
+impl Verifier {
+    /// `hmac`, `ed25519` or `rsa`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verifier::Hmac => "hmac",
+            Verifier::PublicKey(_, kind) => kind,
+        }
+    }
+
+    /// The verifier for a PEM public key (`BEGIN PUBLIC KEY`, X.509 SubjectPublicKeyInfo):
+    /// Ed25519 or RSA, read from the key itself.
+    pub fn from_public_key_pem(pem: &str) -> Result<Verifier, String> {
+        let block = crate::pem::parse(pem)?;
+        if block.label != "PUBLIC KEY" {
+            return Err(format!(
+                "expected a `BEGIN PUBLIC KEY` block, found `{}`",
+                block.label
+            ));
+        }
+        if let Ok(key) = ParsedPublicKey::new(&ED25519, &block.der[..]) {
+            return Ok(Verifier::PublicKey(Arc::new(key), "ed25519"));
+        }
+        ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &block.der[..])
+            .map(|key| Verifier::PublicKey(Arc::new(key), "rsa"))
+            .map_err(|_| "neither an Ed25519 nor an RSA (2048 bits or more) public key".into())
+    }
+
+    /// Whether `signature` signs `payload` for this key; `secret` is the HMAC secret.
+    pub fn verify(&self, secret: &str, payload: &str, signature: &str) -> bool {
+        match self {
+            Verifier::Hmac => verify(secret, payload, signature),
+            Verifier::PublicKey(key, _) => {
+                let Some(b64) = percent_decode(signature.trim()) else {
+                    return false;
+                };
+                let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+                    return false;
+                };
+                key.verify_sig(payload.as_bytes(), &raw).is_ok()
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Verifier({})", self.kind())
+    }
+}
+
+/// `%XX` sequences decoded (a `+` stays a `+`: base64 uses it); `None` when malformed.
+fn percent_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
 }
 
 /// The largest recvWindow Binance accepts, in ms.
@@ -184,5 +267,57 @@ mod tests {
                 .code,
             -1102
         );
+    }
+
+    /// An Ed25519 key pair as Binance's user would make it: (private key, public PEM).
+    fn ed25519() -> (aws_lc_rs::signature::Ed25519KeyPair, String) {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::KeyPair;
+        let der = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(der.as_ref()).unwrap();
+        let spki = pair.public_key().as_der().unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(spki.as_ref());
+        (
+            pair,
+            format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n"),
+        )
+    }
+
+    #[test]
+    fn ed25519_signatures_verify_with_the_registered_public_key() {
+        let (pair, public) = ed25519();
+        let (other, _) = ed25519();
+        let v = Verifier::from_public_key_pem(&public).unwrap();
+        assert_eq!(v.kind(), "ed25519");
+        let b64 = |sig: &[u8]| base64::engine::general_purpose::STANDARD.encode(sig);
+        let good = b64(pair.sign(PAYLOAD.as_bytes()).as_ref());
+        let encoded = good
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        assert!(v.verify("", PAYLOAD, &encoded));
+        // Lowercase percent escapes are the same bytes.
+        assert!(v.verify(
+            "",
+            PAYLOAD,
+            &encoded
+                .replace("%2B", "%2b")
+                .replace("%2F", "%2f")
+                .replace("%3D", "%3d")
+        ));
+        // Another private key, or another payload: -1022.
+        let wrong = b64(other.sign(PAYLOAD.as_bytes()).as_ref()).replace('=', "%3D");
+        assert!(!v.verify("", PAYLOAD, &wrong));
+        assert!(!v.verify("", "timestamp=1", &encoded));
+        assert!(!v.verify("", PAYLOAD, "%zz"));
+        // An HMAC signature means nothing to a public key.
+        assert!(!v.verify(SECRET, PAYLOAD, SIGNATURE));
+        assert!(Verifier::from_public_key_pem(
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"
+        )
+        .is_err());
     }
 }

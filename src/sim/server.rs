@@ -15,7 +15,7 @@ use axum::Router;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::auth::{check_timestamp, split_signature, verify, well_formed_key};
+use super::auth::{check_timestamp, split_signature, well_formed_key};
 use super::endpoints::{self, Need, Security};
 use super::faults::Faults;
 use super::handlers::{Ctx, Limits};
@@ -303,6 +303,11 @@ impl SimServer {
     /// The key the scenario treats as leaked (`attacker.key`, else the first key).
     pub fn leaked_key(&self) -> KeyPair {
         self.shared.state().leaked_key()
+    }
+
+    /// The leaked key's private key (PEM), for an Ed25519 or RSA scenario key.
+    pub fn leaked_private_key(&self) -> Option<String> {
+        self.shared.state().leaked_private_key()
     }
 
     pub fn faults(&self) -> Faults {
@@ -789,7 +794,10 @@ fn authenticate(
         return Err(ApiError::missing("signature"));
     };
     check_timestamp(params, now)?;
-    if !verify(&key.secret, &signed.payload, &signature) {
+    if !key
+        .verifier
+        .verify(&key.secret, &signed.payload, &signature)
+    {
         return Err(ApiError::bad_request(
             -1022,
             "Signature for this request is not valid.",

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::auth::Verifier;
 use super::scenario::{DrillDeletion, Permissions, Scenario, ScenarioSymbol};
 use super::types::{mask, ApiError, Market};
 use super::SimError;
@@ -16,7 +17,13 @@ use super::SimError;
 pub struct Key {
     pub label: String,
     pub api_key: String,
+    /// The HMAC secret; empty for an Ed25519 or RSA key.
     pub secret: String,
+    /// How its signatures are checked (HMAC, or the registered public key).
+    pub verifier: Verifier,
+    /// An Ed25519 or RSA key's private key (PEM), from the scenario, for the drill to
+    /// sign with; the simulator itself never uses it.
+    pub private_key: Option<String>,
     pub permissions: Permissions,
     pub ip_whitelist: Vec<IpAddr>,
     pub created_ms: i64,
@@ -30,6 +37,7 @@ impl fmt::Debug for Key {
             .field("label", &self.label)
             .field("api_key", &mask(&self.api_key))
             .field("secret", &"<hidden>")
+            .field("verifier", &self.verifier)
             .field("permissions", &self.permissions)
             .field("deleted", &self.deleted)
             .field("responder", &self.responder)
@@ -43,6 +51,8 @@ impl fmt::Debug for Key {
 pub struct KeyPair {
     pub label: String,
     pub api_key: String,
+    /// The HMAC secret; empty for an Ed25519 or RSA key (see
+    /// [`State::leaked_private_key`]).
     pub secret: String,
 }
 
@@ -284,6 +294,8 @@ impl State {
                     label: k.label.clone(),
                     api_key: k.api_key.clone(),
                     secret: k.secret.clone(),
+                    verifier: k.verifier.clone(),
+                    private_key: k.private_key.clone(),
                     permissions: k.permissions,
                     ip_whitelist: k.ip_whitelist.clone(),
                     created_ms: k.created.at(start_ms),
@@ -525,6 +537,12 @@ impl State {
             api_key: k.api_key.clone(),
             secret: k.secret.clone(),
         }
+    }
+
+    /// The leaked key's private key (PEM) when it is an Ed25519 or RSA key whose scenario
+    /// gives one: what a drill signs with instead of a secret.
+    pub fn leaked_private_key(&self) -> Option<String> {
+        self.keys[self.leaked].private_key.clone()
     }
 
     /// Open orders on `market` (regular or algo), optionally for one symbol.
@@ -769,6 +787,8 @@ impl State {
             label: pair.label.clone(),
             api_key: pair.api_key.clone(),
             secret: pair.secret.clone(),
+            verifier: Verifier::Hmac,
+            private_key: None,
             permissions: Permissions::read_only(),
             ip_whitelist: Vec::new(),
             created_ms: now,

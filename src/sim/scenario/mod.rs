@@ -133,7 +133,12 @@ impl Permissions {
 pub struct ScenarioKey {
     pub label: String,
     pub api_key: String,
+    /// The HMAC secret; empty for an Ed25519 or RSA key.
     pub secret: String,
+    /// How the simulator checks this key's signatures.
+    pub verifier: crate::sim::auth::Verifier,
+    /// An Ed25519 or RSA key's private key (PEM), for the drill only.
+    pub private_key: Option<String>,
     pub permissions: Permissions,
     pub ip_whitelist: Vec<IpAddr>,
     pub created: When,
@@ -145,6 +150,7 @@ impl std::fmt::Debug for ScenarioKey {
             .field("label", &self.label)
             .field("api_key", &crate::sim::types::mask(&self.api_key))
             .field("secret", &"<hidden>")
+            .field("verifier", &self.verifier)
             .field("permissions", &self.permissions)
             .field("ip_whitelist", &self.ip_whitelist)
             .field("created", &self.created)

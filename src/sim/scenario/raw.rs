@@ -50,7 +50,15 @@ pub struct RawScenario {
 pub struct RawKey {
     pub label: S,
     pub api_key: S,
-    pub secret: S,
+    /// An HMAC key's secret.
+    #[serde(default)]
+    pub secret: Option<S>,
+    /// An Ed25519 or RSA key's public key (PEM), instead of `secret`.
+    #[serde(default)]
+    pub public_key: Option<S>,
+    /// The matching private key (PKCS#8 PEM), so a drill can act as this key.
+    #[serde(default)]
+    pub private_key: Option<S>,
     pub permissions: Spanned<Vec<S>>,
     #[serde(default)]
     pub ip_whitelist: Vec<S>,

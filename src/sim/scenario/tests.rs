@@ -193,3 +193,34 @@ fn debug_output_never_shows_a_secret() {
     let shown = format!("{state:?}");
     assert!(!shown.contains(&s.keys[0].secret));
 }
+
+#[test]
+fn ed25519_and_rsa_keys_take_a_public_key_instead_of_a_secret() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (file, kind) in [
+        ("leaked-ed25519.yaml", "ed25519"),
+        ("leaked-rsa.yaml", "rsa"),
+    ] {
+        let s = Scenario::load(&root.join("playbooks/scenarios").join(file)).unwrap();
+        assert_eq!(s.keys[0].verifier.kind(), kind);
+        assert!(s.keys[0].secret.is_empty());
+        assert!(s.keys[0].private_key.is_some());
+        assert!(!format!("{:?}", s.keys[0]).contains("PRIVATE KEY"));
+    }
+    let key = |body: &str| {
+        format!("version: 1\nname: t\nkeys:\n  - label: bot\n    api_key: {KEY}\n{body}    permissions: [reading]\n")
+    };
+    let both = errors(&key(&format!(
+        "    secret: {KEY}\n    public_key: \"-----BEGIN PUBLIC KEY-----\"\n"
+    )));
+    assert!(both.iter().any(|e| e.contains("not both")), "{both:?}");
+    let neither = errors(&key(""));
+    assert!(
+        neither.iter().any(|e| e.contains("`public_key`")),
+        "{neither:?}"
+    );
+    let junk = errors(&key(
+        "    public_key: |\n      -----BEGIN PUBLIC KEY-----\n      AAAA\n      -----END PUBLIC KEY-----\n",
+    ));
+    assert!(junk.iter().any(|e| e.contains("public_key:")), "{junk:?}");
+}

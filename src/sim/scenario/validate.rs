@@ -10,6 +10,7 @@ use super::raw::{self, RawScenario, S};
 use super::*;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::sim::auth::well_formed_key;
+use crate::sim::auth::Verifier;
 
 /// Largest amount, price or balance a scenario may give (in absolute value): a trillion.
 /// Products of two stay far inside `Decimal`'s range (about 7.9e28).
@@ -279,7 +280,11 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
         if !labels.insert(label.clone()) {
             c.err(&k.label, format!("duplicate key label {label:?}"));
         }
-        for (s, what) in [(&k.api_key, "api_key"), (&k.secret, "secret")] {
+        let mut well_formed = vec![(&k.api_key, "api_key")];
+        if let Some(secret) = &k.secret {
+            well_formed.push((secret, "secret"));
+        }
+        for (s, what) in well_formed {
             if !well_formed_key(&s.value) {
                 c.err(
                     s,
@@ -288,6 +293,41 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
                         s.value.len()
                     ),
                 );
+            }
+        }
+        // HMAC keys have a secret; Ed25519 and RSA keys a registered public key instead.
+        let verifier = match (&k.secret, &k.public_key) {
+            (Some(_), None) => Verifier::Hmac,
+            (None, Some(pem)) => match Verifier::from_public_key_pem(&pem.value) {
+                Ok(v) => v,
+                Err(e) => {
+                    c.err(pem, format!("public_key: {e}"));
+                    Verifier::Hmac
+                }
+            },
+            (Some(secret), Some(_)) => {
+                c.err(
+                    secret,
+                    "a key has `secret` (HMAC) or `public_key` (Ed25519/RSA), not both",
+                );
+                Verifier::Hmac
+            }
+            (None, None) => {
+                c.err(
+                    &k.api_key,
+                    "a key needs `secret` (HMAC) or `public_key` (Ed25519/RSA PEM)",
+                );
+                Verifier::Hmac
+            }
+        };
+        if let Some(private) = &k.private_key {
+            if k.public_key.is_none() {
+                c.err(
+                    private,
+                    "`private_key` goes with `public_key` (Ed25519/RSA keys)",
+                );
+            } else if !crate::pem::looks_like_pem(&private.value) {
+                c.err(private, "private_key: not a PEM block");
             }
         }
         if !api_keys.insert(k.api_key.value.clone()) {
@@ -326,7 +366,13 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
         keys.push(ScenarioKey {
             label,
             api_key: k.api_key.value.clone(),
-            secret: k.secret.value.clone(),
+            secret: k
+                .secret
+                .as_ref()
+                .map(|s| s.value.clone())
+                .unwrap_or_default(),
+            verifier,
+            private_key: k.private_key.as_ref().map(|s| s.value.clone()),
             permissions,
             ip_whitelist,
             created,
