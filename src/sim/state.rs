@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::scenario::{DrillDeletion, Permissions, Scenario, ScenarioSymbol};
+use super::scenario::{Accounts, DrillDeletion, Permissions, Scenario, ScenarioSymbol};
 use super::types::{mask, ApiError, Market};
 use super::SimError;
 
@@ -22,6 +22,8 @@ pub struct Key {
     pub created_ms: i64,
     pub deleted: bool,
     pub responder: bool,
+    /// The sub-account (email) the key belongs to; None: the master (or only) account.
+    pub account: Option<String>,
 }
 
 impl fmt::Debug for Key {
@@ -33,6 +35,7 @@ impl fmt::Debug for Key {
             .field("permissions", &self.permissions)
             .field("deleted", &self.deleted)
             .field("responder", &self.responder)
+            .field("account", &self.account)
             .finish()
     }
 }
@@ -213,6 +216,9 @@ pub struct KeySummary {
     pub responder: bool,
     /// The key the scenario treats as leaked.
     pub leaked: bool,
+    /// The sub-account the key belongs to (absent: the master or only account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_account: Option<String>,
 }
 
 /// What a deletion actually did.
@@ -234,6 +240,8 @@ pub struct State {
     pub keys: Vec<Key>,
     pub leaked: usize,
     pub drill_deletion: DrillDeletion,
+    /// The master account and its sub-accounts, when the scenario has them.
+    pub accounts: Option<Accounts>,
     pub balances: BTreeMap<Market, BTreeMap<String, Decimal>>,
     pub margin_loans: BTreeMap<String, Decimal>,
     pub orders: Vec<Order>,
@@ -285,10 +293,12 @@ impl State {
                     created_ms: k.created.at(start_ms),
                     deleted: false,
                     responder: false,
+                    account: k.account.clone(),
                 })
                 .collect(),
             leaked: scenario.leaked_key_index(),
             drill_deletion: scenario.drill_deletion,
+            accounts: scenario.accounts.clone(),
             balances: scenario.balances.clone(),
             margin_loans: scenario.margin_loans.clone(),
             orders: Vec::new(),
@@ -707,6 +717,7 @@ impl State {
                     deleted: k.deleted,
                     responder: k.responder,
                     leaked: i == self.leaked,
+                    sub_account: k.account.clone(),
                 })
                 .collect(),
         }
@@ -739,8 +750,14 @@ impl State {
         })
     }
 
-    /// Create a new read-only key for evidence pulls after the leaked key is deleted.
+    /// Create a new read-only key for evidence pulls after the leaked key is deleted, on
+    /// the master (or only) account.
     pub fn create_responder(&mut self, seed: u64, now: i64) -> KeyPair {
+        self.create_responder_on(seed, now, ResponderKind::ReadOnly)
+    }
+
+    /// Create a responder key of `kind`.
+    pub fn create_responder_on(&mut self, seed: u64, now: i64, kind: ResponderKind) -> KeyPair {
         self.responders += 1;
         let mut rng =
             fastrand::Rng::with_seed(seed ^ (self.responders as u64).wrapping_mul(0x9E37_79B9));
@@ -752,8 +769,25 @@ impl State {
                 })
                 .collect()
         };
+        let (what, permissions, account) = match kind {
+            ResponderKind::ReadOnly => ("read-only", Permissions::read_only(), None),
+            ResponderKind::MasterTrading => (
+                "master, trading",
+                Permissions {
+                    reading: true,
+                    spot: true,
+                    ..Permissions::default()
+                },
+                None,
+            ),
+            ResponderKind::SameAccountReadOnly => (
+                "read-only",
+                Permissions::read_only(),
+                self.keys[self.leaked].account.clone(),
+            ),
+        };
         let pair = KeyPair {
-            label: format!("Incident responder (read-only) {}", self.responders),
+            label: format!("Incident responder ({what}) {}", self.responders),
             api_key: token(),
             secret: token(),
         };
@@ -761,13 +795,45 @@ impl State {
             label: pair.label.clone(),
             api_key: pair.api_key.clone(),
             secret: pair.secret.clone(),
-            permissions: Permissions::read_only(),
+            permissions,
             ip_whitelist: Vec::new(),
             created_ms: now,
             deleted: false,
             responder: true,
+            account,
         });
         pair
+    }
+
+    /// Whether `key` is a master account's key (a scenario with sub-accounts, and the key
+    /// not on one of them).
+    pub fn is_master_key(&self, key: &Key) -> bool {
+        self.accounts.is_some() && key.account.is_none()
+    }
+}
+
+/// What kind of responder key a drill gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponderKind {
+    /// Read-only, on the master (or only) account.
+    ReadOnly,
+    /// On the master account, reading and spot trading: it may delete sub-account keys.
+    MasterTrading,
+    /// Read-only, on the leaked key's own account.
+    SameAccountReadOnly,
+}
+
+impl ResponderKind {
+    /// The responder key a drill on `scenario` gets: with sub-accounts, a master key
+    /// with trading permission (what the README asks operators to keep), unless the
+    /// scenario says `drill: { responder: same-account }`.
+    pub fn for_drill(scenario: &Scenario) -> ResponderKind {
+        use super::scenario::DrillResponder;
+        match (scenario.accounts.is_some(), scenario.drill_responder) {
+            (false, _) => ResponderKind::ReadOnly,
+            (true, DrillResponder::Master) => ResponderKind::MasterTrading,
+            (true, DrillResponder::SameAccount) => ResponderKind::SameAccountReadOnly,
+        }
     }
 }
 

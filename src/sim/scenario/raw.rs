@@ -43,6 +43,27 @@ pub struct RawScenario {
     /// Where outside callers are taken to come from (IP whitelists).
     #[serde(default)]
     pub client_ip: Option<S>,
+    /// A master account and its sub-accounts; keys name theirs with `account:`.
+    #[serde(default)]
+    pub accounts: Option<RawAccounts>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccounts {
+    /// The master account's email.
+    pub master: S,
+    #[serde(default)]
+    pub sub_accounts: Vec<RawSubAccount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubAccount {
+    pub email: S,
+    /// An asset-management sub-account: Binance refuses key management for it.
+    #[serde(default)]
+    pub asset_management: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +77,9 @@ pub struct RawKey {
     pub ip_whitelist: Vec<S>,
     #[serde(default)]
     pub created: Option<S>,
+    /// The account (email) the key belongs to; default the master account.
+    #[serde(default)]
+    pub account: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +235,11 @@ pub struct RawDrill {
     /// `wrong`: the drill hands respond a secret that does not belong to the key.
     #[serde(default)]
     pub secret: Option<S>,
+    /// Where the drill's responder key is made: `master` (default when the scenario has
+    /// sub-accounts: a master key with trading permission) or `same-account` (a read-only
+    /// key on the leaked key's account).
+    #[serde(default)]
+    pub responder: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]
