@@ -87,6 +87,19 @@ async fn a_master_responder_key_deletes_the_leaked_sub_account_key_and_the_attac
     assert_eq!(state[0]["leakedKeyDeleted"], "true");
     assert_eq!(state[0]["otherKeysDeleted"], "1");
 
+    // The sub-account's money movements, read with the master key: four sources read.
+    assert_eq!(step(&report, "subaccount-transfers")["status"], "ok");
+    let read: Vec<String> = csv_rows(&incident.join("evidence/coverage.csv"))
+        .into_iter()
+        .filter(|r| {
+            (r["source"].starts_with("sub-account ") && r["source"] != "sub-account transfers")
+                || r["source"].starts_with("master/sub")
+        })
+        .map(|r| format!("{} {}", r["source"], r["status"]))
+        .collect();
+    assert_eq!(read.len(), 4, "{read:?}");
+    assert!(read.iter().all(|r| r.ends_with(" read")), "{read:?}");
+
     let keys = csv_rows(&incident.join("evidence/api-keys.csv"));
     assert_eq!(keys.len(), 3);
     let flagged: Vec<&str> = keys
@@ -151,6 +164,7 @@ async fn without_a_master_responder_key_the_deletion_stays_manual_and_says_why()
         .contains("Deleting the key by API is not possible"));
     assert_eq!(step(&report, "delete-subaccount-key")["status"], "skipped");
     assert_eq!(step(&report, "delete-unknown-keys")["status"], "skipped");
+    assert_eq!(step(&report, "subaccount-transfers")["status"], "skipped");
     assert_eq!(step(&report, "delete-key")["status"], "ok");
     assert_eq!(
         step(&report, "verify-revoked")["outputs"]["verdict"],

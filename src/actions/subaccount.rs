@@ -27,6 +27,7 @@ use crate::secret::Role;
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![
         Arc::new(KeyOwner),
+        Arc::new(SubaccountTransfers),
         Arc::new(DeleteSubaccountKey {
             previewed: Mutex::new(HashMap::new()),
         }),
@@ -123,10 +124,12 @@ async fn search(ctx: &StepContext) -> Result<Search, ActionError> {
     if !master.endpoints().has_sapi() {
         return not("not available on testnet (no /sapi)".into());
     }
-    let subs = match master.sub_accounts().await {
+    let mut subs = match master.sub_accounts().await {
         Ok(s) => s,
         Err(e) => return not(not_master(&e)),
     };
+    // The sub-account found earlier first: one listing (UID weight 3,000) instead of all.
+    subs.sort_by_key(|s| hint.as_deref() != Some(mask_email(&s.email).as_str()));
     if subs.is_empty() {
         return not(
             "the responder key's account has no sub-accounts: the leaked key is the account's own"
@@ -583,4 +586,137 @@ async fn prove_dead(ctx: &StepContext, deleted: String) -> Result<Outcome, Actio
         ctx.note(Level::Warn, format!("Binance acknowledged the deletion but the probes say {}: the manual deletion step follows.", verdict.as_str()))?;
     }
     Ok(outcome)
+}
+
+static TRANSFERS_SPEC: ActionSpec = ActionSpec {
+    name: "binance.subaccount_transfers",
+    description: "With the master (responder) key: money moved to and from the sub-account that owns the leaked key — master/sub transfers, sub-account universal transfers, futures internal transfers",
+    kind: Kind::Evidence,
+    inputs: &[InputSpec {
+        name: "since",
+        ty: ArgType::Since,
+        required: true,
+        default: None,
+        description: "start of the window",
+    }],
+    outputs: &[OutputSpec {
+        name: "transfers",
+        description: "transfers read that involve the sub-account",
+    }],
+};
+
+pub struct SubaccountTransfers;
+
+/// Whether a transfer row names `email` on either side (field names differ per endpoint).
+fn involves(row: &serde_json::Value, email: &str) -> bool {
+    ["from", "to", "fromEmail", "toEmail", "email"]
+        .iter()
+        .any(|f| row.get(*f).and_then(|v| v.as_str()) == Some(email))
+}
+
+/// A row with every email in it masked.
+fn masked_row(source: &str, row: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    out.insert("source".into(), json!(source));
+    if let Some(map) = row.as_object() {
+        for (k, v) in map {
+            let v = match v.as_str() {
+                Some(t) if t.contains('@') => json!(mask_email(t)),
+                _ => v.clone(),
+            };
+            out.insert(k.clone(), v);
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+impl Action for SubaccountTransfers {
+    fn spec(&self) -> &'static ActionSpec {
+        &TRANSFERS_SPEC
+    }
+
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let Some(hint) = ctx
+                .earlier_output("binance.key_owner", "owner")
+                .and_then(|v| v.as_str().map(str::to_string))
+            else {
+                ctx.note(Level::Detail, "sub-account transfers with the master key: the leaked key is not a sub-account's (see key-owner); nothing to read")?;
+                return Ok(
+                    Outcome::ok("not a sub-account's key: nothing to read").with("transfers", 0u64)
+                );
+            };
+            let master = ctx.client(Role::Responder)?;
+            let subs = master.sub_accounts().await.map_err(ActionError::from)?;
+            let Some(email) = subs
+                .iter()
+                .map(|s| s.email.clone())
+                .find(|e| mask_email(e) == hint)
+            else {
+                return Err(ActionError::Failed(format!(
+                    "sub-account {hint} is no longer listed by the master key"
+                )));
+            };
+            let since = ctx
+                .args
+                .since("since", ctx.run.started_at)?
+                .expect("required input");
+            let range = crate::exchange::TimeWindow::between(since, master.server_now());
+            let (history, universal, usdm, coinm) = tokio::join!(
+                master.sub_account_transfers(range),
+                master.sub_account_universal_transfers(range),
+                master.sub_account_futures_internal_transfers(&email, 1, range),
+                master.sub_account_futures_internal_transfers(&email, 2, range),
+            );
+            let mut coverage = super::util::Coverage::default();
+            let mut rows = Vec::new();
+            let mut gaps = 0;
+            let history = history.map(|list| {
+                list.iter()
+                    .filter_map(|t| serde_json::to_value(t).ok())
+                    .collect::<Vec<_>>()
+            });
+            for (source, result) in [
+                ("master/sub-account transfers", history),
+                ("sub-account universal transfers", universal),
+                ("sub-account USDⓈ-M internal transfers", usdm),
+                ("sub-account COIN-M internal transfers", coinm),
+            ] {
+                match result {
+                    Ok(list) => {
+                        coverage.read(source, &hint, Some(range));
+                        rows.extend(
+                            list.iter()
+                                .filter(|r| source.contains("internal") || involves(r, &email))
+                                .map(|r| masked_row(source, r)),
+                        );
+                    }
+                    Err(e) => {
+                        gaps += 1;
+                        coverage.gap(source, &hint, Some(range), &e.to_string());
+                        ctx.note(Level::Warn, format!("not read: {source}: {e}"))?;
+                    }
+                }
+            }
+            coverage.record(ctx)?;
+            let n = rows.len();
+            if !rows.is_empty() {
+                ctx.evidence("subaccount-transfers", rows)?;
+            }
+            if gaps == 4 {
+                return Err(ActionError::Failed(format!(
+                    "no sub-account transfer history of {hint} could be read with the master key"
+                )));
+            }
+            Ok(Outcome::ok(format!(
+                "{n} transfer(s) involving sub-account {hint}{}",
+                if gaps > 0 {
+                    format!("; {gaps} source(s) not read")
+                } else {
+                    String::new()
+                }
+            ))
+            .with("transfers", n as u64))
+        })
+    }
 }
