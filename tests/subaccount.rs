@@ -252,3 +252,80 @@ async fn live_with_yes_deletes_by_api_and_the_manual_step_is_not_needed() {
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     assert_eq!(step(&report, "delete-key")["status"], "skipped");
 }
+
+#[tokio::test]
+async fn a_master_key_without_trading_permission_falls_back_to_the_manual_step() {
+    let sim = quiet_sim().await;
+    let leaked = sim.leaked_key();
+    let master = sim.create_responder_key_of(ResponderKind::ReadOnly);
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("BINANCE_API_KEY", leaked.api_key.as_str()),
+        ("BINANCE_API_SECRET", leaked.secret.as_str()),
+        ("BINANCE_RESPONDER_API_KEY", master.api_key.as_str()),
+        ("BINANCE_RESPONDER_API_SECRET", master.secret.as_str()),
+    ];
+    let run = respond(
+        dir.path(),
+        &["compromised", "--yes", "--base-url", sim.url()],
+        &env,
+    )
+    .await;
+    // The DELETE is refused (-2015): that step failed (exit 1) and the manual deletion
+    // is still asked for; nothing was deleted.
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report = read_json(&run.incident(dir.path()).join("report.json"));
+    assert_eq!(
+        step(&report, "key-owner")["outputs"]["on_sub_account"],
+        true
+    );
+    assert_eq!(step(&report, "delete-subaccount-key")["status"], "failed");
+    assert_ne!(step(&report, "delete-key")["status"], "skipped");
+    assert!(sim.state_summary().keys.iter().all(|k| !k.deleted));
+}
+
+#[tokio::test]
+async fn a_key_on_an_asset_management_sub_account_stays_manual_and_says_why() {
+    let text = scenario_text().replacen(
+        "account: mm-bot@desk.example",
+        "account: fund-custody@desk.example",
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("custody.yaml");
+    std::fs::write(&path, text).unwrap();
+    let (run, report, _incident, _d) = drill(Some(&path)).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let reason = step(&report, "key-owner")["outputs"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("f***@desk.example (an asset-management sub-account"),
+        "{reason}"
+    );
+    assert_eq!(step(&report, "delete-subaccount-key")["status"], "skipped");
+    assert_eq!(step(&report, "delete-key")["status"], "ok");
+    assert_eq!(
+        step(&report, "verify-revoked")["outputs"]["verdict"],
+        "dead"
+    );
+}
+
+#[tokio::test]
+async fn a_master_account_leak_names_the_sub_accounts_checked() {
+    // The leaked key moved to the master account itself.
+    let text = scenario_text().replacen("    account: mm-bot@desk.example\n", "", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("master.yaml");
+    std::fs::write(&path, text).unwrap();
+    let (run, report, _incident, _d) = drill(Some(&path)).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let owner = &step(&report, "key-owner")["outputs"];
+    assert_eq!(owner["on_sub_account"], false);
+    assert_eq!(owner["checked"], "m***@desk.example, a***@desk.example");
+    assert!(run
+        .stderr
+        .contains("Keys checked on sub-account(s): m***@desk.example, a***@desk.example"));
+    assert_eq!(step(&report, "check-unknown-keys")["status"], "ok");
+}

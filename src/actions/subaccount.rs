@@ -144,6 +144,13 @@ async fn search(ctx: &StepContext) -> Result<Search, ActionError> {
     let mut unreadable = Vec::new();
     let mut hinted: Option<(String, Vec<SubAccountApiKey>)> = None;
     for sub in &subs {
+        if sub.is_asset_management_sub_account {
+            unreadable.push(format!(
+                "{} (an asset-management sub-account: Binance does not manage its keys by API)",
+                mask_email(&sub.email)
+            ));
+            continue;
+        }
         let keys = match master.sub_account_api_keys(&sub.email).await {
             Ok(k) => k,
             Err(e) => {
@@ -170,12 +177,6 @@ async fn search(ctx: &StepContext) -> Result<Search, ActionError> {
             None => (by_mask(), "its mask and creation time"),
         };
         if let Some(i) = found {
-            if sub.is_asset_management_sub_account {
-                return Ok(Search {
-                    owner: Err(format!("the key is on {}, an asset-management sub-account: Binance does not manage its keys by API", mask_email(&sub.email))),
-                    checked,
-                });
-            }
             let mut keys = keys;
             let key = keys.remove(i);
             return Ok(Search {
@@ -204,11 +205,12 @@ async fn search(ctx: &StepContext) -> Result<Search, ActionError> {
         });
     }
     let mut reason = format!(
-        "the leaked key is on none of the {} sub-account(s) whose keys were checked: it is the master account's own key (or already gone)",
-        checked.len()
+        "the leaked key is on none of the {} sub-account(s) whose keys were checked: it is the master account's own key{}",
+        checked.len(),
+        if unreadable.is_empty() { " (or already gone)" } else { ", or on a sub-account whose keys could not be read" }
     );
     if !unreadable.is_empty() {
-        reason.push_str(&format!("; not readable: {}", unreadable.join("; ")));
+        reason.push_str(&format!("; not checked: {}", unreadable.join("; ")));
     }
     Ok(Search {
         owner: Err(reason),
