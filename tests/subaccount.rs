@@ -165,6 +165,14 @@ async fn without_a_master_responder_key_the_deletion_stays_manual_and_says_why()
     assert_eq!(step(&report, "delete-subaccount-key")["status"], "skipped");
     assert_eq!(step(&report, "delete-unknown-keys")["status"], "skipped");
     assert_eq!(step(&report, "subaccount-transfers")["status"], "skipped");
+    // The manual step's instructions carry the reason.
+    assert!(
+        run.stderr.contains(
+            "(respond cannot delete it by API: the responder key is not a master account's key"
+        ),
+        "{}",
+        run.stderr
+    );
     assert_eq!(step(&report, "delete-key")["status"], "ok");
     assert_eq!(
         step(&report, "verify-revoked")["outputs"]["verdict"],

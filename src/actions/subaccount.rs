@@ -49,6 +49,7 @@ static OWNER_SPEC: ActionSpec = ActionSpec {
         OutputSpec { name: "on_sub_account", description: "true when the leaked key was found on a sub-account (it can be deleted by API)" },
         OutputSpec { name: "owner", description: "the sub-account's email, masked" },
         OutputSpec { name: "reason", description: "why the key cannot be deleted by API (when it cannot)" },
+        OutputSpec { name: "why_manual", description: "the same as a sentence for the manual step's instructions (empty when the key is on a sub-account)" },
         OutputSpec { name: "created", description: "the leaked key's creation time" },
         OutputSpec { name: "ip_restriction", description: "the leaked key's IP restriction" },
         OutputSpec { name: "permissions", description: "the leaked key's permissions" },
@@ -221,7 +222,10 @@ async fn search(ctx: &StepContext) -> Result<Search, ActionError> {
 fn not_master(e: &ExchangeError) -> String {
     match e {
         ExchangeError::NotApplicable { reason, .. } => {
-            format!("the responder key is not a master account's key ({reason})")
+            let why = reason
+                .strip_prefix("not a master account's key: ")
+                .unwrap_or(reason);
+            format!("the responder key is not a master account's key ({why})")
         }
         other => format!("the sub-account list could not be read with the responder key ({other})"),
     }
@@ -272,12 +276,16 @@ impl Action for KeyOwner {
             let checked: Vec<String> = found.checked.iter().map(|e| mask_email(e)).collect();
             let owner = match found.owner {
                 Err(reason) => {
-                    ctx.note(Level::Warn, format!("Deleting the key by API is not possible: {reason}. The key is deleted by hand (the manual step)."))?;
+                    ctx.note(Level::Info, format!("Deleting the key by API is not possible: {reason}. The key is deleted by hand (the manual step)."))?;
                     if !checked.is_empty() {
                         ctx.note(Level::Info, format!("Keys checked on sub-account(s): {}. The master account's own keys cannot be listed by API: check them in API Management.", checked.join(", ")))?;
                     }
                     return Ok(Outcome::ok(format!("not on a sub-account: {reason}"))
                         .with("on_sub_account", false)
+                        .with(
+                            "why_manual",
+                            format!("(respond cannot delete it by API: {reason}.)"),
+                        )
                         .with("reason", reason)
                         .with("flagged", 0u64)
                         .with("checked", checked.join(", ")));
@@ -330,6 +338,7 @@ impl Action for KeyOwner {
                 flagged_keys.len()
             ))
             .with("on_sub_account", true)
+            .with("why_manual", "")
             .with("owner", who)
             .with("created", created)
             .with("ip_restriction", ip)
