@@ -168,12 +168,32 @@ async fn every_refusal() {
     .await
     .err(401, -2015);
     assert!(!sim.server.state_summary().keys.iter().any(|k| k.deleted));
-    // Master-side transfer histories answer empty lists in their shapes.
+    // Master-side transfer histories, in their shapes.
     let h = sim
         .signed_as(&master, "GET", "/sapi/v1/sub-account/universalTransfer", "")
         .await
         .ok();
-    assert_eq!(h["totalCount"], 0);
+    assert_eq!(h["totalCount"], 1);
+    assert_eq!(h["result"][0]["fromEmail"], "mm-bot@desk.example");
+    assert_eq!(h["result"][0]["amount"], "2.00000000");
+    let spot = sim
+        .signed_as(
+            &master,
+            "GET",
+            "/sapi/v1/sub-account/sub/transfer/history",
+            "",
+        )
+        .await
+        .ok();
+    assert_eq!(spot[0]["to"], "mm-bot@desk.example");
+    sim.signed_as(
+        &master,
+        "GET",
+        "/sapi/v1/sub-account/futures/internalTransfer",
+        &format!("email={SUB}"),
+    )
+    .await
+    .err(400, -1102);
     let f = sim
         .signed_as(
             &master,
@@ -184,4 +204,5 @@ async fn every_refusal() {
         .await
         .ok();
     assert_eq!(f["futuresType"], 1);
+    assert_eq!(f["transfers"][0]["qty"], "1500.00000000");
 }

@@ -99,6 +99,29 @@ async fn a_master_responder_key_deletes_the_leaked_sub_account_key_and_the_attac
         .collect();
     assert_eq!(read.len(), 4, "{read:?}");
     assert!(read.iter().all(|r| r.ends_with(" read")), "{read:?}");
+    let moved = csv_rows(&incident.join("evidence/subaccount-transfers.csv"));
+    let moved: Vec<String> = moved
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["source"],
+                r["asset"],
+                r["fromEmail"].clone() + &r["from"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        moved,
+        [
+            "sub-account universal transfers ETH m***@desk.example",
+            "sub-account USDⓈ-M internal transfers USDT m***@desk.example"
+        ],
+        "the funding 10 days ago is outside the window"
+    );
+    assert!(run
+        .stderr
+        .contains("2 transfer(s) moved money out of sub-account m***@desk.example"));
 
     let keys = csv_rows(&incident.join("evidence/api-keys.csv"));
     assert_eq!(keys.len(), 3);

@@ -710,6 +710,25 @@ impl Action for SubaccountTransfers {
                 }
             }
             coverage.record(ctx)?;
+            // Money that left the sub-account in the window: the attacker's way out.
+            let outgoing: Vec<&serde_json::Value> = rows
+                .iter()
+                .filter(|r| {
+                    ["from", "fromEmail"]
+                        .iter()
+                        .any(|f| r.get(*f).and_then(|v| v.as_str()) == Some(hint.as_str()))
+                })
+                .collect();
+            if !outgoing.is_empty() {
+                ctx.finding(
+                    "high",
+                    format!(
+                        "{} transfer(s) moved money out of sub-account {hint} in the review window: did your desk make them?",
+                        outgoing.len()
+                    ),
+                    json!(outgoing),
+                )?;
+            }
             let n = rows.len();
             if !rows.is_empty() {
                 ctx.evidence("subaccount-transfers", rows)?;

@@ -145,6 +145,19 @@ pub struct Transfer {
     pub time: i64,
 }
 
+/// Money moved between the master and its sub-accounts.
+#[derive(Debug, Clone)]
+pub struct SubTransfer {
+    pub tran_id: u64,
+    /// `spot`, `universal`, `usdm` or `coinm`.
+    pub kind: String,
+    pub from: String,
+    pub to: String,
+    pub asset: String,
+    pub amount: Decimal,
+    pub time: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct PayTx {
     pub transaction_id: String,
@@ -242,6 +255,8 @@ pub struct State {
     pub drill_deletion: DrillDeletion,
     /// The master account and its sub-accounts, when the scenario has them.
     pub accounts: Option<Accounts>,
+    /// Transfers between them, with times resolved.
+    pub sub_transfers: Vec<SubTransfer>,
     pub balances: BTreeMap<Market, BTreeMap<String, Decimal>>,
     pub margin_loans: BTreeMap<String, Decimal>,
     pub orders: Vec<Order>,
@@ -299,6 +314,21 @@ impl State {
             leaked: scenario.leaked_key_index(),
             drill_deletion: scenario.drill_deletion,
             accounts: scenario.accounts.clone(),
+            sub_transfers: scenario
+                .accounts
+                .iter()
+                .flat_map(|a| a.transfers.iter())
+                .enumerate()
+                .map(|(i, t)| SubTransfer {
+                    tran_id: 92_275_823_339 + i as u64 * 17,
+                    kind: t.kind.clone(),
+                    from: t.from.clone(),
+                    to: t.to.clone(),
+                    asset: t.asset.clone(),
+                    amount: t.amount,
+                    time: t.time.at(start_ms),
+                })
+                .collect(),
             balances: scenario.balances.clone(),
             margin_loans: scenario.margin_loans.clone(),
             orders: Vec::new(),

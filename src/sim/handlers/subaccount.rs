@@ -4,8 +4,8 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::Ctx;
-use crate::sim::state::Key;
+use super::{d8, Ctx};
+use crate::sim::state::{Key, SubTransfer};
 use crate::sim::types::ApiError;
 
 /// -1002, as reported for a key that is not a master account's.
@@ -111,29 +111,74 @@ pub fn delete_api_key(ctx: &mut Ctx) -> Result<Value, ApiError> {
     Ok(json!({}))
 }
 
-/// `GET /sapi/v1/sub-account/sub/transfer/history` (master's view): no transfers in the
-/// simulator's stories yet.
+/// Transfers of `kind` inside `startTime`..`endTime` (all, when not given), newest first.
+fn transfers_of<'a>(ctx: &'a Ctx, kind: &'a str) -> Result<Vec<&'a SubTransfer>, ApiError> {
+    let start = ctx.params.i64("startTime")?.unwrap_or(i64::MIN);
+    let end = ctx.params.i64("endTime")?.unwrap_or(i64::MAX);
+    let mut v: Vec<&SubTransfer> = ctx
+        .state
+        .sub_transfers
+        .iter()
+        .filter(|t| t.kind == kind && t.time >= start && t.time <= end)
+        .collect();
+    v.sort_by_key(|t| std::cmp::Reverse(t.time));
+    Ok(v)
+}
+
+/// `GET /sapi/v1/sub-account/sub/transfer/history` (master's view): spot transfers
+/// between the master and its sub-accounts.
 pub fn transfer_history(ctx: &mut Ctx) -> Result<Value, ApiError> {
     master(ctx)?;
-    Ok(json!([]))
+    let rows: Vec<Value> = transfers_of(ctx, "spot")?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "from": t.from, "to": t.to, "asset": t.asset, "qty": d8(t.amount),
+                "status": "SUCCESS", "tranId": t.tran_id, "time": t.time,
+            })
+        })
+        .collect();
+    Ok(Value::Array(rows))
 }
 
 /// `GET /sapi/v1/sub-account/universalTransfer` (master's view).
 pub fn universal_transfers(ctx: &mut Ctx) -> Result<Value, ApiError> {
     master(ctx)?;
-    Ok(json!({ "result": [], "totalCount": 0 }))
+    let rows: Vec<Value> = transfers_of(ctx, "universal")?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "tranId": t.tran_id, "fromEmail": t.from, "toEmail": t.to, "asset": t.asset,
+                "amount": d8(t.amount), "createTimeStamp": t.time, "fromAccountType": "SPOT",
+                "toAccountType": "SPOT", "status": "SUCCESS", "clientTranId": "",
+            })
+        })
+        .collect();
+    let total = rows.len();
+    Ok(json!({ "result": rows, "totalCount": total }))
 }
 
 /// `GET /sapi/v1/sub-account/futures/internalTransfer` (master's view): `email` and
 /// `futuresType` (1 USDⓈ-M, 2 COIN-M) are mandatory.
 pub fn futures_internal_transfers(ctx: &mut Ctx) -> Result<Value, ApiError> {
     master(ctx)?;
-    ctx.params.required("email")?;
     let futures_type = ctx.params.required("futuresType")?;
     let futures_type: u8 = match futures_type {
         "1" => 1,
         "2" => 2,
         _ => return Err(ApiError::illegal("futuresType")),
     };
-    Ok(json!({ "success": true, "futuresType": futures_type, "transfers": [] }))
+    let email = ctx.params.required("email")?.trim().to_string();
+    let kind = if futures_type == 1 { "usdm" } else { "coinm" };
+    let rows: Vec<Value> = transfers_of(ctx, kind)?
+        .into_iter()
+        .filter(|t| t.from == email || t.to == email)
+        .map(|t| {
+            json!({
+                "from": t.from, "to": t.to, "asset": t.asset, "qty": d8(t.amount),
+                "tranId": t.tran_id, "time": t.time,
+            })
+        })
+        .collect();
+    Ok(json!({ "success": true, "futuresType": futures_type, "transfers": rows }))
 }

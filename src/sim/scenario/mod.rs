@@ -62,6 +62,19 @@ pub struct Scenario {
 pub struct Accounts {
     pub master: String,
     pub sub_accounts: Vec<SubAccount>,
+    pub transfers: Vec<SubAccountTransfer>,
+}
+
+/// Money moved between the master and its sub-accounts.
+#[derive(Debug, Clone)]
+pub struct SubAccountTransfer {
+    /// `spot`, `universal`, `usdm` or `coinm`.
+    pub kind: String,
+    pub from: String,
+    pub to: String,
+    pub asset: String,
+    pub amount: Decimal,
+    pub time: When,
 }
 
 #[derive(Debug, Clone)]

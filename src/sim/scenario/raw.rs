@@ -55,6 +55,23 @@ pub struct RawAccounts {
     pub master: S,
     #[serde(default)]
     pub sub_accounts: Vec<RawSubAccount>,
+    #[serde(default)]
+    pub transfers: Vec<RawSubAccountTransfer>,
+}
+
+/// Money moved between the master and its sub-accounts (or between sub-accounts).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubAccountTransfer {
+    /// `spot` (master/sub spot transfers), `universal`, `usdm` or `coinm` (futures
+    /// internal transfers).
+    #[serde(rename = "type")]
+    pub kind: S,
+    pub from: S,
+    pub to: S,
+    pub asset: S,
+    pub amount: S,
+    pub time: S,
 }
 
 #[derive(Debug, Deserialize)]

@@ -215,3 +215,15 @@ fn key_accounts_must_be_declared() {
     let err = Scenario::parse(&text, "t.yaml").unwrap_err().to_string();
     assert!(err.contains("needs an `accounts:` section"), "{err}");
 }
+
+#[test]
+fn sub_account_transfers_and_drill_responder_are_checked() {
+    let key = "A".repeat(64);
+    let text = format!(
+        "version: 1\nname: t\naccounts:\n  master: m@x\n  sub_accounts:\n    - email: s@x\n  transfers:\n    - {{ type: sideways, from: s@x, to: q@x, asset: USDT, amount: \"1\", time: -1h }}\nkeys:\n  - {{ label: a, api_key: {key}, secret: {key}, permissions: [reading], account: s@x }}\ndrill: {{ responder: boss }}\n"
+    );
+    let err = Scenario::parse(&text, "t.yaml").unwrap_err().to_string();
+    assert!(err.contains("unknown type \"sideways\""), "{err}");
+    assert!(err.contains("unknown account \"q@x\""), "{err}");
+    assert!(err.contains("unknown responder \"boss\""), "{err}");
+}

@@ -728,9 +728,35 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
                 }
             })
             .collect();
+        let transfers = a
+            .transfers
+            .iter()
+            .map(|t| {
+                for side in [&t.from, &t.to] {
+                    if !emails.contains(side.value.trim()) {
+                        c.err(
+                            side,
+                            format!(
+                                "unknown account {:?} (not the master nor one of `sub_accounts`)",
+                                side.value.trim()
+                            ),
+                        );
+                    }
+                }
+                SubAccountTransfer {
+                    kind: c.one_of(&t.kind, "type", &["spot", "universal", "usdm", "coinm"]),
+                    from: t.from.value.trim().to_string(),
+                    to: t.to.value.trim().to_string(),
+                    asset: c.non_empty(&t.asset, "asset"),
+                    amount: c.decimal(&t.amount, "amount", Sign::Positive),
+                    time: c.when(&t.time, "time"),
+                }
+            })
+            .collect();
         Accounts {
             master,
             sub_accounts,
+            transfers,
         }
     });
     let attacker = raw
