@@ -206,3 +206,25 @@ async fn every_refusal() {
     assert_eq!(f["futuresType"], 1);
     assert_eq!(f["transfers"][0]["qty"], "1500.00000000");
 }
+
+#[tokio::test]
+async fn the_control_api_makes_a_master_responder_key() {
+    let sim = sim().await;
+    let made = sim
+        .send("POST", "/sim/keys/responder", "kind=master", None, None)
+        .await
+        .ok();
+    assert_eq!(made["permissions"], serde_json::json!(["reading", "spot"]));
+    let master = respond::sim::KeyPair {
+        label: made["label"].as_str().unwrap().into(),
+        api_key: made["api_key"].as_str().unwrap().into(),
+        secret: made["secret"].as_str().unwrap().into(),
+    };
+    sim.signed_as(&master, "GET", "/sapi/v1/sub-account/list", "")
+        .await
+        .ok();
+    let bad = sim
+        .send("POST", "/sim/keys/responder", "kind=root", None, None)
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+}
