@@ -533,7 +533,10 @@ impl Report {
         let mut out = Vec::new();
         let c = shipped.stats.containment;
         out.push(Target {
-            what: format!("containment within 1.2 x floor ({})", ms(floor.mul_f64(1.2))),
+            what: format!(
+                "containment within 1.2 x floor ({})",
+                ms(floor.mul_f64(1.2))
+            ),
             met: c <= floor.mul_f64(1.2),
             detail: format!(
                 "{} = {:.2} x floor",

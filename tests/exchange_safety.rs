@@ -43,6 +43,16 @@ async fn dry_run_refuses_every_mutation_and_sends_nothing() {
         assert!(err.to_string().contains("nothing was sent"), "{err}");
         assert_eq!(err.endpoint().unwrap().method.as_str(), "DELETE");
     }
+    // Deleting a sub-account's key with the master key: refused the same way.
+    let err = client
+        .delete_sub_account_api_key("sub@example.com", &"K".repeat(64))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DryRunRefused, "{err}");
+    assert_eq!(
+        err.endpoint().unwrap().path,
+        "/sapi/v1/sub-account/subAccountApi"
+    );
     server.verify().await;
     let mutating = server
         .received_requests()

@@ -540,3 +540,64 @@ fn an_ed25519_key_is_given_at_the_prompt_by_its_pem_file() {
     s.exp_eof().unwrap();
     assert_eq!(exit_code(&mut s), 4);
 }
+
+/// At a terminal, the step that deletes keys created in the review window is confirmed
+/// like any destructive step, and then each key gets its own question (default no).
+#[test]
+fn drill_each_flagged_sub_account_key_gets_its_own_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = respond::sim::BUILTIN_SUBACCOUNT_LEAK;
+    let cut = text.find("\nattacker:").expect("an attacker to remove");
+    let path = dir.path().join("calm-sub.yaml");
+    std::fs::write(&path, &text[..cut + 1]).unwrap();
+    let mut s = spawn(
+        dir.path(),
+        &[
+            "compromised",
+            "--drill",
+            "--scenario",
+            path.to_str().unwrap(),
+        ],
+    );
+    expect(&mut s, "Cancel every open order?").unwrap();
+    s.send_line("").unwrap(); // yes
+    expect(&mut s, "belongs to sub-account m***@desk.example").unwrap();
+    expect(
+        &mut s,
+        "Delete the leaked sub-account key with the master key?",
+    )
+    .unwrap();
+    s.send_line("").unwrap(); // yes
+    expect(&mut s, "No manual deletion needed").unwrap();
+    expect(&mut s, "RP10…BQq7").unwrap();
+    expect(
+        &mut s,
+        "Delete keys on the sub-account created in the review window?",
+    )
+    .unwrap();
+    s.send_line("").unwrap(); // yes to the step...
+    expect(&mut s, "Delete key RP10…BQq7").unwrap();
+    expect(&mut s, "(y/n)").unwrap();
+    s.send_line("").unwrap(); // ...and the default, no, to this key
+    expect(&mut s, "kept RP10…BQq7").unwrap();
+    expect(
+        &mut s,
+        "Change the account password and check 2FA — is it done?",
+    )
+    .unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap(); // abort: enough for this test
+    assert_eq!(exit_code(&mut s), 4);
+    let incident = only_incident(dir.path());
+    assert_verifies(&incident);
+    let r = report(&incident);
+    assert_eq!(step_status(&r, "delete-subaccount-key"), "ok");
+    assert_eq!(step_status(&r, "delete-key"), "skipped");
+    assert_eq!(step_status(&r, "delete-unknown-keys"), "ok");
+    let journal = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains(r#""step":"delete-unknown-keys","answer":"no""#),
+        "the operator's no to that key is in the record"
+    );
+}

@@ -7,6 +7,7 @@ pub mod local;
 pub mod orders;
 pub mod revoke;
 pub mod spec;
+pub mod subaccount;
 pub mod support;
 pub mod trades;
 pub mod transfers;
@@ -644,6 +645,7 @@ impl Registry {
             .chain(trades::all())
             .chain(transfers::all())
             .chain(revoke::all())
+            .chain(subaccount::all())
             .chain(support::all())
             .chain(audit::all())
         {

@@ -38,6 +38,7 @@ pub async fn start(
         None => Scenario::builtin_leaked_key(),
     };
     let wrong_secret = scenario.drill_wrong_secret;
+    let responder_kind = crate::sim::ResponderKind::for_drill(&scenario);
     let mut config = SimConfig::new(scenario);
     config.weight_window = cfg.weight_window;
     for fault in &cfg.sim_faults {
@@ -52,7 +53,7 @@ pub async fn start(
         .map_err(SimError::into_error)?;
     let leaked = server.leaked_key();
     let responder = with_responder.then(|| {
-        let key = server.create_responder_key();
+        let key = server.create_responder_key_of(responder_kind);
         Credentials::new(key.api_key.clone(), key.secret.clone())
     });
     // An Ed25519 or RSA scenario key reaches respond as its private key, the way an

@@ -290,6 +290,18 @@ impl Client {
         self.shared.budgets.learn(family, limits);
     }
 
+    /// The full API key this client signs with: only to name the key to Binance itself
+    /// (deleting a sub-account's key); never for output.
+    pub(crate) fn api_key_exposed(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|c| c.key.expose())
+    }
+
+    /// The full API key, to name it in a request that deletes it (Binance listed it
+    /// masked). The journal masks it in request lines.
+    pub fn api_key_for_deletion(&self) -> Option<String> {
+        self.api_key_exposed().map(str::to_string)
+    }
+
     /// Server time minus local time in ms, once measured.
     pub fn time_offset_ms(&self) -> Option<i64> {
         self.shared.clock.offset_ms()

@@ -84,11 +84,26 @@ pub(crate) fn append_signature(query: &str, signature: &str) -> String {
     format!("{query}&signature={signature}")
 }
 
-/// The query without its `signature` parameter, for journals and observers.
+/// The query without its `signature` parameter, for journals and observers. A key
+/// named in the query (deleting a sub-account's key) is masked like everywhere else.
 pub(crate) fn strip_signature(query: &str) -> String {
     query
         .split('&')
         .filter(|part| !part.starts_with("signature="))
+        .map(|part| {
+            if let Some(key) = part.strip_prefix("subAccountApiKey=") {
+                format!("subAccountApiKey={}", crate::secret::mask(key))
+            } else if let Some(email) = part.strip_prefix("email=") {
+                // A sub-account's email: its first letter and domain, as reports show it.
+                let first: String = email.chars().take(1).collect();
+                match email.find("%40") {
+                    Some(at) => format!("email={first}***{}", &email[at..]),
+                    None => format!("email={first}***"),
+                }
+            } else {
+                part.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("&")
 }

@@ -158,6 +158,23 @@ pub(crate) const PAY_TRANSACTIONS: Spec = Spec::get("/sapi/v1/pay/transactions",
     .span(90 * DAY);
 pub(crate) const SUB_ACCOUNT_TRANSFERS: Spec =
     Spec::get("/sapi/v1/sub-account/sub/transfer/history", 1);
+pub(crate) const SUB_ACCOUNT_UNIVERSAL_TRANSFERS: Spec =
+    Spec::get("/sapi/v1/sub-account/universalTransfer", 1).span(7 * DAY - 1);
+pub(crate) const SUB_ACCOUNT_FUTURES_INTERNAL_TRANSFERS: Spec =
+    Spec::get("/sapi/v1/sub-account/futures/internalTransfer", 1).span(7 * DAY - 1);
+
+// Sub-account keys, master key only. Key management weighs UID 3,000 per request: a
+// master with 60 sub-accounts can list them all in one minute's 180,000.
+pub(crate) const SUB_ACCOUNT_LIST: Spec = Spec::get("/sapi/v1/sub-account/list", 1);
+pub(crate) const SUB_ACCOUNT_API_KEYS: Spec =
+    Spec::get("/sapi/v1/sub-account/subAccountApi", 1).uid(3_000);
+/// Deleting a key twice cannot do more than once: repeatable after an unknown outcome.
+pub(crate) const SUB_ACCOUNT_API_DELETE: Spec = Spec {
+    method: HttpMethod::Delete,
+    priority: Priority::Urgent,
+    ..Spec::get("/sapi/v1/sub-account/subAccountApi", 1)
+}
+.uid(3_000);
 
 /// Weight of a futures (`/fapi`, `/dapi`) klines request by its `limit`: 1–99: 1,
 /// 100–499: 2, 500–1000: 5, more: 10. (Spot klines weigh 2 whatever the limit.)
@@ -221,6 +238,11 @@ const ALL: &[Spec] = &[
     UNIVERSAL_TRANSFERS,
     PAY_TRANSACTIONS,
     SUB_ACCOUNT_TRANSFERS,
+    SUB_ACCOUNT_UNIVERSAL_TRANSFERS,
+    SUB_ACCOUNT_FUTURES_INTERNAL_TRANSFERS,
+    SUB_ACCOUNT_LIST,
+    SUB_ACCOUNT_API_KEYS,
+    SUB_ACCOUNT_API_DELETE,
 ];
 
 /// Binance's published per-minute limits of a family's pool: (IP weight, UID weight).

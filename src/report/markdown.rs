@@ -143,6 +143,13 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
             "| From \"deleted\" to proven dead | {} |",
             secs(c.seconds_deleted_to_dead)
         );
+        if c.seconds_api_delete_to_dead.is_some() {
+            let _ = writeln!(
+                out,
+                "| Deletion by API: from confirm to proven dead | {} |",
+                secs(c.seconds_api_delete_to_dead)
+            );
+        }
         let _ = writeln!(
             out,
             "| Final verdict on the key | {} |",

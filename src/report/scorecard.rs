@@ -25,6 +25,10 @@ pub struct Scorecard {
     pub open_orders_at_end: Option<u64>,
     /// From the operator's "deleted" to the first proof that the key is dead.
     pub seconds_deleted_to_dead: Option<f64>,
+    /// Deletion by API (a sub-account's key, with the master key): from the operator's
+    /// (or `--yes`'s) confirm to the probes proving the key dead.
+    #[serde(default)]
+    pub seconds_api_delete_to_dead: Option<f64>,
     /// The final liveness verdict.
     pub verdict: Option<String>,
     /// Sources asked for and not read.
@@ -47,6 +51,7 @@ pub fn score(records: &[&Record]) -> Scorecard {
     let mut actions: std::collections::HashMap<&str, &str> = Default::default();
     let mut asked_at: std::collections::HashMap<&str, &str> = Default::default();
     let mut deleted_at: Option<&str> = None;
+    let mut api_confirmed_at: Option<&str> = None;
     for r in records {
         match &r.event {
             Event::StepStarted {
@@ -76,6 +81,12 @@ pub fn score(records: &[&Record]) -> Scorecard {
                 if answer == "done" && deleted_at.is_none() && step.contains("delete") {
                     deleted_at = Some(&r.time);
                 }
+                if answer == "yes"
+                    && api_confirmed_at.is_none()
+                    && actions.get(step.as_str()) == Some(&"binance.delete_subaccount_key")
+                {
+                    api_confirmed_at = Some(&r.time);
+                }
             }
             Event::Request {
                 method,
@@ -100,6 +111,15 @@ pub fn score(records: &[&Record]) -> Scorecard {
                 if let (Some(from), None) = (deleted_at, card.seconds_deleted_to_dead) {
                     card.seconds_deleted_to_dead = seconds(from, &r.time);
                 }
+            }
+            Event::StepFinished { step, outputs, .. }
+                if actions.get(step.as_str()) == Some(&"binance.delete_subaccount_key")
+                    && outputs.get("dead") == Some(&Json::Bool(true)) =>
+            {
+                if let Some(from) = api_confirmed_at {
+                    card.seconds_api_delete_to_dead = seconds(from, &r.time);
+                }
+                card.verdict = Some("dead".into());
             }
             Event::StepFinished { step, outputs, .. }
                 if actions.get(step.as_str()) == Some(&"binance.verify_revoked") =>

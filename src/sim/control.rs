@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::log::Actor;
 use super::server::Shared;
+use super::state::ResponderKind;
 
 const ROUTES: [&str; 7] = [
     "GET /sim/state",
@@ -78,14 +79,25 @@ pub(super) fn handle(
         ("POST", "/sim/keys/responder") => {
             let seed = shared.new_seed();
             let now = shared.now_ms();
-            let pair = shared.state().create_responder(seed, now);
+            let (kind, permissions) = match get("kind").unwrap_or("read-only") {
+                "read-only" => (ResponderKind::ReadOnly, json!(["reading"])),
+                "master" => (ResponderKind::MasterTrading, json!(["reading", "spot"])),
+                "same-account" => (ResponderKind::SameAccountReadOnly, json!(["reading"])),
+                other => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("unknown kind {other:?} (read-only, master or same-account)"),
+                    )
+                }
+            };
+            let pair = shared.state().create_responder_on(seed, now, kind);
             (
                 StatusCode::OK,
                 json!({
                     "label": pair.label,
                     "api_key": pair.api_key,
                     "secret": pair.secret,
-                    "permissions": ["reading"],
+                    "permissions": permissions,
                 }),
             )
         }

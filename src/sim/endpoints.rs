@@ -3,7 +3,7 @@
 //! follow Binance's documentation as of 2026; update them here and nowhere else.
 use axum::http::Method;
 
-use super::handlers::{futures, spot, wallet, Handler};
+use super::handlers::{futures, spot, subaccount, wallet, Handler};
 use super::params::Params;
 use super::state::State;
 use super::types::Market;
@@ -172,6 +172,13 @@ pub static ENDPOINTS: &[Endpoint] = &[
     ep(M::POST, "/sapi/v1/margin/order", Signed(Trade(Market::Margin)), Fixed(6), wallet::margin_new_order),
     ep(M::DELETE, "/sapi/v1/margin/order", Signed(Trade(Market::Margin)), Fixed(10), wallet::margin_cancel_order),
     ep(M::GET, "/sapi/v1/margin/myTrades", READ, Fixed(10), wallet::margin_trades),
+    // Sub-accounts, master key only. Key management weighs UID 3,000 (Binance's docs).
+    ep(M::GET, "/sapi/v1/sub-account/list", READ, Fixed(1), subaccount::list),
+    uid(ep(M::GET, "/sapi/v1/sub-account/subAccountApi", READ, Fixed(3000), subaccount::api_keys)),
+    uid(ep(M::DELETE, "/sapi/v1/sub-account/subAccountApi", Signed(Trade(Market::Spot)), Fixed(3000), subaccount::delete_api_key)),
+    ep(M::GET, "/sapi/v1/sub-account/sub/transfer/history", READ, Fixed(1), subaccount::transfer_history),
+    ep(M::GET, "/sapi/v1/sub-account/universalTransfer", READ, Fixed(1), subaccount::universal_transfers),
+    ep(M::GET, "/sapi/v1/sub-account/futures/internalTransfer", READ, Fixed(1), subaccount::futures_internal_transfers),
     // ---- /fapi (USDⓈ-M futures) ----
     ep(M::GET, "/fapi/v1/ping", Public, Fixed(1), spot::ping),
     ep(M::GET, "/fapi/v1/time", Public, Fixed(1), spot::time),

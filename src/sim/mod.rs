@@ -33,9 +33,9 @@ use std::time::Duration;
 pub use faults::Faults;
 pub use log::{Actor, LogEntry};
 pub use rate_limit::RollingCounter;
-pub use scenario::{Scenario, BUILTIN_LEAKED_KEY, BUILTIN_READ_ONLY};
+pub use scenario::{Scenario, BUILTIN_LEAKED_KEY, BUILTIN_READ_ONLY, BUILTIN_SUBACCOUNT_LEAK};
 pub use server::{ShutdownHandle, SimConfig, SimServer};
-pub use state::{DeletedKey, KeyPair, KeySummary, StateSummary};
+pub use state::{DeletedKey, KeyPair, KeySummary, ResponderKind, StateSummary};
 pub use types::{Family, Market};
 
 use crate::cli::SimServeArgs;

@@ -300,6 +300,14 @@ impl SimServer {
         self.shared.state().create_responder(seed, now)
     }
 
+    /// A new responder key of `kind` (a drill on a scenario with sub-accounts gets a
+    /// master key that may delete their keys).
+    pub fn create_responder_key_of(&self, kind: crate::sim::ResponderKind) -> KeyPair {
+        let seed = self.shared.new_seed();
+        let now = self.shared.now_ms();
+        self.shared.state().create_responder_on(seed, now, kind)
+    }
+
     /// The key the scenario treats as leaked (`attacker.key`, else the first key).
     pub fn leaked_key(&self) -> KeyPair {
         self.shared.state().leaked_key()

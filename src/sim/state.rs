@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::auth::Verifier;
-use super::scenario::{DrillDeletion, Permissions, Scenario, ScenarioSymbol};
+use super::scenario::{Accounts, DrillDeletion, Permissions, Scenario, ScenarioSymbol};
 use super::types::{mask, ApiError, Market};
 use super::SimError;
 
@@ -29,6 +29,8 @@ pub struct Key {
     pub created_ms: i64,
     pub deleted: bool,
     pub responder: bool,
+    /// The sub-account (email) the key belongs to; None: the master (or only) account.
+    pub account: Option<String>,
 }
 
 impl fmt::Debug for Key {
@@ -41,6 +43,7 @@ impl fmt::Debug for Key {
             .field("permissions", &self.permissions)
             .field("deleted", &self.deleted)
             .field("responder", &self.responder)
+            .field("account", &self.account)
             .finish()
     }
 }
@@ -153,6 +156,19 @@ pub struct Transfer {
     pub time: i64,
 }
 
+/// Money moved between the master and its sub-accounts.
+#[derive(Debug, Clone)]
+pub struct SubTransfer {
+    pub tran_id: u64,
+    /// `spot`, `universal`, `usdm` or `coinm`.
+    pub kind: String,
+    pub from: String,
+    pub to: String,
+    pub asset: String,
+    pub amount: Decimal,
+    pub time: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct PayTx {
     pub transaction_id: String,
@@ -227,6 +243,9 @@ pub struct KeySummary {
     pub responder: bool,
     /// The key the scenario treats as leaked.
     pub leaked: bool,
+    /// The sub-account the key belongs to (absent: the master or only account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_account: Option<String>,
 }
 
 /// What a deletion actually did.
@@ -248,6 +267,10 @@ pub struct State {
     pub keys: Vec<Key>,
     pub leaked: usize,
     pub drill_deletion: DrillDeletion,
+    /// The master account and its sub-accounts, when the scenario has them.
+    pub accounts: Option<Accounts>,
+    /// Transfers between them, with times resolved.
+    pub sub_transfers: Vec<SubTransfer>,
     pub balances: BTreeMap<Market, BTreeMap<String, Decimal>>,
     pub margin_loans: BTreeMap<String, Decimal>,
     pub orders: Vec<Order>,
@@ -301,10 +324,27 @@ impl State {
                     created_ms: k.created.at(start_ms),
                     deleted: false,
                     responder: false,
+                    account: k.account.clone(),
                 })
                 .collect(),
             leaked: scenario.leaked_key_index(),
             drill_deletion: scenario.drill_deletion,
+            accounts: scenario.accounts.clone(),
+            sub_transfers: scenario
+                .accounts
+                .iter()
+                .flat_map(|a| a.transfers.iter())
+                .enumerate()
+                .map(|(i, t)| SubTransfer {
+                    tran_id: 92_275_823_339 + i as u64 * 17,
+                    kind: t.kind.clone(),
+                    from: t.from.clone(),
+                    to: t.to.clone(),
+                    asset: t.asset.clone(),
+                    amount: t.amount,
+                    time: t.time.at(start_ms),
+                })
+                .collect(),
             balances: scenario.balances.clone(),
             margin_loans: scenario.margin_loans.clone(),
             orders: Vec::new(),
@@ -733,6 +773,7 @@ impl State {
                     deleted: k.deleted,
                     responder: k.responder,
                     leaked: i == self.leaked,
+                    sub_account: k.account.clone(),
                 })
                 .collect(),
         }
@@ -765,8 +806,14 @@ impl State {
         })
     }
 
-    /// Create a new read-only key for evidence pulls after the leaked key is deleted.
+    /// Create a new read-only key for evidence pulls after the leaked key is deleted, on
+    /// the master (or only) account.
     pub fn create_responder(&mut self, seed: u64, now: i64) -> KeyPair {
+        self.create_responder_on(seed, now, ResponderKind::ReadOnly)
+    }
+
+    /// Create a responder key of `kind`.
+    pub fn create_responder_on(&mut self, seed: u64, now: i64, kind: ResponderKind) -> KeyPair {
         self.responders += 1;
         let mut rng =
             fastrand::Rng::with_seed(seed ^ (self.responders as u64).wrapping_mul(0x9E37_79B9));
@@ -778,8 +825,25 @@ impl State {
                 })
                 .collect()
         };
+        let (what, permissions, account) = match kind {
+            ResponderKind::ReadOnly => ("read-only", Permissions::read_only(), None),
+            ResponderKind::MasterTrading => (
+                "master, trading",
+                Permissions {
+                    reading: true,
+                    spot: true,
+                    ..Permissions::default()
+                },
+                None,
+            ),
+            ResponderKind::SameAccountReadOnly => (
+                "read-only",
+                Permissions::read_only(),
+                self.keys[self.leaked].account.clone(),
+            ),
+        };
         let pair = KeyPair {
-            label: format!("Incident responder (read-only) {}", self.responders),
+            label: format!("Incident responder ({what}) {}", self.responders),
             api_key: token(),
             secret: token(),
         };
@@ -789,13 +853,45 @@ impl State {
             secret: pair.secret.clone(),
             verifier: Verifier::Hmac,
             private_key: None,
-            permissions: Permissions::read_only(),
+            permissions,
             ip_whitelist: Vec::new(),
             created_ms: now,
             deleted: false,
             responder: true,
+            account,
         });
         pair
+    }
+
+    /// Whether `key` is a master account's key (a scenario with sub-accounts, and the key
+    /// not on one of them).
+    pub fn is_master_key(&self, key: &Key) -> bool {
+        self.accounts.is_some() && key.account.is_none()
+    }
+}
+
+/// What kind of responder key a drill gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponderKind {
+    /// Read-only, on the master (or only) account.
+    ReadOnly,
+    /// On the master account, reading and spot trading: it may delete sub-account keys.
+    MasterTrading,
+    /// Read-only, on the leaked key's own account.
+    SameAccountReadOnly,
+}
+
+impl ResponderKind {
+    /// The responder key a drill on `scenario` gets: with sub-accounts, a master key
+    /// with trading permission (what the README asks operators to keep), unless the
+    /// scenario says `drill: { responder: same-account }`.
+    pub fn for_drill(scenario: &Scenario) -> ResponderKind {
+        use super::scenario::DrillResponder;
+        match (scenario.accounts.is_some(), scenario.drill_responder) {
+            (false, _) => ResponderKind::ReadOnly,
+            (true, DrillResponder::Master) => ResponderKind::MasterTrading,
+            (true, DrillResponder::SameAccount) => ResponderKind::SameAccountReadOnly,
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod account;
 mod history;
 mod market;
 pub(crate) mod orders;
+mod subaccount;
 
 use super::weights::{Pull, Spec};
 use super::{ExchangeError, Market, TimeWindow};

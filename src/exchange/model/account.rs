@@ -189,3 +189,105 @@ impl Position {
 fn default_market() -> Market {
     Market::UsdM
 }
+
+/// `GET /sapi/v1/sub-account/list` (master account only): one sub-account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubAccount {
+    pub email: String,
+    #[serde(default)]
+    pub is_freeze: bool,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub create_time: Option<i64>,
+    #[serde(default)]
+    pub is_managed_sub_account: bool,
+    #[serde(default)]
+    pub is_asset_management_sub_account: bool,
+}
+
+/// `GET /sapi/v1/sub-account/subAccountApi` (master account only): one of a
+/// sub-account's API keys. Whether `apiKey` is the full key or a masked one is not
+/// documented: see [`SubAccountApiKey::is_full`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubAccountApiKey {
+    #[serde(default)]
+    pub api_name: String,
+    pub api_key: String,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub can_trade: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub can_margin_loan_repay: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub can_futures_trade: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub can_universal_transfer: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub can_vanilla_options: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub can_withdraw: Option<bool>,
+    /// IP restriction: 1 none, 2 restricted to `ipList`, 3 a third party's IPs.
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub status: Option<i64>,
+    #[serde(default)]
+    pub ip_list: Vec<String>,
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub create_time: Option<i64>,
+}
+
+impl std::fmt::Debug for SubAccountApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubAccountApiKey")
+            .field("api_name", &self.api_name)
+            .field("api_key", &crate::secret::mask(&self.api_key))
+            .field("status", &self.status)
+            .field("create_time", &self.create_time)
+            .finish()
+    }
+}
+
+impl SubAccountApiKey {
+    /// Binance API keys are 64 letters and digits; anything else was masked by Binance.
+    pub fn is_full(&self) -> bool {
+        self.api_key.len() == 64 && self.api_key.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
+
+    /// The key as respond shows it (`AbCd…wXyZ`), however Binance sent it.
+    pub fn masked(&self) -> String {
+        if self.is_full() {
+            crate::secret::mask(&self.api_key)
+        } else {
+            self.api_key.clone()
+        }
+    }
+
+    /// What the key may do, in words.
+    pub fn permissions(&self) -> Vec<&'static str> {
+        let mut p = vec!["reading"];
+        for (on, name) in [
+            (self.can_trade, "spot & margin trading"),
+            (self.can_margin_loan_repay, "margin loans"),
+            (self.can_futures_trade, "futures"),
+            (self.can_universal_transfer, "universal transfer"),
+            (self.can_vanilla_options, "options"),
+            (self.can_withdraw, "withdrawals"),
+        ] {
+            if on == Some(true) {
+                p.push(name);
+            }
+        }
+        p
+    }
+
+    /// The IP restriction, in words.
+    pub fn ip_restriction(&self) -> String {
+        match self.status {
+            Some(2) if !self.ip_list.is_empty() => self.ip_list.join(" "),
+            Some(2) => "restricted".into(),
+            Some(3) => "third party's IPs".into(),
+            Some(1) => "none".into(),
+            _ if !self.ip_list.is_empty() => self.ip_list.join(" "),
+            _ => "unknown".into(),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! field names and types (decimal strings where Binance sends strings).
 pub mod futures;
 pub mod spot;
+pub mod subaccount;
 pub mod wallet;
 
 use std::time::Duration;

@@ -22,6 +22,9 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 pub const BUILTIN_LEAKED_KEY: &str = include_str!("../../../playbooks/scenarios/leaked-key.yaml");
 /// A quiet account with a read-only key (nothing alarming), for tests.
 pub const BUILTIN_READ_ONLY: &str = include_str!("../../../playbooks/scenarios/read-only.yaml");
+/// A leaked sub-account key, and a second key the attacker created on that sub-account.
+pub const BUILTIN_SUBACCOUNT_LEAK: &str =
+    include_str!("../../../playbooks/scenarios/subaccount-leak.yaml");
 
 /// A validated scenario. Times are kept relative until the server starts.
 #[derive(Debug, Clone)]
@@ -48,6 +51,47 @@ pub struct Scenario {
     /// to come from, for IP whitelists: a drill can put the responder outside a key's
     /// whitelist while the scenario's attacker acts from inside it. None: the real peer.
     pub client_ip: Option<IpAddr>,
+    /// The master account and its sub-accounts, when the scenario has them.
+    pub accounts: Option<Accounts>,
+    /// Where a drill creates its responder key.
+    pub drill_responder: DrillResponder,
+}
+
+/// A master account and its sub-accounts.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    pub master: String,
+    pub sub_accounts: Vec<SubAccount>,
+    pub transfers: Vec<SubAccountTransfer>,
+}
+
+/// Money moved between the master and its sub-accounts.
+#[derive(Debug, Clone)]
+pub struct SubAccountTransfer {
+    /// `spot`, `universal`, `usdm` or `coinm`.
+    pub kind: String,
+    pub from: String,
+    pub to: String,
+    pub asset: String,
+    pub amount: Decimal,
+    pub time: When,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubAccount {
+    pub email: String,
+    pub asset_management: bool,
+}
+
+/// Where a drill creates its responder key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DrillResponder {
+    /// On the master account, with trading permission (it may delete sub-account keys);
+    /// a read-only key on the only account when the scenario has no sub-accounts.
+    #[default]
+    Master,
+    /// A read-only key on the leaked key's own account.
+    SameAccount,
 }
 
 /// A point in time: relative to server start, or absolute.
@@ -142,6 +186,8 @@ pub struct ScenarioKey {
     pub permissions: Permissions,
     pub ip_whitelist: Vec<IpAddr>,
     pub created: When,
+    /// The account's email (None: the master account, or the only account).
+    pub account: Option<String>,
 }
 
 impl std::fmt::Debug for ScenarioKey {
@@ -154,6 +200,7 @@ impl std::fmt::Debug for ScenarioKey {
             .field("permissions", &self.permissions)
             .field("ip_whitelist", &self.ip_whitelist)
             .field("created", &self.created)
+            .field("account", &self.account)
             .finish()
     }
 }
@@ -288,6 +335,19 @@ pub struct AttackerOrder {
 impl Scenario {
     /// Read and validate a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, SimError> {
+        // A bare built-in name (`--scenario subaccount-leak.yaml`) works from any directory.
+        if !path.exists() && path.parent().is_none_or(|p| p.as_os_str().is_empty()) {
+            let builtin = match path.to_str() {
+                Some("leaked-key.yaml") => Some(BUILTIN_LEAKED_KEY),
+                Some("read-only.yaml") => Some(BUILTIN_READ_ONLY),
+                Some("subaccount-leak.yaml") => Some(BUILTIN_SUBACCOUNT_LEAK),
+                _ => None,
+            };
+            if let Some(text) = builtin {
+                let file = format!("playbooks/scenarios/{}", path.display());
+                return Scenario::parse(text, &file).map_err(SimError::Invalid);
+            }
+        }
         let text = std::fs::read_to_string(path).map_err(|source| SimError::ReadScenario {
             path: path.display().to_string(),
             source,

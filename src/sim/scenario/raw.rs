@@ -43,6 +43,44 @@ pub struct RawScenario {
     /// Where outside callers are taken to come from (IP whitelists).
     #[serde(default)]
     pub client_ip: Option<S>,
+    /// A master account and its sub-accounts; keys name theirs with `account:`.
+    #[serde(default)]
+    pub accounts: Option<RawAccounts>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccounts {
+    /// The master account's email.
+    pub master: S,
+    #[serde(default)]
+    pub sub_accounts: Vec<RawSubAccount>,
+    #[serde(default)]
+    pub transfers: Vec<RawSubAccountTransfer>,
+}
+
+/// Money moved between the master and its sub-accounts (or between sub-accounts).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubAccountTransfer {
+    /// `spot` (master/sub spot transfers), `universal`, `usdm` or `coinm` (futures
+    /// internal transfers).
+    #[serde(rename = "type")]
+    pub kind: S,
+    pub from: S,
+    pub to: S,
+    pub asset: S,
+    pub amount: S,
+    pub time: S,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubAccount {
+    pub email: S,
+    /// An asset-management sub-account: Binance refuses key management for it.
+    #[serde(default)]
+    pub asset_management: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +102,9 @@ pub struct RawKey {
     pub ip_whitelist: Vec<S>,
     #[serde(default)]
     pub created: Option<S>,
+    /// The account (email) the key belongs to; default the master account.
+    #[serde(default)]
+    pub account: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,6 +260,11 @@ pub struct RawDrill {
     /// `wrong`: the drill hands respond a secret that does not belong to the key.
     #[serde(default)]
     pub secret: Option<S>,
+    /// Where the drill's responder key is made: `master` (default when the scenario has
+    /// sub-accounts: a master key with trading permission) or `same-account` (a read-only
+    /// key on the leaked key's account).
+    #[serde(default)]
+    pub responder: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -21,6 +21,13 @@ fn header() -> String {
 
 #[test]
 fn builtin_scenarios_are_valid() {
+    let sub = Scenario::load(std::path::Path::new("subaccount-leak.yaml")).unwrap();
+    let accounts = sub.accounts.as_ref().expect("a master and sub-accounts");
+    assert_eq!(accounts.master, "treasury@desk.example");
+    assert_eq!(
+        sub.keys[sub.leaked_key_index()].account.as_deref(),
+        Some("mm-bot@desk.example")
+    );
     let s = Scenario::builtin_leaked_key();
     assert_eq!(s.name, "leaked-key");
     let attacker = s.attacker.as_ref().unwrap();
@@ -43,7 +50,7 @@ fn unknown_field_is_reported_alone_at_its_position() {
     let text = format!("{}colour: blue\nsymbols: 3\n", header());
     assert_eq!(
         errors(&text),
-        vec!["s.yaml:8:1: unknown field `colour`, expected one of version, name, description, keys, symbols, balances, margin_loans, open_orders, trades, withdrawals, deposits, transfers, pay, positions, drill, attacker, client_ip".to_string()]
+        vec!["s.yaml:8:1: unknown field `colour`, expected one of version, name, description, keys, symbols, balances, margin_loans, open_orders, trades, withdrawals, deposits, transfers, pay, positions, drill, attacker, client_ip, accounts".to_string()]
     );
 }
 
@@ -223,4 +230,31 @@ fn ed25519_and_rsa_keys_take_a_public_key_instead_of_a_secret() {
         "    public_key: |\n      -----BEGIN PUBLIC KEY-----\n      AAAA\n      -----END PUBLIC KEY-----\n",
     ));
     assert!(junk.iter().any(|e| e.contains("public_key:")), "{junk:?}");
+}
+
+#[test]
+fn key_accounts_must_be_declared() {
+    let key = "A".repeat(64);
+    let text = format!(
+        "version: 1\nname: t\naccounts:\n  master: m@x\n  sub_accounts:\n    - email: s@x\nkeys:\n  - {{ label: a, api_key: {key}, secret: {key}, permissions: [reading], account: nobody@x }}\n"
+    );
+    let err = Scenario::parse(&text, "t.yaml").unwrap_err().to_string();
+    assert!(err.contains("unknown account \"nobody@x\""), "{err}");
+    let text = format!(
+        "version: 1\nname: t\nkeys:\n  - {{ label: a, api_key: {key}, secret: {key}, permissions: [reading], account: s@x }}\n"
+    );
+    let err = Scenario::parse(&text, "t.yaml").unwrap_err().to_string();
+    assert!(err.contains("needs an `accounts:` section"), "{err}");
+}
+
+#[test]
+fn sub_account_transfers_and_drill_responder_are_checked() {
+    let key = "A".repeat(64);
+    let text = format!(
+        "version: 1\nname: t\naccounts:\n  master: m@x\n  sub_accounts:\n    - email: s@x\n  transfers:\n    - {{ type: sideways, from: s@x, to: q@x, asset: USDT, amount: \"1\", time: -1h }}\nkeys:\n  - {{ label: a, api_key: {key}, secret: {key}, permissions: [reading], account: s@x }}\ndrill: {{ responder: boss }}\n"
+    );
+    let err = Scenario::parse(&text, "t.yaml").unwrap_err().to_string();
+    assert!(err.contains("unknown type \"sideways\""), "{err}");
+    assert!(err.contains("unknown account \"q@x\""), "{err}");
+    assert!(err.contains("unknown responder \"boss\""), "{err}");
 }

@@ -363,6 +363,23 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
             Some(s) => c.when(s, "created"),
             None => When::Relative(-30 * 86_400_000),
         };
+        let account = k.account.as_ref().and_then(|a| {
+            let email = a.value.trim().to_string();
+            match &raw.accounts {
+                None => {
+                    c.err(a, "`account:` needs an `accounts:` section naming the master and its sub-accounts");
+                    None
+                }
+                Some(acc) if acc.master.value.trim() == email => None,
+                Some(acc) if acc.sub_accounts.iter().any(|s| s.email.value.trim() == email) => {
+                    Some(email)
+                }
+                Some(_) => {
+                    c.err(a, format!("unknown account {email:?} (not the master nor one of `accounts.sub_accounts`)"));
+                    None
+                }
+            }
+        });
         keys.push(ScenarioKey {
             label,
             api_key: k.api_key.value.clone(),
@@ -376,6 +393,7 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
             permissions,
             ip_whitelist,
             created,
+            account,
         });
     }
 
@@ -724,6 +742,69 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
             }
         },
     };
+    let drill_responder = match raw.drill.as_ref().and_then(|d| d.responder.as_ref()) {
+        None => DrillResponder::Master,
+        Some(r) => match r.value.trim() {
+            "master" => DrillResponder::Master,
+            "same-account" => DrillResponder::SameAccount,
+            other => {
+                c.err(
+                    r,
+                    format!("unknown responder {other:?} (expected master or same-account)"),
+                );
+                DrillResponder::Master
+            }
+        },
+    };
+    let accounts = raw.accounts.as_ref().map(|a| {
+        let master = c.non_empty(&a.master, "master");
+        let mut emails = HashSet::new();
+        emails.insert(master.clone());
+        let sub_accounts = a
+            .sub_accounts
+            .iter()
+            .map(|s| {
+                let email = c.non_empty(&s.email, "email");
+                if !emails.insert(email.clone()) {
+                    c.err(&s.email, format!("duplicate account {email:?}"));
+                }
+                SubAccount {
+                    email,
+                    asset_management: s.asset_management,
+                }
+            })
+            .collect();
+        let transfers = a
+            .transfers
+            .iter()
+            .map(|t| {
+                for side in [&t.from, &t.to] {
+                    if !emails.contains(side.value.trim()) {
+                        c.err(
+                            side,
+                            format!(
+                                "unknown account {:?} (not the master nor one of `sub_accounts`)",
+                                side.value.trim()
+                            ),
+                        );
+                    }
+                }
+                SubAccountTransfer {
+                    kind: c.one_of(&t.kind, "type", &["spot", "universal", "usdm", "coinm"]),
+                    from: t.from.value.trim().to_string(),
+                    to: t.to.value.trim().to_string(),
+                    asset: c.non_empty(&t.asset, "asset"),
+                    amount: c.decimal(&t.amount, "amount", Sign::Positive),
+                    time: c.when(&t.time, "time"),
+                }
+            })
+            .collect();
+        Accounts {
+            master,
+            sub_accounts,
+            transfers,
+        }
+    });
     let attacker = raw
         .attacker
         .as_ref()
@@ -762,6 +843,8 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
         drill_wrong_secret,
         attacker,
         client_ip,
+        accounts,
+        drill_responder,
     })
 }
 
