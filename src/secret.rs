@@ -209,33 +209,66 @@ pub enum KeyError {
     #[error("the private key is not PEM: {0}")]
     NotPem(String),
     #[error(
-        "the private key is encrypted (ENCRYPTED PRIVATE KEY). respond cannot decrypt PKCS#8: its crypto library (aws-lc-rs) has no PKCS#8 decryption, and respond writes no crypto by hand. Decrypt it for the incident into a private file (`umask 077; openssl pkcs8 -in KEY.pem -out /dev/shm/key.pem`, passphrase asked), point respond at that, and delete it afterwards"
+        "the private key is encrypted (ENCRYPTED PRIVATE KEY) and its passphrase can only be typed at a terminal: run respond in one, or decrypt it for the incident into a private file (`umask 077; openssl pkcs8 -in KEY.pem -out /dev/shm/key.pem`), point respond at that, and delete it afterwards"
     )]
     Encrypted,
+    #[error("the passphrase does not open the encrypted private key (or the key is damaged)")]
+    WrongPassphrase,
     #[error("the PEM holds a {0}, not a private key (expected `BEGIN PRIVATE KEY`)")]
     WrongBlock(String),
     #[error("the private key is neither an Ed25519 nor an RSA key in PKCS#8 (or it is damaged)")]
     Unsupported,
 }
 
-/// Read the key type from the PEM and parse it.
+/// Read the key type from the PEM and parse it. An encrypted PKCS#8 key (PBES2, as
+/// `openssl pkcs8 -topk8 -v2` writes) is opened with a passphrase typed at a hidden
+/// prompt, which needs a terminal.
 fn signer_from_pem(text: &str) -> Result<Signer, KeyError> {
+    signer_from_pem_with(text, passphrase_at_terminal)
+}
+
+fn passphrase_at_terminal() -> Option<Zeroizing<String>> {
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return None;
+    }
+    dialoguer::Password::new()
+        .with_prompt("Passphrase of the encrypted private key (input hidden)")
+        .interact()
+        .ok()
+        .map(Zeroizing::new)
+}
+
+fn signer_from_pem_with(
+    text: &str,
+    passphrase: impl FnOnce() -> Option<Zeroizing<String>>,
+) -> Result<Signer, KeyError> {
     let pem = crate::pem::parse(text).map_err(KeyError::NotPem)?;
     match pem.label.as_str() {
-        "ENCRYPTED PRIVATE KEY" => Err(KeyError::Encrypted),
-        "PRIVATE KEY" => {
-            if let Ok(pair) = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(&pem.der) {
-                return Ok(Signer::Ed25519(Arc::new(pair)));
-            }
-            aws_lc_rs::rsa::KeyPair::from_pkcs8(&pem.der)
-                .map(|pair| Signer::Rsa(Arc::new(pair)))
-                .map_err(|_| KeyError::Unsupported)
+        "ENCRYPTED PRIVATE KEY" => {
+            let info = pkcs8::EncryptedPrivateKeyInfo::try_from(pem.der.as_slice())
+                .map_err(|_| KeyError::Unsupported)?;
+            let passphrase = passphrase().ok_or(KeyError::Encrypted)?;
+            let plain = info
+                .decrypt(passphrase.as_bytes())
+                .map_err(|_| KeyError::WrongPassphrase)?;
+            pkcs8_signer(plain.as_bytes())
         }
+        "PRIVATE KEY" => pkcs8_signer(&pem.der),
         "RSA PRIVATE KEY" => aws_lc_rs::rsa::KeyPair::from_der(&pem.der)
             .map(|pair| Signer::Rsa(Arc::new(pair)))
             .map_err(|_| KeyError::Unsupported),
         other => Err(KeyError::WrongBlock(other.to_string())),
     }
+}
+
+/// An Ed25519 or RSA key from its PKCS#8 DER.
+fn pkcs8_signer(der: &[u8]) -> Result<Signer, KeyError> {
+    if let Ok(pair) = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(der) {
+        return Ok(Signer::Ed25519(Arc::new(pair)));
+    }
+    aws_lc_rs::rsa::KeyPair::from_pkcs8(der)
+        .map(|pair| Signer::Rsa(Arc::new(pair)))
+        .map_err(|_| KeyError::Unsupported)
 }
 
 /// Which key a step acts as.
@@ -534,6 +567,27 @@ mod tests {
     }
 
     #[test]
+    fn an_encrypted_pkcs8_key_opens_with_its_passphrase_only() {
+        // The built-in Ed25519 drill key, encrypted with `openssl pkcs8 -topk8 -v2
+        // aes-256-cbc` (PBES2: PBKDF2 and AES-256-CBC).
+        let pem = include_str!("../tests/fixtures/leaked-ed25519-encrypted.pem");
+        let pass = |p: &str| {
+            let p = p.to_string();
+            move || Some(Zeroizing::new(p))
+        };
+        let signer = signer_from_pem_with(pem, pass("drill-passphrase")).unwrap();
+        assert!(matches!(signer, Signer::Ed25519(_)));
+        assert_eq!(
+            signer_from_pem_with(pem, pass("wrong")).err(),
+            Some(KeyError::WrongPassphrase)
+        );
+        // No terminal to ask at: said, with the way out.
+        let err = signer_from_pem_with(pem, || None).err().unwrap();
+        assert_eq!(err, KeyError::Encrypted);
+        assert!(err.to_string().contains("openssl pkcs8"), "{err}");
+    }
+
+    #[test]
     fn fingerprints_name_a_key_without_holding_it() {
         let k = ApiKey::new("AbCdEFGHIJKLMNOPwXyZ");
         let fp = k.fingerprint();
@@ -656,7 +710,8 @@ mod tests {
 
     #[test]
     fn pem_problems_are_named_without_the_key() {
-        let enc = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIGbMFcGCSqGSIb3\n-----END ENCRYPTED PRIVATE KEY-----";
+        // Tests have no terminal to ask the passphrase at.
+        let enc = include_str!("../tests/fixtures/leaked-ed25519-encrypted.pem");
         let err = Credentials::from_private_key_pem("k", enc).unwrap_err();
         assert_eq!(err, KeyError::Encrypted);
         assert!(err.to_string().contains("openssl pkcs8"));

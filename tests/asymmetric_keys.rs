@@ -178,13 +178,14 @@ async fn a_wrong_private_key_is_1022_like_a_wrong_secret() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_encrypted_private_key_is_refused_with_a_clear_message() {
+async fn without_a_terminal_an_encrypted_private_key_is_refused_with_the_way_out() {
     let dir = tempfile::tempdir().unwrap();
-    // The shape of `openssl pkcs8 -topk8` output with a passphrase; never decrypted.
+    // `openssl pkcs8 -topk8 -v2 aes-256-cbc` output: its passphrase can only be asked at
+    // a terminal.
     let pem = private_file(
         dir.path(),
         "enc.pem",
-        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIGbMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAgU7yfs5kqskQICCAAw\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        include_str!("fixtures/leaked-ed25519-encrypted.pem"),
     );
     let run = respond(
         dir.path(),
@@ -201,5 +202,6 @@ async fn an_encrypted_private_key_is_refused_with_a_clear_message() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("encrypted"), "{}", run.stderr);
     assert!(run.stderr.contains("openssl pkcs8"), "{}", run.stderr);
+    assert!(run.stderr.contains("terminal"), "{}", run.stderr);
     assert!(!run.stderr.contains("MIGbMFcG"), "{}", run.stderr);
 }

@@ -601,3 +601,46 @@ fn drill_each_flagged_sub_account_key_gets_its_own_question() {
         "the operator's no to that key is in the record"
     );
 }
+
+#[test]
+fn an_encrypted_ed25519_key_opens_with_its_passphrase_at_the_prompt() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scenario =
+        respond::sim::Scenario::load(&root.join("playbooks/scenarios/leaked-ed25519.yaml"))
+            .unwrap();
+    scenario.attacker = None;
+    let key = scenario.keys[0].clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime
+        .block_on(respond::sim::SimServer::start(
+            respond::sim::SimConfig::new(scenario),
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("leaked.pem");
+    // The same key, encrypted (`openssl pkcs8 -topk8 -v2 aes-256-cbc`).
+    std::fs::write(&pem, include_str!("fixtures/leaked-ed25519-encrypted.pem")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut s = spawn_with_echo(dir.path(), &["compromised", "--base-url", server.url()]);
+    expect(&mut s, "API key of the leaked key (input hidden)").unwrap();
+    s.send_line(&key.api_key).unwrap();
+    expect(&mut s, "API secret of the leaked key (input hidden)").unwrap();
+    s.send_line(pem.to_str().unwrap()).unwrap();
+    expect(
+        &mut s,
+        "Passphrase of the encrypted private key (input hidden)",
+    )
+    .unwrap();
+    s.send_line("drill-passphrase").unwrap();
+    // The PEM signed: triage read the account with it.
+    expect(&mut s, "is LIVE").unwrap();
+    expect(&mut s, "Cancel every open order?").unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap(); // abort
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&mut s), 4);
+}
