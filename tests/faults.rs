@@ -1016,8 +1016,9 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_second_writer_during_a_run() {
-    // Every answer takes 150 ms, so the first run is still going while others try.
-    let server = start_sim(&calm_scenario(), &["latency=150"]).await;
+    // Every answer takes 400 ms, so the first run is still going while the others try,
+    // however busy the machine is.
+    let server = start_sim(&calm_scenario(), &["latency=400"]).await;
     let dir = tempfile::tempdir().unwrap();
     let url = server.url().to_string();
     let env = leaked_env(&server);
