@@ -10,7 +10,8 @@ Exit codes:
   1    a step failed, `report verify` found the record altered, or `audit` found a problem
   2    usage error, invalid playbook or scenario, command not available yet
   3    exchange unreachable, or credentials rejected before anything was done
-  4    aborted by the operator, or a confirmation was needed and no terminal was there
+  4    aborted by the operator, a confirmation was needed and no terminal was there, or
+       another respond process is handling this incident (nothing done)
   5    finished with manual actions still pending
   6    --since-incident: new activity after the previous incident
   130  interrupted (Ctrl-C); 143 terminated (SIGTERM) — the journal records it
