@@ -720,11 +720,13 @@ impl Action for CancelOpenOrders {
             }
             // The listing went out with the run's first request (see `warm_up`) when this
             // step is among the first; otherwise it is read now.
-            let warm = ctx.take_warm::<Fetched>().await.filter(|(fetched, _)| {
-                // Every market this step cancels on must be in it, or it is read again.
-                markets
-                    .iter()
-                    .all(|m| fetched.iter().any(|(listed, _)| listed == m))
+            let warm = ctx.take_warm::<Fetched>().await.filter(|(fetched, at)| {
+                // Every market this step cancels on must be in it, and it must still be
+                // fresh (a playbook may put the cancel late), or it is read again.
+                at.elapsed() < FRESH_PREVIEW
+                    && markets
+                        .iter()
+                        .all(|m| fetched.iter().any(|(listed, _)| listed == m))
             });
             let (listed, listed_at) = match warm {
                 Some((fetched, at)) => (
