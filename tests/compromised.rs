@@ -664,8 +664,10 @@ async fn a_wait_for_request_weight_is_announced() {
             "compromised",
             "--drill",
             "--yes",
+            // Low enough that the drill's reads cannot all fit in one window, whatever
+            // the timing: the run must wait at least once.
             "--weight-limit",
-            "600",
+            "300",
             "--weight-window",
             "2s",
         ],
