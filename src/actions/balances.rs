@@ -68,11 +68,11 @@ impl Action for Balances {
             // futures are not enabled on the key ("-2015 is per endpoint"). Not a gap.
             let mut off: Vec<String> = Vec::new();
             let leaked = ctx.reads_as() == crate::secret::Role::Leaked;
-            let mut gap = |what: &str, e: &ExchangeError| {
+            let mut gap = |what: &str, futures: bool, e: &ExchangeError| {
                 if e.kind() == crate::exchange::ErrorKind::NotOnTestnet {
                     // Binance's testnets have no /sapi: said once below, not a gap.
                 } else if leaked
-                    && what.contains("-M ")
+                    && futures
                     && e.rejection() == Some(crate::exchange::Rejection::Refused)
                 {
                     off.push(what.to_string());
@@ -100,7 +100,7 @@ impl Action for Balances {
                     locked: a.locked,
                     borrowed: a.borrowed + a.interest,
                 })),
-                Err(e) => gap("cross margin", &e),
+                Err(e) => gap("cross margin", false, &e),
             }
             for (wallet, result) in [("usdm", usdm), ("coinm", coinm)] {
                 match result {
@@ -120,6 +120,7 @@ impl Action for Balances {
                         } else {
                             "COIN-M wallet"
                         },
+                        true,
                         &e,
                     ),
                 }
@@ -127,7 +128,7 @@ impl Action for Balances {
             let prices = match tickers {
                 Ok(t) => Prices::new(&t, &quote),
                 Err(e) => {
-                    gap("public prices", &e);
+                    gap("public prices", false, &e);
                     Prices::default()
                 }
             };
@@ -171,7 +172,7 @@ impl Action for Balances {
             ] {
                 match result {
                     Ok(list) => open.extend(list.into_iter().filter(|p| p.is_open())),
-                    Err(e) => gap(what, &e),
+                    Err(e) => gap(what, true, &e),
                 }
             }
             let rows: Vec<_> = open

@@ -495,6 +495,22 @@ impl StepContext {
         })?;
         Ok(yes)
     }
+
+    /// Whether a person can be asked about the parts of a step: a terminal, and not the
+    /// drill's autopilot (where `--yes` stands for the person).
+    fn person_at_terminal(&self) -> bool {
+        self.run.operator.interactive() && !self.run.autopilot
+    }
+
+    /// One item of a destructive step the engine has already confirmed as a whole (one
+    /// key of several to delete): a person at a terminal is asked about it, default no;
+    /// otherwise the step's confirmation (`--yes`, the drill's autopilot) covers it.
+    pub fn confirm_item(&self, question: &str) -> Result<bool, ActionError> {
+        if self.person_at_terminal() {
+            return self.ask(question, false);
+        }
+        Ok(true)
+    }
 }
 
 impl StepContext {
@@ -523,7 +539,7 @@ impl StepContext {
         ticked: &[bool],
     ) -> (Vec<bool>, bool) {
         let operator = self.run.operator.clone();
-        if operator.interactive() && !self.run.autopilot && !items.is_empty() {
+        if self.person_at_terminal() && !items.is_empty() {
             let prompt = crate::operator::Prompt {
                 kind: crate::operator::PromptKind::Question,
                 step: &self.step,

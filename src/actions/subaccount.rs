@@ -481,8 +481,8 @@ impl Action for DeleteSubaccountKey {
             let mut deleted = Vec::new();
             let mut kept = Vec::new();
             for k in keys.iter().filter(|k| shown.contains(&k.api_key)) {
-                // At a terminal, each flagged key gets its own question (default no).
-                if flagged_step && ctx.run.operator.interactive() && !ctx.run.autopilot {
+                // Each flagged key gets its own question at a terminal (default no).
+                if flagged_step {
                     let q = format!(
                         "Delete key {} (\"{}\", created {}) on sub-account {who}?",
                         k.masked(),
@@ -491,7 +491,7 @@ impl Action for DeleteSubaccountKey {
                             .map(rfc3339)
                             .unwrap_or_else(|| "unknown".into())
                     );
-                    if !ctx.ask(&q, false)? {
+                    if !ctx.confirm_item(&q)? {
                         kept.push(k.masked());
                         continue;
                     }
