@@ -301,8 +301,6 @@ impl Operator for NonInteractive {
 /// it did not expect or when answers are left over.
 pub struct Scripted {
     answers: Mutex<VecDeque<(String, Answer)>>,
-    /// For `pick`: the indices to toggle from the defaults, one list per question.
-    toggles: Mutex<VecDeque<Vec<usize>>>,
     asked: Mutex<Vec<String>>,
     said: Mutex<Vec<(Level, String)>>,
     interactive: bool,
@@ -314,7 +312,6 @@ impl Scripted {
     pub fn new<S: Into<String>>(script: impl IntoIterator<Item = (S, Answer)>) -> Self {
         Scripted {
             answers: Mutex::new(script.into_iter().map(|(s, a)| (s.into(), a)).collect()),
-            toggles: Mutex::new(VecDeque::new()),
             asked: Mutex::new(Vec::new()),
             said: Mutex::new(Vec::new()),
             interactive: true,
@@ -326,15 +323,6 @@ impl Scripted {
         let mut s = Scripted::new(Vec::<(String, Answer)>::new());
         s.interactive = false;
         s
-    }
-
-    /// Answer the next `pick` by toggling these items from their defaults.
-    pub fn then_toggle(self, indices: impl IntoIterator<Item = usize>) -> Self {
-        self.toggles
-            .lock()
-            .unwrap()
-            .push_back(indices.into_iter().collect());
-        self
     }
 
     pub fn said(&self) -> Vec<(Level, String)> {
@@ -359,12 +347,6 @@ impl Scripted {
             left.is_empty(),
             "scripted answers never asked for: {:?}",
             *left
-        );
-        let toggles = self.toggles.lock().unwrap();
-        assert!(
-            toggles.is_empty(),
-            "scripted picks never asked for: {:?}",
-            *toggles
         );
     }
 }
@@ -392,19 +374,10 @@ impl Operator for Scripted {
         self.said.lock().unwrap().push((level, text.to_string()));
     }
 
-    fn pick(&self, prompt: &Prompt, items: &[String], ticked: &[bool]) -> Option<Vec<bool>> {
+    fn pick(&self, prompt: &Prompt, _items: &[String], _ticked: &[bool]) -> Option<Vec<bool>> {
         let text = format!("[{}] {} — {}", prompt.step, prompt.title, prompt.question);
         self.asked.lock().unwrap().push(text.clone());
-        assert!(self.interactive, "asked without a terminal: {text}");
-        let Some(toggle) = self.toggles.lock().unwrap().pop_front() else {
-            panic!("unexpected pick: {text}");
-        };
-        let mut out = ticked.to_vec();
-        for i in toggle {
-            assert!(i < items.len(), "no item {i} in {items:?}");
-            out[i] = !out[i];
-        }
-        Some(out)
+        panic!("unexpected pick: {text}");
     }
 
     fn progress(&self, _label: &str, _total: Option<u64>) -> ProgressBar {
