@@ -149,16 +149,7 @@ async fn drill_autopilot_contains_everything_and_reports_the_findings() {
         "spot 3 symbols, margin 1, usdm regular + algo, coinm regular + algo:\n{log}"
     );
 
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-        .args(["report", "verify"])
-        .arg(&incident)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    support::assert_verifies(&incident);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -136,16 +136,7 @@ async fn sigkill_mid_cancel_then_resume_cancels_everything_once() {
     }
     assert!(acknowledged.values().all(|n| *n == 1), "{acknowledged:?}");
 
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-        .args(["report", "verify"])
-        .arg(&incident)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    support::assert_verifies(&incident);
     let report = read_json(&incident.join("report.json"));
     assert_eq!(report["sessions"], 2);
     let timeline = report["timeline"].to_string();
@@ -324,16 +315,7 @@ async fn resume_moves_to_a_restarted_simulator_only_when_told_and_records_it() {
     )
     .await;
     assert_eq!(again.code, 5, "{}", again.stderr);
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-        .args(["report", "verify"])
-        .arg(&incident)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    support::assert_verifies(&incident);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -110,3 +110,21 @@ fn csv_cells(line: &str) -> Vec<String> {
     }
     cells
 }
+
+/// `respond report verify DIR` passes: the journal's chain is intact and the report
+/// matches it.
+#[track_caller]
+pub fn assert_verifies(incident: &Path) {
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
+        .args(["report", "verify"])
+        .arg(incident)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "report verify {}: {}{}",
+        incident.display(),
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
