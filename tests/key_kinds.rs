@@ -171,6 +171,15 @@ async fn spot_only_key_cancels_spot_and_margin_and_leaves_futures_alone() {
         ["margin", "spot"]
     );
     assert_eq!(step(&report, "balances")["status"], "ok");
+    // The futures positions of the account were not seen: not "0 open positions" alone.
+    assert!(
+        step(&report, "balances")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("USDⓈ-M and COIN-M positions not read with this key"),
+        "{}",
+        step(&report, "balances")
+    );
     assert_eq!(
         step(&report, "verify-revoked")["outputs"]["verdict"],
         "dead"

@@ -166,13 +166,19 @@ impl Action for Balances {
             }
             ctx.evidence("balances", rows)?;
             let mut open = Vec::new();
+            // Markets whose positions could not be read (refused, futures not enabled, an
+            // error): "0 open positions" would claim more than was seen.
+            let mut positions_unread = Vec::new();
             for (what, result) in [
                 ("USDⓈ-M positions", usdm_positions),
                 ("COIN-M positions", coinm_positions),
             ] {
                 match result {
                     Ok(list) => open.extend(list.into_iter().filter(|p| p.is_open())),
-                    Err(e) => gap(what, true, &e),
+                    Err(e) => {
+                        gap(what, true, &e);
+                        positions_unread.push(what.trim_end_matches(" positions"));
+                    }
                 }
             }
             let rows: Vec<_> = open
@@ -264,10 +270,18 @@ impl Action for Balances {
                 ),
             )?;
             Ok(Outcome::ok(format!(
-                "≈ {} {quote} in {} asset(s); {} open position(s)",
+                "≈ {} {quote} in {} asset(s); {} open position(s){}",
                 dec(total.round_dp(2)),
                 assets.len(),
-                open_positions
+                open_positions,
+                if positions_unread.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({} positions not read with this key)",
+                        positions_unread.join(" and ")
+                    )
+                }
             ))
             .with("total_value", dec(total.round_dp(2)))
             .with("assets", assets.join(","))
