@@ -376,3 +376,42 @@ async fn a_drill_resumes_on_its_own_scenario_without_flags_from_another_folder()
         refused.stderr
     );
 }
+
+/// A run holds its folder a moment before its journal exists. A resume in that moment
+/// is told the incident is busy (exit 4), not that the folder is wrong.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_of_a_folder_held_before_its_journal_exists_is_busy() {
+    use respond::report::lock::{Holder, IncidentLock};
+    let dir = tempfile::tempdir().unwrap();
+    let incident = dir.path().join("incidents/20261129T000000Z-compromised");
+    std::fs::create_dir_all(&incident).unwrap();
+    let held = IncidentLock::acquire(&incident, &Holder::me("alice@desk", "compromised")).unwrap();
+
+    let out = respond(
+        dir.path(),
+        &["resume", "--yes", incident.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("alice@desk") || out.stderr.contains("PID"),
+        "{}",
+        out.stderr
+    );
+
+    // Once nobody holds it, the same folder is plainly not an incident.
+    drop(held);
+    let out = respond(
+        dir.path(),
+        &["resume", "--yes", incident.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not an incident folder"),
+        "{}",
+        out.stderr
+    );
+}

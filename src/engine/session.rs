@@ -716,7 +716,13 @@ pub async fn resume(
     interrupt: Interrupt,
 ) -> Result<SessionResult, Error> {
     let journal_path = dir.join(journal::JOURNAL_FILE);
+    let who = operator::who(cfg.operator.as_deref());
     if !journal_path.is_file() {
+        // A run that has just taken its folder holds the lock a moment before its
+        // journal exists: that is a busy incident, not a wrong folder.
+        if dir.join(lock::LOCK_FILE).is_file() {
+            drop(take_lock(dir, &who, "resume")?);
+        }
         return Err(Error::usage_hint(
             format!(
                 "{} is not an incident folder: it has no {}",
@@ -728,7 +734,6 @@ pub async fn resume(
     }
     // One writer per incident: nothing is read, repaired, appended or sent while
     // another process holds it.
-    let who = operator::who(cfg.operator.as_deref());
     let lock = take_lock(dir, &who, "resume")?;
     match verify::verify_dir(dir).map_err(Error::Internal)? {
         Verdict::Altered { line, reason } => {
