@@ -98,7 +98,7 @@ impl Error {
             Error::Usage { .. } | Error::Invalid(_) | Error::NotAvailable { .. } => exit::USAGE,
             Error::Secret(_) => exit::USAGE,
             Error::Exchange(_) => exit::EXCHANGE,
-            Error::Sim(e) => e.exit_code(),
+            Error::Sim(e) => crate::sim_command::exit_code(e),
             Error::Busy { .. } => exit::ABORTED,
             Error::Io { .. } | Error::Internal(_) | Error::Tampered { .. } => exit::FAILED,
         }

@@ -7,16 +7,19 @@
 pub mod actions;
 pub mod cli;
 pub mod config;
-pub mod diagnostic;
 pub mod engine;
 pub mod error;
-pub mod exchange;
 pub mod operator;
-pub mod pem;
 pub mod playbook;
 pub mod report;
 pub mod secret;
-pub mod sim;
+pub(crate) mod sim_command;
+
+/// The member crates, under the names the rest of the binary knows them by.
+pub use respond_binance as exchange;
+pub use respond_diagnostic as diagnostic;
+pub use respond_pem as pem;
+pub use respond_sim as sim;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -78,8 +81,10 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             cfg.new_incident = args.new_incident;
             run_session(&playbook, &registry, &cfg)
         }
-        Command::Sim(SimCommand::Serve(args)) => sim::serve_command(&args),
-        Command::Sim(SimCommand::Validate { scenarios }) => sim::validate_command(&scenarios),
+        Command::Sim(SimCommand::Serve(args)) => sim_command::serve_command(&args),
+        Command::Sim(SimCommand::Validate { scenarios }) => {
+            sim_command::validate_command(&scenarios)
+        }
         Command::Compromised(args) => {
             let playbook = match &args.playbook {
                 Some(path) => Playbook::load_file(path, &registry)?,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::config::RunConfig;
 use crate::error::Error;
 use crate::secret::{mask, Credentials};
-use crate::sim::{Scenario, SimConfig, SimError, SimServer};
+use crate::sim::{Scenario, SimConfig, SimServer};
 
 /// A running drill simulator; stops when dropped (at the end of the run).
 pub struct Drill {
@@ -34,7 +34,7 @@ pub async fn start(
     with_responder: bool,
 ) -> Result<Arc<Drill>, Error> {
     let scenario = match scenario {
-        Some(path) => Scenario::load(path).map_err(SimError::into_error)?,
+        Some(path) => Scenario::load(path).map_err(crate::sim_command::into_error)?,
         None => Scenario::builtin_leaked_key(),
     };
     let wrong_secret = scenario.drill_wrong_secret;
@@ -50,7 +50,7 @@ pub async fn start(
     config.request_log = cfg.sim_request_log.clone();
     let server = SimServer::start(config)
         .await
-        .map_err(SimError::into_error)?;
+        .map_err(crate::sim_command::into_error)?;
     let leaked = server.leaked_key();
     let responder = with_responder.then(|| {
         let key = server.create_responder_key_of(responder_kind);

@@ -1,0 +1,238 @@
+//! Open orders, cancel-all, and order history, per market. Futures conditional orders
+//! live in a separate "algo" book (USDⓈ-M since 2025-12, COIN-M since the COIN-M/USDⓈ-M
+//! integration of 2026-06-30): `openOrders` does not list them and `allOpenOrders` does
+//! not cancel them, so both books are read and cancelled here.
+use crate::model::{RawAlgoOrder, RawOrder};
+use crate::signing::Params;
+use crate::weights::{self, Pull, Spec};
+use crate::{CancelAll, Client, ExchangeError, Market, Order, TimeWindow};
+
+use super::{check_window, PAGE};
+
+fn open_orders_spec(market: Market) -> &'static Spec {
+    match market {
+        Market::Spot => &weights::SPOT_OPEN_ORDERS,
+        Market::Margin => &weights::MARGIN_OPEN_ORDERS,
+        Market::UsdM => &weights::FAPI_OPEN_ORDERS,
+        Market::CoinM => &weights::DAPI_OPEN_ORDERS,
+    }
+}
+
+/// `openAlgoOrders` answers a list; accept `{"orders": [...]}` too, which some
+/// versions of the algo service return.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum AlgoOrders {
+    List(Vec<RawAlgoOrder>),
+    Wrapped { orders: Vec<RawAlgoOrder> },
+}
+
+/// Cancel answers mix orders and order lists (`orderReports` holds a list's orders).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum CancelEntry {
+    List {
+        #[serde(rename = "orderReports")]
+        order_reports: Vec<RawOrder>,
+    },
+    Order(Box<RawOrder>),
+}
+
+/// -2011 "Unknown order sent." / -2013 "Order does not exist.": nothing to cancel.
+fn nothing_to_cancel(err: &ExchangeError) -> bool {
+    matches!(err.code(), Some(-2011) | Some(-2013))
+}
+
+/// The pool and IP weight of listing every open order on `market` without a symbol,
+/// both books on futures (what one pass of the cancel-until-quiet watch costs there).
+pub fn listing_weight(market: Market) -> (crate::Family, u32) {
+    let regular = open_orders_spec(market);
+    let algo = match market {
+        Market::UsdM => weights::FAPI_OPEN_ALGO_ORDERS.weight_all,
+        Market::CoinM => weights::DAPI_OPEN_ALGO_ORDERS.weight_all,
+        Market::Spot | Market::Margin => 0,
+    };
+    (regular.family().pool(), regular.weight_all + algo)
+}
+
+impl Client {
+    /// Every open order on `market`, for one symbol or all. On USDⓈ-M and COIN-M this
+    /// includes the conditional (algo) orders, marked `is_algo`.
+    pub async fn open_orders(
+        &self,
+        market: Market,
+        symbol: Option<&str>,
+    ) -> Result<Vec<Order>, ExchangeError> {
+        let params = Params::new().opt("symbol", symbol);
+        let regular = async {
+            let raw: Vec<RawOrder> = self
+                .execute(open_orders_spec(market), params.clone())
+                .await?;
+            Ok::<_, ExchangeError>(
+                raw.into_iter()
+                    .map(|o| o.normalise(market))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        if !matches!(market, Market::UsdM | Market::CoinM) {
+            return regular.await;
+        }
+        let (regular, algo) = tokio::join!(regular, self.open_algo_orders(market, symbol));
+        let mut orders = regular?;
+        orders.extend(algo?);
+        Ok(orders)
+    }
+
+    /// Futures conditional orders only (`GET /fapi/v1/openAlgoOrders` or
+    /// `/dapi/v1/openAlgoOrders`). Spot and margin have no algo book: empty.
+    pub async fn open_algo_orders(
+        &self,
+        market: Market,
+        symbol: Option<&str>,
+    ) -> Result<Vec<Order>, ExchangeError> {
+        let spec = match market {
+            Market::UsdM => &weights::FAPI_OPEN_ALGO_ORDERS,
+            Market::CoinM => &weights::DAPI_OPEN_ALGO_ORDERS,
+            Market::Spot | Market::Margin => return Ok(Vec::new()),
+        };
+        let raw: AlgoOrders = self
+            .execute(spec, Params::new().opt("symbol", symbol))
+            .await?;
+        let (AlgoOrders::List(list) | AlgoOrders::Wrapped { orders: list }) = raw;
+        Ok(list.into_iter().map(|o| o.normalise(market)).collect())
+    }
+
+    /// Cancel every open order on `symbol` in `market`. Idempotent: nothing left to
+    /// cancel is success with `nothing_to_cancel`. On USDⓈ-M and COIN-M the regular and
+    /// the conditional (algo) books are both cancelled. Refused in a dry run.
+    pub async fn cancel_all_open_orders(
+        &self,
+        market: Market,
+        symbol: &str,
+    ) -> Result<CancelAll, ExchangeError> {
+        self.cancel_open_orders_in(market, symbol, true, true).await
+    }
+
+    /// Like [`Client::cancel_all_open_orders`], choosing the futures books: only the
+    /// regular one, only the conditional (algo) one, or both — so a symbol whose regular
+    /// orders are already gone is not sent a second, pointless cancel. Other markets
+    /// have one book and ignore the choice.
+    pub async fn cancel_open_orders_in(
+        &self,
+        market: Market,
+        symbol: &str,
+        regular_book: bool,
+        algo_book: bool,
+    ) -> Result<CancelAll, ExchangeError> {
+        let params = Params::new().add("symbol", symbol);
+        let mut result = CancelAll {
+            market,
+            symbol: symbol.to_string(),
+            cancelled: Vec::new(),
+            nothing_to_cancel: false,
+        };
+        match market {
+            Market::Spot | Market::Margin => {
+                let spec = if market == Market::Spot {
+                    &weights::SPOT_CANCEL_ALL
+                } else {
+                    &weights::MARGIN_CANCEL_ALL
+                };
+                match self.execute::<Vec<CancelEntry>>(spec, params).await {
+                    Ok(entries) => {
+                        for entry in entries {
+                            match entry {
+                                CancelEntry::Order(o) => result.cancelled.push(o.normalise(market)),
+                                CancelEntry::List { order_reports } => result
+                                    .cancelled
+                                    .extend(order_reports.into_iter().map(|o| o.normalise(market))),
+                            }
+                        }
+                        result.cancelled.dedup_by_key(|o| o.order_id);
+                    }
+                    Err(e) if nothing_to_cancel(&e) => result.nothing_to_cancel = true,
+                    Err(e) => return Err(e),
+                }
+            }
+            Market::UsdM | Market::CoinM => {
+                let (regular_spec, algo_spec) = if market == Market::UsdM {
+                    (&weights::FAPI_CANCEL_ALL, &weights::FAPI_CANCEL_ALL_ALGO)
+                } else {
+                    (&weights::DAPI_CANCEL_ALL, &weights::DAPI_CANCEL_ALL_ALGO)
+                };
+                let book = |wanted: bool, spec: &'static weights::Spec| {
+                    let params = params.clone();
+                    async move {
+                        match wanted {
+                            true => Some(self.execute::<serde_json::Value>(spec, params).await),
+                            false => None,
+                        }
+                    }
+                };
+                let (regular, algo) =
+                    tokio::join!(book(regular_book, regular_spec), book(algo_book, algo_spec),);
+                let mut nothing = true;
+                for outcome in [regular, algo].into_iter().flatten() {
+                    match outcome {
+                        Ok(_) => nothing = false,
+                        Err(e) if nothing_to_cancel(&e) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                result.nothing_to_cancel = nothing;
+            }
+        }
+        Ok(result)
+    }
+
+    /// Orders on `symbol` created within one window (at most what
+    /// `Pull::Orders(market).windows` gives), all pages.
+    pub async fn order_history_window(
+        &self,
+        market: Market,
+        symbol: &str,
+        window: TimeWindow,
+    ) -> Result<Vec<Order>, ExchangeError> {
+        let spec = check_window(Pull::Orders(market), window)?;
+        let mut out: Vec<Order> = Vec::new();
+        let mut start = window.start_ms;
+        loop {
+            let params = Params::new()
+                .add("symbol", symbol)
+                .add("startTime", start)
+                .add("endTime", window.end_ms)
+                .add("limit", PAGE);
+            let page: Vec<RawOrder> = self.execute(spec, params).await?;
+            let full = page.len() >= PAGE;
+            let before = out.len();
+            for order in page {
+                let order = order.normalise(market);
+                if !out.iter().any(|o| o.order_id == order.order_id) {
+                    out.push(order);
+                }
+            }
+            // The next page starts at the last order's time (inclusive, deduplicated):
+            // `allOrders` pages by time within a window.
+            match out.iter().map(|o| o.time).max() {
+                Some(last) if full && out.len() > before && last > start => start = last,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Orders over any range: the windows one after another. Serial and without
+    /// progress; drive `order_history_window` yourself for either.
+    pub async fn order_history(
+        &self,
+        market: Market,
+        symbol: &str,
+        window: TimeWindow,
+    ) -> Result<Vec<Order>, ExchangeError> {
+        let mut out = Vec::new();
+        for w in Pull::Orders(market).windows(window) {
+            out.extend(self.order_history_window(market, symbol, w).await?);
+        }
+        Ok(out)
+    }
+}

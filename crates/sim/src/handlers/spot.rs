@@ -1,0 +1,457 @@
+//! `/api/v3`: spot market data, account, orders and trades (and the ping/time/klines the
+//! futures families share).
+use std::collections::BTreeSet;
+
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use super::{
+    d8, fixed, order_ref, parse_new_order, rate_limits, select_trades, window, Ctx, DAY_RULE,
+};
+use crate::market::{self, candle, interval_minutes, price_now};
+use crate::scenario::ScenarioSymbol;
+use crate::state::{Order, Trade};
+use crate::types::{ApiError, Market};
+
+pub fn ping(_: &mut Ctx) -> Result<Value, ApiError> {
+    Ok(json!({}))
+}
+
+pub fn time(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    Ok(json!({ "serverTime": ctx.now }))
+}
+
+fn spot_symbol_json(sym: &ScenarioSymbol, margin: bool) -> Value {
+    json!({
+        "symbol": sym.symbol,
+        "status": "TRADING",
+        "baseAsset": sym.base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": sym.quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
+        "icebergAllowed": true,
+        "ocoAllowed": true,
+        "otoAllowed": true,
+        "quoteOrderQtyMarketAllowed": true,
+        "allowTrailingStop": true,
+        "cancelReplaceAllowed": true,
+        "amendAllowed": true,
+        "pegInstructionsAllowed": true,
+        "isSpotTradingAllowed": true,
+        "isMarginTradingAllowed": margin,
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": d8(market::tick_size(sym)),
+                "maxPrice": d8(sym.price * Decimal::from(1000)),
+                "tickSize": d8(market::tick_size(sym)),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": d8(market::step_size(sym)),
+                "maxQty": "9000000.00000000",
+                "stepSize": d8(market::step_size(sym)),
+            },
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": "0.00000000",
+                "applyMinToMarket": true,
+                "maxNotional": "9000000.00000000",
+                "applyMaxToMarket": false,
+                "avgPriceMins": 5,
+            },
+        ],
+        "permissions": [],
+        "permissionSets": [if margin { json!(["SPOT", "MARGIN"]) } else { json!(["SPOT"]) }],
+        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+        "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"],
+    })
+}
+
+/// Spot symbols: every spot symbol, plus margin symbols not also declared spot (margin
+/// trades on spot symbols).
+fn spot_symbols(ctx: &Ctx) -> Vec<(ScenarioSymbol, bool)> {
+    let margin: BTreeSet<String> = ctx
+        .state
+        .symbols_of(Market::Margin)
+        .map(|s| s.symbol.clone())
+        .collect();
+    let mut out: Vec<(ScenarioSymbol, bool)> = ctx
+        .state
+        .symbols_of(Market::Spot)
+        .map(|s| (s.clone(), margin.contains(&s.symbol)))
+        .collect();
+    for s in ctx.state.symbols_of(Market::Margin) {
+        if !out.iter().any(|(o, _)| o.symbol == s.symbol) {
+            out.push((s.clone(), true));
+        }
+    }
+    out
+}
+
+pub fn exchange_info(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let mut wanted: Option<Vec<String>> = ctx.params.symbol().map(|s| vec![s]);
+    if let Some(list) = ctx.params.present("symbols") {
+        let parsed: Vec<String> =
+            serde_json::from_str(list).map_err(|_| ApiError::illegal("symbols"))?;
+        wanted = Some(parsed.into_iter().map(|s| s.to_ascii_uppercase()).collect());
+    }
+    let all = spot_symbols(ctx);
+    if let Some(w) = &wanted {
+        if w.iter().any(|s| !all.iter().any(|(a, _)| &a.symbol == s)) {
+            return Err(ApiError::invalid_symbol());
+        }
+    }
+    let symbols: Vec<Value> = all
+        .iter()
+        .filter(|(s, _)| wanted.as_ref().is_none_or(|w| w.contains(&s.symbol)))
+        .map(|(s, margin)| spot_symbol_json(s, *margin))
+        .collect();
+    Ok(json!({
+        "timezone": "UTC",
+        "serverTime": ctx.now,
+        "rateLimits": rate_limits(ctx.limits.api, ctx.limits.window, true),
+        "exchangeFilters": [],
+        "symbols": symbols,
+    }))
+}
+
+pub fn ticker_price(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let now = ctx.now;
+    if let Some(sym) = ctx
+        .optional_symbol(Market::Spot)
+        .or_else(|_| ctx.optional_symbol(Market::Margin))?
+    {
+        return Ok(json!({ "symbol": sym.symbol, "price": d8(price_now(ctx.state, &sym, now)) }));
+    }
+    let prices: Vec<Value> = spot_symbols(ctx)
+        .iter()
+        .map(|(s, _)| json!({ "symbol": s.symbol, "price": d8(price_now(ctx.state, s, now)) }))
+        .collect();
+    Ok(Value::Array(prices))
+}
+
+/// Klines for spot, USDⓈ-M and COIN-M (by family).
+pub fn klines(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let market = ctx.market();
+    let market = if market == Market::Margin {
+        Market::Spot
+    } else {
+        market
+    };
+    let sym = match ctx.required_symbol(market) {
+        Err(e) if e.code == -1121 && market == Market::Spot => {
+            ctx.required_symbol(Market::Margin)?
+        }
+        other => other?,
+    };
+    let interval = ctx.params.required("interval")?;
+    let minutes = interval_minutes(interval)
+        .ok_or_else(|| ApiError::bad_request(-1120, "Invalid interval."))?;
+    let limit = ctx
+        .params
+        .limit(500, if market.is_futures() { 1500 } else { 1000 })?;
+    let span = minutes * 60_000;
+    let align = |t: i64| t.div_euclid(span) * span;
+    let now_open = align(ctx.now);
+    let start = ctx.params.i64("startTime")?;
+    let end = ctx.params.i64("endTime")?;
+    let (first, last) = match (start, end) {
+        (Some(s), Some(e)) => {
+            let first = align(s + span - 1);
+            (
+                first,
+                align(e)
+                    .min(now_open)
+                    .min(first + (limit as i64 - 1) * span),
+            )
+        }
+        (Some(s), None) => {
+            let first = align(s + span - 1);
+            (first, now_open.min(first + (limit as i64 - 1) * span))
+        }
+        (None, Some(e)) => {
+            let last = align(e).min(now_open);
+            (last - (limit as i64 - 1) * span, last)
+        }
+        (None, None) => (now_open - (limit as i64 - 1) * span, now_open),
+    };
+    let coin = market == Market::Coinm;
+    let mut rows = Vec::new();
+    let mut t = first;
+    while t <= last {
+        let c = candle(ctx.state, &sym, t, minutes);
+        let scale = market::price_scale(&sym);
+        let p = |d: Decimal| {
+            if market.is_futures() {
+                fixed(d, scale)
+            } else {
+                d8(d)
+            }
+        };
+        let (volume, quote_volume) = if coin {
+            // COIN-M: volume in contracts, then the base-asset volume.
+            let contracts = (c.quote_volume / Decimal::from(sym.contract_size)).round();
+            (contracts.to_string(), fixed(c.volume, 8))
+        } else {
+            (p(c.volume), p(c.quote_volume))
+        };
+        rows.push(json!([
+            c.open_time,
+            p(c.open),
+            p(c.high),
+            p(c.low),
+            p(c.close),
+            volume,
+            c.close_time,
+            quote_volume,
+            c.trades,
+            "0",
+            "0",
+            "0"
+        ]));
+        t += span;
+    }
+    Ok(Value::Array(rows))
+}
+
+pub fn account(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let omit_zero = ctx.params.flag("omitZeroBalances");
+    let key = ctx.key.clone();
+    let locked = ctx.state.locked(Market::Spot);
+    let wallet = ctx
+        .state
+        .balances
+        .get(&Market::Spot)
+        .cloned()
+        .unwrap_or_default();
+    let balances: Vec<Value> = wallet
+        .iter()
+        .filter(|(_, total)| !omit_zero || !total.is_zero())
+        .map(|(asset, total)| {
+            let lock = locked.get(asset).copied().unwrap_or_default().min(*total);
+            json!({ "asset": asset, "free": d8(*total - lock), "locked": d8(lock) })
+        })
+        .collect();
+    let perms = key.as_ref().map(|k| k.permissions).unwrap_or_default();
+    Ok(json!({
+        "makerCommission": 10,
+        "takerCommission": 10,
+        "buyerCommission": 0,
+        "sellerCommission": 0,
+        "commissionRates": { "maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000", "seller": "0.00000000" },
+        "canTrade": perms.spot,
+        "canWithdraw": perms.withdrawals,
+        "canDeposit": true,
+        "brokered": false,
+        "requireSelfTradePrevention": false,
+        "preventSor": false,
+        "updateTime": ctx.now,
+        "accountType": "SPOT",
+        "balances": balances,
+        "permissions": ["SPOT"],
+        "uid": 354937868,
+    }))
+}
+
+pub fn order_json(o: &Order) -> Value {
+    json!({
+        "symbol": o.symbol,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id,
+        "price": d8(o.price),
+        "origQty": d8(o.orig_qty),
+        "executedQty": d8(o.executed_qty),
+        "cummulativeQuoteQty": d8(o.cum_quote),
+        "status": o.status,
+        "timeInForce": o.time_in_force,
+        "type": o.order_type,
+        "side": o.side,
+        "stopPrice": d8(o.stop_price),
+        "icebergQty": d8(Decimal::ZERO),
+        "time": o.time,
+        "updateTime": o.update_time,
+        "isWorking": true,
+        "workingTime": o.time,
+        "origQuoteOrderQty": d8(Decimal::ZERO),
+        "selfTradePreventionMode": "EXPIRE_MAKER",
+    })
+}
+
+/// An order as a cancel answers it (spot; margin adds `isIsolated`).
+pub fn cancelled_json(o: &Order, now: i64) -> Value {
+    json!({
+        "symbol": o.symbol,
+        "origClientOrderId": o.client_order_id,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": format!("cancel{}", o.order_id),
+        "transactTime": now,
+        "price": d8(o.price),
+        "origQty": d8(o.orig_qty),
+        "executedQty": d8(o.executed_qty),
+        "cummulativeQuoteQty": d8(o.cum_quote),
+        "status": o.status,
+        "timeInForce": o.time_in_force,
+        "type": o.order_type,
+        "side": o.side,
+        "selfTradePreventionMode": "EXPIRE_MAKER",
+    })
+}
+
+pub fn open_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let sym = ctx.optional_symbol(Market::Spot)?;
+    let orders =
+        ctx.state
+            .open_orders(Market::Spot, sym.as_ref().map(|s| s.symbol.as_str()), false);
+    Ok(Value::Array(orders.into_iter().map(order_json).collect()))
+}
+
+pub fn cancel_all(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let sym = ctx.required_symbol(Market::Spot)?;
+    let now = ctx.now;
+    let cancelled = ctx
+        .state
+        .cancel_open(Market::Spot, &sym.symbol, false, None, now);
+    if cancelled.is_empty() {
+        return Err(ApiError::unknown_order());
+    }
+    Ok(Value::Array(
+        cancelled.iter().map(|o| cancelled_json(o, now)).collect(),
+    ))
+}
+
+pub fn get_order(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let sym = ctx.required_symbol(Market::Spot)?;
+    let (id, client) = order_ref(ctx.params)?;
+    let i = ctx
+        .state
+        .find_order(Market::Spot, &sym.symbol, id, client.as_deref())
+        .ok_or_else(ApiError::no_such_order)?;
+    Ok(order_json(&ctx.state.orders[i]))
+}
+
+pub fn new_order(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let sym = ctx.required_symbol(Market::Spot)?;
+    let new = parse_new_order(ctx, Market::Spot, &sym)?;
+    let now = ctx.now;
+    let price = price_now(ctx.state, &sym, now);
+    let order = ctx.state.place_order(new, price, now);
+    let resp_type = ctx
+        .params
+        .present("newOrderRespType")
+        .map(str::to_ascii_uppercase)
+        .unwrap_or_else(|| {
+            if matches!(order.order_type.as_str(), "MARKET" | "LIMIT") {
+                "FULL".into()
+            } else {
+                "ACK".into()
+            }
+        });
+    let fills: Vec<Value> = ctx
+        .state
+        .trades
+        .iter()
+        .filter(|t| t.market == Market::Spot && t.order_id == order.order_id)
+        .map(|t| {
+            json!({
+                "price": d8(t.price), "qty": d8(t.qty), "commission": d8(t.commission),
+                "commissionAsset": t.commission_asset, "tradeId": t.id,
+            })
+        })
+        .collect();
+    let mut v = json!({
+        "symbol": order.symbol,
+        "orderId": order.order_id,
+        "orderListId": -1,
+        "clientOrderId": order.client_order_id,
+        "transactTime": now,
+    });
+    if resp_type != "ACK" {
+        let full = order_json(&order);
+        for k in [
+            "price",
+            "origQty",
+            "executedQty",
+            "origQuoteOrderQty",
+            "cummulativeQuoteQty",
+            "status",
+            "timeInForce",
+            "type",
+            "side",
+            "workingTime",
+            "selfTradePreventionMode",
+        ] {
+            v[k] = full[k].clone();
+        }
+        if resp_type == "FULL" {
+            v["fills"] = Value::Array(fills);
+        }
+    }
+    Ok(v)
+}
+
+pub fn cancel_order(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let sym = ctx.required_symbol(Market::Spot)?;
+    let (id, client) = order_ref(ctx.params)?;
+    let now = ctx.now;
+    let i = ctx
+        .state
+        .find_order(Market::Spot, &sym.symbol, id, client.as_deref());
+    let o = ctx.state.cancel_one(i, now)?;
+    Ok(cancelled_json(&o, now))
+}
+
+pub fn all_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let sym = ctx.required_symbol(Market::Spot)?;
+    let limit = ctx.params.limit(500, 1000)?;
+    let from_id = ctx.params.u64("orderId")?;
+    let has_times = ctx.params.has("startTime") || ctx.params.has("endTime");
+    let (start, end) = window(ctx.params, DAY_RULE, ctx.now)?;
+    let mut orders: Vec<&Order> = ctx
+        .state
+        .orders
+        .iter()
+        .filter(|o| o.market == Market::Spot && o.symbol == sym.symbol)
+        .filter(|o| from_id.is_none_or(|id| o.order_id >= id))
+        .filter(|o| !has_times || (o.time >= start && o.time <= end))
+        .collect();
+    orders.sort_by_key(|o| o.order_id);
+    if from_id.is_some() || ctx.params.has("startTime") {
+        orders.truncate(limit);
+    } else if orders.len() > limit {
+        orders.drain(..orders.len() - limit);
+    }
+    Ok(Value::Array(orders.into_iter().map(order_json).collect()))
+}
+
+pub fn trade_json(t: &Trade) -> Value {
+    json!({
+        "symbol": t.symbol,
+        "id": t.id,
+        "orderId": t.order_id,
+        "orderListId": -1,
+        "price": d8(t.price),
+        "qty": d8(t.qty),
+        "quoteQty": d8(t.quote_qty),
+        "commission": d8(t.commission),
+        "commissionAsset": t.commission_asset,
+        "time": t.time,
+        "isBuyer": t.side == "BUY",
+        "isMaker": t.maker,
+        "isBestMatch": true,
+    })
+}
+
+pub fn my_trades(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let sym = ctx.required_symbol(Market::Spot)?;
+    let limit = ctx.params.limit(500, 1000)?;
+    let trades = ctx.state.trades_of(Market::Spot, &sym.symbol);
+    let selected = select_trades(trades, ctx.params, DAY_RULE, ctx.now, limit)?;
+    Ok(Value::Array(selected.into_iter().map(trade_json).collect()))
+}

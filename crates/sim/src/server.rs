@@ -1,0 +1,825 @@
+//! The server: binds 127.0.0.1, runs every Binance request through one pipeline
+//! (faults → weight → key and signature → handler → log), serves the `/sim/` control API,
+//! and offers the in-process accessors drills and tests use.
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State as AxumState};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::Router;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::auth::{check_timestamp, split_signature, well_formed_key};
+use super::endpoints::{self, Need, Security};
+use super::faults::Faults;
+use super::handlers::{Ctx, Limits};
+use super::log::{Actor, LogEntry, RequestLog};
+use super::params::Params;
+use super::rate_limit::{retry_after_secs, FamilyLimiter, Verdict};
+use super::scenario::Scenario;
+use super::state::{DeletedKey, Key, KeyPair, State, StateSummary};
+use super::types::{rfc3339_ms, system_now_ms, ApiError, Family};
+use super::{attacker, control, SimError};
+
+/// How to start a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub scenario: Scenario,
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    pub faults: Faults,
+    /// Rate-limit window (Binance: one minute; tests shorten it).
+    pub weight_window: Duration,
+    /// Also append the request log to this file as JSON lines.
+    pub request_log: Option<PathBuf>,
+    /// The address outside callers are taken to come from, for IP whitelists (default:
+    /// the scenario's `client_ip`, else the real peer address).
+    pub client_ip: Option<IpAddr>,
+    /// Serve like Binance's testnets: no `/sapi` at all.
+    pub testnet: bool,
+}
+
+impl SimConfig {
+    /// Defaults: free port, no faults, a one-minute window, no log file.
+    pub fn new(scenario: Scenario) -> SimConfig {
+        SimConfig {
+            client_ip: scenario.client_ip,
+            scenario,
+            port: 0,
+            faults: Faults::default(),
+            weight_window: Duration::from_secs(60),
+            request_log: None,
+            testnet: false,
+        }
+    }
+
+    /// The built-in `leaked-key` scenario with defaults.
+    pub fn builtin() -> SimConfig {
+        SimConfig::new(Scenario::builtin_leaked_key())
+    }
+}
+
+/// State shared by every request.
+pub(super) struct Shared {
+    pub state: Mutex<State>,
+    limiters: Mutex<HashMap<Family, FamilyLimiter>>,
+    pub faults: Mutex<Faults>,
+    pub initial_faults: Faults,
+    pub rng: Mutex<fastrand::Rng>,
+    pub log: RequestLog,
+    window: Duration,
+    pub shutdown: watch::Receiver<bool>,
+    client_ip: Option<IpAddr>,
+    testnet: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking handler must not take the whole exchange down with a poisoned lock.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn rng_for(faults: &Faults) -> fastrand::Rng {
+    match faults.seed {
+        Some(seed) => fastrand::Rng::with_seed(seed),
+        None => fastrand::Rng::new(),
+    }
+}
+
+impl Shared {
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    pub fn faults(&self) -> Faults {
+        lock(&self.faults).clone()
+    }
+
+    /// Replace the faults; a new seed restarts the random sequence.
+    pub fn set_faults(&self, faults: Faults) {
+        let reseed = faults.seed != lock(&self.faults).seed;
+        if reseed {
+            *lock(&self.rng) = rng_for(&faults);
+        }
+        *lock(&self.faults) = faults;
+    }
+
+    /// The server clock in ms: the real clock plus the `clock-skew` fault.
+    pub fn now_ms(&self) -> i64 {
+        system_now_ms() + lock(&self.faults).clock_skew_ms
+    }
+
+    fn limit(&self, family: Family, uid: bool) -> u32 {
+        let base = lock(&self.faults)
+            .weight_limit
+            .unwrap_or_else(|| family.default_weight_limit());
+        // /sapi UID weight has 15x the room of its IP weight (180,000 vs 12,000).
+        if uid {
+            base.saturating_mul(15)
+        } else {
+            base
+        }
+    }
+
+    /// Record one answered request; `time` is now (when the answer is sent).
+    pub fn push_log(
+        &self,
+        actor: Actor,
+        method: &str,
+        path: &str,
+        query: String,
+        outcome: Outcome,
+    ) {
+        self.log.push(LogEntry {
+            time: rfc3339_ms(system_now_ms()),
+            actor,
+            method: method.to_string(),
+            path: path.to_string(),
+            query,
+            status: outcome.status,
+            code: outcome.code,
+            weight: outcome.weight,
+        });
+    }
+
+    pub fn new_seed(&self) -> u64 {
+        lock(&self.rng).u64(..)
+    }
+}
+
+/// How a request ended, for the log.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Outcome {
+    pub status: u16,
+    pub code: Option<i64>,
+    pub weight: u32,
+}
+
+/// Stops a running simulator; cheap to clone and hand to a signal handler or a drill.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+
+impl ShutdownHandle {
+    /// Ask the server to stop: it closes the listener, lets answers in flight finish,
+    /// and stops the attacker.
+    pub fn shutdown(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// A running simulated exchange.
+pub struct SimServer {
+    url: String,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: ShutdownHandle,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SimServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimServer").field("url", &self.url).finish()
+    }
+}
+
+impl SimServer {
+    /// Bind 127.0.0.1 and start serving (and the scenario's attacker, if any).
+    pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
+        let log = RequestLog::new(config.request_log.as_deref())?;
+        let start_ms = system_now_ms() + config.faults.clock_skew_ms;
+        let state = State::new(&config.scenario, start_ms);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
+            .await
+            .map_err(|source| SimError::Bind {
+                port: config.port,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            port: config.port,
+            source,
+        })?;
+        let (tx, rx) = watch::channel(false);
+        // One limiter per pool: `/fapi` and `/dapi` share theirs.
+        let limiters = Family::ALL
+            .iter()
+            .filter(|f| f.pool() == **f)
+            .map(|f| (*f, FamilyLimiter::new(config.weight_window)))
+            .collect();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            limiters: Mutex::new(limiters),
+            rng: Mutex::new(rng_for(&config.faults)),
+            faults: Mutex::new(config.faults.clone()),
+            initial_faults: config.faults.clone(),
+            log,
+            window: config.weight_window,
+            shutdown: rx.clone(),
+            client_ip: config.client_ip,
+            testnet: config.testnet,
+        });
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(shared.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let mut stop_rx = rx.clone();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        });
+        let task = tokio::spawn(async move {
+            let _ = server.await;
+        });
+        if let Some(plan) = config.scenario.attacker.clone() {
+            tokio::spawn(attacker::run(shared.clone(), plan, rx));
+        }
+        Ok(SimServer {
+            url: format!("http://{addr}"),
+            addr,
+            shared,
+            stop: ShutdownHandle(Arc::new(tx)),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`: the base URL for every family.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.stop.clone()
+    }
+
+    /// Stop and wait (at most two seconds) for answers in flight.
+    pub async fn shutdown(mut self) {
+        self.stop.shutdown();
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+
+    /// Every request answered so far (client, attacker and control), oldest first.
+    pub fn request_log(&self) -> Vec<LogEntry> {
+        self.shared.log.snapshot()
+    }
+
+    /// Open orders per market and symbol, and the keys (never secrets).
+    pub fn state_summary(&self) -> StateSummary {
+        self.shared.state().summary()
+    }
+
+    /// Delete exactly the key with this label or api key.
+    pub fn delete_key(&self, label_or_api_key: &str) -> Result<DeletedKey, SimError> {
+        self.shared.state().delete_key(label_or_api_key, false)
+    }
+
+    /// The drill's "delete the key": honours `drill.deletion: wrong-key`, where another
+    /// key is deleted and the named one stays alive. The answer says which was deleted.
+    pub fn drill_delete_key(&self, label_or_api_key: &str) -> Result<DeletedKey, SimError> {
+        self.shared.state().delete_key(label_or_api_key, true)
+    }
+
+    /// A new read-only key for pulling evidence after the leaked key is gone.
+    pub fn create_responder_key(&self) -> KeyPair {
+        let seed = self.shared.new_seed();
+        let now = self.shared.now_ms();
+        self.shared.state().create_responder(seed, now)
+    }
+
+    /// A new responder key of `kind` (a drill on a scenario with sub-accounts gets a
+    /// master key that may delete their keys).
+    pub fn create_responder_key_of(&self, kind: crate::ResponderKind) -> KeyPair {
+        let seed = self.shared.new_seed();
+        let now = self.shared.now_ms();
+        self.shared.state().create_responder_on(seed, now, kind)
+    }
+
+    /// The key the scenario treats as leaked (`attacker.key`, else the first key).
+    pub fn leaked_key(&self) -> KeyPair {
+        self.shared.state().leaked_key()
+    }
+
+    /// The leaked key's private key (PEM), for an Ed25519 or RSA scenario key.
+    pub fn leaked_private_key(&self) -> Option<String> {
+        self.shared.state().leaked_private_key()
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.shared.faults()
+    }
+
+    /// Change faults while running (e.g. start failing half the requests mid-test).
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.set_faults(faults);
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.stop.shutdown();
+    }
+}
+
+/// One Binance answer before it becomes an HTTP response.
+struct Answer {
+    status: StatusCode,
+    body: String,
+    code: Option<i64>,
+    weight: u32,
+    family: Option<Family>,
+    retry_after: Option<u64>,
+    used: (u64, u64),
+}
+
+impl Answer {
+    fn error(e: &ApiError, family: Option<Family>) -> Answer {
+        Answer {
+            status: e.status,
+            body: e.body().to_string(),
+            code: Some(e.code),
+            weight: 0,
+            family,
+            retry_after: None,
+            used: (0, 0),
+        }
+    }
+}
+
+/// The fault draws for one request, made before it runs so a seed repeats them exactly.
+#[derive(Debug, Clone, Copy, Default)]
+struct Draw {
+    swallow: bool,
+    /// Answer 5xx: (status, whether the request still took effect).
+    error: Option<(StatusCode, bool)>,
+}
+
+fn draw(shared: &Shared, faults: &Faults) -> Draw {
+    if faults.timeout_rate <= 0.0 && faults.error_rate <= 0.0 {
+        return Draw::default();
+    }
+    let mut rng = lock(&shared.rng);
+    let swallow = faults.timeout_rate > 0.0 && rng.f64() < faults.timeout_rate;
+    let error = (faults.error_rate > 0.0 && rng.f64() < faults.error_rate).then(|| {
+        let status = [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ][rng.usize(0..3)];
+        // Half the failures happen after the request took effect: like Binance, a 5xx
+        // says nothing about whether an order was placed or cancelled.
+        (status, rng.bool())
+    });
+    Draw { swallow, error }
+}
+
+fn server_error(status: StatusCode) -> (String, Option<i64>) {
+    match status {
+        StatusCode::BAD_GATEWAY => (
+            "<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
+                .into(),
+            None,
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            r#"{"code":-1001,"msg":"Internal error; unable to process your request. Please try again."}"#.into(),
+            Some(-1001),
+        ),
+        _ => (
+            r#"{"code":-1000,"msg":"An unknown error occurred while processing the request."}"#
+                .into(),
+            Some(-1000),
+        ),
+    }
+}
+
+async fn handle(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let raw_query = uri.query().unwrap_or("").to_string();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let logged_query = Params::without_signature(&raw_query, &body);
+
+    if path == "/sim" || path.starts_with("/sim/") {
+        let (status, value) = control::handle(&shared, &method, &path, &raw_query);
+        shared.push_log(
+            Actor::Control,
+            method.as_str(),
+            &path,
+            logged_query,
+            Outcome {
+                status: status.as_u16(),
+                code: None,
+                weight: 0,
+            },
+        );
+        return json_response(status, value.to_string(), &[]);
+    }
+
+    let faults = shared.faults();
+    let mut draw = draw(&shared, &faults);
+    if faults.failing.contains(&path) {
+        draw.error = Some((StatusCode::SERVICE_UNAVAILABLE, false));
+    }
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    if draw.swallow {
+        // Accepted and never answered: the client's own timeout has to fire. Released
+        // only when the server stops, so shutdown is not held up.
+        shared.push_log(
+            Actor::Client,
+            method.as_str(),
+            &path,
+            logged_query,
+            Outcome {
+                status: 0,
+                code: None,
+                weight: 0,
+            },
+        );
+        let mut stop = shared.shutdown.clone();
+        let _ = stop.wait_for(|s| *s).await;
+        return json_response(StatusCode::SERVICE_UNAVAILABLE, String::new(), &[]);
+    }
+
+    let answer = process(
+        &shared,
+        &method,
+        &path,
+        &raw_query,
+        &body,
+        &headers,
+        shared.client_ip.unwrap_or(peer.ip()),
+        draw,
+        &faults,
+    );
+    let mut extra: Vec<(&'static str, String)> = Vec::new();
+    if let Some(family) = answer.family {
+        let (ip, uid) = answer.used;
+        extra.push(("x-mbx-used-weight", ip.to_string()));
+        extra.push(("x-mbx-used-weight-1m", ip.to_string()));
+        if family == Family::Sapi {
+            extra.push(("x-sapi-used-ip-weight-1m", ip.to_string()));
+            extra.push(("x-sapi-used-uid-weight-1m", uid.to_string()));
+        }
+    }
+    if let Some(secs) = answer.retry_after {
+        extra.push(("retry-after", secs.to_string()));
+    }
+    let response = json_response(answer.status, answer.body, &extra);
+    shared.push_log(
+        Actor::Client,
+        method.as_str(),
+        &path,
+        logged_query,
+        Outcome {
+            status: answer.status.as_u16(),
+            code: answer.code,
+            weight: answer.weight,
+        },
+    );
+    response
+}
+
+fn json_response(status: StatusCode, body: String, headers: &[(&'static str, String)]) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(*name, v);
+        }
+    }
+    response
+}
+
+fn window_words(window: Duration) -> String {
+    let secs = window.as_secs_f64();
+    if (secs - 60.0).abs() < f64::EPSILON {
+        "1 MINUTE".into()
+    } else {
+        format!("{} SECOND", window.as_millis().div_ceil(1000).max(1))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn process(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    raw_query: &str,
+    body: &str,
+    headers: &HeaderMap,
+    ip: IpAddr,
+    draw: Draw,
+    faults: &Faults,
+) -> Answer {
+    let Some(family) = Family::of_path(path) else {
+        return Answer::error(
+            &ApiError::new(
+                StatusCode::NOT_FOUND,
+                -1000,
+                format!("Unknown path {path}."),
+            ),
+            None,
+        );
+    };
+    // Binance's testnets have no /sapi: the path does not exist there.
+    let served = !(shared.testnet && family == Family::Sapi);
+    let Some(ep) = endpoints::find(method, path).filter(|_| served) else {
+        let (status, what) = if served && endpoints::path_known(path) {
+            (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+        } else {
+            (StatusCode::NOT_FOUND, "Unknown path")
+        };
+        let mut a = Answer::error(
+            &ApiError::new(status, -1000, format!("{what}: {method} {path}.")),
+            Some(family),
+        );
+        a.used = used(shared, family);
+        return a;
+    };
+    if let Some(answer) = forced_limit(shared, family) {
+        return answer;
+    }
+    let params = Params::parse(raw_query, body);
+    let now = shared.now_ms();
+    let mut state = shared.state();
+    let upfront = ep.weight.upfront(&params, &state);
+    let limit = shared.limit(family, ep.uid);
+    let instant = Instant::now();
+
+    let verdict = lock(&shared.limiters)
+        .get_mut(&family.pool())
+        .expect("a limiter per family")
+        .check(
+            instant,
+            upfront,
+            ep.uid,
+            limit,
+            family.bans(),
+            shared.window * 2,
+        );
+    match verdict {
+        Verdict::Allowed => {}
+        Verdict::TooMany(wait) => {
+            let e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                -1003,
+                format!(
+                    "Too much request weight used; current limit is {limit} request weight per {}. \
+                     Please use WebSocket Streams for live updates to avoid polling the API.",
+                    window_words(shared.window)
+                ),
+            );
+            let mut a = Answer::error(&e, Some(family));
+            a.retry_after = Some(retry_after_secs(wait));
+            drop(state);
+            a.used = used(shared, family);
+            return a;
+        }
+        Verdict::Banned(until) => {
+            let left = until.saturating_duration_since(instant);
+            let until_ms = now + left.as_millis() as i64;
+            let e = ApiError::new(
+                StatusCode::IM_A_TEAPOT,
+                -1003,
+                format!(
+                    "Way too much request weight used; IP banned until {until_ms}. \
+                     Please use WebSocket Streams for live updates to avoid bans."
+                ),
+            );
+            let mut a = Answer::error(&e, Some(family));
+            a.retry_after = Some(retry_after_secs(left));
+            drop(state);
+            a.used = used(shared, family);
+            return a;
+        }
+    }
+
+    let limits = Limits {
+        api: shared.limit(Family::Api, false),
+        fapi: shared.limit(Family::Fapi, false),
+        window: shared.window,
+    };
+    // A 5xx drawn to strike before the request takes effect skips the handler; the error
+    // here is a placeholder that the 5xx answer below replaces.
+    let result: Result<serde_json::Value, ApiError> = match draw.error {
+        Some((status, false)) => Err(ApiError::new(status, 0, String::new())),
+        _ => (|| {
+            let key = match ep.security {
+                Security::Public => None,
+                Security::Signed(need) => Some(authenticate(
+                    &state, family, headers, raw_query, body, &params, need, ip, now,
+                )?),
+            };
+            let mut ctx = Ctx {
+                params: &params,
+                state: &mut state,
+                now,
+                family,
+                limits,
+                key,
+            };
+            (ep.handler)(&mut ctx)
+        })(),
+    };
+    let succeeded = result.is_ok() && draw.error.is_none();
+    let weight = ep.weight.charged(&params, &state, succeeded);
+    drop(state);
+    {
+        let mut limiters = lock(&shared.limiters);
+        let limiter = limiters
+            .get_mut(&family.pool())
+            .expect("a limiter per pool");
+        if ep.uid {
+            limiter.uid.add(instant, weight);
+        } else {
+            limiter.ip.add(instant, weight);
+        }
+    }
+
+    let mut answer = match (draw.error, result) {
+        (Some((status, _)), _) => {
+            let (body, code) = server_error(status);
+            Answer {
+                status,
+                body,
+                code,
+                weight,
+                family: Some(family),
+                retry_after: None,
+                used: (0, 0),
+            }
+        }
+        (None, Ok(value)) => {
+            let mut body = value.to_string();
+            if faults.malformed.iter().any(|p| p == path) {
+                // Cut mid-value and leave trailing garbage: no JSON parser accepts it.
+                body.truncate(body.len() / 2);
+                body.push_str("\u{0}<!-- truncated");
+            }
+            Answer {
+                status: StatusCode::OK,
+                body,
+                code: None,
+                weight,
+                family: Some(family),
+                retry_after: None,
+                used: (0, 0),
+            }
+        }
+        (None, Err(e)) => {
+            let mut a = Answer::error(&e, Some(family));
+            a.weight = weight;
+            a
+        }
+    };
+    answer.used = used(shared, family);
+    answer
+}
+
+/// The `ban` and `throttle` faults: 418 or 429 for every request until they lapse. Read
+/// afresh here, after any latency, so a fault set while a request waits applies to it.
+fn forced_limit(shared: &Shared, family: Family) -> Option<Answer> {
+    let faults = shared.faults();
+    let wall = system_now_ms();
+    let (status, message, until) = if let Some(until) = faults.ban_until_ms.filter(|u| *u > wall) {
+        let until_server = until + faults.clock_skew_ms;
+        (
+            StatusCode::IM_A_TEAPOT,
+            format!(
+                "Way too much request weight used; IP banned until {until_server}. \
+                 Please use WebSocket Streams for live updates to avoid bans."
+            ),
+            until,
+        )
+    } else if let Some(until) = faults.throttle_until_ms.filter(|u| *u > wall) {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too much request weight used; current limit is {} request weight per {}. \
+                 Please use WebSocket Streams for live updates to avoid polling the API.",
+                shared.limit(family, false),
+                window_words(shared.window)
+            ),
+            until,
+        )
+    } else {
+        return None;
+    };
+    let mut a = Answer::error(&ApiError::new(status, -1003, message), Some(family));
+    a.retry_after = Some(retry_after_secs(Duration::from_millis(
+        (until - wall).max(0) as u64,
+    )));
+    a.used = used(shared, family);
+    Some(a)
+}
+
+/// (IP weight, UID weight) used in the window for a family's pool (`/fapi` and `/dapi`
+/// report the same, shared figure).
+fn used(shared: &Shared, family: Family) -> (u64, u64) {
+    let now = Instant::now();
+    let mut limiters = lock(&shared.limiters);
+    let l = limiters
+        .get_mut(&family.pool())
+        .expect("a limiter per pool");
+    (l.ip.used(now), l.uid.used(now))
+}
+
+fn invalid_key(family: Family, ip: IpAddr) -> ApiError {
+    let mut msg = "Invalid API-key, IP, or permissions for action".to_string();
+    if matches!(family, Family::Fapi | Family::Dapi) {
+        msg.push_str(&format!(", request ip: {ip}"));
+    } else {
+        msg.push('.');
+    }
+    ApiError::new(StatusCode::UNAUTHORIZED, -2015, msg)
+}
+
+/// Binance's checks on a signed request, in the order that decides which error a client
+/// sees: key present and well-formed, key known and live, IP allowed, timestamp, then
+/// signature, then permission.
+#[allow(clippy::too_many_arguments)]
+fn authenticate(
+    state: &State,
+    family: Family,
+    headers: &HeaderMap,
+    raw_query: &str,
+    body: &str,
+    params: &Params,
+    need: Need,
+    ip: IpAddr,
+    now: i64,
+) -> Result<Key, ApiError> {
+    let api_key = headers
+        .get("x-mbx-apikey")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or("");
+    if api_key.is_empty() || !well_formed_key(api_key) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            -2014,
+            "API-key format invalid.",
+        ));
+    }
+    let Some(key) = state.key_by_api_key(api_key).filter(|k| !k.deleted) else {
+        // /api/v3 does not say whether a key exists; /sapi and the futures APIs do.
+        return Err(match family {
+            Family::Api => invalid_key(family, ip),
+            _ => ApiError::new(StatusCode::UNAUTHORIZED, -2008, "Invalid Api-Key ID."),
+        });
+    };
+    if !key.ip_whitelist.is_empty() && !key.ip_whitelist.contains(&ip) {
+        return Err(invalid_key(family, ip));
+    }
+    let signed = split_signature(raw_query, body);
+    let Some(signature) = signed.signature.filter(|s| !s.is_empty()) else {
+        return Err(ApiError::missing("signature"));
+    };
+    check_timestamp(params, now)?;
+    if !key
+        .verifier
+        .verify(&key.secret, &signed.payload, &signature)
+    {
+        return Err(ApiError::bad_request(
+            -1022,
+            "Signature for this request is not valid.",
+        ));
+    }
+    // Every signed /fapi and /dapi call, reads included, needs "Enable Futures".
+    let futures_ok = !matches!(family, Family::Fapi | Family::Dapi) || key.permissions.futures;
+    let allowed = futures_ok
+        && match need {
+            Need::Read => key.permissions.reading,
+            Need::Trade(market) => key.permissions.can_trade(market),
+        };
+    if !allowed {
+        return Err(invalid_key(family, ip));
+    }
+    Ok(key.clone())
+}
