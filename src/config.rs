@@ -1,72 +1,14 @@
-//! Validated, clap-free configuration for running a playbook. `cli.rs` parses; this
-//! checks values once, so the engine never sees clap types or unchecked strings.
-use std::path::PathBuf;
+//! The command line's run options, checked once into the engine's [`RunConfig`]: `cli.rs`
+//! parses, this validates, so the engine never sees clap types or unchecked strings.
 use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 
 use crate::cli::RunOptions;
 use crate::error::Error;
 use crate::playbook::parse_duration;
 
-/// Where requests go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
-    Production,
-    Testnet,
-    /// Every API family at one server (the simulator, or a proxy).
-    BaseUrl(String),
-    /// `--testnet --base-url URL`: one server that behaves like Binance's testnets (no
-    /// `/sapi`), e.g. `respond sim serve --testnet`.
-    TestnetAt(String),
-    /// A simulator started in-process for this run.
-    Drill {
-        scenario: Option<PathBuf>,
-    },
-}
-
-#[derive(Clone, Debug)]
-pub struct RunConfig {
-    pub dry_run: bool,
-    pub yes: bool,
-    pub target: Target,
-    /// Whether `target` came from `--drill`, `--base-url` or `--testnet` (else it is the
-    /// default, production), so `resume` can take the incident's own target instead.
-    pub target_explicit: bool,
-    /// `resume --new-base-url`: the incident's simulator restarted on another port.
-    pub new_base_url: Option<String>,
-    /// `--new-incident`: start a separate incident even while another respond process
-    /// is handling one of the same key.
-    pub new_incident: bool,
-    pub report_dir: PathBuf,
-    pub key_file: Option<PathBuf>,
-    pub responder_key_file: Option<PathBuf>,
-    pub operator: Option<String>,
-    pub json: bool,
-    pub quiet: bool,
-    pub verbose: u8,
-    pub recv_window_ms: u64,
-    pub concurrency: usize,
-    pub weight_window: Duration,
-    pub weight_limit: Option<u32>,
-    /// Per-request timeout of the exchange client (hidden `--request-timeout`).
-    pub request_timeout: Duration,
-    /// `NAME=VALUE` inputs from the command line, in order.
-    pub inputs: Vec<(String, String)>,
-    /// Drill only: faults for the simulator, and where it logs requests.
-    pub sim_faults: Vec<String>,
-    pub sim_request_log: Option<PathBuf>,
-    /// Sign the fingerprint with the operator key when the run stops.
-    pub sign: bool,
-    /// `--since-incident`: the earlier incident this run is diffed against.
-    pub previous: Option<crate::engine::previous::PreviousIncident>,
-}
+pub use crate::engine::config::{RunConfig, Target};
 
 impl RunConfig {
-    pub fn drill(&self) -> bool {
-        matches!(self.target, Target::Drill { .. })
-    }
-
     /// Validate the shared run options. `inputs` are already split `NAME=VALUE` pairs.
     pub fn from_options(
         opts: &RunOptions,
@@ -148,37 +90,6 @@ impl RunConfig {
     }
 }
 
-impl RunConfig {
-    /// Defaults for a run that needs no exchange, writing incidents under `report_dir`.
-    pub fn local(report_dir: impl Into<PathBuf>) -> RunConfig {
-        RunConfig {
-            dry_run: false,
-            yes: false,
-            target: Target::Production,
-            target_explicit: false,
-            new_base_url: None,
-            new_incident: false,
-            report_dir: report_dir.into(),
-            key_file: None,
-            responder_key_file: None,
-            operator: Some("tester".into()),
-            json: false,
-            quiet: false,
-            verbose: 0,
-            recv_window_ms: 5000,
-            concurrency: 128,
-            weight_window: Duration::from_secs(60),
-            weight_limit: None,
-            request_timeout: Duration::from_secs(10),
-            inputs: Vec::new(),
-            sim_faults: Vec::new(),
-            sim_request_log: None,
-            sign: false,
-            previous: None,
-        }
-    }
-}
-
 /// A base URL given on the command line (`--base-url`, `--new-base-url`), without a
 /// trailing slash.
 pub fn check_base_url(flag: &str, url: &str) -> Result<String, Error> {
@@ -207,29 +118,12 @@ pub fn parse_input_pairs(raw: &[String]) -> Result<Vec<(String, String)>, Error>
         .collect()
 }
 
-/// `since` values: a duration back from `now` (`72h`) or an RFC 3339 instant.
-pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    let text = text.trim();
-    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-        let instant = instant.with_timezone(&Utc);
-        if instant > now {
-            return Err(format!("`{text}` is in the future"));
-        }
-        return Ok(instant);
-    }
-    let duration = parse_duration(text).map_err(|_| {
-        format!(
-            "`{text}` is neither a duration (72h, 7d) nor an RFC 3339 time (2026-11-20T08:00:00Z)"
-        )
-    })?;
-    let back = chrono::Duration::from_std(duration).map_err(|_| format!("`{text}` is too long"))?;
-    now.checked_sub_signed(back)
-        .ok_or_else(|| format!("`{text}` is too long"))
-}
-
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, Utc};
+
     use super::*;
+    use crate::playbook::parse_since;
 
     #[test]
     fn since_accepts_durations_and_instants() {

@@ -98,7 +98,7 @@ impl Error {
             Error::Usage { .. } | Error::Invalid(_) | Error::NotAvailable { .. } => exit::USAGE,
             Error::Secret(_) => exit::USAGE,
             Error::Exchange(_) => exit::EXCHANGE,
-            Error::Sim(e) => crate::sim_command::exit_code(e),
+            Error::Sim(e) => sim_exit_code(e),
             Error::Busy { .. } => exit::ABORTED,
             Error::Io { .. } | Error::Internal(_) | Error::Tampered { .. } => exit::FAILED,
         }
@@ -130,4 +130,15 @@ impl Error {
     }
 }
 
+use crate::sim::SimError;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The exit code for a simulator problem: the operator's input (2) or the machine (1).
+fn sim_exit_code(err: &SimError) -> u8 {
+    match err {
+        SimError::Usage(_) | SimError::Invalid(_) | SimError::ReadScenario { .. } => exit::USAGE,
+        SimError::UnknownKey(_) => exit::USAGE,
+        SimError::Bind { .. } | SimError::RequestLog { .. } | SimError::Runtime(_) => exit::FAILED,
+    }
+}

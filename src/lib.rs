@@ -15,6 +15,9 @@ pub mod report;
 pub mod secret;
 pub(crate) mod sim_command;
 
+#[cfg(test)]
+mod engine_tests;
+
 /// The member crates, under the names the rest of the binary knows them by.
 pub use respond_binance as exchange;
 pub use respond_diagnostic as diagnostic;
@@ -62,7 +65,7 @@ where
 }
 
 fn dispatch(cli: Cli) -> Result<u8, Error> {
-    let registry = Registry::builtin();
+    let registry = crate::actions::builtin();
     match cli.command {
         Command::Validate { playbooks } => validate(&playbooks, &registry),
         Command::Plan { playbook } => {

@@ -9,15 +9,6 @@ use crate::diagnostic::Diagnostics;
 use crate::error::{exit, Error};
 use crate::sim::{Faults, Scenario, SimConfig, SimError, SimServer};
 
-/// The exit code for a simulator problem: the operator's input (2) or the machine (1).
-pub fn exit_code(err: &SimError) -> u8 {
-    match err {
-        SimError::Usage(_) | SimError::Invalid(_) | SimError::ReadScenario { .. } => exit::USAGE,
-        SimError::UnknownKey(_) => exit::USAGE,
-        SimError::Bind { .. } | SimError::RequestLog { .. } | SimError::Runtime(_) => exit::FAILED,
-    }
-}
-
 /// The top-level error for a simulator problem. Scenario problems become
 /// `Error::Invalid`, so they print like playbook problems (one `FILE:LINE:COLUMN` per
 /// line); `--drill` uses this too.

@@ -5,7 +5,6 @@
 //! see CONTRIBUTING.md); these run everywhere, in CI.
 use proptest::prelude::*;
 
-use respond::actions::Registry;
 use respond::diagnostic::Diagnostics;
 use respond::playbook::expr::{parse_condition, Reference, Template, Val};
 use respond::playbook::Playbook;
@@ -165,7 +164,7 @@ fn assert_positioned(diags: &Diagnostics, file: &str, text: &str) -> Result<(), 
 }
 
 fn check_playbook(text: &str) -> Result<(), TestCaseError> {
-    let registry = Registry::builtin();
+    let registry = respond::actions::builtin();
     if let Err(diags) = Playbook::parse(text, "p.yaml", &registry) {
         assert_positioned(&diags, "p.yaml", text)?;
     }
@@ -358,7 +357,7 @@ fn deeply_nested_conditions_are_an_error_not_a_crash() {
 
 #[test]
 fn deeply_nested_yaml_is_an_error_not_a_crash() {
-    let registry = Registry::builtin();
+    let registry = respond::actions::builtin();
     for (open, close) in [("[", "]"), ("{a: ", "}"), ("- ", "")] {
         let text = format!(
             "version: 1\nname: t\nsteps: {}x{}\n",

@@ -53,7 +53,7 @@ fn the_bench_playbook_only_shortens_the_waits() {
     assert!(text.contains("      settle: 100ms\n"));
     assert!(text.contains("      interval: 100ms\n"));
     assert!(!text.contains("interval: 2s"));
-    let registry = respond::actions::Registry::builtin();
+    let registry = respond::actions::builtin();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.yaml");
     std::fs::write(&path, &text).unwrap();

@@ -3,14 +3,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use respond::actions::Registry;
 use respond::playbook::Playbook;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let registry = Registry::builtin();
+    let registry = respond::actions::builtin();
     if let Err(diags) = Playbook::parse(text, "fuzz.yaml", &registry) {
         assert!(!diags.is_empty());
         let lines = text.split('\n').count() + text.matches('\r').count() + 1;

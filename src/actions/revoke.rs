@@ -11,9 +11,11 @@ use super::{
     Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
     StepContext,
 };
-use crate::exchange::{Client, ErrorKind, ExchangeError};
 use crate::operator::Level;
 use crate::secret::Role;
+
+pub use crate::engine::liveness::{classify, probe_round, seen_at_triage};
+pub use crate::report::verdict::{round_verdict, verdict_of, Probe, Seen, Verdict};
 
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(VerifyRevoked)]
@@ -38,125 +40,6 @@ static SPEC: ActionSpec = ActionSpec {
 
 pub struct VerifyRevoked;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Dead,
-    Rejected,
-    Unknown,
-    Alive,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Dead => "dead",
-            Verdict::Rejected => "rejected",
-            Verdict::Unknown => "unknown",
-            Verdict::Alive => "alive",
-        }
-    }
-}
-
-/// What one probe's answer says about the key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Probe {
-    Accepted,
-    /// -2008: Binance says the key does not exist.
-    NotFound,
-    /// -2015/-2014: refused — deleted, not whitelisted, permission removed, or banned.
-    Refused(i64),
-    /// Proves nothing: -1022 (wrong secret), -1021, 429/418, timeouts, 5xx.
-    Inconclusive(String),
-}
-
-pub fn classify(result: &Result<(), ExchangeError>) -> Probe {
-    match result {
-        Ok(()) => Probe::Accepted,
-        Err(e) => match (e.kind(), e.code()) {
-            (ErrorKind::CredentialsRejected, Some(-2008)) => Probe::NotFound,
-            (ErrorKind::CredentialsRejected, Some(c @ (-2015 | -2014))) => Probe::Refused(c),
-            (_, Some(c)) => Probe::Inconclusive(format!("code {c}")),
-            _ => Probe::Inconclusive(e.to_string()),
-        },
-    }
-}
-
-/// What this run has seen of the key on each liveness endpoint before a probe: -2008 is
-/// proof of deletion only from an endpoint that answered the same key otherwise earlier
-/// (accepted it, or refused it with -2015 — the whitelisted key probed from outside its
-/// whitelist). A typo or a testnet key gets -2008 from the start.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Seen {
-    /// Journals from before triage recorded `answered`: triage saw the key live, which
-    /// counts for every endpoint.
-    every_endpoint: bool,
-    paths: std::collections::BTreeSet<String>,
-}
-
-impl Seen {
-    /// From triage's outputs (`answered`, or `live` in older journals).
-    pub fn from_triage(
-        outputs: Option<&std::collections::BTreeMap<String, serde_json::Value>>,
-    ) -> Seen {
-        let mut seen = Seen::default();
-        let Some(outputs) = outputs else {
-            return seen;
-        };
-        match outputs.get("answered").and_then(|a| a.as_object()) {
-            Some(answered) => {
-                for (path, class) in answered {
-                    if matches!(class.as_str(), Some("accepted" | "refused")) {
-                        seen.paths.insert(path.clone());
-                    }
-                }
-            }
-            None => {
-                seen.every_endpoint = outputs.get("live") == Some(&serde_json::Value::Bool(true))
-            }
-        }
-        seen
-    }
-
-    /// Remember how `path` answered in a probe round.
-    pub fn note(&mut self, path: &str, probe: &Probe) {
-        if matches!(probe, Probe::Accepted | Probe::Refused(_)) {
-            self.paths.insert(path.to_string());
-        }
-    }
-
-    pub fn answered_otherwise(&self, path: &str) -> bool {
-        self.every_endpoint || self.paths.contains(path)
-    }
-}
-
-/// The verdict of one round of answers, each with the endpoint it came from.
-pub fn verdict_of(answers: &[(&str, Probe)], seen: &Seen) -> Verdict {
-    let probes: Vec<Probe> = answers.iter().map(|(_, p)| p.clone()).collect();
-    let proven = answers
-        .iter()
-        .any(|(path, p)| *p == Probe::NotFound && seen.answered_otherwise(path));
-    round_verdict(&probes, proven)
-}
-
-/// The verdict of one round. -2008 is proof of deletion only for a key this run saw
-/// (see [`Seen`]; a typo or a testnet key gets it too).
-pub fn round_verdict(probes: &[Probe], seen_live: bool) -> Verdict {
-    if probes.contains(&Probe::Accepted) {
-        return Verdict::Alive;
-    }
-    if seen_live && probes.contains(&Probe::NotFound) {
-        return Verdict::Dead;
-    }
-    if !probes.is_empty()
-        && probes
-            .iter()
-            .all(|p| matches!(p, Probe::NotFound | Probe::Refused(_)))
-    {
-        return Verdict::Rejected;
-    }
-    Verdict::Unknown
-}
-
 fn codes(probes: &[Probe]) -> String {
     probes
         .iter()
@@ -170,53 +53,6 @@ fn codes(probes: &[Probe]) -> String {
         .join(", ")
 }
 
-/// One round: the spot account (/api) and the key's permissions (/sapi), at once; each
-/// answer with the path it came from.
-pub async fn probe_round(client: &Client) -> Vec<(&'static str, Probe)> {
-    let (api, sapi) = tokio::join!(client.account(), client.api_restrictions());
-    let mut out = vec![("/api/v3/account", classify(&api.map(|_| ())))];
-    match sapi {
-        // Testnets have no /sapi: one family is all there is.
-        Err(ExchangeError::NotOnTestnet { .. }) => {}
-        other => out.push((
-            "/sapi/v1/account/apiRestrictions",
-            classify(&other.map(|_| ())),
-        )),
-    }
-    out
-}
-
-impl Probe {
-    pub fn class(&self) -> &'static str {
-        match self {
-            Probe::Accepted => "accepted",
-            Probe::NotFound => "not_found",
-            Probe::Refused(_) => "refused",
-            Probe::Inconclusive(_) => "inconclusive",
-        }
-    }
-
-    pub fn code(&self) -> Option<i64> {
-        match self {
-            Probe::NotFound => Some(-2008),
-            Probe::Refused(c) => Some(*c),
-            Probe::Inconclusive(why) => why.strip_prefix("code ").and_then(|c| c.parse().ok()),
-            Probe::Accepted => None,
-        }
-    }
-
-    /// Rebuild from a journaled answer (for `report verify`).
-    pub fn from_class(class: &str, code: Option<i64>) -> Probe {
-        match class {
-            "accepted" => Probe::Accepted,
-            "not_found" => Probe::NotFound,
-            "refused" => Probe::Refused(code.unwrap_or(-2015)),
-            _ => Probe::Inconclusive(code.map(|c| format!("code {c}")).unwrap_or_default()),
-        }
-    }
-}
-
-/// Journal one round: the answers with their classes, and the round's verdict.
 pub fn record_round(
     ctx: &StepContext,
     round: u32,
@@ -239,19 +75,6 @@ pub fn record_round(
             verdict: verdict.as_str().into(),
         })?;
     Ok(())
-}
-
-/// What triage saw of the key, per endpoint.
-pub fn seen_at_triage(ctx: &StepContext) -> Seen {
-    let outputs = ctx
-        .run
-        .state
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .outputs_by_action
-        .get("binance.key_permissions")
-        .cloned();
-    Seen::from_triage(outputs.as_ref())
 }
 
 impl Action for VerifyRevoked {

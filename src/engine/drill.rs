@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::RunConfig;
+use crate::engine::config::RunConfig;
 use crate::error::Error;
 use crate::secret::{mask, Credentials};
 use crate::sim::{Scenario, SimConfig, SimServer};
@@ -91,7 +91,7 @@ impl super::DrillControl for Drill {
     fn carry_out<'a>(
         &'a self,
         effect: &'a str,
-    ) -> crate::actions::BoxFuture<'a, Result<String, String>> {
+    ) -> super::step::BoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
             match effect {
                 "delete-leaked-key" => {

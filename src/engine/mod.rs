@@ -3,10 +3,13 @@
 //! the no-terminal rules, retry / timeout / on_failure, and Ctrl-C. Every event is
 //! journaled (fsynced) before the next action. It never touches the terminal directly:
 //! the [`Operator`] does.
+pub mod config;
 pub mod drill;
 pub mod interrupt;
+pub mod liveness;
 pub mod previous;
 pub mod session;
+pub mod step;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -14,9 +17,7 @@ use std::time::Instant;
 
 use serde_json::Value as Json;
 
-use crate::actions::{
-    self, Action, ActionError, ActionSpec, Args, Kind, Outcome, RunShared, StepContext,
-};
+use self::step::{Action, ActionError, ActionSpec, Args, Kind, Outcome, RunShared, StepContext};
 use crate::error::exit;
 use crate::operator::{Answer, Level, Prompt, PromptKind};
 use crate::playbook::expr::{Reference, Val};
@@ -36,15 +37,15 @@ pub struct Services {
     /// Set once Binance refuses the leaked key.
     pub leaked_dead: std::sync::atomic::AtomicBool,
     /// Reads started at the very beginning of the run for the step with this id (see
-    /// [`actions::Action::warm_up`]), waiting to be taken by it.
+    /// [`step::Action::warm_up`]), waiting to be taken by it.
     pub warm:
-        std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<actions::Warm>>>,
+        std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<step::Warm>>>,
 }
 
 /// What a drill's simulator does for manual steps.
 pub trait DrillControl: Send + Sync {
     /// Carry out `effect` (e.g. `delete-leaked-key`); returns what was done, in words.
-    fn carry_out<'a>(&'a self, effect: &'a str) -> actions::BoxFuture<'a, Result<String, String>>;
+    fn carry_out<'a>(&'a self, effect: &'a str) -> step::BoxFuture<'a, Result<String, String>>;
 
     /// The simulator's state now (open orders per market, keys deleted; no secrets),
     /// recorded when the drill ends to score it.
@@ -113,7 +114,7 @@ impl Resumed {
 
 pub struct Engine<'a> {
     playbook: &'a Playbook,
-    registry: &'a actions::Registry,
+    registry: &'a step::Registry,
     shared: Arc<RunShared>,
     inputs: BTreeMap<String, String>,
     yes: bool,
@@ -140,7 +141,7 @@ enum Decision {
 impl<'a> Engine<'a> {
     pub fn new(
         playbook: &'a Playbook,
-        registry: &'a actions::Registry,
+        registry: &'a step::Registry,
         shared: Arc<RunShared>,
         inputs: BTreeMap<String, String>,
         yes: bool,
@@ -217,31 +218,27 @@ impl<'a> Engine<'a> {
         for input in spec.inputs {
             if let Some(default) = input.default {
                 let value = match input.ty {
-                    actions::ArgType::Bool => actions::ArgValue::Bool(default == "true"),
-                    actions::ArgType::Int { .. } => {
-                        actions::ArgValue::Int(default.parse().unwrap_or(0))
-                    }
-                    actions::ArgType::Duration { .. } => actions::ArgValue::Duration(
+                    step::ArgType::Bool => step::ArgValue::Bool(default == "true"),
+                    step::ArgType::Int { .. } => step::ArgValue::Int(default.parse().unwrap_or(0)),
+                    step::ArgType::Duration { .. } => step::ArgValue::Duration(
                         crate::playbook::parse_duration(default).unwrap_or_default(),
                     ),
-                    actions::ArgType::List | actions::ArgType::Choices(_) => {
-                        actions::ArgValue::List(
-                            default
-                                .split(',')
-                                .map(|s| s.trim().to_string())
-                                .filter(|s| !s.is_empty())
-                                .collect(),
-                        )
-                    }
-                    _ => actions::ArgValue::Text(default.to_string()),
+                    step::ArgType::List | step::ArgType::Choices(_) => step::ArgValue::List(
+                        default
+                            .split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect(),
+                    ),
+                    _ => step::ArgValue::Text(default.to_string()),
                 };
                 out.insert(input.name.to_string(), value);
             }
         }
         for arg in &step.args {
             let value = match &arg.value {
-                ArgValue::Text(t) => actions::ArgValue::Text(t.render(&lookup)),
-                ArgValue::List(items) => actions::ArgValue::List(
+                ArgValue::Text(t) => step::ArgValue::Text(t.render(&lookup)),
+                ArgValue::List(items) => step::ArgValue::List(
                     items
                         .iter()
                         .flat_map(|t| {
@@ -254,9 +251,9 @@ impl<'a> Engine<'a> {
                         })
                         .collect(),
                 ),
-                ArgValue::Bool(b) => actions::ArgValue::Bool(*b),
-                ArgValue::Int(i) => actions::ArgValue::Int(*i),
-                ArgValue::Duration(d) => actions::ArgValue::Duration(*d),
+                ArgValue::Bool(b) => step::ArgValue::Bool(*b),
+                ArgValue::Int(i) => step::ArgValue::Int(*i),
+                ArgValue::Duration(d) => step::ArgValue::Duration(*d),
             };
             out.insert(arg.name.clone(), value);
         }
@@ -793,15 +790,15 @@ impl<'a> Engine<'a> {
             let attestation = match action.attest(ctx).await {
                 Ok(a) => a,
                 Err(ActionError::Journal(e)) => return Err(e),
-                Err(e) => actions::Attestation::Inconclusive(e.to_string()),
+                Err(e) => step::Attestation::Inconclusive(e.to_string()),
             };
             let (verdict, evidence) = match &attestation {
-                actions::Attestation::NotChecked => {
+                step::Attestation::NotChecked => {
                     return Ok((outcome.status, outcome.summary, outcome.outputs, None))
                 }
-                actions::Attestation::Confirmed(e) => ("confirmed", e.clone()),
-                actions::Attestation::Contradicted(e) => ("contradicted", e.clone()),
-                actions::Attestation::Inconclusive(e) => ("inconclusive", e.clone()),
+                step::Attestation::Confirmed(e) => ("confirmed", e.clone()),
+                step::Attestation::Contradicted(e) => ("contradicted", e.clone()),
+                step::Attestation::Inconclusive(e) => ("inconclusive", e.clone()),
             };
             self.record(Event::Attestation {
                 step: step.id.clone(),
@@ -809,8 +806,8 @@ impl<'a> Engine<'a> {
                 evidence: evidence.clone(),
             })?;
             match attestation {
-                actions::Attestation::Contradicted(_) => {}
-                actions::Attestation::Inconclusive(_) => {
+                step::Attestation::Contradicted(_) => {}
+                step::Attestation::Inconclusive(_) => {
                     self.say(
                         Level::Warn,
                         &format!("could not check that `{}` is done: {evidence}", step.id),
@@ -1023,6 +1020,3 @@ pub fn outcome_name(end: &End) -> &'static str {
         End::Interrupted { .. } => "interrupted",
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value as Json;
 
-use crate::actions::RunState;
+use super::step::RunState;
 use crate::error::Error;
 use crate::report::journal::{self, Event};
 use crate::report::verify::{self, Verdict};

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::step::{Registry, RunShared};
 use super::{Engine, Interrupt, Resumed, RunResult, Services};
-use crate::actions::{Registry, RunShared};
-use crate::config::{RunConfig, Target};
+use crate::engine::config::{RunConfig, Target};
 use crate::error::{exit, Error};
 use crate::exchange::{Client, ClientConfig, Endpoints, RequestObserver, RequestSummary};
 use crate::operator::{self, Level, NonInteractive, Operator, Terminal};
@@ -58,7 +58,7 @@ pub fn resolve_inputs(
         };
         let bad = |e: String| Error::usage(format!("input `{}`: {e}", def.name));
         let value = match def.ty {
-            InputType::Since => crate::config::parse_since(&value, now)
+            InputType::Since => crate::playbook::parse_since(&value, now)
                 .map_err(bad)?
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             InputType::File => {
@@ -501,7 +501,7 @@ fn start_warm_ups(
     playbook: &Playbook,
     registry: &Registry,
     client: &Client,
-) -> HashMap<String, tokio::task::JoinHandle<crate::actions::Warm>> {
+) -> HashMap<String, tokio::task::JoinHandle<super::step::Warm>> {
     let mut warm = HashMap::new();
     for step in playbook.steps.iter().take_while(|s| s.uses != "manual") {
         if step.role != Role::Leaked {
@@ -805,7 +805,7 @@ pub async fn resume(
     .map_err(Error::Invalid)?;
     let signer = signer(cfg)?;
     let finished = finished_steps(&records);
-    let state = crate::actions::RunState::from_records(&records);
+    let state = super::step::RunState::from_records(&records);
     let inputs = inputs.clone();
     let observer = Arc::new(JournalObserver::default());
     let (services, keys) = connect(
@@ -1053,7 +1053,7 @@ fn shared(
     key_masked: Option<String>,
     who: &str,
     services: Services,
-    state: crate::actions::RunState,
+    state: super::step::RunState,
 ) -> Arc<RunShared> {
     Arc::new(RunShared {
         dry_run: cfg.dry_run,

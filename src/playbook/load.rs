@@ -2,11 +2,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::expr::{self, Reference, Template};
 use super::node::{Key, Node, Pos, Value};
+use super::spec::{ArgType, InputSpec};
+use super::Catalog;
 use super::{Arg, ArgValue, InputDef, InputType, OnFailure, Playbook, Retry, Step};
-use crate::actions::spec::{ArgType, InputSpec};
-use crate::actions::Registry;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::secret::Role;
 
@@ -22,6 +24,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(trimmed)
         .map_err(|_| format!("`{trimmed}` is not a duration (examples: 90s, 5m, 72h, 7d)"))
+}
+
+/// `since` values: a duration back from `now` (`72h`) or an RFC 3339 instant.
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        let instant = instant.with_timezone(&Utc);
+        if instant > now {
+            return Err(format!("`{text}` is in the future"));
+        }
+        return Ok(instant);
+    }
+    let duration = parse_duration(text).map_err(|_| {
+        format!(
+            "`{text}` is neither a duration (72h, 7d) nor an RFC 3339 time (2026-11-20T08:00:00Z)"
+        )
+    })?;
+    let back = chrono::Duration::from_std(duration).map_err(|_| format!("`{text}` is too long"))?;
+    now.checked_sub_signed(back)
+        .ok_or_else(|| format!("`{text}` is too long"))
 }
 
 struct Ctx<'a> {
@@ -141,7 +163,11 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-pub(super) fn parse(text: &str, file: &str, registry: &Registry) -> Result<Playbook, Diagnostics> {
+pub(super) fn parse(
+    text: &str,
+    file: &str,
+    registry: &dyn Catalog,
+) -> Result<Playbook, Diagnostics> {
     let mut cx = Ctx {
         file,
         lines: text.lines().collect(),
@@ -359,7 +385,7 @@ fn parse_inputs(cx: &mut Ctx, node: &Node) -> Vec<InputDef> {
 pub fn check_input_value(ty: InputType, text: &str) -> Result<(), String> {
     match ty {
         InputType::Duration => parse_duration(text).map(|_| ()),
-        InputType::Since => crate::config::parse_since(text, chrono::Utc::now()).map(|_| ()),
+        InputType::Since => parse_since(text, chrono::Utc::now()).map(|_| ()),
         InputType::Bool => match text {
             "true" | "false" => Ok(()),
             _ => Err(format!("`{text}` is not true or false")),
@@ -381,7 +407,7 @@ const STEP_FIELDS: &[&str] = &[
     "as",
 ];
 
-fn parse_step(cx: &mut Ctx, node: &Node, registry: &Registry) -> Option<Step> {
+fn parse_step(cx: &mut Ctx, node: &Node, registry: &dyn Catalog) -> Option<Step> {
     // A playbook cannot declare a destructive action safe; say so specifically.
     if let Value::Map(entries) = &node.value {
         for (key, _) in entries {
@@ -659,7 +685,7 @@ fn parse_arg(cx: &mut Ctx, action: &str, spec: &InputSpec, node: &Node) -> Optio
             let text = cx.string(node, &what)?;
             let t = template(cx, &text, node.pos)?;
             if spec.ty == ArgType::Since && t.is_literal() {
-                if let Err(e) = crate::config::parse_since(&text, chrono::Utc::now()) {
+                if let Err(e) = parse_since(&text, chrono::Utc::now()) {
                     cx.error(node.pos, format!("{what}: {e}"));
                 }
             }
@@ -758,7 +784,7 @@ fn check_ids_and_references(
     cx: &mut Ctx,
     inputs: &[InputDef],
     steps: &[Step],
-    registry: &Registry,
+    registry: &dyn Catalog,
 ) {
     let mut seen: HashMap<&str, (usize, Pos)> = HashMap::new();
     for (index, step) in steps.iter().enumerate() {
@@ -813,7 +839,7 @@ fn check_reference(
     steps: &[Step],
     seen: &HashMap<&str, (usize, Pos)>,
     inputs: &[InputDef],
-    registry: &Registry,
+    registry: &dyn Catalog,
 ) {
     let step_ref = |cx: &mut Ctx, id: &str| -> Option<usize> {
         match seen.get(id) {

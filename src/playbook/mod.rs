@@ -3,17 +3,25 @@
 pub mod expr;
 mod load;
 pub mod node;
+pub mod spec;
 
 use std::path::Path;
 use std::time::Duration;
 
-pub use load::{check_input_value as load_check_input, parse_duration};
+pub use load::{check_input_value as load_check_input, parse_duration, parse_since};
 
-use crate::actions::Registry;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::secret::Role;
 use expr::{Expr, Template};
 use node::Pos;
+use spec::ActionSpec;
+
+/// The actions a playbook may name, as the loader checks `uses:` and `with:` against
+/// them. The binary's action registry is one; the playbook knows no action's code.
+pub trait Catalog {
+    fn spec(&self, name: &str) -> Option<&'static ActionSpec>;
+    fn names(&self) -> Vec<&'static str>;
+}
 
 /// Built-in playbooks, by name.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -153,7 +161,7 @@ impl Step {
 
 impl Playbook {
     /// Load from a file path, or a built-in name when no such file exists.
-    pub fn load(reference: &str, registry: &Registry) -> Result<Playbook, crate::error::Error> {
+    pub fn load(reference: &str, registry: &dyn Catalog) -> Result<Playbook, crate::error::Error> {
         let path = Path::new(reference);
         if path.exists() {
             return Playbook::load_file(path, registry);
@@ -172,7 +180,7 @@ impl Playbook {
         ))
     }
 
-    pub fn load_file(path: &Path, registry: &Registry) -> Result<Playbook, crate::error::Error> {
+    pub fn load_file(path: &Path, registry: &dyn Catalog) -> Result<Playbook, crate::error::Error> {
         let display = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             crate::error::Error::Invalid(Diagnostics(vec![Diagnostic::new(
@@ -185,7 +193,7 @@ impl Playbook {
         Playbook::parse(&text, &display, registry).map_err(crate::error::Error::Invalid)
     }
 
-    pub fn builtin(name: &str, registry: &Registry) -> Result<Playbook, crate::error::Error> {
+    pub fn builtin(name: &str, registry: &dyn Catalog) -> Result<Playbook, crate::error::Error> {
         let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name) else {
             return Err(crate::error::Error::Internal(format!(
                 "no built-in playbook `{name}`"
@@ -196,7 +204,7 @@ impl Playbook {
     }
 
     /// Parse and validate; every problem found is returned, sorted by position.
-    pub fn parse(text: &str, file: &str, registry: &Registry) -> Result<Playbook, Diagnostics> {
+    pub fn parse(text: &str, file: &str, registry: &dyn Catalog) -> Result<Playbook, Diagnostics> {
         load::parse(text, file, registry)
     }
 

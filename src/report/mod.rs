@@ -9,6 +9,7 @@ pub mod lock;
 mod markdown;
 pub mod scorecard;
 pub mod sign;
+pub mod verdict;
 pub mod verify;
 
 use std::collections::BTreeMap;

@@ -308,7 +308,7 @@ pub fn verify(
 /// Every `verify_revoked` verdict must follow from the probe answers journaled before
 /// it: each round's verdict from its answers, and the final one from the last rounds.
 fn check_verdicts(read: &ReadJournal, records: &[&Record]) -> Option<(usize, String)> {
-    use crate::actions::revoke::{verdict_of, Probe, Seen};
+    use crate::report::verdict::{verdict_of, Probe, Seen};
     let mut actions: std::collections::HashMap<&str, &str> = Default::default();
     // What triage saw, then what each step's own earlier rounds saw (as the step did).
     let mut triage = Seen::default();
@@ -619,9 +619,9 @@ mod tests {
                 .collect();
             let probes: Vec<_> = codes
                 .iter()
-                .map(|(c, code)| crate::actions::revoke::Probe::from_class(c, *code))
+                .map(|(c, code)| crate::report::verdict::Probe::from_class(c, *code))
                 .collect();
-            let v = crate::actions::revoke::round_verdict(&probes, true)
+            let v = crate::report::verdict::round_verdict(&probes, true)
                 .as_str()
                 .to_string();
             journal

@@ -3,12 +3,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::session::{self, SessionResult};
-use super::{Interrupt, Signal};
-use crate::actions::{
+use crate::engine::config::{RunConfig, Target};
+use crate::engine::session::{self, SessionResult};
+use crate::engine::step::{
     Action, ActionError, ActionSpec, BoxFuture, Kind, Outcome, Preview, Registry, StepContext,
 };
-use crate::config::{RunConfig, Target};
+use crate::engine::{Interrupt, Signal};
 use crate::error::exit;
 use crate::operator::{Answer, Operator, Scripted};
 use crate::playbook::Playbook;
@@ -26,7 +26,7 @@ static READ: ActionSpec = ActionSpec {
     description: "an evidence test action",
     kind: Kind::Evidence,
     inputs: &[],
-    outputs: &[crate::actions::OutputSpec {
+    outputs: &[crate::engine::step::OutputSpec {
         name: "count",
         description: "calls so far",
     }],
@@ -106,7 +106,9 @@ impl Harness {
         Harness::with(Probe::new(&DESTROY), Probe::new(&READ))
     }
     fn with(destroy: Arc<Probe>, read: Arc<Probe>) -> Harness {
-        let registry = Registry::builtin().with(destroy.clone()).with(read.clone());
+        let registry = crate::actions::builtin()
+            .with(destroy.clone())
+            .with(read.clone());
         Harness {
             dir: tempfile::tempdir().unwrap(),
             registry,
@@ -704,7 +706,7 @@ impl Action for Buggy {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_refuses_a_mutating_request_even_from_a_buggy_action() {
-    let registry = Registry::builtin().with(Arc::new(Buggy));
+    let registry = crate::actions::builtin().with(Arc::new(Buggy));
     let dir = tempfile::tempdir().unwrap();
     let playbook = Playbook::parse(
         "version: 1\nname: t\nsteps:\n  - id: read\n    uses: binance.buggy_reader\n",
