@@ -3,7 +3,7 @@
 //! key flagged and deleted after its own confirm; the manual fallback (with its reason)
 //! when the responder key is not a master's; and nothing deleted without a terminal and
 //! without `--yes`.
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

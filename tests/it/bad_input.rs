@@ -11,12 +11,12 @@ use respond::playbook::Playbook;
 use respond::sim::Scenario;
 
 const PLAYBOOKS: [&str; 2] = [
-    include_str!("../playbooks/compromised.yaml"),
-    include_str!("../playbooks/example.yaml"),
+    include_str!("../../playbooks/compromised.yaml"),
+    include_str!("../../playbooks/example.yaml"),
 ];
 const SCENARIOS: [&str; 2] = [
-    include_str!("../playbooks/scenarios/leaked-key.yaml"),
-    include_str!("../playbooks/scenarios/read-only.yaml"),
+    include_str!("../../playbooks/scenarios/leaked-key.yaml"),
+    include_str!("../../playbooks/scenarios/read-only.yaml"),
 ];
 
 /// Pieces that make YAML and playbooks interesting: structure, the schema's own words,

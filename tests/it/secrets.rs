@@ -3,7 +3,7 @@
 //! every byte of stdout, stderr, every file in the incident folder and the simulator's
 //! request log file is scanned for the secrets, for the full API keys (shown only as
 //! `AbCd…wXyZ`) and for signatures. Key files readable by others are refused.
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

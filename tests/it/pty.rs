@@ -619,7 +619,11 @@ fn an_encrypted_ed25519_key_opens_with_its_passphrase_at_the_prompt() {
     let dir = tempfile::tempdir().unwrap();
     let pem = dir.path().join("leaked.pem");
     // The same key, encrypted (`openssl pkcs8 -topk8 -v2 aes-256-cbc`).
-    std::fs::write(&pem, include_str!("fixtures/leaked-ed25519-encrypted.pem")).unwrap();
+    std::fs::write(
+        &pem,
+        include_str!("../fixtures/leaked-ed25519-encrypted.pem"),
+    )
+    .unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -1,6 +1,6 @@
 //! A run killed with SIGKILL in the middle of cancelling orders, resumed: nothing is
 //! lost, nothing is done twice, the record verifies and tells the whole story.
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

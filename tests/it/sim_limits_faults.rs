@@ -1,6 +1,6 @@
 //! Request weight (headers, 429, 418), faults, the request log, the attacker, the drill's
 //! key deletion and the control API.
-mod sim_support;
+use crate::sim_support;
 
 use std::time::{Duration, Instant};
 

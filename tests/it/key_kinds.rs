@@ -2,7 +2,7 @@
 //! scenario (the README's table "What respond concludes for each kind of key"), live runs
 //! against the simulator for an IP-whitelisted key seen from outside its whitelist and a
 //! spot-only key, triage answers that say nothing about the key, and a testnet run.
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

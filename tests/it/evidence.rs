@@ -1,7 +1,7 @@
 //! Evidence that misses nothing the account holds: COIN-M positions, symbols whose only
 //! trace is a conditional (algo) order or a position, and a support message that
 //! disowns only the trades with evidence of the attacker.
-mod support;
+use crate::support;
 
 use support::{csv_rows, read_json, respond};
 

@@ -1,6 +1,6 @@
 //! The incident fingerprint and the operator signature: a rewritten folder and a
 //! folder re-signed with a fresh key are both caught.
-mod support;
+use crate::support;
 
 use support::respond;
 

@@ -1,6 +1,6 @@
 //! Pacing: the client stays under the weight limit instead of discovering it by a 429,
 //! and urgent requests do not wait behind evidence pulls.
-mod exchange_common;
+use crate::exchange_common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! Before and after an incident: `respond audit` end to end (drill, live-style against the
 //! simulator, a mocked Binance for trading-permission expiry), and `--json` output that a
 //! machine can read line by line.
-mod support;
+use crate::support;
 
 use respond::sim::Actor;
 use serde_json::Value as Json;

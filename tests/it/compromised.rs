@@ -1,6 +1,6 @@
 //! `respond compromised` end to end against the simulator: drill, live-style with
 //! --base-url, dry run, and an attacker who keeps placing orders.
-mod support;
+use crate::support;
 
 use respond::sim::Actor;
 use support::{csv_rows, env_refs, leaked_env, read_json, respond, sim};

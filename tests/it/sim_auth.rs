@@ -1,7 +1,7 @@
 //! The simulator rejects what Binance rejects, with Binance's codes and statuses: bad
 //! signatures, unknown and deleted keys, missing permissions, IP whitelists, stale or
 //! early timestamps. Signing follows Binance's rules, not any one client's habits.
-mod sim_support;
+use crate::sim_support;
 
 use respond::sim::{KeyPair, Scenario, SimConfig};
 use sim_support::{now_ms, sign, stranger, Sim};

@@ -8,7 +8,7 @@
 //!
 //! Every case writes its row of the matrix to `$CARGO_TARGET_TMPDIR/fault-matrix/`
 //! (`.ci/run` prints the table after the suite) and to stderr (`-- --nocapture`).
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -1,6 +1,6 @@
 //! How the client behaves when Binance says no: clock skew (-1021), rate limits (429),
 //! IP bans (418), server errors, timeouts, malformed bodies, rejected credentials.
-mod exchange_common;
+use crate::exchange_common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Every typed method against a loopback mock that checks each request the way Binance
 //! would (signature recomputed over the query as received, key header, parameter
 //! layout) and answers with documented shapes; then the normalised results.
-mod exchange_common;
+use crate::exchange_common;
 
 use std::sync::{Arc, Mutex};
 

@@ -1,6 +1,6 @@
 //! Safety properties: a dry run sends nothing that mutates, and no secret, signature or
 //! full API key appears in any Debug output, error string or request summary.
-mod exchange_common;
+use crate::exchange_common;
 
 use exchange_common::*;
 use respond::exchange::{Client, ErrorKind, Market};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 #[allow(dead_code)]
-#[path = "../benches/containment.rs"]
+#[path = "../../benches/containment.rs"]
 mod containment;
 
 use containment::{analyse, bench_playbook, Meter, Options};

@@ -1,6 +1,6 @@
 //! The simulator's endpoints answer with Binance's paths, field names and types, and its
 //! state really changes: cancelled orders are gone.
-mod sim_support;
+use crate::sim_support;
 
 use respond::sim::Market;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! refuse what Binance refuses: a key that is not a master account's (-1002), key
 //! management on an asset-management sub-account, an unknown sub-account, a key that is
 //! not (or no longer) on the sub-account, and a master key without trading permission.
-mod sim_support;
+use crate::sim_support;
 
 use respond::sim::{ResponderKind, Scenario, SimConfig};
 use sim_support::Sim;

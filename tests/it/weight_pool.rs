@@ -1,7 +1,7 @@
 //! `/fapi` and `/dapi` share one request-weight pool (since 2026-06-30): a run at a low
 //! shared limit, where a client budgeting each family as its own would overspend, is
 //! paced under it and never refused.
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

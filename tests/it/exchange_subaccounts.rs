@@ -2,7 +2,7 @@
 //! its undocumented wrapper (`list`, `rows`, a bare array) and whether Binance shows keys
 //! in full or masked; every refusal a non-master key gets becomes NotApplicable with
 //! Binance's words; the DELETE names the key to Binance and masks it in request lines.
-mod exchange_common;
+use crate::exchange_common;
 
 use exchange_common::*;
 use respond::exchange::{Client, ErrorKind};

@@ -1,7 +1,7 @@
 //! `report.html` written by real runs: the drill's timeline holds every kind of mark, and
 //! hostile exchange data from the simulator arrives in the page as text. (The browser
 //! check is `.ci/html-report.sh`; nothing here needs a browser.)
-mod support;
+use crate::support;
 
 use support::{respond, sim};
 

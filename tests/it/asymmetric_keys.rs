@@ -2,7 +2,7 @@
 //! a PKCS#8 PEM, requests carry a base64 signature, and the simulator verifies it with the
 //! registered public key. Drills and `respond audit` work with both, like with HMAC keys;
 //! a wrong private key is -1022, as a wrong HMAC secret is.
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
@@ -185,7 +185,7 @@ async fn without_a_terminal_an_encrypted_private_key_is_refused_with_the_way_out
     let pem = private_file(
         dir.path(),
         "enc.pem",
-        include_str!("fixtures/leaked-ed25519-encrypted.pem"),
+        include_str!("../fixtures/leaked-ed25519-encrypted.pem"),
     );
     let run = respond(
         dir.path(),
