@@ -74,12 +74,7 @@ async fn ed25519_and_rsa_drills_complete_like_the_hmac_one() {
             "{kind}"
         );
         assert_eq!(report["scorecard"]["open_orders_at_end"], 0, "{kind}");
-        let verify = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-            .args(["report", "verify"])
-            .arg(&incident)
-            .output()
-            .unwrap();
-        assert!(verify.status.success(), "{kind}");
+        support::assert_verifies(&incident);
     }
 }
 
@@ -110,7 +105,7 @@ async fn audit_works_with_ed25519_and_rsa_keys() {
     .await;
     // Findings (withdrawals enabled, no IP whitelist) are exit 1; a refused key is 3.
     assert_eq!(run.code, 1, "ed25519: {}", run.stderr);
-    assert!(run.stderr.contains("withdraw"), "{}", run.stderr);
+    run.expect_stderr("withdraw");
     assert!(
         server.request_log().iter().any(|e| e.actor == Actor::Client
             && e.status == 200
@@ -167,7 +162,7 @@ async fn a_wrong_private_key_is_1022_like_a_wrong_secret() {
         "refused before anything was done: {}",
         run.stderr
     );
-    assert!(run.stderr.contains("-1022"), "{}", run.stderr);
+    run.expect_stderr("-1022");
     let log = server.request_log();
     let signed: Vec<_> = log
         .iter()
@@ -199,9 +194,9 @@ async fn without_a_terminal_an_encrypted_private_key_is_refused_with_the_way_out
         ],
     )
     .await;
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("encrypted"), "{}", run.stderr);
-    assert!(run.stderr.contains("openssl pkcs8"), "{}", run.stderr);
-    assert!(run.stderr.contains("terminal"), "{}", run.stderr);
+    run.expect_code(2);
+    run.expect_stderr("encrypted");
+    run.expect_stderr("openssl pkcs8");
+    run.expect_stderr("terminal");
     assert!(!run.stderr.contains("MIGbMFcG"), "{}", run.stderr);
 }

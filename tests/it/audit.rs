@@ -52,7 +52,7 @@ async fn drill_flags_withdrawals_and_the_missing_whitelist_and_exits_1() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.expect_code(1);
     let incident = run.incident(dir.path());
     assert!(
         incident.to_string_lossy().ends_with("-audit-drill"),
@@ -84,12 +84,8 @@ async fn drill_flags_withdrawals_and_the_missing_whitelist_and_exits_1() {
         );
     }
     // The human view says the same.
-    assert!(
-        run.stderr.contains("Withdrawals are enabled"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("exit code 1"), "{}", run.stderr);
+    run.expect_stderr("Withdrawals are enabled");
+    run.expect_stderr("exit code 1");
 
     // Read-only: no responder key was created for it, and only GETs were sent.
     assert_eq!(report["responder_key"], Json::Null);
@@ -114,12 +110,7 @@ async fn drill_flags_withdrawals_and_the_missing_whitelist_and_exits_1() {
     let audit_csv = std::fs::read_to_string(incident.join("evidence/key-audit.csv")).unwrap();
     assert!(audit_csv.starts_with("check,"), "{audit_csv}");
     assert!(incident.join("report.html").is_file());
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-        .args(["report", "verify"])
-        .arg(&incident)
-        .output()
-        .unwrap();
-    assert!(verify.status.success(), "{:?}", verify);
+    support::assert_verifies(&incident);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -142,7 +133,7 @@ async fn a_whitelisted_read_only_key_is_clean_for_data_and_exits_0() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.expect_code(0);
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     assert_eq!(report["exit_code"], 0);
     assert!(findings(&report).is_empty(), "{:?}", findings(&report));
@@ -171,7 +162,7 @@ async fn purpose_data_flags_trading_and_rotation_is_configurable() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.expect_code(1);
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     let titles = findings(&report);
     assert!(
@@ -187,7 +178,7 @@ async fn purpose_data_flags_trading_and_rotation_is_configurable() {
     );
 
     let run = respond(dir.path(), &["audit", "--drill", "--rotation", "30d"], &[]).await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.expect_code(1);
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     assert!(
         findings(&report)
@@ -210,7 +201,7 @@ async fn live_style_audit_changes_nothing_on_the_exchange() {
         &env_refs(&env),
     )
     .await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.expect_code(1);
     assert!(run
         .incident(dir.path())
         .to_string_lossy()
@@ -245,18 +236,18 @@ async fn a_key_binance_refuses_is_exit_3_not_a_finding() {
         ],
     )
     .await;
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    run.expect_code(3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_purpose_or_rotation_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let run = respond(dir.path(), &["audit", "--drill", "--purpose", "hodl"], &[]).await;
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("data, trading"), "{}", run.stderr);
+    run.expect_code(2);
+    run.expect_stderr("data, trading");
     let run = respond(dir.path(), &["audit", "--drill", "--rotation", "soon"], &[]).await;
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("--rotation"), "{}", run.stderr);
+    run.expect_code(2);
+    run.expect_stderr("--rotation");
     assert!(
         !dir.path().join("incidents").exists(),
         "a usage error leaves no incident folder"
@@ -330,7 +321,7 @@ async fn trading_permission_expiring_soon_is_a_finding() {
         ],
     )
     .await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.expect_code(1);
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     let titles = findings(&report);
     assert!(
@@ -351,7 +342,7 @@ async fn trading_permission_expiring_soon_is_a_finding() {
 async fn audit_json_mode_puts_only_records_on_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let run = respond(dir.path(), &["audit", "--drill", "--json"], &[]).await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.expect_code(1);
     let records = json_records(&run.stdout);
     let events: Vec<&str> = records
         .iter()
@@ -362,7 +353,7 @@ async fn audit_json_mode_puts_only_records_on_stdout() {
     assert!(events.contains(&"finding"), "{events:?}");
     assert_eq!(records.last().unwrap()["exit_code"], 1);
     // The human view went to stderr.
-    assert!(run.stderr.contains("Audit the key"), "{}", run.stderr);
+    run.expect_stderr("Audit the key");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -374,7 +365,7 @@ async fn compromised_drill_json_output_parses_line_by_line() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.expect_code(0);
     let records = json_records(&run.stdout);
     assert!(records.len() > 50, "{} records", records.len());
     // The chain on stdout is the journal's: each `prev` is the hash of the line before.
@@ -401,7 +392,7 @@ async fn compromised_drill_json_output_parses_line_by_line() {
     )
     .unwrap();
     assert_eq!(journal, run.stdout, "stdout carries exactly the journal");
-    assert!(run.stderr.contains("── Summary"), "{}", run.stderr);
+    run.expect_stderr("── Summary");
 }
 
 /// The terminal as an operator has it: stdout and stderr on a pseudo-terminal.

@@ -1,30 +1,10 @@
 //! The real binary: validation, plan, actions, and a run that needs no exchange.
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt;
+use crate::support::{Run, Test};
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn respond(dir: &std::path::Path, args: &[&str]) -> Out {
-    let out = Command::cargo_bin("respond")
-        .unwrap()
-        .current_dir(dir)
-        .args(args)
-        .env_remove("BINANCE_API_KEY")
-        .env_remove("BINANCE_API_SECRET")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+fn respond(dir: &std::path::Path, args: &[&str]) -> Run {
+    Test::in_dir(dir).args(args).run_sync()
 }
 
 const FIVE_MISTAKES: &str = "\
@@ -48,7 +28,7 @@ fn validate_reports_every_problem_with_its_position() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("five.yaml"), FIVE_MISTAKES).unwrap();
     let out = respond(dir.path(), &["validate", "five.yaml"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.expect_code(2);
     let lines: Vec<&str> = out
         .stderr
         .lines()
@@ -83,28 +63,16 @@ fn validate_accepts_a_good_playbook_and_reads_several_files() {
     )
     .unwrap();
     let out = respond(dir.path(), &["validate", "good.yaml"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.expect_code(0);
     assert!(out.stdout.contains("good.yaml: ok (1 steps)"));
     let out = respond(
         dir.path(),
         &["validate", "good.yaml", "bad.yaml", "missing.yaml"],
     );
     assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains("bad.yaml:1:10: unsupported version 2"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("bad.yaml:3:8: `steps` is empty"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("missing.yaml: cannot read playbook"),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr("bad.yaml:1:10: unsupported version 2");
+    out.expect_stderr("bad.yaml:3:8: `steps` is empty");
+    out.expect_stderr("missing.yaml: cannot read playbook");
 }
 
 #[test]
@@ -130,7 +98,7 @@ fn yaml_syntax_errors_carry_a_position() {
 fn plan_marks_manual_steps_and_actions_lists_kinds() {
     let dir = tempfile::tempdir().unwrap();
     let out = respond(dir.path(), &["plan", "example"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.expect_code(0);
     assert!(out.stdout.contains("find-the-key"));
     assert!(out.stdout.contains("MANUAL"));
     let out = respond(dir.path(), &["actions"]);
@@ -139,19 +107,15 @@ fn plan_marks_manual_steps_and_actions_lists_kinds() {
     assert!(out.stdout.contains("with instructions: text, required"));
     let out = respond(dir.path(), &["plan", "no-such-playbook"]);
     assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains("no built-in playbook"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+    out.expect_stderr("no built-in playbook");
+    out.expect_stderr("hint:");
 }
 
 #[test]
 fn run_without_a_terminal_leaves_manual_steps_pending() {
     let dir = tempfile::tempdir().unwrap();
     let out = respond(dir.path(), &["run", "example", "--report-dir", "out"]);
-    assert_eq!(out.code, 5, "{}", out.stderr);
+    out.expect_code(5);
     let incident = dir.path().join(out.stdout.trim());
     assert!(
         incident.starts_with(dir.path().join("out")),
@@ -170,7 +134,7 @@ fn run_without_a_terminal_leaves_manual_steps_pending() {
     }
     let md = std::fs::read_to_string(incident.join("report.md")).unwrap();
     assert!(md.contains("### Still to do"), "{md}");
-    assert!(out.stderr.contains("needs a person"), "{}", out.stderr);
+    out.expect_stderr("needs a person");
 
     // A second run never reuses the folder.
     let again = respond(dir.path(), &["run", "example", "--report-dir", "out"]);
@@ -182,21 +146,17 @@ fn bad_inputs_and_options_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = respond(dir.path(), &["run", "example", "--input", "nope=1"]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("has no input `nope`"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("its inputs are: since"),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr("has no input `nope`");
+    out.expect_stderr("its inputs are: since");
     let out = respond(
         dir.path(),
         &["run", "example", "--input", "since=yesterday"],
     );
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("input `since`"), "{}", out.stderr);
+    out.expect_stderr("input `since`");
     let out = respond(dir.path(), &["run", "example", "--recv-window", "90000"]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("1 to 60000"), "{}", out.stderr);
+    out.expect_stderr("1 to 60000");
     let out = respond(
         dir.path(),
         &[

@@ -31,7 +31,7 @@ async fn drill_autopilot_contains_everything_and_reports_the_findings() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.expect_code(0);
     assert!(
         started.elapsed().as_secs() < 20,
         "a drill takes seconds, took {:?}",
@@ -223,8 +223,8 @@ async fn without_a_terminal_or_yes_nothing_destructive_happens() {
         &env_refs(&env),
     )
     .await;
-    assert_eq!(run.code, 4, "{}", run.stderr);
-    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    run.expect_code(4);
+    run.expect_stderr("--yes");
     assert_eq!(server.state_summary().total_open(), before);
     assert!(
         server.request_log().iter().all(|e| e.method == "GET"),
@@ -250,7 +250,7 @@ async fn dry_run_finds_the_same_and_sends_nothing_that_mutates() {
         &env_refs(&env),
     )
     .await;
-    assert_eq!(run.code, 5, "{}", run.stderr);
+    run.expect_code(5);
     let incident = run.incident(dir.path());
     assert!(incident.to_string_lossy().ends_with("-compromised-dry-run"));
     let mutating: Vec<_> = server
@@ -304,17 +304,8 @@ async fn orders_that_reappear_are_called_out() {
         &env_refs(&env),
     )
     .await;
-    assert!(
-        run.stderr
-            .contains("NEW open order(s) appeared after cancelling"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("deleting the key is the real stop"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("NEW open order(s) appeared after cancelling");
+    run.expect_stderr("deleting the key is the real stop");
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     let findings: Vec<&str> = report["findings"]
         .as_array()
@@ -363,10 +354,10 @@ async fn the_wrong_key_deleted_in_a_drill_is_caught() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("NOT the leaked key"), "{}", run.stderr);
+    run.expect_code(1);
+    run.expect_stderr("NOT the leaked key");
     // The autopilot's "done" is checked at once and contradicted by Binance.
-    assert!(run.stderr.contains("it is NOT deleted"), "{}", run.stderr);
+    run.expect_stderr("it is NOT deleted");
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     assert_eq!(report["outcome"], "failed");
     assert_eq!(report["attestations"][0]["verdict"], "contradicted");
@@ -393,7 +384,7 @@ async fn an_unreachable_exchange_is_exit_3_and_leaves_nothing() {
         &env,
     )
     .await;
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    run.expect_code(3);
     assert!(!dir.path().join("incidents").exists());
     assert!(!run.stderr.contains("s3cr3t"));
 }
@@ -407,9 +398,9 @@ async fn missing_credentials_are_a_usage_error_with_a_hint() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("BINANCE_API_KEY"), "{}", run.stderr);
-    assert!(run.stderr.contains("--drill"), "{}", run.stderr);
+    run.expect_code(2);
+    run.expect_stderr("BINANCE_API_KEY");
+    run.expect_stderr("--drill");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -457,7 +448,7 @@ async fn an_attacker_placing_orders_fast_ends_with_zero_open_orders_after_the_ke
         &[],
     )
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.expect_code(0);
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     let card = &report["scorecard"];
     assert_eq!(card["open_orders_at_end"], 0, "{card}");
@@ -506,14 +497,8 @@ async fn since_incident_exits_6_on_new_activity_and_5_when_quiet() {
         &env_refs(&env),
     )
     .await;
-    assert_eq!(again.code, 5, "{}", again.stderr);
-    assert!(
-        again
-            .stderr
-            .contains("nothing new since the previous incident"),
-        "{}",
-        again.stderr
-    );
+    again.expect_code(5);
+    again.expect_stderr("nothing new since the previous incident");
 
     // Someone still trading: the second look sees orders the first never saw: 6.
     // Two runs of five cancel rounds each list both futures books on both markets a dozen
@@ -556,14 +541,8 @@ async fn since_incident_exits_6_on_new_activity_and_5_when_quiet() {
         &env_refs(&env),
     )
     .await;
-    assert_eq!(again.code, 6, "{}", again.stderr);
-    assert!(
-        again
-            .stderr
-            .contains("New activity after the previous incident"),
-        "{}",
-        again.stderr
-    );
+    again.expect_code(6);
+    again.expect_stderr("New activity after the previous incident");
     let report = read_json(&again.incident(dir.path()).join("report.json"));
     assert!(report["findings"]
         .to_string()
@@ -584,13 +563,9 @@ async fn the_blast_radius_at_triage_can_steer_a_playbook() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("reachable value: ≈ "), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("can be withdrawn right now"),
-        "{}",
-        run.stderr
-    );
+    run.expect_code(0);
+    run.expect_stderr("reachable value: ≈ ");
+    run.expect_stderr("can be withdrawn right now");
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     let steps = report["steps"].as_array().unwrap();
     let status = |id: &str| steps.iter().find(|s| s["id"] == id).unwrap()["status"].clone();
@@ -631,12 +606,8 @@ async fn a_key_already_dead_at_triage_is_a_finding_and_evidence_comes_from_the_r
         "a dead key is a finding, not exit 3: {}",
         run.stderr
     );
-    assert!(run.stderr.contains("already rejected"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("the dead key cannot cancel them"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("already rejected");
+    run.expect_stderr("the dead key cannot cancel them");
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     let steps = report["steps"].as_array().unwrap();
     let status = |id: &str| steps.iter().find(|s| s["id"] == id).unwrap()["status"].clone();
@@ -665,7 +636,7 @@ async fn a_wait_for_request_weight_is_announced() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.expect_code(0);
     assert!(
         run.stderr.contains("waiting ") && run.stderr.contains("request-weight budget"),
         "{}",
@@ -694,7 +665,7 @@ async fn with_yes_the_cancels_follow_triage_and_the_listing_in_one_round_trip() 
         &env_refs(&env),
     )
     .await;
-    assert_eq!(run.code, 5, "{}", run.stderr);
+    run.expect_code(5);
     let log: Vec<_> = server
         .request_log()
         .into_iter()

@@ -245,21 +245,6 @@ fn assert_no_repeated_acknowledged_cancel(log: &[LogEntry], incident: Option<&Pa
 }
 
 #[track_caller]
-fn assert_journal_verifies(incident: &Path) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-        .args(["report", "verify"])
-        .arg(incident)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "report verify {}: {}{}",
-        incident.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["steps"]
         .as_array()
@@ -302,7 +287,7 @@ fn assert_contained(run: &Run, dir: &Path, server: &SimServer) -> Value {
         run.stderr
     );
     let incident = run.incident(dir);
-    assert_journal_verifies(&incident);
+    support::assert_verifies(&incident);
     assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
     assert_eq!(
         server.state_summary().total_open(),
@@ -315,12 +300,7 @@ fn assert_contained(run: &Run, dir: &Path, server: &SimServer) -> Value {
     assert_eq!(cancel["status"], "ok", "{cancel}");
     assert_eq!(cancel["outputs"]["cancelled"], 8, "{cancel}");
     assert_eq!(cancel["outputs"]["remaining"], 0, "{cancel}");
-    assert!(
-        run.stderr
-            .contains("cancel-orders: done — 8 order(s) cancelled; no open order left"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("cancel-orders: done — 8 order(s) cancelled; no open order left");
     report
 }
 
@@ -430,13 +410,8 @@ async fn fault_exchange_never_answers() {
         async {},
     )
     .await;
-    assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("exchange unreachable: no answer within 0.5s"),
-        "{}",
-        run.stderr
-    );
+    run.expect_code(3);
+    run.expect_stderr("exchange unreachable: no answer within 0.5s");
     assert!(
         !dir.path().join("incidents").exists(),
         "nothing was done, so nothing is left behind"
@@ -516,23 +491,15 @@ async fn fault_418_ip_banned() {
         "the cancels were refused, so the cancel step failed: exit 1\n{}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("Binance has banned this IP on /"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("Binance has banned this IP on /");
     assert!(
         run.stderr.contains("(HTTP 418)"),
         "says until when: {}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("cancel-orders: failed"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("cancel-orders: failed");
     let incident = run.incident(dir.path());
-    assert_journal_verifies(&incident);
+    support::assert_verifies(&incident);
     let log = client_log(&server);
     assert!(
         log.iter().all(|e| e.method == "GET" || e.status == 418),
@@ -636,11 +603,8 @@ async fn fault_malformed_json() {
         "a step failed: containment is incomplete\n{}",
         run.stderr
     );
-    assert!(
-        run.stderr
-            .contains("could not list open orders on spot: GET /api/v3/openOrders: cannot read Binance's answer"),
-        "{}",
-        run.stderr
+    run.expect_stderr(
+        "could not list open orders on spot: GET /api/v3/openOrders: cannot read Binance's answer",
     );
     assert!(
         run.stderr.contains("spot NOT checked"),
@@ -648,7 +612,7 @@ async fn fault_malformed_json() {
         run.stderr
     );
     let incident = run.incident(dir.path());
-    assert_journal_verifies(&incident);
+    support::assert_verifies(&incident);
     assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
     let report = read_json(&incident.join("report.json"));
     let cancel = step(&report, "cancel-orders");
@@ -685,15 +649,10 @@ async fn fault_malformed_json_withdrawal_history() {
     let url = server.url().to_string();
     let env = leaked_env(&server);
     let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, async {}).await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("transfers: failed — withdrawal history NOT fully read"),
-        "{}",
-        run.stderr
-    );
+    run.expect_code(1);
+    run.expect_stderr("transfers: failed — withdrawal history NOT fully read");
     let incident = run.incident(dir.path());
-    assert_journal_verifies(&incident);
+    support::assert_verifies(&incident);
     assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
     assert_eq!(server.state_summary().total_open(), 0);
     let report = read_json(&incident.join("report.json"));
@@ -832,7 +791,7 @@ async fn key_deleted_mid_run(responder: bool) -> (Run, Duration, SimServer, temp
     };
     let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, meddle).await;
     let incident = run.incident(dir.path());
-    assert_journal_verifies(&incident);
+    support::assert_verifies(&incident);
     assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
     assert_eq!(server.state_summary().total_open(), 0, "contained before");
     assert!(
@@ -859,11 +818,7 @@ async fn fault_key_deleted_mid_run() {
         "an evidence step read nothing: failed\n{}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("There is no responder key"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("There is no responder key");
     assert!(
         run.stderr.contains(
             "transfers: failed — no withdrawal, deposit or transfer history could be read"
@@ -889,12 +844,7 @@ async fn fault_key_deleted_mid_run() {
 async fn fault_key_deleted_mid_run_with_responder_key() {
     let (run, took, _server, dir) = key_deleted_mid_run(true).await;
     assert_eq!(run.code, 5, "only manual steps pending\n{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("Reads from here on use the responder key"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("Reads from here on use the responder key");
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     assert_eq!(step(&report, "transfers")["status"], "ok");
     let findings: Vec<&str> = report["findings"]
@@ -965,7 +915,7 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
         .unwrap()
         .unwrap()
         .path();
-    assert_journal_verifies(&incident);
+    support::assert_verifies(&incident);
 
     // Resume at full speed: the step is previewed again and only what is still open
     // is cancelled; nothing acknowledged before is sent again. No target flag: the
@@ -984,15 +934,9 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
     )
     .await;
     let took = started.elapsed();
-    assert_eq!(resume.code, 5, "{}", resume.stderr);
-    assert!(
-        resume
-            .stderr
-            .contains("started in an earlier session and did not finish"),
-        "{}",
-        resume.stderr
-    );
-    assert_journal_verifies(&incident);
+    resume.expect_code(5);
+    resume.expect_stderr("started in an earlier session and did not finish");
+    support::assert_verifies(&incident);
     assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
     assert_eq!(
         server.state_summary().total_open(),
@@ -1059,20 +1003,16 @@ async fn fault_second_writer_during_a_run() {
         &env_refs(&env),
     )
     .await;
-    assert_eq!(second.code, 4, "{}", second.stderr);
+    second.expect_code(4);
     assert!(second.stderr.contains(&holder), "{}", second.stderr);
-    assert!(
-        second.stderr.contains("nothing was done here"),
-        "{}",
-        second.stderr
-    );
+    second.expect_stderr("nothing was done here");
 
     // `respond compromised` of the same key does not offer to resume a running incident,
     // and starts nothing unless a separate incident is asked for.
     let third = respond(dir.path(), &live_args(&url, &[]), &env_refs(&env)).await;
-    assert_eq!(third.code, 4, "{}", third.stderr);
+    third.expect_code(4);
     assert!(third.stderr.contains(&holder), "{}", third.stderr);
-    assert!(third.stderr.contains("--new-incident"), "{}", third.stderr);
+    third.expect_stderr("--new-incident");
 
     // Asked for explicitly, a separate incident of the same key gets its own folder.
     let separate = respond(
@@ -1081,12 +1021,12 @@ async fn fault_second_writer_during_a_run() {
         &env_refs(&env),
     )
     .await;
-    assert_eq!(separate.code, 5, "{}", separate.stderr);
+    separate.expect_code(5);
     assert_ne!(separate.incident(dir.path()), incident);
 
     // Read-only commands keep working while the run holds the lock.
     let plan = respond(dir.path(), &["plan", "compromised"], &[]).await;
-    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    plan.expect_code(0);
     let history = respond(dir.path(), &["drill-history"], &[]).await;
     assert!(
         !history.stderr.contains("being handled"),
@@ -1110,7 +1050,7 @@ async fn fault_second_writer_during_a_run() {
         .await
         .unwrap();
     assert_eq!(status.code(), Some(5), "the first run completes: {stderr}");
-    assert_journal_verifies(&incident);
+    support::assert_verifies(&incident);
     let journal = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
     assert!(
         !journal.contains("run_resumed"),

@@ -39,14 +39,10 @@ async fn a_fingerprint_catches_a_rewritten_folder_and_a_signature_a_fresh_key() 
         &env,
     )
     .await;
-    assert_eq!(first.code, 0, "{}", first.stderr);
+    first.expect_code(0);
     let a = first.incident(dir.path());
     let fingerprint = printed_fingerprint(&first.stderr);
-    assert!(
-        first.stderr.contains("signed by ed25519:"),
-        "{}",
-        first.stderr
-    );
+    first.expect_stderr("signed by ed25519:");
     assert!(a.join("signature.json").is_file());
     let mode = {
         use std::os::unix::fs::PermissionsExt;

@@ -15,7 +15,7 @@ fn html_of(run: &support::Run, cwd: &std::path::Path) -> String {
 async fn the_drill_report_has_a_timeline_with_every_kind_of_mark() {
     let dir = tempfile::tempdir().unwrap();
     let run = respond(dir.path(), &["compromised", "--drill", "--yes"], &[]).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.expect_code(0);
     let html = html_of(&run, dir.path());
     assert!(html.contains("DRILL (autopilot)"));
     assert!(html.contains("<svg class=\"timeline window\""));
@@ -58,7 +58,7 @@ async fn hostile_data_from_the_exchange_is_shown_as_text() {
     )
     .await;
     // Live-style without a terminal: manual steps stay pending.
-    assert_eq!(run.code, 5, "{}", run.stderr);
+    run.expect_code(5);
     let html = html_of(&run, dir.path());
     let lower = html.to_lowercase();
     assert!(

@@ -76,12 +76,8 @@ fn md(incident: &Path) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn all_permissions_key_is_live_contained_and_proven_dead() {
     let (run, report, incident, _dir) = drill("leaked-key").await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("is LIVE — severity CRITICAL"),
-        "{}",
-        run.stderr
-    );
+    run.expect_code(0);
+    run.expect_stderr("is LIVE — severity CRITICAL");
     assert_eq!(step(&report, "triage")["outputs"]["live"], true);
     assert_eq!(step(&report, "cancel-orders")["status"], "ok");
     assert_eq!(step(&report, "cancel-orders")["outputs"]["remaining"], 0);
@@ -104,12 +100,7 @@ async fn ip_whitelisted_key_refused_from_here_is_not_called_dead() {
         "the worst lie: {}",
         run.stderr
     );
-    assert!(
-        run.stderr
-            .contains("refused from this machine, NOT proven dead"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("refused from this machine, NOT proven dead");
     let triage = &step(&report, "triage")["outputs"];
     assert_eq!(
         (triage["live"].clone(), triage["refused"].clone()),
@@ -138,19 +129,13 @@ async fn ip_whitelisted_key_refused_from_here_is_not_called_dead() {
     assert!(md.contains("NOT proven dead"), "{md}");
     assert!(md.contains("run respond from the whitelisted host"), "{md}");
     // `report verify` re-derives "dead" from the journaled probes and triage's answers.
-    let verify = respond(
-        incident.parent().unwrap(),
-        &["report", "verify", incident.to_str().unwrap()],
-        &[],
-    )
-    .await;
-    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    support::assert_verifies(&incident);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn spot_only_key_cancels_spot_and_margin_and_leaves_futures_alone() {
     let (run, report, incident, _dir) = drill("spot-only").await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.expect_code(0);
     assert!(!run.stderr.contains("NOT checked"), "{}", run.stderr);
     assert!(
         run.stderr.contains(
@@ -191,7 +176,7 @@ async fn spot_only_key_cancels_spot_and_margin_and_leaves_futures_alone() {
 #[tokio::test(flavor = "multi_thread")]
 async fn read_only_key_has_nothing_to_cancel() {
     let (run, report, _incident, _dir) = drill("read-only").await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.expect_code(0);
     assert_eq!(step(&report, "triage")["outputs"]["severity"], "low");
     let cancel = step(&report, "cancel-orders");
     assert_eq!(cancel["status"], "ok");
@@ -211,7 +196,7 @@ async fn read_only_key_has_nothing_to_cancel() {
 #[tokio::test(flavor = "multi_thread")]
 async fn futures_only_key_cancels_futures_and_leaves_spot_alone() {
     let (run, report, incident, _dir) = drill("futures-only").await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.expect_code(0);
     assert!(
         run.stderr.contains(
             "spot: spot & margin trading not enabled on this key: it cannot have placed orders there"
@@ -294,13 +279,8 @@ async fn live_ip_whitelisted_key_from_outside_its_whitelist() {
     let server = start(config).await;
     let env = env_for(&server, true);
     let (run, report, _dir) = live(&server, &env, &[]).await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("refused from this machine, NOT proven dead"),
-        "{}",
-        run.stderr
-    );
+    run.expect_code(1);
+    run.expect_stderr("refused from this machine, NOT proven dead");
     let cancel = step(&report, "cancel-orders");
     assert_eq!(cancel["status"], "failed");
     let summary = cancel["summary"].as_str().unwrap();
@@ -345,11 +325,7 @@ async fn live_spot_only_key() {
     let (run, report, _dir) = live(&server, &env, &[]).await;
     assert_eq!(run.code, 5, "only manual steps pending: {}", run.stderr);
     assert!(!run.stderr.contains("NOT checked"), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("futures not enabled on this key"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("futures not enabled on this key");
     let open = server.state_summary();
     assert_eq!(open.open_on(respond::sim::Market::Spot), 0);
     assert_eq!(open.open_on(respond::sim::Market::Margin), 0);
@@ -420,11 +396,7 @@ async fn a_testnet_run_notes_what_testnets_do_not_serve() {
     let env = env_for(&server, false);
     let (run, report, _dir) = live(&server, &env, &["--testnet"]).await;
     assert_eq!(run.code, 5, "everything available was done: {}", run.stderr);
-    assert!(
-        run.stderr.contains("not available on testnet"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("not available on testnet");
     for s in report["steps"].as_array().unwrap() {
         assert_ne!(s["status"], "failed", "{s}");
     }
@@ -451,15 +423,10 @@ async fn options_and_portfolio_margin_permissions_count_in_severity_and_coverage
     let server = start(SimConfig::new(scenario)).await;
     let env = env_for(&server, false);
     let (run, report, dir) = live(&server, &env, &[]).await;
-    assert_eq!(run.code, 5, "{}", run.stderr);
+    run.expect_code(5);
     assert_eq!(step(&report, "triage")["outputs"]["severity"], "high");
     assert_eq!(step(&report, "triage")["outputs"]["can_options"], true);
-    assert!(
-        run.stderr
-            .contains("options trading is enabled on this key"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("options trading is enabled on this key");
     let md = md(&run.incident(dir.path()));
     assert!(md.contains("options (/eapi) orders and positions"), "{md}");
     assert!(
@@ -538,17 +505,13 @@ async fn a_whitelisted_key_still_refused_after_the_deletion_is_not_proven_delete
         &[],
     )
     .await;
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    run.expect_code(1);
     assert!(
         run.stderr.contains("only -2008 proves the deletion"),
         "the check after \"done\" proves nothing: {}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("is NOT proven deleted"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("is NOT proven deleted");
     let incident = run.incident(dir.path());
     let report = read_json(&incident.join("report.json"));
     assert_eq!(step(&report, "verify-revoked")["status"], "failed");

@@ -124,19 +124,7 @@ fn step_status(report: &serde_json::Value, id: &str) -> String {
         .unwrap_or_else(|| "not started".into())
 }
 
-#[track_caller]
-fn assert_verifies(incident: &std::path::Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_respond"))
-        .args(["report", "verify"])
-        .arg(incident)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
+use crate::support::assert_verifies;
 
 #[test]
 fn drill_yes_at_the_destructive_prompt_cancels_and_done_deletes_the_key() {

@@ -114,11 +114,7 @@ async fn sigkill_mid_cancel_then_resume_cancels_everything_once() {
         "manual steps stay pending without a terminal: {}",
         resumed.stderr
     );
-    assert!(
-        resumed.stderr.contains("started in an earlier session"),
-        "{}",
-        resumed.stderr
-    );
+    resumed.expect_stderr("started in an earlier session");
     assert_eq!(
         server.state_summary().total_open(),
         0,
@@ -157,7 +153,7 @@ async fn incident_on(
         &env_refs(&env),
     )
     .await;
-    assert_eq!(run.code, 5, "{}", run.stderr);
+    run.expect_code(5);
     run.incident(cwd)
 }
 
@@ -201,7 +197,7 @@ async fn resume_refuses_another_target_and_names_both() {
             "{flags:?}: both targets named: {}",
             run.stderr
         );
-        assert!(run.stderr.contains("--new-base-url"), "{}", run.stderr);
+        run.expect_stderr("--new-base-url");
     }
     // Another host is not "the simulator restarted on another port".
     let port = server.url().rsplit(':').next().unwrap();
@@ -217,12 +213,8 @@ async fn resume_refuses_another_target_and_names_both() {
         &env_refs(&env),
     )
     .await;
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("is not the same server as"),
-        "{}",
-        run.stderr
-    );
+    run.expect_code(2);
+    run.expect_stderr("is not the same server as");
     // Nothing was appended by a refused resume.
     assert_eq!(journal_text(&incident), journal);
     assert!(!journal.contains("run_resumed"));
@@ -249,12 +241,8 @@ async fn resume_refuses_another_key_even_with_the_same_mask() {
         ],
     )
     .await;
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("another key that also masks as"),
-        "{}",
-        run.stderr
-    );
+    run.expect_code(2);
+    run.expect_stderr("another key that also masks as");
     assert!(
         !run.stderr.contains(&twin),
         "the key itself is never printed"
@@ -291,7 +279,7 @@ async fn resume_moves_to_a_restarted_simulator_only_when_told_and_records_it() {
         &env_refs(&env),
     )
     .await;
-    assert_eq!(run.code, 5, "{}", run.stderr);
+    run.expect_code(5);
     assert!(
         run.stderr
             .contains(&format!("this incident ran against {}", first.url())),
@@ -314,7 +302,7 @@ async fn resume_moves_to_a_restarted_simulator_only_when_told_and_records_it() {
         &env_refs(&env),
     )
     .await;
-    assert_eq!(again.code, 5, "{}", again.stderr);
+    again.expect_code(5);
     support::assert_verifies(&incident);
 }
 
@@ -335,7 +323,7 @@ async fn a_drill_resumes_on_its_own_scenario_without_flags_from_another_folder()
         &[],
     )
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.expect_code(0);
     let incident = run.incident(dir.path());
     let elsewhere = tempfile::tempdir().unwrap();
     let resumed = respond(
@@ -344,7 +332,7 @@ async fn a_drill_resumes_on_its_own_scenario_without_flags_from_another_folder()
         &[],
     )
     .await;
-    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    resumed.expect_code(0);
     let journal = journal_text(&incident);
     let recorded = std::fs::canonicalize(&scenario).unwrap();
     assert!(
@@ -369,12 +357,8 @@ async fn a_drill_resumes_on_its_own_scenario_without_flags_from_another_folder()
         &[],
     )
     .await;
-    assert_eq!(refused.code, 2, "{}", refused.stderr);
-    assert!(
-        refused.stderr.contains("ran against simulator (scenario"),
-        "{}",
-        refused.stderr
-    );
+    refused.expect_code(2);
+    refused.expect_stderr("ran against simulator (scenario");
 }
 
 /// A run holds its folder a moment before its journal exists. A resume in that moment
@@ -393,7 +377,7 @@ async fn resume_of_a_folder_held_before_its_journal_exists_is_busy() {
         &[],
     )
     .await;
-    assert_eq!(out.code, 4, "{}", out.stderr);
+    out.expect_code(4);
     assert!(
         out.stderr.contains("alice@desk") || out.stderr.contains("PID"),
         "{}",
@@ -408,10 +392,6 @@ async fn resume_of_a_folder_held_before_its_journal_exists_is_busy() {
         &[],
     )
     .await;
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("not an incident folder"),
-        "{}",
-        out.stderr
-    );
+    out.expect_code(2);
+    out.expect_stderr("not an incident folder");
 }

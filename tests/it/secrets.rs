@@ -145,7 +145,7 @@ async fn a_drill_writes_no_secret_and_only_the_masked_key() {
             ("BINANCE_API_SECRET", RESPONDER_SECRET),
         ];
         let run = respond(dir.path(), &args, &env).await;
-        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.expect_code(0);
         let outputs = written(&run, &[&dir.path().join("incidents"), &log]);
         assert!(outputs.len() > 10, "the incident folder was written");
         assert!(
@@ -223,7 +223,7 @@ async fn rejected_credentials_are_reported_without_the_secret() {
         if secret == wrong_secret {
             // A wrong secret says nothing about the key: nothing is skipped as if it were
             // dead; the run stops at triage (credentials rejected, nothing done: exit 3).
-            assert_eq!(run.code, 3, "{}", run.stderr);
+            run.expect_code(3);
             assert!(
                 run.stderr.contains(&format!(
                     "the secret given does not belong to key {}",
@@ -232,13 +232,9 @@ async fn rejected_credentials_are_reported_without_the_secret() {
                 "{}",
                 run.stderr
             );
-            assert!(run.stderr.contains("may still be LIVE"), "{}", run.stderr);
+            run.expect_stderr("may still be LIVE");
         } else {
-            assert!(
-                run.stderr.contains("already rejected at triage"),
-                "{}",
-                run.stderr
-            );
+            run.expect_stderr("already rejected at triage");
         }
         let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
         assert_clean(
@@ -317,7 +313,7 @@ async fn a_key_file_others_can_read_is_refused_with_chmod_600() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 5, "{}", run.stderr);
+    run.expect_code(5);
     let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
     assert_clean(&outputs, &[LEAKED_SECRET], &[LEAKED_KEY]);
     assert_masked_key_shown(&outputs, LEAKED_KEY);
@@ -406,7 +402,7 @@ async fn ed25519_and_rsa_private_keys_are_never_written() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 5, "{}", run.stderr);
+    run.expect_code(5);
     let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
     assert_clean(&outputs, &secrets, &[&rsa.api_key]);
     assert_masked_key_shown(&outputs, &rsa.api_key);
@@ -430,8 +426,8 @@ async fn ed25519_and_rsa_private_keys_are_never_written() {
         &[],
     )
     .await;
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("chmod 600"), "{}", run.stderr);
+    run.expect_code(2);
+    run.expect_stderr("chmod 600");
     assert_eq!(server.request_log().len(), before);
     assert_clean(&written(&run, &[]), &secrets, &[&rsa.api_key]);
 }

@@ -240,11 +240,7 @@ async fn a_live_run_without_a_terminal_and_without_yes_deletes_nothing() {
         &env,
     )
     .await;
-    assert!(
-        run.stderr.contains("delete the leaked key xEEs…l8Ks"),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("delete the leaked key xEEs…l8Ks");
     assert!(sim.state_summary().keys.iter().all(|k| !k.deleted));
     assert!(!sim
         .request_log()

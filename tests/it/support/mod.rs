@@ -6,12 +6,17 @@ use std::path::{Path, PathBuf};
 
 use respond::sim::{Scenario, SimConfig, SimServer};
 
-/// The outcome of one run of the binary.
+/// The outcome of one run of the binary, with what is needed to explain a failure.
 #[derive(Debug)]
 pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// The command line as run (credentials are in the environment, never here).
+    pub command: String,
+    pub cwd: PathBuf,
+    /// The temporary folder of a [`Test::new`] run, kept as long as its outcome.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Run {
@@ -22,32 +27,199 @@ impl Run {
             .stdout
             .lines()
             .last()
-            .unwrap_or_else(|| panic!("no incident folder printed\n{}", self.stderr));
+            .unwrap_or_else(|| panic!("no incident folder printed\n{}", self.dump()));
         cwd.join(line.trim())
+    }
+
+    /// The incident folder, relative to the folder the run ran in.
+    #[track_caller]
+    pub fn incident_dir(&self) -> PathBuf {
+        self.incident(&self.cwd)
+    }
+
+    /// Fail with the whole story unless the run exited with `expected`.
+    #[track_caller]
+    pub fn expect_code(&self, expected: i32) -> &Run {
+        if self.code != expected {
+            panic!(
+                "expected exit {expected}, got {}\n{}",
+                self.code,
+                self.dump()
+            );
+        }
+        self
+    }
+
+    /// Fail with the whole story unless stderr says `text`.
+    #[track_caller]
+    pub fn expect_stderr(&self, text: &str) -> &Run {
+        if !self.stderr.contains(text) {
+            panic!("stderr does not say {text:?}\n{}", self.dump());
+        }
+        self
+    }
+
+    /// `respond report verify` passes on the incident this run printed.
+    #[track_caller]
+    pub fn verify_report(&self) -> &Run {
+        assert_verifies(&self.incident_dir());
+        self
+    }
+
+    /// The command, its exit code, stdout, stderr, and the files of every incident
+    /// folder under the folder it ran in with the journal's last lines.
+    pub fn dump(&self) -> String {
+        let mut out = format!(
+            "--- command (in {}): {}\n--- exit: {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.cwd.display(),
+            self.command,
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        let incidents = self.cwd.join("incidents");
+        for incident in std::fs::read_dir(&incidents)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = incident.path();
+            let mut files: Vec<String> = std::fs::read_dir(&path)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|f| f.file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            out += &format!("\n--- {}: {}", path.display(), files.join(" "));
+            if let Ok(journal) = std::fs::read_to_string(path.join("journal.jsonl")) {
+                let lines: Vec<&str> = journal.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(5)..];
+                out += &format!("\n--- last journal lines:\n{}", tail.join("\n"));
+            }
+        }
+        out
+    }
+}
+
+/// One run of the real binary, built up like a command line: the environment is
+/// cleared (no credentials or settings leak in from the machine running the tests),
+/// stdin is not a terminal, and colour is off.
+///
+/// ```ignore
+/// let sim = support::sim(None).await;
+/// Test::new().against(&sim).leaked_key(&sim).args(&["compromised", "--yes"])
+///     .run().await.expect_code(5).verify_report();
+/// ```
+pub struct Test {
+    cwd: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Test {
+    /// In a fresh temporary folder, kept until the [`Test`] is dropped: use
+    /// [`Test::in_dir`] with a folder of your own to look at files after the run.
+    pub fn new() -> Test {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        Test {
+            cwd: dir.path().to_path_buf(),
+            args: Vec::new(),
+            env: Vec::new(),
+            _dir: Some(dir),
+        }
+    }
+
+    /// In `cwd`, which the caller keeps.
+    pub fn in_dir(cwd: &Path) -> Test {
+        Test {
+            cwd: cwd.to_path_buf(),
+            args: Vec::new(),
+            env: Vec::new(),
+            _dir: None,
+        }
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Test {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Test {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn envs(mut self, env: &[(&str, &str)]) -> Test {
+        for (k, v) in env {
+            self.env.push((k.to_string(), v.to_string()));
+        }
+        self
+    }
+
+    /// The simulator's leaked key as `BINANCE_API_KEY`/`BINANCE_API_SECRET`.
+    pub fn leaked_key(mut self, sim: &SimServer) -> Test {
+        self.env.extend(leaked_env(sim));
+        self
+    }
+
+    /// `--base-url` of the simulator (after the arguments given so far).
+    pub fn against(mut self, sim: &SimServer) -> Test {
+        self.args.push("--base-url".into());
+        self.args.push(sim.url().to_string());
+        self
+    }
+
+    fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_respond"));
+        cmd.current_dir(&self.cwd)
+            .args(&self.args)
+            .env_clear()
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null());
+        // The runtime's and the tools' own settings, never respond's.
+        for name in ["PATH", "RUST_BACKTRACE", "LLVM_PROFILE_FILE"] {
+            if let Some(value) = std::env::var_os(name) {
+                cmd.env(name, value);
+            }
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn outcome(self, out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            command: format!("respond {}", self.args.join(" ")),
+            cwd: self.cwd,
+            _dir: self._dir,
+        }
+    }
+
+    pub async fn run(self) -> Run {
+        let out = tokio::process::Command::from(self.command())
+            .output()
+            .await
+            .expect("run respond");
+        self.outcome(out)
+    }
+
+    /// [`Test::run`] for tests without a runtime.
+    pub fn run_sync(self) -> Run {
+        let out = self.command().output().expect("run respond");
+        self.outcome(out)
     }
 }
 
 /// Run `respond` with `args` in `cwd`, without a terminal, with only the given variables
-/// as credentials.
+/// in its environment.
 pub async fn respond(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"));
-    cmd.current_dir(cwd)
-        .args(args)
-        .env_remove("BINANCE_API_KEY")
-        .env_remove("BINANCE_API_SECRET")
-        .env_remove("BINANCE_RESPONDER_API_KEY")
-        .env_remove("BINANCE_RESPONDER_API_SECRET")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().await.expect("run respond");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Test::in_dir(cwd).args(args).envs(env).run().await
 }
 
 /// The simulator with a scenario (the built-in one, optionally edited).
