@@ -24,6 +24,87 @@ use support::{env_refs, leaked_env, read_json, respond, Run};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The fault matrix, in the order `.ci/run` prints it: the fault, what respond must do
+/// (`{detail}` is filled in by the run), and the test below that proves it.
+struct Row {
+    test: &'static str,
+    fault: &'static str,
+    outcome: &'static str,
+}
+
+const MATRIX: &[Row] = &[
+    Row {
+        test: "fault_5xx_burst",
+        fault: "5xx burst (12 answers 500/502/503 during containment, half after taking effect)",
+        outcome: "completes: reads and cancel-alls retried with backoff; 8 orders cancelled once each",
+    },
+    Row {
+        test: "fault_requests_never_answered",
+        fault: "requests never answered (5 swallowed during containment; --request-timeout 1s)",
+        outcome: "completes: each timed-out read or cancel-all sent again after the timeout",
+    },
+    Row {
+        test: "fault_exchange_never_answers",
+        fault: "no request ever answered (from the start; --request-timeout 500ms)",
+        outcome: "stops before anything: `exchange unreachable: no answer within 0.5s`, no incident folder",
+    },
+    Row {
+        test: "fault_429_with_retry_after",
+        fault: "429 with Retry-After: 2 (every request for 1.5 s from the start of containment)",
+        outcome: "completes: {detail} request(s) answered 429, each family paused until Retry-After, then resumed",
+    },
+    Row {
+        test: "fault_418_ip_banned",
+        fault: "418 IP ban (from the start of containment — the cancels, sent once triage and the listing answered — for 60 s)",
+        outcome: "cancel-orders fails: each cancel `… banned this IP … until … (HTTP 418)`, none sent again; exit 1",
+    },
+    Row {
+        test: "fault_clock_skew_plus_3s",
+        fault: "exchange clock jumps +3 s mid-run (-1021, --recv-window 2000)",
+        outcome: "completes: -1021 answered, clock measured again, the rejected request re-sent once",
+    },
+    Row {
+        test: "fault_clock_skew_minus_3s",
+        fault: "exchange clock jumps -3 s mid-run (-1021, default recvWindow)",
+        outcome: "completes: -1021 answered, clock measured again, the rejected request re-sent once",
+    },
+    Row {
+        test: "fault_malformed_json",
+        fault: "malformed JSON on /api/v3/openOrders (spot listing and cancel-all)",
+        outcome: "completes with cancel-orders failed: `spot NOT checked … may still be open`; 4 orders on the other markets cancelled",
+    },
+    Row {
+        test: "fault_malformed_json_withdrawal_history",
+        fault: "malformed JSON on /sapi/v1/capital/withdraw/history",
+        outcome: "completes with transfers failed: `withdrawal history NOT fully read — check it in the Binance app` (never \"0 withdrawals\")",
+    },
+    Row {
+        test: "fault_connection_reset",
+        fault: "connection reset (RST on every 4th request, before or after the exchange acted)",
+        outcome: "completes: {detail} resets, each request sent again on a new connection",
+    },
+    Row {
+        test: "fault_key_deleted_mid_run",
+        fault: "leaked key deleted during the trades pull (no responder key)",
+        outcome: "completes; containment done before; `Binance now rejects the leaked key … deleted or restricted during the run`; transfers failed (nothing readable)",
+    },
+    Row {
+        test: "fault_key_deleted_mid_run_with_responder_key",
+        fault: "leaked key deleted during the trades pull (responder key given)",
+        outcome: "completes; later evidence read with the responder key, the unknown withdrawal still found",
+    },
+    Row {
+        test: "fault_interrupted_mid_cancel_then_resumed",
+        fault: "Ctrl-C (SIGINT) right after the first cancel-all was acknowledged, then `respond resume DIR` (no target flag)",
+        outcome: "exit 130 with the journal intact; resume previews again, cancels only what is still open, then completes (exit 5)",
+    },
+    Row {
+        test: "fault_second_writer_during_a_run",
+        fault: "a second respond on the same incident while the first runs (`resume DIR`, then `compromised` of the same key)",
+        outcome: "both refuse before doing anything, naming the holder's PID and host (exit 4); `--new-incident` starts a separate one; the first completes and `report verify` passes",
+    },
+];
+
 /// The built-in scenario without its attacker: every open order is cancelled exactly
 /// once unless something is wrong, so any second acknowledged cancel is a finding.
 fn calm_scenario() -> String {
@@ -41,6 +122,17 @@ async fn start_sim(text: &str, faults: &[&str]) -> SimServer {
         config.faults.apply(f).unwrap();
     }
     SimServer::start(config).await.expect("start the simulator")
+}
+
+/// The calm scenario's simulator with `faults`, a folder to run in, its URL and the
+/// leaked key's environment: what every row starts from.
+async fn calm_exchange(
+    faults: &[&str],
+) -> (SimServer, tempfile::TempDir, String, Vec<(String, String)>) {
+    let server = start_sim(&calm_scenario(), faults).await;
+    let url = server.url().to_string();
+    let env = leaked_env(&server);
+    (server, tempfile::tempdir().unwrap(), url, env)
 }
 
 /// Change the simulator's faults in place.
@@ -254,25 +346,27 @@ fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no step {id} in the report"))
 }
 
-/// One row of the matrix, written where `.ci/run` collects it and to stderr.
-fn record_row(
-    order: u32,
-    test: &str,
-    fault: &str,
-    outcome: &str,
-    code: impl std::fmt::Display,
-    took: Duration,
-) {
-    let row = format!(
-        "| {fault} | {outcome} | {code} | {:.1}s | `{test}` |",
+/// Write the test's row of the matrix where `.ci/run` collects it, and to stderr.
+fn record(test: &str, detail: Option<String>, code: impl std::fmt::Display, took: Duration) {
+    let (index, row) = MATRIX
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.test == test)
+        .unwrap_or_else(|| panic!("{test} is not in MATRIX"));
+    let outcome = row
+        .outcome
+        .replace("{detail}", detail.as_deref().unwrap_or(""));
+    let line = format!(
+        "| {} | {outcome} | {code} | {:.1}s | `{test}` |",
+        row.fault,
         took.as_secs_f64()
     );
-    eprintln!("fault matrix: {row}");
+    eprintln!("fault matrix: {line}");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fault-matrix");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
-        dir.join(format!("{order:02}-{test}.row")),
-        format!("{row}\n"),
+        dir.join(format!("{:02}-{test}.row", index + 1)),
+        format!("{line}\n"),
     )
     .unwrap();
 }
@@ -310,10 +404,7 @@ fn assert_contained(run: &Run, dir: &Path, server: &SimServer) -> Value {
 async fn fault_5xx_burst() {
     // 100 ms of latency: the cancels, sent moments after the listing is answered, are
     // still on their way when the burst starts, however busy the machine is.
-    let server = start_sim(&calm_scenario(), &["seed=5", "latency=100"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url().to_string();
-    let env = leaked_env(&server);
+    let (server, dir, url, env) = calm_exchange(&["seed=5", "latency=100"]).await;
     // From the moment containment starts listing orders, every answer is a 500, 502 or
     // 503 (half of them after the request took effect) until twelve have been sent.
     let meddle = async {
@@ -338,24 +429,14 @@ async fn fault_5xx_burst() {
         run.stderr
     );
     assert_contained(&run, dir.path(), &server);
-    record_row(
-        1,
-        "fault_5xx_burst",
-        "5xx burst (12 answers 500/502/503 during containment, half after taking effect)",
-        "completes: reads and cancel-alls retried with backoff; 8 orders cancelled once each",
-        run.code,
-        took,
-    );
+    record("fault_5xx_burst", None, run.code, took);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_requests_never_answered() {
     // 100 ms of latency, so the cancels sent right after the listing are still on their
     // way when the exchange stops answering, however busy the machine is.
-    let server = start_sim(&calm_scenario(), &["seed=5", "latency=100"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url().to_string();
-    let env = leaked_env(&server);
+    let (server, dir, url, env) = calm_exchange(&["seed=5", "latency=100"]).await;
     // Requests accepted and never answered, from the start of containment until five
     // have been swallowed; the client's own timeout (1 s here) has to fire.
     let meddle = async {
@@ -387,22 +468,12 @@ async fn fault_requests_never_answered() {
         "timeouts are journaled"
     );
     drop(report);
-    record_row(
-        2,
-        "fault_requests_never_answered",
-        "requests never answered (5 swallowed during containment; --request-timeout 1s)",
-        "completes: each timed-out read or cancel-all sent again after the timeout",
-        run.code,
-        took,
-    );
+    record("fault_requests_never_answered", None, run.code, took);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_exchange_never_answers() {
-    let server = start_sim(&calm_scenario(), &["timeout-rate=1"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url().to_string();
-    let env = leaked_env(&server);
+    let (server, dir, url, env) = calm_exchange(&["timeout-rate=1"]).await;
     let (run, took) = run_while(
         dir.path(),
         &live_args(&url, &["--request-timeout", "500ms"]),
@@ -417,14 +488,7 @@ async fn fault_exchange_never_answers() {
         "nothing was done, so nothing is left behind"
     );
     assert!(client_log(&server).iter().all(|e| e.method == "GET"));
-    record_row(
-        3,
-        "fault_exchange_never_answers",
-        "no request ever answered (from the start; --request-timeout 500ms)",
-        "stops before anything: `exchange unreachable: no answer within 0.5s`, no incident folder",
-        run.code,
-        took,
-    );
+    record("fault_exchange_never_answers", None, run.code, took);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -432,10 +496,7 @@ async fn fault_429_with_retry_after() {
     // Latency holds each request 400 ms before the exchange looks at it, so a fault set
     // when the first round trip (triage and the listing) is answered applies to
     // containment's first requests: the cancels.
-    let server = start_sim(&calm_scenario(), &["latency=400"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url().to_string();
-    let env = leaked_env(&server);
+    let (server, dir, url, env) = calm_exchange(&["latency=400"]).await;
     let meddle = async {
         if wait_for(&server, Duration::from_secs(20), first_round_trip_answered).await {
             set(&server, &["throttle=1500", "latency=0"]);
@@ -459,14 +520,9 @@ async fn fault_429_with_retry_after() {
         "no request repeated inside the wait: {limited:?}"
     );
     assert_contained(&run, dir.path(), &server);
-    record_row(
-        4,
+    record(
         "fault_429_with_retry_after",
-        "429 with Retry-After: 2 (every request for 1.5 s from the start of containment)",
-        &format!(
-            "completes: {} request(s) answered 429, each family paused until Retry-After, then resumed",
-            limited.len()
-        ),
+        Some(limited.len().to_string()),
         run.code,
         took,
     );
@@ -474,10 +530,7 @@ async fn fault_429_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_418_ip_banned() {
-    let server = start_sim(&calm_scenario(), &["latency=400"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url().to_string();
-    let env = leaked_env(&server);
+    let (server, dir, url, env) = calm_exchange(&["latency=400"]).await;
     let meddle = async {
         // Once the first round trip (triage's reads and the listing of every book) is
         // answered, as the cancels go out.
@@ -515,21 +568,11 @@ async fn fault_418_ip_banned() {
     let report = read_json(&incident.join("report.json"));
     assert_eq!(report["outcome"], "failed");
     assert_eq!(step(&report, "cancel-orders")["status"], "failed");
-    record_row(
-        5,
-        "fault_418_ip_banned",
-        "418 IP ban (from the start of containment — the cancels, sent once triage and the listing answered — for 60 s)",
-        "cancel-orders fails: each cancel `… banned this IP … until … (HTTP 418)`, none sent again; exit 1",
-        run.code,
-        took,
-    );
+    record("fault_418_ip_banned", None, run.code, took);
 }
 
 async fn clock_jump(skew: &str, extra: &[&str]) -> (Run, Duration, SimServer, tempfile::TempDir) {
-    let server = start_sim(&calm_scenario(), &[]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url().to_string();
-    let env = leaked_env(&server);
+    let (server, dir, url, env) = calm_exchange(&[]).await;
     // The exchange's clock jumps after respond measured it (an NTP step on either side):
     // the next signed requests fall outside recvWindow and are answered -1021.
     let meddle = async {
@@ -565,14 +608,7 @@ async fn fault_clock_skew_plus_3s() {
     // 3 s behind the exchange is inside the default 5 s recvWindow; a 2 s window is not.
     let (run, took, server, dir) = clock_jump("clock-skew=3000", &["--recv-window", "2000"]).await;
     assert_resynced(&run, dir.path(), &server);
-    record_row(
-        6,
-        "fault_clock_skew_plus_3s",
-        "exchange clock jumps +3 s mid-run (-1021, --recv-window 2000)",
-        "completes: -1021 answered, clock measured again, the rejected request re-sent once",
-        run.code,
-        took,
-    );
+    record("fault_clock_skew_plus_3s", None, run.code, took);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -580,23 +616,13 @@ async fn fault_clock_skew_minus_3s() {
     // 3 s ahead of the exchange is past Binance's 1 s allowance whatever the window.
     let (run, took, server, dir) = clock_jump("clock-skew=-3000", &[]).await;
     assert_resynced(&run, dir.path(), &server);
-    record_row(
-        7,
-        "fault_clock_skew_minus_3s",
-        "exchange clock jumps -3 s mid-run (-1021, default recvWindow)",
-        "completes: -1021 answered, clock measured again, the rejected request re-sent once",
-        run.code,
-        took,
-    );
+    record("fault_clock_skew_minus_3s", None, run.code, took);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_malformed_json() {
     // Spot's open-orders answers (listing and cancel-all) are cut in half.
-    let server = start_sim(&calm_scenario(), &["malformed=/api/v3/openOrders"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url().to_string();
-    let env = leaked_env(&server);
+    let (server, dir, url, env) = calm_exchange(&["malformed=/api/v3/openOrders"]).await;
     let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, async {}).await;
     assert_eq!(
         run.code, 1,
@@ -628,14 +654,7 @@ async fn fault_malformed_json() {
         3,
         "spot's three orders are still open"
     );
-    record_row(
-        8,
-        "fault_malformed_json",
-        "malformed JSON on /api/v3/openOrders (spot listing and cancel-all)",
-        "completes with cancel-orders failed: `spot NOT checked … may still be open`; 4 orders on the other markets cancelled",
-        run.code,
-        took,
-    );
+    record("fault_malformed_json", None, run.code, took);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -658,11 +677,9 @@ async fn fault_malformed_json_withdrawal_history() {
     let report = read_json(&incident.join("report.json"));
     assert_eq!(step(&report, "transfers")["status"], "failed");
     assert_eq!(step(&report, "cancel-orders")["status"], "ok");
-    record_row(
-        9,
+    record(
         "fault_malformed_json_withdrawal_history",
-        "malformed JSON on /sapi/v1/capital/withdraw/history",
-        "completes with transfers failed: `withdrawal history NOT fully read — check it in the Binance app` (never \"0 withdrawals\")",
+        None,
         run.code,
         took,
     );
@@ -755,11 +772,9 @@ async fn fault_connection_reset() {
     let resets = resets.load(Ordering::SeqCst);
     assert!(resets >= 10, "connections were reset: {resets}");
     assert_contained(&run, dir.path(), &server);
-    record_row(
-        10,
+    record(
         "fault_connection_reset",
-        "connection reset (RST on every 4th request, before or after the exchange acted)",
-        &format!("completes: {resets} resets, each request sent again on a new connection"),
+        Some(resets.to_string()),
         run.code,
         took,
     );
@@ -830,14 +845,7 @@ async fn fault_key_deleted_mid_run() {
     assert_eq!(step(&report, "cancel-orders")["status"], "ok");
     assert_eq!(step(&report, "transfers")["status"], "failed");
     assert_eq!(report["outcome"], "completed");
-    record_row(
-        11,
-        "fault_key_deleted_mid_run",
-        "leaked key deleted during the trades pull (no responder key)",
-        "completes; containment done before; `Binance now rejects the leaked key … deleted or restricted during the run`; transfers failed (nothing readable)",
-        run.code,
-        took,
-    );
+    record("fault_key_deleted_mid_run", None, run.code, took);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -857,11 +865,9 @@ async fn fault_key_deleted_mid_run_with_responder_key() {
         findings.iter().any(|f| f.contains("TXunknown")),
         "the theft is still found, read with the responder key: {findings:?}"
     );
-    record_row(
-        12,
+    record(
         "fault_key_deleted_mid_run_with_responder_key",
-        "leaked key deleted during the trades pull (responder key given)",
-        "completes; later evidence read with the responder key, the unknown withdrawal still found",
+        None,
         run.code,
         took,
     );
@@ -872,10 +878,7 @@ async fn fault_key_deleted_mid_run_with_responder_key() {
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_interrupted_mid_cancel_then_resumed() {
     // Every answer takes 200 ms, so the cancel-alls are in flight for a while.
-    let server = start_sim(&calm_scenario(), &["latency=200"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url().to_string();
-    let env = leaked_env(&server);
+    let (server, dir, url, env) = calm_exchange(&["latency=200"]).await;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
         .current_dir(dir.path())
@@ -946,11 +949,9 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
     let report = read_json(&incident.join("report.json"));
     assert_eq!(report["outcome"], "completed");
     assert_eq!(step(&report, "cancel-orders")["status"], "ok");
-    record_row(
-        13,
+    record(
         "fault_interrupted_mid_cancel_then_resumed",
-        "Ctrl-C (SIGINT) right after the first cancel-all was acknowledged, then `respond resume DIR` (no target flag)",
-        "exit 130 with the journal intact; resume previews again, cancels only what is still open, then completes (exit 5)",
+        None,
         format!("130, then {}", resume.code),
         took,
     );
@@ -962,10 +963,7 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
 async fn fault_second_writer_during_a_run() {
     // Every answer takes 400 ms, so the first run is still going while the others try,
     // however busy the machine is.
-    let server = start_sim(&calm_scenario(), &["latency=400"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = server.url().to_string();
-    let env = leaked_env(&server);
+    let (_server, dir, url, env) = calm_exchange(&["latency=400"]).await;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
         .current_dir(dir.path())
@@ -1061,11 +1059,9 @@ async fn fault_second_writer_during_a_run() {
         .unwrap()
         .count();
     assert_eq!(incidents, 2, "the refused runs created no folder");
-    record_row(
-        14,
+    record(
         "fault_second_writer_during_a_run",
-        "a second respond on the same incident while the first runs (`resume DIR`, then `compromised` of the same key)",
-        "both refuse before doing anything, naming the holder's PID and host (exit 4); `--new-incident` starts a separate one; the first completes and `report verify` passes",
+        None,
         format!("4, 4; first {}", status.code().unwrap_or(-1)),
         took,
     );
