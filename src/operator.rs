@@ -54,6 +54,44 @@ pub enum Level {
     Alert,
 }
 
+/// A progress indicator an operator hands out for a long pull: shown as a bar at a
+/// terminal, nowhere otherwise. Actions only count and label; how it looks is the
+/// operator's business (indicatif, for the terminal).
+#[derive(Clone, Debug)]
+pub struct Progress(ProgressBar);
+
+impl Progress {
+    /// Shown nowhere.
+    pub fn hidden() -> Progress {
+        Progress(ProgressBar::hidden())
+    }
+
+    /// `n` more of the total done.
+    pub fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+
+    /// The total, when it becomes known or changes.
+    pub fn set_length(&self, total: u64) {
+        self.0.set_length(total);
+    }
+
+    /// How many are done.
+    pub fn set_position(&self, done: u64) {
+        self.0.set_position(done);
+    }
+
+    /// The words beside the bar.
+    pub fn set_message(&self, message: impl Into<String>) {
+        self.0.set_message(message.into());
+    }
+
+    /// Gone from the screen: the step's own line says how it ended.
+    pub fn finish_and_clear(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
 pub trait Operator: Send + Sync {
     /// Whether prompts can be answered (a terminal on stdin and stderr, or a script).
     fn interactive(&self) -> bool;
@@ -62,7 +100,7 @@ pub trait Operator: Send + Sync {
     /// Tell the operator something.
     fn say(&self, level: Level, text: &str);
     /// A progress bar (hidden where there is no terminal). `total` None: a spinner.
-    fn progress(&self, label: &str, total: Option<u64>) -> ProgressBar;
+    fn progress(&self, label: &str, total: Option<u64>) -> Progress;
     /// Which of `items` the operator ticks, starting from `ticked`; only called when
     /// `interactive()` is true. `None`: no answer (the terminal went away, Ctrl-C), so
     /// the defaults stand.
@@ -242,7 +280,7 @@ impl Operator for Terminal {
         }
     }
 
-    fn progress(&self, label: &str, total: Option<u64>) -> ProgressBar {
+    fn progress(&self, label: &str, total: Option<u64>) -> Progress {
         let bar = match total {
             Some(n) => ProgressBar::new(n).with_style(
                 ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})")
@@ -256,7 +294,7 @@ impl Operator for Terminal {
         };
         bar.set_message(label.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
-        self.multi.add(bar)
+        Progress(self.multi.add(bar))
     }
 }
 
@@ -292,8 +330,8 @@ impl Operator for NonInteractive {
         }
     }
 
-    fn progress(&self, _label: &str, _total: Option<u64>) -> ProgressBar {
-        ProgressBar::hidden()
+    fn progress(&self, _label: &str, _total: Option<u64>) -> Progress {
+        Progress::hidden()
     }
 }
 
@@ -380,7 +418,7 @@ impl Operator for Scripted {
         panic!("unexpected pick: {text}");
     }
 
-    fn progress(&self, _label: &str, _total: Option<u64>) -> ProgressBar {
-        ProgressBar::hidden()
+    fn progress(&self, _label: &str, _total: Option<u64>) -> Progress {
+        Progress::hidden()
     }
 }

@@ -5,19 +5,19 @@
 //! The credential types themselves (masking, signing) are the client's:
 //! `respond_binance::credentials`, re-exported here.
 use std::fmt;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
 pub use respond_binance::credentials::*;
 
-/// The passphrase of an encrypted private key, typed at a hidden prompt; `None` without
-/// a terminal.
+/// The passphrase of an encrypted private key, typed at a hidden prompt when the run's
+/// policy lets a person be asked (`person`); `None` otherwise.
+fn passphrase(person: bool) -> impl FnOnce() -> Option<Zeroizing<String>> {
+    move || person.then(passphrase_at_terminal).flatten()
+}
+
 fn passphrase_at_terminal() -> Option<Zeroizing<String>> {
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return None;
-    }
     dialoguer::Password::new()
         .with_prompt("Passphrase of the encrypted private key (input hidden)")
         .interact()
@@ -94,14 +94,16 @@ pub enum SecretError {
 }
 
 /// Where credentials for a role may come from, in order: the key file, the environment,
-/// a hidden prompt (only when allowed and a terminal is attached).
+/// a hidden prompt. `person`: the run's policy lets a person be asked (the passphrase of
+/// an encrypted key, and with `prompt_for_key` the key and secret themselves).
 pub fn load(
     role: Role,
     key_file: Option<&Path>,
-    allow_prompt: bool,
+    prompt_for_key: bool,
+    person: bool,
 ) -> Result<Option<Credentials>, SecretError> {
     if let Some(path) = key_file {
-        return read_key_file(path).map(Some);
+        return read_key_file(path, person).map(Some);
     }
     let (key_var, secret_var) = role.env_names();
     let key = std::env::var(key_var)
@@ -117,7 +119,7 @@ pub fn load(
         return match (key, secret) {
             (Some(k), None) => {
                 let pem = read_private_file(Path::new(&pem_path))?;
-                Credentials::from_private_key_pem_with(k.trim(), &pem, passphrase_at_terminal)
+                Credentials::from_private_key_pem_with(k.trim(), &pem, passphrase(person))
                     .map(Some)
                     .map_err(|source| SecretError::Key {
                         origin: format!("{pem_var} ({})", Path::new(&pem_path).display()),
@@ -147,13 +149,7 @@ pub fn load(
             var: secret_var,
             missing: key_var,
         }),
-        (None, None)
-            if allow_prompt
-                && std::io::stdin().is_terminal()
-                && std::io::stderr().is_terminal() =>
-        {
-            prompt(role).map(Some)
-        }
+        (None, None) if prompt_for_key && person => prompt(role).map(Some),
         (None, None) => Ok(None),
     }
 }
@@ -179,11 +175,12 @@ fn prompt(role: Role) -> Result<Credentials, SecretError> {
     let path = Path::new(secret.trim());
     if path.is_absolute() && path.is_file() {
         let pem = read_private_file(path)?;
-        return Credentials::from_private_key_pem_with(key.trim(), &pem, passphrase_at_terminal)
-            .map_err(|source| SecretError::Key {
+        return Credentials::from_private_key_pem_with(key.trim(), &pem, passphrase(true)).map_err(
+            |source| SecretError::Key {
                 origin: format!("the {role} key's PEM file"),
                 source,
-            });
+            },
+        );
     }
     Ok(Credentials::new(key.trim(), secret.trim()))
 }
@@ -214,7 +211,7 @@ fn read_private_file(path: &Path) -> Result<Zeroizing<String>, SecretError> {
 /// Read a key file: `api_key: ...` and either `secret: ...` (HMAC) or, for an Ed25519 or
 /// RSA key, `private_key_file: PATH` (a PEM file, itself 0600) or `private_key:` followed
 /// by the PEM (on the same line and the next ones, up to `-----END ...-----`).
-pub fn read_key_file(path: &Path) -> Result<Credentials, SecretError> {
+pub fn read_key_file(path: &Path, person: bool) -> Result<Credentials, SecretError> {
     let text = read_private_file(path)?;
     let format = |line: usize, message: &str| SecretError::Format {
         path: path.to_path_buf(),
@@ -285,7 +282,7 @@ pub fn read_key_file(path: &Path) -> Result<Credentials, SecretError> {
     }
     match (key, secret, pem) {
         (Some(k), None, Some(pem)) if !k.is_empty() => {
-            Credentials::from_private_key_pem_with(k.as_str(), &pem, passphrase_at_terminal).map_err(|source| {
+            Credentials::from_private_key_pem_with(k.as_str(), &pem, passphrase(person)).map_err(|source| {
                 SecretError::Key {
                     origin: format!("key file {}", path.display()),
                     source,
@@ -376,10 +373,10 @@ mod tests {
         )
         .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = read_key_file(&path).unwrap_err().to_string();
+        let err = read_key_file(&path, false).unwrap_err().to_string();
         assert!(err.contains("chmod 600"), "{err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let c = read_key_file(&path).unwrap();
+        let c = read_key_file(&path, false).unwrap();
         assert_eq!(c.key.expose(), "AbCdEFGHIJKLMNOPwXyZ");
         assert_eq!(c.secret.expose(), "s3cr3t-s3cr3t");
     }
@@ -391,7 +388,7 @@ mod tests {
         let path = dir.path().join("key");
         std::fs::write(&path, "api_key: abc\npassword: nope\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let err = read_key_file(&path).unwrap_err().to_string();
+        let err = read_key_file(&path, false).unwrap_err().to_string();
         assert!(err.contains(":2:"), "{err}");
         assert!(!err.contains("nope"), "{err}");
     }
@@ -495,7 +492,10 @@ mod tests {
             "inline.key",
             &format!("api_key: AbCdEFGHIJKLMNOPwXyZ\nprivate_key: {pem}"),
         );
-        assert_eq!(read_key_file(&inline).unwrap().signer.kind(), "ed25519");
+        assert_eq!(
+            read_key_file(&inline, false).unwrap().signer.kind(),
+            "ed25519"
+        );
         let block = private(
             "block.key",
             &format!(
@@ -506,20 +506,26 @@ mod tests {
                     .join("\n")
             ),
         );
-        assert_eq!(read_key_file(&block).unwrap().signer.kind(), "ed25519");
+        assert_eq!(
+            read_key_file(&block, false).unwrap().signer.kind(),
+            "ed25519"
+        );
         private("k.pem", &pem);
         let by_path = private(
             "path.key",
             "api_key: AbCdEFGHIJKLMNOPwXyZ\nprivate_key_file: k.pem\n",
         );
-        assert_eq!(read_key_file(&by_path).unwrap().signer.kind(), "ed25519");
+        assert_eq!(
+            read_key_file(&by_path, false).unwrap().signer.kind(),
+            "ed25519"
+        );
         // The PEM file is a secret too: 0600 or refused.
         std::fs::set_permissions(
             dir.path().join("k.pem"),
             std::fs::Permissions::from_mode(0o644),
         )
         .unwrap();
-        assert!(read_key_file(&by_path)
+        assert!(read_key_file(&by_path, false)
             .unwrap_err()
             .to_string()
             .contains("chmod 600"));
@@ -527,6 +533,6 @@ mod tests {
             "both.key",
             &format!("api_key: AbCdEFGHIJKLMNOPwXyZ\nsecret: s3cr3t\nprivate_key: {pem}"),
         );
-        assert!(read_key_file(&both).is_err());
+        assert!(read_key_file(&both, false).is_err());
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod drill;
 pub mod interrupt;
 pub mod liveness;
+pub mod policy;
 pub mod previous;
 pub mod session;
 pub mod step;
@@ -17,6 +18,7 @@ use std::time::Instant;
 
 use serde_json::Value as Json;
 
+use self::policy::Question;
 use self::step::{Action, ActionError, ActionSpec, Args, Kind, Outcome, RunShared, StepContext};
 use crate::error::exit;
 use crate::operator::{Answer, Level, Prompt, PromptKind};
@@ -117,7 +119,6 @@ pub struct Engine<'a> {
     registry: &'a step::Registry,
     shared: Arc<RunShared>,
     inputs: BTreeMap<String, String>,
-    yes: bool,
     who: String,
     interrupt: Interrupt,
     outputs: HashMap<String, BTreeMap<String, Json>>,
@@ -144,7 +145,6 @@ impl<'a> Engine<'a> {
         registry: &'a step::Registry,
         shared: Arc<RunShared>,
         inputs: BTreeMap<String, String>,
-        yes: bool,
         who: String,
         interrupt: Interrupt,
     ) -> Self {
@@ -153,7 +153,6 @@ impl<'a> Engine<'a> {
             registry,
             shared,
             inputs,
-            yes,
             who,
             interrupt,
             outputs: HashMap::new(),
@@ -312,7 +311,9 @@ impl<'a> Engine<'a> {
                 }
             }
 
-            if spec.kind == Kind::Destructive && !self.yes && !self.shared.operator.interactive() {
+            if spec.kind == Kind::Destructive
+                && self.shared.policy.decide(Question::Destructive) == policy::Decision::Nobody
+            {
                 // Rule: without a terminal and without --yes, stop before the first
                 // destructive step, having started nothing.
                 let message = format!(
@@ -657,11 +658,12 @@ impl<'a> Engine<'a> {
             ));
         }
         let dry = self.shared.dry_run;
-        let answer = if self.yes {
+        let decided = self.shared.policy.decide(Question::Destructive);
+        let answer = if let policy::Decision::Yes { by } = decided {
             self.say(Level::Info, &preview.body);
-            self.answer(step, "yes", None, "--yes")?;
+            self.answer(step, "yes", None, by)?;
             Answer::Yes
-        } else if self.shared.operator.interactive() {
+        } else if decided == policy::Decision::Ask {
             let question = if dry {
                 format!("{} (dry run: nothing will be sent)", step.display_title())
             } else {
@@ -718,13 +720,14 @@ impl<'a> Engine<'a> {
             .text("instructions")
             .unwrap_or_default()
             .to_string();
-        if self.shared.drill && self.shared.autopilot {
+        let decided = self.shared.policy.decide(Question::Manual);
+        if let policy::Decision::Yes { by } = decided {
             self.say(Level::Info, &instructions);
-            self.answer(step, "done", Some("drill autopilot".into()), "autopilot")?;
+            self.answer(step, "done", Some("drill autopilot".into()), by)?;
             self.confirmed.insert(step.id.clone());
             return Ok(Decision::Proceed);
         }
-        if !self.shared.operator.interactive() {
+        if decided == policy::Decision::Nobody {
             self.say(Level::Info, &instructions);
             self.answer(
                 step,
@@ -823,7 +826,7 @@ impl<'a> Engine<'a> {
             self.confirmed.remove(&step.id);
             let message = format!("`{}` was reported done, but {evidence}", step.id);
             self.say(Level::Alert, &message);
-            if !self.shared.operator.interactive() || self.shared.autopilot || ask == MAX_ASKS {
+            if !self.shared.policy.asks(Question::AskAgain) || ask == MAX_ASKS {
                 let summary = format!("reported done, but the check contradicts it: {evidence}");
                 return Ok(self.failed(step, action.spec(), summary, false));
             }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::policy::{Policy, Question};
 use super::step::{Registry, RunShared};
 use super::{Engine, Interrupt, Resumed, RunResult, Services};
 use crate::engine::config::{RunConfig, Target};
@@ -400,6 +401,7 @@ pub async fn connect(
     observer: Arc<JournalObserver>,
     before_sending: impl FnOnce(Option<&Credentials>) -> Result<(), Error>,
     warm_up: Option<&Registry>,
+    person: bool,
 ) -> Result<(Services, Keys), Error> {
     let needs_exchange = playbook
         .steps
@@ -438,14 +440,19 @@ pub async fn connect(
                 },
                 Target::Drill { .. } => unreachable!("handled above"),
             };
-            let Some(leaked) = secret::load(Role::Leaked, cfg.key_file.as_deref(), true)? else {
+            let Some(leaked) = secret::load(Role::Leaked, cfg.key_file.as_deref(), true, person)?
+            else {
                 return Err(Error::usage_hint(
                     "no credentials for the leaked key",
                     "set BINANCE_API_KEY and BINANCE_API_SECRET, give --key-file FILE, or run in a terminal to be asked; to rehearse without a key, use --drill",
                 ));
             };
-            let responder =
-                secret::load(Role::Responder, cfg.responder_key_file.as_deref(), false)?;
+            let responder = secret::load(
+                Role::Responder,
+                cfg.responder_key_file.as_deref(),
+                false,
+                person,
+            )?;
             (endpoints, Some(leaked), responder, None)
         }
     };
@@ -573,6 +580,7 @@ pub async fn run(
             }
         },
         Some(registry),
+        policy(cfg, operator.as_ref()).asks(Question::Secret),
     )
     .await?;
     let key_masked = keys.leaked.clone();
@@ -599,7 +607,7 @@ pub async fn run(
                 "An unfinished incident of this key is in {}. Resume it instead of starting a new one?",
                 previous.display()
             );
-            let resume_it = if operator.interactive() {
+            let resume_it = if policy(cfg, operator.as_ref()).asks(Question::Resume) {
                 let prompt = crate::operator::Prompt {
                     kind: crate::operator::PromptKind::Question,
                     step: "resume",
@@ -817,6 +825,7 @@ pub async fn resume(
             _ => Ok(()),
         },
         None,
+        policy(cfg, operator.as_ref()).asks(Question::Secret),
     )
     .await?;
     if state
@@ -1042,6 +1051,16 @@ fn wire_journal(journal: &Journal, cfg: &RunConfig, services: &Services) {
     }
 }
 
+/// Who decides what in this run: the one place `--yes`, the terminal and the drill's
+/// autopilot are read.
+pub fn policy(cfg: &RunConfig, operator: &dyn Operator) -> Policy {
+    Policy {
+        yes: cfg.yes,
+        terminal: operator.interactive(),
+        autopilot: cfg.drill() && cfg.yes,
+    }
+}
+
 /// What every step of this session shares.
 #[allow(clippy::too_many_arguments)]
 fn shared(
@@ -1058,7 +1077,7 @@ fn shared(
     Arc::new(RunShared {
         dry_run: cfg.dry_run,
         drill: cfg.drill(),
-        autopilot: cfg.drill() && cfg.yes,
+        policy: policy(cfg, operator.as_ref()),
         journal,
         operator,
         incident_dir,
@@ -1112,8 +1131,8 @@ async fn walk(
     }
     operator.say(Level::Heading, &banner);
 
-    let engine = Engine::new(playbook, registry, shared, inputs, cfg.yes, who, interrupt)
-        .with_earlier(earlier);
+    let engine =
+        Engine::new(playbook, registry, shared, inputs, who, interrupt).with_earlier(earlier);
     let outcome = engine.run().await;
     // Whatever happened, the report is rendered from what the journal holds.
     let rendered = report::render_dir(&dir);

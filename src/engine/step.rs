@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
+use super::policy::{Decision, Question};
 use crate::operator::{Level, Operator};
 pub use crate::playbook::spec::{self, ActionSpec, ArgType, InputSpec, Kind, OutputSpec};
 use crate::report::journal::{Event, Journal, JournalError, StepStatus};
@@ -135,7 +136,8 @@ pub struct RunShared {
     pub dry_run: bool,
     pub drill: bool,
     /// A drill with --yes: manual steps are confirmed and carried out by the simulator.
-    pub autopilot: bool,
+    /// Who decides each question (`--yes`, the terminal, the drill autopilot).
+    pub policy: super::policy::Policy,
     pub journal: Journal,
     pub operator: Arc<dyn Operator>,
     pub incident_dir: PathBuf,
@@ -464,7 +466,7 @@ impl StepContext {
     /// default — the answer that does the least harm — is taken. Journaled either way.
     pub fn ask(&self, question: &str, default_yes: bool) -> Result<bool, ActionError> {
         let operator = self.run.operator.clone();
-        let (yes, by) = if operator.interactive() {
+        let (yes, by) = if self.run.policy.asks(Question::Inside { default_yes }) {
             let prompt = crate::operator::Prompt {
                 kind: crate::operator::PromptKind::Question,
                 step: &self.step,
@@ -489,20 +491,14 @@ impl StepContext {
         Ok(yes)
     }
 
-    /// Whether a person can be asked about the parts of a step: a terminal, and not the
-    /// drill's autopilot (where `--yes` stands for the person).
-    fn person_at_terminal(&self) -> bool {
-        self.run.operator.interactive() && !self.run.autopilot
-    }
-
     /// One item of a destructive step the engine has already confirmed as a whole (one
     /// key of several to delete): a person at a terminal is asked about it, default no;
     /// otherwise the step's confirmation (`--yes`, the drill's autopilot) covers it.
     pub fn confirm_item(&self, question: &str) -> Result<bool, ActionError> {
-        if self.person_at_terminal() {
-            return self.ask(question, false);
+        match self.run.policy.decide(Question::Item) {
+            Decision::Ask => self.ask(question, false),
+            _ => Ok(true),
         }
-        Ok(true)
     }
 }
 
@@ -532,7 +528,7 @@ impl StepContext {
         ticked: &[bool],
     ) -> (Vec<bool>, bool) {
         let operator = self.run.operator.clone();
-        if self.person_at_terminal() && !items.is_empty() {
+        if self.run.policy.asks(Question::Pick) && !items.is_empty() {
             let prompt = crate::operator::Prompt {
                 kind: crate::operator::PromptKind::Question,
                 step: &self.step,
