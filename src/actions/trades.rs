@@ -227,9 +227,9 @@ struct Pulled {
     failed: Vec<String>,
     /// (market, symbol) → why a window of it could not be read.
     gaps: BTreeMap<(Market, String), String>,
-    /// Pulls attempted, and the error codes of those that failed.
+    /// Pulls attempted, and for each that failed, its credential rejection if any.
     attempted: usize,
-    codes: Vec<Option<i64>>,
+    failures: Vec<Option<crate::exchange::Rejection>>,
 }
 
 /// One spot symbol's trades in `range`: the most recent page first, which for most
@@ -308,7 +308,7 @@ async fn pull(
     let mut failed = BTreeSet::new();
     let mut gaps = BTreeMap::new();
     let attempted = tasks.len();
-    let mut codes = Vec::new();
+    let mut failures = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         bar.inc(1);
         match joined {
@@ -320,7 +320,7 @@ async fn pull(
             }
             Ok((market, symbol, Err(e))) => {
                 failed.insert(format!("{market} {symbol}: {}", short_error(&e)));
-                codes.push(e.code());
+                failures.push(e.rejection());
                 gaps.insert((market, symbol), short_error(&e));
             }
             Err(e) => {
@@ -336,14 +336,15 @@ async fn pull(
         failed: failed.into_iter().collect(),
         gaps,
         attempted,
-        codes,
+        failures,
     }
 }
 
 fn short_error(e: &ExchangeError) -> String {
-    match e.code() {
-        Some(-1121) => "not a valid symbol".into(),
-        _ => e.to_string(),
+    if e.is_unknown_symbol() {
+        "not a valid symbol".into()
+    } else {
+        e.to_string()
     }
 }
 
@@ -397,19 +398,14 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         ctx.note(Level::Warn, format!("trades not read for {f}"))?;
     }
     // One liveness probe decides whether a refusal here means the key is gone.
-    if let Some(code) = pulled
-        .codes
-        .iter()
-        .copied()
-        .find(|c| matches!(c, Some(-2008 | -2014 | -2015)))
-    {
-        ctx.leaked_key_rejected(code).await?;
+    if let Some(rejection) = pulled.failures.iter().flatten().find(|r| r.about_the_key()) {
+        ctx.leaked_key_rejected(*rejection).await?;
     }
-    if pulled.attempted > 0 && pulled.codes.len() == pulled.attempted {
+    if pulled.attempted > 0 && pulled.failures.len() == pulled.attempted {
         // Not one pull worked: "0 trades" would read as "no trades".
         return Err(ActionError::Failed(format!(
             "no trade history could be read ({} pull(s) failed), e.g. {}",
-            pulled.codes.len(),
+            pulled.failures.len(),
             pulled.failed.first().map(String::as_str).unwrap_or("")
         )));
     }

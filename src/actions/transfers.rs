@@ -164,21 +164,21 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
     bar.finish_and_clear();
 
     let mut gaps = Vec::new();
-    let mut codes = Vec::new();
+    let mut failed = Vec::new();
     let (withdrawals, err) = withdrawals;
     let withdrawals_unread = err.is_some();
     if let Some(e) = err {
-        codes.push(e.code());
+        failed.push(e.rejection());
         gaps.push(format!("withdrawals: {e}"));
     }
     let (deposits, err) = deposits;
     if let Some(e) = err {
-        codes.push(e.code());
+        failed.push(e.rejection());
         gaps.push(format!("deposits: {e}"));
     }
     let (pay, err) = pay;
     if let Some(e) = err {
-        codes.push(e.code());
+        failed.push(e.rejection());
         gaps.push(format!("Binance Pay: {e}"));
     }
     // Sources that apply to this key; "0 withdrawals" is only said when read.
@@ -196,7 +196,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             Vec::new()
         }
         Err(e) => {
-            codes.push(e.code());
+            failed.push(e.rejection());
             gaps.push(format!("sub-account transfers: {e}"));
             Vec::new()
         }
@@ -206,20 +206,16 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         match result {
             Ok(list) => universal.extend(list),
             Err(e) => {
-                codes.push(e.code());
+                failed.push(e.rejection());
                 gaps.push(format!("universal transfers {kind}: {e}"));
             }
         }
     }
     // One liveness probe decides whether a refusal here means the key is gone.
-    if let Some(code) = codes
-        .iter()
-        .copied()
-        .find(|c| matches!(c, Some(-2008 | -2014 | -2015)))
-    {
-        ctx.leaked_key_rejected(code).await?;
+    if let Some(rejection) = failed.iter().flatten().find(|r| r.about_the_key()) {
+        ctx.leaked_key_rejected(*rejection).await?;
     }
-    if codes.len() == sources {
+    if failed.len() == sources {
         // Not one source could be read: "0 withdrawals" would read as "none".
         for g in &gaps {
             ctx.note(Level::Warn, format!("not read: {g}"))?;

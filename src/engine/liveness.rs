@@ -1,19 +1,21 @@
 //! One liveness probe round of the leaked key (the spot account and the key's
 //! permissions, at once) and what this run saw of the key before it. Used by
 //! `binance.verify_revoked` and by the engine when a read is refused mid-run.
-use crate::exchange::{Client, ErrorKind, ExchangeError};
+use crate::exchange::{Client, ExchangeError, Rejection};
 use crate::report::verdict::{Probe, Seen};
 
 use super::step::StepContext;
 
 pub fn classify(result: &Result<(), ExchangeError>) -> Probe {
-    match result {
-        Ok(()) => Probe::Accepted,
-        Err(e) => match (e.kind(), e.code()) {
-            (ErrorKind::CredentialsRejected, Some(-2008)) => Probe::NotFound,
-            (ErrorKind::CredentialsRejected, Some(c @ (-2015 | -2014))) => Probe::Refused(c),
-            (_, Some(c)) => Probe::Inconclusive(format!("code {c}")),
-            _ => Probe::Inconclusive(e.to_string()),
+    let Err(e) = result else {
+        return Probe::Accepted;
+    };
+    match e.rejection() {
+        Some(Rejection::NotFound) => Probe::NotFound,
+        Some(r @ (Rejection::Refused | Rejection::BadKeyFormat)) => Probe::Refused(r.code()),
+        _ => match e.code() {
+            Some(c) => Probe::Inconclusive(format!("code {c}")),
+            None => Probe::Inconclusive(e.to_string()),
         },
     }
 }

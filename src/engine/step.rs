@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 use super::policy::{Decision, Question};
+use crate::exchange::Rejection;
 use crate::operator::{Level, Operator};
 pub use crate::playbook::spec::{self, ActionSpec, ArgType, InputSpec, Kind, OutputSpec};
 use crate::report::journal::{Event, Journal, JournalError, StepStatus};
@@ -382,13 +383,13 @@ impl StepContext {
         self.client(self.role)
     }
 
-    /// A read failed with `code`. A -2015 (or -2014, -2008) from one evidence endpoint
+    /// A read was refused (`rejection`). A -2015 (or -2014, -2008) from one evidence endpoint
     /// says that endpoint refuses the key — a permission it lacks, an IP — not that the
     /// key is gone: it is a gap in that source. Only a liveness probe decides: when the
     /// probe finds the key rejected too (deleted mid-run), remember it, so later steps
     /// read with the responder key, and say so once.
-    pub async fn leaked_key_rejected(&self, code: Option<i64>) -> Result<(), ActionError> {
-        if self.role != Role::Leaked || !matches!(code, Some(-2008 | -2014 | -2015)) {
+    pub async fn leaked_key_rejected(&self, rejection: Rejection) -> Result<(), ActionError> {
+        if self.role != Role::Leaked || !rejection.about_the_key() {
             return Ok(());
         }
         let services = &self.run.services;
@@ -432,7 +433,7 @@ impl StepContext {
             Level::Alert,
             format!(
                 "Binance now rejects the leaked key (code {}; liveness probe: {}): it was deleted or restricted during the run. {next}",
-                code.unwrap_or_default(),
+                rejection.code(),
                 seen.join(", ")
             ),
         )

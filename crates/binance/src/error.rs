@@ -133,6 +133,22 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Binance's code for it, for the words and the journal.
+    pub fn code(self) -> i64 {
+        match self {
+            Rejection::Refused => -2015,
+            Rejection::BadKeyFormat => -2014,
+            Rejection::NotFound => -2008,
+            Rejection::BadSignature => -1022,
+        }
+    }
+
+    /// Whether it says something about the key itself (gone, or refused here), as
+    /// opposed to the secret: only a liveness probe tells which.
+    pub fn about_the_key(self) -> bool {
+        !matches!(self, Rejection::BadSignature)
+    }
+
     fn from_code(code: i64) -> Option<Rejection> {
         match code {
             -2015 => Some(Rejection::Refused),
@@ -194,6 +210,11 @@ impl ExchangeError {
             | ExchangeError::IpBanned { code, .. } => *code,
             _ => None,
         }
+    }
+
+    /// -1121: the exchange does not list the symbol (delisted, or never was).
+    pub fn is_unknown_symbol(&self) -> bool {
+        self.code() == Some(-1121)
     }
 
     /// Why the credentials were rejected, if that is what this is.
