@@ -16,6 +16,7 @@ use super::{
 };
 use crate::exchange::{ApiRestrictions, ExchangeError, SpotAccount};
 use crate::operator::Level;
+use crate::report::journal::Severity;
 use crate::report::journal::StepStatus;
 use crate::secret::Role;
 
@@ -168,7 +169,7 @@ pub struct Check {
     /// `ok`, `problem`, or `unknown`.
     pub result: &'static str,
     /// For problems: critical, high, medium.
-    pub severity: Option<&'static str>,
+    pub severity: Option<Severity>,
     pub detail: String,
     /// For problems: the fix, in one sentence.
     pub fix: Option<String>,
@@ -197,7 +198,7 @@ impl Check {
 
     fn problem(
         check: &'static str,
-        severity: &'static str,
+        severity: Severity,
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
@@ -241,7 +242,7 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
     checks.push(if facts.withdrawals {
         Check::problem(
             "withdrawals",
-            "critical",
+            Severity::Critical,
             "withdrawals are enabled; no purpose needs them, and they turn a leak into a loss",
             "In API Management, edit this key and untick \"Enable Withdrawals\" (withdraw by hand in the app when you need to).",
         )
@@ -252,7 +253,7 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
     checks.push(match purpose {
         Purpose::Data if !trading.is_empty() => Check::problem(
             "least-privilege",
-            "high",
+            Severity::High,
             format!(
                 "declared for data, but it can trade: {}",
                 trading.join(", ")
@@ -279,14 +280,14 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
     checks.push(if facts.internal_transfer {
         Check::problem(
             "transfers",
-            "medium",
+            Severity::Medium,
             "internal transfer is enabled: the key can move funds to other accounts",
             "Edit the key and untick \"Permits Internal Transfer\" unless it exists to move funds between your own accounts.",
         )
     } else if facts.universal_transfer && purpose == Purpose::Data {
         Check::problem(
             "transfers",
-            "medium",
+            Severity::Medium,
             "declared for data, but it can move funds between wallets (universal transfer)",
             "Edit the key and untick \"Permits Universal Transfer\": reading needs no transfers.",
         )
@@ -304,7 +305,7 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
         Some(true) => Check::ok("ip-whitelist", "restricted to whitelisted IP addresses"),
         Some(false) => Check::problem(
             "ip-whitelist",
-            if can_move_money { "high" } else { "medium" },
+            if can_move_money { Severity::High } else { Severity::Medium },
             "no IP whitelist: anyone holding the key can use it from anywhere",
             "Edit the key in API Management, choose \"Restrict access to trusted IPs only\" and enter your servers' addresses.",
         ),
@@ -321,7 +322,7 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
             if now_ms - created > limit_ms {
                 Check::problem(
                     "rotation",
-                    "medium",
+                    Severity::Medium,
                     format!(
                         "created {} ({age} days ago), past the {} rotation period",
                         date(created),
@@ -360,13 +361,13 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
         ),
         Some(at) if at <= now_ms => Check::problem(
             "trading-expiry",
-            "high",
+            Severity::High,
             format!("the trading permission expired {}: this key can no longer trade", rfc3339(at)),
             "Restrict the key to your servers' IP addresses (Binance only lets unrestricted keys' trading lapse), or replace it with an IP-restricted key.",
         ),
         Some(at) if at - now_ms <= EXPIRY_WARNING.as_millis() as i64 => Check::problem(
             "trading-expiry",
-            "medium",
+            Severity::Medium,
             format!(
                 "the trading permission expires {} (in {} days)",
                 rfc3339(at),
@@ -463,7 +464,7 @@ impl Action for KeyAudit {
             for check in &problems {
                 let fix = check.fix.clone().unwrap_or_default();
                 ctx.finding(
-                    check.severity.unwrap_or("medium"),
+                    check.severity.unwrap_or(Severity::Medium),
                     finding_title(check),
                     json!({"check": check.check, "key": key, "fix": fix}),
                 )?;
@@ -571,7 +572,7 @@ mod tests {
             let checks = assess(&facts, purpose, ROTATION, NOW);
             let w = checks.iter().find(|c| c.check == "withdrawals").unwrap();
             assert!(w.is_problem());
-            assert_eq!(w.severity, Some("critical"));
+            assert_eq!(w.severity, Some(Severity::Critical));
             assert!(w.fix.as_deref().unwrap().contains("Enable Withdrawals"));
         }
     }
@@ -613,14 +614,14 @@ mod tests {
         };
         let c = assess(&open, Purpose::Data, ROTATION, NOW);
         let ip = c.iter().find(|c| c.check == "ip-whitelist").unwrap();
-        assert_eq!(ip.severity, Some("medium"));
+        assert_eq!(ip.severity, Some(Severity::Medium));
         let trading = KeyFacts {
             spot_and_margin_trading: true,
             ..open
         };
         let c = assess(&trading, Purpose::Trading, ROTATION, NOW);
         let ip = c.iter().find(|c| c.check == "ip-whitelist").unwrap();
-        assert_eq!(ip.severity, Some("high"));
+        assert_eq!(ip.severity, Some(Severity::High));
         // Unknown (testnet) is not a problem.
         let unknown = KeyFacts {
             ip_restricted: None,
@@ -659,7 +660,7 @@ mod tests {
         );
         let lapsed = assess(&trading(NOW - DAY), Purpose::Trading, ROTATION, NOW);
         let e = lapsed.iter().find(|c| c.check == "trading-expiry").unwrap();
-        assert_eq!(e.severity, Some("high"));
+        assert_eq!(e.severity, Some(Severity::High));
         assert!(e.detail.contains("can no longer trade"));
         // A data key is flagged for trading at all, not for the expiry.
         assert_eq!(

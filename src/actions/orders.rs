@@ -14,6 +14,7 @@ use super::{
 };
 use crate::exchange::{Client, ExchangeError, Market, Order, Rejection};
 use crate::operator::Level;
+use crate::report::journal::Severity;
 
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(CancelOpenOrders::default())]
@@ -319,7 +320,7 @@ async fn refused_outcome(ctx: &StepContext, markets: &[Market]) -> Result<Outcom
                 .collect();
             ctx.evidence("open-orders", rows.clone())?;
             ctx.finding(
-                "high",
+                Severity::High,
                 format!(
                     "{} NOT cancelled: the leaked key is refused from this machine",
                     describe(&listing.orders)
@@ -562,7 +563,7 @@ fn spawn_watch(
                 format!("{} — someone is still using this key; cancelling them now. Deleting the key is the real stop.", describe(&new).replacen("open order", "NEW open order", 1)),
             );
             let finding = ctx.finding(
-                "critical",
+                Severity::Critical,
                 format!("Attacker still active: {} order(s) placed after the cancel", new.len()),
                 json!(new.iter().map(|o| row(Some(o.market.as_str()), o)).collect::<Vec<_>>()),
             );
@@ -633,7 +634,7 @@ pub async fn last_sweep(ctx: &StepContext) -> Result<usize, ActionError> {
         ),
     )?;
     ctx.finding(
-        "critical",
+        Severity::Critical,
         format!(
             "Attacker still active: {} order(s) open just before the key was deleted",
             open.len()
@@ -925,7 +926,7 @@ impl Action for CancelOpenOrders {
                         ),
                     )?;
                     ctx.finding(
-                        "critical",
+                        Severity::Critical,
                         format!(
                             "Attacker still active: {} order(s) placed after the cancel",
                             new.len()

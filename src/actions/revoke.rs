@@ -12,6 +12,7 @@ use super::{
     StepContext,
 };
 use crate::operator::Level;
+use crate::report::journal::Severity;
 use crate::secret::Role;
 
 pub use crate::engine::liveness::{classify, probe_round, seen_at_triage};
@@ -172,14 +173,14 @@ impl Action for VerifyRevoked {
                         "{key} is refused by Binance ({codes_seen}) but not proven deleted: -2015/-2014 also mean an IP not on the whitelist, a removed permission, or a temporary ban. Check in API Management that the key is gone."
                     );
                     ctx.note(Level::Warn, message.clone())?;
-                    ctx.finding("medium", "The key is refused but its deletion is not proven (-2015/-2014 are ambiguous)", json!({"codes": codes_seen}))?;
+                    ctx.finding(Severity::Medium, "The key is refused but its deletion is not proven (-2015/-2014 are ambiguous)", json!({"codes": codes_seen}))?;
                     Ok(outcome(format!("rejected ({codes_seen}): deleted, or refused from this host — not proof of deletion")))
                 }
                 Verdict::Unknown => Err(ActionError::Failed(format!(
                     "could not tell whether {key} is dead after {rounds} round(s): {codes_seen}. Timeouts, rate limits and a wrong secret (-1022) prove nothing; check API Management by hand."
                 ))),
                 Verdict::Alive => {
-                    ctx.finding("critical", format!("{key} is still live {elapsed}s after it was reported deleted"), json!({"rounds": rounds}))?;
+                    ctx.finding(Severity::Critical, format!("{key} is still live {elapsed}s after it was reported deleted"), json!({"rounds": rounds}))?;
                     Err(ActionError::Failed(format!(
                         "{key} is STILL LIVE after {elapsed}s of probing: it was not deleted, or a different key was. Open Profile > API Management, delete the key ending in its last four characters, then run `respond resume` on this incident."
                     )))

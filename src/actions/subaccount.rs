@@ -22,6 +22,7 @@ use super::{
 };
 use crate::exchange::{Client, ExchangeError, SubAccountApiKey};
 use crate::operator::Level;
+use crate::report::journal::Severity;
 use crate::secret::Role;
 
 pub fn all() -> Vec<Arc<dyn Action>> {
@@ -322,7 +323,7 @@ impl Action for KeyOwner {
             ctx.evidence("api-keys", rows)?;
             for k in &flagged_keys {
                 ctx.finding(
-                    "high",
+                    Severity::High,
                     format!(
                         "Key {} (\"{}\") on sub-account {who} was created {} — inside the review window: did you create it?",
                         k.masked(),
@@ -721,7 +722,7 @@ impl Action for SubaccountTransfers {
                 .collect();
             if !outgoing.is_empty() {
                 ctx.finding(
-                    "high",
+                    Severity::High,
                     format!(
                         "{} transfer(s) moved money out of sub-account {hint} in the review window: did your desk make them?",
                         outgoing.len()

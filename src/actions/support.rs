@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{Action, ActionError, ActionSpec, BoxFuture, Kind, Outcome, OutputSpec, StepContext};
 use crate::operator::Level;
+use crate::report::journal::Severity;
 
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(SupportMessage)]
@@ -64,7 +65,7 @@ impl Action for SupportMessage {
             let findings: Vec<_> = ctx
                 .findings()
                 .into_iter()
-                .filter(|f| matches!(f.severity.as_str(), "critical" | "high" | "medium"))
+                .filter(|f| f.severity >= Severity::Medium)
                 .collect();
             if findings.is_empty() {
                 return Ok(Outcome::ok("no findings: no support message needed"));

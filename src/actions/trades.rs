@@ -16,6 +16,7 @@ use super::{
 };
 use crate::exchange::{Client, ExchangeError, Kline, Market, Pull, TimeWindow, Trade};
 use crate::operator::Level;
+use crate::report::journal::Severity;
 
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(RecentTrades)]
@@ -631,7 +632,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
                 .map(|(_, t)| t.quote_qty.unwrap_or(t.price * t.qty))
                 .sum();
             ctx.finding(
-                    "high",
+                    Severity::High,
                     format!(
                         "{} trade(s) in {symbol} ({market}) far from the market price (up to {}{}%), {} in quote asset{}",
                         off.len(),
@@ -648,7 +649,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
                 )?;
         } else if is_new {
             ctx.finding(
-                "medium",
+                Severity::Medium,
                 format!("{symbol} ({market}) was first traded inside the review window"),
                 json!({"market": market.as_str(), "symbol": symbol, "trades": trades.len()}),
             )?;

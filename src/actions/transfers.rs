@@ -16,6 +16,7 @@ use crate::exchange::{
     Client, ErrorKind, ExchangeError, Pull, TimeWindow, UNIVERSAL_TRANSFER_TYPES,
 };
 use crate::operator::Level;
+use crate::report::journal::Severity;
 
 pub fn all() -> Vec<Arc<dyn Action>> {
     vec![Arc::new(Transfers)]
@@ -298,7 +299,11 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
                 (true, _) => "the leaked key had withdrawals enabled",
             };
             ctx.finding(
-                if is_known { "high" } else { "critical" },
+                if is_known {
+                    Severity::High
+                } else {
+                    Severity::Critical
+                },
                 format!(
                     "Withdrawal of {} {} to {} ({}) at {} UTC — {why}",
                     dec(w.amount),

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::exchange::{ApiRestrictions, ExchangeError, Market, Rejection};
 use crate::operator::Level;
+use crate::report::journal::Severity;
 use crate::secret::Role;
 
 pub fn all() -> Vec<Arc<dyn Action>> {
@@ -478,7 +479,7 @@ impl Action for KeyPermissions {
             )?;
             if facts.can_withdraw {
                 ctx.finding(
-                    "critical",
+                    Severity::Critical,
                     "Withdrawals are enabled on the leaked key",
                     json!({"key": key}),
                 )?;
@@ -491,7 +492,7 @@ impl Action for KeyPermissions {
                 && facts.known
             {
                 ctx.finding(
-                    "high",
+                    Severity::High,
                     "The leaked key can trade and has no IP whitelist",
                     json!({"key": key}),
                 )?;
@@ -515,7 +516,7 @@ impl Action for KeyPermissions {
                     format!("  {what} trading is enabled on this key: respond does not list or cancel {what} orders ({api}) — check them in the Binance app"),
                 )?;
                 ctx.finding(
-                    "high",
+                    Severity::High,
                     format!("The leaked key may trade {what}, which respond does not cancel: check {what} orders and positions by hand"),
                     json!({"key": key}),
                 )?;
@@ -633,7 +634,7 @@ async fn dead_key(
         no_responder(ctx)?;
     }
     ctx.finding(
-        "info",
+        Severity::Info,
         format!("The leaked key was already rejected at triage ({what})"),
         json!({"code": code}),
     )?;
@@ -686,7 +687,7 @@ async fn refused_here(
         no_responder(ctx)?;
     }
     ctx.finding(
-        "high",
+        Severity::High,
         "The leaked key is refused from this machine (-2015) but NOT proven dead: it may still be live from its whitelisted addresses",
         json!({"code": code, "answered": answered}),
     )?;
@@ -733,7 +734,7 @@ async fn left_open(ctx: &StepContext, why: &str) -> Result<(), ActionError> {
         ),
     )?;
     ctx.finding(
-        "high",
+        Severity::High,
         format!(
             "{} open order(s) left by the dead key; cancel them by hand",
             open.len()

@@ -491,7 +491,7 @@ impl<'a> Engine<'a> {
                 self.say(Level::Alert, &title);
                 self.record(Event::Finding {
                     step: "since-incident".into(),
-                    severity: "critical".into(),
+                    severity: crate::report::journal::Severity::Critical,
                     title,
                     detail: rows,
                 })?;

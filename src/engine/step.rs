@@ -17,7 +17,7 @@ use super::policy::{Decision, Question};
 use crate::exchange::Rejection;
 use crate::operator::{Level, Operator};
 pub use crate::playbook::spec::{self, ActionSpec, ArgType, InputSpec, Kind, OutputSpec};
-use crate::report::journal::{Event, Journal, JournalError, StepStatus};
+use crate::report::journal::{Event, Journal, JournalError, Severity, StepStatus};
 use crate::secret::Role;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -171,7 +171,7 @@ pub struct RunState {
 
 #[derive(Clone, Debug)]
 pub struct FindingRecord {
-    pub severity: String,
+    pub severity: Severity,
     pub title: String,
     pub detail: Json,
 }
@@ -206,7 +206,7 @@ impl RunState {
                     detail,
                     ..
                 } => state.findings.push(FindingRecord {
-                    severity: severity.clone(),
+                    severity: *severity,
                     title: title.clone(),
                     detail: detail.clone(),
                 }),
@@ -247,12 +247,12 @@ impl StepContext {
 
     pub fn finding(
         &self,
-        severity: &str,
+        severity: Severity,
         title: impl Into<String>,
         detail: Json,
     ) -> Result<(), ActionError> {
         let title = title.into();
-        let level = if matches!(severity, "critical" | "high") {
+        let level = if severity.is_alert() {
             Level::Alert
         } else {
             Level::Warn
@@ -262,12 +262,12 @@ impl StepContext {
             .say(level, &format!("finding ({severity}): {title}"));
         self.run.journal.record(Event::Finding {
             step: self.step.clone(),
-            severity: severity.into(),
+            severity,
             title: title.clone(),
             detail: detail.clone(),
         })?;
         self.state().findings.push(FindingRecord {
-            severity: severity.into(),
+            severity,
             title,
             detail,
         });

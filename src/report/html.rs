@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use serde_json::Value as Json;
 
-use super::journal::{Record, StepStatus};
+use super::journal::{Record, Severity, StepStatus};
 use super::{Report, EVIDENCE_DIR};
 
 /// Rows of each evidence table shown inline; the CSV has them all.
@@ -98,8 +98,8 @@ fn status_class(status: Option<StepStatus>) -> &'static str {
     }
 }
 
-fn severity_badge(severity: &str) -> String {
-    format!("<span class=\"sev {0}\">{0}</span>", esc(severity))
+fn severity_badge(severity: Severity) -> String {
+    format!("<span class=\"sev {0}\">{0}</span>", esc(severity.as_str()))
 }
 
 fn cell(value: Option<&Json>) -> String {
@@ -212,7 +212,7 @@ fn summary(out: &mut String, r: &Report) {
     let mut row = |name: &str, value: String| {
         let _ = writeln!(out, "<tr><th>{name}</th><td>{value}</td></tr>");
     };
-    row("Severity", severity_badge(&r.severity));
+    row("Severity", severity_badge(r.severity));
     row(
         "Outcome",
         format!(
@@ -275,7 +275,7 @@ fn findings(out: &mut String, r: &Report) {
             out,
             "<tr><td class=\"time\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
             esc(&f.time),
-            severity_badge(&f.severity),
+            severity_badge(f.severity),
             esc(&f.title),
             esc(&f.step)
         );

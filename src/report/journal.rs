@@ -73,6 +73,43 @@ impl StepStatus {
     }
 }
 
+/// How bad a finding is, worst last; in the journal and reports as the lowercase word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// No finding at all (a report's overall severity before the first).
+    None,
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::None => "none",
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// High or critical: the operator must not miss it.
+    pub fn is_alert(self) -> bool {
+        self >= Severity::High
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What happened. The schema is public once `--json` exposes it: add fields, never
 /// rename.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -177,8 +214,7 @@ pub enum Event {
     },
     Finding {
         step: String,
-        /// critical, high, medium, low, info
-        severity: String,
+        severity: Severity,
         title: String,
         #[serde(default)]
         detail: Json,

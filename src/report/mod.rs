@@ -18,7 +18,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use journal::{Event, ReadJournal, Record, StepStatus};
+use journal::{Event, ReadJournal, Record, Severity, StepStatus};
 
 pub const REPORT_MD: &str = "report.md";
 pub const REPORT_HTML: &str = "report.html";
@@ -70,7 +70,7 @@ pub struct DecisionReport {
 pub struct FindingReport {
     pub time: String,
     pub step: String,
-    pub severity: String,
+    pub severity: Severity,
     pub title: String,
     pub detail: Json,
 }
@@ -114,7 +114,7 @@ pub struct Report {
     /// journal ends without a run_finished (a crash).
     pub outcome: String,
     pub exit_code: Option<u8>,
-    pub severity: String,
+    pub severity: Severity,
     pub steps: Vec<StepReport>,
     pub pending: Vec<StepReport>,
     pub decisions: Vec<DecisionReport>,
@@ -135,12 +135,6 @@ pub struct Report {
     /// Number of journal records and the hash of the last line (the fingerprint).
     pub events: u64,
     pub chain_head: String,
-}
-
-const SEVERITIES: &[&str] = &["none", "info", "low", "medium", "high", "critical"];
-
-fn severity_rank(s: &str) -> usize {
-    SEVERITIES.iter().position(|x| *x == s).unwrap_or(0)
 }
 
 impl Report {
@@ -203,7 +197,7 @@ impl Report {
             sessions: 0,
             outcome: "unfinished".into(),
             exit_code: None,
-            severity: "none".into(),
+            severity: Severity::None,
             steps: Vec::new(),
             pending: Vec::new(),
             decisions: Vec::new(),
@@ -370,13 +364,11 @@ impl Report {
                     title,
                     detail,
                 } => {
-                    if severity_rank(severity) > severity_rank(&report.severity) {
-                        report.severity = severity.clone();
-                    }
+                    report.severity = report.severity.max(*severity);
                     report.findings.push(FindingReport {
                         time: r.time.clone(),
                         step: step.clone(),
-                        severity: severity.clone(),
+                        severity: *severity,
                         title: title.clone(),
                         detail: detail.clone(),
                     });

@@ -131,7 +131,7 @@ fn incident(drill: bool, dry_run: bool) -> (tempfile::TempDir, String) {
         },
         Event::Finding {
             step: "transfers".into(),
-            severity: "critical".into(),
+            severity: crate::report::journal::Severity::Critical,
             title: format!("Withdrawal to {HOSTILE}"),
             detail: json!({}),
         },
