@@ -173,10 +173,27 @@ pub(super) async fn scan_spot(
             humantime::format_duration(window)
         ),
     )?;
+    // The budget bounds the ETA from below; while it is not what holds the scan back
+    // (latency, concurrency), the pace so far says more.
+    let status = |left: usize, budget: Duration, pace: Option<Duration>| {
+        match pace {
+        Some(pace) if pace > budget => format!(
+            "deep scan: {left} spot symbol(s) left, ETA {} at the current pace (the weight budget alone: {})",
+            words(pace),
+            words(budget)
+        ),
+        _ => format!(
+            "deep scan: {left} spot symbol(s) left, ETA {} (weight budget)",
+            words(budget)
+        ),
+    }
+    };
+    let started = std::time::Instant::now();
     let bar = ctx
         .run
         .operator
         .progress("deep scan: spot symbols", Some(todo.len() as u64));
+    bar.set_message(status(todo.len(), first_eta, None));
     let mut tasks = JoinSet::new();
     for symbol in todo.iter().cloned() {
         let client = client.clone();
@@ -197,10 +214,9 @@ pub(super) async fn scan_spot(
     while let Some(joined) = tasks.join_next().await {
         left -= 1;
         bar.inc(1);
-        bar.set_message(format!(
-            "deep scan: {left} spot symbol(s) left, ETA {} (weight budget)",
-            words(estimate(left).0)
-        ));
+        let done = todo.len() - left;
+        let pace = (done >= 5).then(|| started.elapsed().mul_f64(left as f64 / done as f64));
+        bar.set_message(status(left, estimate(left).0, pace));
         let (symbol, result) =
             joined.map_err(|e| ActionError::Failed(format!("scan task failed: {e}")))?;
         match result {

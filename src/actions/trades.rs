@@ -228,6 +228,7 @@ fn deviation(price: Decimal, k: &Kline) -> Option<Decimal> {
     Some(((price - reference) / reference * Decimal::from(100)).round_dp(1))
 }
 
+#[derive(Default)]
 struct Pulled {
     trades: Vec<Trade>,
     /// The account's first trade per symbol, where a pull already showed it (a spot
@@ -493,7 +494,11 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             .filter(|(m, _)| **m != Market::Spot)
             .map(|(m, s)| (*m, s.clone()))
             .collect();
-        let mut pulled = pull(ctx, &client, &futures, range).await;
+        let mut pulled = if futures.values().all(BTreeSet::is_empty) {
+            Pulled::default()
+        } else {
+            pull(ctx, &client, &futures, range).await
+        };
         let scan = trade_scan::scan_spot(ctx, &client, &spot, range).await?;
         resumed = scan.resumed;
         pulled.attempted += scan.attempted;
