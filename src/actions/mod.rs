@@ -9,6 +9,7 @@ pub mod orders;
 pub mod revoke;
 pub mod subaccount;
 pub mod support;
+pub mod trade_scan;
 pub mod trades;
 pub mod transfers;
 pub mod triage;

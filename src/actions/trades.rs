@@ -1,6 +1,7 @@
 //! `binance.recent_trades`: own trades in the review window on every symbol worth
-//! looking at, pulled concurrently window by window, with two flags: trades far from the
-//! market price of their minute, and symbols first traded inside the window (the
+//! looking at (`scope: candidates`), or on every symbol (`scope: all`, see
+//! `trade_scan.rs`), pulled concurrently window by window, with two flags: trades far
+//! from the market price of their minute, and symbols first traded inside the window (the
 //! "drain through an illiquid pair" pattern).
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use tokio::task::JoinSet;
 
 use super::util::{dec, rfc3339, row, Coverage, SIX_MONTHS_MS};
 use super::{
-    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
-    StepContext,
+    trade_scan, Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome,
+    OutputSpec, StepContext,
 };
 use crate::exchange::{Client, ExchangeError, Kline, Market, Pull, TimeWindow, Trade};
 use crate::operator::Level;
@@ -23,18 +24,26 @@ pub fn all() -> Vec<Arc<dyn Action>> {
 }
 
 const MARKETS: &[&str] = &["spot", "usdm", "coinm"];
+const SCOPES: &[&str] = &["candidates", "all"];
 const MINUTE_MS: i64 = 60_000;
 /// Klines per request (Binance's limit).
 const KLINES_PER_REQUEST: i64 = 1000;
 
 static SPEC: ActionSpec = ActionSpec {
     name: "binance.recent_trades",
-    description: "Own trades in the review window on every symbol with open orders, positions or balances (plus `symbols`), with off-market and first-ever-trade flags",
+    description: "Own trades in the review window on every symbol with open orders, positions or balances (plus `symbols`) — or, with `scope: all`, on every spot symbol the exchange lists and every futures symbol with income in the window — with off-market and first-ever-trade flags",
     kind: Kind::Evidence,
     inputs: &[
         InputSpec { name: "since", ty: ArgType::Since, required: true, default: None, description: "start of the review window" },
         InputSpec { name: "symbols", ty: ArgType::List, required: false, default: None, description: "extra spot symbols to examine" },
         InputSpec { name: "markets", ty: ArgType::Choices(MARKETS), required: false, default: Some("spot,usdm,coinm"), description: "markets to pull trades from" },
+        InputSpec {
+            name: "scope",
+            ty: ArgType::Choice(SCOPES),
+            required: false,
+            default: Some("candidates"),
+            description: "`candidates`: symbols seen in this run (open orders, positions, held pairs, `symbols`); `all`: every spot symbol exchangeInfo lists and every futures symbol with income in the window (resumable)",
+        },
         InputSpec {
             name: "max_deviation",
             ty: ArgType::Int { min: 1, max: 1000 },
@@ -220,6 +229,7 @@ fn deviation(price: Decimal, k: &Kline) -> Option<Decimal> {
     Some(((price - reference) / reference * Decimal::from(100)).round_dp(1))
 }
 
+#[derive(Default)]
 struct Pulled {
     trades: Vec<Trade>,
     /// The account's first trade per symbol, where a pull already showed it (a spot
@@ -236,7 +246,7 @@ struct Pulled {
 /// One spot symbol's trades in `range`: the most recent page first, which for most
 /// accounts covers the whole window (and the whole history) in one request; windows
 /// of 24 h, concurrently, only for the part of the range older than a full page.
-async fn spot_trades(
+pub(super) async fn spot_trades(
     client: &Client,
     symbol: &str,
     range: TimeWindow,
@@ -374,13 +384,94 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         .filter_map(|m| m.parse().ok())
         .collect();
     let max_dev = Decimal::from(ctx.args.int("max_deviation").unwrap_or(20));
+    let scope_all = ctx.args.text("scope") == Some("all");
+    if scope_all
+        && ctx.reads_as() == crate::secret::Role::Leaked
+        && ctx
+            .run
+            .services
+            .leaked_dead
+            .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        let why = "the leaked key no longer reads and no responder key was given: nothing can read the account for the deep scan. Run it later with a read-only responder key (BINANCE_RESPONDER_API_KEY / BINANCE_RESPONDER_API_SECRET)";
+        ctx.note(Level::Warn, why)?;
+        return Ok(Outcome {
+            status: crate::report::journal::StepStatus::Skipped,
+            summary: why.to_string(),
+            outputs: BTreeMap::new(),
+        });
+    }
     let mut half_held = Vec::new();
-    let reasons = candidates(&mut half_held, ctx, &client, &markets).await?;
+    let mut reasons = candidates(&mut half_held, ctx, &client, &markets).await?;
+    let mut listing = None;
+    let mut income_gaps: BTreeMap<Market, String> = BTreeMap::new();
+    if scope_all {
+        if markets.contains(&Market::Spot) {
+            let l = trade_scan::spot_listing(&client).await.map_err(|e| {
+                ActionError::Failed(format!(
+                    "the spot symbol list (exchangeInfo) could not be read, so not every symbol can be examined: {e}"
+                ))
+            })?;
+            for symbol in &l.symbols {
+                reasons
+                    .entry(Market::Spot)
+                    .or_default()
+                    .entry(symbol.clone())
+                    .or_default()
+                    .insert("listed by exchangeInfo");
+            }
+            listing = Some(l);
+        }
+        let off = super::orders::not_enabled_at_triage(ctx);
+        for market in [Market::UsdM, Market::CoinM] {
+            if !markets.contains(&market) || off.contains(&market) {
+                continue;
+            }
+            match trade_scan::income_symbols(&client, market, range).await {
+                Ok(found) => {
+                    for symbol in found {
+                        reasons
+                            .entry(market)
+                            .or_default()
+                            .entry(symbol)
+                            .or_default()
+                            .insert("income in the window");
+                    }
+                }
+                Err(e) => {
+                    ctx.note(
+                        Level::Warn,
+                        format!(
+                            "{market} income history not read ({e}): its symbols are not known"
+                        ),
+                    )?;
+                    income_gaps.insert(market, short_error(&e));
+                    if matches!(e.code(), Some(-2008 | -2014 | -2015)) {
+                        // The key reading may not read this market (a read-only responder
+                        // key without futures): its trades would be refused the same way.
+                        reasons.remove(&market);
+                    }
+                }
+            }
+        }
+    }
     let symbols: BTreeMap<Market, BTreeSet<String>> = reasons
         .iter()
         .map(|(m, list)| (*m, list.keys().cloned().collect()))
         .collect();
     let count: usize = symbols.values().map(|s| s.len()).sum();
+    let named = |m: &Market, s: &BTreeSet<String>| match &listing {
+        Some(l) if *m == Market::Spot => format!(
+            "{m}: all {} symbols exchangeInfo lists ({}){}",
+            l.symbols.len(),
+            l.statuses_words(),
+            match s.len().saturating_sub(l.symbols.len()) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            }
+        ),
+        _ => format!("{m}: {}", s.iter().cloned().collect::<Vec<_>>().join(" ")),
+    };
     ctx.note(
         Level::Info,
         format!(
@@ -389,12 +480,71 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             rfc3339(range.end_ms),
             symbols
                 .iter()
-                .map(|(m, s)| format!("{m}: {}", s.iter().cloned().collect::<Vec<_>>().join(" ")))
+                .map(|(m, s)| named(m, s))
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
     )?;
-    let pulled = pull(ctx, &client, &symbols, range).await;
+    let mut resumed = 0;
+    let mut pulled = if scope_all {
+        let spot: Vec<String> = symbols
+            .get(&Market::Spot)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        let futures: BTreeMap<Market, BTreeSet<String>> = symbols
+            .iter()
+            .filter(|(m, _)| **m != Market::Spot)
+            .map(|(m, s)| (*m, s.clone()))
+            .collect();
+        let mut pulled = if futures.values().all(BTreeSet::is_empty) {
+            Pulled::default()
+        } else {
+            pull(ctx, &client, &futures, range).await
+        };
+        let scan = trade_scan::scan_spot(ctx, &client, &spot, range).await?;
+        resumed = scan.resumed;
+        pulled.attempted += scan.attempted;
+        pulled.trades.extend(scan.trades);
+        for (symbol, first) in scan.first {
+            pulled.first.insert((Market::Spot, symbol), first);
+        }
+        for (symbol, e) in scan.failed {
+            pulled
+                .failed
+                .push(format!("{} {symbol}: {}", Market::Spot, short_error(&e)));
+            pulled.failures.push(e.rejection());
+            pulled.gaps.insert((Market::Spot, symbol), short_error(&e));
+        }
+        pulled.trades.sort_by_key(|t| (t.time, t.id));
+        pulled
+            .trades
+            .dedup_by_key(|t| (t.market, t.symbol.clone(), t.id));
+        pulled
+    } else {
+        pull(ctx, &client, &symbols, range).await
+    };
+    // A later, wider scan reports only what an earlier step has not: the same trade twice
+    // would be counted twice in the evidence and the findings.
+    let mut reported_before = 0;
+    if scope_all {
+        let known: BTreeSet<(String, String, i64)> = ctx
+            .earlier_evidence("trades")
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r["market"].as_str()?.to_string(),
+                    r["symbol"].as_str()?.to_string(),
+                    r["id"].as_i64()?,
+                ))
+            })
+            .collect();
+        let before = pulled.trades.len();
+        pulled
+            .trades
+            .retain(|t| !known.contains(&(t.market.as_str().to_string(), t.symbol.clone(), t.id)));
+        reported_before = before - pulled.trades.len();
+    }
+    let pulled = pulled;
     for f in &pulled.failed {
         ctx.note(Level::Warn, format!("trades not read for {f}"))?;
     }
@@ -420,9 +570,55 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             );
         }
     }
+    if let (Some(l), Some(spot)) = (&listing, symbols.get(&Market::Spot)) {
+        // One line for the whole listing (not one per symbol), then each gap.
+        let gaps = spot
+            .iter()
+            .filter(|s| pulled.gaps.contains_key(&(Market::Spot, (*s).clone())))
+            .count();
+        let extra = spot.len().saturating_sub(l.symbols.len());
+        coverage.read_because(
+            "spot trades",
+            &format!("all {} spot symbols", l.symbols.len()),
+            Some(range),
+            &format!(
+                "every symbol exchangeInfo lists, whatever its status ({}){}{}{}",
+                l.statuses_words(),
+                if extra > 0 {
+                    format!(", and {extra} more seen in this run")
+                } else {
+                    String::new()
+                },
+                if resumed > 0 {
+                    format!("; {resumed} read in an earlier session of this incident")
+                } else {
+                    String::new()
+                },
+                if gaps > 0 {
+                    format!("; {gaps} could not be read (listed as gaps)")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+    for (market, why) in &income_gaps {
+        coverage.gap(
+            &format!("{market} income"),
+            "",
+            Some(range),
+            &format!("{why}: the {market} symbols traded in the window are not known"),
+        );
+    }
     for (market, list) in &symbols {
         for symbol in list {
             let source = format!("{market} trades");
+            if listing.is_some() && *market == Market::Spot {
+                if let Some(why) = pulled.gaps.get(&(*market, symbol.clone())) {
+                    coverage.gap(&source, symbol, Some(range), why);
+                }
+                continue;
+            }
             let because = reasons
                 .get(market)
                 .and_then(|r| r.get(symbol))
@@ -460,10 +656,21 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             );
         }
     }
-    coverage.not_examined(
+    if !scope_all {
+        coverage.not_examined(
             "spot trades in other symbols",
-            "only symbols seen in this run were examined: open orders in every book, cancelled orders, positions, pairs whose base and quote are held or moved in the window, and --symbols (add more with --symbols)",
+            "only symbols seen in this run were examined: open orders in every book, cancelled orders, positions, pairs whose base and quote are held or moved in the window, and --symbols (add more with --symbols, or run a step with `scope: all`)",
         );
+    } else {
+        for market in [Market::UsdM, Market::CoinM] {
+            if markets.contains(&market) && !income_gaps.contains_key(&market) {
+                coverage.not_examined(
+                    &format!("{market} trades in symbols without income in the window"),
+                    "the income history names every symbol where the account paid commission or realised profit or loss; a commission-free trade that closed nothing leaves no income row",
+                );
+            }
+        }
+    }
     let examined: BTreeSet<&String> = symbols
         .get(&Market::Spot)
         .map(|s| s.iter().collect())
@@ -661,9 +868,21 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         .flat_map(|(m, s)| s.iter().map(move |x| format!("{m}:{x}")))
         .collect();
     let summary = format!(
-        "{} trade(s) on {} symbol(s) examined; {flagged} flagged{}",
+        "{} trade(s) on {} symbol(s) examined; {flagged} flagged{}{}",
         pulled.trades.len(),
         count,
+        match &listing {
+            Some(l) => format!(
+                "; all {} spot symbols scanned{}",
+                l.symbols.len(),
+                if reported_before > 0 {
+                    format!(" ({reported_before} trade(s) already reported by an earlier step)")
+                } else {
+                    String::new()
+                }
+            ),
+            None => String::new(),
+        },
         if pulled.failed.is_empty() {
             String::new()
         } else {

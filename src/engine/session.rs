@@ -828,11 +828,21 @@ pub async fn resume(
         policy(cfg, operator.as_ref()).asks(Question::Secret),
     )
     .await?;
-    if state
+    // Dead at triage, or proven dead after the deletion: reads after the resume use the
+    // responder key from the start (a deep scan would otherwise spend a request per
+    // symbol learning it again).
+    let proven_dead = state
         .outputs_by_action
-        .get("binance.key_permissions")
-        .and_then(|o| o.get("live"))
-        == Some(&serde_json::Value::Bool(false))
+        .get("binance.verify_revoked")
+        .and_then(|o| o.get("verdict"))
+        .and_then(|v| v.as_str())
+        .is_some_and(|v| v == "dead");
+    if proven_dead
+        || state
+            .outputs_by_action
+            .get("binance.key_permissions")
+            .and_then(|o| o.get("live"))
+            == Some(&serde_json::Value::Bool(false))
     {
         services
             .leaked_dead

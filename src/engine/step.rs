@@ -167,6 +167,19 @@ pub struct RunState {
     pub outputs_by_action: std::collections::HashMap<String, BTreeMap<String, Json>>,
     pub evidence: BTreeMap<String, Vec<Json>>,
     pub findings: Vec<FindingRecord>,
+    /// Per step: the batches of symbols its scan read in full in earlier sessions
+    /// (resume), as (market, symbols, trade rows).
+    pub scanned: BTreeMap<String, Vec<ScannedBatch>>,
+}
+
+/// Symbols of one market a scan read in full, and the trades it found in them.
+#[derive(Clone, Debug)]
+pub struct ScannedBatch {
+    pub market: String,
+    pub symbols: Vec<String>,
+    pub trades: Vec<Json>,
+    /// First trade ever per symbol, where the scan learnt it.
+    pub first: BTreeMap<String, Json>,
 }
 
 #[derive(Clone, Debug)]
@@ -210,6 +223,22 @@ impl RunState {
                     title: title.clone(),
                     detail: detail.clone(),
                 }),
+                Event::ScanBatch {
+                    step,
+                    market,
+                    symbols,
+                    trades,
+                    first,
+                } => state
+                    .scanned
+                    .entry(step.clone())
+                    .or_default()
+                    .push(ScannedBatch {
+                        market: market.clone(),
+                        symbols: symbols.clone(),
+                        trades: trades.clone(),
+                        first: first.clone(),
+                    }),
                 _ => {}
             }
         }
@@ -335,6 +364,27 @@ impl StepContext {
 
     pub fn findings(&self) -> Vec<FindingRecord> {
         self.state().findings.clone()
+    }
+
+    /// What this step's scan read in full in earlier sessions of the incident (resume).
+    pub fn scanned_before(&self) -> Vec<ScannedBatch> {
+        self.state()
+            .scanned
+            .get(&self.step)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Journal a batch of symbols read in full, before the scan moves on.
+    pub fn scanned(&self, batch: ScannedBatch) -> Result<(), ActionError> {
+        self.run.journal.record(Event::ScanBatch {
+            step: self.step.clone(),
+            market: batch.market,
+            symbols: batch.symbols,
+            trades: batch.trades,
+            first: batch.first,
+        })?;
+        Ok(())
     }
 
     /// The client acting as `role`, reporting its requests under this step.

@@ -254,6 +254,19 @@ pub enum Event {
         answers: Vec<ProbeAnswer>,
         verdict: String,
     },
+    /// A batch of symbols a long scan has read in full (the trades it found in them as
+    /// rows), so a resumed scan skips them instead of reading them again.
+    ScanBatch {
+        step: String,
+        market: String,
+        symbols: Vec<String>,
+        #[serde(default)]
+        trades: Vec<Json>,
+        /// The account's first trade ever in those of the symbols with trades, where the
+        /// read showed it (so a resumed scan need not look it up).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        first: BTreeMap<String, Json>,
+    },
     Interrupted {
         signal: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -284,6 +297,7 @@ impl Event {
             Event::StepFinished { .. } => "step_finished",
             Event::Attestation { .. } => "attestation",
             Event::Probe { .. } => "probe",
+            Event::ScanBatch { .. } => "scan_batch",
             Event::Interrupted { .. } => "interrupted",
             Event::RunFinished { .. } => "run_finished",
         }

@@ -230,6 +230,27 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
             gaps.len(),
             not.len()
         );
+        // Full scans (a deep trade scan's "all N spot symbols") are worth a line each.
+        let full: Vec<&Json> = rows
+            .iter()
+            .copied()
+            .filter(|r| cell(r, "status") == "read" && cell(r, "scope").starts_with("all "))
+            .collect();
+        if !full.is_empty() {
+            let _ = writeln!(out, "Scanned in full:\n");
+            for f in &full {
+                let _ = writeln!(
+                    out,
+                    "- **{} {}** {} → {}: {}",
+                    cell(f, "source"),
+                    cell(f, "scope"),
+                    cell(f, "from"),
+                    cell(f, "to"),
+                    esc(&cell(f, "detail"))
+                );
+            }
+            let _ = writeln!(out);
+        }
         if !gaps.is_empty() {
             let _ = writeln!(out, "Gaps (asked for, not read):\n");
             for g in &gaps {

@@ -461,6 +461,8 @@ impl Report {
                         codes.join(", ")
                     )));
                 }
+                // Progress of a long scan: its findings and evidence come when it ends.
+                Event::ScanBatch { .. } => {}
                 Event::Interrupted { signal, step } => {
                     let at = step
                         .as_ref()

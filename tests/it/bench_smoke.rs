@@ -58,7 +58,7 @@ fn the_bench_playbook_only_shortens_the_waits() {
     let path = dir.path().join("bench.yaml");
     std::fs::write(&path, &text).unwrap();
     let playbook = respond::playbook::Playbook::load_file(&path, &registry).unwrap();
-    assert_eq!(playbook.steps.len(), 16);
+    assert_eq!(playbook.steps.len(), 17);
 }
 
 #[test]

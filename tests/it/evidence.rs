@@ -56,7 +56,7 @@ async fn a_drill_reports_every_position_and_the_trades_of_algo_only_and_position
         &[],
     )
     .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.expect_code(0);
     let incident = run.incident(dir.path());
 
     // Every open position, USDⓈ-M and COIN-M, in the evidence and in the words.
@@ -99,11 +99,7 @@ async fn a_drill_reports_every_position_and_the_trades_of_algo_only_and_position
         run.stderr
     );
     // Counted in the blast radius at triage, before anything else.
-    assert!(
-        run.stderr.contains("  open futures positions: 3 ("),
-        "{}",
-        run.stderr
-    );
+    run.expect_stderr("  open futures positions: 3 (");
     let report = read_json(&incident.join("report.json"));
     let balances = report["steps"]
         .as_array()

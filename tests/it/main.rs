@@ -14,6 +14,7 @@ mod bad_input;
 mod bench_smoke;
 mod cli;
 mod compromised;
+mod deep_scan;
 mod evidence;
 mod exchange_methods;
 mod exchange_pacing;

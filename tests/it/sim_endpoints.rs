@@ -865,3 +865,175 @@ async fn unknown_paths_are_404_and_wrong_methods_405() {
         405
     );
 }
+
+/// Futures income (no symbol needed) in Binance's shapes: `/fapi` with a numeric
+/// `tranId`, `/dapi` with a string one; trades make COMMISSION and REALIZED_PNL rows
+/// with their symbol, transfers TRANSFER rows with an empty one.
+#[tokio::test]
+async fn futures_income_names_the_symbols_traded() {
+    let sim = Sim::quiet().await;
+    let day = 86_400_000;
+    let now = now_ms();
+    let rows = sim
+        .signed(
+            "GET",
+            "/fapi/v1/income",
+            &format!("startTime={}&endTime={now}&limit=1000", now - 5 * day),
+        )
+        .await
+        .ok();
+    let rows = rows.as_array().unwrap();
+    for r in rows {
+        exactly(
+            r,
+            &[
+                "symbol",
+                "incomeType",
+                "income",
+                "asset",
+                "info",
+                "time",
+                "tranId",
+                "tradeId",
+            ],
+        );
+        assert!(r["tranId"].is_u64(), "/fapi tranId is a number: {r}");
+        assert!(is_decimal_string(&r["income"]) && r["tradeId"].is_string());
+    }
+    let kinds = |symbol: &str| -> Vec<&str> {
+        rows.iter()
+            .filter(|r| r["symbol"] == symbol)
+            .map(|r| r["incomeType"].as_str().unwrap())
+            .collect()
+    };
+    // BTCUSDT -4d: commission only; ETHUSDT -3d: commission and realised PnL (1.2).
+    assert_eq!(kinds("BTCUSDT"), ["COMMISSION"]);
+    assert_eq!(kinds("ETHUSDT"), ["COMMISSION", "REALIZED_PNL"]);
+    let pnl = rows
+        .iter()
+        .find(|r| r["incomeType"] == "REALIZED_PNL")
+        .unwrap();
+    assert_eq!(pnl["income"], "1.20000000");
+    assert_eq!(pnl["asset"], "USDT");
+    assert!(
+        rows.iter()
+            .any(|r| r["incomeType"] == "COMMISSION"
+                && r["income"].as_str().unwrap().starts_with('-'))
+    );
+    // The MAIN_UMFUTURE transfer: no symbol, no trade.
+    let transfer = rows.iter().find(|r| r["incomeType"] == "TRANSFER").unwrap();
+    assert_eq!(transfer["symbol"], "");
+    assert_eq!(transfer["tradeId"], "");
+    assert_eq!(transfer["income"], "1000.00000000");
+    let times: Vec<i64> = rows.iter().map(|r| r["time"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+
+    // startTime + limit: the first rows from startTime on.
+    let first = sim
+        .signed(
+            "GET",
+            "/fapi/v1/income",
+            &format!("startTime={}&limit=1", now - 5 * day),
+        )
+        .await
+        .ok();
+    assert_eq!(first.as_array().unwrap().len(), 1);
+    assert_eq!(first[0], rows[0]);
+    // Neither time: the last 7 days only; a symbol and a type filter.
+    let pnl_only = sim
+        .signed("GET", "/fapi/v1/income", "incomeType=REALIZED_PNL")
+        .await
+        .ok();
+    assert_eq!(pnl_only.as_array().unwrap().len(), 1);
+    let btc = sim
+        .signed("GET", "/fapi/v1/income", "symbol=BTCUSDT")
+        .await
+        .ok();
+    assert!(btc
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["symbol"] == "BTCUSDT"));
+    sim.signed("GET", "/fapi/v1/income", "symbol=NOPEUSDT")
+        .await
+        .err(400, -1121);
+
+    let coin = sim
+        .signed(
+            "GET",
+            "/dapi/v1/income",
+            &format!("startTime={}&endTime={now}", now - 5 * day),
+        )
+        .await
+        .ok();
+    let coin = coin.as_array().unwrap();
+    let perp = coin
+        .iter()
+        .find(|r| r["symbol"] == "BTCUSD_PERP")
+        .expect("the COIN-M trade's commission");
+    assert!(
+        perp["tranId"].is_string(),
+        "/dapi tranId is a string: {perp}"
+    );
+    assert_eq!(perp["incomeType"], "COMMISSION");
+    // /dapi: at most 200 days between startTime and endTime.
+    sim.signed(
+        "GET",
+        "/dapi/v1/income",
+        &format!("startTime={}&endTime={now}", now - 201 * day),
+    )
+    .await
+    .err(400, -1127);
+    // A key without futures may not read it.
+    let spot_only = sim.server.create_responder_key();
+    sim.signed_as(&spot_only, "GET", "/fapi/v1/income", "")
+        .await
+        .err(401, -2015);
+}
+
+/// `listed_spot_symbols`: the rest of the exchange's listing, some delisted (BREAK), none
+/// with the account's history; a symbol's `status` is what exchangeInfo says.
+#[tokio::test]
+async fn exchange_info_lists_every_status() {
+    let sim = Sim::quiet().await;
+    let info = sim.get("/api/v3/exchangeInfo", "").await.ok();
+    let symbols = info["symbols"].as_array().unwrap();
+    assert!(symbols.len() > 150, "{}", symbols.len());
+    let status = |s: &str| -> usize { symbols.iter().filter(|x| x["status"] == s).count() };
+    assert_eq!(status("BREAK"), 15);
+    assert_eq!(status("TRADING") + status("BREAK"), symbols.len());
+    let delisted = symbols.iter().find(|s| s["status"] == "BREAK").unwrap();
+    assert_eq!(delisted["isSpotTradingAllowed"], false);
+    let name = delisted["symbol"].as_str().unwrap();
+    let none = sim
+        .signed("GET", "/api/v3/myTrades", &format!("symbol={name}"))
+        .await
+        .ok();
+    assert_eq!(
+        none,
+        serde_json::json!([]),
+        "a listed symbol without history"
+    );
+
+    let text = respond::sim::BUILTIN_LEAKED_KEY.replacen(
+        "symbols:\n",
+        "symbols:\n  - { market: spot, symbol: OLDBTC, base: OLD, quote: BTC, price: \"0.001\", status: HALT }\n",
+        1,
+    );
+    let scenario = respond::sim::Scenario::parse(&text, "t.yaml").unwrap();
+    let sim = Sim::start(respond::sim::SimConfig::new(scenario)).await;
+    let one = sim.get("/api/v3/exchangeInfo", "symbol=OLDBTC").await.ok();
+    assert_eq!(one["symbols"][0]["status"], "HALT");
+    let bad = respond::sim::BUILTIN_LEAKED_KEY.replacen(
+        "symbols:\n",
+        "symbols:\n  - { market: spot, symbol: OLDBTC, base: OLD, quote: BTC, price: \"0.001\", status: GONE }\n",
+        1,
+    );
+    let err = respond::sim::Scenario::parse(&bad, "t.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("t.yaml:") && err.contains("status must be one of TRADING, BREAK"),
+        "{err}"
+    );
+}

@@ -276,6 +276,15 @@ impl Budgets {
         Reserve::Granted
     }
 
+    /// IP weight a normal-priority request of `family`'s pool may still spend at `now`,
+    /// and the most it may spend per window (the limit less the urgent headroom).
+    pub(crate) fn room(&self, family: Family, now: Instant) -> (u32, u32) {
+        let mut state = self.state(family);
+        let cap = self.cap(state.ip.limit, Priority::Normal);
+        let used = state.ip.used(now, self.window);
+        (cap.saturating_sub(used), cap)
+    }
+
     /// The IP weight limit per window of the pool `family` counts against.
     pub(crate) fn limit(&self, family: Family) -> u32 {
         self.state(family).ip.limit

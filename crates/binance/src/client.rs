@@ -280,6 +280,12 @@ impl Client {
         self.shared.budgets.limit(family)
     }
 
+    /// IP weight evidence reads of `family`'s pool may spend right now, and what they
+    /// may spend per window: how long a long pull has to wait for its budget.
+    pub fn weight_room(&self, family: super::Family) -> (u32, u32) {
+        self.shared.budgets.room(family, Instant::now())
+    }
+
     /// The rate-limit window the budgets count over.
     pub fn weight_window(&self) -> Duration {
         self.shared.weight_window

@@ -144,6 +144,10 @@ pub(crate) const SPOT_MY_TRADES: Spec = Spec::get("/api/v3/myTrades", 20).span(D
 pub(crate) const MARGIN_MY_TRADES: Spec = Spec::get("/sapi/v1/margin/myTrades", 10).span(DAY);
 pub(crate) const FAPI_USER_TRADES: Spec = Spec::get("/fapi/v1/userTrades", 5).span(7 * DAY);
 pub(crate) const DAPI_USER_TRADES: Spec = Spec::get("/dapi/v1/userTrades", 20).span(7 * DAY);
+/// Futures income needs no symbol: it names the symbols an account traded in a window.
+/// `/dapi` accepts at most 200 days between startTime and endTime.
+pub(crate) const FAPI_INCOME: Spec = Spec::get("/fapi/v1/income", 30);
+pub(crate) const DAPI_INCOME: Spec = Spec::get("/dapi/v1/income", 20).span(200 * DAY);
 
 // Money movements (evidence). Withdraw history costs 18,000 of the account's 180,000
 // UID weight per minute: one call per 90-day window, never in a tight loop.
@@ -233,6 +237,8 @@ const ALL: &[Spec] = &[
     MARGIN_MY_TRADES,
     FAPI_USER_TRADES,
     DAPI_USER_TRADES,
+    FAPI_INCOME,
+    DAPI_INCOME,
     WITHDRAW_HISTORY,
     DEPOSIT_HISTORY,
     UNIVERSAL_TRANSFERS,
@@ -262,6 +268,8 @@ pub fn published_limit(family: Family) -> (u32, u32) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pull {
     Trades(Market),
+    /// Futures income (`/fapi/v1/income`, `/dapi/v1/income`).
+    Income(Market),
     Orders(Market),
     Withdrawals,
     Deposits,
@@ -271,12 +279,19 @@ pub enum Pull {
 }
 
 impl Pull {
+    /// The IP weight of one request of this pull (with a symbol where that matters).
+    pub fn weight(self) -> u32 {
+        self.spec().weight
+    }
+
     pub(crate) fn spec(self) -> &'static Spec {
         match self {
             Pull::Trades(Market::Spot) => &SPOT_MY_TRADES,
             Pull::Trades(Market::Margin) => &MARGIN_MY_TRADES,
             Pull::Trades(Market::UsdM) => &FAPI_USER_TRADES,
             Pull::Trades(Market::CoinM) => &DAPI_USER_TRADES,
+            Pull::Income(Market::CoinM) => &DAPI_INCOME,
+            Pull::Income(_) => &FAPI_INCOME,
             Pull::Orders(Market::Spot) => &SPOT_ALL_ORDERS,
             Pull::Orders(Market::Margin) => &MARGIN_ALL_ORDERS,
             Pull::Orders(Market::UsdM) => &FAPI_ALL_ORDERS,

@@ -6,11 +6,11 @@ use crate::model::{RawPayPage, RawTrade, RawTransferPage};
 use crate::signing::Params;
 use crate::weights::{self, Pull};
 use crate::{
-    Client, Deposit, ExchangeError, Market, PayTransaction, RecentTrades, SubAccountTransfer,
-    TimeWindow, Trade, UniversalTransfer, Withdrawal,
+    Client, Deposit, ExchangeError, Income, Market, PayTransaction, RecentTrades,
+    SubAccountTransfer, TimeWindow, Trade, UniversalTransfer, Withdrawal,
 };
 
-use super::{check_window, PAGE};
+use super::{check_window, unsupported, PAGE};
 
 impl Client {
     /// The account's trades on `symbol` within one window, all pages: the window first,
@@ -103,6 +103,56 @@ impl Client {
             .add("limit", 1);
         let page: Vec<RawTrade> = self.execute(spec, params).await?;
         Ok(page.into_iter().next().map(|t| t.normalise(market, symbol)))
+    }
+
+    /// A futures account's income flow (`/fapi/v1/income`, `/dapi/v1/income`; no symbol
+    /// needed) over `window`, all pages: the way to learn which futures symbols the
+    /// account traded (REALIZED_PNL and COMMISSION rows name them) without asking every
+    /// symbol. Binance answers a window from its start, `limit` rows at a time: the next
+    /// page starts at the last row's millisecond (rows sharing it may straddle the page),
+    /// deduplicated.
+    pub async fn income(
+        &self,
+        market: Market,
+        window: TimeWindow,
+    ) -> Result<Vec<Income>, ExchangeError> {
+        if !matches!(market, Market::UsdM | Market::CoinM) {
+            return Err(unsupported("income history", market));
+        }
+        let mut out: Vec<Income> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for w in Pull::Income(market).windows(window) {
+            let spec = check_window(Pull::Income(market), w)?;
+            let mut start = w.start_ms;
+            loop {
+                let params = Params::new()
+                    .add("startTime", start)
+                    .add("endTime", w.end_ms)
+                    .add("limit", PAGE);
+                let page: Vec<Income> = self.execute(spec, params).await?;
+                let full = page.len() >= PAGE;
+                let last = page.iter().map(|r| r.time).max();
+                for row in page {
+                    let id = (
+                        row.income_type.clone(),
+                        row.tran_id.clone(),
+                        row.trade_id.clone(),
+                        row.time,
+                    );
+                    if w.contains(row.time) && seen.insert(id) {
+                        out.push(row);
+                    }
+                }
+                match last {
+                    // A full page within one millisecond: step past it rather than loop.
+                    Some(t) if full && t == start => start = t + 1,
+                    Some(t) if full && t < w.end_ms => start = t,
+                    _ => break,
+                }
+            }
+        }
+        out.sort_by_key(|r| r.time);
+        Ok(out)
     }
 
     /// Withdrawals within one 90-day window, all pages. Costs 18,000 UID weight a page.

@@ -173,3 +173,27 @@ pub struct SubAccountTransfer {
     #[serde(deserialize_with = "lenient::int")]
     pub time: i64,
 }
+
+/// `GET /fapi/v1/income`, `/dapi/v1/income`: one row of a futures account's income
+/// flow (REALIZED_PNL, COMMISSION, FUNDING_FEE, TRANSFER, ...). Rows tied to a trade or
+/// position carry its `symbol`; the others an empty one. `tranId` is a number on
+/// `/fapi` and a string on `/dapi`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Income {
+    #[serde(default)]
+    pub symbol: String,
+    pub income_type: String,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub income: Decimal,
+    #[serde(default)]
+    pub asset: String,
+    #[serde(default)]
+    pub info: String,
+    #[serde(deserialize_with = "lenient::int")]
+    pub time: i64,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub tran_id: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub trade_id: String,
+}

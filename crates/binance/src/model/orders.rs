@@ -180,8 +180,8 @@ pub struct CancelAll {
 }
 
 /// A trade of the account, normalised (`isBuyer`/`isMaker` on spot, `buyer`/`maker` on
-/// futures).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// futures). Read back from the journal when a scan resumes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Trade {
     pub market: Market,

@@ -3,7 +3,10 @@
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::{fixed, order_ref, parse_new_order, plain, rate_limits, select_trades, Ctx, WEEK_RULE};
+use super::{
+    fixed, order_ref, parse_new_order, plain, rate_limits, select_trades, window, Ctx, WindowRule,
+    DAY_MS, WEEK_RULE,
+};
 use crate::market::{self, price_now};
 use crate::scenario::ScenarioSymbol;
 use crate::state::{is_conditional, NewOrder, Order, Trade};
@@ -474,6 +477,138 @@ pub fn user_trades(ctx: &mut Ctx) -> Result<Value, ApiError> {
                     .expect("selected from these");
                 trade_json(t, sym)
             })
+            .collect(),
+    ))
+}
+
+/// `/fapi/v1/income`: no limit on the span documented (the history keeps three months);
+/// neither time sent: the last 7 days.
+const FAPI_INCOME_RULE: WindowRule = WindowRule {
+    max_span_ms: 100 * 365 * DAY_MS,
+    span_words: "100 years",
+    default_back_ms: Some(7 * DAY_MS),
+};
+/// `/dapi/v1/income`: at most 200 days between startTime and endTime.
+const DAPI_INCOME_RULE: WindowRule = WindowRule {
+    max_span_ms: 200 * DAY_MS,
+    span_words: "200 days",
+    default_back_ms: Some(7 * DAY_MS),
+};
+
+/// `GET /fapi/v1/income`, `/dapi/v1/income`: the account's income flow, no symbol needed.
+/// Every trade makes a COMMISSION row (when it paid one) and a REALIZED_PNL row (when it
+/// closed something); universal transfers into and out of the futures wallet make
+/// TRANSFER rows with an empty symbol. Oldest first; with `startTime`, the first `limit`
+/// rows from it (Binance: "startTime + limit"), otherwise the most recent `limit`.
+/// `tranId` is a number on `/fapi`, a string on `/dapi`; `tradeId` a string, `""` when
+/// no trade made the row. `/fapi` keeps three months.
+pub fn income(ctx: &mut Ctx) -> Result<Value, ApiError> {
+    let market = ctx.market();
+    let coin = market == Market::Coinm;
+    let limit = ctx.params.limit(100, 1000)?;
+    let only_symbol = ctx.optional_symbol(market)?.map(|s| s.symbol);
+    let only_type = ctx.params.present("incomeType").map(str::to_string);
+    let rule = if coin {
+        DAPI_INCOME_RULE
+    } else {
+        FAPI_INCOME_RULE
+    };
+    let (mut start, end) = window(ctx.params, rule, ctx.now)?;
+    if !coin {
+        start = start.max(ctx.now - 90 * DAY_MS);
+    }
+    // (time, type, symbol, income, asset, info, tradeId)
+    let mut rows: Vec<(i64, &str, String, Decimal, String, &str, String)> = Vec::new();
+    for t in ctx.state.trades.iter().filter(|t| t.market == market) {
+        if !t.commission.is_zero() {
+            rows.push((
+                t.time,
+                "COMMISSION",
+                t.symbol.clone(),
+                -t.commission,
+                t.commission_asset.clone(),
+                "",
+                t.id.to_string(),
+            ));
+        }
+        if !t.realized_pnl.is_zero() {
+            let asset = ctx
+                .state
+                .symbol(market, &t.symbol)
+                .map(|s| {
+                    if coin {
+                        s.base.clone()
+                    } else {
+                        s.quote.clone()
+                    }
+                })
+                .unwrap_or_default();
+            rows.push((
+                t.time,
+                "REALIZED_PNL",
+                t.symbol.clone(),
+                t.realized_pnl,
+                asset,
+                "",
+                t.id.to_string(),
+            ));
+        }
+    }
+    let (into, out_of) = if coin {
+        ("MAIN_CMFUTURE", "CMFUTURE_MAIN")
+    } else {
+        ("MAIN_UMFUTURE", "UMFUTURE_MAIN")
+    };
+    for t in &ctx.state.transfers {
+        let signed = if t.transfer_type == into {
+            t.amount
+        } else if t.transfer_type == out_of {
+            -t.amount
+        } else {
+            continue;
+        };
+        rows.push((
+            t.time,
+            "TRANSFER",
+            String::new(),
+            signed,
+            t.asset.clone(),
+            "TRANSFER",
+            String::new(),
+        ));
+    }
+    rows.sort_by(|a, b| (a.0, a.1, &a.2, &a.6).cmp(&(b.0, b.1, &b.2, &b.6)));
+    // Ids fixed over the whole flow, so a row keeps its id whatever the filter.
+    let mut selected: Vec<(u64, _)> = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (9_689_322_392 + i as u64, r))
+        .filter(|(_, r)| r.0 >= start && r.0 <= end)
+        .filter(|(_, r)| only_symbol.as_ref().is_none_or(|s| &r.2 == s))
+        .filter(|(_, r)| only_type.as_ref().is_none_or(|k| r.1 == k))
+        .collect();
+    if ctx.params.has("startTime") {
+        selected.truncate(limit);
+    } else if selected.len() > limit {
+        selected.drain(..selected.len() - limit);
+    }
+    Ok(Value::Array(
+        selected
+            .into_iter()
+            .map(
+                |(id, (time, kind, symbol, amount, asset, info, trade_id))| {
+                    json!({
+                        "symbol": symbol,
+                        "incomeType": kind,
+                        "income": fixed(amount, 8),
+                        "asset": asset,
+                        "info": if info.is_empty() { kind } else { info },
+                        "time": time,
+                        "tranId": if coin { json!(id.to_string()) } else { json!(id) },
+                        "tradeId": trade_id,
+                    })
+                },
+            )
             .collect(),
     ))
 }

@@ -24,7 +24,7 @@ pub fn time(ctx: &mut Ctx) -> Result<Value, ApiError> {
 fn spot_symbol_json(sym: &ScenarioSymbol, margin: bool) -> Value {
     json!({
         "symbol": sym.symbol,
-        "status": "TRADING",
+        "status": sym.status,
         "baseAsset": sym.base,
         "baseAssetPrecision": 8,
         "quoteAsset": sym.quote,
@@ -41,7 +41,7 @@ fn spot_symbol_json(sym: &ScenarioSymbol, margin: bool) -> Value {
         "cancelReplaceAllowed": true,
         "amendAllowed": true,
         "pegInstructionsAllowed": true,
-        "isSpotTradingAllowed": true,
+        "isSpotTradingAllowed": sym.status == "TRADING",
         "isMarginTradingAllowed": margin,
         "filters": [
             {

@@ -217,6 +217,9 @@ pub struct ScenarioSymbol {
     /// Thinly traded: its candles' volume is small, so one account's trade can be most
     /// of a minute's volume.
     pub thin: bool,
+    /// As spot `exchangeInfo` lists it: `TRADING`, or `BREAK`/`HALT` (delisted or halted
+    /// pairs keep the account's history).
+    pub status: String,
 }
 
 #[derive(Debug, Clone)]

@@ -17,6 +17,10 @@ pub struct RawScenario {
     pub keys: Spanned<Vec<RawKey>>,
     #[serde(default)]
     pub symbols: Vec<RawSymbol>,
+    /// More spot symbols the exchange lists, with no history of the account's: a
+    /// realistic `exchangeInfo` for a full-account scan to walk.
+    #[serde(default)]
+    pub listed_spot_symbols: Option<Spanned<u32>>,
     #[serde(default)]
     pub balances: RawBalances,
     /// Cross-margin loans per asset (evidence only; nothing repays them).
@@ -121,6 +125,9 @@ pub struct RawSymbol {
     /// A thinly traded pair: a few hundred units a minute instead of a major's volume.
     #[serde(default)]
     pub thin: bool,
+    /// Spot: `TRADING` (default), `BREAK`, `HALT`, ... as `exchangeInfo` lists it.
+    #[serde(default)]
+    pub status: Option<S>,
 }
 
 #[derive(Debug, Default, Deserialize)]

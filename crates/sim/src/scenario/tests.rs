@@ -50,7 +50,7 @@ fn unknown_field_is_reported_alone_at_its_position() {
     let text = format!("{}colour: blue\nsymbols: 3\n", header());
     assert_eq!(
         errors(&text),
-        vec!["s.yaml:8:1: unknown field `colour`, expected one of version, name, description, keys, symbols, balances, margin_loans, open_orders, trades, withdrawals, deposits, transfers, pay, positions, drill, attacker, client_ip, accounts".to_string()]
+        vec!["s.yaml:8:1: unknown field `colour`, expected one of version, name, description, keys, symbols, listed_spot_symbols, balances, margin_loans, open_orders, trades, withdrawals, deposits, transfers, pay, positions, drill, attacker, client_ip, accounts".to_string()]
     );
 }
 

@@ -426,6 +426,19 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
             .as_ref()
             .map(|c| c.value)
             .unwrap_or(if base == "BTC" { 100 } else { 10 });
+        let status = match &s.status {
+            None => "TRADING".to_string(),
+            Some(st) => {
+                let v = st.value.trim().to_ascii_uppercase();
+                if !SYMBOL_STATUSES.contains(&v.as_str()) {
+                    c.err(
+                        st,
+                        format!("status must be one of {}", SYMBOL_STATUSES.join(", ")),
+                    );
+                }
+                v
+            }
+        };
         symbols.push(ScenarioSymbol {
             market,
             symbol,
@@ -434,7 +447,18 @@ pub(super) fn validate(raw: RawScenario, file: &str) -> Result<Scenario, Diagnos
             price,
             contract_size,
             thin: s.thin,
+            status,
         });
+    }
+    if let Some(n) = &raw.listed_spot_symbols {
+        if n.value > MAX_LISTED {
+            c.err(
+                n,
+                format!("listed_spot_symbols must be at most {MAX_LISTED}"),
+            );
+        } else {
+            listed_spot_symbols(&mut symbols, n.value as usize);
+        }
     }
     let known = |market: Market, symbol: &str| {
         symbols
@@ -924,4 +948,63 @@ fn check_attacker(
             quantity: order.quantity,
         },
     })
+}
+
+/// Statuses spot `exchangeInfo` lists a symbol with.
+const SYMBOL_STATUSES: &[&str] = &[
+    "TRADING",
+    "BREAK",
+    "HALT",
+    "END_OF_DAY",
+    "PRE_TRADING",
+    "POST_TRADING",
+    "AUCTION_MATCH",
+];
+
+/// Binance lists some 1,500 spot symbols; more than that is a mistake.
+const MAX_LISTED: u32 = 5_000;
+
+/// `listed_spot_symbols: N`: N more spot symbols (`QAAUSDT`, `QABBTC`, ...), named so
+/// they cannot clash with a real one, none with the account's history; every tenth is
+/// in `BREAK` (delisted), as a real listing has some.
+fn listed_spot_symbols(symbols: &mut Vec<ScenarioSymbol>, n: usize) {
+    const LETTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut made = 0;
+    for i in 0.. {
+        if made == n {
+            break;
+        }
+        let a = LETTERS[(i / 26) % 26] as char;
+        let b = LETTERS[i % 26] as char;
+        let tail = if i >= 676 {
+            format!("{}", i / 676)
+        } else {
+            String::new()
+        };
+        let base = format!("Q{a}{b}{tail}");
+        let quote = if i % 2 == 0 { "USDT" } else { "BTC" };
+        let symbol = format!("{base}{quote}");
+        if symbols
+            .iter()
+            .any(|s| s.market == Market::Spot && s.symbol == symbol)
+        {
+            continue;
+        }
+        let price = if quote == "USDT" {
+            Decimal::new(125 + (i as i64 % 97) * 10, 2)
+        } else {
+            Decimal::new(21 + (i as i64 % 53), 7)
+        };
+        symbols.push(ScenarioSymbol {
+            market: Market::Spot,
+            symbol,
+            base,
+            quote: quote.to_string(),
+            price,
+            contract_size: 10,
+            thin: true,
+            status: if i % 10 == 9 { "BREAK" } else { "TRADING" }.to_string(),
+        });
+        made += 1;
+    }
 }
