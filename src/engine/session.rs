@@ -1148,15 +1148,7 @@ async fn walk(
     let rendered = report::render_dir(&dir);
     let result = outcome.map_err(|e| Error::Internal(e.to_string()))?;
     let report = rendered.map_err(|e| Error::Internal(e.to_string()))?;
-    // `resume` insists on the mode the run started in: the hint carries it.
-    let mut resume = String::from("respond resume");
-    if cfg.drill() {
-        resume.push_str(" --drill");
-    }
-    if cfg.dry_run {
-        resume.push_str(" --dry-run");
-    }
-    closing_summary(operator.as_ref(), &dir, &result, &report, &resume);
+    closing_summary(operator.as_ref(), &dir, &result, &report);
     if let Some(key) = signer {
         match key.sign(&dir, &report.chain_head, report.events) {
             Ok(file) => operator.say(
@@ -1178,7 +1170,6 @@ fn closing_summary(
     dir: &std::path::Path,
     result: &RunResult,
     report: &report::Report,
-    resume: &str,
 ) {
     let level = match result.exit_code {
         exit::OK => Level::Success,
@@ -1211,7 +1202,10 @@ fn closing_summary(
     if report.outcome == "interrupted" {
         operator.say(
             Level::Warn,
-            &format!("resume with: {resume} {}", dir.display()),
+            &format!(
+                "resume with: {}",
+                report.resume_command_in(&dir.display().to_string())
+            ),
         );
     }
     operator.say(

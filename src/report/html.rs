@@ -45,6 +45,7 @@ td.time { white-space: nowrap; }
 .banner.drill { background: #e0f2fe; border: 1px solid #7dd3fc; }
 .banner.dry-run { background: #fef9c3; border: 1px solid #fde047; }
 .banner.unfinished { background: #fee2e2; border: 1px solid #fca5a5; }
+pre.message { white-space: pre-wrap; background: #f8fafc; border: 1px solid #e2e8f0; border-radius: 6px; padding: 10px 14px; }
 table { border-collapse: collapse; margin: 6px 0 12px; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f9fafb; }
@@ -132,35 +133,24 @@ pub fn render(r: &Report, tables: &super::Tables<'_>, records: &[&Record]) -> St
         esc(&mark),
         esc(&r.incident)
     );
-    if r.drill {
+    for banner in r.banners() {
+        let command = banner
+            .command
+            .map(|c| format!(" <code>{}</code>", esc(&c)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "<div class=\"banner drill\">{}: this was a drill against the simulated exchange. No real account was touched.</div>",
-            if r.autopilot { "DRILL (autopilot)" } else { "DRILL" }
-        );
-    }
-    if r.dry_run {
-        let _ = writeln!(
-            out,
-            "<div class=\"banner dry-run\">DRY RUN: everything was read, nothing that changes state was sent.</div>"
-        );
-    }
-    if r.outcome == "interrupted" || r.outcome == "unfinished" {
-        let _ = writeln!(
-            out,
-            "<div class=\"banner unfinished\">{} — resume with: <code>respond resume {}</code></div>",
-            if r.outcome == "interrupted" {
-                "Interrupted"
-            } else {
-                "Unfinished (the run stopped without closing its record)"
-            },
-            esc(&r.incident)
+            "<div class=\"banner {}\"><strong>{}</strong> — {}{command}</div>",
+            banner.kind,
+            esc(&banner.lead),
+            esc(&banner.text)
         );
     }
     out.push_str("</header>\n");
 
     summary(&mut out, r);
     findings(&mut out, r);
+    support_message(&mut out, r);
 
     let marks = timeline::marks(records);
     let spans = timeline::spans(r);
@@ -281,6 +271,18 @@ fn findings(out: &mut String, r: &Report) {
         );
     }
     out.push_str("</tbody></table></div>\n</section>\n");
+}
+
+fn support_message(out: &mut String, r: &Report) {
+    let Some(message) = r.support_message() else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<section id=\"support-message\">\n<h2>Message for Binance support</h2>\n<p class=\"muted\">Also in <code>{}</code>: review it, then send it from the Binance app or website.</p>\n<pre class=\"message\">{}</pre>\n</section>",
+        super::SUPPORT_MESSAGE,
+        esc(message.trim_end())
+    );
 }
 
 fn steps(out: &mut String, r: &Report) {

@@ -18,31 +18,12 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
     let mut out = String::new();
     let mark = r.mode_mark();
     let _ = writeln!(out, "# Incident report: {}{mark}\n", r.playbook);
-    if r.drill {
-        let _ = writeln!(
-            out,
-            "> This was a drill against the simulated exchange. No real account was touched.\n"
-        );
-    }
-    if r.dry_run {
-        let _ = writeln!(
-            out,
-            "> This was a dry run: everything was read, nothing that changes state was sent.\n"
-        );
-    }
-    if r.outcome == "interrupted" || r.outcome == "unfinished" {
-        let _ = writeln!(
-            out,
-            "> **{}** — resume with: `respond resume{}{} {}`\n",
-            if r.outcome == "interrupted" {
-                "Interrupted"
-            } else {
-                "Unfinished (the run stopped without closing its record)"
-            },
-            if r.drill { " --drill" } else { "" },
-            if r.dry_run { " --dry-run" } else { "" },
-            r.incident
-        );
+    for banner in r.banners() {
+        let command = banner
+            .command
+            .map(|c| format!(" `{c}`"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "> **{}** — {}{command}\n", banner.lead, banner.text);
     }
 
     let _ = writeln!(out, "## Summary\n");
@@ -183,6 +164,16 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
             );
         }
         let _ = writeln!(out);
+    }
+
+    if let Some(message) = r.support_message() {
+        let _ = writeln!(out, "## Message for Binance support\n");
+        let _ = writeln!(
+            out,
+            "Also in `{}`: review it, then send it from the Binance app or website.\n",
+            super::SUPPORT_MESSAGE
+        );
+        let _ = writeln!(out, "```text\n{}\n```\n", message.trim_end());
     }
 
     if !r.decisions.is_empty() {

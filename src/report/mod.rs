@@ -9,6 +9,8 @@ pub mod lock;
 mod markdown;
 pub mod scorecard;
 pub mod sign;
+pub mod state;
+pub mod support;
 pub mod verdict;
 pub mod verify;
 
@@ -137,7 +139,88 @@ pub struct Report {
     pub chain_head: String,
 }
 
+/// A notice at the top of every rendering of a report: what kind of run this was, or
+/// that it did not finish. Worded once, here; `report.md` and `report.html` only style it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Banner {
+    /// `drill`, `dry-run` or `unfinished` (the HTML class).
+    pub kind: &'static str,
+    /// The first words, emphasised: `DRILL`, `DRY RUN`, `Interrupted`, ...
+    pub lead: String,
+    pub text: String,
+    /// A command to run, shown as code after the text.
+    pub command: Option<String>,
+}
+
 impl Report {
+    /// The command that continues this incident: `resume` insists on the mode the run
+    /// started in, so a dry run's carries `--dry-run`.
+    pub fn resume_command(&self) -> String {
+        self.resume_command_in(&self.incident)
+    }
+
+    /// [`Report::resume_command`] for the incident folder at `dir`.
+    pub fn resume_command_in(&self, dir: &str) -> String {
+        let mut command = String::from("respond resume");
+        if self.drill {
+            command.push_str(" --drill");
+        }
+        if self.dry_run {
+            command.push_str(" --dry-run");
+        }
+        format!("{command} {dir}")
+    }
+
+    /// The message for Binance support, as the run wrote it and journaled it.
+    pub fn support_message(&self) -> Option<&str> {
+        self.steps
+            .iter()
+            .filter(|s| s.action == "support.message")
+            .find_map(|s| s.outputs.get(support::MESSAGE_OUTPUT)?.as_str())
+    }
+
+    /// The banners of this report, in order.
+    pub fn banners(&self) -> Vec<Banner> {
+        let mut banners = Vec::new();
+        if self.drill {
+            banners.push(Banner {
+                kind: "drill",
+                lead: if self.autopilot {
+                    "DRILL (autopilot)"
+                } else {
+                    "DRILL"
+                }
+                .into(),
+                text:
+                    "this was a drill against the simulated exchange. No real account was touched."
+                        .into(),
+                command: None,
+            });
+        }
+        if self.dry_run {
+            banners.push(Banner {
+                kind: "dry-run",
+                lead: "DRY RUN".into(),
+                text: "everything was read, nothing that changes state was sent.".into(),
+                command: None,
+            });
+        }
+        if self.outcome == "interrupted" || self.outcome == "unfinished" {
+            banners.push(Banner {
+                kind: "unfinished",
+                lead: if self.outcome == "interrupted" {
+                    "Interrupted"
+                } else {
+                    "Unfinished (the run stopped without closing its record)"
+                }
+                .into(),
+                text: "resume with:".into(),
+                command: Some(self.resume_command()),
+            });
+        }
+        banners
+    }
+
     /// ` — DRILL (autopilot), DRY RUN` for titles; empty for a live run.
     pub fn mode_mark(&self) -> String {
         let mut marks = Vec::new();

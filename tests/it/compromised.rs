@@ -116,7 +116,15 @@ async fn drill_autopilot_contains_everything_and_reports_the_findings() {
             .count(),
         4
     );
-    assert!(incident.join("support-message.txt").is_file());
+    // The message for support is in the reports too, as the run wrote it, from the
+    // journal: the same text in report.md and report.html.
+    let message = std::fs::read_to_string(incident.join("support-message.txt")).unwrap();
+    let md = std::fs::read_to_string(incident.join("report.md")).unwrap();
+    assert!(md.contains("## Message for Binance support"), "{md}");
+    assert!(md.contains(message.trim_end()), "{md}");
+    let html = std::fs::read_to_string(incident.join("report.html")).unwrap();
+    assert!(html.contains("<h2>Message for Binance support</h2>"));
+    assert!(html.contains("Hello Binance Support,"));
 
     // The support pack: message, evidence, fingerprint, and a manifest that checks out.
     let pack = incident.join("support-pack");
