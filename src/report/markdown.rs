@@ -25,7 +25,19 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
             .unwrap_or_default();
         let _ = writeln!(out, "> **{}** — {}{command}\n", banner.lead, banner.text);
     }
+    summary(&mut out, r);
+    scorecard(&mut out, r);
+    findings(&mut out, r);
+    support_message(&mut out, r);
+    decisions(&mut out, r);
+    coverage(&mut out, tables);
+    evidence(&mut out, tables);
+    timeline(&mut out, r);
+    out
+}
 
+/// Severity, outcome, key, times, pending and the steps.
+fn summary(out: &mut String, r: &Report) {
     let _ = writeln!(out, "## Summary\n");
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(out, "| Severity | **{}** |", r.severity);
@@ -95,7 +107,10 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
         );
     }
     let _ = writeln!(out);
+}
 
+/// A drill's scorecard.
+fn scorecard(out: &mut String, r: &Report) {
     if r.drill {
         let c = &r.scorecard;
         let secs = |v: Option<f64>| v.map(|s| format!("{s:.3} s")).unwrap_or_else(|| "—".into());
@@ -146,7 +161,10 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
         }
         let _ = writeln!(out, "\nThe same numbers are `scorecard` in report.json; `respond drill-history` compares drills.\n");
     }
+}
 
+/// Findings, worst first as they were found.
+fn findings(out: &mut String, r: &Report) {
     if !r.findings.is_empty() {
         let _ = writeln!(out, "## Findings\n");
         let _ = writeln!(
@@ -165,7 +183,10 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
         }
         let _ = writeln!(out);
     }
+}
 
+/// The message for Binance support, as the run wrote it.
+fn support_message(out: &mut String, r: &Report) {
     if let Some(message) = r.support_message() {
         let _ = writeln!(out, "## Message for Binance support\n");
         let _ = writeln!(
@@ -175,7 +196,10 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
         );
         let _ = writeln!(out, "```text\n{}\n```\n", message.trim_end());
     }
+}
 
+/// Who decided what.
+fn decisions(out: &mut String, r: &Report) {
     if !r.decisions.is_empty() {
         let _ = writeln!(out, "## Operator decisions\n");
         let _ = writeln!(
@@ -200,7 +224,10 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
         }
         let _ = writeln!(out);
     }
+}
 
+/// What was read and what was not.
+fn coverage(out: &mut String, tables: &super::Tables<'_>) {
     if let Some(rows) = tables.get("coverage") {
         let cell = |r: &Json, k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
         let read = rows.iter().filter(|r| cell(r, "status") == "read").count();
@@ -293,7 +320,10 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
             let _ = writeln!(out);
         }
     }
+}
 
+/// The evidence tables, the first rows of each inline.
+fn evidence(out: &mut String, tables: &super::Tables<'_>) {
     let shown: Vec<(&String, &Vec<&Json>)> = tables
         .iter()
         .filter(|(name, _)| !matches!(name.as_str(), "coverage" | "key-permissions"))
@@ -337,7 +367,10 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
             let _ = writeln!(out);
         }
     }
+}
 
+/// The timeline and the closing line.
+fn timeline(out: &mut String, r: &Report) {
     match r.clock_offset_ms {
         Some(offset) => {
             let _ = writeln!(out, "## Timeline (UTC, Binance's clock)\n");
@@ -362,7 +395,6 @@ pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
         "---\n{} requests to the exchange ({} answered with an error). Rendered from `journal.jsonl`; check it with `respond report verify {}`.",
         r.requests, r.request_errors, r.incident
     );
-    out
 }
 
 /// The first 16 hex digits: enough to compare by eye or paste into chat.
