@@ -41,6 +41,14 @@ pub enum Error {
     #[error(transparent)]
     Sim(#[from] crate::sim::SimError),
 
+    /// The incident's journal could not be written or read.
+    #[error(transparent)]
+    Journal(#[from] crate::report::journal::JournalError),
+
+    /// The report could not be rendered from the journal.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+
     #[error("{what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -100,7 +108,11 @@ impl Error {
             Error::Exchange(_) => exit::EXCHANGE,
             Error::Sim(e) => sim_exit_code(e),
             Error::Busy { .. } => exit::ABORTED,
-            Error::Io { .. } | Error::Internal(_) | Error::Tampered { .. } => exit::FAILED,
+            Error::Io { .. }
+            | Error::Internal(_)
+            | Error::Tampered { .. }
+            | Error::Journal(_)
+            | Error::Report(_) => exit::FAILED,
         }
     }
 

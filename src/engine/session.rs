@@ -648,28 +648,25 @@ pub async fn run(
     let journal = Journal::create(
         &journal_path,
         journal::genesis_hash(&playbook.text, &inputs),
-    )
-    .map_err(|e| Error::Internal(e.to_string()))?;
+    )?;
     wire_journal(&journal, cfg, &services);
-    journal
-        .record(Event::RunStarted {
-            playbook: playbook.name.clone(),
-            origin: playbook.origin.clone(),
-            playbook_sha256: journal::sha256_hex(playbook.text.as_bytes()),
-            inputs: inputs.clone(),
-            dry_run: cfg.dry_run,
-            drill: cfg.drill(),
-            yes: cfg.yes,
-            target: target_name(&cfg.target),
-            key: key_masked.clone(),
-            responder_key: keys.responder.clone(),
-            signing_key: signer.as_ref().map(|k| k.public()),
-            target_spec: Some(target_spec),
-            key_fingerprint: keys.fingerprint.clone(),
-            operator: who.clone(),
-            respond_version: env!("CARGO_PKG_VERSION").to_string(),
-        })
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    journal.record(Event::RunStarted {
+        playbook: playbook.name.clone(),
+        origin: playbook.origin.clone(),
+        playbook_sha256: journal::sha256_hex(playbook.text.as_bytes()),
+        inputs: inputs.clone(),
+        dry_run: cfg.dry_run,
+        drill: cfg.drill(),
+        yes: cfg.yes,
+        target: target_name(&cfg.target),
+        key: key_masked.clone(),
+        responder_key: keys.responder.clone(),
+        signing_key: signer.as_ref().map(|k| k.public()),
+        target_spec: Some(target_spec),
+        key_fingerprint: keys.fingerprint.clone(),
+        operator: who.clone(),
+        respond_version: env!("CARGO_PKG_VERSION").to_string(),
+    })?;
     // Requests answered before the journal existed follow its opening record.
     observer.attach(journal.clone(), operator.clone());
 
@@ -850,8 +847,7 @@ pub async fn resume(
     }
 
     let last = read.lines.last().expect("verified: at least one line");
-    let journal = Journal::append_to(&journal_path, records.len() as u64, &last.text)
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let journal = Journal::append_to(&journal_path, records.len() as u64, &last.text)?;
     wire_journal(&journal, cfg, &services);
     // A session that ended without recording how (killed, crashed, power lost) is
     // recorded as interrupted now, so the report tells the whole story.
@@ -872,20 +868,18 @@ pub async fn resume(
         });
         journal
             .record(Event::Interrupted { signal: "unrecorded (the process ended without recording why: killed, crashed or lost power)".into(), step })
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            ?;
     }
-    journal
-        .record(Event::RunResumed {
-            operator: who.clone(),
-            dry_run: cfg.dry_run,
-            yes: cfg.yes,
-            respond_version: env!("CARGO_PKG_VERSION").to_string(),
-            signing_key: signer.as_ref().map(|k| k.public()),
-            target: Some(target_name(&cfg.target)),
-            target_spec: Some(recorded_target(&cfg.target)),
-            moved_from: moved_from.clone(),
-        })
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    journal.record(Event::RunResumed {
+        operator: who.clone(),
+        dry_run: cfg.dry_run,
+        yes: cfg.yes,
+        respond_version: env!("CARGO_PKG_VERSION").to_string(),
+        signing_key: signer.as_ref().map(|k| k.public()),
+        target: Some(target_name(&cfg.target)),
+        target_spec: Some(recorded_target(&cfg.target)),
+        moved_from: moved_from.clone(),
+    })?;
     observer.attach(journal.clone(), operator.clone());
     if let Some(from) = &moved_from {
         operator.say(
@@ -1146,8 +1140,8 @@ async fn walk(
     let outcome = engine.run().await;
     // Whatever happened, the report is rendered from what the journal holds.
     let rendered = report::render_dir(&dir);
-    let result = outcome.map_err(|e| Error::Internal(e.to_string()))?;
-    let report = rendered.map_err(|e| Error::Internal(e.to_string()))?;
+    let result = outcome?;
+    let report = rendered?;
     closing_summary(operator.as_ref(), &dir, &result, &report);
     if let Some(key) = signer {
         match key.sign(&dir, &report.chain_head, report.events) {
