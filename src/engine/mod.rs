@@ -513,7 +513,7 @@ impl<'a> Engine<'a> {
         }
         let result = self.result(end);
         self.record(Event::RunFinished {
-            outcome: outcome_name(&result.end).to_string(),
+            outcome: outcome_of(&result.end),
             exit_code: result.exit_code,
             pending: result.pending.clone(),
         })?;
@@ -1014,12 +1014,13 @@ pub fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
-pub fn outcome_name(end: &End) -> &'static str {
+pub fn outcome_of(end: &End) -> crate::report::journal::RunOutcome {
+    use crate::report::journal::RunOutcome;
     match end {
-        End::Completed => "completed",
-        End::Aborted { .. } => "aborted",
-        End::Stopped { .. } => "stopped",
-        End::Failed { .. } => "failed",
-        End::Interrupted { .. } => "interrupted",
+        End::Completed => RunOutcome::Completed,
+        End::Aborted { .. } => RunOutcome::Aborted,
+        End::Stopped { .. } => RunOutcome::Stopped,
+        End::Failed { .. } => RunOutcome::Failed,
+        End::Interrupted { .. } => RunOutcome::Interrupted,
     }
 }

@@ -14,7 +14,9 @@ use crate::error::{exit, Error};
 use crate::exchange::{Client, ClientConfig, Endpoints, RequestObserver, RequestSummary};
 use crate::operator::{self, Level, NonInteractive, Operator, Terminal};
 use crate::playbook::{InputType, Playbook};
-use crate::report::journal::{self, Event, Journal, Record, RecordedTarget, StepStatus};
+use crate::report::journal::{
+    self, Event, Journal, Record, RecordedTarget, RunOutcome, StepStatus,
+};
 use crate::report::lock::{self, Holder, IncidentLock, LockError};
 use crate::report::sign::OperatorKey;
 use crate::report::verify::{self, Verdict};
@@ -966,7 +968,7 @@ fn unfinished_incident(
                 )
             })
             .is_some_and(|r| match &r.event {
-                Event::RunFinished { outcome, .. } => outcome != "interrupted",
+                Event::RunFinished { outcome, .. } => *outcome != RunOutcome::Interrupted,
                 _ => false,
             });
         if !finished && free.is_none() {
@@ -1031,7 +1033,9 @@ pub fn finished_steps(records: &[&Record]) -> HashMap<String, Resumed> {
                 entry.outputs = outputs.clone();
                 ended_failed = (*status == StepStatus::Failed).then(|| step.clone());
             }
-            Event::RunFinished { outcome, .. } if outcome != "failed" => ended_failed = None,
+            Event::RunFinished { outcome, .. } if *outcome != RunOutcome::Failed => {
+                ended_failed = None
+            }
             _ => {}
         }
     }
@@ -1193,7 +1197,7 @@ fn closing_summary(
             &format!("still to do: {} ({})", step.title, step.id),
         );
     }
-    if report.outcome == "interrupted" {
+    if report.outcome == RunOutcome::Interrupted {
         operator.say(
             Level::Warn,
             &format!(

@@ -207,7 +207,7 @@ fn summary(out: &mut String, r: &Report) {
         "Outcome",
         format!(
             "{}{}",
-            esc(&r.outcome),
+            esc(r.outcome.as_str()),
             r.exit_code
                 .map(|c| format!(" (exit code {c})"))
                 .unwrap_or_default()

@@ -73,6 +73,44 @@ impl StepStatus {
     }
 }
 
+/// How a run (or the last session of an incident) ended; in the journal and reports as
+/// the lowercase word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOutcome {
+    Completed,
+    Aborted,
+    Stopped,
+    Failed,
+    Interrupted,
+    /// The journal ends without a `run_finished` (a crash): reports only, never journaled.
+    Unfinished,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Completed => "completed",
+            RunOutcome::Aborted => "aborted",
+            RunOutcome::Stopped => "stopped",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Interrupted => "interrupted",
+            RunOutcome::Unfinished => "unfinished",
+        }
+    }
+
+    /// Interrupted or unfinished: `respond resume` continues it.
+    pub fn resumable(self) -> bool {
+        matches!(self, RunOutcome::Interrupted | RunOutcome::Unfinished)
+    }
+}
+
+impl std::fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How bad a finding is, worst last; in the journal and reports as the lowercase word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -273,7 +311,7 @@ pub enum Event {
         step: Option<String>,
     },
     RunFinished {
-        outcome: String,
+        outcome: RunOutcome,
         exit_code: u8,
         #[serde(default)]
         pending: Vec<String>,

@@ -20,7 +20,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use journal::{Event, ReadJournal, Record, Severity, StepStatus};
+use journal::{Event, ReadJournal, Record, RunOutcome, Severity, StepStatus};
 
 pub const REPORT_MD: &str = "report.md";
 pub const REPORT_HTML: &str = "report.html";
@@ -114,7 +114,7 @@ pub struct Report {
     pub sessions: usize,
     /// completed, aborted, stopped, failed, interrupted — or `unfinished` when the
     /// journal ends without a run_finished (a crash).
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub exit_code: Option<u8>,
     pub severity: Severity,
     pub steps: Vec<StepReport>,
@@ -205,10 +205,10 @@ impl Report {
                 command: None,
             });
         }
-        if self.outcome == "interrupted" || self.outcome == "unfinished" {
+        if self.outcome.resumable() {
             banners.push(Banner {
                 kind: "unfinished",
-                lead: if self.outcome == "interrupted" {
+                lead: if self.outcome == RunOutcome::Interrupted {
                     "Interrupted"
                 } else {
                     "Unfinished (the run stopped without closing its record)"
@@ -278,7 +278,7 @@ impl Report {
             started: first.time.clone(),
             last_event: String::new(),
             sessions: 0,
-            outcome: "unfinished".into(),
+            outcome: RunOutcome::Unfinished,
             exit_code: None,
             severity: Severity::None,
             steps: Vec::new(),
@@ -335,7 +335,7 @@ impl Report {
                         report.signing_key = signing_key.clone();
                     }
                     report.sessions += 1;
-                    report.outcome = "unfinished".into();
+                    report.outcome = RunOutcome::Unfinished;
                     report.exit_code = None;
                     if !report.operators.contains(operator) {
                         report.operators.push(operator.clone());
@@ -558,7 +558,7 @@ impl Report {
                 Event::RunFinished {
                     outcome, exit_code, ..
                 } => {
-                    report.outcome = outcome.clone();
+                    report.outcome = *outcome;
                     report.exit_code = Some(*exit_code);
                     report
                         .timeline

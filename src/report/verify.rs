@@ -465,7 +465,7 @@ mod tests {
         }
         journal
             .record(Event::RunFinished {
-                outcome: "completed".into(),
+                outcome: crate::report::journal::RunOutcome::Completed,
                 exit_code: 0,
                 pending: vec![],
             })
@@ -647,7 +647,7 @@ mod tests {
             .unwrap();
         journal
             .record(Event::RunFinished {
-                outcome: "completed".into(),
+                outcome: crate::report::journal::RunOutcome::Completed,
                 exit_code: 0,
                 pending: vec![],
             })

@@ -148,7 +148,7 @@ fn incident(drill: bool, dry_run: bool) -> (tempfile::TempDir, String) {
             elapsed_ms: 10,
         },
         Event::RunFinished {
-            outcome: "completed".into(),
+            outcome: crate::report::journal::RunOutcome::Completed,
             exit_code: 0,
             pending: vec![],
         },
