@@ -97,9 +97,9 @@ impl RunConfig {
                 opts.recv_window
             )));
         }
-        if opts.concurrency == 0 || opts.concurrency > 256 {
+        if opts.concurrency == 0 || opts.concurrency > 1024 {
             return Err(Error::usage(format!(
-                "--concurrency {} is out of range: use 1 (serial) to 256",
+                "--concurrency {} is out of range: use 1 (serial) to 1024",
                 opts.concurrency
             )));
         }
@@ -166,7 +166,7 @@ impl RunConfig {
             quiet: false,
             verbose: 0,
             recv_window_ms: 5000,
-            concurrency: 128,
+            concurrency: 512,
             weight_window: Duration::from_secs(60),
             weight_limit: None,
             request_timeout: Duration::from_secs(10),
