@@ -255,23 +255,26 @@ impl Event {
         }
     }
 
-    /// Whether the record must be on disk before anything else happens: the run's start
-    /// and end, the operator's answers, every request, evidence, verification results
-    /// and every step's end. What a step says along the way (its start, notes, findings,
+    /// Whether the record must be on disk before anything else happens: what `resume`
+    /// decides on — the run's start and end, the operator's answers, every request that
+    /// changes the account, verification results, errors and every step's end. What a
+    /// step reads and says along the way (its start, reads, notes, findings, evidence,
     /// the preview) is written at once, so a crash of the process loses none of it, and
     /// reaches the disk with the next such record: a power cut can only lose it together
-    /// with the step's end, and `resume` runs an unfinished step again. A few fsyncs per
-    /// step instead of one per line keep a slow disk off the way to the cancel.
-    /// (Evidence stays durable at once: it can be megabytes, and flushing it belongs
-    /// to the step that wrote it, not to whichever request answers next.)
+    /// with the step's end, and `resume` runs an unfinished step again (reads are safe to
+    /// repeat). On the way to the cancel that is three fsyncs instead of sixteen, which
+    /// matters on a busy disk where one takes milliseconds; and a step's evidence is
+    /// flushed by the step itself, not by whichever read answers next.
     pub fn is_durable_at_once(&self) -> bool {
-        !matches!(
-            self,
+        match self {
+            Event::Request { method, .. } => method != "GET",
             Event::StepStarted { .. }
-                | Event::Preview { .. }
-                | Event::Note { .. }
-                | Event::Finding { .. }
-        )
+            | Event::Preview { .. }
+            | Event::Note { .. }
+            | Event::Finding { .. }
+            | Event::Evidence { .. } => false,
+            _ => true,
+        }
     }
 }
 
