@@ -11,6 +11,11 @@
 //! Every figure that is judged is a ratio to something measured in the same run, or a
 //! count. It exits 1 when a target is missed.
 //!
+//! A last run takes a wide account (200 symbols over the four markets, 1,200 open
+//! orders: [`Size::wide`]) as shipped, to show that containment does not grow with the
+//! number of symbols: its cancels (one per symbol and book) still go out in one round
+//! trip.
+//!
 //! Options (after `--`): `--smoke` (a small scenario, 5 ms latency, a 1 s weight window:
 //! checks the machinery in seconds), `--keep DIR` (keep the scenario, playbook, request
 //! logs and incident folders there), `--latency MS`.
@@ -47,6 +52,8 @@ const UID_PATHS: [&str; 2] = [
 #[derive(Clone, Debug)]
 pub struct Options {
     pub size: Size,
+    /// The wide account of the last run, and its `--since` (its trades span a day).
+    pub wide: Size,
     pub latency_ms: u64,
     /// The rate-limit window of the simulator and the client (Binance: one minute).
     pub weight_window: Duration,
@@ -66,6 +73,7 @@ impl Options {
     pub fn full() -> Options {
         Options {
             size: Size::large(),
+            wide: Size::wide(),
             latency_ms: 50,
             weight_window: Duration::from_secs(60),
             lowered_limit: 1_200,
@@ -81,6 +89,13 @@ impl Options {
     pub fn smoke() -> Options {
         Options {
             size: Size::small(),
+            wide: Size {
+                spot_symbols: 8,
+                margin_symbols: 2,
+                usdm_symbols: 4,
+                coinm_symbols: 2,
+                ..Size::small()
+            },
             latency_ms: 5,
             weight_window: Duration::from_secs(1),
             lowered_limit: 200,
@@ -350,6 +365,9 @@ fn measure_child(args: &[String]) -> i32 {
 pub struct Report {
     pub scenario: String,
     pub runs: Vec<RunResult>,
+    /// The wide account (as shipped) and its description.
+    pub wide: RunResult,
+    pub wide_scenario: String,
     pub startup: Vec<(String, Vec<Duration>)>,
     pub command: String,
     pub options: Options,
@@ -374,17 +392,25 @@ pub fn run(options: &Options, bin: &Path, meter: &Meter) -> Report {
     let scenario = respond::sim::Scenario::parse(&scenario_text, "scenario.yaml")
         .unwrap_or_else(|d| panic!("generated scenario is invalid:\n{d}"));
 
+    let wide_dir = root.join("wide");
+    std::fs::create_dir_all(&wide_dir).expect("wide account folder");
+    let wide_path = wide_dir.join("scenario.yaml");
+    let wide_text = generate(&options.wide);
+    write(&wide_path, &wide_text);
+    let wide_scenario = respond::sim::Scenario::parse(&wide_text, "scenario.yaml")
+        .unwrap_or_else(|d| panic!("generated wide scenario is invalid:\n{d}"));
+
     let window = format!("{}ms", options.weight_window.as_millis());
-    let common = |log: &Path, builtin: bool| -> Vec<String> {
+    let common_with = |scenario: &Path, since: &str, log: &Path, builtin: bool| -> Vec<String> {
         let mut a: Vec<String> = vec![
             "-q".into(),
             "compromised".into(),
             "--drill".into(),
             "--yes".into(),
             "--scenario".into(),
-            scenario_path.display().to_string(),
+            scenario.display().to_string(),
             "--since".into(),
-            "7d".into(),
+            since.into(),
             "--sim-fault".into(),
             format!("latency={}", options.latency_ms),
             "--sim-request-log".into(),
@@ -402,6 +428,7 @@ pub fn run(options: &Options, bin: &Path, meter: &Meter) -> Report {
         }
         a
     };
+    let common = |log: &Path, builtin: bool| common_with(&scenario_path, "7d", log, builtin);
     let lowered = options.lowered_limit.to_string();
     let mut plans: Vec<(&str, Vec<String>, bool)> = vec![
         ("shipped", vec![], false),
@@ -435,26 +462,16 @@ pub fn run(options: &Options, bin: &Path, meter: &Meter) -> Report {
         if i == 0 {
             command = format!("respond {}", args.join(" "));
         }
-        let (exit, wall, max_rss_kb) = run_measured(meter, bin, &args, &dir);
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let stats = analyse(
-            &text,
-            Duration::from_millis(options.latency_ms),
-            options.weight_window,
-        );
-        if exit != 0 {
-            let err = std::fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default();
-            eprintln!("run `{name}` exited {exit}; its stderr:\n{err}");
-        }
-        runs.push(RunResult {
-            name: name.to_string(),
-            exit,
-            wall,
-            max_rss_kb,
-            stats,
-            dir,
-        });
+        runs.push(measured_run(options, meter, bin, name, &args, dir));
     }
+    // The wide account, as shipped; its trades span one day.
+    let wide = {
+        let dir = wide_dir.join("run");
+        std::fs::create_dir_all(&dir).expect("run folder");
+        let args = common_with(&wide_path, "1d", &dir.join("requests.jsonl"), false);
+        let name = format!("shipped, {} symbols", options.wide.symbols());
+        measured_run(options, meter, bin, &name, &args, dir)
+    };
 
     let mut startup = Vec::new();
     for args in [vec!["--version"], vec!["plan", "compromised"]] {
@@ -473,30 +490,66 @@ pub fn run(options: &Options, bin: &Path, meter: &Meter) -> Report {
         startup.push((format!("respond {}", args.join(" ")), samples));
     }
 
+    drop(temp);
+    Report {
+        scenario: describe(&scenario, &options.size),
+        runs,
+        wide,
+        wide_scenario: describe(&wide_scenario, &options.wide),
+        startup,
+        command,
+        options: options.clone(),
+    }
+}
+
+/// Run respond with `args` in `dir` and measure it from the simulator's request log.
+fn measured_run(
+    options: &Options,
+    meter: &Meter,
+    bin: &Path,
+    name: &str,
+    args: &[String],
+    dir: PathBuf,
+) -> RunResult {
+    let (exit, wall, max_rss_kb) = run_measured(meter, bin, args, &dir);
+    let text = std::fs::read_to_string(dir.join("requests.jsonl")).unwrap_or_default();
+    let stats = analyse(
+        &text,
+        Duration::from_millis(options.latency_ms),
+        options.weight_window,
+    );
+    if exit != 0 {
+        let err = std::fs::read_to_string(dir.join("stderr.txt")).unwrap_or_default();
+        eprintln!("run `{name}` exited {exit}; its stderr:\n{err}");
+    }
+    RunResult {
+        name: name.to_string(),
+        exit,
+        wall,
+        max_rss_kb,
+        stats,
+        dir,
+    }
+}
+
+/// One line about a generated account.
+fn describe(scenario: &respond::sim::Scenario, size: &Size) -> String {
     let open_orders = scenario.open_orders.len();
     let count = |m: respond::sim::Market| scenario.symbols.iter().filter(|s| s.market == m).count();
     use respond::sim::Market as M;
-    let scenario_line = format!(
+    format!(
         "{} spot, {} margin, {} USDⓈ-M, {} COIN-M symbols; {open_orders} open orders; {} trades ({} days); {} transfers, {} withdrawals, {} deposits, {} Pay",
         count(M::Spot),
         count(M::Margin),
         count(M::Usdm),
         count(M::Coinm),
         scenario.trades.len(),
-        options.size.trade_days,
+        size.trade_days,
         scenario.transfers.len(),
         scenario.withdrawals.len(),
         scenario.deposits.len(),
         scenario.pay.len(),
-    );
-    drop(temp);
-    Report {
-        scenario: scenario_line,
-        runs,
-        startup,
-        command,
-        options: options.clone(),
-    }
+    )
 }
 
 fn secs(d: Duration) -> String {
@@ -527,21 +580,55 @@ impl Report {
         Duration::from_millis(u64::from(FLOOR_ROUND_TRIPS) * self.options.latency_ms)
     }
 
+    /// Every run: the benchmark account's, then the wide account's.
+    fn all_runs(&self) -> impl Iterator<Item = &RunResult> {
+        self.runs.iter().chain(std::iter::once(&self.wide))
+    }
+
+    /// Containment on the wide account over containment on the benchmark account.
+    pub fn wide_ratio(&self) -> f64 {
+        self.wide.stats.containment.as_secs_f64()
+            / self.run(0).stats.containment.as_secs_f64().max(1e-9)
+    }
+
     pub fn targets(&self) -> Vec<Target> {
         let (shipped, serial) = (self.run(0), self.run(1));
         let floor = self.floor();
         let mut out = Vec::new();
-        let c = shipped.stats.containment;
+        for (account, run) in [
+            (format!("{} symbols", self.options.size.symbols()), shipped),
+            (
+                format!("{} symbols", self.options.wide.symbols()),
+                &self.wide,
+            ),
+        ] {
+            let c = run.stats.containment;
+            out.push(Target {
+                what: format!(
+                    "containment within 1.2 x floor ({}), {account}",
+                    ms(floor.mul_f64(1.2))
+                ),
+                met: c <= floor.mul_f64(1.2),
+                detail: format!(
+                    "{} = {:.2} x floor ({} cancels)",
+                    ms(c),
+                    c.as_secs_f64() / floor.as_secs_f64(),
+                    run.stats.cancels
+                ),
+            });
+        }
+        let ratio = self.wide_ratio();
         out.push(Target {
             what: format!(
-                "containment within 1.2 x floor ({})",
-                ms(floor.mul_f64(1.2))
+                "containment at {} symbols / at {} symbols at most 1.2",
+                self.options.wide.symbols(),
+                self.options.size.symbols()
             ),
-            met: c <= floor.mul_f64(1.2),
+            met: ratio <= 1.2,
             detail: format!(
-                "{} = {:.2} x floor",
-                ms(c),
-                c.as_secs_f64() / floor.as_secs_f64()
+                "{} / {} = {ratio:.3}",
+                ms(self.wide.stats.containment),
+                ms(shipped.stats.containment)
             ),
         });
         let ratio = shipped.stats.total.as_secs_f64() / serial.stats.total.as_secs_f64();
@@ -555,8 +642,7 @@ impl Report {
             ),
         });
         let (too_many, banned): (usize, usize) = self
-            .runs
-            .iter()
+            .all_runs()
             .map(|r| (r.stats.too_many, r.stats.banned))
             .fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
         out.push(Target {
@@ -580,9 +666,17 @@ impl Report {
         });
         let rss = self.runs.iter().map(|r| r.max_rss_kb).max().unwrap_or(0);
         out.push(Target {
-            what: "peak memory under 50 MB (respond with its in-process simulator)".into(),
+            what: format!(
+                "peak memory under 50 MB (respond with its in-process simulator), {} symbols",
+                self.options.size.symbols()
+            ),
             met: rss < 50 * 1024,
-            detail: format!("{:.1} MB (largest run)", rss as f64 / 1024.0),
+            detail: format!(
+                "{:.1} MB (largest run; {} symbols: {:.1} MB)",
+                rss as f64 / 1024.0,
+                self.options.wide.symbols(),
+                self.wide.max_rss_kb as f64 / 1024.0
+            ),
         });
         for (name, samples) in &self.startup {
             if samples.is_empty() {
@@ -601,13 +695,12 @@ impl Report {
                 ),
             });
         }
-        let ok = self.runs.iter().all(|r| r.exit == 0);
+        let ok = self.all_runs().all(|r| r.exit == 0);
         out.push(Target {
             what: "every run completed (exit 0)".into(),
             met: ok,
             detail: self
-                .runs
-                .iter()
+                .all_runs()
                 .map(|r| r.exit.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
@@ -620,6 +713,11 @@ impl Report {
         let opts = &self.options;
         let _ = writeln!(o, "respond containment benchmark");
         let _ = writeln!(o, "scenario:  {}", self.scenario);
+        let _ = writeln!(
+            o,
+            "wide:      {} (last run: as shipped, --since 1d)",
+            self.wide_scenario
+        );
         let _ = writeln!(
             o,
             "simulator: in-process drill, {} ms latency per request, weight window {} s",
@@ -651,7 +749,7 @@ impl Report {
             "peak RSS",
             "wall"
         );
-        for r in &self.runs {
+        for r in self.all_runs() {
             let s = &r.stats;
             let _ = writeln!(
                 o,
@@ -673,6 +771,17 @@ impl Report {
         }
         let (shipped, serial) = (self.run(0), self.run(1));
         let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "containment at {} symbols / at {} symbols: {} / {} = {:.3} ({} vs {} cancels)",
+            opts.wide.symbols(),
+            opts.size.symbols(),
+            ms(self.wide.stats.containment),
+            ms(shipped.stats.containment),
+            self.wide_ratio(),
+            self.wide.stats.cancels,
+            shipped.stats.cancels
+        );
         let _ = writeln!(
             o,
             "shipped / serial: containment {:.3}, total {:.3}",

@@ -135,9 +135,10 @@ pub struct RunOptions {
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub recv_window: u64,
 
-    /// Most requests in flight at once; evidence pulls use at most a quarter of them,
-    /// cancels and liveness probes all (1 forces the serial baseline).
-    #[arg(long, value_name = "N", default_value_t = 128)]
+    /// Most requests in flight at once; evidence pulls use at most a quarter of them
+    /// (and no more than 32), cancels and liveness probes all: a cancel round sends one
+    /// request per symbol and book at once (1 forces the serial baseline).
+    #[arg(long, value_name = "N", default_value_t = 512)]
     pub concurrency: usize,
 
     /// Rate-limit window length (Binance's is 1m; tests shorten it).

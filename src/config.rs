@@ -39,9 +39,9 @@ impl RunConfig {
                 opts.recv_window
             )));
         }
-        if opts.concurrency == 0 || opts.concurrency > 256 {
+        if opts.concurrency == 0 || opts.concurrency > 1024 {
             return Err(Error::usage(format!(
-                "--concurrency {} is out of range: use 1 (serial) to 256",
+                "--concurrency {} is out of range: use 1 (serial) to 1024",
                 opts.concurrency
             )));
         }

@@ -735,3 +735,192 @@ async fn dry_run_refuses_a_mutating_request_even_from_a_buggy_action() {
         "nothing mutating reached the exchange:\n{log}"
     );
 }
+
+/// Triage, then the cancel, as in the built-in playbook.
+const TRIAGE_THEN_CANCEL: &str = "version: 1\nname: t\nsteps:\n  - id: triage\n    uses: binance.key_permissions\n    on_failure: abort\n  - id: cancel-orders\n    uses: binance.cancel_open_orders\n    when: ${{ steps.triage.outputs.live || steps.triage.outputs.refused }}\n    with:\n      markets: [spot, margin, usdm, coinm]\n";
+
+/// A drill on a generated account (open orders on every market, nobody placing more),
+/// with every request the simulator answers logged to `sim.jsonl`, in answer order.
+fn drill_cfg(dir: &std::path::Path, latency_ms: u64) -> RunConfig {
+    use crate::sim::scenario::generate::{generate, Size};
+    let scenario = dir.join("scenario.yaml");
+    std::fs::write(&scenario, generate(&Size::small())).unwrap();
+    let mut cfg = RunConfig::local(dir);
+    cfg.target = Target::Drill {
+        scenario: Some(scenario),
+    };
+    cfg.sim_request_log = Some(dir.join("sim.jsonl"));
+    cfg.sim_faults = vec![format!("latency={latency_ms}")];
+    cfg
+}
+
+/// The simulator's request log, the client's requests only, in the order answered.
+fn sim_log(dir: &std::path::Path) -> Vec<crate::sim::LogEntry> {
+    std::fs::read_to_string(dir.join("sim.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<crate::sim::LogEntry>(l).unwrap())
+        .filter(|e| e.actor == crate::sim::Actor::Client)
+        .collect()
+}
+
+const TRIAGE_PATHS: [&str; 2] = ["/sapi/v1/account/apiRestrictions", "/api/v3/account"];
+
+/// An operator at a terminal who, when asked to confirm the cancel, first notes what
+/// the simulator had answered by then, and gives `answer`.
+struct Watching {
+    dir: std::path::PathBuf,
+    answer: Answer,
+    at_prompt: std::sync::Mutex<Option<Vec<crate::sim::LogEntry>>>,
+}
+
+impl Operator for Watching {
+    fn interactive(&self) -> bool {
+        true
+    }
+    fn ask(&self, prompt: &crate::operator::Prompt) -> Answer {
+        assert_eq!(prompt.step, "cancel-orders", "unexpected question");
+        assert_eq!(prompt.kind, crate::operator::PromptKind::Destructive);
+        *self.at_prompt.lock().unwrap() = Some(sim_log(&self.dir));
+        self.answer.clone()
+    }
+    fn say(&self, _level: crate::operator::Level, _text: &str) {}
+    fn progress(&self, _label: &str, _total: Option<u64>) -> crate::operator::Progress {
+        crate::operator::Progress::hidden()
+    }
+}
+
+async fn run_watched(
+    answer: Answer,
+) -> (
+    tempfile::TempDir,
+    Vec<crate::sim::LogEntry>,
+    Vec<crate::sim::LogEntry>,
+    SessionResult,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = crate::actions::builtin();
+    let playbook = Playbook::parse(TRIAGE_THEN_CANCEL, "t.yaml", &registry).unwrap();
+    let cfg = drill_cfg(dir.path(), 0);
+    let op = Arc::new(Watching {
+        dir: dir.path().to_path_buf(),
+        answer,
+        at_prompt: Default::default(),
+    });
+    let operator: Arc<dyn Operator> = op.clone();
+    let r = session::run(&playbook, &registry, &cfg, operator, Interrupt::manual())
+        .await
+        .unwrap();
+    let at_prompt = op
+        .at_prompt
+        .lock()
+        .unwrap()
+        .take()
+        .expect("asked about the cancel");
+    let after = sim_log(dir.path());
+    (dir, at_prompt, after, r)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_terminal_nothing_destructive_is_sent_before_the_operator_says_yes() {
+    let (_dir, at_prompt, after, r) = run_watched(Answer::Yes).await;
+    // When the question was asked, triage had its answers and the listing was in, and
+    // not one cancel had reached the exchange.
+    for path in TRIAGE_PATHS.iter().chain(&["/api/v3/openOrders"]) {
+        assert!(
+            at_prompt
+                .iter()
+                .any(|e| e.path == *path && e.method == "GET"),
+            "{path} answered before the question: {at_prompt:?}"
+        );
+    }
+    assert!(
+        at_prompt.iter().all(|e| e.method == "GET"),
+        "a mutation before the operator answered: {at_prompt:?}"
+    );
+    // The log only grows: what was answered then is its beginning, and every cancel
+    // comes after it.
+    assert_eq!(
+        after[..at_prompt.len()]
+            .iter()
+            .map(|e| (&e.method, &e.path, &e.query))
+            .collect::<Vec<_>>(),
+        at_prompt
+            .iter()
+            .map(|e| (&e.method, &e.path, &e.query))
+            .collect::<Vec<_>>()
+    );
+    let first_delete = after
+        .iter()
+        .position(|e| e.method == "DELETE")
+        .expect("the cancels went out once the operator said yes");
+    assert!(first_delete >= at_prompt.len());
+    assert_eq!(status_of(&r, "cancel-orders"), StepStatus::Ok);
+    // The journal says the same: the answer is recorded before the first cancel.
+    let ev = events(&r.dir);
+    let answered = ev
+        .iter()
+        .position(|e| matches!(e, Event::Answer { step, answer, .. } if step == "cancel-orders" && answer == "yes"))
+        .expect("the answer is journaled");
+    let first_cancel = ev
+        .iter()
+        .position(|e| matches!(e, Event::Request { method, .. } if method == "DELETE"))
+        .expect("the cancels are journaled");
+    assert!(answered < first_cancel, "{ev:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_terminal_an_operator_who_says_no_gets_no_mutation_at_all() {
+    let (_dir, at_prompt, after, r) = run_watched(Answer::Abort).await;
+    assert!(at_prompt.iter().all(|e| e.method == "GET"));
+    assert!(
+        after.iter().all(|e| e.method == "GET"),
+        "nothing destructive after an abort: {after:?}"
+    );
+    assert_eq!(r.result.exit_code, exit::ABORTED);
+}
+
+/// With --yes, the cancel goes out as soon as triage has answered, never before: every
+/// cancel is answered after triage's reads (the log's order), and at least one latency
+/// after the later of them, so each was sent after that answer had arrived.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_yes_no_cancel_is_sent_before_triage_has_answered() {
+    let latency = 150;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = crate::actions::builtin();
+    let playbook = Playbook::parse(TRIAGE_THEN_CANCEL, "t.yaml", &registry).unwrap();
+    let mut cfg = drill_cfg(dir.path(), latency);
+    cfg.yes = true;
+    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+    let r = session::run(&playbook, &registry, &cfg, operator, Interrupt::manual())
+        .await
+        .unwrap();
+    assert_eq!(status_of(&r, "cancel-orders"), StepStatus::Ok);
+    let log = sim_log(dir.path());
+    let at = |e: &crate::sim::LogEntry| {
+        chrono::DateTime::parse_from_rfc3339(&e.time)
+            .unwrap()
+            .timestamp_millis()
+    };
+    let triage: Vec<usize> = TRIAGE_PATHS
+        .iter()
+        .map(|p| log.iter().position(|e| e.path == *p).expect(p))
+        .collect();
+    let triage_last = *triage.iter().max().unwrap();
+    let deletes: Vec<usize> = (0..log.len())
+        .filter(|&i| log[i].method == "DELETE")
+        .collect();
+    assert!(!deletes.is_empty(), "the cancels went out");
+    assert!(
+        deletes.iter().all(|&i| i > triage_last),
+        "a cancel answered before triage's reads: {log:?}"
+    );
+    let triage_answered = triage.iter().map(|&i| at(&log[i])).max().unwrap();
+    for &i in &deletes {
+        assert!(
+            at(&log[i]) - triage_answered >= latency as i64,
+            "a cancel sent before triage had answered: {:?} (triage answered at {triage_answered})",
+            log[i]
+        );
+    }
+}

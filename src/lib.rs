@@ -37,12 +37,31 @@ use crate::engine::Interrupt;
 use crate::error::{exit, Error};
 use crate::playbook::Playbook;
 
+/// Containment sends every cancel at once, one connection per request in flight (and in
+/// a drill the simulator in this process holds the other end of each): let the process
+/// open as many files as the system allows it, rather than the 1,024 many shells start
+/// with. Best effort: where it cannot be raised, the weight budget and `--concurrency`
+/// still bound the burst.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            let wanted = hard.min(65_536);
+            if soft < wanted {
+                let _ = setrlimit(Resource::RLIMIT_NOFILE, wanted, hard);
+            }
+        }
+    }
+}
+
 /// Parse `args`, run the command, print any error, and return the process exit code.
 pub fn run<I, T>(args: I) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    raise_open_file_limit();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {

@@ -388,6 +388,30 @@ fn describe(orders: &[Order]) -> String {
     )
 }
 
+/// The books a cancel round acts on, with what each holds: one cancel-all per symbol and
+/// book (futures have a regular and a conditional one per symbol).
+fn books(orders: &[Order]) -> serde_json::Value {
+    let mut books: std::collections::BTreeMap<(Market, &str, bool), usize> = Default::default();
+    for o in orders {
+        *books
+            .entry((o.market, o.symbol.as_str(), o.is_algo))
+            .or_default() += 1;
+    }
+    serde_json::Value::Array(
+        books
+            .into_iter()
+            .map(|((market, symbol, algo), n)| {
+                json!({
+                    "market": market.as_str(),
+                    "symbol": symbol,
+                    "book": if algo { "conditional" } else { "regular" },
+                    "open_orders": n,
+                })
+            })
+            .collect(),
+    )
+}
+
 fn render(orders: &[Order]) -> String {
     let now = Utc::now();
     let rows: Vec<Vec<String>> = orders
@@ -428,22 +452,22 @@ struct Round {
 /// Cancel everything on each (market, symbol) at once; each answer is journaled by the
 /// client's observer as it arrives.
 async fn cancel_round(client: &Client, orders: &[Order]) -> Round {
-    let targets: BTreeSet<(Market, String)> = orders
-        .iter()
-        .map(|o| (o.market, o.symbol.clone()))
-        .collect();
+    // Futures have two books per symbol (regular and conditional/algo, on USDⓈ-M and
+    // COIN-M alike): cancel only the one(s) with listed orders, so a book already
+    // acknowledged empty is not cancelled again.
+    let mut targets: std::collections::BTreeMap<(Market, String), (bool, bool)> =
+        Default::default();
+    for o in orders {
+        let books = targets.entry((o.market, o.symbol.clone())).or_default();
+        if o.is_algo {
+            books.1 = true;
+        } else {
+            books.0 = true;
+        }
+    }
     let mut tasks = JoinSet::new();
-    for (market, symbol) in targets {
+    for ((market, symbol), (regular, algo)) in targets {
         let client = client.clone();
-        // Futures have two books per symbol (regular and conditional/algo, on USDⓈ-M and
-        // COIN-M alike): cancel only the one(s) with listed orders,
-        // so a book already acknowledged empty is not cancelled again.
-        let on_symbol = |algo: bool| {
-            orders
-                .iter()
-                .any(|o| o.market == market && o.symbol == symbol && o.is_algo == algo)
-        };
-        let (regular, algo) = (on_symbol(false), on_symbol(true));
         tasks.spawn(async move {
             let result = client
                 .cancel_open_orders_in(market, &symbol, regular, algo)
@@ -771,7 +795,7 @@ impl Action for CancelOpenOrders {
                 .iter()
                 .map(|o| row(Some(o.market.as_str()), o))
                 .collect();
-            ctx.evidence("open-orders", rows.clone())?;
+            ctx.evidence("open-orders", rows)?;
             // A market that could not be listed may hold orders: never "nothing to do".
             let unread = if listing.unread.is_empty() {
                 String::new()
@@ -792,7 +816,10 @@ impl Action for CancelOpenOrders {
             Ok(Preview {
                 summary: format!("{} would be cancelled{unread}", describe(&orders)),
                 body: render(&orders),
-                items: json!(rows),
+                // What the cancel acts on: one cancel-all per symbol and book. The orders
+                // themselves are the `open-orders` evidence just recorded; journaling them
+                // twice would hold up the cancel on a big account.
+                items: books(&orders),
                 nothing_to_do: false,
             })
         })

@@ -80,7 +80,7 @@ impl RunConfig {
             quiet: false,
             verbose: 0,
             recv_window_ms: 5000,
-            concurrency: 128,
+            concurrency: 512,
             weight_window: Duration::from_secs(60),
             weight_limit: None,
             request_timeout: Duration::from_secs(10),

@@ -86,5 +86,18 @@ fn the_benchmark_runs_on_a_small_account() {
     let lowered = &report.runs[2];
     let peak = lowered.stats.peak_weight.iter().max().unwrap();
     assert!(*peak <= u64::from(options.lowered_limit), "{text}");
+    // The wide account's run: more symbols, so more cancels (one per symbol and book).
+    let wide = &report.wide;
+    assert_eq!(wide.exit, 0, "{text}");
+    assert!(wide.stats.cancels > report.runs[0].stats.cancels, "{text}");
+    assert_eq!((wide.stats.too_many, wide.stats.banned), (0, 0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "containment at {} symbols / at {} symbols",
+            options.wide.symbols(),
+            options.size.symbols()
+        )),
+        "{text}"
+    );
     assert!(text.contains("targets:"), "{text}");
 }

@@ -21,6 +21,12 @@ use crate::credentials::Credentials;
 /// Idle connections kept per host (in a drill, every family is one host).
 const IDLE_CONNECTIONS: usize = 8;
 
+/// Evidence pulls in flight at once, by default, however high `concurrency` is: enough
+/// to fill the weight budget, few enough that their answers do not pile up in memory.
+/// The rest of `concurrency` is for cancels, which go out all at once, one per symbol
+/// and book (hundreds on a big account).
+pub const NORMAL_CONCURRENCY_MAX: usize = 32;
+
 /// How failed attempts are retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -58,7 +64,8 @@ pub struct ClientConfig {
     /// Requests in flight at once, shared by clones. 1 is the serial baseline.
     pub concurrency: usize,
     /// Of those, normal-priority ones (evidence pulls) at most; the rest are kept for
-    /// urgent ones (cancels, liveness probes). Default: a quarter of `concurrency`.
+    /// urgent ones (cancels, liveness probes). Default: a quarter of `concurrency`, at
+    /// most [`NORMAL_CONCURRENCY_MAX`].
     pub normal_concurrency: Option<usize>,
     /// Length of the rate-limit window (Binance: one minute; tests use seconds).
     pub weight_window: Duration,
@@ -217,7 +224,7 @@ impl Client {
                     config.concurrency,
                     config
                         .normal_concurrency
-                        .unwrap_or(config.concurrency.div_ceil(4)),
+                        .unwrap_or(config.concurrency.div_ceil(4).min(NORMAL_CONCURRENCY_MAX)),
                 ),
                 budgets,
                 clock: Clock::new(),

@@ -48,6 +48,29 @@ impl Size {
         }
     }
 
+    /// A wide account: 200 symbols (110 spot, 30 margin, 40 USDⓈ-M, 20 COIN-M) with 1,200
+    /// open orders, a third of the futures ones conditional (the algo books); one day of
+    /// trades. For the benchmark's check that containment does not grow with the number
+    /// of symbols: one cancel per symbol and book, 260 of them, all in one round trip.
+    pub fn wide() -> Size {
+        Size {
+            spot_symbols: 110,
+            margin_symbols: 30,
+            usdm_symbols: 40,
+            coinm_symbols: 20,
+            orders_per_symbol: 6,
+            trade_days: 1,
+            trades_per_day: 2,
+            transfers: 12,
+            seed: 20_261_129,
+        }
+    }
+
+    /// Symbols over every market (a margin symbol counts apart from its spot pair).
+    pub fn symbols(&self) -> usize {
+        self.spot_symbols + self.margin_symbols + self.usdm_symbols + self.coinm_symbols
+    }
+
     /// A few of everything: for a quick check that the benchmark's machinery works.
     pub fn small() -> Size {
         Size {
@@ -65,8 +88,7 @@ impl Size {
 
     /// Open orders the scenario holds.
     pub fn open_orders(&self) -> usize {
-        (self.spot_symbols + self.margin_symbols + self.usdm_symbols + self.coinm_symbols)
-            * self.orders_per_symbol
+        self.symbols() * self.orders_per_symbol
     }
 }
 
@@ -410,6 +432,23 @@ mod tests {
         assert_eq!(traded.len(), 40);
         assert!(s.transfers.len() + s.withdrawals.len() + s.deposits.len() >= 50);
         assert_eq!(generate(&size), text, "the same size gives the same text");
+    }
+
+    #[test]
+    fn wide_scenario_has_200_symbols_and_1200_orders_on_every_market() {
+        let size = Size::wide();
+        assert_eq!(size.symbols(), 200);
+        let text = generate(&size);
+        let s = Scenario::parse(&text, "wide.yaml").unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(s.symbols.len(), 200);
+        assert!(s.open_orders.len() >= 1200, "{}", s.open_orders.len());
+        use crate::Market;
+        for market in [Market::Spot, Market::Margin, Market::Usdm, Market::Coinm] {
+            assert!(
+                s.open_orders.iter().filter(|o| o.market == market).count() >= 100,
+                "{market:?}"
+            );
+        }
     }
 
     #[test]
