@@ -159,6 +159,12 @@ pub struct RunOptions {
     #[arg(long, value_name = "DURATION", default_value = "10s", hide = true)]
     pub request_timeout: String,
 
+    /// Containment fails on a 429 asking to wait longer than this; an evidence read
+    /// waits it out (or a 418 ban, whatever its length) with a countdown beyond it
+    /// (tests shorten it).
+    #[arg(long, value_name = "DURATION", default_value = "90s", hide = true)]
+    pub max_rate_limit_wait: String,
+
     /// Drill only: a fault for the simulator (latency=MS, weight-limit=N, ...; repeatable).
     #[arg(
         long = "sim-fault",

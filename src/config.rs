@@ -59,6 +59,8 @@ impl RunConfig {
                 "--request-timeout must be between 100ms and 5m",
             ));
         }
+        let max_rate_limit_wait = parse_duration(&opts.max_rate_limit_wait)
+            .map_err(|e| Error::usage(format!("--max-rate-limit-wait: {e}")))?;
         if opts.weight_limit == Some(0) {
             return Err(Error::usage("--weight-limit must be at least 1"));
         }
@@ -81,6 +83,7 @@ impl RunConfig {
             weight_window,
             weight_limit: opts.weight_limit,
             request_timeout,
+            max_rate_limit_wait,
             inputs,
             sim_faults: opts.sim_faults.clone(),
             sim_request_log: opts.sim_request_log.clone(),

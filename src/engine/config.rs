@@ -45,6 +45,9 @@ pub struct RunConfig {
     pub weight_limit: Option<u32>,
     /// Per-request timeout of the exchange client (hidden `--request-timeout`).
     pub request_timeout: Duration,
+    /// Longest 429 containment waits out; evidence reads wait longer, with a countdown
+    /// (hidden `--max-rate-limit-wait`).
+    pub max_rate_limit_wait: Duration,
     /// `NAME=VALUE` inputs from the command line, in order.
     pub inputs: Vec<(String, String)>,
     /// Drill only: faults for the simulator, and where it logs requests.
@@ -84,6 +87,7 @@ impl RunConfig {
             weight_window: Duration::from_secs(60),
             weight_limit: None,
             request_timeout: Duration::from_secs(10),
+            max_rate_limit_wait: Duration::from_secs(90),
             inputs: Vec::new(),
             sim_faults: Vec::new(),
             sim_request_log: None,

@@ -11,7 +11,9 @@ use super::step::{Registry, RunShared};
 use super::{Engine, Interrupt, Resumed, RunResult, Services};
 use crate::engine::config::{RunConfig, Target};
 use crate::error::{exit, Error};
-use crate::exchange::{Client, ClientConfig, Endpoints, RequestObserver, RequestSummary};
+use crate::exchange::{
+    Client, ClientConfig, Endpoints, RequestObserver, RequestSummary, WaitReason,
+};
 use crate::operator::{self, Level, NonInteractive, Operator, Terminal};
 use crate::playbook::{InputType, Playbook};
 use crate::report::journal::{
@@ -316,6 +318,9 @@ pub struct JournalObserver {
     /// Per API family, until when the operator was last told the run is waiting, so
     /// many held-back requests make one notice, not one each.
     told_until: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    /// Per API family, until when a countdown for a long wait is on screen, so the
+    /// requests sitting out the same 429 or ban make one countdown.
+    counting_until: std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl JournalObserver {
@@ -376,8 +381,12 @@ impl RequestObserver for JournalObserver {
             }
             told.insert(family.clone(), until);
         }
+        let why = match wait.reason {
+            WaitReason::Budget => "the request-weight budget for this window is spent (respond paces itself rather than be refused)".to_string(),
+            reason => format!("{} until {}", limit_words(reason, wait.family), utc(wait.until)),
+        };
         let message = format!(
-            "waiting {}s before more /{family} requests ({}): the request-weight budget for this window is spent (respond paces itself rather than be refused); the run goes on by itself",
+            "waiting {}s before more /{family} requests ({}): {why}; the run goes on by itself",
             wait.duration.as_secs_f32().ceil(),
             wait.path
         );
@@ -391,6 +400,128 @@ impl RequestObserver for JournalObserver {
                 message,
             });
         }
+    }
+
+    /// An evidence read sits out a 429 or a ban longer than the client's limit: say so
+    /// (what, which pool, until when, in UTC), journal it, and keep a countdown on
+    /// screen until the wait ends or the run is interrupted (the guard is dropped).
+    fn on_long_wait(&self, wait: &crate::exchange::Wait) -> Box<dyn Send> {
+        let family = format!("{:?}", wait.family).to_lowercase();
+        let pool = pool_words(wait.family);
+        {
+            let mut counting = self
+                .counting_until
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if counting
+                .get(pool)
+                .is_some_and(|t| *t + chrono::Duration::seconds(1) >= wait.until)
+            {
+                return Box::new(());
+            }
+            counting.insert(pool.to_string(), wait.until);
+        }
+        let what = limit_words(wait.reason, wait.family);
+        let until = utc(wait.until);
+        let message = format!(
+            "waiting {} until {until} for evidence from /{family} ({}): {what}; evidence reads wait for it to end, the run goes on by itself (Ctrl-C stops it; `respond resume` finishes the incident later)",
+            duration_words(wait.duration),
+            wait.path
+        );
+        if let Some(journal) = self.journal.get() {
+            journal.record_or_mark(Event::Note {
+                step: None,
+                level: "warn".into(),
+                message: message.clone(),
+            });
+        }
+        let Some(operator) = self.operator.get() else {
+            return Box::new(());
+        };
+        operator.say(Level::Warn, &message);
+        let short = wait_reason_short(wait.reason);
+        let label = move |left: std::time::Duration| {
+            format!(
+                "waiting for the {short} on {pool} to end at {until}: {} left",
+                duration_words(left)
+            )
+        };
+        let progress = operator.progress(&label(wait.duration), None);
+        let deadline = std::time::Instant::now() + wait.duration;
+        let ticker = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let progress = progress.clone();
+            rt.spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    progress.set_message(label(left));
+                    if left.is_zero() {
+                        break;
+                    }
+                }
+            })
+        });
+        Box::new(Countdown { ticker, progress })
+    }
+}
+
+/// A long wait's countdown on screen; gone when dropped.
+struct Countdown {
+    ticker: Option<tokio::task::JoinHandle<()>>,
+    progress: operator::Progress,
+}
+
+impl Drop for Countdown {
+    fn drop(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.abort();
+        }
+        self.progress.finish_and_clear();
+    }
+}
+
+/// What holds a pool back, in words.
+fn limit_words(reason: WaitReason, family: crate::exchange::Family) -> String {
+    let pool = pool_words(family);
+    match reason {
+        WaitReason::Budget => "the request-weight budget for this window is spent".into(),
+        WaitReason::RateLimited => {
+            format!("Binance answered 429 (too many requests) on {pool} and asked to wait")
+        }
+        WaitReason::Banned => format!("Binance has banned this IP on {pool} (HTTP 418)"),
+    }
+}
+
+/// The weight pool a family counts against, as the operator reads it: `/fapi` and
+/// `/dapi` are one pool, and a ban on one is a ban on both.
+fn pool_words(family: crate::exchange::Family) -> &'static str {
+    use crate::exchange::Family;
+    match family.pool() {
+        Family::Api => "/api",
+        Family::Sapi => "/sapi",
+        Family::Fapi | Family::Dapi => "/fapi + /dapi",
+    }
+}
+
+fn wait_reason_short(reason: WaitReason) -> &'static str {
+    match reason {
+        WaitReason::Budget => "weight budget",
+        WaitReason::RateLimited => "429 rate limit",
+        WaitReason::Banned => "418 IP ban",
+    }
+}
+
+fn utc(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// `1h 02m 03s`, `2m 05s`, `7s`.
+fn duration_words(d: std::time::Duration) -> String {
+    let s = d.as_secs() + u64::from(d.subsec_millis() > 0);
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m {s:02}s"),
+        (h, m, s) => format!("{h}h {m:02}m {s:02}s"),
     }
 }
 
@@ -470,6 +601,7 @@ pub async fn connect(
     config.weight_window = cfg.weight_window;
     config.weight_limit = cfg.weight_limit;
     config.timeout = cfg.request_timeout;
+    config.retry.max_rate_limit_wait = cfg.max_rate_limit_wait;
     config.observer = Some(observer);
     let client = Client::new(config)?;
     // The first reads go out with the clock check, not after it: they are signed with
@@ -1221,4 +1353,23 @@ fn closing_summary(
             &report.chain_head[..report.chain_head.len().min(16)]
         ),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::Family;
+
+    #[test]
+    fn long_waits_read_as_a_pool_and_a_countdown() {
+        let d = std::time::Duration::from_millis;
+        assert_eq!(duration_words(d(2_100)), "3s");
+        assert_eq!(duration_words(d(125_000)), "2m 05s");
+        assert_eq!(duration_words(d(3_723_000)), "1h 02m 03s");
+        assert_eq!(pool_words(Family::Dapi), pool_words(Family::Fapi));
+        assert_eq!(
+            limit_words(WaitReason::Banned, Family::Dapi),
+            "Binance has banned this IP on /fapi + /dapi (HTTP 418)"
+        );
+    }
 }

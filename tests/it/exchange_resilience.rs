@@ -149,17 +149,18 @@ async fn rate_limit_429_waits_for_retry_after() {
         .collect();
     assert_eq!(times.len(), 2);
 
-    // Asked to wait longer than the policy allows: returned to the caller, typed.
+    // Asked to wait longer than the policy allows: an urgent read (containment) gets it
+    // back, typed. (An evidence read waits it out: `client::tests`, `faults.rs`.)
     server.reset().await;
     mount_time(&server, 0).await;
-    Mock::given(path("/api/v3/exchangeInfo"))
+    Mock::given(path("/api/v3/account"))
         .respond_with(
             error_body(429, -1003, "Too many requests.").insert_header("Retry-After", "600"),
         )
         .expect(1)
         .mount(&server)
         .await;
-    let err = client.exchange_info(Market::Spot).await.unwrap_err();
+    let err = client.account().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(600)));
 }
@@ -168,7 +169,7 @@ async fn rate_limit_429_waits_for_retry_after() {
 async fn ip_ban_418_stops_the_family_and_says_until_when() {
     let server = MockServer::start().await;
     let until_ms = chrono::Utc::now().timestamp_millis() + 180_000;
-    Mock::given(path("/api/v3/exchangeInfo"))
+    Mock::given(path("/api/v3/ping"))
         .respond_with(
             error_body(
                 418,
@@ -180,7 +181,7 @@ async fn ip_ban_418_stops_the_family_and_says_until_when() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(path("/api/v3/ticker/price"))
+    Mock::given(path("/api/v3/time"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
         .expect(0)
         .mount(&server)
@@ -191,22 +192,53 @@ async fn ip_ban_418_stops_the_family_and_says_until_when() {
         .mount(&server)
         .await;
     let client = Client::new(config(&server)).unwrap();
-    let err = client.exchange_info(Market::Spot).await.unwrap_err();
+    // Urgent requests (containment's) fail at once on a ban, saying until when; an
+    // evidence read would wait it out (`client::tests`, `faults.rs`).
+    let err = client.ping(Market::Spot).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::IpBanned);
     assert_eq!(err.banned_until().unwrap().timestamp_millis(), until_ms);
     let text = err.to_string();
     assert!(text.contains("banned") && text.contains("until"), "{text}");
 
     // The family is stopped: nothing more is sent to /api, not even by a clone.
-    let again = client
-        .clone()
-        .ticker_prices(Market::Spot)
-        .await
-        .unwrap_err();
+    let again = client.clone().server_time(Market::Spot).await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::IpBanned);
     assert_eq!(again.banned_until(), err.banned_until());
     // Other families are not.
     client.ping(Market::UsdM).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_evidence_read_waits_out_a_418_ban_and_is_sent_again() {
+    let server = MockServer::start().await;
+    let until_ms = chrono::Utc::now().timestamp_millis() + 1_500;
+    Mock::given(path("/api/v3/exchangeInfo"))
+        .respond_with(
+            error_body(
+                418,
+                -1003,
+                &format!("Way too many requests; IP(127.0.0.1) banned until {until_ms}. Please use the websocket for live updates to avoid bans."),
+            )
+            .insert_header("Retry-After", "2"),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/exchangeInfo"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"rateLimits": [], "symbols": []})),
+        )
+        .mount(&server)
+        .await;
+    let client = Client::new(config(&server)).unwrap();
+    client.exchange_info(Market::Spot).await.unwrap();
+    let sent: Vec<_> = server.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 2, "refused once, sent again after the ban");
+    assert!(
+        chrono::Utc::now().timestamp_millis() >= until_ms,
+        "not before the ban ended"
+    );
 }
 
 #[tokio::test]

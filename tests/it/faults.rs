@@ -59,6 +59,21 @@ const MATRIX: &[Row] = &[
         outcome: "cancel-orders fails: each cancel `… banned this IP … until … (HTTP 418)`, none sent again; exit 1",
     },
     Row {
+        test: "fault_long_ban_during_evidence",
+        fault: "418 IP ban for 3 s from the first trade pull (--max-rate-limit-wait 1s, so a long wait)",
+        outcome: "completes: the evidence reads wait the ban out ({detail} answered 418), the wait announced and journaled with its pool and end time",
+    },
+    Row {
+        test: "fault_long_throttle_during_evidence",
+        fault: "429 with Retry-After for 3 s from the first trade pull (--max-rate-limit-wait 1s, so a long wait)",
+        outcome: "completes: the evidence reads wait the 429 out ({detail} answered 429), the wait announced and journaled",
+    },
+    Row {
+        test: "fault_interrupted_during_a_long_wait",
+        fault: "Ctrl-C (SIGINT) while the evidence reads wait out a 60 s 418 ban (--max-rate-limit-wait 1s)",
+        outcome: "stops at once: exit 130, trades interrupted, the wait journaled, the journal verifies",
+    },
+    Row {
         test: "fault_clock_skew_plus_3s",
         fault: "exchange clock jumps +3 s mid-run (-1021, --recv-window 2000)",
         outcome: "completes: -1021 answered, clock measured again, the rejected request re-sent once",
@@ -546,7 +561,8 @@ async fn fault_418_ip_banned() {
     );
     run.expect_stderr("Binance has banned this IP on /");
     assert!(
-        run.stderr.contains("(HTTP 418)"),
+        run.stderr.contains(" UTC (HTTP 418)")
+            && run.stderr.contains("banned this IP on /api until 20"),
         "says until when: {}",
         run.stderr
     );
@@ -569,6 +585,166 @@ async fn fault_418_ip_banned() {
     assert_eq!(report["outcome"], "failed");
     assert_eq!(step(&report, "cancel-orders")["status"], "failed");
     record("fault_418_ip_banned", None, run.code, took);
+}
+
+/// Once the trade pull (evidence, after containment) has an answer, the exchange starts
+/// refusing everything for a while with `fault`.
+async fn limit_during_evidence(server: &SimServer, fault: &str) {
+    let trades = |l: &[LogEntry]| {
+        l.iter()
+            .any(|e| e.actor == Actor::Client && e.path == "/api/v3/myTrades" && e.status == 200)
+    };
+    if wait_for(server, Duration::from_secs(30), trades).await {
+        set(server, &[fault]);
+    }
+}
+
+/// The journal's notes that announce a long wait.
+fn long_wait_notes(incident: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
+    text.lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|v| v["event"] == "note")
+        .filter_map(|v| v["message"].as_str().map(str::to_string))
+        .filter(|m| m.contains("for evidence from /"))
+        .collect()
+}
+
+async fn long_limit_during_evidence(fault: &str, status: u16, words: &str, test: &str) {
+    // 150 ms of latency keeps the trade pull going when the limit starts.
+    let (server, dir, url, env) = calm_exchange(&["latency=150"]).await;
+    let meddle = limit_during_evidence(&server, fault);
+    let args = live_args(&url, &["--max-rate-limit-wait", "1s"]);
+    let (run, took) = run_while(dir.path(), &args, &env, meddle).await;
+    let limited = count(&client_log(&server), |e| e.status == status);
+    assert!(
+        limited >= 1,
+        "the exchange answered {status}\n{}",
+        run.stderr
+    );
+    // Waited, not failed: the run completes like a calm one, with every pull done.
+    let report = assert_contained(&run, dir.path(), &server);
+    assert_eq!(step(&report, "trades")["status"], "ok", "{}", run.stderr);
+    assert_eq!(step(&report, "transfers")["status"], "ok", "{}", run.stderr);
+    // Announced: what, which pool, until when (UTC), and that the run goes on.
+    run.expect_stderr("for evidence from /");
+    run.expect_stderr(words);
+    run.expect_stderr(" UTC");
+    run.expect_stderr("the run goes on by itself");
+    let notes = long_wait_notes(&run.incident(dir.path()));
+    assert!(!notes.is_empty(), "the wait is journaled");
+    assert!(
+        notes
+            .iter()
+            .all(|n| n.contains(words) && n.contains(" UTC")),
+        "{notes:?}"
+    );
+    // Nothing was sent into the limit while waiting: after the requests already in
+    // flight when the first refusal came (answered within 500 ms of it), no request to
+    // that pool was refused again; the refused pull went again once the limit was over.
+    let log = client_log(&server);
+    let first = log.iter().find(|e| e.status == status).unwrap();
+    let prefix = &first.path[..first.path[1..].find('/').unwrap() + 1];
+    let in_flight = time(first) + chrono::Duration::milliseconds(500);
+    let hammered: Vec<&LogEntry> = log
+        .iter()
+        .filter(|e| e.status == status && e.path.starts_with(prefix) && time(e) > in_flight)
+        .collect();
+    assert!(hammered.is_empty(), "sent into the limit: {hammered:?}");
+    assert!(
+        log.iter().any(|e| e.status == 200
+            && e.path == first.path
+            && time(e) - time(first) >= chrono::Duration::milliseconds(2500)),
+        "the refused pull was sent again after the limit"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    record(test, Some(limited.to_string()), run.code, took);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_long_ban_during_evidence() {
+    long_limit_during_evidence(
+        "ban=3000",
+        418,
+        "Binance has banned this IP on /",
+        "fault_long_ban_during_evidence",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_long_throttle_during_evidence() {
+    long_limit_during_evidence(
+        "throttle=3000",
+        429,
+        "Binance answered 429",
+        "fault_long_throttle_during_evidence",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_interrupted_during_a_long_wait() {
+    let (server, dir, url, env) = calm_exchange(&["latency=150"]).await;
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
+        .current_dir(dir.path())
+        .args(live_args(&url, &["--max-rate-limit-wait", "1s"]))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    limit_during_evidence(&server, "ban=60000").await;
+    let banned = wait_for(&server, Duration::from_secs(20), |l| {
+        l.iter()
+            .any(|e| e.actor == Actor::Client && e.status == 418)
+    })
+    .await;
+    assert!(banned, "the evidence reads met the ban");
+    // Well inside the 60 s wait.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let signalled = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().await.unwrap();
+    let stopped = signalled.elapsed();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stopped < Duration::from_secs(5),
+        "stopped promptly: {stopped:?}"
+    );
+    assert!(stderr.contains("trades: interrupted"), "{stderr}");
+    assert!(
+        stderr.contains("for evidence from /") && stderr.contains("Binance has banned this IP"),
+        "the wait was announced: {stderr}"
+    );
+    let incident = std::fs::read_dir(dir.path().join("incidents"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    support::assert_verifies(&incident);
+    assert!(
+        !long_wait_notes(&incident).is_empty(),
+        "the wait is journaled"
+    );
+    record(
+        "fault_interrupted_during_a_long_wait",
+        None,
+        130,
+        started.elapsed(),
+    );
 }
 
 async fn clock_jump(skew: &str, extra: &[&str]) -> (Run, Duration, SimServer, tempfile::TempDir) {

@@ -313,6 +313,77 @@ fn ctrl_c_during_a_slow_pull_exits_130_and_resume_finishes_the_incident() {
     assert!(journal.contains(r#""event":"run_resumed""#));
 }
 
+#[test]
+fn a_long_ban_during_the_pulls_counts_down_on_screen_and_ctrl_c_stops_it() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(calm_scenario(dir.path())).unwrap();
+    let mut config =
+        respond::sim::SimConfig::new(respond::sim::Scenario::parse(&text, "calm.yaml").unwrap());
+    config.weight_window = Duration::from_secs(2);
+    config.faults.apply("latency=150").unwrap();
+    let server = runtime
+        .block_on(respond::sim::SimServer::start(config))
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_respond"));
+    cmd.current_dir(dir.path())
+        .args([
+            "compromised",
+            "--yes",
+            "--base-url",
+            server.url(),
+            "--weight-window",
+            "2s",
+            "--max-rate-limit-wait",
+            "1s",
+        ])
+        .envs(crate::support::leaked_env(&server))
+        .env("TERM", "xterm-256color")
+        .env("NO_COLOR", "1");
+    let mut s = spawn_command(cmd, Some(30_000)).expect("spawn respond in a pty");
+    // Once the trade pull has an answer, Binance bans this IP for a minute.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(30) {
+                let pulled = server.request_log().iter().any(|e| {
+                    e.actor == respond::sim::Actor::Client
+                        && e.path == "/api/v3/myTrades"
+                        && e.status == 200
+                });
+                if pulled {
+                    let mut faults = server.faults();
+                    faults.apply("ban=60000").unwrap();
+                    server.set_faults(faults);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        expect(&mut s, "Pull recent trades").unwrap();
+    });
+    expect(&mut s, "Binance has banned this IP on /").unwrap();
+    // The countdown: what, which pool, until when, and the time left, ticking.
+    expect(&mut s, "waiting for the 418 IP ban on /").unwrap();
+    let shown = expect(&mut s, " UTC: ").unwrap();
+    assert!(shown.contains("to end at 20"), "{shown}");
+    let first = expect(&mut s, "s left").unwrap();
+    // The spinner redraws the line several times a second; the time left changes each
+    // second.
+    let moved = (0..100).any(|_| {
+        expect(&mut s, " UTC: ").unwrap();
+        expect(&mut s, "s left").unwrap() != first
+    });
+    assert!(moved, "the countdown moves from {first}");
+    s.send_control('c').unwrap();
+    expect(&mut s, "trades: interrupted — interrupted by SIGINT").unwrap();
+    expect(&mut s, "outcome: interrupted (exit code 130)").unwrap();
+    assert_eq!(exit_code(&mut s), 130);
+    let incident = only_incident(dir.path());
+    assert_verifies(&incident);
+    assert_eq!(step_status(&report(&incident), "trades"), "interrupted");
+}
+
 // ---- credentials at a hidden prompt ------------------------------------------------
 
 /// `spawn`, with the terminal's own echo turned back on (rexpect turns it off), so that

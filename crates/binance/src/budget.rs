@@ -41,7 +41,10 @@ pub(crate) struct BudgetConfig {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Reserve {
     Granted,
+    /// The weight budget is spent until then (respond's own pacing).
     WaitUntil(Instant),
+    /// Binance answered 429 earlier; nothing goes to the pool before then.
+    Paused(Instant),
     Banned(DateTime<Utc>),
 }
 
@@ -252,7 +255,7 @@ impl Budgets {
         }
         if let Some(until) = state.paused_until {
             if now < until {
-                return Reserve::WaitUntil(until);
+                return Reserve::Paused(until);
             }
             state.paused_until = None;
         }
@@ -432,7 +435,7 @@ mod tests {
         b.pause(Family::Sapi, now + Duration::from_secs(3));
         assert_eq!(
             b.try_reserve(Family::Sapi, 1, 0, Priority::Urgent, now),
-            Reserve::WaitUntil(now + Duration::from_secs(3))
+            Reserve::Paused(now + Duration::from_secs(3))
         );
         let utc = Utc::now();
         b.ban(Family::Fapi, now + Duration::from_secs(60), utc);

@@ -15,7 +15,9 @@ use super::error::{self, Answer, Redactor};
 use super::gate::Gate;
 use super::signing::{self, Params};
 use super::weights::{self, Spec};
-use super::{Endpoints, ExchangeError, HttpMethod, RequestObserver, RequestSummary, Wait};
+use super::{
+    Endpoints, ExchangeError, HttpMethod, RequestObserver, RequestSummary, Wait, WaitReason,
+};
 use crate::credentials::Credentials;
 
 /// Idle connections kept per host (in a drill, every family is one host).
@@ -36,7 +38,8 @@ pub struct RetryPolicy {
     /// with jitter, up to `max_delay`.
     pub base_delay: Duration,
     pub max_delay: Duration,
-    /// A 429 asking to wait longer than this is returned to the caller instead.
+    /// Containment (urgent requests, mutations) fails on a 429 asking to wait longer
+    /// than this; an evidence read waits it out, with a countdown (see `hold`).
     pub max_rate_limit_wait: Duration,
 }
 
@@ -480,10 +483,23 @@ impl Client {
             }
             let delay = match &err {
                 // Rejected before execution, and the family is paused until Retry-After
-                // (the budget holds every request back until then).
+                // (the budget holds every request back until then): the next attempt
+                // waits in `attempt`, unless this call may not wait that long (`hold`).
                 ExchangeError::RateLimited { retry_after, .. } => {
                     let wait = retry_after.unwrap_or(self.shared.weight_window);
-                    if wait > policy.max_rate_limit_wait {
+                    let reason = WaitReason::RateLimited;
+                    if hold(spec.method, spec.priority, reason, wait, &policy) == Hold::Fail {
+                        return Err(err);
+                    }
+                    Duration::ZERO
+                }
+                // Banned until then (418): the budget refuses the pool until it ends.
+                ExchangeError::IpBanned { until, .. } => {
+                    let left = (*until - self.shared.clock.server_now())
+                        .to_std()
+                        .unwrap_or_default();
+                    let reason = WaitReason::Banned;
+                    if hold(spec.method, spec.priority, reason, left, &policy) == Hold::Fail {
                         return Err(err);
                     }
                     Duration::ZERO
@@ -529,27 +545,51 @@ impl Client {
                 Reserve::Granted => break slot,
                 Reserve::WaitUntil(at) => {
                     drop(slot);
-                    let duration = at.saturating_duration_since(Instant::now());
-                    if duration >= NOTICEABLE_WAIT {
-                        if let Some(observer) = &shared.observer {
-                            observer.on_wait(&Wait {
-                                family,
-                                path: spec.path,
-                                duration,
-                                priority: spec.priority,
-                            });
+                    self.hold_back(spec, WaitReason::Budget, at, None, false)
+                        .await;
+                }
+                Reserve::Paused(at) => {
+                    let reason = WaitReason::RateLimited;
+                    let left = at.saturating_duration_since(Instant::now());
+                    match hold(spec.method, spec.priority, reason, left, &shared.retry) {
+                        Hold::Fail => {
+                            return Err(ExchangeError::RateLimited {
+                                endpoint,
+                                status: 429,
+                                code: None,
+                                message: "paused by a 429 earlier in this run; not sent".into(),
+                                retry_after: Some(left),
+                            })
+                        }
+                        Hold::Wait { long } => {
+                            drop(slot);
+                            self.hold_back(spec, reason, at, None, long).await;
                         }
                     }
-                    tokio::time::sleep_until(at).await;
                 }
                 Reserve::Banned(until) => {
-                    return Err(ExchangeError::IpBanned {
-                        endpoint,
-                        family,
-                        code: None,
-                        message: "banned earlier in this run; not sent".into(),
-                        until,
-                    })
+                    let reason = WaitReason::Banned;
+                    let left = (until - shared.clock.server_now())
+                        .to_std()
+                        .unwrap_or_default();
+                    match hold(spec.method, spec.priority, reason, left, &shared.retry) {
+                        Hold::Fail => {
+                            return Err(ExchangeError::IpBanned {
+                                endpoint,
+                                family,
+                                code: None,
+                                message: "banned earlier in this run; not sent".into(),
+                                until,
+                            })
+                        }
+                        Hold::Wait { long } => {
+                            drop(slot);
+                            // The budget's own end of the ban may lag the exchange's
+                            // clock by a hair: never spin.
+                            let at = Instant::now() + left.max(Duration::from_millis(50));
+                            self.hold_back(spec, reason, at, Some(until), long).await;
+                        }
+                    }
                 }
             }
         };
@@ -692,6 +732,76 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Wait until `at` before trying the pool again, telling the observer: a notice for
+    /// a wait long enough to notice, a countdown for as long as a long one lasts.
+    async fn hold_back(
+        &self,
+        spec: &'static Spec,
+        reason: WaitReason,
+        at: Instant,
+        until: Option<DateTime<Utc>>,
+        long: bool,
+    ) {
+        let duration = at.saturating_duration_since(Instant::now());
+        let until = until.unwrap_or_else(|| {
+            self.shared.clock.server_now()
+                + chrono::Duration::from_std(duration).unwrap_or_default()
+        });
+        let wait = Wait {
+            family: spec.family(),
+            path: spec.path,
+            duration,
+            priority: spec.priority,
+            reason,
+            until,
+        };
+        // Dropped when the wait ends or the request is given up (the future dropped).
+        let _countdown = match &self.shared.observer {
+            Some(observer) if long => Some(observer.on_long_wait(&wait)),
+            Some(observer) if duration >= NOTICEABLE_WAIT => {
+                observer.on_wait(&wait);
+                None
+            }
+            _ => None,
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// What a call does about a 429 pause or a 418 ban on its pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// Wait it out; `long`: longer than `RetryPolicy::max_rate_limit_wait`, so the
+    /// operator is shown a countdown.
+    Wait { long: bool },
+    /// Give the error to the caller now.
+    Fail,
+}
+
+/// The one decision about waiting out Binance's limits. Evidence reads (GETs at normal
+/// priority) sit out any 429 or 418, however long: the record is worth the wait, and
+/// the operator sees a countdown. Containment (cancels, the listing before them,
+/// liveness probes) waits out a short 429 only; a long one, or a ban, fails at once
+/// with its end time, so containment is never stalled without the operator knowing.
+pub(crate) fn hold(
+    method: HttpMethod,
+    priority: crate::Priority,
+    reason: WaitReason,
+    wait: Duration,
+    policy: &RetryPolicy,
+) -> Hold {
+    let long = wait > policy.max_rate_limit_wait;
+    let evidence = method == HttpMethod::Get && priority == crate::Priority::Normal;
+    match reason {
+        WaitReason::Budget => Hold::Wait { long: false },
+        _ if evidence => Hold::Wait { long },
+        WaitReason::Banned => Hold::Fail,
+        WaitReason::RateLimited if long => Hold::Fail,
+        WaitReason::RateLimited => Hold::Wait { long: false },
+    }
+}
+
 /// Exponential backoff with jitter: half the delay fixed, half random, so many clients
 /// (or tasks) that failed together do not come back together.
 fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
@@ -722,6 +832,129 @@ mod tests {
         repeatable: false,
         max_span_ms: None,
     };
+
+    /// Made up, like `PLACE_ORDER`: an evidence read and a containment read.
+    static EVIDENCE_READ: Spec = Spec {
+        method: HttpMethod::Get,
+        path: "/api/v3/myTrades",
+        weight: 1,
+        weight_all: 1,
+        uid_weight: 0,
+        signed: false,
+        priority: Priority::Normal,
+        repeatable: true,
+        max_span_ms: None,
+    };
+    static CONTAINMENT_READ: Spec = Spec {
+        priority: Priority::Urgent,
+        path: "/api/v3/openOrders",
+        ..EVIDENCE_READ
+    };
+
+    #[test]
+    fn evidence_reads_wait_out_any_limit_and_containment_fails_on_long_ones() {
+        use HttpMethod::{Delete, Get};
+        use Priority::{Normal, Urgent};
+        use WaitReason::{Banned, Budget, RateLimited};
+        let policy = RetryPolicy {
+            max_rate_limit_wait: Duration::from_secs(90),
+            ..RetryPolicy::default()
+        };
+        let short = Duration::from_secs(90);
+        let long = Duration::from_secs(91);
+        let day = Duration::from_secs(86_400);
+        let cases = [
+            // An evidence read waits, and a long wait is shown as one.
+            (Get, Normal, RateLimited, short, Hold::Wait { long: false }),
+            (Get, Normal, RateLimited, long, Hold::Wait { long: true }),
+            (Get, Normal, Banned, short, Hold::Wait { long: false }),
+            (Get, Normal, Banned, day, Hold::Wait { long: true }),
+            // Containment: a short 429 is waited out; a long one, or any ban, is told.
+            (Get, Urgent, RateLimited, short, Hold::Wait { long: false }),
+            (Get, Urgent, RateLimited, long, Hold::Fail),
+            (Delete, Urgent, RateLimited, long, Hold::Fail),
+            (Get, Urgent, Banned, Duration::from_secs(1), Hold::Fail),
+            (Delete, Urgent, Banned, Duration::from_secs(1), Hold::Fail),
+            // Only a read at normal priority is evidence.
+            (Delete, Normal, Banned, short, Hold::Fail),
+            // respond's own pacing is never a failure.
+            (Delete, Urgent, Budget, day, Hold::Wait { long: false }),
+        ];
+        for (method, priority, reason, wait, expected) in cases {
+            assert_eq!(
+                hold(method, priority, reason, wait, &policy),
+                expected,
+                "{method:?} {priority:?} {reason:?} {wait:?}"
+            );
+        }
+    }
+
+    #[derive(Default)]
+    struct Waits(std::sync::Mutex<Vec<(Wait, bool)>>);
+
+    impl RequestObserver for Waits {
+        fn on_request(&self, _: &RequestSummary) {}
+        fn on_wait(&self, wait: &Wait) {
+            self.0.lock().unwrap().push((wait.clone(), false));
+        }
+        fn on_long_wait(&self, wait: &Wait) -> Box<dyn Send> {
+            self.0.lock().unwrap().push((wait.clone(), true));
+            Box::new(())
+        }
+    }
+
+    /// One 429 with `Retry-After: 1`, then answers; the client's limit for a wait is 0 s,
+    /// so that second is a long wait.
+    async fn throttled_once(
+        spec: &'static Spec,
+    ) -> (
+        Result<serde_json::Value, ExchangeError>,
+        usize,
+        Vec<(Wait, bool)>,
+    ) {
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+            .mount(&server)
+            .await;
+        let waits = Arc::new(Waits::default());
+        let mut config = ClientConfig::new(Endpoints::single(server.uri()));
+        config.retry.max_rate_limit_wait = Duration::ZERO;
+        config.observer = Some(waits.clone());
+        let result = Client::new(config)
+            .unwrap()
+            .execute::<serde_json::Value>(spec, Params::new())
+            .await;
+        let sent = server.received_requests().await.unwrap().len();
+        let seen = waits.0.lock().unwrap().clone();
+        (result, sent, seen)
+    }
+
+    #[tokio::test]
+    async fn a_long_429_is_waited_out_by_an_evidence_read_only() {
+        let started = std::time::Instant::now();
+        let (result, sent, waits) = throttled_once(&EVIDENCE_READ).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(sent, 2, "sent again once the Retry-After passed");
+        assert!(started.elapsed() >= Duration::from_millis(900));
+        assert_eq!(waits.len(), 1, "{waits:?}");
+        let (wait, long) = &waits[0];
+        assert!(long, "announced as a long wait");
+        assert_eq!(wait.reason, WaitReason::RateLimited);
+        assert_eq!(wait.path, "/api/v3/myTrades");
+
+        let (result, sent, waits) = throttled_once(&CONTAINMENT_READ).await;
+        let err = result.unwrap_err();
+        assert!(matches!(err, ExchangeError::RateLimited { .. }), "{err:?}");
+        assert!(err.to_string().contains("429"), "{err}");
+        assert_eq!(sent, 1, "not sent again");
+        assert!(waits.is_empty(), "{waits:?}");
+    }
 
     async fn client(server: &MockServer, timeout: Duration) -> Client {
         let mut config = ClientConfig::new(Endpoints::single(server.uri()));

@@ -34,7 +34,7 @@ pub use client::{Client, ClientConfig, RetryPolicy};
 pub use endpoints::Endpoints;
 pub use error::{ErrorKind, ExchangeError, Rejection, CREDENTIAL_REJECTION_CODES};
 pub use model::*;
-pub use observer::{RequestObserver, RequestSummary, Wait};
+pub use observer::{RequestObserver, RequestSummary, Wait, WaitReason};
 pub use weights::{published_limit, Pull};
 pub use window::TimeWindow;
 

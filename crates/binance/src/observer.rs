@@ -11,6 +11,26 @@ pub trait RequestObserver: Send + Sync {
     /// or Binance asked to wait (429). Called only for waits long enough to notice, so
     /// the operator can be told what the run is waiting for.
     fn on_wait(&self, _wait: &Wait) {}
+
+    /// A wait longer than `RetryPolicy::max_rate_limit_wait` that an evidence read sits
+    /// out (a long 429 pause, or a 418 ban) instead of failing. The returned guard is
+    /// dropped when the wait ends, or when the caller gives up on the request (Ctrl-C
+    /// drops the future): keep a countdown on screen for as long as it lives.
+    fn on_long_wait(&self, wait: &Wait) -> Box<dyn Send> {
+        self.on_wait(wait);
+        Box::new(())
+    }
+}
+
+/// Why a request is held back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitReason {
+    /// respond's own pacing: the weight budget of the window is spent.
+    Budget,
+    /// Binance answered 429 and asked to wait (`Retry-After`).
+    RateLimited,
+    /// Binance answered 418: this IP is banned on the family's pool until a given time.
+    Banned,
 }
 
 /// A wait before sending, and why.
@@ -20,6 +40,10 @@ pub struct Wait {
     pub path: &'static str,
     pub duration: std::time::Duration,
     pub priority: Priority,
+    /// Why it waits.
+    pub reason: WaitReason,
+    /// When the wait ends, on the exchange's clock (UTC).
+    pub until: chrono::DateTime<chrono::Utc>,
 }
 
 /// One attempt. Holds no key material: the key travels in a header, and the signature
