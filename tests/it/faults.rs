@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use respond::sim::{Actor, LogEntry, Scenario, SimConfig, SimServer};
 use serde_json::Value;
-use support::{env_refs, leaked_env, read_json, respond, Run};
+use support::{env_refs, leaked_env, read_json, respond, Run, Test};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -687,16 +687,10 @@ async fn fault_long_throttle_during_evidence() {
 async fn fault_interrupted_during_a_long_wait() {
     let (server, dir, url, env) = calm_exchange(&["latency=150"]).await;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-        .current_dir(dir.path())
-        .args(live_args(&url, &["--max-rate-limit-wait", "1s"]))
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Test::in_dir(dir.path())
+        .args(&live_args(&url, &["--max-rate-limit-wait", "1s"]))
+        .envs(&env_refs(&env))
+        .spawn();
     limit_during_evidence(&server, "ban=60000").await;
     let banned = wait_for(&server, Duration::from_secs(20), |l| {
         l.iter()
@@ -714,10 +708,7 @@ async fn fault_interrupted_during_a_long_wait() {
     .unwrap();
     let status = child.wait().await.unwrap();
     let stopped = signalled.elapsed();
-    let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
-        .await
-        .unwrap();
+    let stderr = support::stderr_of(&mut child).await;
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(
         stopped < Duration::from_secs(5),
@@ -1056,16 +1047,10 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
     // Every answer takes 200 ms, so the cancel-alls are in flight for a while.
     let (server, dir, url, env) = calm_exchange(&["latency=200"]).await;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-        .current_dir(dir.path())
-        .args(live_args(&url, &[]))
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Test::in_dir(dir.path())
+        .args(&live_args(&url, &[]))
+        .envs(&env_refs(&env))
+        .spawn();
     // Ctrl-C as soon as the exchange acknowledged the first cancel-all.
     let acked = wait_for(&server, Duration::from_secs(20), |l| {
         l.iter()
@@ -1079,10 +1064,7 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
     )
     .unwrap();
     let status = child.wait().await.unwrap();
-    let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
-        .await
-        .unwrap();
+    let stderr = support::stderr_of(&mut child).await;
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains("cancel-orders: interrupted"),
@@ -1141,16 +1123,10 @@ async fn fault_second_writer_during_a_run() {
     // however busy the machine is.
     let (_server, dir, url, env) = calm_exchange(&["latency=400"]).await;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-        .current_dir(dir.path())
-        .args(live_args(&url, &[]))
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Test::in_dir(dir.path())
+        .args(&live_args(&url, &[]))
+        .envs(&env_refs(&env))
+        .spawn();
     let pid = child.id().unwrap();
     // The first run holds its incident once the folder exists.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -1219,10 +1195,7 @@ async fn fault_second_writer_during_a_run() {
 
     let status = child.wait().await.unwrap();
     let took = started.elapsed();
-    let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
-        .await
-        .unwrap();
+    let stderr = support::stderr_of(&mut child).await;
     assert_eq!(status.code(), Some(5), "the first run completes: {stderr}");
     support::assert_verifies(&incident);
     let journal = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();

@@ -209,11 +209,30 @@ impl Test {
         self.outcome(out)
     }
 
+    /// Start the run in the background (stdout and stderr piped), for a test that acts on
+    /// it while it runs: a signal, a second process. Read its stderr with [`stderr_of`].
+    pub fn spawn(self) -> tokio::process::Child {
+        let mut cmd = tokio::process::Command::from(self.command());
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start respond")
+    }
+
     /// [`Test::run`] for tests without a runtime.
     pub fn run_sync(self) -> Run {
         let out = self.command().output().expect("run respond");
         self.outcome(out)
     }
+}
+
+/// Everything a [`Test::spawn`]ed run wrote to stderr, once it has ended.
+pub async fn stderr_of(child: &mut tokio::process::Child) -> String {
+    let mut stderr = String::new();
+    if let Some(pipe) = child.stderr.as_mut() {
+        let _ = tokio::io::AsyncReadExt::read_to_string(pipe, &mut stderr).await;
+    }
+    stderr
 }
 
 /// Run `respond` with `args` in `cwd`, without a terminal, with only the given variables
