@@ -160,34 +160,38 @@ impl Client {
         &self,
         window: TimeWindow,
     ) -> Result<Vec<Withdrawal>, ExchangeError> {
-        let spec = check_window(Pull::Withdrawals, window)?;
-        let mut out = Vec::new();
-        loop {
-            let params = Params::new()
-                .add("startTime", window.start_ms)
-                .add("endTime", window.end_ms)
-                .add("offset", out.len())
-                .add("limit", PAGE);
-            let page: Vec<Withdrawal> = self.execute(spec, params).await?;
-            let full = page.len() >= PAGE;
-            out.extend(page);
-            if !full {
-                return Ok(out);
-            }
-        }
+        self.offset_pages(Pull::Withdrawals, window).await
     }
 
     pub async fn withdrawals(&self, window: TimeWindow) -> Result<Vec<Withdrawal>, ExchangeError> {
         let mut out = Vec::new();
         for w in Pull::Withdrawals.windows(window) {
-            out.extend(self.withdrawals_window(w).await?);
+            out.extend(self.offset_pages(Pull::Withdrawals, w).await?);
         }
         Ok(out)
     }
 
     /// Deposits within one 90-day window, all pages.
     pub async fn deposits_window(&self, window: TimeWindow) -> Result<Vec<Deposit>, ExchangeError> {
-        let spec = check_window(Pull::Deposits, window)?;
+        self.offset_pages(Pull::Deposits, window).await
+    }
+
+    pub async fn deposits(&self, window: TimeWindow) -> Result<Vec<Deposit>, ExchangeError> {
+        let mut out = Vec::new();
+        for w in Pull::Deposits.windows(window) {
+            out.extend(self.offset_pages(Pull::Deposits, w).await?);
+        }
+        Ok(out)
+    }
+
+    /// Every page of one window of a pull Binance pages by `offset` (withdrawals,
+    /// deposits): pages of `PAGE` rows until a short one.
+    async fn offset_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        pull: Pull,
+        window: TimeWindow,
+    ) -> Result<Vec<T>, ExchangeError> {
+        let spec = check_window(pull, window)?;
         let mut out = Vec::new();
         loop {
             let params = Params::new()
@@ -195,21 +199,13 @@ impl Client {
                 .add("endTime", window.end_ms)
                 .add("offset", out.len())
                 .add("limit", PAGE);
-            let page: Vec<Deposit> = self.execute(spec, params).await?;
+            let page: Vec<T> = self.execute(spec, params).await?;
             let full = page.len() >= PAGE;
             out.extend(page);
             if !full {
                 return Ok(out);
             }
         }
-    }
-
-    pub async fn deposits(&self, window: TimeWindow) -> Result<Vec<Deposit>, ExchangeError> {
-        let mut out = Vec::new();
-        for w in Pull::Deposits.windows(window) {
-            out.extend(self.deposits_window(w).await?);
-        }
-        Ok(out)
     }
 
     /// Universal transfers of one `type` (see `UNIVERSAL_TRANSFER_TYPES`; Binance answers
