@@ -48,7 +48,7 @@ pub async fn start(
             .map_err(|e| Error::usage(format!("--sim-fault: {e}")))?;
     }
     config.request_log = cfg.sim_request_log.clone();
-    let server = SimServer::start(config)
+    let server = SimServer::start_apart(config)
         .await
         .map_err(crate::sim_command::into_error)?;
     let leaked = server.leaked_key();

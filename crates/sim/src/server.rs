@@ -179,6 +179,8 @@ pub struct SimServer {
     shared: Arc<Shared>,
     stop: ShutdownHandle,
     task: Option<JoinHandle<()>>,
+    /// The simulator's own runtime, when it has one ([`SimServer::start_apart`]).
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for SimServer {
@@ -188,6 +190,25 @@ impl std::fmt::Debug for SimServer {
 }
 
 impl SimServer {
+    /// [`SimServer::start`] on a runtime of the simulator's own, with one thread: the
+    /// way an exchange answers apart from its client. In a drill the client's runtime
+    /// may block a thread for a moment (an fsync of its journal, a burst of answers to
+    /// read); an exchange keeps accepting and answering meanwhile, and so does this.
+    pub async fn start_apart(config: SimConfig) -> Result<SimServer, SimError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("respond-sim")
+            .enable_all()
+            .build()
+            .map_err(|e| SimError::Runtime(format!("cannot start the simulator's runtime: {e}")))?;
+        let mut server = runtime
+            .spawn(SimServer::start(config))
+            .await
+            .expect("the simulator's start does not panic")?;
+        server.runtime = Some(runtime);
+        Ok(server)
+    }
+
     /// Bind 127.0.0.1 and start serving (and the scenario's attacker, if any).
     pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         let log = RequestLog::new(config.request_log.as_deref())?;
@@ -242,6 +263,7 @@ impl SimServer {
             shared,
             stop: ShutdownHandle(Arc::new(tx)),
             task: Some(task),
+            runtime: None,
         })
     }
 
@@ -331,6 +353,10 @@ impl SimServer {
 impl Drop for SimServer {
     fn drop(&mut self) {
         self.stop.shutdown();
+        // Dropping a runtime blocks, which an async caller may not do.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
