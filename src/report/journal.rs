@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{SecondsFormat, Utc};
@@ -352,7 +353,8 @@ impl Event {
     /// with the step's end, and `resume` runs an unfinished step again (reads are safe to
     /// repeat). On the way to the cancel that is three fsyncs instead of sixteen, which
     /// matters on a busy disk where one takes milliseconds; and a step's evidence is
-    /// flushed by the step itself, not by whichever read answers next.
+    /// flushed by the step itself, not by whichever read answers next. A request's answer
+    /// is fsynced beside the thread that read it, not by it ([`Journal::record_or_mark`]).
     pub fn is_durable_at_once(&self) -> bool {
         match self {
             Event::Request { method, .. } => method != "GET",
@@ -449,6 +451,8 @@ pub struct Journal {
 struct Syncer {
     file: Option<File>,
     durable: Mutex<u64>,
+    /// An fsync for the request observer is on its way and has not started yet.
+    scheduled: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -500,6 +504,7 @@ impl Journal {
             sync: Arc::new(Syncer {
                 file: sync_file,
                 durable: Mutex::new(len),
+                scheduled: AtomicBool::new(false),
             }),
             inner: Arc::new(Mutex::new(Writer {
                 file,
@@ -542,6 +547,22 @@ impl Journal {
     /// fsync: the next durable record's covers them.
     pub fn record_all(&self, events: Vec<Event>) -> Result<Vec<Record>, JournalError> {
         let durable = events.iter().any(Event::is_durable_at_once);
+        let (records, written) = self.append(events, durable)?;
+        // On disk before this returns; lines appended meanwhile by other threads
+        // (concurrent answers) are made durable by the same fsync.
+        if durable {
+            self.sync_to(written)?;
+        }
+        Ok(records)
+    }
+
+    /// Write `events` (one write, chained) and return them with the file's length after
+    /// them; `durable`: whether the caller will make them durable.
+    fn append(
+        &self,
+        events: Vec<Event>,
+        durable: bool,
+    ) -> Result<(Vec<Record>, u64), JournalError> {
         let mut w = self.lock();
         if let Some(message) = &w.broken {
             return Err(JournalError {
@@ -617,14 +638,7 @@ impl Journal {
                 listener(record);
             }
         }
-        let written = w.len;
-        drop(w);
-        // On disk before this returns; lines appended meanwhile by other threads
-        // (concurrent answers) are made durable by the same fsync.
-        if durable {
-            self.sync_to(written)?;
-        }
-        Ok(records)
+        Ok((records, w.len))
     }
 
     /// Make the file durable at least up to byte `end`: one fsync covers every line
@@ -651,10 +665,39 @@ impl Journal {
         Ok(())
     }
 
-    /// Record from a place that cannot return an error (a request observer): a failure
-    /// marks the journal broken, and the engine stops at its next record.
+    /// Record from a place that cannot return an error and must not wait for the disk:
+    /// a request observer, on a runtime thread that other answers (the rest of a burst
+    /// of cancels) queue behind. The line is written at once, so a crash of the process
+    /// loses none of it; a record that must be durable at once is fsynced on the
+    /// blocking pool straight after, one fsync for every line written meanwhile, and any
+    /// later durable record waits for it. Outside a runtime the fsync happens here. A
+    /// failure marks the journal broken, and the engine stops at its next record.
     pub fn record_or_mark(&self, event: Event) {
-        let _ = self.record(event);
+        let durable = event.is_durable_at_once();
+        let Ok((_, written)) = self.append(vec![event], durable) else {
+            return;
+        };
+        if !durable {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if self.sync.file.is_some() => {
+                // One fsync on its way covers this line, unless it already started.
+                if self.sync.scheduled.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                let journal = self.clone();
+                runtime.spawn_blocking(move || {
+                    // Lines written from here on schedule the next fsync.
+                    journal.sync.scheduled.store(false, Ordering::Release);
+                    let end = journal.lock().len;
+                    let _ = journal.sync_to(end);
+                });
+            }
+            _ => {
+                let _ = self.sync_to(written);
+            }
+        }
     }
 
     pub fn path(&self) -> PathBuf {
@@ -936,6 +979,57 @@ mod tests {
             .unwrap();
         let len = std::fs::metadata(&path).unwrap().len();
         assert_eq!(*journal.sync.durable.lock().unwrap(), len);
+    }
+
+    fn cancel_answer(i: usize) -> Event {
+        Event::Request {
+            step: Some("cancel-orders".into()),
+            method: "DELETE".into(),
+            path: "/api/v3/openOrders".into(),
+            query: format!("symbol=S{i}USDT"),
+            status: Some(200),
+            code: None,
+            weight: Some(1),
+            elapsed_ms: 50,
+            attempt: 1,
+            error: None,
+            sent_at: None,
+        }
+    }
+
+    /// The request observer's answers of a burst of cancels: written at once, fsynced on
+    /// the blocking pool (not on the runtime thread that read them), in few fsyncs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn observed_answers_are_written_at_once_and_fsynced_off_the_runtime_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let journal = Journal::create(&path, "genesis".into()).unwrap();
+        assert!(cancel_answer(0).is_durable_at_once());
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let journal = journal.clone();
+                tokio::spawn(async move {
+                    for i in 0..40 {
+                        journal.record_or_mark(cancel_answer(t * 40 + i));
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // Every line is in the file as soon as it is recorded, chained in order...
+        let read = read(&path).unwrap();
+        assert_eq!(read.lines.len(), 320);
+        assert!(read.lines.iter().all(|l| l.record.is_ok()));
+        // ...and the fsyncs on their way cover them all.
+        let len = std::fs::metadata(&path).unwrap().len();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while *journal.sync.durable.lock().unwrap() < len {
+            assert!(std::time::Instant::now() < deadline, "never made durable");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(!journal.sync.scheduled.load(Ordering::Acquire));
     }
 
     #[test]
