@@ -6,7 +6,8 @@ use std::time::Duration;
 use crate::engine::config::{RunConfig, Target};
 use crate::engine::session::{self, SessionResult};
 use crate::engine::step::{
-    Action, ActionError, ActionSpec, BoxFuture, Kind, Outcome, Preview, Registry, StepContext,
+    Action, ActionError, ActionSpec, BoxFuture, Kind, LaterEvidence, Outcome, Preview, Registry,
+    StepContext,
 };
 use crate::engine::{Interrupt, Signal};
 use crate::error::exit;
@@ -35,7 +36,7 @@ static READ: ActionSpec = ActionSpec {
 /// A test action that counts its calls, can fail its first N runs and can be slow.
 struct Probe {
     spec: &'static ActionSpec,
-    runs: AtomicUsize,
+    runs: Arc<AtomicUsize>,
     previews: AtomicUsize,
     fail_first: usize,
     sleep: Duration,
@@ -45,7 +46,7 @@ impl Probe {
     fn with(spec: &'static ActionSpec, fail_first: usize, sleep: Duration) -> Arc<Probe> {
         Arc::new(Probe {
             spec,
-            runs: AtomicUsize::new(0),
+            runs: Arc::new(AtomicUsize::new(0)),
             previews: AtomicUsize::new(0),
             fail_first,
             sleep,
@@ -72,11 +73,17 @@ impl Action for Probe {
     fn preview<'a>(&'a self, _ctx: &'a StepContext) -> BoxFuture<'a, Result<Preview, ActionError>> {
         Box::pin(async move {
             self.previews.fetch_add(1, Ordering::SeqCst);
+            // What the preview read, recorded after the answer: its row says whether
+            // the step had started when it was built.
+            let runs = self.runs.clone();
             Ok(Preview {
                 summary: "2 things would change".into(),
                 body: "thing-1\nthing-2".into(),
                 items: serde_json::json!(["thing-1", "thing-2"]),
                 nothing_to_do: false,
+                later: Some(LaterEvidence::new("listed", move || {
+                    vec![serde_json::json!({ "step_started": runs.load(Ordering::SeqCst) > 0 })]
+                })),
             })
         })
     }
@@ -139,6 +146,24 @@ fn events(dir: &std::path::Path) -> Vec<Event> {
         .collect()
 }
 
+/// Where the destroy step's deferred evidence is in the journal, and whether the step
+/// had started when it was built.
+fn listed(ev: &[Event]) -> (usize, bool) {
+    ev.iter()
+        .enumerate()
+        .find_map(|(i, e)| match e {
+            Event::Evidence { table, rows, .. } if table == "listed" => {
+                Some((i, rows[0]["step_started"] == serde_json::json!(true)))
+            }
+            _ => None,
+        })
+        .expect("the preview's evidence is recorded")
+}
+
+fn position(ev: &[Event], what: impl Fn(&Event) -> bool) -> usize {
+    ev.iter().position(what).unwrap()
+}
+
 fn status_of(result: &SessionResult, step: &str) -> StepStatus {
     result
         .result
@@ -176,6 +201,15 @@ async fn yes_runs_the_destructive_step_after_its_preview() {
         "the preview is recorded before the answer"
     );
     assert!(op.asked()[0].contains("destroy"));
+    // What the preview read is recorded after the yes, beside the step: building it never
+    // holds up the step's first requests.
+    let (evidence, started) = listed(&ev);
+    let finished = position(
+        &ev,
+        |e| matches!(e, Event::StepFinished { step, .. } if step == "destroy"),
+    );
+    assert!(answer < evidence && evidence < finished, "{ev:#?}");
+    assert!(started, "built once the step had started");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -196,6 +230,21 @@ async fn skip_records_the_reason_and_does_nothing() {
     ));
     let md = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
     assert!(md.contains("already handled"), "{md}");
+    // What the preview read is evidence whatever the answer.
+    let ev = events(&r.dir);
+    let (evidence, started) = listed(&ev);
+    let answer = position(
+        &ev,
+        |e| matches!(e, Event::Answer { answer, .. } if answer == "skip"),
+    );
+    let finished = position(
+        &ev,
+        |e| matches!(e, Event::StepFinished { step, .. } if step == "destroy"),
+    );
+    assert!(
+        answer < evidence && evidence < finished && !started,
+        "{ev:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -332,6 +381,8 @@ async fn dry_run_records_would_do_and_never_runs_the_action() {
     assert_eq!(h.destroy.previews.load(Ordering::SeqCst), 1);
     assert_eq!(status_of(&r, "destroy"), StepStatus::WouldDo);
     assert_eq!(h.read.runs(), 1, "reads still happen in a dry run");
+    let (_, started) = listed(&events(&r.dir));
+    assert!(!started, "the preview's evidence is kept in a dry run");
     assert!(r.dir.to_string_lossy().ends_with("-dry-run"));
 }
 

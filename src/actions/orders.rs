@@ -9,8 +9,8 @@ use tokio::task::JoinSet;
 
 use super::util::{age, dec, row, table, Coverage};
 use super::{
-    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
-    Preview, StepContext,
+    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, LaterEvidence, Outcome,
+    OutputSpec, Preview, StepContext,
 };
 use crate::exchange::{Client, ExchangeError, Market, Order, Rejection};
 use crate::operator::Level;
@@ -791,11 +791,6 @@ impl Action for CancelOpenOrders {
                 listing.unread.clone(),
                 listing.not_enabled.clone(),
             ));
-            let rows: Vec<_> = orders
-                .iter()
-                .map(|o| row(Some(o.market.as_str()), o))
-                .collect();
-            ctx.evidence("open-orders", rows)?;
             // A market that could not be listed may hold orders: never "nothing to do".
             let unread = if listing.unread.is_empty() {
                 String::new()
@@ -806,6 +801,7 @@ impl Action for CancelOpenOrders {
                 )
             };
             if orders.is_empty() && listing.unread.is_empty() {
+                ctx.evidence("open-orders", Vec::new())?;
                 return Ok(Preview {
                     summary: "no open orders on any market: nothing to cancel".into(),
                     nothing_to_do: true,
@@ -813,14 +809,24 @@ impl Action for CancelOpenOrders {
                     ..Preview::default()
                 });
             }
+            let summary = format!("{} would be cancelled{unread}", describe(&orders));
+            let body = render(&orders);
+            // What the cancel acts on: one cancel-all per symbol and book. The orders
+            // themselves are the `open-orders` evidence; journaling them twice would hold
+            // up the cancel on a big account.
+            let items = books(&orders);
             Ok(Preview {
-                summary: format!("{} would be cancelled{unread}", describe(&orders)),
-                body: render(&orders),
-                // What the cancel acts on: one cancel-all per symbol and book. The orders
-                // themselves are the `open-orders` evidence just recorded; journaling them
-                // twice would hold up the cancel on a big account.
-                items: books(&orders),
+                summary,
+                body,
+                items,
                 nothing_to_do: false,
+                // Their rows are built and recorded once the cancels are on their way.
+                later: Some(LaterEvidence::new("open-orders", move || {
+                    orders
+                        .iter()
+                        .map(|o| row(Some(o.market.as_str()), o))
+                        .collect()
+                })),
             })
         })
     }

@@ -460,7 +460,7 @@ impl Action for DeleteSubaccountKey {
                     .iter()
                     .map(|k| key_row(k, &owner.email, !flagged_step, flagged_step))
                     .collect::<Vec<_>>()),
-                nothing_to_do: false,
+                ..Preview::default()
             })
         })
     }

@@ -19,7 +19,10 @@ use std::time::Instant;
 use serde_json::Value as Json;
 
 use self::policy::Question;
-use self::step::{Action, ActionError, ActionSpec, Args, Kind, Outcome, RunShared, StepContext};
+use self::step::{
+    Action, ActionError, ActionSpec, Args, Kind, LaterEvidence, Outcome, Preview, RunShared,
+    StepContext,
+};
 use crate::error::exit;
 use crate::operator::{Answer, Level, Prompt, PromptKind};
 use crate::playbook::expr::{Reference, Val};
@@ -127,6 +130,8 @@ pub struct Engine<'a> {
     earlier: HashMap<String, Resumed>,
     /// A destructive step has changed something on the exchange.
     changed: bool,
+    /// The confirmed destructive step's deferred evidence ([`Preview::later`]).
+    later_evidence: Option<LaterEvidence>,
     /// The failure that stopped the run was the exchange being unusable.
     exchange_unusable: bool,
     /// `--since-incident` found activity after the earlier incident.
@@ -160,6 +165,7 @@ impl<'a> Engine<'a> {
             statuses: Vec::new(),
             earlier: HashMap::new(),
             changed: false,
+            later_evidence: None,
             exchange_unusable: false,
             new_activity: false,
         }
@@ -422,7 +428,7 @@ impl<'a> Engine<'a> {
                 Decision::Finish(status, summary) => (status, summary, BTreeMap::new(), None),
                 Decision::Stop(end) => end,
                 Decision::Proceed => match self
-                    .run_with_retry(step, spec, &ctx, action.as_ref())
+                    .run_and_record_later(step, spec, &ctx, action.as_ref())
                     .await?
                 {
                     Ok(outcome) if spec.kind == Kind::Manual => {
@@ -650,6 +656,38 @@ impl<'a> Engine<'a> {
             summary: preview.summary.clone(),
             items: preview.items.clone(),
         })?;
+        let decision = self.decide_destructive(step, &preview);
+        // Deferred evidence follows the answer: at once, unless the step then runs.
+        if let Some(later) = preview.later {
+            match decision {
+                Ok(Decision::Proceed) => self.later_evidence = Some(later),
+                _ => later.record(ctx),
+            }
+        }
+        decision
+    }
+
+    /// Run a step; a destructive step's deferred evidence is recorded beside it, once
+    /// its first requests are on their way.
+    async fn run_and_record_later(
+        &mut self,
+        step: &Step,
+        spec: &ActionSpec,
+        ctx: &StepContext,
+        action: &dyn Action,
+    ) -> Result<Result<Outcome, StepStop>, JournalError> {
+        let later = self.later_evidence.take();
+        let run = self.run_with_retry(step, spec, ctx, action);
+        tokio::join!(run, record_later(ctx, later)).0
+    }
+
+    /// Ask (or let the policy answer) whether to run a previewed destructive step, and
+    /// journal the answer.
+    fn decide_destructive(
+        &mut self,
+        step: &Step,
+        preview: &Preview,
+    ) -> Result<Decision, JournalError> {
         if preview.nothing_to_do {
             self.say(Level::Info, &preview.summary);
             return Ok(Decision::Finish(
@@ -971,6 +1009,15 @@ fn aborted(step: &Step, summary: &str) -> StepEnd {
             step: step.id.clone(),
         }),
     )
+}
+
+/// Record a destructive step's deferred evidence once the step has been polled once,
+/// that is once its first requests are out (the step then waits for their answers).
+async fn record_later(ctx: &StepContext, later: Option<LaterEvidence>) {
+    if let Some(later) = later {
+        tokio::task::yield_now().await;
+        later.record(ctx);
+    }
 }
 
 /// A step cut short by Ctrl-C or SIGTERM: the run stops here.

@@ -529,6 +529,41 @@ pub struct Preview {
     pub items: Json,
     /// Nothing to do: the engine records that and does not ask.
     pub nothing_to_do: bool,
+    /// Evidence the preview read that nothing before the answer needs (the listing's
+    /// rows, which on a big account take milliseconds to build): the engine records it
+    /// once the answer is journaled — after a yes, beside the step's first requests, so
+    /// that building it never holds up a cancel.
+    pub later: Option<LaterEvidence>,
+}
+
+/// An evidence table recorded after the step's answer (see [`Preview::later`]).
+#[derive(Clone)]
+pub struct LaterEvidence {
+    pub table: String,
+    pub rows: Arc<dyn Fn() -> Vec<Json> + Send + Sync>,
+}
+
+impl LaterEvidence {
+    pub fn new(table: &str, rows: impl Fn() -> Vec<Json> + Send + Sync + 'static) -> Self {
+        LaterEvidence {
+            table: table.to_string(),
+            rows: Arc::new(rows),
+        }
+    }
+
+    /// Record it as the step's evidence now. A journal that cannot be written is marked
+    /// broken, and the engine stops at its next record.
+    pub fn record(&self, ctx: &StepContext) {
+        let _ = ctx.evidence(&self.table, (self.rows)());
+    }
+}
+
+impl std::fmt::Debug for LaterEvidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LaterEvidence")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How an action ended.
