@@ -443,22 +443,7 @@ async fn handle(
         tokio::time::sleep(faults.latency).await;
     }
     if draw.swallow {
-        // Accepted and never answered: the client's own timeout has to fire. Released
-        // only when the server stops, so shutdown is not held up.
-        shared.push_log(
-            Actor::Client,
-            method.as_str(),
-            &path,
-            logged_query,
-            Outcome {
-                status: 0,
-                code: None,
-                weight: 0,
-            },
-        );
-        let mut stop = shared.shutdown.clone();
-        let _ = stop.wait_for(|s| *s).await;
-        return json_response(StatusCode::SERVICE_UNAVAILABLE, String::new(), &[]);
+        return swallow(&shared, &method, &path, logged_query).await;
     }
 
     let answer = process(
@@ -472,6 +457,43 @@ async fn handle(
         draw,
         &faults,
     );
+    let headers = limit_headers(&answer);
+    let response = json_response(answer.status, answer.body, &headers);
+    shared.push_log(
+        Actor::Client,
+        method.as_str(),
+        &path,
+        logged_query,
+        Outcome {
+            status: answer.status.as_u16(),
+            code: answer.code,
+            weight: answer.weight,
+        },
+    );
+    response
+}
+
+/// Accepted and never answered: the client's own timeout has to fire. Released only
+/// when the server stops, so shutdown is not held up.
+async fn swallow(shared: &Shared, method: &Method, path: &str, logged_query: String) -> Response {
+    shared.push_log(
+        Actor::Client,
+        method.as_str(),
+        path,
+        logged_query,
+        Outcome {
+            status: 0,
+            code: None,
+            weight: 0,
+        },
+    );
+    let mut stop = shared.shutdown.clone();
+    let _ = stop.wait_for(|s| *s).await;
+    json_response(StatusCode::SERVICE_UNAVAILABLE, String::new(), &[])
+}
+
+/// The weight a family has used, and when to retry, as Binance's headers say them.
+fn limit_headers(answer: &Answer) -> Vec<(&'static str, String)> {
     let mut extra: Vec<(&'static str, String)> = Vec::new();
     if let Some(family) = answer.family {
         let (ip, uid) = answer.used;
@@ -485,19 +507,7 @@ async fn handle(
     if let Some(secs) = answer.retry_after {
         extra.push(("retry-after", secs.to_string()));
     }
-    let response = json_response(answer.status, answer.body, &extra);
-    shared.push_log(
-        Actor::Client,
-        method.as_str(),
-        &path,
-        logged_query,
-        Outcome {
-            status: answer.status.as_u16(),
-            code: answer.code,
-            weight: answer.weight,
-        },
-    );
-    response
+    extra
 }
 
 fn json_response(status: StatusCode, body: String, headers: &[(&'static str, String)]) -> Response {
@@ -537,30 +547,9 @@ fn process(
     draw: Draw,
     faults: &Faults,
 ) -> Answer {
-    let Some(family) = Family::of_path(path) else {
-        return Answer::error(
-            &ApiError::new(
-                StatusCode::NOT_FOUND,
-                -1000,
-                format!("Unknown path {path}."),
-            ),
-            None,
-        );
-    };
-    // Binance's testnets have no /sapi: the path does not exist there.
-    let served = !(shared.testnet && family == Family::Sapi);
-    let Some(ep) = endpoints::find(method, path).filter(|_| served) else {
-        let (status, what) = if served && endpoints::path_known(path) {
-            (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
-        } else {
-            (StatusCode::NOT_FOUND, "Unknown path")
-        };
-        let mut a = Answer::error(
-            &ApiError::new(status, -1000, format!("{what}: {method} {path}.")),
-            Some(family),
-        );
-        a.used = used(shared, family);
-        return a;
+    let (family, ep) = match route(shared, method, path) {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     if let Some(answer) = forced_limit(shared, family) {
         return answer;
@@ -583,41 +572,9 @@ fn process(
             family.bans(),
             shared.window * 2,
         );
-    match verdict {
-        Verdict::Allowed => {}
-        Verdict::TooMany(wait) => {
-            let e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                -1003,
-                format!(
-                    "Too much request weight used; current limit is {limit} request weight per {}. \
-                     Please use WebSocket Streams for live updates to avoid polling the API.",
-                    window_words(shared.window)
-                ),
-            );
-            let mut a = Answer::error(&e, Some(family));
-            a.retry_after = Some(retry_after_secs(wait));
-            drop(state);
-            a.used = used(shared, family);
-            return a;
-        }
-        Verdict::Banned(until) => {
-            let left = until.saturating_duration_since(instant);
-            let until_ms = now + left.as_millis() as i64;
-            let e = ApiError::new(
-                StatusCode::IM_A_TEAPOT,
-                -1003,
-                format!(
-                    "Way too much request weight used; IP banned until {until_ms}. \
-                     Please use WebSocket Streams for live updates to avoid bans."
-                ),
-            );
-            let mut a = Answer::error(&e, Some(family));
-            a.retry_after = Some(retry_after_secs(left));
-            drop(state);
-            a.used = used(shared, family);
-            return a;
-        }
+    if !matches!(verdict, Verdict::Allowed) {
+        drop(state);
+        return over_limit(shared, family, verdict, limit, now, instant);
     }
 
     let limits = Limits {
@@ -650,19 +607,117 @@ fn process(
     let succeeded = result.is_ok() && draw.error.is_none();
     let weight = ep.weight.charged(&params, &state, succeeded);
     drop(state);
-    {
-        let mut limiters = lock(&shared.limiters);
-        let limiter = limiters
-            .get_mut(&family.pool())
-            .expect("a limiter per pool");
-        if ep.uid {
-            limiter.uid.add(instant, weight);
-        } else {
-            limiter.ip.add(instant, weight);
-        }
-    }
+    charge(shared, family, ep.uid, instant, weight);
+    let mut answer = answer(draw.error, result, weight, family, faults, path);
+    answer.used = used(shared, family);
+    answer
+}
 
-    let mut answer = match (draw.error, result) {
+/// Count the request's weight against its pool's IP or UID limit.
+fn charge(shared: &Shared, family: Family, uid: bool, instant: Instant, weight: u32) {
+    let mut limiters = lock(&shared.limiters);
+    let limiter = limiters
+        .get_mut(&family.pool())
+        .expect("a limiter per pool");
+    if uid {
+        limiter.uid.add(instant, weight);
+    } else {
+        limiter.ip.add(instant, weight);
+    }
+}
+
+/// The request's family and endpoint, or the 404/405 Binance gives for an unknown path
+/// or method (and for /sapi on a testnet).
+fn route(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+) -> Result<(Family, &'static endpoints::Endpoint), Answer> {
+    let Some(family) = Family::of_path(path) else {
+        return Err(Answer::error(
+            &ApiError::new(
+                StatusCode::NOT_FOUND,
+                -1000,
+                format!("Unknown path {path}."),
+            ),
+            None,
+        ));
+    };
+    // Binance's testnets have no /sapi: the path does not exist there.
+    let served = !(shared.testnet && family == Family::Sapi);
+    let Some(ep) = endpoints::find(method, path).filter(|_| served) else {
+        let (status, what) = if served && endpoints::path_known(path) {
+            (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+        } else {
+            (StatusCode::NOT_FOUND, "Unknown path")
+        };
+        let mut a = Answer::error(
+            &ApiError::new(status, -1000, format!("{what}: {method} {path}.")),
+            Some(family),
+        );
+        a.used = used(shared, family);
+        return Err(a);
+    };
+    Ok((family, ep))
+}
+
+/// The 429 (or 418, when the limit was overrun while throttled) for a request over the
+/// weight limit.
+fn over_limit(
+    shared: &Shared,
+    family: Family,
+    verdict: Verdict,
+    limit: u32,
+    now: i64,
+    instant: Instant,
+) -> Answer {
+    let mut a = match verdict {
+        Verdict::Allowed => unreachable!("only a refused request is answered here"),
+        Verdict::TooMany(wait) => {
+            let e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                -1003,
+                format!(
+                    "Too much request weight used; current limit is {limit} request weight per {}. \
+                     Please use WebSocket Streams for live updates to avoid polling the API.",
+                    window_words(shared.window)
+                ),
+            );
+            let mut a = Answer::error(&e, Some(family));
+            a.retry_after = Some(retry_after_secs(wait));
+            a
+        }
+        Verdict::Banned(until) => {
+            let left = until.saturating_duration_since(instant);
+            let until_ms = now + left.as_millis() as i64;
+            let e = ApiError::new(
+                StatusCode::IM_A_TEAPOT,
+                -1003,
+                format!(
+                    "Way too much request weight used; IP banned until {until_ms}. \
+                     Please use WebSocket Streams for live updates to avoid bans."
+                ),
+            );
+            let mut a = Answer::error(&e, Some(family));
+            a.retry_after = Some(retry_after_secs(left));
+            a
+        }
+    };
+    a.used = used(shared, family);
+    a
+}
+
+/// The answer to a request that went through: a drawn 5xx, the handler's value (cut
+/// short when the `malformed` fault names the path), or its error.
+fn answer(
+    error: Option<(StatusCode, bool)>,
+    result: Result<serde_json::Value, ApiError>,
+    weight: u32,
+    family: Family,
+    faults: &Faults,
+    path: &str,
+) -> Answer {
+    match (error, result) {
         (Some((status, _)), _) => {
             let (body, code) = server_error(status);
             Answer {
@@ -697,9 +752,7 @@ fn process(
             a.weight = weight;
             a
         }
-    };
-    answer.used = used(shared, family);
-    answer
+    }
 }
 
 /// The `ban` and `throttle` faults: 418 or 429 for every request until they lapse. Read
