@@ -107,72 +107,12 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Sim(SimCommand::Validate { scenarios }) => {
             sim_command::validate_command(&scenarios)
         }
-        Command::Compromised(args) => {
-            let playbook = match &args.playbook {
-                Some(path) => Playbook::load_file(path, &registry)?,
-                None => Playbook::builtin("compromised", &registry)?,
-            };
-            // The flags map to the playbook's inputs of the same name.
-            let mut inputs = Vec::new();
-            if let Some(since) = &args.since {
-                inputs.push(("since".to_string(), since.clone()));
-            }
-            let previous = match &args.since_incident {
-                Some(dir) => Some(engine::previous::PreviousIncident::load(dir)?),
-                None => None,
-            };
-            if let Some(previous) = &previous {
-                let since = previous
-                    .ended
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-                inputs.push(("since".to_string(), since));
-            }
-            if !args.symbols.is_empty() {
-                inputs.push(("symbols".to_string(), args.symbols.join(",")));
-            }
-            if let Some(path) = &args.known_addresses {
-                inputs.push(("known_addresses".to_string(), path.display().to_string()));
-            }
-            let mut cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
-            cfg.previous = previous;
-            cfg.new_incident = args.new_incident;
-            run_session(&playbook, &registry, &cfg)
-        }
-        Command::Resume(args) => {
-            let mut cfg = RunConfig::from_options(&args.run, Vec::new(), cli.verbose, cli.quiet)?;
-            cfg.new_base_url = args
-                .new_base_url
-                .as_deref()
-                .map(|url| config::check_base_url("--new-base-url", url))
-                .transpose()?;
-            let runtime = runtime()?;
-            let session = runtime.block_on(async {
-                let interrupt = Interrupt::install();
-                let operator = engine::session::default_operator(&cfg);
-                engine::session::resume(&args.dir, &registry, &cfg, operator, interrupt).await
-            })?;
-            finish(runtime, &session.dir);
-            if !cfg.json {
-                println!("{}", session.dir.display());
-            }
-            Ok(session.result.exit_code)
-        }
+        Command::Compromised(args) => compromised(&args, &registry, cli.verbose, cli.quiet),
+        Command::Resume(args) => resume(&args, &registry, cli.verbose, cli.quiet),
         Command::Report(ReportCommand::Verify { dir, fingerprint }) => {
             verify(&dir, fingerprint.as_deref())
         }
-        Command::Audit(args) => {
-            let playbook = Playbook::builtin("audit", &registry)?;
-            playbook::parse_duration(&args.rotation).map_err(|e| {
-                Error::usage_hint(format!("--rotation: {e}"), "e.g. --rotation 90d")
-            })?;
-            // The flags map to the built-in audit playbook's inputs of the same name.
-            let inputs = vec![
-                ("purpose".to_string(), args.purpose.clone()),
-                ("rotation".to_string(), args.rotation.clone()),
-            ];
-            let cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
-            run_session(&playbook, &registry, &cfg)
-        }
+        Command::Audit(args) => audit(&args, &registry, cli.verbose, cli.quiet),
         Command::DrillHistory { report_dir, json } => drill_history(&report_dir, json),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -191,6 +131,91 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
             Ok(exit::OK)
         }
     }
+}
+
+/// `respond compromised`: the built-in playbook (or `--playbook`), its flags mapped to
+/// the playbook's inputs of the same name.
+fn compromised(
+    args: &cli::CompromisedArgs,
+    registry: &Registry,
+    verbose: u8,
+    quiet: bool,
+) -> Result<u8, Error> {
+    let playbook = match &args.playbook {
+        Some(path) => Playbook::load_file(path, registry)?,
+        None => Playbook::builtin("compromised", registry)?,
+    };
+    // The flags map to the playbook's inputs of the same name.
+    let mut inputs = Vec::new();
+    if let Some(since) = &args.since {
+        inputs.push(("since".to_string(), since.clone()));
+    }
+    let previous = match &args.since_incident {
+        Some(dir) => Some(engine::previous::PreviousIncident::load(dir)?),
+        None => None,
+    };
+    if let Some(previous) = &previous {
+        let since = previous
+            .ended
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        inputs.push(("since".to_string(), since));
+    }
+    if !args.symbols.is_empty() {
+        inputs.push(("symbols".to_string(), args.symbols.join(",")));
+    }
+    if let Some(path) = &args.known_addresses {
+        inputs.push(("known_addresses".to_string(), path.display().to_string()));
+    }
+    let mut cfg = RunConfig::from_options(&args.run, inputs, verbose, quiet)?;
+    cfg.previous = previous;
+    cfg.new_incident = args.new_incident;
+    run_session(&playbook, registry, &cfg)
+}
+
+/// `respond resume DIR`: the incident goes on in its own folder.
+fn resume(
+    args: &cli::ResumeArgs,
+    registry: &Registry,
+    verbose: u8,
+    quiet: bool,
+) -> Result<u8, Error> {
+    let mut cfg = RunConfig::from_options(&args.run, Vec::new(), verbose, quiet)?;
+    cfg.new_base_url = args
+        .new_base_url
+        .as_deref()
+        .map(|url| config::check_base_url("--new-base-url", url))
+        .transpose()?;
+    let runtime = runtime()?;
+    let session = runtime.block_on(async {
+        let interrupt = Interrupt::install();
+        let operator = engine::session::default_operator(&cfg);
+        engine::session::resume(&args.dir, registry, &cfg, operator, interrupt).await
+    })?;
+    finish(runtime, &session.dir);
+    if !cfg.json {
+        println!("{}", session.dir.display());
+    }
+    Ok(session.result.exit_code)
+}
+
+/// `respond audit`: the built-in audit playbook, its flags mapped to its inputs of the
+/// same name.
+fn audit(
+    args: &cli::AuditArgs,
+    registry: &Registry,
+    verbose: u8,
+    quiet: bool,
+) -> Result<u8, Error> {
+    let playbook = Playbook::builtin("audit", registry)?;
+    playbook::parse_duration(&args.rotation)
+        .map_err(|e| Error::usage_hint(format!("--rotation: {e}"), "e.g. --rotation 90d"))?;
+    // The flags map to the built-in audit playbook's inputs of the same name.
+    let inputs = vec![
+        ("purpose".to_string(), args.purpose.clone()),
+        ("rotation".to_string(), args.rotation.clone()),
+    ];
+    let cfg = RunConfig::from_options(&args.run, inputs, verbose, quiet)?;
+    run_session(&playbook, registry, &cfg)
 }
 
 /// Commands that talk to the network or wait for signals get a runtime; the others
