@@ -40,31 +40,12 @@ async fn ed25519_and_rsa_drills_complete_like_the_hmac_one() {
     for (name, kind) in [(ED25519, "ed25519"), (RSA, "rsa")] {
         let dir = tempfile::tempdir().unwrap();
         let path = scenario_path(name);
-        let run = respond(
-            dir.path(),
-            &[
-                "compromised",
-                "--drill",
-                "--yes",
-                "--scenario",
-                path.to_str().unwrap(),
-            ],
-            &[],
-        )
-        .await;
+        let run = crate::support::drill(dir.path(), path.to_str().unwrap()).await;
         assert_eq!(run.code, 0, "{kind}: {}", run.stderr);
         let incident = run.incident(dir.path());
         let report = read_json(&incident.join("report.json"));
         assert_eq!(report["outcome"], "completed", "{kind}");
-        let step = |id: &str| {
-            report["steps"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["id"] == id)
-                .unwrap_or_else(|| panic!("no step {id}"))
-                .clone()
-        };
+        let step = |id: &str| crate::support::step(&report, id).clone();
         assert_eq!(step("triage")["status"], "ok", "{kind}");
         assert_eq!(step("cancel-orders")["outputs"]["cancelled"], 8, "{kind}");
         assert_eq!(step("cancel-orders")["outputs"]["remaining"], 0, "{kind}");

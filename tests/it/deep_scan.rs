@@ -48,18 +48,7 @@ async fn a_drill_finds_a_pair_traded_in_and_out_without_symbols() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("in-and-out.yaml");
     std::fs::write(&scenario, in_and_out_story()).unwrap();
-    let run = respond(
-        dir.path(),
-        &[
-            "compromised",
-            "--drill",
-            "--yes",
-            "--scenario",
-            scenario.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let run = crate::support::drill(dir.path(), scenario.to_str().unwrap()).await;
     run.expect_code(0);
     let incident = run.incident(dir.path());
     support::assert_verifies(&incident);

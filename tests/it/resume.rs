@@ -311,18 +311,7 @@ async fn a_drill_resumes_on_its_own_scenario_without_flags_from_another_folder()
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("my-scenario.yaml");
     std::fs::write(&scenario, respond::sim::BUILTIN_LEAKED_KEY).unwrap();
-    let run = respond(
-        dir.path(),
-        &[
-            "compromised",
-            "--drill",
-            "--yes",
-            "--scenario",
-            "my-scenario.yaml",
-        ],
-        &[],
-    )
-    .await;
+    let run = crate::support::drill(dir.path(), "my-scenario.yaml").await;
     run.expect_code(0);
     let incident = run.incident(dir.path());
     let elsewhere = tempfile::tempdir().unwrap();

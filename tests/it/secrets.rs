@@ -125,6 +125,24 @@ fn assert_masked_key_shown(outputs: &[(String, Vec<u8>)], key: &str) {
     }
 }
 
+/// `respond compromised --yes -vv --base-url URL --key-file KEY_FILE` in `cwd`.
+async fn with_key_file(cwd: &std::path::Path, url: &str, key_file: &str) -> Run {
+    respond(
+        cwd,
+        &[
+            "compromised",
+            "--yes",
+            "-vv",
+            "--base-url",
+            url,
+            "--key-file",
+            key_file,
+        ],
+        &[],
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_writes_no_secret_and_only_the_masked_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -302,20 +320,7 @@ async fn a_key_file_others_can_read_is_refused_with_chmod_600() {
 
     // The same file, private, works; and its contents never show.
     let path = key_file(dir.path(), 0o600);
-    let run = respond(
-        dir.path(),
-        &[
-            "compromised",
-            "--yes",
-            "-vv",
-            "--base-url",
-            server.url(),
-            "--key-file",
-            path.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let run = with_key_file(dir.path(), server.url(), path.to_str().unwrap()).await;
     run.expect_code(5);
     let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
     assert_clean(&outputs, &[LEAKED_SECRET], &[LEAKED_KEY]);
@@ -391,20 +396,7 @@ async fn ed25519_and_rsa_private_keys_are_never_written() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         path
     };
-    let run = respond(
-        dir.path(),
-        &[
-            "compromised",
-            "--yes",
-            "-vv",
-            "--base-url",
-            server.url(),
-            "--key-file",
-            key_file.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let run = with_key_file(dir.path(), server.url(), key_file.to_str().unwrap()).await;
     run.expect_code(5);
     let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
     assert_clean(&outputs, &secrets, &[&rsa.api_key]);
