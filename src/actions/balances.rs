@@ -6,10 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::util::{dec, Coverage, Prices};
-use super::{
-    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
-    StepContext,
-};
+use super::{Action, ActionError, ActionSpec, BoxFuture, Kind, Outcome, OutputSpec, StepContext};
 use crate::exchange::{ExchangeError, Market};
 use crate::operator::Level;
 
@@ -21,13 +18,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "binance.balances",
     description: "Snapshot every wallet the key can read (spot, cross margin, USDⓈ-M, COIN-M) with an estimated value, open futures positions and margin loans",
     kind: Kind::Evidence,
-    inputs: &[InputSpec {
-        name: "quote",
-        ty: ArgType::Text,
-        required: false,
-        default: Some("USDT"),
-        description: "asset to value balances in",
-    }],
+    inputs: &[super::util::QUOTE_INPUT],
     outputs: &[
         OutputSpec { name: "total_value", description: "estimated value of all wallets read, in the quote asset" },
         OutputSpec { name: "assets", description: "assets with a non-zero balance, comma-separated" },

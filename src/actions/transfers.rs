@@ -407,32 +407,29 @@ fn withdrawals(
     Ok(unknown)
 }
 
+/// An evidence row with its time in words (`timeUtc`) beside the milliseconds.
+fn timed_row<T: serde::Serialize>(item: &T, time_ms: i64) -> Json {
+    let mut r = row(None, item);
+    if let Json::Object(map) = &mut r {
+        map.insert("timeUtc".into(), json!(rfc3339(time_ms)));
+    }
+    r
+}
+
 /// Deposits, transfers (universal and sub-account) and Pay, as evidence tables.
 fn record_evidence(ctx: &StepContext, read: &Read) -> Result<(), ActionError> {
     ctx.evidence(
         "deposits",
         read.deposits
             .iter()
-            .map(|d| {
-                let mut r = row(None, d);
-                if let Json::Object(map) = &mut r {
-                    map.insert("timeUtc".into(), json!(rfc3339(d.insert_time)));
-                }
-                r
-            })
+            .map(|d| timed_row(d, d.insert_time))
             .collect(),
     )?;
     ctx.evidence(
         "transfers",
         read.universal
             .iter()
-            .map(|t| {
-                let mut r = row(None, t);
-                if let Json::Object(map) = &mut r {
-                    map.insert("timeUtc".into(), json!(rfc3339(t.timestamp)));
-                }
-                r
-            })
+            .map(|t| timed_row(t, t.timestamp))
             .chain(read.sub.iter().map(|t| row(Some("sub-account"), t)))
             .collect(),
     )?;

@@ -7,10 +7,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::util::{dec, rfc3339, Coverage, Prices};
-use super::{
-    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
-    StepContext,
-};
+use super::{Action, ActionError, ActionSpec, BoxFuture, Kind, Outcome, OutputSpec, StepContext};
 use crate::exchange::{ApiRestrictions, ExchangeError, Market, Rejection};
 use crate::operator::Level;
 use crate::report::journal::Severity;
@@ -24,13 +21,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "binance.key_permissions",
     description: "Triage: is the leaked key live, what can it do (trading, futures, withdrawals, IP whitelist, age), and what value can it reach",
     kind: Kind::Evidence,
-    inputs: &[InputSpec {
-        name: "quote",
-        ty: ArgType::Text,
-        required: false,
-        default: Some("USDT"),
-        description: "asset to value balances in",
-    }],
+    inputs: &[super::util::QUOTE_INPUT],
     outputs: &[
         OutputSpec { name: "live", description: "Binance still accepts the key" },
         OutputSpec { name: "severity", description: "critical, high, medium or low" },
@@ -800,17 +791,34 @@ async fn dead_key(
         format!("The leaked key was already rejected at triage ({what})"),
         json!({"code": code}),
     )?;
-    Ok(Outcome::ok(format!("key already rejected: {what}"))
+    Ok(not_live_outcome(
+        format!("key already rejected: {what}"),
+        false,
+        "unknown",
+        answered,
+        code,
+    ))
+}
+
+/// The outcome of a key that is not live here: dead, or `refused` from this machine.
+fn not_live_outcome(
+    summary: String,
+    refused: bool,
+    severity: &str,
+    answered: serde_json::Value,
+    code: Option<i64>,
+) -> Outcome {
+    Outcome::ok(summary)
         .with("live", false)
-        .with("refused", false)
-        .with("severity", "unknown")
+        .with("refused", refused)
+        .with("severity", severity)
         .with("created", "unknown")
         .with("answered", answered)
         .with(
             "rejected_code",
             code.map(serde_json::Value::from)
                 .unwrap_or(serde_json::Value::Null),
-        ))
+        )
 }
 
 /// -2015 (or -2014) at triage: Binance refuses the key from this machine. That is NOT
@@ -853,19 +861,15 @@ async fn refused_here(
         "The leaked key is refused from this machine (-2015) but NOT proven dead: it may still be live from its whitelisted addresses",
         json!({"code": code, "answered": answered}),
     )?;
-    Ok(Outcome::ok(format!(
-        "refused from this machine ({}): NOT proven dead; it may be live from its whitelisted addresses",
-        code.map(|c| c.to_string()).unwrap_or_default()
-    ))
-    .with("live", false)
-    .with("refused", true)
-    .with("severity", "high")
-    .with("created", "unknown")
-    .with("answered", answered)
-    .with(
-        "rejected_code",
-        code.map(serde_json::Value::from)
-            .unwrap_or(serde_json::Value::Null),
+    Ok(not_live_outcome(
+        format!(
+            "refused from this machine ({}): NOT proven dead; it may be live from its whitelisted addresses",
+            code.map(|c| c.to_string()).unwrap_or_default()
+        ),
+        true,
+        "high",
+        answered,
+        code,
     ))
 }
 

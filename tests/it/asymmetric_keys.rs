@@ -98,20 +98,31 @@ async fn audit_works_with_ed25519_and_rsa_keys() {
     let server = start(RSA).await;
     let key = scenario(RSA).keys[0].clone();
     let pem_path = private_file(dir.path(), "rsa.pem", &key.private_key.clone().unwrap());
-    let run = respond(
-        dir.path(),
-        &["audit", "--base-url", server.url()],
-        &[
-            ("BINANCE_API_KEY", key.api_key.as_str()),
-            ("BINANCE_PRIVATE_KEY_FILE", pem_path.to_str().unwrap()),
-        ],
-    )
-    .await;
+    let run = audit_with_pem_file(dir.path(), &server, &key.api_key, &pem_path).await;
     assert_eq!(run.code, 1, "rsa: {}", run.stderr);
     assert!(
         !server.request_log().iter().any(|e| e.code == Some(-1022)),
         "every signature verified"
     );
+}
+
+/// `respond audit` against `server` with `api_key` and its private key in `pem`
+/// (`BINANCE_PRIVATE_KEY_FILE`).
+async fn audit_with_pem_file(
+    cwd: &Path,
+    server: &SimServer,
+    api_key: &str,
+    pem: &Path,
+) -> support::Run {
+    respond(
+        cwd,
+        &["audit", "--base-url", server.url()],
+        &[
+            ("BINANCE_API_KEY", api_key),
+            ("BINANCE_PRIVATE_KEY_FILE", pem.to_str().unwrap()),
+        ],
+    )
+    .await
 }
 
 /// Another Ed25519 private key, PEM-encoded (PKCS#8).
@@ -129,15 +140,7 @@ async fn a_wrong_private_key_is_1022_like_a_wrong_secret() {
     let server = start(ED25519).await;
     let key = scenario(ED25519).keys[0].clone();
     let pem_path = private_file(dir.path(), "wrong.pem", &other_ed25519_pem());
-    let run = respond(
-        dir.path(),
-        &["audit", "--base-url", server.url()],
-        &[
-            ("BINANCE_API_KEY", key.api_key.as_str()),
-            ("BINANCE_PRIVATE_KEY_FILE", pem_path.to_str().unwrap()),
-        ],
-    )
-    .await;
+    let run = audit_with_pem_file(dir.path(), &server, &key.api_key, &pem_path).await;
     assert_eq!(
         run.code, 3,
         "refused before anything was done: {}",

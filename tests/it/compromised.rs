@@ -160,13 +160,12 @@ async fn live_run_without_a_terminal_cancels_everything_and_leaves_manual_steps_
     assert_eq!(before["open_coinm_algo_orders"]["BTCUSD_PERP"], 1);
     assert_eq!(before["open_algo_orders"]["BTCUSDT"], 1);
     let dir = tempfile::tempdir().unwrap();
-    let env = leaked_env(&server);
-    let run = respond(
-        dir.path(),
-        &["compromised", "--yes", "--base-url", server.url()],
-        &env_refs(&env),
-    )
-    .await;
+    let run = crate::support::Test::in_dir(dir.path())
+        .args(&["compromised", "--yes"])
+        .against(&server)
+        .leaked_key(&server)
+        .run()
+        .await;
     assert_eq!(run.code, 5, "manual steps pending: {}", run.stderr);
     // The simulator's own account, not respond's report: every book is empty, the
     // COIN-M and USDⓈ-M conditional (algo) books included.
@@ -280,13 +279,12 @@ async fn orders_that_reappear_are_called_out() {
     let text = respond::sim::BUILTIN_LEAKED_KEY.replace("every: 5s", "every: 150ms");
     let server = sim(Some(&text)).await;
     let dir = tempfile::tempdir().unwrap();
-    let env = leaked_env(&server);
-    let run = respond(
-        dir.path(),
-        &["compromised", "--yes", "--base-url", server.url()],
-        &env_refs(&env),
-    )
-    .await;
+    let run = crate::support::Test::in_dir(dir.path())
+        .args(&["compromised", "--yes"])
+        .against(&server)
+        .leaked_key(&server)
+        .run()
+        .await;
     run.expect_stderr("NEW open order(s) appeared after cancelling");
     run.expect_stderr("deleting the key is the real stop");
     let report = read_json(&run.incident(dir.path()).join("report.json"));
@@ -612,13 +610,12 @@ async fn with_yes_the_cancels_follow_triage_and_the_listing_in_one_round_trip() 
     faults.latency = std::time::Duration::from_millis(300);
     server.set_faults(faults);
     let dir = tempfile::tempdir().unwrap();
-    let env = leaked_env(&server);
-    let run = respond(
-        dir.path(),
-        &["compromised", "--yes", "--base-url", server.url()],
-        &env_refs(&env),
-    )
-    .await;
+    let run = crate::support::Test::in_dir(dir.path())
+        .args(&["compromised", "--yes"])
+        .against(&server)
+        .leaked_key(&server)
+        .run()
+        .await;
     run.expect_code(5);
     let log: Vec<_> = server
         .request_log()

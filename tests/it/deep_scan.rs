@@ -209,24 +209,17 @@ async fn an_interrupted_deep_scan_resumes_without_reading_again() {
     let mut faults = server.faults();
     faults.latency = Duration::from_millis(15);
     server.set_faults(faults);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-        .current_dir(dir.path())
-        .args([
+    let mut child = crate::support::Test::in_dir(dir.path())
+        .args(&[
             "run",
             playbook.to_str().unwrap(),
             "--yes",
             "--concurrency",
             "1",
-            "--base-url",
-            server.url(),
         ])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env_remove("BINANCE_RESPONDER_API_KEY")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .against(&server)
+        .leaked_key(&server)
+        .spawn_silent();
     let my_trades = |server: &respond::sim::SimServer| -> Vec<String> {
         server
             .request_log()
@@ -247,12 +240,7 @@ async fn an_interrupted_deep_scan_resumes_without_reading_again() {
     assert!(!child.wait().await.unwrap().success());
     let before_kill = my_trades(&server).len();
 
-    let incident = std::fs::read_dir(dir.path().join("incidents"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let incident = crate::support::first_incident(dir.path());
     let journaled: BTreeSet<String> = journal(&incident)
         .iter()
         .filter(|e| e["event"] == "scan_batch")

@@ -708,12 +708,7 @@ async fn fault_interrupted_during_a_long_wait() {
         stderr.contains("for evidence from /") && stderr.contains("Binance has banned this IP"),
         "the wait was announced: {stderr}"
     );
-    let incident = std::fs::read_dir(dir.path().join("incidents"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let incident = crate::support::first_incident(dir.path());
     support::assert_verifies(&incident);
     assert!(
         !long_wait_notes(&incident).is_empty(),
@@ -1054,12 +1049,7 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
         stderr.contains("cancel-orders: interrupted"),
         "interrupted in the middle of the cancels: {stderr}"
     );
-    let incident = std::fs::read_dir(dir.path().join("incidents"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let incident = crate::support::first_incident(dir.path());
     support::assert_verifies(&incident);
 
     // Resume at full speed: the step is previewed again and only what is still open

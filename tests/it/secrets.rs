@@ -125,22 +125,12 @@ fn assert_masked_key_shown(outputs: &[(String, Vec<u8>)], key: &str) {
     }
 }
 
-/// `respond compromised --yes -vv --base-url URL --key-file KEY_FILE` in `cwd`.
-async fn with_key_file(cwd: &std::path::Path, url: &str, key_file: &str) -> Run {
-    respond(
-        cwd,
-        &[
-            "compromised",
-            "--yes",
-            "-vv",
-            "--base-url",
-            url,
-            "--key-file",
-            key_file,
-        ],
-        &[],
-    )
-    .await
+/// `respond compromised FLAGS --base-url URL --key-file KEY_FILE` in `cwd`.
+async fn with_key_file(cwd: &Path, flags: &[&str], url: &str, key_file: &str) -> Run {
+    let mut args = vec!["compromised"];
+    args.extend(flags);
+    args.extend(["--base-url", url, "--key-file", key_file]);
+    respond(cwd, &args, &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -286,19 +276,7 @@ async fn a_key_file_others_can_read_is_refused_with_chmod_600() {
     let server = sim_with_log(&log_dir.join("requests.jsonl")).await;
     for mode in [0o644, 0o640, 0o604, 0o660] {
         let path = key_file(dir.path(), mode);
-        let run = respond(
-            dir.path(),
-            &[
-                "compromised",
-                "--yes",
-                "--base-url",
-                server.url(),
-                "--key-file",
-                path.to_str().unwrap(),
-            ],
-            &[],
-        )
-        .await;
+        let run = with_key_file(dir.path(), &["--yes"], server.url(), path.to_str().unwrap()).await;
         assert_eq!(run.code, 2, "mode {mode:o}: {}", run.stderr);
         assert!(
             run.stderr.contains("chmod 600"),
@@ -320,7 +298,13 @@ async fn a_key_file_others_can_read_is_refused_with_chmod_600() {
 
     // The same file, private, works; and its contents never show.
     let path = key_file(dir.path(), 0o600);
-    let run = with_key_file(dir.path(), server.url(), path.to_str().unwrap()).await;
+    let run = with_key_file(
+        dir.path(),
+        &["--yes", "-vv"],
+        server.url(),
+        path.to_str().unwrap(),
+    )
+    .await;
     run.expect_code(5);
     let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
     assert_clean(&outputs, &[LEAKED_SECRET], &[LEAKED_KEY]);
@@ -396,7 +380,13 @@ async fn ed25519_and_rsa_private_keys_are_never_written() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         path
     };
-    let run = with_key_file(dir.path(), server.url(), key_file.to_str().unwrap()).await;
+    let run = with_key_file(
+        dir.path(),
+        &["--yes", "-vv"],
+        server.url(),
+        key_file.to_str().unwrap(),
+    )
+    .await;
     run.expect_code(5);
     let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
     assert_clean(&outputs, &secrets, &[&rsa.api_key]);
@@ -408,17 +398,11 @@ async fn ed25519_and_rsa_private_keys_are_never_written() {
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o640)).unwrap();
     }
     let before = server.request_log().len();
-    let run = respond(
+    let run = with_key_file(
         dir.path(),
-        &[
-            "compromised",
-            "--yes",
-            "--base-url",
-            server.url(),
-            "--key-file",
-            key_file.to_str().unwrap(),
-        ],
-        &[],
+        &["--yes"],
+        server.url(),
+        key_file.to_str().unwrap(),
     )
     .await;
     run.expect_code(2);

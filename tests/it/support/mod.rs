@@ -219,6 +219,16 @@ impl Test {
             .expect("start respond")
     }
 
+    /// Start the run in the background with its output discarded, for a test that
+    /// watches the simulator and kills the run.
+    pub fn spawn_silent(self) -> tokio::process::Child {
+        let mut cmd = tokio::process::Command::from(self.command());
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start respond")
+    }
+
     /// [`Test::run`] for tests without a runtime.
     pub fn run_sync(self) -> Run {
         let out = self.command().output().expect("run respond");
@@ -364,4 +374,14 @@ pub fn pending(report: &serde_json::Value) -> Vec<&str> {
         .iter()
         .map(|s| s["id"].as_str().unwrap())
         .collect()
+}
+
+/// The first incident folder under `cwd/incidents`.
+pub fn first_incident(cwd: &Path) -> PathBuf {
+    std::fs::read_dir(cwd.join("incidents"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
 }
