@@ -224,19 +224,17 @@ async fn dry_run_finds_the_same_and_sends_nothing_that_mutates() {
     let server = sim(Some(&without_attacker())).await;
     let before = server.state_summary();
     let dir = tempfile::tempdir().unwrap();
-    let env = leaked_env(&server);
-    let run = respond(
-        dir.path(),
-        &[
+    let run = crate::support::Test::in_dir(dir.path())
+        .args(&[
             "compromised",
             "--dry-run",
             "--yes",
             "--base-url",
             server.url(),
-        ],
-        &env_refs(&env),
-    )
-    .await;
+        ])
+        .leaked_key(&server)
+        .run()
+        .await;
     run.expect_code(5);
     let incident = run.incident(dir.path());
     assert!(incident.to_string_lossy().ends_with("-compromised-dry-run"));

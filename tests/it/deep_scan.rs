@@ -139,19 +139,17 @@ async fn a_futures_symbol_is_found_through_income() {
         "version: 1\nname: scan\nsteps:\n  - id: scan\n    uses: binance.recent_trades\n    with:\n      since: 24h\n      scope: all\n",
     )
     .unwrap();
-    let env = leaked_env(&server);
-    let run = respond(
-        dir.path(),
-        &[
+    let run = crate::support::Test::in_dir(dir.path())
+        .args(&[
             "run",
             playbook.to_str().unwrap(),
             "--yes",
             "--base-url",
             server.url(),
-        ],
-        &env_refs(&env),
-    )
-    .await;
+        ])
+        .leaked_key(&server)
+        .run()
+        .await;
     run.expect_code(0);
     let incident = run.incident(dir.path());
     support::assert_verifies(&incident);
