@@ -100,6 +100,14 @@ fn abort_at_a_manual_step_stops_the_run() {
 
 // ---- interactive drills: the destructive prompt, manual steps, Ctrl-C, resume ---------
 
+/// At the password step, the third choice: abort (enough for the test at hand).
+fn abort_at_the_password_step(s: &mut PtySession) {
+    expect(s, "Change the account password and check 2FA — is it done?").unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap();
+}
+
 /// `respond compromised --drill` on the calm scenario, stopped at the destructive
 /// prompt.
 fn calm_drill_at_the_cancel(dir: &std::path::Path) -> PtySession {
@@ -164,14 +172,7 @@ fn drill_yes_at_the_destructive_prompt_cancels_and_done_deletes_the_key() {
     s.send_line("").unwrap(); // done: the simulator deletes the key
     expect(&mut s, "drill: the simulator carried this out: deleted key").unwrap();
     expect(&mut s, "0lR8…LRqr is dead").unwrap();
-    expect(
-        &mut s,
-        "Change the account password and check 2FA — is it done?",
-    )
-    .unwrap();
-    s.send(DOWN).unwrap();
-    s.send(DOWN).unwrap();
-    s.send_line("").unwrap(); // abort: enough for this test
+    abort_at_the_password_step(&mut s);
     expect(&mut s, "outcome: aborted (exit code 4)").unwrap();
     assert_eq!(exit_code(&mut s), 4);
     let incident = only_incident(dir.path());
@@ -649,14 +650,7 @@ fn drill_each_flagged_sub_account_key_gets_its_own_question() {
     expect(&mut s, "(y/n)").unwrap();
     s.send_line("").unwrap(); // ...and the default, no, to this key
     expect(&mut s, "kept RP10…BQq7").unwrap();
-    expect(
-        &mut s,
-        "Change the account password and check 2FA — is it done?",
-    )
-    .unwrap();
-    s.send(DOWN).unwrap();
-    s.send(DOWN).unwrap();
-    s.send_line("").unwrap(); // abort: enough for this test
+    abort_at_the_password_step(&mut s);
     assert_eq!(exit_code(&mut s), 4);
     let incident = only_incident(dir.path());
     assert_verifies(&incident);

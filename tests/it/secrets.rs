@@ -125,6 +125,24 @@ fn assert_masked_key_shown(outputs: &[(String, Vec<u8>)], key: &str) {
     }
 }
 
+/// A verbose live run with the key file `key_file` (private) completes to its manual
+/// steps, and neither it nor the simulator's log in `log_dir` shows `secrets` or more
+/// of `api_key` than its mask, which the run does show.
+async fn key_file_run_keeps_secrets(
+    cwd: &Path,
+    url: &str,
+    key_file: &Path,
+    log_dir: &Path,
+    secrets: &[&str],
+    api_key: &str,
+) {
+    let run = with_key_file(cwd, &["--yes", "-vv"], url, key_file.to_str().unwrap()).await;
+    run.expect_code(5);
+    let outputs = written(&run, &[&cwd.join("incidents"), log_dir]);
+    assert_clean(&outputs, secrets, &[api_key]);
+    assert_masked_key_shown(&outputs, api_key);
+}
+
 /// `respond compromised FLAGS --base-url URL --key-file KEY_FILE` in `cwd`.
 async fn with_key_file(cwd: &Path, flags: &[&str], url: &str, key_file: &str) -> Run {
     let mut args = vec!["compromised"];
@@ -298,17 +316,15 @@ async fn a_key_file_others_can_read_is_refused_with_chmod_600() {
 
     // The same file, private, works; and its contents never show.
     let path = key_file(dir.path(), 0o600);
-    let run = with_key_file(
+    key_file_run_keeps_secrets(
         dir.path(),
-        &["--yes", "-vv"],
         server.url(),
-        path.to_str().unwrap(),
+        &path,
+        &log_dir,
+        &[LEAKED_SECRET],
+        LEAKED_KEY,
     )
     .await;
-    run.expect_code(5);
-    let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
-    assert_clean(&outputs, &[LEAKED_SECRET], &[LEAKED_KEY]);
-    assert_masked_key_shown(&outputs, LEAKED_KEY);
 }
 
 /// The base64 body of a PEM block: what must never be written anywhere.
@@ -380,17 +396,15 @@ async fn ed25519_and_rsa_private_keys_are_never_written() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         path
     };
-    let run = with_key_file(
+    key_file_run_keeps_secrets(
         dir.path(),
-        &["--yes", "-vv"],
         server.url(),
-        key_file.to_str().unwrap(),
+        &key_file,
+        &log_dir,
+        &secrets,
+        &rsa.api_key,
     )
     .await;
-    run.expect_code(5);
-    let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
-    assert_clean(&outputs, &secrets, &[&rsa.api_key]);
-    assert_masked_key_shown(&outputs, &rsa.api_key);
 
     // The same key file readable by the group is refused before anything is sent.
     {
