@@ -17,22 +17,67 @@ impl RunConfig {
         quiet: bool,
     ) -> Result<RunConfig, Error> {
         let target_explicit = opts.drill || opts.base_url.is_some() || opts.testnet;
-        let target = if opts.drill {
-            Target::Drill {
-                scenario: opts.scenario.clone(),
-            }
-        } else if let Some(url) = &opts.base_url {
-            let url = check_base_url("--base-url", url)?;
-            if opts.testnet {
-                Target::TestnetAt(url)
-            } else {
-                Target::BaseUrl(url)
-            }
-        } else if opts.testnet {
-            Target::Testnet
+        let target = target(opts)?;
+        let limits = Limits::check(opts)?;
+        Ok(RunConfig {
+            dry_run: opts.dry_run,
+            yes: opts.yes,
+            target,
+            target_explicit,
+            new_base_url: None,
+            new_incident: false,
+            report_dir: opts.report_dir.clone(),
+            key_file: opts.key_file.clone(),
+            responder_key_file: opts.responder_key_file.clone(),
+            operator: opts.operator.clone(),
+            json: opts.json,
+            quiet,
+            verbose,
+            recv_window_ms: opts.recv_window,
+            concurrency: opts.concurrency,
+            weight_window: limits.weight_window,
+            weight_limit: opts.weight_limit,
+            request_timeout: limits.request_timeout,
+            max_rate_limit_wait: limits.max_rate_limit_wait,
+            inputs,
+            sim_faults: opts.sim_faults.clone(),
+            sim_request_log: opts.sim_request_log.clone(),
+            sign: opts.sign,
+            previous: None,
+        })
+    }
+}
+
+/// The exchange the run goes to: `--drill`, `--base-url` (with `--testnet`: a testnet
+/// there), `--testnet`, else production.
+fn target(opts: &RunOptions) -> Result<Target, Error> {
+    Ok(if opts.drill {
+        Target::Drill {
+            scenario: opts.scenario.clone(),
+        }
+    } else if let Some(url) = &opts.base_url {
+        let url = check_base_url("--base-url", url)?;
+        if opts.testnet {
+            Target::TestnetAt(url)
         } else {
-            Target::Production
-        };
+            Target::BaseUrl(url)
+        }
+    } else if opts.testnet {
+        Target::Testnet
+    } else {
+        Target::Production
+    })
+}
+
+/// The request and weight limits, checked.
+struct Limits {
+    weight_window: Duration,
+    request_timeout: Duration,
+    max_rate_limit_wait: Duration,
+}
+
+impl Limits {
+    fn check(opts: &RunOptions) -> Result<Limits, Error> {
         if opts.recv_window == 0 || opts.recv_window > 60_000 {
             return Err(Error::usage(format!(
                 "--recv-window {} is out of range: Binance accepts 1 to 60000 ms",
@@ -64,31 +109,10 @@ impl RunConfig {
         if opts.weight_limit == Some(0) {
             return Err(Error::usage("--weight-limit must be at least 1"));
         }
-        Ok(RunConfig {
-            dry_run: opts.dry_run,
-            yes: opts.yes,
-            target,
-            target_explicit,
-            new_base_url: None,
-            new_incident: false,
-            report_dir: opts.report_dir.clone(),
-            key_file: opts.key_file.clone(),
-            responder_key_file: opts.responder_key_file.clone(),
-            operator: opts.operator.clone(),
-            json: opts.json,
-            quiet,
-            verbose,
-            recv_window_ms: opts.recv_window,
-            concurrency: opts.concurrency,
+        Ok(Limits {
             weight_window,
-            weight_limit: opts.weight_limit,
             request_timeout,
             max_rate_limit_wait,
-            inputs,
-            sim_faults: opts.sim_faults.clone(),
-            sim_request_log: opts.sim_request_log.clone(),
-            sign: opts.sign,
-            previous: None,
         })
     }
 }

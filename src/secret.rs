@@ -240,22 +240,9 @@ pub fn read_key_file(path: &Path, person: bool) -> Result<Credentials, SecretErr
             "secret" => secret = Some(value),
             "private_key_file" => pem_file = Some(PathBuf::from(value.as_str())),
             "private_key" => {
-                let mut block = Zeroizing::new(String::new());
-                let first = value.trim_start_matches('|').trim();
-                if !first.is_empty() {
-                    block.push_str(first);
-                    block.push('\n');
-                }
-                let mut ended = first.starts_with("-----END");
-                while !ended {
-                    let Some((_, next)) = lines.next() else {
-                        return Err(format(i + 1, "`private_key:` has no `-----END ...-----` line"));
-                    };
-                    let next = next.trim();
-                    block.push_str(next);
-                    block.push('\n');
-                    ended = next.starts_with("-----END");
-                }
+                let Some(block) = pem_block(&value, &mut lines) else {
+                    return Err(format(i + 1, "`private_key:` has no `-----END ...-----` line"));
+                };
                 pem = Some(block);
             }
             other => {
@@ -280,6 +267,46 @@ pub fn read_key_file(path: &Path, person: bool) -> Result<Credentials, SecretErr
         };
         pem = Some(read_private_file(&file)?);
     }
+    credentials(path, key, secret, pem, person)
+}
+
+/// `private_key:`'s PEM block: the rest of its line (after an optional `|`) and the
+/// next lines up to `-----END ...-----`; None when that line never comes.
+fn pem_block<'a>(
+    value: &str,
+    lines: &mut impl Iterator<Item = (usize, &'a str)>,
+) -> Option<Zeroizing<String>> {
+    let mut block = Zeroizing::new(String::new());
+    let first = value.trim_start_matches('|').trim();
+    if !first.is_empty() {
+        block.push_str(first);
+        block.push('\n');
+    }
+    let mut ended = first.starts_with("-----END");
+    while !ended {
+        let (_, next) = lines.next()?;
+        let next = next.trim();
+        block.push_str(next);
+        block.push('\n');
+        ended = next.starts_with("-----END");
+    }
+    Some(block)
+}
+
+/// The credentials a key file's fields make: an HMAC key and secret, or a key and its
+/// private key.
+fn credentials(
+    path: &Path,
+    key: Option<Zeroizing<String>>,
+    secret: Option<Zeroizing<String>>,
+    pem: Option<Zeroizing<String>>,
+    person: bool,
+) -> Result<Credentials, SecretError> {
+    let format = |line: usize, message: &str| SecretError::Format {
+        path: path.to_path_buf(),
+        line,
+        message: message.to_string(),
+    };
     match (key, secret, pem) {
         (Some(k), None, Some(pem)) if !k.is_empty() => {
             Credentials::from_private_key_pem_with(k.as_str(), &pem, passphrase(person)).map_err(|source| {

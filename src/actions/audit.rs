@@ -236,10 +236,20 @@ fn date(ms: i64) -> String {
 
 /// The audit itself: pure, so every rule is tested without an exchange.
 pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i64) -> Vec<Check> {
-    let mut checks = Vec::new();
     let trading = facts.trading();
+    vec![
+        withdrawals(facts),
+        least_privilege(purpose, &trading),
+        transfers(facts, purpose),
+        ip_whitelist(facts, !trading.is_empty() || facts.withdrawals),
+        self::rotation(facts, rotation, now_ms),
+        trading_expiry(facts, purpose, now_ms),
+    ]
+}
 
-    checks.push(if facts.withdrawals {
+/// Withdrawals: no purpose needs them.
+fn withdrawals(facts: &KeyFacts) -> Check {
+    if facts.withdrawals {
         Check::problem(
             "withdrawals",
             Severity::Critical,
@@ -248,9 +258,12 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
         )
     } else {
         Check::ok("withdrawals", "withdrawals are disabled")
-    });
+    }
+}
 
-    checks.push(match purpose {
+/// Trading permissions against the declared purpose.
+fn least_privilege(purpose: Purpose, trading: &[&str]) -> Check {
+    match purpose {
         Purpose::Data if !trading.is_empty() => Check::problem(
             "least-privilege",
             Severity::High,
@@ -275,9 +288,12 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
                 trading.join(", ")
             ),
         ),
-    });
+    }
+}
 
-    checks.push(if facts.internal_transfer {
+/// Internal and universal transfer permissions.
+fn transfers(facts: &KeyFacts, purpose: Purpose) -> Check {
+    if facts.internal_transfer {
         Check::problem(
             "transfers",
             Severity::Medium,
@@ -298,10 +314,12 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
         )
     } else {
         Check::ok("transfers", "no transfer permission")
-    });
+    }
+}
 
-    let can_move_money = !trading.is_empty() || facts.withdrawals;
-    checks.push(match facts.ip_restricted {
+/// The IP whitelist; its absence is worse on a key that can move money.
+fn ip_whitelist(facts: &KeyFacts, can_move_money: bool) -> Check {
+    match facts.ip_restricted {
         Some(true) => Check::ok("ip-whitelist", "restricted to whitelisted IP addresses"),
         Some(false) => Check::problem(
             "ip-whitelist",
@@ -313,9 +331,12 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
             "ip-whitelist",
             "not reported here (testnets have no key-restrictions endpoint)",
         ),
-    });
+    }
+}
 
-    checks.push(match facts.created_ms {
+/// The key's age against the rotation period.
+fn rotation(facts: &KeyFacts, rotation: Duration, now_ms: i64) -> Check {
+    match facts.created_ms {
         Some(created) => {
             let age = days(now_ms - created);
             let limit_ms = rotation.as_millis() as i64;
@@ -348,9 +369,12 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
                 period(rotation)
             ),
         ),
-    });
+    }
+}
 
-    checks.push(match facts.trading_expires_ms {
+/// When Binance lets an unrestricted key's trading permission lapse.
+fn trading_expiry(facts: &KeyFacts, purpose: Purpose, now_ms: i64) -> Check {
+    match facts.trading_expires_ms {
         None => Check::ok(
             "trading-expiry",
             "Binance reports no expiry for the trading permission",
@@ -379,8 +403,7 @@ pub fn assess(facts: &KeyFacts, purpose: Purpose, rotation: Duration, now_ms: i6
             "trading-expiry",
             format!("trading permission expires {} (in {} days)", rfc3339(at), days(at - now_ms)),
         ),
-    });
-    checks
+    }
 }
 
 /// The finding's title carries the fix too, so every rendering (terminal, report.md,
@@ -406,21 +429,7 @@ impl Action for KeyAudit {
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
-            let purpose_text = ctx.args.text("purpose").unwrap_or("trading");
-            let purpose = Purpose::parse(purpose_text).ok_or_else(|| {
-                ActionError::Invalid(format!(
-                    "purpose `{purpose_text}` is neither `data` nor `trading`"
-                ))
-            })?;
-            let rotation_text = ctx.args.text("rotation").unwrap_or("90d");
-            let rotation = crate::playbook::parse_duration(rotation_text)
-                .map_err(|e| ActionError::Invalid(format!("rotation: {e}")))?;
-            if rotation.is_zero() {
-                return Err(ActionError::Invalid(
-                    "rotation must be longer than 0 days".into(),
-                ));
-            }
-
+            let (purpose, rotation) = purpose_and_rotation(ctx)?;
             let client = ctx.client(Role::Leaked)?;
             let (restrictions, account) = tokio::join!(client.api_restrictions(), client.account());
             let account = account?;
@@ -442,49 +451,7 @@ impl Action for KeyAudit {
             let now_ms = Utc::now().timestamp_millis();
             let checks = assess(&facts, purpose, rotation, now_ms);
             let key = client.key_masked().unwrap_or_default();
-
-            ctx.note(
-                Level::Info,
-                format!(
-                    "Key {key}, declared for {}; rotation every {}",
-                    purpose.as_str(),
-                    period(rotation)
-                ),
-            )?;
-            ctx.note(Level::Info, format!("  it can: {}", facts.can().join(", ")))?;
-            for check in &checks {
-                if !check.is_problem() {
-                    ctx.note(
-                        Level::Info,
-                        format!("  {:<15} {}: {}", check.check, check.result, check.detail),
-                    )?;
-                }
-            }
-            let problems: Vec<&Check> = checks.iter().filter(|c| c.is_problem()).collect();
-            for check in &problems {
-                let fix = check.fix.clone().unwrap_or_default();
-                ctx.finding(
-                    check.severity.unwrap_or(Severity::Medium),
-                    finding_title(check),
-                    json!({"check": check.check, "key": key, "fix": fix}),
-                )?;
-            }
-            ctx.evidence(
-                "key-audit",
-                checks
-                    .iter()
-                    .map(|c| {
-                        json!({
-                            "check": c.check,
-                            "result": c.result,
-                            "severity": c.severity,
-                            "detail": c.detail,
-                            "fix": c.fix,
-                        })
-                    })
-                    .collect(),
-            )?;
-
+            let problems = report(ctx, &facts, &checks, purpose, rotation, &key)?;
             let age_days = facts
                 .created_ms
                 .map(|ms| Json::from(days(now_ms - ms)))
@@ -530,6 +497,79 @@ impl Action for KeyAudit {
             Ok(outcome)
         })
     }
+}
+
+/// The step's `purpose` and `rotation` inputs, checked.
+fn purpose_and_rotation(ctx: &StepContext) -> Result<(Purpose, Duration), ActionError> {
+    let purpose_text = ctx.args.text("purpose").unwrap_or("trading");
+    let purpose = Purpose::parse(purpose_text).ok_or_else(|| {
+        ActionError::Invalid(format!(
+            "purpose `{purpose_text}` is neither `data` nor `trading`"
+        ))
+    })?;
+    let rotation_text = ctx.args.text("rotation").unwrap_or("90d");
+    let rotation = crate::playbook::parse_duration(rotation_text)
+        .map_err(|e| ActionError::Invalid(format!("rotation: {e}")))?;
+    if rotation.is_zero() {
+        return Err(ActionError::Invalid(
+            "rotation must be longer than 0 days".into(),
+        ));
+    }
+    Ok((purpose, rotation))
+}
+
+/// The checks told to the operator, each problem a finding, all of them evidence;
+/// returns the problems.
+fn report<'c>(
+    ctx: &StepContext,
+    facts: &KeyFacts,
+    checks: &'c [Check],
+    purpose: Purpose,
+    rotation: Duration,
+    key: &str,
+) -> Result<Vec<&'c Check>, ActionError> {
+    ctx.note(
+        Level::Info,
+        format!(
+            "Key {key}, declared for {}; rotation every {}",
+            purpose.as_str(),
+            period(rotation)
+        ),
+    )?;
+    ctx.note(Level::Info, format!("  it can: {}", facts.can().join(", ")))?;
+    for check in checks {
+        if !check.is_problem() {
+            ctx.note(
+                Level::Info,
+                format!("  {:<15} {}: {}", check.check, check.result, check.detail),
+            )?;
+        }
+    }
+    let problems: Vec<&Check> = checks.iter().filter(|c| c.is_problem()).collect();
+    for check in &problems {
+        let fix = check.fix.clone().unwrap_or_default();
+        ctx.finding(
+            check.severity.unwrap_or(Severity::Medium),
+            finding_title(check),
+            json!({"check": check.check, "key": key, "fix": fix}),
+        )?;
+    }
+    ctx.evidence(
+        "key-audit",
+        checks
+            .iter()
+            .map(|c| {
+                json!({
+                    "check": c.check,
+                    "result": c.result,
+                    "severity": c.severity,
+                    "detail": c.detail,
+                    "fix": c.fix,
+                })
+            })
+            .collect(),
+    )?;
+    Ok(problems)
 }
 
 #[cfg(test)]

@@ -6,10 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::util::{dec, Coverage, Prices};
-use super::{
-    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
-    StepContext,
-};
+use super::{Action, ActionError, ActionSpec, BoxFuture, Kind, Outcome, OutputSpec, StepContext};
 use crate::exchange::{ExchangeError, Market};
 use crate::operator::Level;
 
@@ -21,13 +18,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "binance.balances",
     description: "Snapshot every wallet the key can read (spot, cross margin, USDⓈ-M, COIN-M) with an estimated value, open futures positions and margin loans",
     kind: Kind::Evidence,
-    inputs: &[InputSpec {
-        name: "quote",
-        ty: ArgType::Text,
-        required: false,
-        default: Some("USDT"),
-        description: "asset to value balances in",
-    }],
+    inputs: &[super::util::QUOTE_INPUT],
     outputs: &[
         OutputSpec { name: "total_value", description: "estimated value of all wallets read, in the quote asset" },
         OutputSpec { name: "assets", description: "assets with a non-zero balance, comma-separated" },
@@ -43,6 +34,41 @@ struct Line {
     free: Decimal,
     locked: Decimal,
     borrowed: Decimal,
+}
+
+/// Wallets and positions not read, and why.
+struct Unread {
+    /// "WHAT: why" for each read that failed.
+    gaps: Vec<String>,
+    /// Futures wallets Binance refuses (-2015) while it answered the spot account:
+    /// futures are not enabled on the key ("-2015 is per endpoint"). Not a gap.
+    off: Vec<String>,
+    /// The step reads with the leaked key.
+    leaked: bool,
+}
+
+impl Unread {
+    fn add(&mut self, what: &str, futures: bool, e: &ExchangeError) {
+        if e.kind() == crate::exchange::ErrorKind::NotOnTestnet {
+            // Binance's testnets have no /sapi: said once below, not a gap.
+        } else if self.leaked
+            && futures
+            && e.rejection() == Some(crate::exchange::Rejection::Refused)
+        {
+            self.off.push(what.to_string());
+        } else {
+            self.gaps.push(format!("{what}: {e}"))
+        }
+    }
+}
+
+/// The balances valued: their evidence rows and what the step says of them.
+struct Valued {
+    total: Decimal,
+    rows: Vec<serde_json::Value>,
+    assets: Vec<String>,
+    unpriced: Vec<String>,
+    loans: Vec<String>,
 }
 
 impl Action for Balances {
@@ -63,199 +89,38 @@ impl Action for Balances {
                 client.position_risk(Market::CoinM),
                 client.ticker_prices(Market::Spot),
             );
-            let mut gaps = Vec::new();
-            // Futures wallets Binance refuses (-2015) while it answered the spot account:
-            // futures are not enabled on the key ("-2015 is per endpoint"). Not a gap.
-            let mut off: Vec<String> = Vec::new();
-            let leaked = ctx.reads_as() == crate::secret::Role::Leaked;
-            let mut gap = |what: &str, futures: bool, e: &ExchangeError| {
-                if e.kind() == crate::exchange::ErrorKind::NotOnTestnet {
-                    // Binance's testnets have no /sapi: said once below, not a gap.
-                } else if leaked
-                    && futures
-                    && e.rejection() == Some(crate::exchange::Rejection::Refused)
-                {
-                    off.push(what.to_string());
-                } else {
-                    gaps.push(format!("{what}: {e}"))
-                }
+            let mut unread = Unread {
+                gaps: Vec::new(),
+                off: Vec::new(),
+                leaked: ctx.reads_as() == crate::secret::Role::Leaked,
             };
-            let mut lines = Vec::new();
-            match spot {
-                Ok(a) => lines.extend(a.balances.into_iter().map(|b| Line {
-                    wallet: "spot",
-                    asset: b.asset,
-                    free: b.free,
-                    locked: b.locked,
-                    borrowed: Decimal::ZERO,
-                })),
-                // Without the spot account nothing else is worth trying to value.
-                Err(e) => return Err(e.into()),
-            }
-            match margin {
-                Ok(m) => lines.extend(m.user_assets.into_iter().map(|a| Line {
-                    wallet: "margin",
-                    asset: a.asset,
-                    free: a.free,
-                    locked: a.locked,
-                    borrowed: a.borrowed + a.interest,
-                })),
-                Err(e) => gap("cross margin", false, &e),
-            }
-            for (wallet, result) in [("usdm", usdm), ("coinm", coinm)] {
-                match result {
-                    Ok(list) => lines.extend(list.into_iter().map(|b| {
-                        Line {
-                            wallet,
-                            asset: b.asset,
-                            free: b.available_balance.unwrap_or(b.balance),
-                            locked: (b.balance - b.available_balance.unwrap_or(b.balance))
-                                .max(Decimal::ZERO),
-                            borrowed: Decimal::ZERO,
-                        }
-                    })),
-                    Err(e) => gap(
-                        if wallet == "usdm" {
-                            "USDⓈ-M wallet"
-                        } else {
-                            "COIN-M wallet"
-                        },
-                        true,
-                        &e,
-                    ),
-                }
-            }
+            // Without the spot account nothing else is worth trying to value.
+            let spot = spot?;
+            let lines = lines(spot, margin, usdm, coinm, &mut unread);
             let prices = match tickers {
                 Ok(t) => Prices::new(&t, &quote),
                 Err(e) => {
-                    gap("public prices", false, &e);
+                    unread.add("public prices", false, &e);
                     Prices::default()
                 }
             };
-            let mut total = Decimal::ZERO;
-            let mut rows = Vec::new();
-            let mut assets: Vec<String> = Vec::new();
-            let mut unpriced = Vec::new();
-            let mut loans = Vec::new();
-            for l in lines {
-                let amount = l.free + l.locked;
-                if amount.is_zero() && l.borrowed.is_zero() {
-                    continue;
-                }
-                let value = prices.value(&l.asset, amount - l.borrowed);
-                match value {
-                    Some(v) => total += v,
-                    None => unpriced.push(format!("{} {}", l.wallet, l.asset)),
-                }
-                if !amount.is_zero() && !assets.contains(&l.asset) {
-                    assets.push(l.asset.clone());
-                }
-                if !l.borrowed.is_zero() {
-                    loans.push(format!("{} {}", dec(l.borrowed), l.asset));
-                }
-                rows.push(json!({
-                    "market": l.wallet,
-                    "asset": l.asset,
-                    "free": dec(l.free),
-                    "locked": dec(l.locked),
-                    "borrowed": dec(l.borrowed),
-                    "total": dec(amount),
-                    "valueQuote": value.map(dec),
-                    "quote": quote,
-                }));
-            }
-            ctx.evidence("balances", rows)?;
-            let mut open = Vec::new();
-            // Markets whose positions could not be read (refused, futures not enabled, an
-            // error): "0 open positions" would claim more than was seen.
-            let mut positions_unread = Vec::new();
-            for (what, result) in [
-                ("USDⓈ-M positions", usdm_positions),
-                ("COIN-M positions", coinm_positions),
-            ] {
-                match result {
-                    Ok(list) => open.extend(list.into_iter().filter(|p| p.is_open())),
-                    Err(e) => {
-                        gap(what, true, &e);
-                        positions_unread.push(what.trim_end_matches(" positions"));
-                    }
-                }
-            }
-            let rows: Vec<_> = open
-                .iter()
-                .map(|p| super::util::row(Some(p.market.as_str()), p))
-                .collect();
-            ctx.evidence("positions", rows)?;
-            if !open.is_empty() {
+            let valued = value(lines, &prices, &quote);
+            ctx.evidence("balances", valued.rows)?;
+            let (open_positions, positions_unread) =
+                positions(ctx, usdm_positions, coinm_positions, &mut unread)?;
+            if !valued.loans.is_empty() {
                 ctx.note(
                     Level::Warn,
-                    format!(
-                        "{} open futures position(s): {} — respond does not close positions; review each of them in the app",
-                        open.len(),
-                        open.iter().map(describe_position).collect::<Vec<_>>().join("; ")
-                    ),
+                    format!("margin loans outstanding: {}", valued.loans.join(", ")),
                 )?;
             }
-            let open_positions = open.len();
-            if !loans.is_empty() {
-                ctx.note(
-                    Level::Warn,
-                    format!("margin loans outstanding: {}", loans.join(", ")),
-                )?;
-            }
-            let mut coverage = Coverage::default();
-            for wallet in [
-                "spot wallet",
-                "cross margin",
-                "USDⓈ-M wallet",
-                "COIN-M wallet",
-                "USDⓈ-M positions",
-                "COIN-M positions",
-                "public prices",
-            ] {
-                if wallet == "cross margin" && !client.endpoints().has_sapi() {
-                    continue;
-                }
-                if off.iter().any(|o| o == wallet) {
-                    coverage.not_enabled(
-                        "balances",
-                        wallet,
-                        "futures not enabled on this key (Binance refused it: -2015): it cannot have traded there",
-                    );
-                    continue;
-                }
-                match gaps.iter().find(|g| g.starts_with(&format!("{wallet}:"))) {
-                    Some(why) => coverage.gap("balances", wallet, None, why),
-                    None => coverage.read("balances", wallet, None),
-                }
-            }
-            if !client.endpoints().has_sapi() {
-                coverage.not_examined(
-                    "balances: cross margin",
-                    "not available on testnet (no /sapi)",
-                );
-                ctx.note(
-                    Level::Info,
-                    "cross margin: not available on testnet (Binance's testnets have no /sapi)",
-                )?;
-            }
-            coverage.not_examined(
-                "balances: isolated margin, funding, earn, options wallets",
-                "not read by respond",
-            );
-            coverage.record(ctx)?;
-            if !off.is_empty() {
-                ctx.note(
-                    Level::Info,
-                    format!(
-                        "{}: futures not enabled on this key — it cannot have traded there",
-                        off.join(", ")
-                    ),
-                )?;
-            }
-            for g in &gaps {
-                ctx.note(Level::Warn, format!("not read: {g}"))?;
-            }
+            record_coverage(ctx, client.endpoints().has_sapi(), &unread)?;
+            let Valued {
+                total,
+                assets,
+                unpriced,
+                ..
+            } = valued;
             ctx.note(
                 Level::Info,
                 format!(
@@ -288,6 +153,199 @@ impl Action for Balances {
             .with("open_positions", open_positions as u64))
         })
     }
+}
+
+/// Open futures positions: their evidence and a warning; returns how many, and the
+/// markets whose positions could not be read.
+fn positions(
+    ctx: &StepContext,
+    usdm_positions: Result<Vec<crate::exchange::Position>, ExchangeError>,
+    coinm_positions: Result<Vec<crate::exchange::Position>, ExchangeError>,
+    unread: &mut Unread,
+) -> Result<(usize, Vec<&'static str>), ActionError> {
+    let mut open = Vec::new();
+    // Markets whose positions could not be read (refused, futures not enabled, an
+    // error): "0 open positions" would claim more than was seen.
+    let mut positions_unread = Vec::new();
+    for (what, result) in [
+        ("USDⓈ-M positions", usdm_positions),
+        ("COIN-M positions", coinm_positions),
+    ] {
+        match result {
+            Ok(list) => open.extend(list.into_iter().filter(|p| p.is_open())),
+            Err(e) => {
+                unread.add(what, true, &e);
+                positions_unread.push(what.trim_end_matches(" positions"));
+            }
+        }
+    }
+    let rows: Vec<_> = open
+        .iter()
+        .map(|p| super::util::row(Some(p.market.as_str()), p))
+        .collect();
+    ctx.evidence("positions", rows)?;
+    if !open.is_empty() {
+        ctx.note(
+            Level::Warn,
+            format!(
+                "{} open futures position(s): {} — respond does not close positions; review each of them in the app",
+                open.len(),
+                open.iter().map(describe_position).collect::<Vec<_>>().join("; ")
+            ),
+        )?;
+    }
+    Ok((open.len(), positions_unread))
+}
+
+/// Every wallet's balances as lines; the wallets not read go to `unread`.
+fn lines(
+    spot: crate::exchange::SpotAccount,
+    margin: Result<crate::exchange::MarginAccount, ExchangeError>,
+    usdm: Result<Vec<crate::exchange::FuturesBalance>, ExchangeError>,
+    coinm: Result<Vec<crate::exchange::FuturesBalance>, ExchangeError>,
+    unread: &mut Unread,
+) -> Vec<Line> {
+    let mut lines: Vec<Line> = spot
+        .balances
+        .into_iter()
+        .map(|b| Line {
+            wallet: "spot",
+            asset: b.asset,
+            free: b.free,
+            locked: b.locked,
+            borrowed: Decimal::ZERO,
+        })
+        .collect();
+    match margin {
+        Ok(m) => lines.extend(m.user_assets.into_iter().map(|a| Line {
+            wallet: "margin",
+            asset: a.asset,
+            free: a.free,
+            locked: a.locked,
+            borrowed: a.borrowed + a.interest,
+        })),
+        Err(e) => unread.add("cross margin", false, &e),
+    }
+    for (wallet, result) in [("usdm", usdm), ("coinm", coinm)] {
+        match result {
+            Ok(list) => lines.extend(list.into_iter().map(|b| Line {
+                wallet,
+                asset: b.asset,
+                free: b.available_balance.unwrap_or(b.balance),
+                locked: (b.balance - b.available_balance.unwrap_or(b.balance)).max(Decimal::ZERO),
+                borrowed: Decimal::ZERO,
+            })),
+            Err(e) => unread.add(
+                if wallet == "usdm" {
+                    "USDⓈ-M wallet"
+                } else {
+                    "COIN-M wallet"
+                },
+                true,
+                &e,
+            ),
+        }
+    }
+    lines
+}
+
+/// Each non-empty line valued in `quote` from public prices, net of loans.
+fn value(lines: Vec<Line>, prices: &Prices, quote: &str) -> Valued {
+    let mut out = Valued {
+        total: Decimal::ZERO,
+        rows: Vec::new(),
+        assets: Vec::new(),
+        unpriced: Vec::new(),
+        loans: Vec::new(),
+    };
+    for l in lines {
+        let amount = l.free + l.locked;
+        if amount.is_zero() && l.borrowed.is_zero() {
+            continue;
+        }
+        let value = prices.value(&l.asset, amount - l.borrowed);
+        match value {
+            Some(v) => out.total += v,
+            None => out.unpriced.push(format!("{} {}", l.wallet, l.asset)),
+        }
+        if !amount.is_zero() && !out.assets.contains(&l.asset) {
+            out.assets.push(l.asset.clone());
+        }
+        if !l.borrowed.is_zero() {
+            out.loans.push(format!("{} {}", dec(l.borrowed), l.asset));
+        }
+        out.rows.push(json!({
+            "market": l.wallet,
+            "asset": l.asset,
+            "free": dec(l.free),
+            "locked": dec(l.locked),
+            "borrowed": dec(l.borrowed),
+            "total": dec(amount),
+            "valueQuote": value.map(dec),
+            "quote": quote,
+        }));
+    }
+    out
+}
+
+/// Each wallet read, refused as not enabled, or a gap; then the notes on what was not
+/// read.
+fn record_coverage(ctx: &StepContext, has_sapi: bool, unread: &Unread) -> Result<(), ActionError> {
+    let Unread { gaps, off, .. } = unread;
+    let mut coverage = Coverage::default();
+    for wallet in [
+        "spot wallet",
+        "cross margin",
+        "USDⓈ-M wallet",
+        "COIN-M wallet",
+        "USDⓈ-M positions",
+        "COIN-M positions",
+        "public prices",
+    ] {
+        if wallet == "cross margin" && !has_sapi {
+            continue;
+        }
+        if off.iter().any(|o| o == wallet) {
+            coverage.not_enabled(
+                "balances",
+                wallet,
+                "futures not enabled on this key (Binance refused it: -2015): it cannot have traded there",
+            );
+            continue;
+        }
+        match gaps.iter().find(|g| g.starts_with(&format!("{wallet}:"))) {
+            Some(why) => coverage.gap("balances", wallet, None, why),
+            None => coverage.read("balances", wallet, None),
+        }
+    }
+    if !has_sapi {
+        coverage.not_examined(
+            "balances: cross margin",
+            "not available on testnet (no /sapi)",
+        );
+        ctx.note(
+            Level::Info,
+            "cross margin: not available on testnet (Binance's testnets have no /sapi)",
+        )?;
+    }
+    coverage.not_examined(
+        "balances: isolated margin, funding, earn, options wallets",
+        "not read by respond",
+    );
+    coverage.record(ctx)?;
+    if !off.is_empty() {
+        ctx.note(
+            Level::Info,
+            format!(
+                "{}: futures not enabled on this key — it cannot have traded there",
+                off.join(", ")
+            ),
+        )?;
+    }
+    for g in gaps {
+        ctx.note(Level::Warn, format!("not read: {g}"))?;
+    }
+    Ok(())
 }
 
 /// One open position in words: `usdm BTCUSDT long 0.01 (notional 640 USDT, entry 64030,

@@ -136,31 +136,81 @@ impl Action for VerifyRevoked {
                 if left.is_zero() {
                     break (verdict, probes);
                 }
-                bar.set_message(match verdict {
-                    Verdict::Alive => format!(
-                        "{key} is STILL ACCEPTED by Binance — probing again in {}s ({}s left)",
-                        interval.as_secs_f32().ceil(),
-                        left.as_secs()
-                    ),
-                    v => format!(
-                        "{key}: {} {n}/{needed} — next probe in {}s",
-                        v.as_str(),
-                        interval.as_secs_f32().ceil()
-                    ),
-                });
+                bar.set_message(waiting_words(&key, verdict, (n, needed), interval, left));
                 tokio::time::sleep(interval.min(left)).await;
             };
             bar.finish_and_clear();
-            let codes_seen = codes(&last);
-            let elapsed = started.elapsed().as_secs();
-            let outcome = |summary: String| {
-                Outcome::ok(summary)
-                    .with("verdict", verdict.as_str())
-                    .with("codes", codes_seen.clone())
-                    .with("rounds", rounds as u64)
-                    .with("needed", needed as u64)
-            };
-            match verdict {
+            conclude(
+                ctx,
+                &key,
+                Ending {
+                    verdict,
+                    codes_seen: codes(&last),
+                    elapsed: started.elapsed().as_secs(),
+                    rounds,
+                    needed,
+                    refused_before,
+                },
+            )
+        })
+    }
+}
+
+/// The progress line between two rounds: a live key is said loudly.
+fn waiting_words(
+    key: &str,
+    verdict: Verdict,
+    (n, needed): (usize, usize),
+    interval: Duration,
+    left: Duration,
+) -> String {
+    match verdict {
+        Verdict::Alive => format!(
+            "{key} is STILL ACCEPTED by Binance — probing again in {}s ({}s left)",
+            interval.as_secs_f32().ceil(),
+            left.as_secs()
+        ),
+        v => format!(
+            "{key}: {} {n}/{needed} — next probe in {}s",
+            v.as_str(),
+            interval.as_secs_f32().ceil()
+        ),
+    }
+}
+
+/// How the probing ended.
+struct Ending {
+    verdict: Verdict,
+    /// The last round's answers, as codes.
+    codes_seen: String,
+    /// Seconds of probing.
+    elapsed: u64,
+    rounds: usize,
+    /// Rounds in a row that had to agree.
+    needed: usize,
+    /// Triage was refused from this machine: a refusal now proves nothing.
+    refused_before: bool,
+}
+
+/// The step's outcome from the final verdict: dead is proven only by -2008; live,
+/// unknown and (after a refusal at triage) refused are failures.
+fn conclude(ctx: &StepContext, key: &str, end: Ending) -> Result<Outcome, ActionError> {
+    let Ending {
+        verdict,
+        codes_seen,
+        elapsed,
+        rounds,
+        needed,
+        refused_before,
+    } = end;
+    let outcome = |summary: String| {
+        Outcome::ok(summary)
+            .with("verdict", verdict.as_str())
+            .with("codes", codes_seen.clone())
+            .with("rounds", rounds as u64)
+            .with("needed", needed as u64)
+    };
+    match verdict {
                 Verdict::Dead => {
                     ctx.note(Level::Success, format!("{key} is dead: Binance says the key does not exist (-2008), {needed} round(s) in a row over {elapsed}s"))?;
                     Ok(outcome(format!("dead: key not found (-2008) on {needed} consecutive round(s); codes {codes_seen}")))
@@ -186,8 +236,6 @@ impl Action for VerifyRevoked {
                     )))
                 }
             }
-        })
-    }
 }
 
 #[cfg(test)]

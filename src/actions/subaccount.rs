@@ -146,39 +146,15 @@ async fn search(ctx: &StepContext) -> Result<Search, ActionError> {
     let mut unreadable = Vec::new();
     let mut hinted: Option<(String, Vec<SubAccountApiKey>)> = None;
     for sub in &subs {
-        if sub.is_asset_management_sub_account {
-            unreadable.push(format!(
-                "{} (an asset-management sub-account: Binance does not manage its keys by API)",
-                mask_email(&sub.email)
-            ));
-            continue;
-        }
-        let keys = match master.sub_account_api_keys(&sub.email).await {
+        let keys = match keys_of(&master, sub).await {
             Ok(k) => k,
-            Err(e) => {
-                unreadable.push(format!("{}: {e}", mask_email(&sub.email)));
+            Err(why) => {
+                unreadable.push(why);
                 continue;
             }
         };
         checked.push(sub.email.clone());
-        let by_full = keys
-            .iter()
-            .position(|k| k.is_full() && leaked.signs_with(&k.api_key));
-        let by_mask = || {
-            let same: Vec<usize> = (0..keys.len())
-                .filter(|i| !keys[*i].is_full() && keys[*i].masked() == leaked_mask)
-                .filter(|i| match (&created, keys[*i].create_time) {
-                    (Some(c), Some(t)) if c != "unknown" => rfc3339(t) == *c,
-                    _ => true,
-                })
-                .collect();
-            (same.len() == 1).then(|| same[0])
-        };
-        let (found, matched_by) = match by_full {
-            Some(i) => (Some(i), "the full key"),
-            None => (by_mask(), "its mask and creation time"),
-        };
-        if let Some(i) = found {
+        if let (Some(i), matched_by) = leaked_among(&keys, &leaked, &leaked_mask, &created) {
             let mut keys = keys;
             let key = keys.remove(i);
             return Ok(Search {
@@ -206,18 +182,68 @@ async fn search(ctx: &StepContext) -> Result<Search, ActionError> {
             checked,
         });
     }
+    Ok(Search {
+        owner: Err(on_none(checked.len(), &unreadable)),
+        checked,
+    })
+}
+
+/// A sub-account's API keys, or why they cannot be read.
+async fn keys_of(
+    master: &crate::exchange::Client,
+    sub: &crate::exchange::SubAccount,
+) -> Result<Vec<SubAccountApiKey>, String> {
+    if sub.is_asset_management_sub_account {
+        return Err(format!(
+            "{} (an asset-management sub-account: Binance does not manage its keys by API)",
+            mask_email(&sub.email)
+        ));
+    }
+    master
+        .sub_account_api_keys(&sub.email)
+        .await
+        .map_err(|e| format!("{}: {e}", mask_email(&sub.email)))
+}
+
+/// Which of a sub-account's keys is the leaked one: the full key where the listing
+/// shows it, else the one key with the same mask (and creation time, when triage read
+/// it). Returns its index and how it was matched.
+fn leaked_among(
+    keys: &[SubAccountApiKey],
+    leaked: &crate::exchange::Client,
+    leaked_mask: &str,
+    created: &Option<String>,
+) -> (Option<usize>, &'static str) {
+    let by_full = keys
+        .iter()
+        .position(|k| k.is_full() && leaked.signs_with(&k.api_key));
+    let by_mask = || {
+        let same: Vec<usize> = (0..keys.len())
+            .filter(|i| !keys[*i].is_full() && keys[*i].masked() == leaked_mask)
+            .filter(|i| match (created, keys[*i].create_time) {
+                (Some(c), Some(t)) if c != "unknown" => rfc3339(t) == *c,
+                _ => true,
+            })
+            .collect();
+        (same.len() == 1).then(|| same[0])
+    };
+    match by_full {
+        Some(i) => (Some(i), "the full key"),
+        None => (by_mask(), "its mask and creation time"),
+    }
+}
+
+/// Why the leaked key was on no sub-account.
+fn on_none(checked: usize, unreadable: &[String]) -> String {
     let mut reason = format!(
         "the leaked key is on none of the {} sub-account(s) whose keys were checked: it is the master account's own key{}",
-        checked.len(),
+        checked,
         if unreadable.is_empty() { " (or already gone)" } else { ", or on a sub-account whose keys could not be read" }
     );
     if !unreadable.is_empty() {
         reason.push_str(&format!("; not checked: {}", unreadable.join("; ")));
     }
-    Ok(Search {
-        owner: Err(reason),
-        checked,
-    })
+    reason
 }
 
 fn not_master(e: &ExchangeError) -> String {
@@ -659,16 +685,7 @@ impl Action for SubaccountTransfers {
                 );
             };
             let master = ctx.client(Role::Responder)?;
-            let subs = master.sub_accounts().await.map_err(ActionError::from)?;
-            let Some(email) = subs
-                .iter()
-                .map(|s| s.email.clone())
-                .find(|e| mask_email(e) == hint)
-            else {
-                return Err(ActionError::Failed(format!(
-                    "sub-account {hint} is no longer listed by the master key"
-                )));
-            };
+            let email = sub_account_email(&master, &hint).await?;
             let since = ctx
                 .args
                 .since("since", ctx.run.started_at)?
@@ -711,25 +728,7 @@ impl Action for SubaccountTransfers {
                 }
             }
             coverage.record(ctx)?;
-            // Money that left the sub-account in the window: the attacker's way out.
-            let outgoing: Vec<&serde_json::Value> = rows
-                .iter()
-                .filter(|r| {
-                    ["from", "fromEmail"]
-                        .iter()
-                        .any(|f| r.get(*f).and_then(|v| v.as_str()) == Some(hint.as_str()))
-                })
-                .collect();
-            if !outgoing.is_empty() {
-                ctx.finding(
-                    Severity::High,
-                    format!(
-                        "{} transfer(s) moved money out of sub-account {hint} in the review window: did your desk make them?",
-                        outgoing.len()
-                    ),
-                    json!(outgoing),
-                )?;
-            }
+            money_out(ctx, &rows, &hint)?;
             let n = rows.len();
             if !rows.is_empty() {
                 ctx.evidence("subaccount-transfers", rows)?;
@@ -750,4 +749,43 @@ impl Action for SubaccountTransfers {
             .with("transfers", n as u64))
         })
     }
+}
+
+/// The full email of the sub-account `binance.key_owner` named by its mask.
+async fn sub_account_email(
+    master: &crate::exchange::Client,
+    hint: &str,
+) -> Result<String, ActionError> {
+    let subs = master.sub_accounts().await.map_err(ActionError::from)?;
+    subs.iter()
+        .map(|s| s.email.clone())
+        .find(|e| mask_email(e) == hint)
+        .ok_or_else(|| {
+            ActionError::Failed(format!(
+                "sub-account {hint} is no longer listed by the master key"
+            ))
+        })
+}
+
+/// Money that left the sub-account in the window (the attacker's way out): a finding.
+fn money_out(ctx: &StepContext, rows: &[serde_json::Value], hint: &str) -> Result<(), ActionError> {
+    let outgoing: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| {
+            ["from", "fromEmail"]
+                .iter()
+                .any(|f| r.get(*f).and_then(|v| v.as_str()) == Some(hint))
+        })
+        .collect();
+    if !outgoing.is_empty() {
+        ctx.finding(
+            Severity::High,
+            format!(
+                "{} transfer(s) moved money out of sub-account {hint} in the review window: did your desk make them?",
+                outgoing.len()
+            ),
+            json!(outgoing),
+        )?;
+    }
+    Ok(())
 }

@@ -44,58 +44,7 @@ impl Action for SupportMessage {
             if ctx.with_state(|s| support::findings(s).is_empty()) {
                 return Ok(Outcome::ok("no findings: no support message needed"));
             }
-            // The flagged trades, split by respond's rule, then by the operator.
-            let (items, ids, by_default) = ctx.with_state(|s| {
-                let trades = support::flagged_trades(s);
-                let ids: Vec<String> = trades
-                    .iter()
-                    .map(|t| {
-                        format!(
-                            "trade {} ({} {})",
-                            text(&t["id"]),
-                            text(&t["market"]),
-                            text(&t["symbol"])
-                        )
-                    })
-                    .collect();
-                let items: Vec<String> = trades.iter().map(|t| support::trade_line(t)).collect();
-                (items, ids, support::disowned_by_default(&trades))
-            });
-            let (disown, asked) = ctx.pick(
-                "Tick the trades you did NOT make (space toggles, enter confirms); the others go to Binance as trades to review",
-                "Flagged trades: ticked ones have evidence of the attacker and are disowned in the message.",
-                &items,
-                &by_default,
-            );
-            for (i, id) in ids.iter().enumerate() {
-                if disown[i] != by_default[i] {
-                    let to = if disown[i] {
-                        support::DISOWNED
-                    } else {
-                        support::TO_REVIEW
-                    };
-                    ctx.run
-                        .journal
-                        .record(crate::report::journal::Event::Answer {
-                            step: ctx.step.clone(),
-                            answer: format!("moved to {to}"),
-                            reason: None,
-                            who: ctx.run.who.clone(),
-                            by: "operator".into(),
-                            question: Some(id.clone()),
-                        })?;
-                }
-            }
-            if !items.is_empty() && !asked {
-                ctx.note(
-                    Level::Warn,
-                    format!(
-                        "flagged trades split by respond's rule, with nobody at a terminal to check it: {} disowned (evidence of the attacker), {} listed as trades to review",
-                        disown.iter().filter(|d| **d).count(),
-                        disown.iter().filter(|d| !**d).count()
-                    ),
-                )?;
-            }
+            let disown = split_trades(ctx)?;
             let key = ctx
                 .run
                 .key_masked
@@ -125,4 +74,61 @@ impl Action for SupportMessage {
                 .with(support::MESSAGE_OUTPUT, message))
         })
     }
+}
+
+/// The flagged trades, split by respond's rule, then by the operator (each change
+/// journaled): for each, whether the message disowns it.
+fn split_trades(ctx: &StepContext) -> Result<Vec<bool>, ActionError> {
+    let (items, ids, by_default) = ctx.with_state(|s| {
+        let trades = support::flagged_trades(s);
+        let ids: Vec<String> = trades
+            .iter()
+            .map(|t| {
+                format!(
+                    "trade {} ({} {})",
+                    text(&t["id"]),
+                    text(&t["market"]),
+                    text(&t["symbol"])
+                )
+            })
+            .collect();
+        let items: Vec<String> = trades.iter().map(|t| support::trade_line(t)).collect();
+        (items, ids, support::disowned_by_default(&trades))
+    });
+    let (disown, asked) = ctx.pick(
+                "Tick the trades you did NOT make (space toggles, enter confirms); the others go to Binance as trades to review",
+                "Flagged trades: ticked ones have evidence of the attacker and are disowned in the message.",
+                &items,
+                &by_default,
+            );
+    for (i, id) in ids.iter().enumerate() {
+        if disown[i] != by_default[i] {
+            let to = if disown[i] {
+                support::DISOWNED
+            } else {
+                support::TO_REVIEW
+            };
+            ctx.run
+                .journal
+                .record(crate::report::journal::Event::Answer {
+                    step: ctx.step.clone(),
+                    answer: format!("moved to {to}"),
+                    reason: None,
+                    who: ctx.run.who.clone(),
+                    by: "operator".into(),
+                    question: Some(id.clone()),
+                })?;
+        }
+    }
+    if !items.is_empty() && !asked {
+        ctx.note(
+                    Level::Warn,
+                    format!(
+                        "flagged trades split by respond's rule, with nobody at a terminal to check it: {} disowned (evidence of the attacker), {} listed as trades to review",
+                        disown.iter().filter(|d| **d).count(),
+                        disown.iter().filter(|d| !**d).count()
+                    ),
+                )?;
+    }
+    Ok(disown)
 }

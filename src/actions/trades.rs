@@ -109,68 +109,78 @@ async fn candidates(
         add("spot", &s, "--symbols");
     }
     if markets.contains(&Market::Spot) {
-        let mut held: BTreeSet<String> = ctx
-            .earlier_evidence("balances")
-            .iter()
-            .filter(|r| r["total"].as_str().is_some_and(|t| t != "0"))
-            .filter_map(|r| r["asset"].as_str().map(String::from))
-            .collect();
-        if held.is_empty() {
-            if let Ok(account) = client.account().await {
-                held = account
-                    .balances
-                    .into_iter()
-                    .filter(|b| !(b.free + b.locked).is_zero())
-                    .map(|b| b.asset)
-                    .collect();
-            }
-        }
-        // Assets that moved in the window (withdrawn, deposited, transferred, paid),
-        // when those were read before this step.
-        let mut moved = BTreeSet::new();
-        for (table, field) in [
-            ("withdrawals", "coin"),
-            ("deposits", "coin"),
-            ("transfers", "asset"),
-            ("pay", "currency"),
-        ] {
-            for r in ctx.earlier_evidence(table) {
-                if let Some(asset) = r[field].as_str().filter(|a| !a.is_empty()) {
-                    moved.insert(asset.to_uppercase());
-                }
-            }
-        }
-        let seen = |asset: &str| held.contains(asset) || moved.contains(asset);
-        match client.exchange_info(Market::Spot).await {
-            Ok(info) => {
-                for s in info.symbols {
-                    let (base, quote) = (&s.base_asset, &s.quote_asset);
-                    if seen(base) && seen(quote) {
-                        let why = if held.contains(base) && held.contains(quote) {
-                            "base and quote held"
-                        } else {
-                            "asset moved in the window"
-                        };
-                        out.entry(Market::Spot)
-                            .or_default()
-                            .entry(s.symbol)
-                            .or_default()
-                            .insert(why);
-                    } else if held.contains(base) && s.status == "TRADING" {
-                        // Holding the base alone: a possible trade we do not look at.
-                        half_held.push(s.symbol);
-                    }
-                }
-            }
-            Err(e) => ctx.note(
-                Level::Warn,
-                format!(
-                    "could not read the spot symbol list ({e}); pairs of held assets not examined"
-                ),
-            )?,
-        }
+        held_pairs(&mut out, half_held, ctx, client).await?;
     }
     Ok(out)
+}
+
+/// Every spot pair whose base and quote the account holds or moved in the window, added
+/// to `out`; pairs of a held base alone go to `half_held`.
+async fn held_pairs(
+    out: &mut BTreeMap<Market, BTreeMap<String, Reasons>>,
+    half_held: &mut Vec<String>,
+    ctx: &StepContext,
+    client: &Client,
+) -> Result<(), ActionError> {
+    let mut held: BTreeSet<String> = ctx
+        .earlier_evidence("balances")
+        .iter()
+        .filter(|r| r["total"].as_str().is_some_and(|t| t != "0"))
+        .filter_map(|r| r["asset"].as_str().map(String::from))
+        .collect();
+    if held.is_empty() {
+        if let Ok(account) = client.account().await {
+            held = account
+                .balances
+                .into_iter()
+                .filter(|b| !(b.free + b.locked).is_zero())
+                .map(|b| b.asset)
+                .collect();
+        }
+    }
+    // Assets that moved in the window (withdrawn, deposited, transferred, paid),
+    // when those were read before this step.
+    let mut moved = BTreeSet::new();
+    for (table, field) in [
+        ("withdrawals", "coin"),
+        ("deposits", "coin"),
+        ("transfers", "asset"),
+        ("pay", "currency"),
+    ] {
+        for r in ctx.earlier_evidence(table) {
+            if let Some(asset) = r[field].as_str().filter(|a| !a.is_empty()) {
+                moved.insert(asset.to_uppercase());
+            }
+        }
+    }
+    let seen = |asset: &str| held.contains(asset) || moved.contains(asset);
+    match client.exchange_info(Market::Spot).await {
+        Ok(info) => {
+            for s in info.symbols {
+                let (base, quote) = (&s.base_asset, &s.quote_asset);
+                if seen(base) && seen(quote) {
+                    let why = if held.contains(base) && held.contains(quote) {
+                        "base and quote held"
+                    } else {
+                        "asset moved in the window"
+                    };
+                    out.entry(Market::Spot)
+                        .or_default()
+                        .entry(s.symbol)
+                        .or_default()
+                        .insert(why);
+                } else if held.contains(base) && s.status == "TRADING" {
+                    // Holding the base alone: a possible trade we do not look at.
+                    half_held.push(s.symbol);
+                }
+            }
+        }
+        Err(e) => ctx.note(
+            Level::Warn,
+            format!("could not read the spot symbol list ({e}); pairs of held assets not examined"),
+        )?,
+    }
+    Ok(())
 }
 
 /// Which minutes to fetch klines for, as ranges of at most 1000 minutes each: as few
@@ -369,6 +379,30 @@ impl Action for RecentTrades {
     }
 }
 
+/// What the step examines: the window, the markets, and every symbol with why.
+struct Examined {
+    range: TimeWindow,
+    /// The exchange's clock when the step started.
+    now_ms: i64,
+    markets: Vec<Market>,
+    scope_all: bool,
+    reasons: BTreeMap<Market, BTreeMap<String, Reasons>>,
+    symbols: BTreeMap<Market, BTreeSet<String>>,
+    /// With `scope: all`, every spot symbol exchangeInfo lists.
+    listing: Option<trade_scan::Listing>,
+    /// Futures markets whose income history could not be read, and why.
+    income_gaps: BTreeMap<Market, String>,
+    /// Spot symbols whose base asset is held but not their quote.
+    half_held: Vec<String>,
+}
+
+/// Trades with what the market said about them, ready for the evidence table.
+struct Assessed {
+    rows: Vec<Json>,
+    flagged: usize,
+    disowned: usize,
+}
+
 /// The step's work, with `client` the key it reads with.
 async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError> {
     let since = ctx
@@ -385,82 +419,166 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         .collect();
     let max_dev = Decimal::from(ctx.args.int("max_deviation").unwrap_or(20));
     let scope_all = ctx.args.text("scope") == Some("all");
-    if scope_all
-        && ctx.reads_as() == crate::secret::Role::Leaked
+    if scope_all && reads_with_a_dead_key(ctx) {
+        return nothing_reads_the_account(ctx);
+    }
+    let mut half_held = Vec::new();
+    let mut reasons = candidates(&mut half_held, ctx, &client, &markets).await?;
+    let (listing, income_gaps) = if scope_all {
+        widen_to_everything(ctx, &client, &markets, range, &mut reasons).await?
+    } else {
+        (None, BTreeMap::new())
+    };
+    let symbols: BTreeMap<Market, BTreeSet<String>> = reasons
+        .iter()
+        .map(|(m, list)| (*m, list.keys().cloned().collect()))
+        .collect();
+    let examined = Examined {
+        range,
+        now_ms: now.timestamp_millis(),
+        markets,
+        scope_all,
+        reasons,
+        symbols,
+        listing,
+        income_gaps,
+        half_held,
+    };
+    announce(ctx, &examined)?;
+    let (mut pulled, resumed) = if scope_all {
+        pull_everything(ctx, &client, &examined.symbols, range).await?
+    } else {
+        (pull(ctx, &client, &examined.symbols, range).await, 0)
+    };
+    let reported_before = if scope_all {
+        drop_reported_before(ctx, &mut pulled)
+    } else {
+        0
+    };
+    let pulled = pulled;
+    check_pulls(ctx, &pulled).await?;
+    record_coverage(ctx, &examined, &pulled, resumed)?;
+
+    let mut by_symbol: BTreeMap<(Market, String), Vec<&Trade>> = BTreeMap::new();
+    for t in &pulled.trades {
+        by_symbol
+            .entry((t.market, t.symbol.clone()))
+            .or_default()
+            .push(t);
+    }
+    let (first, klines) = look_up_market(ctx, &client, &by_symbol, &pulled.first).await?;
+    let assessed = assess(ctx, &by_symbol, &first, &klines, range, max_dev)?;
+    ctx.evidence("trades", assessed.rows)?;
+    Ok(Outcome::ok(summary(
+        &examined,
+        &pulled,
+        assessed.flagged,
+        reported_before,
+    ))
+    .with("trades", pulled.trades.len() as u64)
+    .with("flagged", assessed.flagged as u64)
+    .with("disowned", assessed.disowned as u64)
+    .with("symbols", examined.all_symbols()))
+}
+
+impl Examined {
+    /// `market:SYMBOL` of every symbol examined, comma-separated.
+    fn all_symbols(&self) -> String {
+        let all: Vec<String> = self
+            .symbols
+            .iter()
+            .flat_map(|(m, s)| s.iter().map(move |x| format!("{m}:{x}")))
+            .collect();
+        all.join(",")
+    }
+}
+
+/// The step reads with the leaked key, and it is known dead.
+fn reads_with_a_dead_key(ctx: &StepContext) -> bool {
+    ctx.reads_as() == crate::secret::Role::Leaked
         && ctx
             .run
             .services
             .leaked_dead
             .load(std::sync::atomic::Ordering::SeqCst)
-    {
-        let why = "the leaked key no longer reads and no responder key was given: nothing can read the account for the deep scan. Run it later with a read-only responder key (BINANCE_RESPONDER_API_KEY / BINANCE_RESPONDER_API_SECRET)";
-        ctx.note(Level::Warn, why)?;
-        return Ok(Outcome {
-            status: crate::report::journal::StepStatus::Skipped,
-            summary: why.to_string(),
-            outputs: BTreeMap::new(),
-        });
-    }
-    let mut half_held = Vec::new();
-    let mut reasons = candidates(&mut half_held, ctx, &client, &markets).await?;
+}
+
+/// The deep scan skipped: the leaked key is dead and no responder key was given.
+fn nothing_reads_the_account(ctx: &StepContext) -> Result<Outcome, ActionError> {
+    let why = "the leaked key no longer reads and no responder key was given: nothing can read the account for the deep scan. Run it later with a read-only responder key (BINANCE_RESPONDER_API_KEY / BINANCE_RESPONDER_API_SECRET)";
+    ctx.note(Level::Warn, why)?;
+    Ok(Outcome {
+        status: crate::report::journal::StepStatus::Skipped,
+        summary: why.to_string(),
+        outputs: BTreeMap::new(),
+    })
+}
+
+/// `scope: all`: every spot symbol exchangeInfo lists, and every futures symbol with
+/// income in the window, added to `reasons`. Returns the spot listing and the futures
+/// markets whose income could not be read.
+async fn widen_to_everything(
+    ctx: &StepContext,
+    client: &Client,
+    markets: &[Market],
+    range: TimeWindow,
+    reasons: &mut BTreeMap<Market, BTreeMap<String, Reasons>>,
+) -> Result<(Option<trade_scan::Listing>, BTreeMap<Market, String>), ActionError> {
     let mut listing = None;
     let mut income_gaps: BTreeMap<Market, String> = BTreeMap::new();
-    if scope_all {
-        if markets.contains(&Market::Spot) {
-            let l = trade_scan::spot_listing(&client).await.map_err(|e| {
-                ActionError::Failed(format!(
-                    "the spot symbol list (exchangeInfo) could not be read, so not every symbol can be examined: {e}"
-                ))
-            })?;
-            for symbol in &l.symbols {
-                reasons
-                    .entry(Market::Spot)
-                    .or_default()
-                    .entry(symbol.clone())
-                    .or_default()
-                    .insert("listed by exchangeInfo");
-            }
-            listing = Some(l);
+    if markets.contains(&Market::Spot) {
+        let l = trade_scan::spot_listing(client).await.map_err(|e| {
+            ActionError::Failed(format!(
+                "the spot symbol list (exchangeInfo) could not be read, so not every symbol can be examined: {e}"
+            ))
+        })?;
+        for symbol in &l.symbols {
+            reasons
+                .entry(Market::Spot)
+                .or_default()
+                .entry(symbol.clone())
+                .or_default()
+                .insert("listed by exchangeInfo");
         }
-        let off = super::orders::not_enabled_at_triage(ctx);
-        for market in [Market::UsdM, Market::CoinM] {
-            if !markets.contains(&market) || off.contains(&market) {
-                continue;
-            }
-            match trade_scan::income_symbols(&client, market, range).await {
-                Ok(found) => {
-                    for symbol in found {
-                        reasons
-                            .entry(market)
-                            .or_default()
-                            .entry(symbol)
-                            .or_default()
-                            .insert("income in the window");
-                    }
+        listing = Some(l);
+    }
+    let off = super::orders::not_enabled_at_triage(ctx);
+    for market in [Market::UsdM, Market::CoinM] {
+        if !markets.contains(&market) || off.contains(&market) {
+            continue;
+        }
+        match trade_scan::income_symbols(client, market, range).await {
+            Ok(found) => {
+                for symbol in found {
+                    reasons
+                        .entry(market)
+                        .or_default()
+                        .entry(symbol)
+                        .or_default()
+                        .insert("income in the window");
                 }
-                Err(e) => {
-                    ctx.note(
-                        Level::Warn,
-                        format!(
-                            "{market} income history not read ({e}): its symbols are not known"
-                        ),
-                    )?;
-                    income_gaps.insert(market, short_error(&e));
-                    if matches!(e.code(), Some(-2008 | -2014 | -2015)) {
-                        // The key reading may not read this market (a read-only responder
-                        // key without futures): its trades would be refused the same way.
-                        reasons.remove(&market);
-                    }
+            }
+            Err(e) => {
+                ctx.note(
+                    Level::Warn,
+                    format!("{market} income history not read ({e}): its symbols are not known"),
+                )?;
+                income_gaps.insert(market, short_error(&e));
+                if matches!(e.code(), Some(-2008 | -2014 | -2015)) {
+                    // The key reading may not read this market (a read-only responder
+                    // key without futures): its trades would be refused the same way.
+                    reasons.remove(&market);
                 }
             }
         }
     }
-    let symbols: BTreeMap<Market, BTreeSet<String>> = reasons
-        .iter()
-        .map(|(m, list)| (*m, list.keys().cloned().collect()))
-        .collect();
-    let count: usize = symbols.values().map(|s| s.len()).sum();
-    let named = |m: &Market, s: &BTreeSet<String>| match &listing {
+    Ok((listing, income_gaps))
+}
+
+/// Tells the operator which symbols are examined, over which window.
+fn announce(ctx: &StepContext, examined: &Examined) -> Result<(), ActionError> {
+    let count: usize = examined.symbols.values().map(|s| s.len()).sum();
+    let named = |m: &Market, s: &BTreeSet<String>| match &examined.listing {
         Some(l) if *m == Market::Spot => format!(
             "{m}: all {} symbols exchangeInfo lists ({}){}",
             l.symbols.len(),
@@ -476,79 +594,87 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         Level::Info,
         format!(
             "examining {count} symbol(s) from {} to {}: {}",
-            rfc3339(range.start_ms),
-            rfc3339(range.end_ms),
-            symbols
+            rfc3339(examined.range.start_ms),
+            rfc3339(examined.range.end_ms),
+            examined
+                .symbols
                 .iter()
                 .map(|(m, s)| named(m, s))
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
-    )?;
-    let mut resumed = 0;
-    let mut pulled = if scope_all {
-        let spot: Vec<String> = symbols
-            .get(&Market::Spot)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
-        let futures: BTreeMap<Market, BTreeSet<String>> = symbols
-            .iter()
-            .filter(|(m, _)| **m != Market::Spot)
-            .map(|(m, s)| (*m, s.clone()))
-            .collect();
-        let mut pulled = if futures.values().all(BTreeSet::is_empty) {
-            Pulled::default()
-        } else {
-            pull(ctx, &client, &futures, range).await
-        };
-        let scan = trade_scan::scan_spot(ctx, &client, &spot, range).await?;
-        resumed = scan.resumed;
-        pulled.attempted += scan.attempted;
-        pulled.trades.extend(scan.trades);
-        for (symbol, first) in scan.first {
-            pulled.first.insert((Market::Spot, symbol), first);
-        }
-        for (symbol, e) in scan.failed {
-            pulled
-                .failed
-                .push(format!("{} {symbol}: {}", Market::Spot, short_error(&e)));
-            pulled.failures.push(e.rejection());
-            pulled.gaps.insert((Market::Spot, symbol), short_error(&e));
-        }
-        pulled.trades.sort_by_key(|t| (t.time, t.id));
-        pulled
-            .trades
-            .dedup_by_key(|t| (t.market, t.symbol.clone(), t.id));
-        pulled
+    )
+}
+
+/// `scope: all`: the futures symbols pulled by window, the spot listing scanned (and
+/// resumed); returns what was pulled and how many spot symbols an earlier session read.
+async fn pull_everything(
+    ctx: &StepContext,
+    client: &Client,
+    symbols: &BTreeMap<Market, BTreeSet<String>>,
+    range: TimeWindow,
+) -> Result<(Pulled, usize), ActionError> {
+    let spot: Vec<String> = symbols
+        .get(&Market::Spot)
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default();
+    let futures: BTreeMap<Market, BTreeSet<String>> = symbols
+        .iter()
+        .filter(|(m, _)| **m != Market::Spot)
+        .map(|(m, s)| (*m, s.clone()))
+        .collect();
+    let mut pulled = if futures.values().all(BTreeSet::is_empty) {
+        Pulled::default()
     } else {
-        pull(ctx, &client, &symbols, range).await
+        pull(ctx, client, &futures, range).await
     };
-    // A later, wider scan reports only what an earlier step has not: the same trade twice
-    // would be counted twice in the evidence and the findings.
-    let mut reported_before = 0;
-    if scope_all {
-        let known: BTreeSet<(String, String, i64)> = ctx
-            .earlier_evidence("trades")
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r["market"].as_str()?.to_string(),
-                    r["symbol"].as_str()?.to_string(),
-                    r["id"].as_i64()?,
-                ))
-            })
-            .collect();
-        let before = pulled.trades.len();
-        pulled
-            .trades
-            .retain(|t| !known.contains(&(t.market.as_str().to_string(), t.symbol.clone(), t.id)));
-        reported_before = before - pulled.trades.len();
+    let scan = trade_scan::scan_spot(ctx, client, &spot, range).await?;
+    pulled.attempted += scan.attempted;
+    pulled.trades.extend(scan.trades);
+    for (symbol, first) in scan.first {
+        pulled.first.insert((Market::Spot, symbol), first);
     }
-    let pulled = pulled;
+    for (symbol, e) in scan.failed {
+        pulled
+            .failed
+            .push(format!("{} {symbol}: {}", Market::Spot, short_error(&e)));
+        pulled.failures.push(e.rejection());
+        pulled.gaps.insert((Market::Spot, symbol), short_error(&e));
+    }
+    pulled.trades.sort_by_key(|t| (t.time, t.id));
+    pulled
+        .trades
+        .dedup_by_key(|t| (t.market, t.symbol.clone(), t.id));
+    Ok((pulled, scan.resumed))
+}
+
+/// A later, wider scan reports only what an earlier step has not: the same trade twice
+/// would be counted twice in the evidence and the findings. Returns how many it dropped.
+fn drop_reported_before(ctx: &StepContext, pulled: &mut Pulled) -> usize {
+    let known: BTreeSet<(String, String, i64)> = ctx
+        .earlier_evidence("trades")
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["market"].as_str()?.to_string(),
+                r["symbol"].as_str()?.to_string(),
+                r["id"].as_i64()?,
+            ))
+        })
+        .collect();
+    let before = pulled.trades.len();
+    pulled
+        .trades
+        .retain(|t| !known.contains(&(t.market.as_str().to_string(), t.symbol.clone(), t.id)));
+    before - pulled.trades.len()
+}
+
+/// Warns of each failed pull, lets one liveness probe decide whether a refusal means
+/// the key is gone, and fails the step when not one pull worked.
+async fn check_pulls(ctx: &StepContext, pulled: &Pulled) -> Result<(), ActionError> {
     for f in &pulled.failed {
         ctx.note(Level::Warn, format!("trades not read for {f}"))?;
     }
-    // One liveness probe decides whether a refusal here means the key is gone.
     if let Some(rejection) = pulled.failures.iter().flatten().find(|r| r.about_the_key()) {
         ctx.leaked_key_rejected(*rejection).await?;
     }
@@ -560,7 +686,18 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             pulled.failed.first().map(String::as_str).unwrap_or("")
         )));
     }
+    Ok(())
+}
+
+/// What was read, what could not be, and what was never looked at.
+fn record_coverage(
+    ctx: &StepContext,
+    examined: &Examined,
+    pulled: &Pulled,
+    resumed: usize,
+) -> Result<(), ActionError> {
     let mut coverage = Coverage::default();
+    let markets = &examined.markets;
     for market in super::orders::not_enabled_at_triage(ctx) {
         if matches!(market, Market::UsdM | Market::CoinM) && markets.contains(&market) {
             coverage.not_enabled(
@@ -570,8 +707,9 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             );
         }
     }
-    if let (Some(l), Some(spot)) = (&listing, symbols.get(&Market::Spot)) {
+    if let (Some(l), Some(spot)) = (&examined.listing, examined.symbols.get(&Market::Spot)) {
         // One line for the whole listing (not one per symbol), then each gap.
+        let range = examined.range;
         let gaps = spot
             .iter()
             .filter(|s| pulled.gaps.contains_key(&(Market::Spot, (*s).clone())))
@@ -602,7 +740,25 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             ),
         );
     }
-    for (market, why) in &income_gaps {
+    symbol_coverage(&mut coverage, examined, pulled);
+    not_examined(&mut coverage, examined);
+    coverage.record(ctx)
+}
+
+/// Each candidate symbol read (and why it was a candidate) or a gap; with the whole
+/// spot listing, only its gaps.
+fn symbol_coverage(coverage: &mut Coverage, examined: &Examined, pulled: &Pulled) {
+    let Examined {
+        range,
+        now_ms,
+        reasons,
+        symbols,
+        listing,
+        income_gaps,
+        ..
+    } = examined;
+    let range = *range;
+    for (market, why) in income_gaps {
         coverage.gap(
             &format!("{market} income"),
             "",
@@ -610,7 +766,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             &format!("{why}: the {market} symbols traded in the window are not known"),
         );
     }
-    for (market, list) in &symbols {
+    for (market, list) in symbols {
         for symbol in list {
             let source = format!("{market} trades");
             if listing.is_some() && *market == Market::Spot {
@@ -638,7 +794,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
                     &format!("a candidate because: {because}"),
                 ),
             }
-            if *market != Market::Spot && range.start_ms < now.timestamp_millis() - SIX_MONTHS_MS {
+            if *market != Market::Spot && range.start_ms < now_ms - SIX_MONTHS_MS {
                 coverage.gap(
                     &source,
                     symbol,
@@ -648,6 +804,19 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             }
         }
     }
+}
+
+/// What the step did not look at: markets not selected, symbols outside the scope,
+/// pairs of a held asset, margin, options and portfolio margin.
+fn not_examined(coverage: &mut Coverage, examined: &Examined) {
+    let Examined {
+        markets,
+        scope_all,
+        symbols,
+        income_gaps,
+        half_held,
+        ..
+    } = examined;
     for market in [Market::Spot, Market::UsdM, Market::CoinM] {
         if !markets.contains(&market) {
             coverage.not_examined(
@@ -671,11 +840,14 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             }
         }
     }
-    let examined: BTreeSet<&String> = symbols
+    let examined_spot: BTreeSet<&String> = symbols
         .get(&Market::Spot)
         .map(|s| s.iter().collect())
         .unwrap_or_default();
-    let mut skipped: Vec<&String> = half_held.iter().filter(|s| !examined.contains(s)).collect();
+    let mut skipped: Vec<&String> = half_held
+        .iter()
+        .filter(|s| !examined_spot.contains(s))
+        .collect();
     skipped.sort();
     if !skipped.is_empty() {
         const LISTED: usize = 40;
@@ -702,27 +874,26 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         "options (/eapi) and portfolio margin (/papi)",
         "not examined by respond",
     );
-    coverage.record(ctx)?;
+}
 
-    // Per symbol with trades: the first-ever trade, and the market price of each
-    // trade's minute, fetched concurrently.
-    let mut by_symbol: BTreeMap<(Market, String), Vec<&Trade>> = BTreeMap::new();
-    for t in &pulled.trades {
-        by_symbol
-            .entry((t.market, t.symbol.clone()))
-            .or_default()
-            .push(t);
-    }
+/// The first trade ever (where no pull already showed it) and the 1-minute candles of
+/// every minute with a trade, per symbol, fetched concurrently.
+async fn look_up_market(
+    ctx: &StepContext,
+    client: &Client,
+    by_symbol: &BTreeMap<(Market, String), Vec<&Trade>>,
+    known_first: &BTreeMap<(Market, String), Option<Trade>>,
+) -> Result<FirstAndKlines, ActionError> {
     // Only the candles of minutes with a trade are kept: a range request returns
     // up to 1000 of them, and a week of trades on 40 symbols would otherwise
     // hold some 400,000 in memory.
     let mut tasks = JoinSet::new();
-    for ((market, symbol), trades) in &by_symbol {
+    for ((market, symbol), trades) in by_symbol {
         let times: Vec<i64> = trades.iter().map(|t| t.time).collect();
         let minutes: Arc<BTreeSet<i64>> =
             Arc::new(times.iter().map(|t| t - t.rem_euclid(MINUTE_MS)).collect());
         let (market, symbol) = (*market, symbol.clone());
-        if !pulled.first.contains_key(&(market, symbol.clone())) {
+        if !known_first.contains_key(&(market, symbol.clone())) {
             let c = client.clone();
             let s = symbol.clone();
             tasks.spawn(async move {
@@ -742,7 +913,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             });
         }
     }
-    let mut first = pulled.first.clone();
+    let mut first = known_first.clone();
     let mut klines: BTreeMap<(Market, String, i64), Kline> = BTreeMap::new();
     while let Some(joined) = tasks.join_next().await {
         match joined.map_err(|e| ActionError::Failed(format!("lookup task failed: {e}")))? {
@@ -763,7 +934,24 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             )?,
         }
     }
+    Ok((first, klines))
+}
 
+type FirstAndKlines = (
+    BTreeMap<(Market, String), Option<Trade>>,
+    BTreeMap<(Market, String, i64), Kline>,
+);
+
+/// Each trade's row with its flags and the attacker's evidence against it, and per
+/// symbol a finding: trades far from the market, or a symbol first traded in the window.
+fn assess(
+    ctx: &StepContext,
+    by_symbol: &BTreeMap<(Market, String), Vec<&Trade>>,
+    first: &BTreeMap<(Market, String), Option<Trade>>,
+    klines: &BTreeMap<(Market, String, i64), Kline>,
+    range: TimeWindow,
+    max_dev: Decimal,
+) -> Result<Assessed, ActionError> {
     // Orders placed after the cancel (the watch's "attacker still active" findings):
     // their trades are the attacker's beyond doubt.
     let after_cancel: BTreeSet<(String, i64)> = ctx
@@ -774,18 +962,16 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         .flatten()
         .filter_map(|o| Some((o["market"].as_str()?.to_string(), o["orderId"].as_i64()?)))
         .collect();
-    let mut rows = Vec::new();
-    let mut flagged = 0usize;
-    let mut disowned = 0usize;
-    let mut new_symbols = Vec::new();
-    for ((market, symbol), trades) in &by_symbol {
+    let mut out = Assessed {
+        rows: Vec::new(),
+        flagged: 0,
+        disowned: 0,
+    };
+    for ((market, symbol), trades) in by_symbol {
         let is_new = first
             .get(&(*market, symbol.clone()))
             .and_then(|t| t.as_ref())
             .is_some_and(|t| t.time >= range.start_ms);
-        if is_new {
-            new_symbols.push(format!("{market} {symbol}"));
-        }
         let mut off: Vec<(Decimal, &Trade)> = Vec::new();
         for t in trades {
             let minute = t.time - t.time.rem_euclid(MINUTE_MS);
@@ -804,7 +990,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
                 flags.push("first-ever trade in this symbol".to_string());
             }
             if !flags.is_empty() {
-                flagged += 1;
+                out.flagged += 1;
             }
             // What makes a flagged trade the attacker's rather than one to review: only
             // these are disowned in the support message.
@@ -815,7 +1001,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
                 after_cancel.contains(&(market.as_str().to_string(), t.order_id)),
             );
             if evidence.is_some() {
-                disowned += 1;
+                out.disowned += 1;
             }
             let mut r = row(Some(market.as_str()), *t);
             if let Json::Object(map) = &mut r {
@@ -826,52 +1012,67 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
                 map.insert("flags".into(), json!(flags.join("; ")));
                 map.insert("attackerEvidence".into(), json!(evidence));
             }
-            rows.push(r);
+            out.rows.push(r);
         }
-        if !off.is_empty() {
-            let worst = off
-                .iter()
-                .map(|(d, _)| *d)
-                .max_by_key(|d| d.abs())
-                .unwrap_or_default();
-            let quote_total: Decimal = off
-                .iter()
-                .map(|(_, t)| t.quote_qty.unwrap_or(t.price * t.qty))
-                .sum();
-            ctx.finding(
-                    Severity::High,
-                    format!(
-                        "{} trade(s) in {symbol} ({market}) far from the market price (up to {}{}%), {} in quote asset{}",
-                        off.len(),
-                        if worst > Decimal::ZERO { "+" } else { "" },
-                        dec(worst),
-                        dec(quote_total.round_dp(8)),
-                        if is_new { "; the account never traded this symbol before the window" } else { "" }
-                    ),
-                    json!({
-                        "market": market.as_str(),
-                        "symbol": symbol,
-                        "trades": off.iter().map(|(d, t)| json!({"id": t.id, "time": rfc3339(t.time), "price": dec(t.price), "qty": dec(t.qty), "deviationPercent": dec(*d)})).collect::<Vec<_>>(),
-                    }),
-                )?;
-        } else if is_new {
-            ctx.finding(
-                Severity::Medium,
-                format!("{symbol} ({market}) was first traded inside the review window"),
-                json!({"market": market.as_str(), "symbol": symbol, "trades": trades.len()}),
-            )?;
-        }
+        symbol_finding(ctx, *market, symbol, trades.len(), &off, is_new)?;
     }
-    ctx.evidence("trades", rows)?;
-    let all_symbols: Vec<String> = symbols
-        .iter()
-        .flat_map(|(m, s)| s.iter().map(move |x| format!("{m}:{x}")))
-        .collect();
-    let summary = format!(
+    Ok(out)
+}
+
+/// One symbol's finding: its off-market trades, or that it was first traded in the
+/// window; none when neither.
+fn symbol_finding(
+    ctx: &StepContext,
+    market: Market,
+    symbol: &str,
+    trades: usize,
+    off: &[(Decimal, &Trade)],
+    is_new: bool,
+) -> Result<(), ActionError> {
+    if !off.is_empty() {
+        let worst = off
+            .iter()
+            .map(|(d, _)| *d)
+            .max_by_key(|d| d.abs())
+            .unwrap_or_default();
+        let quote_total: Decimal = off
+            .iter()
+            .map(|(_, t)| t.quote_qty.unwrap_or(t.price * t.qty))
+            .sum();
+        ctx.finding(
+                Severity::High,
+                format!(
+                    "{} trade(s) in {symbol} ({market}) far from the market price (up to {}{}%), {} in quote asset{}",
+                    off.len(),
+                    if worst > Decimal::ZERO { "+" } else { "" },
+                    dec(worst),
+                    dec(quote_total.round_dp(8)),
+                    if is_new { "; the account never traded this symbol before the window" } else { "" }
+                ),
+                json!({
+                    "market": market.as_str(),
+                    "symbol": symbol,
+                    "trades": off.iter().map(|(d, t)| json!({"id": t.id, "time": rfc3339(t.time), "price": dec(t.price), "qty": dec(t.qty), "deviationPercent": dec(*d)})).collect::<Vec<_>>(),
+                }),
+            )?;
+    } else if is_new {
+        ctx.finding(
+            Severity::Medium,
+            format!("{symbol} ({market}) was first traded inside the review window"),
+            json!({"market": market.as_str(), "symbol": symbol, "trades": trades}),
+        )?;
+    }
+    Ok(())
+}
+
+/// The step's one-line summary.
+fn summary(examined: &Examined, pulled: &Pulled, flagged: usize, reported_before: usize) -> String {
+    let count: usize = examined.symbols.values().map(|s| s.len()).sum();
+    format!(
         "{} trade(s) on {} symbol(s) examined; {flagged} flagged{}{}",
         pulled.trades.len(),
         count,
-        match &listing {
+        match &examined.listing {
             Some(l) => format!(
                 "; all {} spot symbols scanned{}",
                 l.symbols.len(),
@@ -888,12 +1089,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         } else {
             format!("; {} pull(s) failed", pulled.failed.len())
         }
-    );
-    Ok(Outcome::ok(summary)
-        .with("trades", pulled.trades.len() as u64)
-        .with("flagged", flagged as u64)
-        .with("disowned", disowned as u64)
-        .with("symbols", all_symbols.join(",")))
+    )
 }
 
 /// The share of the minute's traded volume that one trade was: near 1 means the account

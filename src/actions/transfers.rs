@@ -105,6 +105,24 @@ impl Action for Transfers {
     }
 }
 
+/// Everything the step read, and what it could not.
+struct Read {
+    withdrawals: Vec<crate::exchange::Withdrawal>,
+    deposits: Vec<crate::exchange::Deposit>,
+    pay: Vec<crate::exchange::PayTransaction>,
+    sub: Vec<crate::exchange::SubAccountTransfer>,
+    universal: Vec<crate::exchange::UniversalTransfer>,
+    /// "SOURCE: why" for each source not read.
+    gaps: Vec<String>,
+    /// For each failed source, its credential rejection if any.
+    failed: Vec<Option<crate::exchange::Rejection>>,
+    /// Sources that apply to this key; "0 withdrawals" is only said when read.
+    sources: usize,
+    /// Not a master account's key: sub-account transfers do not apply.
+    sub_not_applicable: bool,
+    withdrawals_unread: bool,
+}
+
 /// The step's work, with `client` the key it reads with.
 async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError> {
     let since = ctx
@@ -114,35 +132,101 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
     let range = TimeWindow::between(since, client.server_now());
     let known = known_addresses(ctx.args.text("known_addresses"))?;
     if !client.endpoints().has_sapi() {
-        // Every source here is /sapi, which Binance's testnets do not serve: a note, not
-        // a failure.
-        let what = "withdrawals, deposits, universal and sub-account transfers, Binance Pay";
-        ctx.note(
-            Level::Info,
-            format!("{what}: not available on testnet (Binance's testnets have no /sapi); nothing to read"),
-        )?;
-        let mut coverage = Coverage::default();
-        coverage.not_examined(what, "not available on testnet (no /sapi)");
-        coverage.record(ctx)?;
-        return Ok(
-            Outcome::ok("not available on testnet (no /sapi): nothing to read")
-                .with("withdrawals", 0u64)
-                .with("unknown_withdrawals", 0u64)
-                .with("deposits", 0u64)
-                .with("transfers", 0u64)
-                .with("pay", 0u64),
-        );
+        return not_on_testnet(ctx);
     }
     let withdrawals_enabled = ctx
         .earlier_output("binance.key_permissions", "can_withdraw")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
+    let read = pull(ctx, &client, range).await?;
+    // One liveness probe decides whether a refusal here means the key is gone.
+    if let Some(rejection) = read.failed.iter().flatten().find(|r| r.about_the_key()) {
+        ctx.leaked_key_rejected(*rejection).await?;
+    }
+    if read.failed.len() == read.sources {
+        // Not one source could be read: "0 withdrawals" would read as "none".
+        for g in &read.gaps {
+            ctx.note(Level::Warn, format!("not read: {g}"))?;
+        }
+        return Err(ActionError::Failed(format!(
+                "no withdrawal, deposit or transfer history could be read ({} source(s) failed), e.g. {}",
+                read.sources,
+                read.gaps[0]
+            )));
+    }
+    let older_than_served = range.start_ms < client.server_now().timestamp_millis() - SIX_MONTHS_MS;
+    record_coverage(ctx, &read, range, older_than_served)?;
+    let unknown = withdrawals(ctx, &read.withdrawals, &known, withdrawals_enabled)?;
+    record_evidence(ctx, &read)?;
+    for g in &read.gaps {
+        ctx.note(Level::Warn, format!("not read: {g}"))?;
+    }
+    let Read {
+        withdrawals,
+        deposits,
+        pay,
+        sub,
+        universal,
+        gaps,
+        withdrawals_unread,
+        ..
+    } = read;
+    let summary = format!(
+            "{}{} withdrawal(s) ({unknown} to unknown addresses), {} deposit(s), {} transfer(s), {} Pay transaction(s){}",
+            if withdrawals_unread {
+                "withdrawal history NOT fully read — check it in the Binance app; "
+            } else {
+                ""
+            },
+            withdrawals.len(),
+            deposits.len(),
+            universal.len() + sub.len(),
+            pay.len(),
+            if gaps.is_empty() { String::new() } else { format!("; {} source(s) not read", gaps.len()) }
+        );
+    let mut outcome = Outcome::ok(summary)
+        .with("withdrawals", withdrawals.len() as u64)
+        .with("unknown_withdrawals", unknown as u64)
+        .with("deposits", deposits.len() as u64)
+        .with("transfers", (universal.len() + sub.len()) as u64)
+        .with("pay", pay.len() as u64);
+    if withdrawals_unread {
+        // Money leaving is what this step is for: without the withdrawal history,
+        // "0 withdrawals" would read as "nothing left the account".
+        outcome.status = crate::report::journal::StepStatus::Failed;
+    }
+    Ok(outcome)
+}
 
+/// Every source here is /sapi, which Binance's testnets do not serve: a note, not a
+/// failure.
+fn not_on_testnet(ctx: &StepContext) -> Result<Outcome, ActionError> {
+    let what = "withdrawals, deposits, universal and sub-account transfers, Binance Pay";
+    ctx.note(
+        Level::Info,
+        format!(
+            "{what}: not available on testnet (Binance's testnets have no /sapi); nothing to read"
+        ),
+    )?;
+    let mut coverage = Coverage::default();
+    coverage.not_examined(what, "not available on testnet (no /sapi)");
+    coverage.record(ctx)?;
+    Ok(
+        Outcome::ok("not available on testnet (no /sapi): nothing to read")
+            .with("withdrawals", 0u64)
+            .with("unknown_withdrawals", 0u64)
+            .with("deposits", 0u64)
+            .with("transfers", 0u64)
+            .with("pay", 0u64),
+    )
+}
+
+/// Every source at once, each window concurrently.
+async fn pull(ctx: &StepContext, client: &Client, range: TimeWindow) -> Result<Read, ActionError> {
     let bar = ctx
         .run
         .operator
         .progress("withdrawals, deposits, transfers, Pay", None);
-    let transfer_types = UNIVERSAL_TRANSFER_TYPES;
     let (withdrawals, deposits, pay, sub, transfers) = tokio::join!(
         windows(Pull::Withdrawals, range, |w| {
             let c = client.clone();
@@ -157,7 +241,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             async move { c.pay_transactions_window(w).await }
         }),
         async { client.sub_account_transfers(range).await },
-        join_all(transfer_types.iter().map(|t| {
+        join_all(UNIVERSAL_TRANSFER_TYPES.iter().map(|t| {
             let c = client.clone();
             async move { (*t, c.universal_transfers(t, range).await) }
         })),
@@ -166,23 +250,18 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
 
     let mut gaps = Vec::new();
     let mut failed = Vec::new();
+    let mut unread = |what: &str, err: Option<ExchangeError>| {
+        let Some(e) = err else { return false };
+        failed.push(e.rejection());
+        gaps.push(format!("{what}: {e}"));
+        true
+    };
     let (withdrawals, err) = withdrawals;
-    let withdrawals_unread = err.is_some();
-    if let Some(e) = err {
-        failed.push(e.rejection());
-        gaps.push(format!("withdrawals: {e}"));
-    }
+    let withdrawals_unread = unread("withdrawals", err);
     let (deposits, err) = deposits;
-    if let Some(e) = err {
-        failed.push(e.rejection());
-        gaps.push(format!("deposits: {e}"));
-    }
+    unread("deposits", err);
     let (pay, err) = pay;
-    if let Some(e) = err {
-        failed.push(e.rejection());
-        gaps.push(format!("Binance Pay: {e}"));
-    }
-    // Sources that apply to this key; "0 withdrawals" is only said when read.
+    unread("Binance Pay", err);
     let mut sources = 4 + transfers.len();
     let mut sub_not_applicable = false;
     let sub = match sub {
@@ -197,8 +276,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             Vec::new()
         }
         Err(e) => {
-            failed.push(e.rejection());
-            gaps.push(format!("sub-account transfers: {e}"));
+            unread("sub-account transfers", Some(e));
             Vec::new()
         }
     };
@@ -207,48 +285,43 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         match result {
             Ok(list) => universal.extend(list),
             Err(e) => {
-                failed.push(e.rejection());
-                gaps.push(format!("universal transfers {kind}: {e}"));
+                unread(&format!("universal transfers {kind}"), Some(e));
             }
         }
     }
-    // One liveness probe decides whether a refusal here means the key is gone.
-    if let Some(rejection) = failed.iter().flatten().find(|r| r.about_the_key()) {
-        ctx.leaked_key_rejected(*rejection).await?;
-    }
-    if failed.len() == sources {
-        // Not one source could be read: "0 withdrawals" would read as "none".
-        for g in &gaps {
-            ctx.note(Level::Warn, format!("not read: {g}"))?;
-        }
-        return Err(ActionError::Failed(format!(
-                "no withdrawal, deposit or transfer history could be read ({sources} source(s) failed), e.g. {}",
-                gaps[0]
-            )));
-    }
+    Ok(Read {
+        withdrawals,
+        deposits,
+        pay,
+        sub,
+        universal,
+        gaps,
+        failed,
+        sources,
+        sub_not_applicable,
+        withdrawals_unread,
+    })
+}
 
+fn record_coverage(
+    ctx: &StepContext,
+    read: &Read,
+    range: TimeWindow,
+    older_than_served: bool,
+) -> Result<(), ActionError> {
+    let gaps = &read.gaps;
     let mut coverage = Coverage::default();
-    let older_than_served = range.start_ms < client.server_now().timestamp_millis() - SIX_MONTHS_MS;
-    for (source, failed) in [
-        (
-            "withdrawals",
-            gaps.iter().find(|g| g.starts_with("withdrawals:")),
-        ),
-        ("deposits", gaps.iter().find(|g| g.starts_with("deposits:"))),
-        (
-            "Binance Pay",
-            gaps.iter().find(|g| g.starts_with("Binance Pay:")),
-        ),
-        (
-            "sub-account transfers",
-            gaps.iter()
-                .find(|g| g.starts_with("sub-account transfers:")),
-        ),
+    for source in [
+        "withdrawals",
+        "deposits",
+        "Binance Pay",
+        "sub-account transfers",
     ] {
-        match failed {
+        let prefix = format!("{source}:");
+        match gaps.iter().find(|g| g.starts_with(&prefix)) {
             Some(why) => coverage.gap(source, "", Some(range), why),
             // Only a master account's key reads it: not read, and not a gap either.
-            None if source == "sub-account transfers" && sub_not_applicable => coverage
+            None if source == "sub-account transfers" && read.sub_not_applicable => coverage
                 .not_examined(
                     source,
                     "not a master account's key (with the master key as the responder key, the owning sub-account's transfers are read by subaccount-transfers)",
@@ -256,7 +329,7 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
             None => coverage.read(source, "", Some(range)),
         }
     }
-    for kind in transfer_types {
+    for kind in UNIVERSAL_TRANSFER_TYPES {
         let prefix = format!("universal transfers {kind}:");
         match gaps.iter().find(|g| g.starts_with(&prefix)) {
             Some(why) => coverage.gap("universal transfers", kind, Some(range), why),
@@ -275,11 +348,21 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         "internal transfers between sub-accounts' own wallets",
         "not examined by respond",
     );
-    coverage.record(ctx)?;
+    coverage.record(ctx)
+}
 
+/// The withdrawals' evidence, with a finding for each to an unknown address (and each
+/// at all when the leaked key could withdraw); returns how many went to unknown
+/// addresses.
+fn withdrawals(
+    ctx: &StepContext,
+    withdrawals: &[crate::exchange::Withdrawal],
+    known: &BTreeSet<String>,
+    withdrawals_enabled: bool,
+) -> Result<usize, ActionError> {
     let mut unknown = 0usize;
     let mut rows = Vec::new();
-    for w in &withdrawals {
+    for w in withdrawals {
         let is_known = known.contains(&w.address);
         let mut r = row(None, w);
         if let Json::Object(map) = &mut r {
@@ -321,60 +404,34 @@ async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError>
         }
     }
     ctx.evidence("withdrawals", rows)?;
+    Ok(unknown)
+}
+
+/// An evidence row with its time in words (`timeUtc`) beside the milliseconds.
+fn timed_row<T: serde::Serialize>(item: &T, time_ms: i64) -> Json {
+    let mut r = row(None, item);
+    if let Json::Object(map) = &mut r {
+        map.insert("timeUtc".into(), json!(rfc3339(time_ms)));
+    }
+    r
+}
+
+/// Deposits, transfers (universal and sub-account) and Pay, as evidence tables.
+fn record_evidence(ctx: &StepContext, read: &Read) -> Result<(), ActionError> {
     ctx.evidence(
         "deposits",
-        deposits
+        read.deposits
             .iter()
-            .map(|d| {
-                let mut r = row(None, d);
-                if let Json::Object(map) = &mut r {
-                    map.insert("timeUtc".into(), json!(rfc3339(d.insert_time)));
-                }
-                r
-            })
+            .map(|d| timed_row(d, d.insert_time))
             .collect(),
     )?;
     ctx.evidence(
         "transfers",
-        universal
+        read.universal
             .iter()
-            .map(|t| {
-                let mut r = row(None, t);
-                if let Json::Object(map) = &mut r {
-                    map.insert("timeUtc".into(), json!(rfc3339(t.timestamp)));
-                }
-                r
-            })
-            .chain(sub.iter().map(|t| row(Some("sub-account"), t)))
+            .map(|t| timed_row(t, t.timestamp))
+            .chain(read.sub.iter().map(|t| row(Some("sub-account"), t)))
             .collect(),
     )?;
-    ctx.evidence("pay", pay.iter().map(|p| row(None, p)).collect())?;
-    for g in &gaps {
-        ctx.note(Level::Warn, format!("not read: {g}"))?;
-    }
-    let summary = format!(
-            "{}{} withdrawal(s) ({unknown} to unknown addresses), {} deposit(s), {} transfer(s), {} Pay transaction(s){}",
-            if withdrawals_unread {
-                "withdrawal history NOT fully read — check it in the Binance app; "
-            } else {
-                ""
-            },
-            withdrawals.len(),
-            deposits.len(),
-            universal.len() + sub.len(),
-            pay.len(),
-            if gaps.is_empty() { String::new() } else { format!("; {} source(s) not read", gaps.len()) }
-        );
-    let mut outcome = Outcome::ok(summary)
-        .with("withdrawals", withdrawals.len() as u64)
-        .with("unknown_withdrawals", unknown as u64)
-        .with("deposits", deposits.len() as u64)
-        .with("transfers", (universal.len() + sub.len()) as u64)
-        .with("pay", pay.len() as u64);
-    if withdrawals_unread {
-        // Money leaving is what this step is for: without the withdrawal history,
-        // "0 withdrawals" would read as "nothing left the account".
-        outcome.status = crate::report::journal::StepStatus::Failed;
-    }
-    Ok(outcome)
+    ctx.evidence("pay", read.pay.iter().map(|p| row(None, p)).collect())
 }

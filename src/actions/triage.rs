@@ -7,10 +7,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::util::{dec, rfc3339, Coverage, Prices};
-use super::{
-    Action, ActionError, ActionSpec, ArgType, BoxFuture, InputSpec, Kind, Outcome, OutputSpec,
-    StepContext,
-};
+use super::{Action, ActionError, ActionSpec, BoxFuture, Kind, Outcome, OutputSpec, StepContext};
 use crate::exchange::{ApiRestrictions, ExchangeError, Market, Rejection};
 use crate::operator::Level;
 use crate::report::journal::Severity;
@@ -24,13 +21,7 @@ static SPEC: ActionSpec = ActionSpec {
     name: "binance.key_permissions",
     description: "Triage: is the leaked key live, what can it do (trading, futures, withdrawals, IP whitelist, age), and what value can it reach",
     kind: Kind::Evidence,
-    inputs: &[InputSpec {
-        name: "quote",
-        ty: ArgType::Text,
-        required: false,
-        default: Some("USDT"),
-        description: "asset to value balances in",
-    }],
+    inputs: &[super::util::QUOTE_INPUT],
     outputs: &[
         OutputSpec { name: "live", description: "Binance still accepts the key" },
         OutputSpec { name: "severity", description: "critical, high, medium or low" },
@@ -106,6 +97,69 @@ impl Facts {
             created_ms: None,
             known: false,
         }
+    }
+
+    /// What the permission endpoint says; on a testnet, what the account says; when
+    /// neither was read, the worst.
+    fn read(
+        restrictions: Option<&ApiRestrictions>,
+        account: Option<&crate::exchange::SpotAccount>,
+        on_testnet: bool,
+    ) -> Facts {
+        match restrictions {
+            Some(r) => Facts {
+                restrictions: Some(r.clone()),
+                can_trade: r.enable_spot_and_margin_trading,
+                can_withdraw: r.enable_withdrawals,
+                can_futures: r.enable_futures,
+                can_margin: r.enable_margin,
+                can_transfer: r.enable_internal_transfer || r.permits_universal_transfer,
+                can_options: r.enable_vanilla_options,
+                can_portfolio_margin: r.enable_portfolio_margin_trading,
+                ip_restricted: r.ip_restrict,
+                created_ms: r.create_time,
+                known: true,
+            },
+            // Testnet: the account says whether the key trades and withdraws.
+            None if on_testnet && account.is_some() => {
+                let a = account.expect("checked");
+                Facts {
+                    can_trade: a.can_trade,
+                    can_withdraw: a.can_withdraw,
+                    ..Facts::unknown()
+                }
+            }
+            // Unknown: assume the worst.
+            None => Facts {
+                can_trade: true,
+                can_withdraw: true,
+                can_futures: true,
+                can_margin: true,
+                can_transfer: true,
+                can_options: true,
+                can_portfolio_margin: true,
+                ..Facts::unknown()
+            },
+        }
+    }
+
+    /// What the key can do, in words, the worst last.
+    fn can(&self) -> Vec<&'static str> {
+        let mut can = vec!["read"];
+        for (yes, what) in [
+            (self.can_trade, "spot & margin trading"),
+            (self.can_margin, "margin loans"),
+            (self.can_futures, "futures"),
+            (self.can_options, "options"),
+            (self.can_portfolio_margin, "portfolio margin"),
+            (self.can_transfer, "internal/universal transfers"),
+            (self.can_withdraw, "WITHDRAWALS"),
+        ] {
+            if yes {
+                can.push(what);
+            }
+        }
+        can
     }
 
     /// Markets the key may not place or cancel orders on, when its permissions were
@@ -205,152 +259,20 @@ impl Action for KeyPermissions {
                 .flatten()
                 .filter(|p| p.is_open())
                 .collect();
-            // How each liveness endpoint answered this key: verify_revoked takes -2008 as
-            // proof of deletion only from an endpoint that answered it otherwise before.
             let on_testnet = matches!(restrictions, Err(ExchangeError::NotOnTestnet { .. }));
-            let mut answered = serde_json::Map::new();
-            answered.insert(ACCOUNT_PATH.into(), answer_class(&account).into());
-            if !on_testnet {
-                answered.insert(RESTRICTIONS_PATH.into(), answer_class(&restrictions).into());
-            }
-            let answered = serde_json::Value::Object(answered);
-            let rejection = |r: Option<&ExchangeError>| r.and_then(|e| e.rejection());
-            let r_restrictions = rejection(restrictions.as_ref().err());
-            let r_account = rejection(account.as_ref().err());
-            if r_restrictions == Some(Rejection::BadSignature) {
-                return wrong_secret(ctx, restrictions.expect_err("an error"));
-            }
-            if r_account == Some(Rejection::BadSignature) {
-                return wrong_secret(ctx, account.expect_err("an error"));
-            }
-            // Accepted by one endpoint: live, whatever the other said.
-            if restrictions.is_err() && account.is_err() {
-                let pick = |wanted: &dyn Fn(Rejection) -> bool| {
-                    [restrictions.as_ref().err(), account.as_ref().err()]
-                        .into_iter()
-                        .flatten()
-                        .find(|e| e.rejection().is_some_and(wanted))
+            let answered = answered(&restrictions, &account, on_testnet);
+            let (restrictions, account) =
+                match not_live(ctx, restrictions, account, on_testnet, answered.clone()).await? {
+                    Answer::Live(restrictions, account) => (restrictions, account),
+                    Answer::Done(outcome) => return Ok(outcome),
                 };
-                if let Some(e) = pick(&|r| r == Rejection::NotFound) {
-                    return dead_key(ctx, e, answered).await;
-                }
-                if let Some(e) = pick(&|_| true) {
-                    return refused_here(ctx, e, answered).await;
-                }
-                // Neither said anything about the key. When nothing answered at all the
-                // exchange is unusable (exit 3); otherwise go on as if the key were live.
-                let got_an_answer =
-                    |e: Option<&ExchangeError>| e.is_some_and(|e| e.is_unhelpful_answer());
-                if !got_an_answer(account.as_ref().err())
-                    && (on_testnet || !got_an_answer(restrictions.as_ref().err()))
-                {
-                    return Err(account.expect_err("an error").into());
-                }
-            }
-            // What could not be read is said, and the key is treated as live: containment
-            // first, the cancel is attempted whatever triage could not learn.
-            let mut unread: Vec<String> = Vec::new();
-            let restrictions = match restrictions {
-                Ok(r) => Some(r),
-                // Testnets have no /sapi: fall back to what the account says.
-                Err(ExchangeError::NotOnTestnet { .. }) => None,
-                Err(e) => {
-                    ctx.note(
-                        Level::Alert,
-                        format!("Triage could not read the key's permissions ({e}). The key is treated as LIVE with every permission; going on to the cancel."),
-                    )?;
-                    unread.push("the key's permissions".to_string());
-                    None
-                }
-            };
-            let account = match account {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    ctx.note(
-                        Level::Alert,
-                        format!("Triage could not read the spot account ({e}): the spot wallet is left out of the value below; going on to the cancel."),
-                    )?;
-                    unread.push("the spot account".to_string());
-                    None
-                }
-            };
-            let facts = match &restrictions {
-                Some(r) => Facts {
-                    restrictions: Some(r.clone()),
-                    can_trade: r.enable_spot_and_margin_trading,
-                    can_withdraw: r.enable_withdrawals,
-                    can_futures: r.enable_futures,
-                    can_margin: r.enable_margin,
-                    can_transfer: r.enable_internal_transfer || r.permits_universal_transfer,
-                    can_options: r.enable_vanilla_options,
-                    can_portfolio_margin: r.enable_portfolio_margin_trading,
-                    ip_restricted: r.ip_restrict,
-                    created_ms: r.create_time,
-                    known: true,
-                },
-                // Testnet: the account says whether the key trades and withdraws.
-                None if on_testnet && account.is_some() => {
-                    let a = account.as_ref().expect("checked");
-                    Facts {
-                        can_trade: a.can_trade,
-                        can_withdraw: a.can_withdraw,
-                        ..Facts::unknown()
-                    }
-                }
-                // Unknown: assume the worst.
-                None => Facts {
-                    can_trade: true,
-                    can_withdraw: true,
-                    can_futures: true,
-                    can_margin: true,
-                    can_transfer: true,
-                    can_options: true,
-                    can_portfolio_margin: true,
-                    ..Facts::unknown()
-                },
-            };
-            let balances = account
-                .as_ref()
-                .map(|a| a.balances.clone())
-                .unwrap_or_default();
+            let (restrictions, account, unread) = treat_as_live(ctx, restrictions, account)?;
+            let facts = Facts::read(restrictions.as_ref(), account.as_ref(), on_testnet);
             let prices = tickers
                 .as_ref()
                 .map(|t| Prices::new(t, &quote))
                 .unwrap_or_default();
-            // Blast radius: what the key can reach, per wallet, priced from public prices.
-            let mut holdings: Vec<(&str, String, rust_decimal::Decimal)> = balances
-                .iter()
-                .map(|b| ("spot", b.asset.clone(), b.free + b.locked))
-                .collect();
-            if let Ok(m) = &margin {
-                holdings.extend(
-                    m.user_assets
-                        .iter()
-                        .map(|a| ("margin", a.asset.clone(), a.net_asset)),
-                );
-            }
-            for (wallet, result) in [("usdm", &usdm), ("coinm", &coinm)] {
-                if let Ok(list) = result {
-                    holdings.extend(list.iter().map(|b| (wallet, b.asset.clone(), b.balance)));
-                }
-            }
-            let mut value = rust_decimal::Decimal::ZERO;
-            let mut by_wallet: std::collections::BTreeMap<&str, rust_decimal::Decimal> =
-                Default::default();
-            let mut unpriced = Vec::new();
-            for (wallet, asset, amount) in &holdings {
-                if amount.is_zero() {
-                    continue;
-                }
-                match prices.value(asset, *amount) {
-                    Some(v) => {
-                        value += v;
-                        *by_wallet.entry(wallet).or_default() += v;
-                    }
-                    None => unpriced.push(format!("{wallet} {asset}")),
-                }
-            }
-            let withdrawable = by_wallet.get("spot").copied().unwrap_or_default();
+            let reach = Reach::price(&prices, account.as_ref(), &margin, &usdm, &coinm);
             let severity = facts.severity();
             let now = Utc::now();
             let age_days = facts
@@ -360,235 +282,466 @@ impl Action for KeyPermissions {
                 .created_ms
                 .map(rfc3339)
                 .unwrap_or_else(|| "unknown".into());
-
-            // One screen: what is happening and how bad it is.
-            let mut can = vec!["read"];
-            if facts.can_trade {
-                can.push("spot & margin trading");
-            }
-            if facts.can_margin {
-                can.push("margin loans");
-            }
-            if facts.can_futures {
-                can.push("futures");
-            }
-            if facts.can_options {
-                can.push("options");
-            }
-            if facts.can_portfolio_margin {
-                can.push("portfolio margin");
-            }
-            if facts.can_transfer {
-                can.push("internal/universal transfers");
-            }
-            if facts.can_withdraw {
-                can.push("WITHDRAWALS");
-            }
+            let can = facts.can();
             let key = client.key_masked().unwrap_or_default();
-            let level = if matches!(severity, "critical" | "high") {
-                Level::Alert
-            } else {
-                Level::Warn
+            let screen = Screen {
+                key: &key,
+                severity,
+                created: &created,
+                age_days,
+                can: &can,
+                on_testnet,
+                quote: &quote,
+                positions: &positions,
             };
-            ctx.note(
-                level,
-                format!("Key {key} is LIVE — severity {}", severity.to_uppercase()),
-            )?;
-            ctx.note(
-                Level::Info,
-                format!(
-                    "  created {created}{}; {}",
-                    age_days
-                        .map(|d| format!(" ({d} days ago)"))
-                        .unwrap_or_default(),
-                    if !facts.known {
-                        "IP whitelist unknown (its permissions were not read)"
-                    } else if facts.ip_restricted {
-                        "restricted to whitelisted IPs"
-                    } else {
-                        "NO IP whitelist: usable from anywhere"
-                    }
-                ),
-            )?;
-            ctx.note(
-                Level::Info,
-                format!(
-                    "  it can: {}{}",
-                    can.join(", "),
-                    if facts.known || on_testnet {
-                        ""
-                    } else {
-                        " (assumed: its permissions could not be read)"
-                    }
-                ),
-            )?;
-            let not_enabled = facts.not_enabled();
-            if !not_enabled.is_empty() {
-                ctx.note(
-                    Level::Info,
-                    format!(
-                        "  not enabled on this key: {} — it cannot have placed orders there",
-                        not_enabled.join(", ")
-                    ),
-                )?;
-            }
-            let wallets: Vec<String> = by_wallet
-                .iter()
-                .map(|(w, v)| format!("{w} {}", dec(v.round_dp(2))))
-                .collect();
-            ctx.note(
-                Level::Info,
-                format!(
-                    "  reachable value: ≈ {} {quote} ({}){}",
-                    dec(value.round_dp(2)),
-                    wallets.join(", "),
-                    if facts.can_withdraw {
-                        format!(
-                            "; ≈ {} {quote} can be withdrawn right now",
-                            dec(withdrawable.round_dp(2))
-                        )
-                    } else {
-                        String::new()
-                    }
-                ),
-            )?;
-            if !positions.is_empty() {
-                ctx.note(
-                    Level::Info,
-                    format!(
-                        "  open futures positions: {} ({})",
-                        positions.len(),
-                        positions
-                            .iter()
-                            .map(super::balances::describe_position)
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ),
-                )?;
-            }
-            ctx.note(
-                Level::Detail,
-                format!(
-                    "  priced from public prices{}",
-                    if unpriced.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (not priced: {})", unpriced.join(", "))
-                    }
-                ),
-            )?;
-            if facts.can_withdraw {
-                ctx.finding(
-                    Severity::Critical,
-                    "Withdrawals are enabled on the leaked key",
-                    json!({"key": key}),
-                )?;
-            }
-            if (facts.can_trade
-                || facts.can_futures
-                || facts.can_options
-                || facts.can_portfolio_margin)
-                && !facts.ip_restricted
-                && facts.known
-            {
-                ctx.finding(
-                    Severity::High,
-                    "The leaked key can trade and has no IP whitelist",
-                    json!({"key": key}),
-                )?;
-            }
-            // Markets respond does not cancel: when the key may trade there, a person has
-            // to look, and the report's coverage says so.
-            let mut coverage = Coverage::default();
-            for (enabled, what, api) in [
-                (facts.can_options, "options", "/eapi"),
-                (facts.can_portfolio_margin, "portfolio margin", "/papi"),
-            ] {
-                if !(enabled && facts.known) {
-                    continue;
-                }
-                coverage.not_examined(
-                    &format!("{what} ({api}) orders and positions"),
-                    &format!("{what} trading is ENABLED on this key; respond does not list or cancel there: check in the Binance app"),
-                );
-                ctx.note(
-                    Level::Alert,
-                    format!("  {what} trading is enabled on this key: respond does not list or cancel {what} orders ({api}) — check them in the Binance app"),
-                )?;
-                ctx.finding(
-                    Severity::High,
-                    format!("The leaked key may trade {what}, which respond does not cancel: check {what} orders and positions by hand"),
-                    json!({"key": key}),
-                )?;
-            }
-            coverage.record(ctx)?;
-            ctx.evidence(
-                "key-permissions",
-                vec![json!({
-                    "key": key,
-                    "live": true,
-                    "severity": severity,
-                    "restrictions": facts.restrictions,
-                    "canTrade": account.as_ref().map(|a| a.can_trade),
-                    "canWithdraw": account.as_ref().map(|a| a.can_withdraw),
-                    "permissions": account.as_ref().map(|a| a.permissions.clone()),
-                    "reachableValue": dec(value.round_dp(2)),
-                    "openPositions": positions.len(),
-                    "quote": quote,
-                })],
-            )?;
-            let mut outcome = Outcome::ok(format!(
-                "key is live; severity {severity}; can {}",
-                can.join(", ")
-            ));
-            if !unread.is_empty() {
-                // The run goes on (the cancel comes next), and ends as failed: triage did
-                // not learn what the key may do.
-                outcome.status = crate::report::journal::StepStatus::Failed;
-                outcome.summary = format!(
-                    "key treated as live: could not read {}; severity {severity}{}",
-                    unread.join(" and "),
-                    if facts.known || on_testnet {
-                        ""
-                    } else {
-                        " assumed"
-                    }
-                );
-            }
-            Ok(outcome
-                .with("live", true)
-                .with("refused", false)
-                .with("permissions_read", facts.known)
-                .with("not_enabled", not_enabled.clone())
-                .with("can_options", facts.can_options)
-                .with("can_portfolio_margin", facts.can_portfolio_margin)
-                .with("answered", answered)
-                .with("severity", severity)
-                .with("can_withdraw", facts.can_withdraw)
-                .with("can_trade", facts.can_trade)
-                .with("can_futures", facts.can_futures)
-                .with("can_transfer", facts.can_transfer)
-                .with("ip_restricted", facts.ip_restricted)
-                .with("created", created)
-                .with(
-                    "age_days",
-                    age_days
-                        .map(serde_json::Value::from)
-                        .unwrap_or(serde_json::Value::Null),
-                )
-                .with("reachable_value", dec(value.round_dp(2)))
-                .with("open_positions", positions.len() as u64)
-                .with(
-                    "withdrawable_value",
-                    if facts.can_withdraw {
-                        dec(withdrawable.round_dp(2))
-                    } else {
-                        "0".into()
-                    },
-                )
-                .with("can_margin", facts.can_margin))
+            tell(ctx, &facts, &reach, &screen)?;
+            findings_and_coverage(ctx, &facts, &key)?;
+            record_evidence(ctx, &facts, &reach, &screen, account.as_ref())?;
+            Ok(live_outcome(&facts, &reach, &screen, &unread, answered))
         })
     }
+}
+
+/// What could not be read is said, and the key is treated as live: containment first,
+/// the cancel is attempted whatever triage could not learn. Returns what was read, and
+/// what was not, in words.
+#[allow(clippy::type_complexity)]
+fn treat_as_live(
+    ctx: &StepContext,
+    restrictions: Result<ApiRestrictions, ExchangeError>,
+    account: Result<crate::exchange::SpotAccount, ExchangeError>,
+) -> Result<
+    (
+        Option<ApiRestrictions>,
+        Option<crate::exchange::SpotAccount>,
+        Vec<String>,
+    ),
+    ActionError,
+> {
+    let mut unread: Vec<String> = Vec::new();
+    let restrictions = match restrictions {
+        Ok(r) => Some(r),
+        // Testnets have no /sapi: fall back to what the account says.
+        Err(ExchangeError::NotOnTestnet { .. }) => None,
+        Err(e) => {
+            ctx.note(
+                Level::Alert,
+                format!("Triage could not read the key's permissions ({e}). The key is treated as LIVE with every permission; going on to the cancel."),
+            )?;
+            unread.push("the key's permissions".to_string());
+            None
+        }
+    };
+    let account = match account {
+        Ok(a) => Some(a),
+        Err(e) => {
+            ctx.note(
+                Level::Alert,
+                format!("Triage could not read the spot account ({e}): the spot wallet is left out of the value below; going on to the cancel."),
+            )?;
+            unread.push("the spot account".to_string());
+            None
+        }
+    };
+    Ok((restrictions, account, unread))
+}
+
+/// The triage's evidence table: one row.
+fn record_evidence(
+    ctx: &StepContext,
+    facts: &Facts,
+    reach: &Reach,
+    s: &Screen,
+    account: Option<&crate::exchange::SpotAccount>,
+) -> Result<(), ActionError> {
+    let (key, severity, positions, quote) = (s.key, s.severity, s.positions, s.quote);
+    ctx.evidence(
+        "key-permissions",
+        vec![json!({
+            "key": key,
+            "live": true,
+            "severity": severity,
+            "restrictions": facts.restrictions,
+            "canTrade": account.as_ref().map(|a| a.can_trade),
+            "canWithdraw": account.as_ref().map(|a| a.can_withdraw),
+            "permissions": account.as_ref().map(|a| a.permissions.clone()),
+            "reachableValue": dec(reach.value.round_dp(2)),
+            "openPositions": positions.len(),
+            "quote": quote,
+        })],
+    )
+}
+
+/// A live key's outcome: what it may do and reach; failed when triage could not read
+/// what it may do.
+fn live_outcome(
+    facts: &Facts,
+    reach: &Reach,
+    s: &Screen,
+    unread: &[String],
+    answered: serde_json::Value,
+) -> Outcome {
+    let (severity, can, on_testnet, created, age_days, positions) = (
+        s.severity,
+        s.can,
+        s.on_testnet,
+        s.created,
+        s.age_days,
+        s.positions,
+    );
+    let mut outcome = Outcome::ok(format!(
+        "key is live; severity {severity}; can {}",
+        can.join(", ")
+    ));
+    if !unread.is_empty() {
+        // The run goes on (the cancel comes next), and ends as failed: triage did
+        // not learn what the key may do.
+        outcome.status = crate::report::journal::StepStatus::Failed;
+        outcome.summary = format!(
+            "key treated as live: could not read {}; severity {severity}{}",
+            unread.join(" and "),
+            if facts.known || on_testnet {
+                ""
+            } else {
+                " assumed"
+            }
+        );
+    }
+    outcome
+        .with("live", true)
+        .with("refused", false)
+        .with("permissions_read", facts.known)
+        .with("not_enabled", facts.not_enabled())
+        .with("can_options", facts.can_options)
+        .with("can_portfolio_margin", facts.can_portfolio_margin)
+        .with("answered", answered)
+        .with("severity", severity)
+        .with("can_withdraw", facts.can_withdraw)
+        .with("can_trade", facts.can_trade)
+        .with("can_futures", facts.can_futures)
+        .with("can_transfer", facts.can_transfer)
+        .with("ip_restricted", facts.ip_restricted)
+        .with("created", created)
+        .with(
+            "age_days",
+            age_days
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null),
+        )
+        .with("reachable_value", dec(reach.value.round_dp(2)))
+        .with("open_positions", positions.len() as u64)
+        .with(
+            "withdrawable_value",
+            if facts.can_withdraw {
+                dec(reach.withdrawable.round_dp(2))
+            } else {
+                "0".into()
+            },
+        )
+        .with("can_margin", facts.can_margin)
+}
+
+/// How each liveness endpoint answered this key: verify_revoked takes -2008 as proof of
+/// deletion only from an endpoint that answered it otherwise before.
+fn answered<R, A>(
+    restrictions: &Result<R, ExchangeError>,
+    account: &Result<A, ExchangeError>,
+    on_testnet: bool,
+) -> serde_json::Value {
+    let mut answered = serde_json::Map::new();
+    answered.insert(ACCOUNT_PATH.into(), answer_class(account).into());
+    if !on_testnet {
+        answered.insert(RESTRICTIONS_PATH.into(), answer_class(restrictions).into());
+    }
+    serde_json::Value::Object(answered)
+}
+
+/// What the two liveness reads say: the key is live (or may be: go on with what was
+/// read), or triage is over (a wrong secret, a dead key, a key refused here).
+enum Answer {
+    Live(
+        Result<ApiRestrictions, ExchangeError>,
+        Result<crate::exchange::SpotAccount, ExchangeError>,
+    ),
+    Done(Outcome),
+}
+
+async fn not_live(
+    ctx: &StepContext,
+    restrictions: Result<ApiRestrictions, ExchangeError>,
+    account: Result<crate::exchange::SpotAccount, ExchangeError>,
+    on_testnet: bool,
+    answered: serde_json::Value,
+) -> Result<Answer, ActionError> {
+    let rejection = |r: Option<&ExchangeError>| r.and_then(|e| e.rejection());
+    let r_restrictions = rejection(restrictions.as_ref().err());
+    let r_account = rejection(account.as_ref().err());
+    if r_restrictions == Some(Rejection::BadSignature) {
+        return wrong_secret(ctx, restrictions.expect_err("an error")).map(Answer::Done);
+    }
+    if r_account == Some(Rejection::BadSignature) {
+        return wrong_secret(ctx, account.expect_err("an error")).map(Answer::Done);
+    }
+    // Accepted by one endpoint: live, whatever the other said.
+    if restrictions.is_err() && account.is_err() {
+        let pick = |wanted: &dyn Fn(Rejection) -> bool| {
+            [restrictions.as_ref().err(), account.as_ref().err()]
+                .into_iter()
+                .flatten()
+                .find(|e| e.rejection().is_some_and(wanted))
+        };
+        if let Some(e) = pick(&|r| r == Rejection::NotFound) {
+            return dead_key(ctx, e, answered).await.map(Answer::Done);
+        }
+        if let Some(e) = pick(&|_| true) {
+            return refused_here(ctx, e, answered).await.map(Answer::Done);
+        }
+        // Neither said anything about the key. When nothing answered at all the
+        // exchange is unusable (exit 3); otherwise go on as if the key were live.
+        let got_an_answer = |e: Option<&ExchangeError>| e.is_some_and(|e| e.is_unhelpful_answer());
+        if !got_an_answer(account.as_ref().err())
+            && (on_testnet || !got_an_answer(restrictions.as_ref().err()))
+        {
+            return Err(account.expect_err("an error").into());
+        }
+    }
+    Ok(Answer::Live(restrictions, account))
+}
+
+/// Blast radius: what the key can reach, per wallet, priced from public prices.
+struct Reach {
+    value: rust_decimal::Decimal,
+    by_wallet: std::collections::BTreeMap<&'static str, rust_decimal::Decimal>,
+    /// The spot wallet's value: what a key that may withdraw can take now.
+    withdrawable: rust_decimal::Decimal,
+    unpriced: Vec<String>,
+}
+
+impl Reach {
+    fn price(
+        prices: &Prices,
+        account: Option<&crate::exchange::SpotAccount>,
+        margin: &Result<crate::exchange::MarginAccount, ExchangeError>,
+        usdm: &Result<Vec<crate::exchange::FuturesBalance>, ExchangeError>,
+        coinm: &Result<Vec<crate::exchange::FuturesBalance>, ExchangeError>,
+    ) -> Reach {
+        let mut holdings: Vec<(&'static str, String, rust_decimal::Decimal)> = account
+            .map(|a| a.balances.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|b| ("spot", b.asset.clone(), b.free + b.locked))
+            .collect();
+        if let Ok(m) = margin {
+            holdings.extend(
+                m.user_assets
+                    .iter()
+                    .map(|a| ("margin", a.asset.clone(), a.net_asset)),
+            );
+        }
+        for (wallet, result) in [("usdm", usdm), ("coinm", coinm)] {
+            if let Ok(list) = result {
+                holdings.extend(list.iter().map(|b| (wallet, b.asset.clone(), b.balance)));
+            }
+        }
+        let mut value = rust_decimal::Decimal::ZERO;
+        let mut by_wallet: std::collections::BTreeMap<&'static str, rust_decimal::Decimal> =
+            Default::default();
+        let mut unpriced = Vec::new();
+        for (wallet, asset, amount) in &holdings {
+            if amount.is_zero() {
+                continue;
+            }
+            match prices.value(asset, *amount) {
+                Some(v) => {
+                    value += v;
+                    *by_wallet.entry(wallet).or_default() += v;
+                }
+                None => unpriced.push(format!("{wallet} {asset}")),
+            }
+        }
+        let withdrawable = by_wallet.get("spot").copied().unwrap_or_default();
+        Reach {
+            value,
+            by_wallet,
+            withdrawable,
+            unpriced,
+        }
+    }
+}
+
+/// What the first screen says besides the facts and the reach.
+struct Screen<'a> {
+    key: &'a str,
+    severity: &'static str,
+    created: &'a str,
+    age_days: Option<i64>,
+    can: &'a [&'static str],
+    on_testnet: bool,
+    quote: &'a str,
+    positions: &'a [crate::exchange::Position],
+}
+
+/// One screen: what is happening and how bad it is.
+fn tell(ctx: &StepContext, facts: &Facts, reach: &Reach, s: &Screen) -> Result<(), ActionError> {
+    let Screen {
+        key,
+        severity,
+        created,
+        age_days,
+        can,
+        on_testnet,
+        quote,
+        positions,
+    } = s;
+    let level = if matches!(*severity, "critical" | "high") {
+        Level::Alert
+    } else {
+        Level::Warn
+    };
+    ctx.note(
+        level,
+        format!("Key {key} is LIVE — severity {}", severity.to_uppercase()),
+    )?;
+    ctx.note(
+        Level::Info,
+        format!(
+            "  created {created}{}; {}",
+            age_days
+                .map(|d| format!(" ({d} days ago)"))
+                .unwrap_or_default(),
+            if !facts.known {
+                "IP whitelist unknown (its permissions were not read)"
+            } else if facts.ip_restricted {
+                "restricted to whitelisted IPs"
+            } else {
+                "NO IP whitelist: usable from anywhere"
+            }
+        ),
+    )?;
+    ctx.note(
+        Level::Info,
+        format!(
+            "  it can: {}{}",
+            can.join(", "),
+            if facts.known || *on_testnet {
+                ""
+            } else {
+                " (assumed: its permissions could not be read)"
+            }
+        ),
+    )?;
+    tell_reach(ctx, facts, reach, quote, positions)
+}
+
+/// Where the key may not trade, what it can reach, its open positions.
+fn tell_reach(
+    ctx: &StepContext,
+    facts: &Facts,
+    reach: &Reach,
+    quote: &str,
+    positions: &[crate::exchange::Position],
+) -> Result<(), ActionError> {
+    let not_enabled = facts.not_enabled();
+    if !not_enabled.is_empty() {
+        ctx.note(
+            Level::Info,
+            format!(
+                "  not enabled on this key: {} — it cannot have placed orders there",
+                not_enabled.join(", ")
+            ),
+        )?;
+    }
+    let wallets: Vec<String> = reach
+        .by_wallet
+        .iter()
+        .map(|(w, v)| format!("{w} {}", dec(v.round_dp(2))))
+        .collect();
+    ctx.note(
+        Level::Info,
+        format!(
+            "  reachable value: ≈ {} {quote} ({}){}",
+            dec(reach.value.round_dp(2)),
+            wallets.join(", "),
+            if facts.can_withdraw {
+                format!(
+                    "; ≈ {} {quote} can be withdrawn right now",
+                    dec(reach.withdrawable.round_dp(2))
+                )
+            } else {
+                String::new()
+            }
+        ),
+    )?;
+    if !positions.is_empty() {
+        ctx.note(
+            Level::Info,
+            format!(
+                "  open futures positions: {} ({})",
+                positions.len(),
+                positions
+                    .iter()
+                    .map(super::balances::describe_position)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        )?;
+    }
+    ctx.note(
+        Level::Detail,
+        format!(
+            "  priced from public prices{}",
+            if reach.unpriced.is_empty() {
+                String::new()
+            } else {
+                format!(" (not priced: {})", reach.unpriced.join(", "))
+            }
+        ),
+    )
+}
+
+/// Findings on what the key may do, and the markets respond does not cancel: when the
+/// key may trade there, a person has to look, and the report's coverage says so.
+fn findings_and_coverage(ctx: &StepContext, facts: &Facts, key: &str) -> Result<(), ActionError> {
+    if facts.can_withdraw {
+        ctx.finding(
+            Severity::Critical,
+            "Withdrawals are enabled on the leaked key",
+            json!({"key": key}),
+        )?;
+    }
+    if (facts.can_trade || facts.can_futures || facts.can_options || facts.can_portfolio_margin)
+        && !facts.ip_restricted
+        && facts.known
+    {
+        ctx.finding(
+            Severity::High,
+            "The leaked key can trade and has no IP whitelist",
+            json!({"key": key}),
+        )?;
+    }
+    let mut coverage = Coverage::default();
+    for (enabled, what, api) in [
+        (facts.can_options, "options", "/eapi"),
+        (facts.can_portfolio_margin, "portfolio margin", "/papi"),
+    ] {
+        if !(enabled && facts.known) {
+            continue;
+        }
+        coverage.not_examined(
+            &format!("{what} ({api}) orders and positions"),
+            &format!("{what} trading is ENABLED on this key; respond does not list or cancel there: check in the Binance app"),
+        );
+        ctx.note(
+            Level::Alert,
+            format!("  {what} trading is enabled on this key: respond does not list or cancel {what} orders ({api}) — check them in the Binance app"),
+        )?;
+        ctx.finding(
+            Severity::High,
+            format!("The leaked key may trade {what}, which respond does not cancel: check {what} orders and positions by hand"),
+            json!({"key": key}),
+        )?;
+    }
+    coverage.record(ctx)
 }
 
 /// -1022: the secret does not match the key. That says nothing about whether the key is
@@ -638,17 +791,34 @@ async fn dead_key(
         format!("The leaked key was already rejected at triage ({what})"),
         json!({"code": code}),
     )?;
-    Ok(Outcome::ok(format!("key already rejected: {what}"))
+    Ok(not_live_outcome(
+        format!("key already rejected: {what}"),
+        false,
+        "unknown",
+        answered,
+        code,
+    ))
+}
+
+/// The outcome of a key that is not live here: dead, or `refused` from this machine.
+fn not_live_outcome(
+    summary: String,
+    refused: bool,
+    severity: &str,
+    answered: serde_json::Value,
+    code: Option<i64>,
+) -> Outcome {
+    Outcome::ok(summary)
         .with("live", false)
-        .with("refused", false)
-        .with("severity", "unknown")
+        .with("refused", refused)
+        .with("severity", severity)
         .with("created", "unknown")
         .with("answered", answered)
         .with(
             "rejected_code",
             code.map(serde_json::Value::from)
                 .unwrap_or(serde_json::Value::Null),
-        ))
+        )
 }
 
 /// -2015 (or -2014) at triage: Binance refuses the key from this machine. That is NOT
@@ -691,19 +861,15 @@ async fn refused_here(
         "The leaked key is refused from this machine (-2015) but NOT proven dead: it may still be live from its whitelisted addresses",
         json!({"code": code, "answered": answered}),
     )?;
-    Ok(Outcome::ok(format!(
-        "refused from this machine ({}): NOT proven dead; it may be live from its whitelisted addresses",
-        code.map(|c| c.to_string()).unwrap_or_default()
-    ))
-    .with("live", false)
-    .with("refused", true)
-    .with("severity", "high")
-    .with("created", "unknown")
-    .with("answered", answered)
-    .with(
-        "rejected_code",
-        code.map(serde_json::Value::from)
-            .unwrap_or(serde_json::Value::Null),
+    Ok(not_live_outcome(
+        format!(
+            "refused from this machine ({}): NOT proven dead; it may be live from its whitelisted addresses",
+            code.map(|c| c.to_string()).unwrap_or_default()
+        ),
+        true,
+        "high",
+        answered,
+        code,
     ))
 }
 

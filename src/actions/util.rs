@@ -247,3 +247,12 @@ impl Coverage {
 /// Binance serves futures trade history and universal transfers for the last six
 /// months only.
 pub const SIX_MONTHS_MS: i64 = 183 * 86_400_000;
+
+/// The `quote` input of the steps that value balances: the asset to value them in.
+pub(super) const QUOTE_INPUT: super::InputSpec = super::InputSpec {
+    name: "quote",
+    ty: super::ArgType::Text,
+    required: false,
+    default: Some("USDT"),
+    description: "asset to value balances in",
+};

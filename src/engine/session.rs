@@ -25,6 +25,12 @@ use crate::report::verify::{self, Verdict};
 use crate::report::{self, files};
 use crate::secret::{self, ApiKey, Credentials, Role};
 
+mod observer;
+mod target;
+
+pub use observer::JournalObserver;
+use target::{incident_target, recorded_target, resume_target, target_name, target_of};
+
 /// Inputs as recorded: every declared input with its value (given, else default).
 /// `since` inputs are fixed to an RFC 3339 instant so a resumed run uses the same window.
 pub fn resolve_inputs(
@@ -83,175 +89,6 @@ pub fn resolve_inputs(
     Ok(out)
 }
 
-fn target_name(target: &Target) -> String {
-    match target {
-        Target::Production => "Binance production".into(),
-        Target::Testnet => "Binance testnet".into(),
-        Target::BaseUrl(url) => url.clone(),
-        Target::TestnetAt(url) => format!("{url} (testnet: no /sapi)"),
-        Target::Drill { scenario } => match scenario {
-            Some(path) => format!("simulator (scenario {})", path.display()),
-            None => "simulator (built-in scenario leaked-key)".into(),
-        },
-    }
-}
-
-/// The target as the journal records it: what `resume` goes back to.
-fn recorded_target(target: &Target) -> RecordedTarget {
-    match target {
-        Target::Production => RecordedTarget::Production,
-        Target::Testnet => RecordedTarget::Testnet,
-        Target::BaseUrl(url) => RecordedTarget::BaseUrl { url: url.clone() },
-        Target::TestnetAt(url) => RecordedTarget::TestnetAt { url: url.clone() },
-        Target::Drill { scenario } => RecordedTarget::Drill {
-            // Absolute, so a resume from another folder finds the same scenario.
-            scenario: scenario.as_ref().map(|path| {
-                std::fs::canonicalize(path)
-                    .or_else(|_| std::path::absolute(path))
-                    .unwrap_or_else(|_| path.clone())
-                    .display()
-                    .to_string()
-            }),
-        },
-    }
-}
-
-fn target_of(recorded: &RecordedTarget) -> Target {
-    match recorded {
-        RecordedTarget::Production => Target::Production,
-        RecordedTarget::Testnet => Target::Testnet,
-        RecordedTarget::BaseUrl { url } => Target::BaseUrl(url.clone()),
-        RecordedTarget::TestnetAt { url } => Target::TestnetAt(url.clone()),
-        RecordedTarget::Drill { scenario } => Target::Drill {
-            scenario: scenario.as_ref().map(PathBuf::from),
-        },
-    }
-}
-
-/// Where an incident's requests go now: the target of its latest session that recorded
-/// one (a `--new-base-url` resume moves it), else the words of `run_started`, which is all
-/// that journals from before `target_spec` have.
-fn incident_target(records: &[&Record]) -> Option<RecordedTarget> {
-    let latest = records.iter().rev().find_map(|r| match &r.event {
-        Event::RunResumed {
-            target_spec: Some(spec),
-            ..
-        } => Some(spec.clone()),
-        _ => None,
-    });
-    latest.or_else(|| match records.first().map(|r| &r.event) {
-        Some(Event::RunStarted {
-            target_spec: Some(spec),
-            ..
-        }) => Some(spec.clone()),
-        Some(Event::RunStarted { target, .. }) => target_from_words(target),
-        _ => None,
-    })
-}
-
-/// The inverse of `target_name`, for journals that recorded only the words.
-fn target_from_words(words: &str) -> Option<RecordedTarget> {
-    match words {
-        "Binance production" => Some(RecordedTarget::Production),
-        "Binance testnet" => Some(RecordedTarget::Testnet),
-        "simulator (built-in scenario leaked-key)" => {
-            Some(RecordedTarget::Drill { scenario: None })
-        }
-        _ => {
-            if let Some(path) = words
-                .strip_prefix("simulator (scenario ")
-                .and_then(|rest| rest.strip_suffix(')'))
-            {
-                Some(RecordedTarget::Drill {
-                    scenario: Some(path.to_string()),
-                })
-            } else if let Some(url) = words.strip_suffix(" (testnet: no /sapi)") {
-                Some(RecordedTarget::TestnetAt {
-                    url: url.to_string(),
-                })
-            } else if words.starts_with("http://") || words.starts_with("https://") {
-                Some(RecordedTarget::BaseUrl {
-                    url: words.to_string(),
-                })
-            } else {
-                None
-            }
-        }
-    }
-}
-
-/// The target a resumed incident continues on, and the base URL it moved from when
-/// `--new-base-url` moved it. The journal decides: without target flags the incident goes
-/// on where it started; flags that name another target are a usage error naming both.
-fn resume_target(
-    dir: &Path,
-    recorded: &RecordedTarget,
-    cfg: &RunConfig,
-) -> Result<(Target, Option<String>), Error> {
-    let was = target_name(&target_of(recorded));
-    if let Some(new) = &cfg.new_base_url {
-        let (RecordedTarget::BaseUrl { url } | RecordedTarget::TestnetAt { url }) = recorded else {
-            return Err(Error::usage_hint(
-                format!(
-                    "--new-base-url moves an incident that ran against a base URL; {} ran against {was}",
-                    dir.display()
-                ),
-                format!("resume it without --new-base-url to continue on {was}"),
-            ));
-        };
-        if !same_host(url, new) {
-            return Err(Error::usage_hint(
-                format!(
-                    "--new-base-url {new} is not the same server as {url}, which {} ran against",
-                    dir.display()
-                ),
-                "only the port may differ (a simulator restarted on another port); an incident stays on the exchange it started on",
-            ));
-        }
-        let moved = (new != url).then(|| url.clone());
-        let target = match recorded {
-            RecordedTarget::TestnetAt { .. } => Target::TestnetAt(new.clone()),
-            _ => Target::BaseUrl(new.clone()),
-        };
-        return Ok((target, moved));
-    }
-    if !cfg.target_explicit {
-        return Ok((target_of(recorded), None));
-    }
-    let given = recorded_target(&cfg.target);
-    let same = match (&given, recorded) {
-        // `--drill` alone continues the recorded scenario.
-        (RecordedTarget::Drill { scenario: None }, RecordedTarget::Drill { .. }) => true,
-        (given, recorded) => given == recorded,
-    };
-    if same {
-        return Ok((target_of(recorded), None));
-    }
-    Err(Error::usage_hint(
-        format!(
-            "{} ran against {was}; this command would continue it against {}",
-            dir.display(),
-            target_name(&target_of(&given))
-        ),
-        format!(
-            "an incident stays on the exchange it started on: run `respond resume {}` without --base-url, --testnet or --drill to continue on {was}; if its simulator restarted on another port, add --new-base-url URL",
-            dir.display()
-        ),
-    ))
-}
-
-/// Same scheme, host and path: only the port may differ.
-fn same_host(recorded: &str, new: &str) -> bool {
-    match (reqwest::Url::parse(recorded), reqwest::Url::parse(new)) {
-        (Ok(a), Ok(b)) => {
-            a.scheme() == b.scheme()
-                && a.host_str() == b.host_str()
-                && a.path().trim_end_matches('/') == b.path().trim_end_matches('/')
-        }
-        _ => false,
-    }
-}
-
 /// The leaked key an incident was started with: a resume must be given the same one.
 pub struct ExpectedKey {
     pub masked: String,
@@ -306,225 +143,6 @@ pub struct Keys {
     pub fingerprint: Option<String>,
 }
 
-/// Journals every request the exchange client makes, tagged with its step, as the
-/// answer arrives. Attached to the journal once it exists (the clock is synced first).
-#[derive(Default)]
-pub struct JournalObserver {
-    journal: std::sync::OnceLock<Journal>,
-    operator: std::sync::OnceLock<Arc<dyn Operator>>,
-    /// Whether the journal is attached, and the requests answered before it was (the
-    /// clock check and the warm-up reads beside it), recorded when it is.
-    pending: std::sync::Mutex<(bool, Vec<Event>)>,
-    /// Per API family, until when the operator was last told the run is waiting, so
-    /// many held-back requests make one notice, not one each.
-    told_until: std::sync::Mutex<HashMap<String, std::time::Instant>>,
-    /// Per API family, until when a countdown for a long wait is on screen, so the
-    /// requests sitting out the same 429 or ban make one countdown.
-    counting_until: std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
-}
-
-impl JournalObserver {
-    /// Record from now on, starting with what was answered before (call it once the
-    /// session's opening record is written, so that record stays the first).
-    fn attach(&self, journal: Journal, operator: Arc<dyn Operator>) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = journal.record_all(std::mem::take(&mut pending.1));
-        pending.0 = true;
-        let _ = self.journal.set(journal);
-        let _ = self.operator.set(operator);
-    }
-}
-
-impl RequestObserver for JournalObserver {
-    fn on_request(&self, s: &RequestSummary) {
-        let mut event = Event::Request {
-            step: s.tag.clone(),
-            method: s.method.to_string(),
-            path: s.path.to_string(),
-            query: s.query_without_signature.clone(),
-            status: s.status,
-            code: s.code,
-            weight: s.used_weight,
-            elapsed_ms: s.elapsed_ms,
-            attempt: s.attempt,
-            error: s.error.clone(),
-            sent_at: None,
-        };
-        {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            if !pending.0 {
-                if let Event::Request { sent_at, .. } = &mut event {
-                    let sent = Utc::now() - chrono::Duration::milliseconds(s.elapsed_ms as i64);
-                    *sent_at = Some(sent.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-                }
-                pending.1.push(event);
-                return;
-            }
-        }
-        if let Some(journal) = self.journal.get() {
-            journal.record_or_mark(event);
-        }
-    }
-
-    /// Say what the run waits for (nothing a network call does may leave the operator
-    /// without feedback), once per wait and family.
-    fn on_wait(&self, wait: &crate::exchange::Wait) {
-        let family = format!("{:?}", wait.family).to_lowercase();
-        let until = std::time::Instant::now() + wait.duration;
-        {
-            let mut told = self.told_until.lock().unwrap_or_else(|p| p.into_inner());
-            if told
-                .get(&family)
-                .is_some_and(|t| *t + std::time::Duration::from_secs(1) >= until)
-            {
-                return;
-            }
-            told.insert(family.clone(), until);
-        }
-        let why = match wait.reason {
-            WaitReason::Budget => "the request-weight budget for this window is spent (respond paces itself rather than be refused)".to_string(),
-            reason => format!("{} until {}", limit_words(reason, wait.family), utc(wait.until)),
-        };
-        let message = format!(
-            "waiting {}s before more /{family} requests ({}): {why}; the run goes on by itself",
-            wait.duration.as_secs_f32().ceil(),
-            wait.path
-        );
-        if let Some(operator) = self.operator.get() {
-            operator.say(Level::Info, &message);
-        }
-        if let Some(journal) = self.journal.get() {
-            journal.record_or_mark(Event::Note {
-                step: None,
-                level: "info".into(),
-                message,
-            });
-        }
-    }
-
-    /// An evidence read sits out a 429 or a ban longer than the client's limit: say so
-    /// (what, which pool, until when, in UTC), journal it, and keep a countdown on
-    /// screen until the wait ends or the run is interrupted (the guard is dropped).
-    fn on_long_wait(&self, wait: &crate::exchange::Wait) -> Box<dyn Send> {
-        let family = format!("{:?}", wait.family).to_lowercase();
-        let pool = pool_words(wait.family);
-        {
-            let mut counting = self
-                .counting_until
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if counting
-                .get(pool)
-                .is_some_and(|t| *t + chrono::Duration::seconds(1) >= wait.until)
-            {
-                return Box::new(());
-            }
-            counting.insert(pool.to_string(), wait.until);
-        }
-        let what = limit_words(wait.reason, wait.family);
-        let until = utc(wait.until);
-        let message = format!(
-            "waiting {} until {until} for evidence from /{family} ({}): {what}; evidence reads wait for it to end, the run goes on by itself (Ctrl-C stops it; `respond resume` finishes the incident later)",
-            duration_words(wait.duration),
-            wait.path
-        );
-        if let Some(journal) = self.journal.get() {
-            journal.record_or_mark(Event::Note {
-                step: None,
-                level: "warn".into(),
-                message: message.clone(),
-            });
-        }
-        let Some(operator) = self.operator.get() else {
-            return Box::new(());
-        };
-        operator.say(Level::Warn, &message);
-        let short = wait_reason_short(wait.reason);
-        let label = move |left: std::time::Duration| {
-            format!(
-                "waiting for the {short} on {pool} to end at {until}: {} left",
-                duration_words(left)
-            )
-        };
-        let progress = operator.progress(&label(wait.duration), None);
-        let deadline = std::time::Instant::now() + wait.duration;
-        let ticker = tokio::runtime::Handle::try_current().ok().map(|rt| {
-            let progress = progress.clone();
-            rt.spawn(async move {
-                loop {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    progress.set_message(label(left));
-                    if left.is_zero() {
-                        break;
-                    }
-                }
-            })
-        });
-        Box::new(Countdown { ticker, progress })
-    }
-}
-
-/// A long wait's countdown on screen; gone when dropped.
-struct Countdown {
-    ticker: Option<tokio::task::JoinHandle<()>>,
-    progress: operator::Progress,
-}
-
-impl Drop for Countdown {
-    fn drop(&mut self) {
-        if let Some(ticker) = self.ticker.take() {
-            ticker.abort();
-        }
-        self.progress.finish_and_clear();
-    }
-}
-
-/// What holds a pool back, in words.
-fn limit_words(reason: WaitReason, family: crate::exchange::Family) -> String {
-    let pool = pool_words(family);
-    match reason {
-        WaitReason::Budget => "the request-weight budget for this window is spent".into(),
-        WaitReason::RateLimited => {
-            format!("Binance answered 429 (too many requests) on {pool} and asked to wait")
-        }
-        WaitReason::Banned => format!("Binance has banned this IP on {pool} (HTTP 418)"),
-    }
-}
-
-/// The weight pool a family counts against, as the operator reads it: `/fapi` and
-/// `/dapi` are one pool, and a ban on one is a ban on both.
-fn pool_words(family: crate::exchange::Family) -> &'static str {
-    use crate::exchange::Family;
-    match family.pool() {
-        Family::Api => "/api",
-        Family::Sapi => "/sapi",
-        Family::Fapi | Family::Dapi => "/fapi + /dapi",
-    }
-}
-
-fn wait_reason_short(reason: WaitReason) -> &'static str {
-    match reason {
-        WaitReason::Budget => "weight budget",
-        WaitReason::RateLimited => "429 rate limit",
-        WaitReason::Banned => "418 IP ban",
-    }
-}
-
-fn utc(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-/// `1h 02m 03s`, `2m 05s`, `7s`.
-fn duration_words(d: std::time::Duration) -> String {
-    let s = d.as_secs() + u64::from(d.subsec_millis() > 0);
-    match (s / 3600, s % 3600 / 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m {s:02}s"),
-        (h, m, s) => format!("{h}h {m:02}m {s:02}s"),
-    }
-}
-
 /// Build the exchange clients a playbook needs: credentials, endpoints, dry-run, and
 /// the server clock — measured before any folder is created, so an unreachable
 /// exchange is exit 3 with nothing left behind.
@@ -544,7 +162,54 @@ pub async fn connect(
         before_sending(None)?;
         return Ok((Services::default(), Keys::default()));
     }
-    let (endpoints, leaked, responder, drill) = match &cfg.target {
+    let (endpoints, leaked, responder, drill) = credentials(playbook, cfg, person).await?;
+    // The caller's last word on the credentials (the key a resumed incident is about;
+    // no other process handling this key), before anything is sent.
+    before_sending(leaked.as_ref())?;
+    let fingerprint = leaked.as_ref().map(|c| c.key.fingerprint());
+    let client = Client::new(client_config(cfg, endpoints, leaked, observer))?;
+    // The first reads go out with the clock check, not after it: they are signed with
+    // this machine's clock (a -1021 resyncs and retries once).
+    let warm = warm_up
+        .map(|registry| {
+            client.sign_with_local_clock_until_synced();
+            start_warm_ups(playbook, registry, &client)
+        })
+        .unwrap_or_default();
+    if let Err(e) = client.sync_time().await {
+        for handle in warm.values() {
+            handle.abort();
+        }
+        return Err(e.into());
+    }
+    let responder_client = responder.map(|r| client.with_credentials(Some(r)));
+    let keys = Keys {
+        leaked: client.key_masked(),
+        responder: responder_client.as_ref().and_then(|c| c.key_masked()),
+        fingerprint,
+    };
+    let services = Services {
+        leaked: Some(client),
+        responder: responder_client,
+        drill: drill.map(|d| d as Arc<dyn crate::engine::DrillControl>),
+        leaked_dead: Default::default(),
+        warm: std::sync::Mutex::new(warm),
+    };
+    Ok((services, keys))
+}
+
+/// The endpoints, the leaked and responder keys, and the drill's simulator if any.
+type Reached = (
+    Endpoints,
+    Option<Credentials>,
+    Option<Credentials>,
+    Option<Arc<crate::engine::drill::Drill>>,
+);
+
+/// Where the run's requests go and with which keys: a drill's simulator and its keys,
+/// or the target's endpoints and the credentials `secret::load` finds.
+async fn credentials(playbook: &Playbook, cfg: &RunConfig, person: bool) -> Result<Reached, Error> {
+    Ok(match &cfg.target {
         Target::Drill { scenario } => {
             // The responder key reads evidence once the leaked key is deleted, which only
             // a manual step (or a step acting as the responder) leads to.
@@ -588,11 +253,16 @@ pub async fn connect(
             )?;
             (endpoints, Some(leaked), responder, None)
         }
-    };
-    // The caller's last word on the credentials (the key a resumed incident is about;
-    // no other process handling this key), before anything is sent.
-    before_sending(leaked.as_ref())?;
-    let fingerprint = leaked.as_ref().map(|c| c.key.fingerprint());
+    })
+}
+
+/// The client's settings from the command line.
+fn client_config(
+    cfg: &RunConfig,
+    endpoints: Endpoints,
+    leaked: Option<Credentials>,
+    observer: Arc<JournalObserver>,
+) -> ClientConfig {
     let mut config = ClientConfig::new(endpoints);
     config.credentials = leaked;
     config.recv_window_ms = cfg.recv_window_ms;
@@ -603,35 +273,7 @@ pub async fn connect(
     config.timeout = cfg.request_timeout;
     config.retry.max_rate_limit_wait = cfg.max_rate_limit_wait;
     config.observer = Some(observer);
-    let client = Client::new(config)?;
-    // The first reads go out with the clock check, not after it: they are signed with
-    // this machine's clock (a -1021 resyncs and retries once).
-    let warm = warm_up
-        .map(|registry| {
-            client.sign_with_local_clock_until_synced();
-            start_warm_ups(playbook, registry, &client)
-        })
-        .unwrap_or_default();
-    if let Err(e) = client.sync_time().await {
-        for handle in warm.values() {
-            handle.abort();
-        }
-        return Err(e.into());
-    }
-    let responder_client = responder.map(|r| client.with_credentials(Some(r)));
-    let keys = Keys {
-        leaked: client.key_masked(),
-        responder: responder_client.as_ref().and_then(|c| c.key_masked()),
-        fingerprint,
-    };
-    let services = Services {
-        leaked: Some(client),
-        responder: responder_client,
-        drill: drill.map(|d| d as Arc<dyn crate::engine::DrillControl>),
-        leaked_dead: Default::default(),
-        warm: std::sync::Mutex::new(warm),
-    };
-    Ok((services, keys))
+    config
 }
 
 /// Start the warm-up reads of the run's first steps (up to the first manual step, the
@@ -692,27 +334,11 @@ pub async fn run(
     // Another respond process handling an incident of this key right now: say who and
     // start nothing (before anything is sent), unless a separate incident was asked for.
     let mut found = None;
-    let look_for_previous = !cfg.drill() && !cfg.new_incident;
     let (services, keys) = connect(
         playbook,
         cfg,
         observer.clone(),
-        |leaked| {
-            let Some(leaked) = leaked.filter(|_| look_for_previous) else {
-                return Ok(());
-            };
-            match unfinished_incident(&cfg.report_dir, &playbook.name, &leaked.key, cfg.dry_run) {
-                Some(Unfinished::Held { dir, holder }) => Err(Error::Busy {
-                    dir,
-                    holder: holder.map(Box::new),
-                    new_incident_hint: true,
-                }),
-                other => {
-                    found = other;
-                    Ok(())
-                }
-            }
-        },
+        |leaked| look_for_previous(cfg, &playbook.name, leaked, &mut found),
         Some(registry),
         policy(cfg, operator.as_ref()).asks(Question::Secret),
     )
@@ -728,79 +354,22 @@ pub async fn run(
         target: its_target,
     }) = found
     {
-        if its_target.as_ref() != Some(&target_spec) {
-            let elsewhere = its_target
-                .map(|t| target_name(&target_of(&t)))
-                .unwrap_or_else(|| "an exchange it does not name".into());
-            operator.say(Level::Warn, &format!(
-                "an unfinished incident of this key is in {}, against {elsewhere}, not {}: starting a new one here (continue the old one with `respond resume {}`, which goes back to {elsewhere})",
-                previous.display(), target_name(&cfg.target), previous.display()
-            ));
-        } else {
-            let question = format!(
-                "An unfinished incident of this key is in {}. Resume it instead of starting a new one?",
-                previous.display()
-            );
-            let resume_it = if policy(cfg, operator.as_ref()).asks(Question::Resume) {
-                let prompt = crate::operator::Prompt {
-                    kind: crate::operator::PromptKind::Question,
-                    step: "resume",
-                    title: "Unfinished incident",
-                    body: "",
-                    question: &question,
-                    default_yes: false,
-                };
-                let op = operator.clone();
-                tokio::task::block_in_place(|| op.ask(&prompt)) == crate::operator::Answer::Yes
-            } else {
-                operator.say(Level::Warn, &format!("an unfinished incident of this key is in {}; starting a new one (continue the old one with `respond resume {}`)", previous.display(), previous.display()));
-                false
-            };
-            if resume_it {
-                drop(services);
-                return resume(&previous, registry, cfg, operator, interrupt).await;
-            }
+        if resume_instead(cfg, operator.as_ref(), &previous, its_target, &target_spec) {
+            drop(services);
+            return resume(&previous, registry, cfg, operator, interrupt).await;
         }
     }
 
-    let mut name = format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), playbook.name);
-    if cfg.drill() {
-        name.push_str("-drill");
-    }
-    if cfg.dry_run {
-        name.push_str("-dry-run");
-    }
-    let dir = files::create_incident_dir(&cfg.report_dir, &name)
-        .map_err(|e| Error::io("cannot create the incident folder in", &cfg.report_dir, e))?;
-    // This process is the incident's one writer for as long as it lives.
-    let who = operator::who(cfg.operator.as_deref());
-    let lock = take_lock(&dir, &who, &playbook.name)?;
-    let copy = dir.join(report::PLAYBOOK_COPY);
-    files::write_atomic(&copy, playbook.text.as_bytes())
-        .map_err(|e| Error::io("cannot write", &copy, e))?;
-    let journal_path = dir.join(journal::JOURNAL_FILE);
-    let journal = Journal::create(
-        &journal_path,
-        journal::genesis_hash(&playbook.text, &inputs),
+    let (dir, lock, journal, who) = open_incident(
+        playbook,
+        cfg,
+        started_at,
+        &inputs,
+        &services,
+        &keys,
+        signer.as_ref(),
+        target_spec,
     )?;
-    wire_journal(&journal, cfg, &services);
-    journal.record(Event::RunStarted {
-        playbook: playbook.name.clone(),
-        origin: playbook.origin.clone(),
-        playbook_sha256: journal::sha256_hex(playbook.text.as_bytes()),
-        inputs: inputs.clone(),
-        dry_run: cfg.dry_run,
-        drill: cfg.drill(),
-        yes: cfg.yes,
-        target: target_name(&cfg.target),
-        key: key_masked.clone(),
-        responder_key: keys.responder.clone(),
-        signing_key: signer.as_ref().map(|k| k.public()),
-        target_spec: Some(target_spec),
-        key_fingerprint: keys.fingerprint.clone(),
-        operator: who.clone(),
-        respond_version: env!("CARGO_PKG_VERSION").to_string(),
-    })?;
     // Requests answered before the journal existed follow its opening record.
     observer.attach(journal.clone(), operator.clone());
 
@@ -832,6 +401,123 @@ pub async fn run(
     Ok(session)
 }
 
+/// An earlier incident of the leaked key and this playbook: one another process holds is
+/// refused (exit 4), an unfinished one nobody holds goes to `found`. Not looked for in a
+/// drill, nor when a separate incident was asked for.
+fn look_for_previous(
+    cfg: &RunConfig,
+    playbook: &str,
+    leaked: Option<&Credentials>,
+    found: &mut Option<Unfinished>,
+) -> Result<(), Error> {
+    let Some(leaked) = leaked.filter(|_| !cfg.drill() && !cfg.new_incident) else {
+        return Ok(());
+    };
+    match unfinished_incident(&cfg.report_dir, playbook, &leaked.key, cfg.dry_run) {
+        Some(Unfinished::Held { dir, holder }) => Err(Error::Busy {
+            dir,
+            holder: holder.map(Box::new),
+            new_incident_hint: true,
+        }),
+        other => {
+            *found = other;
+            Ok(())
+        }
+    }
+}
+
+/// Whether to continue the unfinished incident in `previous` rather than start a new
+/// one: asked when the policy lets a person answer, else a new one is started and the
+/// operator told. An incident of another exchange is never continued here.
+fn resume_instead(
+    cfg: &RunConfig,
+    operator: &dyn Operator,
+    previous: &Path,
+    its_target: Option<RecordedTarget>,
+    target_spec: &RecordedTarget,
+) -> bool {
+    if its_target.as_ref() != Some(target_spec) {
+        let elsewhere = its_target
+            .map(|t| target_name(&target_of(&t)))
+            .unwrap_or_else(|| "an exchange it does not name".into());
+        operator.say(Level::Warn, &format!(
+                "an unfinished incident of this key is in {}, against {elsewhere}, not {}: starting a new one here (continue the old one with `respond resume {}`, which goes back to {elsewhere})",
+                previous.display(), target_name(&cfg.target), previous.display()
+            ));
+        false
+    } else {
+        let question = format!(
+            "An unfinished incident of this key is in {}. Resume it instead of starting a new one?",
+            previous.display()
+        );
+        if policy(cfg, operator).asks(Question::Resume) {
+            let prompt = crate::operator::Prompt {
+                kind: crate::operator::PromptKind::Question,
+                step: "resume",
+                title: "Unfinished incident",
+                body: "",
+                question: &question,
+                default_yes: false,
+            };
+            tokio::task::block_in_place(|| operator.ask(&prompt)) == crate::operator::Answer::Yes
+        } else {
+            operator.say(Level::Warn, &format!("an unfinished incident of this key is in {}; starting a new one (continue the old one with `respond resume {}`)", previous.display(), previous.display()));
+            false
+        }
+    }
+}
+
+/// A new incident: its folder, its lock, the playbook's copy, and a journal opened with
+/// `run_started`. Returns the folder, the lock, the journal and who runs it.
+#[allow(clippy::too_many_arguments)]
+fn open_incident(
+    playbook: &Playbook,
+    cfg: &RunConfig,
+    started_at: DateTime<Utc>,
+    inputs: &BTreeMap<String, String>,
+    services: &Services,
+    keys: &Keys,
+    signer: Option<&OperatorKey>,
+    target_spec: RecordedTarget,
+) -> Result<(PathBuf, IncidentLock, Journal, String), Error> {
+    let mut name = format!("{}-{}", started_at.format("%Y%m%dT%H%M%SZ"), playbook.name);
+    if cfg.drill() {
+        name.push_str("-drill");
+    }
+    if cfg.dry_run {
+        name.push_str("-dry-run");
+    }
+    let dir = files::create_incident_dir(&cfg.report_dir, &name)
+        .map_err(|e| Error::io("cannot create the incident folder in", &cfg.report_dir, e))?;
+    // This process is the incident's one writer for as long as it lives.
+    let who = operator::who(cfg.operator.as_deref());
+    let lock = take_lock(&dir, &who, &playbook.name)?;
+    let copy = dir.join(report::PLAYBOOK_COPY);
+    files::write_atomic(&copy, playbook.text.as_bytes())
+        .map_err(|e| Error::io("cannot write", &copy, e))?;
+    let journal_path = dir.join(journal::JOURNAL_FILE);
+    let journal = Journal::create(&journal_path, journal::genesis_hash(&playbook.text, inputs))?;
+    wire_journal(&journal, cfg, services);
+    journal.record(Event::RunStarted {
+        playbook: playbook.name.clone(),
+        origin: playbook.origin.clone(),
+        playbook_sha256: journal::sha256_hex(playbook.text.as_bytes()),
+        inputs: inputs.clone(),
+        dry_run: cfg.dry_run,
+        drill: cfg.drill(),
+        yes: cfg.yes,
+        target: target_name(&cfg.target),
+        key: keys.leaked.clone(),
+        responder_key: keys.responder.clone(),
+        signing_key: signer.map(|k| k.public()),
+        target_spec: Some(target_spec),
+        key_fingerprint: keys.fingerprint.clone(),
+        operator: who.clone(),
+        respond_version: env!("CARGO_PKG_VERSION").to_string(),
+    })?;
+    Ok((dir, lock, journal, who))
+}
+
 /// Take the incident's lock for this process, or say who holds it (exit 4).
 fn take_lock(dir: &Path, who: &str, command: &str) -> Result<IncidentLock, Error> {
     IncidentLock::acquire(dir, &Holder::me(who, command)).map_err(|e| match e {
@@ -856,47 +542,110 @@ pub async fn resume(
 ) -> Result<SessionResult, Error> {
     let journal_path = dir.join(journal::JOURNAL_FILE);
     let who = operator::who(cfg.operator.as_deref());
-    if !journal_path.is_file() {
-        // A run that has just taken its folder holds the lock a moment before its
-        // journal exists: that is a busy incident, not a wrong folder.
-        if dir.join(lock::LOCK_FILE).is_file() {
-            drop(take_lock(dir, &who, "resume")?);
-        }
-        return Err(Error::usage_hint(
-            format!(
-                "{} is not an incident folder: it has no {}",
-                dir.display(),
-                journal::JOURNAL_FILE
-            ),
-            "give the folder a run printed, e.g. incidents/20261124T031502Z-compromised",
-        ));
-    }
-    // One writer per incident: nothing is read, repaired, appended or sent while
-    // another process holds it.
-    let lock = take_lock(dir, &who, "resume")?;
-    match verify::verify_dir(dir).map_err(Error::Internal)? {
-        Verdict::Altered { line, reason } => {
-            return Err(Error::Tampered {
-                dir: dir.to_path_buf(),
-                line,
-                reason,
-            });
-        }
-        Verdict::Intact { .. } => {}
-    }
-    let read =
-        journal::read(&journal_path).map_err(|e| Error::io("cannot read", &journal_path, e))?;
-    if read.torn_tail.is_some() {
-        // The torn bytes were never part of the record; cut them so appends stay whole lines.
-        let keep: usize = read.lines.iter().map(|l| l.text.len() + 1).sum();
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&journal_path)
-            .map_err(|e| Error::io("cannot open", &journal_path, e))?;
-        file.set_len(keep as u64)
-            .map_err(|e| Error::io("cannot repair", &journal_path, e))?;
-    }
+    let (lock, read) = open_for_resume(dir, &journal_path, &who)?;
     let records: Vec<&Record> = read.records().collect();
+    let Started {
+        inputs,
+        expected,
+        target,
+        moved_from,
+    } = started(dir, &records, cfg)?;
+    let cfg = &RunConfig {
+        target,
+        ..cfg.clone()
+    };
+    let playbook = playbook_copy(dir, registry)?;
+    let signer = signer(cfg)?;
+    let finished = finished_steps(&records);
+    let state = super::step::RunState::from_records(&records);
+    let observer = Arc::new(JournalObserver::default());
+    let (services, keys) = connect(
+        &playbook,
+        cfg,
+        observer.clone(),
+        |leaked| match (&expected, leaked) {
+            (Some(expected), Some(leaked)) => check_key(Some(dir), leaked, expected),
+            _ => Ok(()),
+        },
+        None,
+        policy(cfg, operator.as_ref()).asks(Question::Secret),
+    )
+    .await?;
+    if known_dead(&state) {
+        services
+            .leaked_dead
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    let last = read.lines.last().expect("verified: at least one line");
+    let journal = Journal::append_to(&journal_path, records.len() as u64, &last.text)?;
+    wire_journal(&journal, cfg, &services);
+    record_unclean_end(&journal, &records)?;
+    journal.record(Event::RunResumed {
+        operator: who.clone(),
+        dry_run: cfg.dry_run,
+        yes: cfg.yes,
+        respond_version: env!("CARGO_PKG_VERSION").to_string(),
+        signing_key: signer.as_ref().map(|k| k.public()),
+        target: Some(target_name(&cfg.target)),
+        target_spec: Some(recorded_target(&cfg.target)),
+        moved_from: moved_from.clone(),
+    })?;
+    observer.attach(journal.clone(), operator.clone());
+    say_moved(operator.as_ref(), moved_from.as_deref(), cfg);
+    let shared = shared(
+        cfg,
+        journal,
+        operator,
+        dir.to_path_buf(),
+        Utc::now(),
+        keys.leaked,
+        &who,
+        services,
+        state,
+    );
+    let mut session = walk(
+        &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed", signer,
+    )
+    .await?;
+    session.lock = Some(lock);
+    Ok(session)
+}
+
+/// The playbook as the incident folder keeps it.
+fn playbook_copy(dir: &Path, registry: &Registry) -> Result<Playbook, Error> {
+    let path = dir.join(report::PLAYBOOK_COPY);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+    Playbook::parse(&text, &path.display().to_string(), registry).map_err(Error::Invalid)
+}
+
+/// An incident moved with `--new-base-url`: said once the journal records it.
+fn say_moved(operator: &dyn Operator, moved_from: Option<&str>, cfg: &RunConfig) {
+    if let Some(from) = moved_from {
+        operator.say(
+            Level::Warn,
+            &format!(
+                "this incident ran against {from}; it goes on against {} (--new-base-url), as the journal now records",
+                target_name(&cfg.target)
+            ),
+        );
+    }
+}
+
+/// How a resumed incident started, as its journal recorded it.
+struct Started {
+    inputs: BTreeMap<String, String>,
+    /// The key it is about, when it names one.
+    expected: Option<ExpectedKey>,
+    /// The exchange it goes on against.
+    target: Target,
+    /// The exchange it ran against before `--new-base-url`, when moved.
+    moved_from: Option<String>,
+}
+
+/// The incident's `run_started`: the same dry-run-ness as this command, and the exchange
+/// it goes on against (its own, whatever the defaults, unless moved).
+fn started(dir: &Path, records: &[&Record], cfg: &RunConfig) -> Result<Started, Error> {
     let Some(Event::RunStarted {
         inputs,
         dry_run,
@@ -918,73 +667,95 @@ pub async fn resume(
             format!("resume it {flag}, the way it started"),
         ));
     }
-    // The incident goes on against the exchange it started on, whatever the defaults.
-    let Some(recorded) = incident_target(&records) else {
+    let Some(recorded) = incident_target(records) else {
         return Err(Error::Internal(format!(
             "{} does not record which exchange it ran against",
-            journal_path.display()
+            dir.join(journal::JOURNAL_FILE).display()
         )));
     };
     let (target, moved_from) = resume_target(dir, &recorded, cfg)?;
-    let cfg = &RunConfig {
+    Ok(Started {
+        inputs: inputs.clone(),
+        expected: key.as_ref().map(|masked| ExpectedKey {
+            masked: masked.clone(),
+            fingerprint: key_fingerprint.clone(),
+        }),
         target,
-        ..cfg.clone()
-    };
-    let expected = key.as_ref().map(|masked| ExpectedKey {
-        masked: masked.clone(),
-        fingerprint: key_fingerprint.clone(),
-    });
-    let text = std::fs::read_to_string(dir.join(report::PLAYBOOK_COPY))
-        .map_err(|e| Error::io("cannot read", dir.join(report::PLAYBOOK_COPY), e))?;
-    let playbook = Playbook::parse(
-        &text,
-        &dir.join(report::PLAYBOOK_COPY).display().to_string(),
-        registry,
-    )
-    .map_err(Error::Invalid)?;
-    let signer = signer(cfg)?;
-    let finished = finished_steps(&records);
-    let state = super::step::RunState::from_records(&records);
-    let inputs = inputs.clone();
-    let observer = Arc::new(JournalObserver::default());
-    let (services, keys) = connect(
-        &playbook,
-        cfg,
-        observer.clone(),
-        |leaked| match (&expected, leaked) {
-            (Some(expected), Some(leaked)) => check_key(Some(dir), leaked, expected),
-            _ => Ok(()),
-        },
-        None,
-        policy(cfg, operator.as_ref()).asks(Question::Secret),
-    )
-    .await?;
-    // Dead at triage, or proven dead after the deletion: reads after the resume use the
-    // responder key from the start (a deep scan would otherwise spend a request per
-    // symbol learning it again).
+        moved_from,
+    })
+}
+
+/// The incident folder taken for a resume: its lock held, its chain verified, a torn
+/// last line cut. Returns the lock and the journal as read.
+fn open_for_resume(
+    dir: &Path,
+    journal_path: &Path,
+    who: &str,
+) -> Result<(IncidentLock, journal::ReadJournal), Error> {
+    if !journal_path.is_file() {
+        // A run that has just taken its folder holds the lock a moment before its
+        // journal exists: that is a busy incident, not a wrong folder.
+        if dir.join(lock::LOCK_FILE).is_file() {
+            drop(take_lock(dir, who, "resume")?);
+        }
+        return Err(Error::usage_hint(
+            format!(
+                "{} is not an incident folder: it has no {}",
+                dir.display(),
+                journal::JOURNAL_FILE
+            ),
+            "give the folder a run printed, e.g. incidents/20261124T031502Z-compromised",
+        ));
+    }
+    // One writer per incident: nothing is read, repaired, appended or sent while
+    // another process holds it.
+    let lock = take_lock(dir, who, "resume")?;
+    match verify::verify_dir(dir).map_err(Error::Internal)? {
+        Verdict::Altered { line, reason } => {
+            return Err(Error::Tampered {
+                dir: dir.to_path_buf(),
+                line,
+                reason,
+            });
+        }
+        Verdict::Intact { .. } => {}
+    }
+    let read =
+        journal::read(journal_path).map_err(|e| Error::io("cannot read", journal_path, e))?;
+    if read.torn_tail.is_some() {
+        // The torn bytes were never part of the record; cut them so appends stay whole lines.
+        let keep: usize = read.lines.iter().map(|l| l.text.len() + 1).sum();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(journal_path)
+            .map_err(|e| Error::io("cannot open", journal_path, e))?;
+        file.set_len(keep as u64)
+            .map_err(|e| Error::io("cannot repair", journal_path, e))?;
+    }
+    Ok((lock, read))
+}
+
+/// Dead at triage, or proven dead after the deletion: reads after the resume use the
+/// responder key from the start (a deep scan would otherwise spend a request per symbol
+/// learning it again).
+fn known_dead(state: &super::step::RunState) -> bool {
     let proven_dead = state
         .outputs_by_action
         .get("binance.verify_revoked")
         .and_then(|o| o.get("verdict"))
         .and_then(|v| v.as_str())
         .is_some_and(|v| v == "dead");
-    if proven_dead
+    proven_dead
         || state
             .outputs_by_action
             .get("binance.key_permissions")
             .and_then(|o| o.get("live"))
             == Some(&serde_json::Value::Bool(false))
-    {
-        services
-            .leaked_dead
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-    }
+}
 
-    let last = read.lines.last().expect("verified: at least one line");
-    let journal = Journal::append_to(&journal_path, records.len() as u64, &last.text)?;
-    wire_journal(&journal, cfg, &services);
-    // A session that ended without recording how (killed, crashed, power lost) is
-    // recorded as interrupted now, so the report tells the whole story.
+/// A session that ended without recording how (killed, crashed, power lost) is recorded
+/// as interrupted now, so the report tells the whole story.
+fn record_unclean_end(journal: &Journal, records: &[&Record]) -> Result<(), Error> {
     let unclean = records
         .iter()
         .rev()
@@ -1004,43 +775,7 @@ pub async fn resume(
             .record(Event::Interrupted { signal: "unrecorded (the process ended without recording why: killed, crashed or lost power)".into(), step })
             ?;
     }
-    journal.record(Event::RunResumed {
-        operator: who.clone(),
-        dry_run: cfg.dry_run,
-        yes: cfg.yes,
-        respond_version: env!("CARGO_PKG_VERSION").to_string(),
-        signing_key: signer.as_ref().map(|k| k.public()),
-        target: Some(target_name(&cfg.target)),
-        target_spec: Some(recorded_target(&cfg.target)),
-        moved_from: moved_from.clone(),
-    })?;
-    observer.attach(journal.clone(), operator.clone());
-    if let Some(from) = &moved_from {
-        operator.say(
-            Level::Warn,
-            &format!(
-                "this incident ran against {from}; it goes on against {} (--new-base-url), as the journal now records",
-                target_name(&cfg.target)
-            ),
-        );
-    }
-    let shared = shared(
-        cfg,
-        journal,
-        operator,
-        dir.to_path_buf(),
-        Utc::now(),
-        keys.leaked,
-        &who,
-        services,
-        state,
-    );
-    let mut session = walk(
-        &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed", signer,
-    )
-    .await?;
-    session.lock = Some(lock);
-    Ok(session)
+    Ok(())
 }
 
 /// What `respond compromised` finds of an earlier incident of the same key.
@@ -1353,23 +1088,4 @@ fn closing_summary(
             &report.chain_head[..report.chain_head.len().min(16)]
         ),
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::exchange::Family;
-
-    #[test]
-    fn long_waits_read_as_a_pool_and_a_countdown() {
-        let d = std::time::Duration::from_millis;
-        assert_eq!(duration_words(d(2_100)), "3s");
-        assert_eq!(duration_words(d(125_000)), "2m 05s");
-        assert_eq!(duration_words(d(3_723_000)), "1h 02m 03s");
-        assert_eq!(pool_words(Family::Dapi), pool_words(Family::Fapi));
-        assert_eq!(
-            limit_words(WaitReason::Banned, Family::Dapi),
-            "Binance has banned this IP on /fapi + /dapi (HTTP 418)"
-        );
-    }
 }

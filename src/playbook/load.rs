@@ -195,40 +195,8 @@ pub(super) fn parse(
         return Err(cx.diags);
     };
 
-    match fields.get("version") {
-        None => cx.error(root.pos, "missing `version: 1`"),
-        Some((_, v)) if matches!(&v.value, Value::Str(s) if s.trim() == "1") => cx.error(
-            v.pos,
-            "`version` must be the number 1, not the string \"1\": write `version: 1` without quotes",
-        ),
-        Some((_, v)) if v.value != Value::Int(1) => cx.error(
-            v.pos,
-            format!(
-                "unsupported version {}; this respond reads `version: 1`",
-                v.as_scalar_text().unwrap_or_default()
-            ),
-        ),
-        Some(_) => {}
-    }
-    let name = match fields.get("name") {
-        None => {
-            cx.error(
-                root.pos,
-                "missing `name:` (lowercase letters, digits and dashes)",
-            );
-            String::new()
-        }
-        Some((_, n)) => {
-            let name = cx.string(n, "`name`").unwrap_or_default();
-            if !name.is_empty() && !valid_id(&name) {
-                cx.error(
-                    n.pos,
-                    format!("name `{name}` must be lowercase letters, digits, `-` or `_`"),
-                );
-            }
-            name
-        }
-    };
+    check_version(&mut cx, fields.get("version").map(|(_, v)| *v), root.pos);
+    let name = playbook_name(&mut cx, fields.get("name").map(|(_, n)| *n), root.pos);
     let title = fields
         .get("title")
         .and_then(|(_, n)| cx.string(n, "`title`"));
@@ -240,25 +208,12 @@ pub(super) fn parse(
         .get("inputs")
         .map(|(_, n)| parse_inputs(&mut cx, n))
         .unwrap_or_default();
-
-    let mut steps = Vec::new();
-    match fields.get("steps") {
-        None => cx.error(root.pos, "missing `steps:` (a list of steps)"),
-        Some((_, node)) => match &node.value {
-            Value::Seq(items) if items.is_empty() => cx.error(node.pos, "`steps` is empty"),
-            Value::Seq(items) => {
-                for item in items {
-                    if let Some(step) = parse_step(&mut cx, item, registry) {
-                        steps.push(step);
-                    }
-                }
-            }
-            _ => cx.error(
-                node.pos,
-                format!("`steps` must be a list, found {}", node.kind()),
-            ),
-        },
-    }
+    let steps = parse_steps(
+        &mut cx,
+        fields.get("steps").map(|(_, n)| *n),
+        root.pos,
+        registry,
+    );
 
     check_ids_and_references(&mut cx, &inputs, &steps, registry);
 
@@ -278,6 +233,71 @@ pub(super) fn parse(
     }
 }
 
+/// `version: 1`, the number.
+fn check_version(cx: &mut Ctx, version: Option<&Node>, root: Pos) {
+    match version {
+        None => cx.error(root, "missing `version: 1`"),
+        Some(v) if matches!(&v.value, Value::Str(s) if s.trim() == "1") => cx.error(
+            v.pos,
+            "`version` must be the number 1, not the string \"1\": write `version: 1` without quotes",
+        ),
+        Some(v) if v.value != Value::Int(1) => cx.error(
+            v.pos,
+            format!(
+                "unsupported version {}; this respond reads `version: 1`",
+                v.as_scalar_text().unwrap_or_default()
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+/// The playbook's `name:`, an id.
+fn playbook_name(cx: &mut Ctx, name: Option<&Node>, root: Pos) -> String {
+    match name {
+        None => {
+            cx.error(
+                root,
+                "missing `name:` (lowercase letters, digits and dashes)",
+            );
+            String::new()
+        }
+        Some(n) => {
+            let name = cx.string(n, "`name`").unwrap_or_default();
+            if !name.is_empty() && !valid_id(&name) {
+                cx.error(
+                    n.pos,
+                    format!("name `{name}` must be lowercase letters, digits, `-` or `_`"),
+                );
+            }
+            name
+        }
+    }
+}
+
+/// `steps:`, a non-empty list; the steps that parse.
+fn parse_steps(cx: &mut Ctx, node: Option<&Node>, root: Pos, registry: &dyn Catalog) -> Vec<Step> {
+    let mut steps = Vec::new();
+    match node {
+        None => cx.error(root, "missing `steps:` (a list of steps)"),
+        Some(node) => match &node.value {
+            Value::Seq(items) if items.is_empty() => cx.error(node.pos, "`steps` is empty"),
+            Value::Seq(items) => {
+                for item in items {
+                    if let Some(step) = parse_step(cx, item, registry) {
+                        steps.push(step);
+                    }
+                }
+            }
+            _ => cx.error(
+                node.pos,
+                format!("`steps` must be a list, found {}", node.kind()),
+            ),
+        },
+    }
+    steps
+}
+
 fn parse_inputs(cx: &mut Ctx, node: &Node) -> Vec<InputDef> {
     let Value::Map(entries) = &node.value else {
         cx.error(
@@ -289,96 +309,97 @@ fn parse_inputs(cx: &mut Ctx, node: &Node) -> Vec<InputDef> {
         );
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for (key, def) in entries {
-        if !valid_id(&key.name) {
-            cx.error(
-                key.pos,
-                format!(
-                    "input name `{}` must be lowercase letters, digits, `-` or `_`",
-                    key.name
-                ),
-            );
-        }
-        let Some(f) = cx.fields(
-            def,
-            &format!("input `{}`", key.name),
-            &["type", "default", "required", "description"],
-        ) else {
-            continue;
-        };
-        let ty = match f.get("type") {
-            None => {
-                cx.error(
-                    def.pos,
-                    format!(
-                        "input `{}` needs a `type` ({})",
-                        key.name,
-                        InputType::NAMES.join(", ")
-                    ),
-                );
-                continue;
-            }
-            Some((_, t)) => {
-                let text = cx.string(t, "`type`").unwrap_or_default();
-                match InputType::parse(&text) {
-                    Some(ty) => ty,
-                    None => {
-                        cx.error(
-                            t.pos,
-                            format!(
-                                "unknown input type `{text}` (use one of: {})",
-                                InputType::NAMES.join(", ")
-                            ),
-                        );
-                        continue;
-                    }
-                }
-            }
-        };
-        let default = f.get("default").and_then(|(_, d)| {
-            let text = match (&d.value, ty) {
-                (Value::Seq(items), InputType::List) => {
-                    let parts: Vec<String> = items
-                        .iter()
-                        .filter_map(|i| cx.string(i, "a list item"))
-                        .collect();
-                    Some(parts.join(","))
-                }
-                _ => cx.string(d, "`default`"),
-            }?;
-            if let Err(e) = check_input_value(ty, &text) {
-                cx.error(d.pos, format!("default of input `{}`: {e}", key.name));
-            }
-            Some(text)
-        });
-        let required = match f.get("required") {
-            Some((
-                _,
-                Node {
-                    value: Value::Bool(b),
-                    ..
-                },
-            )) => *b,
-            Some((_, other)) => {
-                cx.error(other.pos, "`required` must be true or false");
-                false
-            }
-            None => false,
-        };
-        let description = f
-            .get("description")
-            .and_then(|(_, d)| cx.string(d, "`description`"));
-        out.push(InputDef {
-            name: key.name.clone(),
-            ty,
-            default,
-            required,
-            description,
-            pos: key.pos,
-        });
+    entries
+        .iter()
+        .filter_map(|(key, def)| parse_input(cx, key, def))
+        .collect()
+}
+
+/// One input's definition: its type, default, whether it is required.
+fn parse_input(cx: &mut Ctx, key: &Key, def: &Node) -> Option<InputDef> {
+    if !valid_id(&key.name) {
+        cx.error(
+            key.pos,
+            format!(
+                "input name `{}` must be lowercase letters, digits, `-` or `_`",
+                key.name
+            ),
+        );
     }
-    out
+    let f = cx.fields(
+        def,
+        &format!("input `{}`", key.name),
+        &["type", "default", "required", "description"],
+    )?;
+    let ty = input_type(cx, key, def, f.get("type").map(|(_, t)| *t))?;
+    let default = f.get("default").and_then(|(_, d)| {
+        let text = match (&d.value, ty) {
+            (Value::Seq(items), InputType::List) => {
+                let parts: Vec<String> = items
+                    .iter()
+                    .filter_map(|i| cx.string(i, "a list item"))
+                    .collect();
+                Some(parts.join(","))
+            }
+            _ => cx.string(d, "`default`"),
+        }?;
+        if let Err(e) = check_input_value(ty, &text) {
+            cx.error(d.pos, format!("default of input `{}`: {e}", key.name));
+        }
+        Some(text)
+    });
+    let required = match f.get("required") {
+        Some((
+            _,
+            Node {
+                value: Value::Bool(b),
+                ..
+            },
+        )) => *b,
+        Some((_, other)) => {
+            cx.error(other.pos, "`required` must be true or false");
+            false
+        }
+        None => false,
+    };
+    let description = f
+        .get("description")
+        .and_then(|(_, d)| cx.string(d, "`description`"));
+    Some(InputDef {
+        name: key.name.clone(),
+        ty,
+        default,
+        required,
+        description,
+        pos: key.pos,
+    })
+}
+
+/// An input's `type:`, one of the types inputs have.
+fn input_type(cx: &mut Ctx, key: &Key, def: &Node, ty: Option<&Node>) -> Option<InputType> {
+    let Some(t) = ty else {
+        cx.error(
+            def.pos,
+            format!(
+                "input `{}` needs a `type` ({})",
+                key.name,
+                InputType::NAMES.join(", ")
+            ),
+        );
+        return None;
+    };
+    let text = cx.string(t, "`type`").unwrap_or_default();
+    let ty = InputType::parse(&text);
+    if ty.is_none() {
+        cx.error(
+            t.pos,
+            format!(
+                "unknown input type `{text}` (use one of: {})",
+                InputType::NAMES.join(", ")
+            ),
+        );
+    }
+    ty
 }
 
 /// Check a value given for an input of type `ty` (file inputs are checked when read).
@@ -423,13 +444,65 @@ fn parse_step(cx: &mut Ctx, node: &Node, registry: &dyn Catalog) -> Option<Step>
         }
     }
     let f = cx.fields(node, "a step", STEP_FIELDS)?;
+    let id = step_id(cx, f.get("id").map(|(_, n)| *n), node.pos);
+    let title = f.get("title").and_then(|(_, n)| cx.string(n, "`title`"));
+    let spec = step_action(cx, f.get("uses").map(|(_, n)| *n), &id, node.pos, registry);
 
-    let id = match f.get("id") {
+    let mut args = Vec::new();
+    if let Some(spec) = spec {
+        let given = f.get("with").map(|(_, n)| *n);
+        args = parse_args(cx, spec.name, spec.inputs, given, node.pos);
+    } else if let Some((_, with)) = f.get("with") {
+        if !matches!(with.value, Value::Map(_)) {
+            cx.error(
+                with.pos,
+                format!("`with` must be a mapping, found {}", with.kind()),
+            );
+        }
+    }
+
+    let when_pos = f.get("when").map(|(_, n)| n.pos).unwrap_or(node.pos);
+    let (when, when_text) = match f.get("when") {
+        None => (None, None),
+        Some((_, n)) => parse_when(cx, n),
+    };
+    let retry = match f.get("retry") {
+        None => Retry::default(),
+        Some((_, n)) => parse_retry(cx, n),
+    };
+    let timeout = f.get("timeout").and_then(|(_, n)| parse_timeout(cx, n));
+    let on_failure = f
+        .get("on_failure")
+        .and_then(|(_, n)| parse_on_failure(cx, n));
+    let role = match f.get("as") {
+        None => Role::Leaked,
+        Some((_, n)) => parse_role(cx, n),
+    };
+
+    Some(Step {
+        id: id?,
+        title,
+        uses: spec.map(|s| s.name.to_string()).unwrap_or_default(),
+        args,
+        when,
+        when_text,
+        when_pos,
+        retry,
+        timeout,
+        on_failure,
+        role,
+        pos: node.pos,
+    })
+}
+
+/// The step's `id:`, when it has one that is a string.
+fn step_id(cx: &mut Ctx, id: Option<&Node>, step: Pos) -> Option<String> {
+    match id {
         None => {
-            cx.error(node.pos, "step is missing `id:`");
+            cx.error(step, "step is missing `id:`");
             None
         }
-        Some((_, n)) => {
+        Some(n) => {
             let id = cx.string(n, "`id`")?;
             if !valid_id(&id) {
                 cx.error(
@@ -439,13 +512,21 @@ fn parse_step(cx: &mut Ctx, node: &Node, registry: &dyn Catalog) -> Option<Step>
             }
             Some(id)
         }
-    };
-    let title = f.get("title").and_then(|(_, n)| cx.string(n, "`title`"));
-    let uses_node = f.get("uses").map(|(_, n)| *n);
-    let spec = match uses_node {
+    }
+}
+
+/// The action the step `uses:`, when the registry knows it.
+fn step_action(
+    cx: &mut Ctx,
+    uses: Option<&Node>,
+    id: &Option<String>,
+    step: Pos,
+    registry: &dyn Catalog,
+) -> Option<&'static super::spec::ActionSpec> {
+    match uses {
         None => {
             cx.error(
-                node.pos,
+                step,
                 format!(
                     "step `{}` is missing `uses:` (an action; see `respond actions`)",
                     id.as_deref().unwrap_or("?")
@@ -467,104 +548,71 @@ fn parse_step(cx: &mut Ctx, node: &Node, registry: &dyn Catalog) -> Option<Step>
                 }
             }
         }
-    };
-
-    let mut args = Vec::new();
-    if let Some(spec) = spec {
-        let given = f.get("with").map(|(_, n)| *n);
-        args = parse_args(cx, spec.name, spec.inputs, given, node.pos);
-    } else if let Some((_, with)) = f.get("with") {
-        if !matches!(with.value, Value::Map(_)) {
-            cx.error(
-                with.pos,
-                format!("`with` must be a mapping, found {}", with.kind()),
-            );
-        }
     }
+}
 
-    let when_pos = f.get("when").map(|(_, n)| n.pos).unwrap_or(node.pos);
-    let (when, when_text) = match f.get("when") {
+/// A `when:` condition, parsed, and its text as written.
+fn parse_when(cx: &mut Ctx, n: &Node) -> (Option<expr::Expr>, Option<String>) {
+    let text = match &n.value {
+        Value::Bool(b) => Some(b.to_string()),
+        _ => cx.string(n, "`when`"),
+    };
+    match text {
         None => (None, None),
-        Some((_, n)) => {
-            let text = match &n.value {
-                Value::Bool(b) => Some(b.to_string()),
-                _ => cx.string(n, "`when`"),
-            };
-            match text {
-                None => (None, None),
-                Some(text) => match expr::parse_condition(&text) {
-                    Ok(e) => (Some(e), Some(text)),
-                    Err(e) => {
-                        let at = cx.inside(n.pos, e.offset);
-                        cx.error(at, format!("bad `when:` expression: {}", e.message));
-                        (None, Some(text))
-                    }
-                },
+        Some(text) => match expr::parse_condition(&text) {
+            Ok(e) => (Some(e), Some(text)),
+            Err(e) => {
+                let at = cx.inside(n.pos, e.offset);
+                cx.error(at, format!("bad `when:` expression: {}", e.message));
+                (None, Some(text))
             }
-        }
-    };
+        },
+    }
+}
 
-    let retry = match f.get("retry") {
-        None => Retry::default(),
-        Some((_, n)) => parse_retry(cx, n),
-    };
-    let timeout = f.get("timeout").and_then(|(_, n)| {
-        let d = cx.duration(n, "`timeout`")?;
-        if d.is_zero() || d > MAX_TIMEOUT {
+fn parse_timeout(cx: &mut Ctx, n: &Node) -> Option<Duration> {
+    let d = cx.duration(n, "`timeout`")?;
+    if d.is_zero() || d > MAX_TIMEOUT {
+        cx.error(
+            n.pos,
+            format!(
+                "`timeout` must be more than 0 and at most 30m, got {}",
+                humantime::format_duration(d)
+            ),
+        );
+    }
+    Some(d)
+}
+
+fn parse_on_failure(cx: &mut Ctx, n: &Node) -> Option<OnFailure> {
+    let text = cx.string(n, "`on_failure`")?;
+    match text.as_str() {
+        "continue" => Some(OnFailure::Continue),
+        "abort" => Some(OnFailure::Abort),
+        other => {
             cx.error(
                 n.pos,
-                format!(
-                    "`timeout` must be more than 0 and at most 30m, got {}",
-                    humantime::format_duration(d)
-                ),
+                format!("`on_failure` must be `continue` or `abort`, not `{other}`"),
             );
+            None
         }
-        Some(d)
-    });
-    let on_failure = f.get("on_failure").and_then(|(_, n)| {
-        let text = cx.string(n, "`on_failure`")?;
-        match text.as_str() {
-            "continue" => Some(OnFailure::Continue),
-            "abort" => Some(OnFailure::Abort),
-            other => {
-                cx.error(
-                    n.pos,
-                    format!("`on_failure` must be `continue` or `abort`, not `{other}`"),
-                );
-                None
-            }
-        }
-    });
-    let role = match f.get("as") {
-        None => Role::Leaked,
-        Some((_, n)) => match cx.string(n, "`as`").as_deref() {
-            Some("leaked") => Role::Leaked,
-            Some("responder") => Role::Responder,
-            Some(other) => {
-                cx.error(
-                    n.pos,
-                    format!("`as` must be `leaked` or `responder`, not `{other}`"),
-                );
-                Role::Leaked
-            }
-            None => Role::Leaked,
-        },
-    };
+    }
+}
 
-    Some(Step {
-        id: id?,
-        title,
-        uses: spec.map(|s| s.name.to_string()).unwrap_or_default(),
-        args,
-        when,
-        when_text,
-        when_pos,
-        retry,
-        timeout,
-        on_failure,
-        role,
-        pos: node.pos,
-    })
+/// `as:`, the key the step acts as.
+fn parse_role(cx: &mut Ctx, n: &Node) -> Role {
+    match cx.string(n, "`as`").as_deref() {
+        Some("leaked") => Role::Leaked,
+        Some("responder") => Role::Responder,
+        Some(other) => {
+            cx.error(
+                n.pos,
+                format!("`as` must be `leaked` or `responder`, not `{other}`"),
+            );
+            Role::Leaked
+        }
+        None => Role::Leaked,
+    }
 }
 
 fn parse_retry(cx: &mut Ctx, node: &Node) -> Retry {
@@ -738,46 +786,50 @@ fn parse_arg(cx: &mut Ctx, action: &str, spec: &InputSpec, node: &Node) -> Optio
             }
             Some(ArgValue::Text(Template::literal(&text)))
         }
-        ArgType::Choices(_) | ArgType::List => {
-            let items: Vec<(String, Pos)> = match &node.value {
-                Value::Seq(items) => items
-                    .iter()
-                    .filter_map(|i| {
-                        cx.string(i, &format!("an item of {what}"))
-                            .map(|s| (s, i.pos))
-                    })
-                    .collect(),
-                Value::Str(s) => s
-                    .split(',')
-                    .map(|p| (p.trim().to_string(), node.pos))
-                    .filter(|(p, _)| !p.is_empty())
-                    .collect(),
-                _ => {
-                    cx.error(
-                        node.pos,
-                        format!("{what} must be a list, found {}", node.kind()),
-                    );
-                    return None;
-                }
-            };
-            let mut out = Vec::new();
-            for (text, pos) in items {
-                if let ArgType::Choices(options) = spec.ty {
-                    if !options.contains(&text.as_str()) {
-                        cx.error(
-                            pos,
-                            format!("{what}: `{text}` is not one of {}", options.join(", ")),
-                        );
-                        continue;
-                    }
-                }
-                if let Some(t) = template(cx, &text, pos) {
-                    out.push(t);
-                }
+        ArgType::Choices(_) | ArgType::List => parse_list_arg(cx, &what, spec.ty, node),
+    }
+}
+
+/// A list input (or a choice of several): a YAML list or a comma-separated string,
+/// each item a template.
+fn parse_list_arg(cx: &mut Ctx, what: &str, ty: ArgType, node: &Node) -> Option<ArgValue> {
+    let items: Vec<(String, Pos)> = match &node.value {
+        Value::Seq(items) => items
+            .iter()
+            .filter_map(|i| {
+                cx.string(i, &format!("an item of {what}"))
+                    .map(|s| (s, i.pos))
+            })
+            .collect(),
+        Value::Str(s) => s
+            .split(',')
+            .map(|p| (p.trim().to_string(), node.pos))
+            .filter(|(p, _)| !p.is_empty())
+            .collect(),
+        _ => {
+            cx.error(
+                node.pos,
+                format!("{what} must be a list, found {}", node.kind()),
+            );
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    for (text, pos) in items {
+        if let ArgType::Choices(options) = ty {
+            if !options.contains(&text.as_str()) {
+                cx.error(
+                    pos,
+                    format!("{what}: `{text}` is not one of {}", options.join(", ")),
+                );
+                continue;
             }
-            Some(ArgValue::List(out))
+        }
+        if let Some(t) = template(cx, &text, pos) {
+            out.push(t);
         }
     }
+    Some(ArgValue::List(out))
 }
 
 fn check_ids_and_references(
@@ -841,36 +893,7 @@ fn check_reference(
     inputs: &[InputDef],
     registry: &dyn Catalog,
 ) {
-    let step_ref = |cx: &mut Ctx, id: &str| -> Option<usize> {
-        match seen.get(id) {
-            None => {
-                cx.error(
-                    pos,
-                    format!(
-                        "step `{}` refers to step `{id}`, which does not exist",
-                        step.id
-                    ),
-                );
-                None
-            }
-            Some((other, _)) if *other >= index => {
-                let what = if *other == index {
-                    "itself"
-                } else {
-                    "a step that comes later"
-                };
-                cx.error(
-                    pos,
-                    format!(
-                        "step `{}` refers to `{id}`, {what}; only earlier steps can be used",
-                        step.id
-                    ),
-                );
-                None
-            }
-            Some((other, _)) => Some(*other),
-        }
-    };
+    let step_ref = |cx: &mut Ctx, id: &str| earlier_step(cx, id, pos, index, step, seen);
     match reference {
         Reference::KeyMasked => {}
         Reference::Input(name) => {
@@ -890,24 +913,72 @@ fn check_reference(
         }
         Reference::StepOutput { step: id, name } => {
             if let Some(other) = step_ref(cx, id) {
-                let action = &steps[other].uses;
-                if let Some(spec) = registry.spec(action) {
-                    if !spec.has_output(name) {
-                        let outs: Vec<&str> = spec.outputs.iter().map(|o| o.name).collect();
-                        let list = if outs.is_empty() {
-                            "none".to_string()
-                        } else {
-                            outs.join(", ")
-                        };
-                        cx.error(
-                            pos,
-                            format!(
-                                "step `{id}` ({action}) has no output `{name}` (outputs: {list})"
-                            ),
-                        );
-                    }
-                }
+                check_output(cx, pos, id, &steps[other].uses, name, registry);
             }
+        }
+    }
+}
+
+/// The index of the step `id` a reference names, when it is an earlier one.
+fn earlier_step(
+    cx: &mut Ctx,
+    id: &str,
+    pos: Pos,
+    index: usize,
+    step: &Step,
+    seen: &HashMap<&str, (usize, Pos)>,
+) -> Option<usize> {
+    match seen.get(id) {
+        None => {
+            cx.error(
+                pos,
+                format!(
+                    "step `{}` refers to step `{id}`, which does not exist",
+                    step.id
+                ),
+            );
+            None
+        }
+        Some((other, _)) if *other >= index => {
+            let what = if *other == index {
+                "itself"
+            } else {
+                "a step that comes later"
+            };
+            cx.error(
+                pos,
+                format!(
+                    "step `{}` refers to `{id}`, {what}; only earlier steps can be used",
+                    step.id
+                ),
+            );
+            None
+        }
+        Some((other, _)) => Some(*other),
+    }
+}
+
+/// `steps.ID.outputs.NAME`: the action of step ID declares output NAME.
+fn check_output(
+    cx: &mut Ctx,
+    pos: Pos,
+    id: &str,
+    action: &str,
+    name: &str,
+    registry: &dyn Catalog,
+) {
+    if let Some(spec) = registry.spec(action) {
+        if !spec.has_output(name) {
+            let outs: Vec<&str> = spec.outputs.iter().map(|o| o.name).collect();
+            let list = if outs.is_empty() {
+                "none".to_string()
+            } else {
+                outs.join(", ")
+            };
+            cx.error(
+                pos,
+                format!("step `{id}` ({action}) has no output `{name}` (outputs: {list})"),
+            );
         }
     }
 }

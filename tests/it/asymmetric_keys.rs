@@ -40,31 +40,12 @@ async fn ed25519_and_rsa_drills_complete_like_the_hmac_one() {
     for (name, kind) in [(ED25519, "ed25519"), (RSA, "rsa")] {
         let dir = tempfile::tempdir().unwrap();
         let path = scenario_path(name);
-        let run = respond(
-            dir.path(),
-            &[
-                "compromised",
-                "--drill",
-                "--yes",
-                "--scenario",
-                path.to_str().unwrap(),
-            ],
-            &[],
-        )
-        .await;
+        let run = crate::support::drill(dir.path(), path.to_str().unwrap()).await;
         assert_eq!(run.code, 0, "{kind}: {}", run.stderr);
         let incident = run.incident(dir.path());
         let report = read_json(&incident.join("report.json"));
         assert_eq!(report["outcome"], "completed", "{kind}");
-        let step = |id: &str| {
-            report["steps"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["id"] == id)
-                .unwrap_or_else(|| panic!("no step {id}"))
-                .clone()
-        };
+        let step = |id: &str| crate::support::step(&report, id).clone();
         assert_eq!(step("triage")["status"], "ok", "{kind}");
         assert_eq!(step("cancel-orders")["outputs"]["cancelled"], 8, "{kind}");
         assert_eq!(step("cancel-orders")["outputs"]["remaining"], 0, "{kind}");
@@ -117,20 +98,31 @@ async fn audit_works_with_ed25519_and_rsa_keys() {
     let server = start(RSA).await;
     let key = scenario(RSA).keys[0].clone();
     let pem_path = private_file(dir.path(), "rsa.pem", &key.private_key.clone().unwrap());
-    let run = respond(
-        dir.path(),
-        &["audit", "--base-url", server.url()],
-        &[
-            ("BINANCE_API_KEY", key.api_key.as_str()),
-            ("BINANCE_PRIVATE_KEY_FILE", pem_path.to_str().unwrap()),
-        ],
-    )
-    .await;
+    let run = audit_with_pem_file(dir.path(), &server, &key.api_key, &pem_path).await;
     assert_eq!(run.code, 1, "rsa: {}", run.stderr);
     assert!(
         !server.request_log().iter().any(|e| e.code == Some(-1022)),
         "every signature verified"
     );
+}
+
+/// `respond audit` against `server` with `api_key` and its private key in `pem`
+/// (`BINANCE_PRIVATE_KEY_FILE`).
+async fn audit_with_pem_file(
+    cwd: &Path,
+    server: &SimServer,
+    api_key: &str,
+    pem: &Path,
+) -> support::Run {
+    respond(
+        cwd,
+        &["audit", "--base-url", server.url()],
+        &[
+            ("BINANCE_API_KEY", api_key),
+            ("BINANCE_PRIVATE_KEY_FILE", pem.to_str().unwrap()),
+        ],
+    )
+    .await
 }
 
 /// Another Ed25519 private key, PEM-encoded (PKCS#8).
@@ -148,15 +140,7 @@ async fn a_wrong_private_key_is_1022_like_a_wrong_secret() {
     let server = start(ED25519).await;
     let key = scenario(ED25519).keys[0].clone();
     let pem_path = private_file(dir.path(), "wrong.pem", &other_ed25519_pem());
-    let run = respond(
-        dir.path(),
-        &["audit", "--base-url", server.url()],
-        &[
-            ("BINANCE_API_KEY", key.api_key.as_str()),
-            ("BINANCE_PRIVATE_KEY_FILE", pem_path.to_str().unwrap()),
-        ],
-    )
-    .await;
+    let run = audit_with_pem_file(dir.path(), &server, &key.api_key, &pem_path).await;
     assert_eq!(
         run.code, 3,
         "refused before anything was done: {}",

@@ -19,18 +19,8 @@ async fn drill_autopilot_contains_everything_and_reports_the_findings() {
     let dir = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
     let log = dir.path().join("sim-requests.jsonl");
-    let run = respond(
-        dir.path(),
-        &[
-            "compromised",
-            "--drill",
-            "--yes",
-            "--sim-request-log",
-            log.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let run =
+        crate::support::drill_with(dir.path(), &["--sim-request-log", log.to_str().unwrap()]).await;
     run.expect_code(0);
     assert!(
         started.elapsed().as_secs() < 20,
@@ -65,12 +55,7 @@ async fn drill_autopilot_contains_everything_and_reports_the_findings() {
         "totalOpen 0: {final_state}"
     );
     assert_eq!(report["scorecard"]["open_orders_at_end"], 0);
-    let findings: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["title"].as_str().unwrap())
-        .collect();
+    let findings = crate::support::finding_titles(&report);
     assert!(
         findings
             .iter()
@@ -175,13 +160,12 @@ async fn live_run_without_a_terminal_cancels_everything_and_leaves_manual_steps_
     assert_eq!(before["open_coinm_algo_orders"]["BTCUSD_PERP"], 1);
     assert_eq!(before["open_algo_orders"]["BTCUSDT"], 1);
     let dir = tempfile::tempdir().unwrap();
-    let env = leaked_env(&server);
-    let run = respond(
-        dir.path(),
-        &["compromised", "--yes", "--base-url", server.url()],
-        &env_refs(&env),
-    )
-    .await;
+    let run = crate::support::Test::in_dir(dir.path())
+        .args(&["compromised", "--yes"])
+        .against(&server)
+        .leaked_key(&server)
+        .run()
+        .await;
     assert_eq!(run.code, 5, "manual steps pending: {}", run.stderr);
     // The simulator's own account, not respond's report: every book is empty, the
     // COIN-M and USDⓈ-M conditional (algo) books included.
@@ -198,12 +182,7 @@ async fn live_run_without_a_terminal_cancels_everything_and_leaves_manual_steps_
         "zero open orders on every market"
     );
     let report = read_json(&run.incident(dir.path()).join("report.json"));
-    let pending: Vec<&str> = report["pending"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let pending = crate::support::pending(&report);
     assert_eq!(
         pending,
         [
@@ -245,19 +224,17 @@ async fn dry_run_finds_the_same_and_sends_nothing_that_mutates() {
     let server = sim(Some(&without_attacker())).await;
     let before = server.state_summary();
     let dir = tempfile::tempdir().unwrap();
-    let env = leaked_env(&server);
-    let run = respond(
-        dir.path(),
-        &[
+    let run = crate::support::Test::in_dir(dir.path())
+        .args(&[
             "compromised",
             "--dry-run",
             "--yes",
             "--base-url",
             server.url(),
-        ],
-        &env_refs(&env),
-    )
-    .await;
+        ])
+        .leaked_key(&server)
+        .run()
+        .await;
     run.expect_code(5);
     let incident = run.incident(dir.path());
     assert!(incident.to_string_lossy().ends_with("-compromised-dry-run"));
@@ -287,12 +264,7 @@ async fn dry_run_finds_the_same_and_sends_nothing_that_mutates() {
             .contains("8 open orders"),
         "{cancel}"
     );
-    let findings: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["title"].as_str().unwrap())
-        .collect();
+    let findings = crate::support::finding_titles(&report);
     assert!(findings.iter().any(|f| f.contains("TXunknown")));
     assert!(findings.iter().any(|f| f.contains("XYZBTC")));
     assert!(std::fs::read_to_string(incident.join("report.md"))
@@ -305,22 +277,16 @@ async fn orders_that_reappear_are_called_out() {
     let text = respond::sim::BUILTIN_LEAKED_KEY.replace("every: 5s", "every: 150ms");
     let server = sim(Some(&text)).await;
     let dir = tempfile::tempdir().unwrap();
-    let env = leaked_env(&server);
-    let run = respond(
-        dir.path(),
-        &["compromised", "--yes", "--base-url", server.url()],
-        &env_refs(&env),
-    )
-    .await;
+    let run = crate::support::Test::in_dir(dir.path())
+        .args(&["compromised", "--yes"])
+        .against(&server)
+        .leaked_key(&server)
+        .run()
+        .await;
     run.expect_stderr("NEW open order(s) appeared after cancelling");
     run.expect_stderr("deleting the key is the real stop");
     let report = read_json(&run.incident(dir.path()).join("report.json"));
-    let findings: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["title"].as_str().unwrap())
-        .collect();
+    let findings = crate::support::finding_titles(&report);
     assert!(
         findings
             .iter()
@@ -348,18 +314,9 @@ async fn the_wrong_key_deleted_in_a_drill_is_caught() {
         .1
         .replace("wait: 60s", "wait: 3s");
     std::fs::write(dir.path().join("quick.yaml"), playbook).unwrap();
-    let run = respond(
+    let run = crate::support::drill_with(
         dir.path(),
-        &[
-            "compromised",
-            "--drill",
-            "--yes",
-            "--scenario",
-            "wrong.yaml",
-            "--playbook",
-            "quick.yaml",
-        ],
-        &[],
+        &["--scenario", "wrong.yaml", "--playbook", "quick.yaml"],
     )
     .await;
     run.expect_code(1);
@@ -414,18 +371,7 @@ async fn missing_credentials_are_a_usage_error_with_a_hint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_clock_4s_off_is_measured_and_every_event_carries_both_clocks() {
     let dir = tempfile::tempdir().unwrap();
-    let run = respond(
-        dir.path(),
-        &[
-            "compromised",
-            "--drill",
-            "--yes",
-            "--sim-fault",
-            "clock-skew=4000",
-        ],
-        &[],
-    )
-    .await;
+    let run = crate::support::drill_with(dir.path(), &["--sim-fault", "clock-skew=4000"]).await;
     assert_eq!(run.code, 0, "signed requests still work: {}", run.stderr);
     let incident = run.incident(dir.path());
     let journal = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
@@ -450,12 +396,7 @@ async fn an_attacker_placing_orders_fast_ends_with_zero_open_orders_after_the_ke
     let text = respond::sim::BUILTIN_LEAKED_KEY.replace("every: 5s", "every: 300ms");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("busy.yaml"), text).unwrap();
-    let run = respond(
-        dir.path(),
-        &["compromised", "--drill", "--yes", "--scenario", "busy.yaml"],
-        &[],
-    )
-    .await;
+    let run = crate::support::drill(dir.path(), "busy.yaml").await;
     run.expect_code(0);
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     let card = &report["scorecard"];
@@ -633,12 +574,9 @@ async fn a_key_already_dead_at_triage_is_a_finding_and_evidence_comes_from_the_r
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wait_for_request_weight_is_announced() {
     let dir = tempfile::tempdir().unwrap();
-    let run = respond(
+    let run = crate::support::drill_with(
         dir.path(),
         &[
-            "compromised",
-            "--drill",
-            "--yes",
             // Low enough that the drill's reads cannot all fit in one window, whatever
             // the timing: the run must wait at least once.
             "--weight-limit",
@@ -646,7 +584,6 @@ async fn a_wait_for_request_weight_is_announced() {
             "--weight-window",
             "2s",
         ],
-        &[],
     )
     .await;
     run.expect_code(0);
@@ -671,13 +608,12 @@ async fn with_yes_the_cancels_follow_triage_and_the_listing_in_one_round_trip() 
     faults.latency = std::time::Duration::from_millis(300);
     server.set_faults(faults);
     let dir = tempfile::tempdir().unwrap();
-    let env = leaked_env(&server);
-    let run = respond(
-        dir.path(),
-        &["compromised", "--yes", "--base-url", server.url()],
-        &env_refs(&env),
-    )
-    .await;
+    let run = crate::support::Test::in_dir(dir.path())
+        .args(&["compromised", "--yes"])
+        .against(&server)
+        .leaked_key(&server)
+        .run()
+        .await;
     run.expect_code(5);
     let log: Vec<_> = server
         .request_log()

@@ -48,18 +48,7 @@ async fn a_drill_finds_a_pair_traded_in_and_out_without_symbols() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("in-and-out.yaml");
     std::fs::write(&scenario, in_and_out_story()).unwrap();
-    let run = respond(
-        dir.path(),
-        &[
-            "compromised",
-            "--drill",
-            "--yes",
-            "--scenario",
-            scenario.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let run = crate::support::drill(dir.path(), scenario.to_str().unwrap()).await;
     run.expect_code(0);
     let incident = run.incident(dir.path());
     support::assert_verifies(&incident);
@@ -150,19 +139,17 @@ async fn a_futures_symbol_is_found_through_income() {
         "version: 1\nname: scan\nsteps:\n  - id: scan\n    uses: binance.recent_trades\n    with:\n      since: 24h\n      scope: all\n",
     )
     .unwrap();
-    let env = leaked_env(&server);
-    let run = respond(
-        dir.path(),
-        &[
+    let run = crate::support::Test::in_dir(dir.path())
+        .args(&[
             "run",
             playbook.to_str().unwrap(),
             "--yes",
             "--base-url",
             server.url(),
-        ],
-        &env_refs(&env),
-    )
-    .await;
+        ])
+        .leaked_key(&server)
+        .run()
+        .await;
     run.expect_code(0);
     let incident = run.incident(dir.path());
     support::assert_verifies(&incident);
@@ -220,24 +207,17 @@ async fn an_interrupted_deep_scan_resumes_without_reading_again() {
     let mut faults = server.faults();
     faults.latency = Duration::from_millis(15);
     server.set_faults(faults);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-        .current_dir(dir.path())
-        .args([
+    let mut child = crate::support::Test::in_dir(dir.path())
+        .args(&[
             "run",
             playbook.to_str().unwrap(),
             "--yes",
             "--concurrency",
             "1",
-            "--base-url",
-            server.url(),
         ])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env_remove("BINANCE_RESPONDER_API_KEY")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .against(&server)
+        .leaked_key(&server)
+        .spawn_silent();
     let my_trades = |server: &respond::sim::SimServer| -> Vec<String> {
         server
             .request_log()
@@ -258,12 +238,7 @@ async fn an_interrupted_deep_scan_resumes_without_reading_again() {
     assert!(!child.wait().await.unwrap().success());
     let before_kill = my_trades(&server).len();
 
-    let incident = std::fs::read_dir(dir.path().join("incidents"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let incident = crate::support::first_incident(dir.path());
     let journaled: BTreeSet<String> = journal(&incident)
         .iter()
         .filter(|e| e["event"] == "scan_batch")

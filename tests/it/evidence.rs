@@ -3,7 +3,7 @@
 //! disowns only the trades with evidence of the attacker.
 use crate::support;
 
-use support::{csv_rows, read_json, respond};
+use support::{csv_rows, read_json};
 
 /// The built-in story plus what an attacker's futures activity leaves behind: two COIN-M
 /// positions (one on a symbol with no order or balance), and a USDⓈ-M symbol whose only
@@ -44,18 +44,7 @@ fn futures_story() -> String {
 async fn a_drill_reports_every_position_and_the_trades_of_algo_only_and_position_only_symbols() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("futures.yaml"), futures_story()).unwrap();
-    let run = respond(
-        dir.path(),
-        &[
-            "compromised",
-            "--drill",
-            "--yes",
-            "--scenario",
-            "futures.yaml",
-        ],
-        &[],
-    )
-    .await;
+    let run = crate::support::drill(dir.path(), "futures.yaml").await;
     run.expect_code(0);
     let incident = run.incident(dir.path());
 

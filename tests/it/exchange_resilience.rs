@@ -165,19 +165,22 @@ async fn rate_limit_429_waits_for_retry_after() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs(600)));
 }
 
+/// Binance's 418: the IP banned until `until_ms`, retry after `seconds`.
+fn banned_until(until_ms: i64, seconds: &str) -> ResponseTemplate {
+    error_body(
+        418,
+        -1003,
+        &format!("Way too many requests; IP(127.0.0.1) banned until {until_ms}. Please use the websocket for live updates to avoid bans."),
+    )
+    .insert_header("Retry-After", seconds)
+}
+
 #[tokio::test]
 async fn ip_ban_418_stops_the_family_and_says_until_when() {
     let server = MockServer::start().await;
     let until_ms = chrono::Utc::now().timestamp_millis() + 180_000;
     Mock::given(path("/api/v3/ping"))
-        .respond_with(
-            error_body(
-                418,
-                -1003,
-                &format!("Way too many requests; IP(127.0.0.1) banned until {until_ms}. Please use the websocket for live updates to avoid bans."),
-            )
-            .insert_header("Retry-After", "180"),
-        )
+        .respond_with(banned_until(until_ms, "180"))
         .expect(1)
         .mount(&server)
         .await;
@@ -213,14 +216,7 @@ async fn an_evidence_read_waits_out_a_418_ban_and_is_sent_again() {
     let server = MockServer::start().await;
     let until_ms = chrono::Utc::now().timestamp_millis() + 1_500;
     Mock::given(path("/api/v3/exchangeInfo"))
-        .respond_with(
-            error_body(
-                418,
-                -1003,
-                &format!("Way too many requests; IP(127.0.0.1) banned until {until_ms}. Please use the websocket for live updates to avoid bans."),
-            )
-            .insert_header("Retry-After", "2"),
-        )
+        .respond_with(banned_until(until_ms, "2"))
         .up_to_n_times(1)
         .mount(&server)
         .await;

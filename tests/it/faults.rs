@@ -204,6 +204,25 @@ fn first_round_trip_answered(log: &[LogEntry]) -> bool {
     FIRST_ROUND_TRIP.iter().all(|path| answered(log, path))
 }
 
+/// From the moment containment's order listing is answered, fault `on` until `until`
+/// holds (at most 20 s), then `off`.
+async fn from_the_listing_until(
+    server: &SimServer,
+    on: &str,
+    off: &str,
+    until: impl Fn(&[LogEntry]) -> bool,
+) {
+    if wait_for(server, Duration::from_secs(20), |l| {
+        answered(l, "/api/v3/openOrders")
+    })
+    .await
+    {
+        set(server, &[on]);
+        wait_for(server, Duration::from_secs(20), until).await;
+        set(server, &[off]);
+    }
+}
+
 fn answered(log: &[LogEntry], path: &str) -> bool {
     log.iter()
         .any(|e| e.actor == Actor::Client && e.path == path && e.status != 0)
@@ -351,15 +370,7 @@ fn assert_no_repeated_acknowledged_cancel(log: &[LogEntry], incident: Option<&Pa
     }
 }
 
-#[track_caller]
-fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id} in the report"))
-}
+use crate::support::step;
 
 /// Write the test's row of the matrix where `.ci/run` collects it, and to stderr.
 fn record(test: &str, detail: Option<String>, code: impl std::fmt::Display, took: Duration) {
@@ -422,20 +433,9 @@ async fn fault_5xx_burst() {
     let (server, dir, url, env) = calm_exchange(&["seed=5", "latency=100"]).await;
     // From the moment containment starts listing orders, every answer is a 500, 502 or
     // 503 (half of them after the request took effect) until twelve have been sent.
-    let meddle = async {
-        if wait_for(&server, Duration::from_secs(20), |l| {
-            answered(l, "/api/v3/openOrders")
-        })
-        .await
-        {
-            set(&server, &["error-rate=1"]);
-            wait_for(&server, Duration::from_secs(20), |l| {
-                count(l, |e| e.status >= 500) >= 12
-            })
-            .await;
-            set(&server, &["error-rate=0"]);
-        }
-    };
+    let meddle = from_the_listing_until(&server, "error-rate=1", "error-rate=0", |l| {
+        count(l, |e| e.status >= 500) >= 12
+    });
     let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, meddle).await;
     let failures = count(&server.request_log(), |e| e.status >= 500);
     assert!(
@@ -454,20 +454,9 @@ async fn fault_requests_never_answered() {
     let (server, dir, url, env) = calm_exchange(&["seed=5", "latency=100"]).await;
     // Requests accepted and never answered, from the start of containment until five
     // have been swallowed; the client's own timeout (1 s here) has to fire.
-    let meddle = async {
-        if wait_for(&server, Duration::from_secs(20), |l| {
-            answered(l, "/api/v3/openOrders")
-        })
-        .await
-        {
-            set(&server, &["timeout-rate=1"]);
-            wait_for(&server, Duration::from_secs(20), |l| {
-                count(l, |e| e.status == 0) >= 5
-            })
-            .await;
-            set(&server, &["timeout-rate=0"]);
-        }
-    };
+    let meddle = from_the_listing_until(&server, "timeout-rate=1", "timeout-rate=0", |l| {
+        count(l, |e| e.status == 0) >= 5
+    });
     let (run, took) = run_while(
         dir.path(),
         &live_args(&url, &["--request-timeout", "1s"]),
@@ -719,12 +708,7 @@ async fn fault_interrupted_during_a_long_wait() {
         stderr.contains("for evidence from /") && stderr.contains("Binance has banned this IP"),
         "the wait was announced: {stderr}"
     );
-    let incident = std::fs::read_dir(dir.path().join("incidents"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let incident = crate::support::first_incident(dir.path());
     support::assert_verifies(&incident);
     assert!(
         !long_wait_notes(&incident).is_empty(),
@@ -1022,12 +1006,7 @@ async fn fault_key_deleted_mid_run_with_responder_key() {
     run.expect_stderr("Reads from here on use the responder key");
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     assert_eq!(step(&report, "transfers")["status"], "ok");
-    let findings: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["title"].as_str().unwrap())
-        .collect();
+    let findings = crate::support::finding_titles(&report);
     assert!(
         findings.iter().any(|f| f.contains("TXunknown")),
         "the theft is still found, read with the responder key: {findings:?}"
@@ -1070,12 +1049,7 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
         stderr.contains("cancel-orders: interrupted"),
         "interrupted in the middle of the cancels: {stderr}"
     );
-    let incident = std::fs::read_dir(dir.path().join("incidents"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let incident = crate::support::first_incident(dir.path());
     support::assert_verifies(&incident);
 
     // Resume at full speed: the step is previewed again and only what is still open

@@ -31,31 +31,13 @@ fn quiet(name: &str) -> Scenario {
 async fn drill(name: &str) -> (Run, Value, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = scenario_path(name);
-    let run = respond(
-        dir.path(),
-        &[
-            "compromised",
-            "--drill",
-            "--yes",
-            "--scenario",
-            path.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let run = crate::support::drill(dir.path(), path.to_str().unwrap()).await;
     let incident = run.incident(dir.path());
     let report = read_json(&incident.join("report.json"));
     (run, report, incident, dir)
 }
 
-fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id}"))
-}
+use crate::support::step;
 
 fn markets(incident: &Path, table: &str) -> Vec<String> {
     let mut m: Vec<String> = csv_rows(&incident.join("evidence").join(table))
@@ -297,12 +279,7 @@ async fn live_ip_whitelisted_key_from_outside_its_whitelist() {
         "nothing could be cancelled"
     );
     // No manual step skipped: the deletion is pending for a person.
-    let pending: Vec<&str> = report["pending"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let pending = crate::support::pending(&report);
     assert!(pending.contains(&"delete-key"), "{pending:?}");
     assert_eq!(
         step(&report, "trades")["status"],
@@ -337,12 +314,7 @@ async fn live_spot_only_key() {
     for id in ["cancel-orders", "balances", "trades", "transfers"] {
         assert_eq!(step(&report, id)["status"], "ok", "{id}");
     }
-    let pending: Vec<&str> = report["pending"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let pending = crate::support::pending(&report);
     assert_eq!(
         pending,
         [

@@ -100,6 +100,23 @@ fn abort_at_a_manual_step_stops_the_run() {
 
 // ---- interactive drills: the destructive prompt, manual steps, Ctrl-C, resume ---------
 
+/// At the password step, the third choice: abort (enough for the test at hand).
+fn abort_at_the_password_step(s: &mut PtySession) {
+    expect(s, "Change the account password and check 2FA — is it done?").unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap();
+}
+
+/// `respond compromised --drill` on the calm scenario, stopped at the destructive
+/// prompt.
+fn calm_drill_at_the_cancel(dir: &std::path::Path) -> PtySession {
+    let scenario = calm_scenario(dir);
+    let mut s = spawn(dir, &["compromised", "--drill", "--scenario", &scenario]);
+    expect(&mut s, "Cancel every open order?").unwrap();
+    s
+}
+
 /// The built-in scenario without its attacker, so no "cancel again?" question appears
 /// at a moment that depends on timing.
 fn calm_scenario(dir: &std::path::Path) -> String {
@@ -155,14 +172,7 @@ fn drill_yes_at_the_destructive_prompt_cancels_and_done_deletes_the_key() {
     s.send_line("").unwrap(); // done: the simulator deletes the key
     expect(&mut s, "drill: the simulator carried this out: deleted key").unwrap();
     expect(&mut s, "0lR8…LRqr is dead").unwrap();
-    expect(
-        &mut s,
-        "Change the account password and check 2FA — is it done?",
-    )
-    .unwrap();
-    s.send(DOWN).unwrap();
-    s.send(DOWN).unwrap();
-    s.send_line("").unwrap(); // abort: enough for this test
+    abort_at_the_password_step(&mut s);
     expect(&mut s, "outcome: aborted (exit code 4)").unwrap();
     assert_eq!(exit_code(&mut s), 4);
     let incident = only_incident(dir.path());
@@ -183,12 +193,7 @@ fn drill_yes_at_the_destructive_prompt_cancels_and_done_deletes_the_key() {
 #[test]
 fn drill_skip_with_a_reason_at_the_destructive_prompt() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = calm_scenario(dir.path());
-    let mut s = spawn(
-        dir.path(),
-        &["compromised", "--drill", "--scenario", &scenario],
-    );
-    expect(&mut s, "Cancel every open order?").unwrap();
+    let mut s = calm_drill_at_the_cancel(dir.path());
     s.send(DOWN).unwrap();
     s.send_line("").unwrap(); // second choice: skip
     expect(&mut s, "Reason for skipping").unwrap();
@@ -223,12 +228,7 @@ fn drill_skip_with_a_reason_at_the_destructive_prompt() {
 #[test]
 fn drill_abort_at_the_destructive_prompt_does_nothing_more() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = calm_scenario(dir.path());
-    let mut s = spawn(
-        dir.path(),
-        &["compromised", "--drill", "--scenario", &scenario],
-    );
-    expect(&mut s, "Cancel every open order?").unwrap();
+    let mut s = calm_drill_at_the_cancel(dir.path());
     s.send(DOWN).unwrap();
     s.send(DOWN).unwrap();
     s.send_line("").unwrap(); // third choice: abort
@@ -564,8 +564,13 @@ fn in_a_terminal_nothing_is_cancelled_before_the_operator_says_yes() {
     );
 }
 
-#[test]
-fn an_ed25519_key_is_given_at_the_prompt_by_its_pem_file() {
+/// The Ed25519 scenario without its attacker, served on a runtime of its own; its
+/// leaked key.
+fn ed25519_sim() -> (
+    respond::sim::scenario::ScenarioKey,
+    tokio::runtime::Runtime,
+    respond::sim::SimServer,
+) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut scenario =
         respond::sim::Scenario::load(&root.join("playbooks/scenarios/leaked-ed25519.yaml"))
@@ -578,6 +583,12 @@ fn an_ed25519_key_is_given_at_the_prompt_by_its_pem_file() {
             respond::sim::SimConfig::new(scenario),
         ))
         .unwrap();
+    (key, runtime, server)
+}
+
+#[test]
+fn an_ed25519_key_is_given_at_the_prompt_by_its_pem_file() {
+    let (key, _runtime, server) = ed25519_sim();
     let dir = tempfile::tempdir().unwrap();
     let pem = dir.path().join("leaked.pem");
     std::fs::write(&pem, key.private_key.as_deref().unwrap()).unwrap();
@@ -639,14 +650,7 @@ fn drill_each_flagged_sub_account_key_gets_its_own_question() {
     expect(&mut s, "(y/n)").unwrap();
     s.send_line("").unwrap(); // ...and the default, no, to this key
     expect(&mut s, "kept RP10…BQq7").unwrap();
-    expect(
-        &mut s,
-        "Change the account password and check 2FA — is it done?",
-    )
-    .unwrap();
-    s.send(DOWN).unwrap();
-    s.send(DOWN).unwrap();
-    s.send_line("").unwrap(); // abort: enough for this test
+    abort_at_the_password_step(&mut s);
     assert_eq!(exit_code(&mut s), 4);
     let incident = only_incident(dir.path());
     assert_verifies(&incident);
@@ -663,18 +667,7 @@ fn drill_each_flagged_sub_account_key_gets_its_own_question() {
 
 #[test]
 fn an_encrypted_ed25519_key_opens_with_its_passphrase_at_the_prompt() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut scenario =
-        respond::sim::Scenario::load(&root.join("playbooks/scenarios/leaked-ed25519.yaml"))
-            .unwrap();
-    scenario.attacker = None;
-    let key = scenario.keys[0].clone();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime
-        .block_on(respond::sim::SimServer::start(
-            respond::sim::SimConfig::new(scenario),
-        ))
-        .unwrap();
+    let (key, _runtime, server) = ed25519_sim();
     let dir = tempfile::tempdir().unwrap();
     let pem = dir.path().join("leaked.pem");
     // The same key, encrypted (`openssl pkcs8 -topk8 -v2 aes-256-cbc`).

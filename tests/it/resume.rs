@@ -25,23 +25,11 @@ async fn sigkill_mid_cancel_then_resume_cancels_everything_once() {
     let env = leaked_env(&server);
 
     // Serial cancels with latency, so the kill lands between them.
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_respond"))
-        .current_dir(dir.path())
-        .args([
-            "compromised",
-            "--yes",
-            "--concurrency",
-            "1",
-            "--base-url",
-            server.url(),
-        ])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env_remove("BINANCE_RESPONDER_API_KEY")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crate::support::Test::in_dir(dir.path())
+        .args(&["compromised", "--yes", "--concurrency", "1"])
+        .against(&server)
+        .leaked_key(&server)
+        .spawn_silent();
     // Latency only once the run is under way, so triage and the preview are quick.
     let mut faults = server.faults();
     faults.latency = Duration::from_millis(250);
@@ -70,12 +58,7 @@ async fn sigkill_mid_cancel_then_resume_cancels_everything_once() {
         "the kill landed before all cancels"
     );
 
-    let incident = std::fs::read_dir(dir.path().join("incidents"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let incident = crate::support::first_incident(dir.path());
 
     // A new `respond compromised` of the same key notices the unfinished incident (and,
     // without a terminal, starts a new one and says how to continue the old one). It
@@ -311,18 +294,7 @@ async fn a_drill_resumes_on_its_own_scenario_without_flags_from_another_folder()
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("my-scenario.yaml");
     std::fs::write(&scenario, respond::sim::BUILTIN_LEAKED_KEY).unwrap();
-    let run = respond(
-        dir.path(),
-        &[
-            "compromised",
-            "--drill",
-            "--yes",
-            "--scenario",
-            "my-scenario.yaml",
-        ],
-        &[],
-    )
-    .await;
+    let run = crate::support::drill(dir.path(), "my-scenario.yaml").await;
     run.expect_code(0);
     let incident = run.incident(dir.path());
     let elsewhere = tempfile::tempdir().unwrap();

@@ -125,6 +125,32 @@ fn assert_masked_key_shown(outputs: &[(String, Vec<u8>)], key: &str) {
     }
 }
 
+/// A verbose live run with the key file `key_file` (private) completes to its manual
+/// steps, and neither it nor the simulator's log in `log_dir` shows `secrets` or more
+/// of `api_key` than its mask, which the run does show.
+async fn key_file_run_keeps_secrets(
+    cwd: &Path,
+    url: &str,
+    key_file: &Path,
+    log_dir: &Path,
+    secrets: &[&str],
+    api_key: &str,
+) {
+    let run = with_key_file(cwd, &["--yes", "-vv"], url, key_file.to_str().unwrap()).await;
+    run.expect_code(5);
+    let outputs = written(&run, &[&cwd.join("incidents"), log_dir]);
+    assert_clean(&outputs, secrets, &[api_key]);
+    assert_masked_key_shown(&outputs, api_key);
+}
+
+/// `respond compromised FLAGS --base-url URL --key-file KEY_FILE` in `cwd`.
+async fn with_key_file(cwd: &Path, flags: &[&str], url: &str, key_file: &str) -> Run {
+    let mut args = vec!["compromised"];
+    args.extend(flags);
+    args.extend(["--base-url", url, "--key-file", key_file]);
+    respond(cwd, &args, &[]).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_writes_no_secret_and_only_the_masked_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -268,19 +294,7 @@ async fn a_key_file_others_can_read_is_refused_with_chmod_600() {
     let server = sim_with_log(&log_dir.join("requests.jsonl")).await;
     for mode in [0o644, 0o640, 0o604, 0o660] {
         let path = key_file(dir.path(), mode);
-        let run = respond(
-            dir.path(),
-            &[
-                "compromised",
-                "--yes",
-                "--base-url",
-                server.url(),
-                "--key-file",
-                path.to_str().unwrap(),
-            ],
-            &[],
-        )
-        .await;
+        let run = with_key_file(dir.path(), &["--yes"], server.url(), path.to_str().unwrap()).await;
         assert_eq!(run.code, 2, "mode {mode:o}: {}", run.stderr);
         assert!(
             run.stderr.contains("chmod 600"),
@@ -302,24 +316,15 @@ async fn a_key_file_others_can_read_is_refused_with_chmod_600() {
 
     // The same file, private, works; and its contents never show.
     let path = key_file(dir.path(), 0o600);
-    let run = respond(
+    key_file_run_keeps_secrets(
         dir.path(),
-        &[
-            "compromised",
-            "--yes",
-            "-vv",
-            "--base-url",
-            server.url(),
-            "--key-file",
-            path.to_str().unwrap(),
-        ],
-        &[],
+        server.url(),
+        &path,
+        &log_dir,
+        &[LEAKED_SECRET],
+        LEAKED_KEY,
     )
     .await;
-    run.expect_code(5);
-    let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
-    assert_clean(&outputs, &[LEAKED_SECRET], &[LEAKED_KEY]);
-    assert_masked_key_shown(&outputs, LEAKED_KEY);
 }
 
 /// The base64 body of a PEM block: what must never be written anywhere.
@@ -391,24 +396,15 @@ async fn ed25519_and_rsa_private_keys_are_never_written() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         path
     };
-    let run = respond(
+    key_file_run_keeps_secrets(
         dir.path(),
-        &[
-            "compromised",
-            "--yes",
-            "-vv",
-            "--base-url",
-            server.url(),
-            "--key-file",
-            key_file.to_str().unwrap(),
-        ],
-        &[],
+        server.url(),
+        &key_file,
+        &log_dir,
+        &secrets,
+        &rsa.api_key,
     )
     .await;
-    run.expect_code(5);
-    let outputs = written(&run, &[&dir.path().join("incidents"), &log_dir]);
-    assert_clean(&outputs, &secrets, &[&rsa.api_key]);
-    assert_masked_key_shown(&outputs, &rsa.api_key);
 
     // The same key file readable by the group is refused before anything is sent.
     {
@@ -416,17 +412,11 @@ async fn ed25519_and_rsa_private_keys_are_never_written() {
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o640)).unwrap();
     }
     let before = server.request_log().len();
-    let run = respond(
+    let run = with_key_file(
         dir.path(),
-        &[
-            "compromised",
-            "--yes",
-            "--base-url",
-            server.url(),
-            "--key-file",
-            key_file.to_str().unwrap(),
-        ],
-        &[],
+        &["--yes"],
+        server.url(),
+        key_file.to_str().unwrap(),
     )
     .await;
     run.expect_code(2);

@@ -299,7 +299,9 @@ fn open_xyz(sim: &Sim) -> usize {
         .open_on(respond::sim::Market::Spot)
 }
 
-#[tokio::test]
+// Paused time: the attacker's ticks come as the test's sleeps advance the clock, not
+// after real waits.
+#[tokio::test(start_paused = true)]
 async fn attacker_orders_reappear_until_the_key_is_deleted() {
     let scenario = Scenario::parse(ATTACKER_SCENARIO, "attacker.yaml").unwrap();
     let sim = Sim::start(SimConfig::new(scenario)).await;

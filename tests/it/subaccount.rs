@@ -21,26 +21,14 @@ fn scenario_text() -> String {
     .unwrap()
 }
 
-fn step<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id}"))
-}
+use crate::support::step;
 
 async fn drill(scenario: Option<&Path>) -> (Run, Value, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = scenario.map_or("subaccount-leak.yaml".to_string(), |p| {
         p.display().to_string()
     });
-    let run = respond(
-        dir.path(),
-        &["compromised", "--drill", "--yes", "--scenario", &path],
-        &[],
-    )
-    .await;
+    let run = crate::support::drill(dir.path(), &path).await;
     let incident = run.incident(dir.path());
     let report = read_json(&incident.join("report.json"));
     (run, report, incident, dir)
@@ -248,24 +236,34 @@ async fn a_live_run_without_a_terminal_and_without_yes_deletes_nothing() {
         .any(|l| l.method == "DELETE" && l.path.contains("sub-account")));
 }
 
-#[tokio::test]
-async fn live_with_yes_deletes_by_api_and_the_manual_step_is_not_needed() {
-    let sim = quiet_sim().await;
+/// `respond compromised --yes` against `sim` with its leaked key, and a responder key
+/// of `kind` on the master account.
+async fn yes_with_master(
+    sim: &respond::sim::SimServer,
+    kind: ResponderKind,
+    cwd: &std::path::Path,
+) -> Run {
     let leaked = sim.leaked_key();
-    let master = sim.create_responder_key_of(ResponderKind::MasterTrading);
-    let dir = tempfile::tempdir().unwrap();
+    let master = sim.create_responder_key_of(kind);
     let env = [
         ("BINANCE_API_KEY", leaked.api_key.as_str()),
         ("BINANCE_API_SECRET", leaked.secret.as_str()),
         ("BINANCE_RESPONDER_API_KEY", master.api_key.as_str()),
         ("BINANCE_RESPONDER_API_SECRET", master.secret.as_str()),
     ];
-    let run = respond(
-        dir.path(),
+    respond(
+        cwd,
         &["compromised", "--yes", "--base-url", sim.url()],
         &env,
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn live_with_yes_deletes_by_api_and_the_manual_step_is_not_needed() {
+    let sim = quiet_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = yes_with_master(&sim, ResponderKind::MasterTrading, dir.path()).await;
     // The password, unknown-keys and new-key steps still need a person: pending (5).
     assert_eq!(run.code, 5, "{}\n{}", run.stdout, run.stderr);
     let state = sim.state_summary();
@@ -283,21 +281,8 @@ async fn live_with_yes_deletes_by_api_and_the_manual_step_is_not_needed() {
 #[tokio::test]
 async fn a_master_key_without_trading_permission_falls_back_to_the_manual_step() {
     let sim = quiet_sim().await;
-    let leaked = sim.leaked_key();
-    let master = sim.create_responder_key_of(ResponderKind::ReadOnly);
     let dir = tempfile::tempdir().unwrap();
-    let env = [
-        ("BINANCE_API_KEY", leaked.api_key.as_str()),
-        ("BINANCE_API_SECRET", leaked.secret.as_str()),
-        ("BINANCE_RESPONDER_API_KEY", master.api_key.as_str()),
-        ("BINANCE_RESPONDER_API_SECRET", master.secret.as_str()),
-    ];
-    let run = respond(
-        dir.path(),
-        &["compromised", "--yes", "--base-url", sim.url()],
-        &env,
-    )
-    .await;
+    let run = yes_with_master(&sim, ResponderKind::ReadOnly, dir.path()).await;
     // The DELETE is refused (-2015): that step failed (exit 1) and the manual deletion
     // is still asked for; nothing was deleted.
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);

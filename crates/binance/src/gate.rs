@@ -120,7 +120,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn urgent_waiters_go_first() {
         let gate = Arc::new(Gate::new(1, 1));
         let held = gate.acquire(Priority::Normal).await;
@@ -145,7 +145,7 @@ mod tests {
         assert_eq!(order.lock().unwrap()[0], 2, "the urgent request went first");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn normal_requests_leave_the_other_slots_to_urgent_ones() {
         let gate = Gate::new(4, 1);
         let _normal = gate.acquire(Priority::Normal).await;

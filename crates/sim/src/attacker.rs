@@ -36,68 +36,15 @@ pub(super) async fn run(
             _ = stop.wait_for(|s| *s) => return,
             _ = ticks.tick() => {}
         }
-        let o = &plan.order;
-        let now = shared.now_ms();
-        let placed = {
-            let mut state = shared.state();
-            if state.keys[plan.key].deleted {
-                None
-            } else {
-                let market_price = state
-                    .symbol(o.market, &o.symbol)
-                    .map(|s| price_now(&state, &s.clone(), now))
-                    .unwrap_or(o.price);
-                Some(state.place_order(
-                    NewOrder {
-                        market: o.market,
-                        symbol: o.symbol.clone(),
-                        side: o.side.clone(),
-                        order_type: o.order_type.clone(),
-                        price: o.price,
-                        stop_price: o.stop_price,
-                        quantity: o.quantity,
-                        time_in_force: "GTC".into(),
-                        client_order_id: None,
-                        position_side: "BOTH".into(),
-                        is_isolated: false,
-                    },
-                    market_price,
-                    now,
-                ))
-            }
-        };
-        let Some(order) = placed else {
+        let Some(order) = place(&shared, &plan) else {
             // The key is gone: the attacker has lost access for good.
             return;
         };
-        let mut query = format!(
-            "{}symbol={}&side={}&type={}&quantity={}",
-            if order.algo {
-                "algoType=CONDITIONAL&"
-            } else {
-                ""
-            },
-            order.symbol,
-            order.side,
-            order.order_type,
-            order.orig_qty
-        );
-        if !order.price.is_zero() {
-            query.push_str(&format!("&price={}&timeInForce=GTC", order.price));
-        }
-        if !order.stop_price.is_zero() {
-            let name = if order.algo {
-                "triggerPrice"
-            } else {
-                "stopPrice"
-            };
-            query.push_str(&format!("&{name}={}", order.stop_price));
-        }
         shared.push_log(
             Actor::Attacker,
             "POST",
-            order_path(o.market, order.algo),
-            query,
+            order_path(plan.order.market, order.algo),
+            logged_query(&order),
             Outcome {
                 status: 200,
                 code: None,
@@ -105,4 +52,63 @@ pub(super) async fn run(
             },
         );
     }
+}
+
+/// The attacker's order placed at the market price of now, while its key lives.
+fn place(shared: &Shared, plan: &ScenarioAttacker) -> Option<crate::state::Order> {
+    let o = &plan.order;
+    let now = shared.now_ms();
+    let mut state = shared.state();
+    if state.keys[plan.key].deleted {
+        return None;
+    }
+    let market_price = state
+        .symbol(o.market, &o.symbol)
+        .map(|s| price_now(&state, &s.clone(), now))
+        .unwrap_or(o.price);
+    Some(state.place_order(
+        NewOrder {
+            market: o.market,
+            symbol: o.symbol.clone(),
+            side: o.side.clone(),
+            order_type: o.order_type.clone(),
+            price: o.price,
+            stop_price: o.stop_price,
+            quantity: o.quantity,
+            time_in_force: "GTC".into(),
+            client_order_id: None,
+            position_side: "BOTH".into(),
+            is_isolated: false,
+        },
+        market_price,
+        now,
+    ))
+}
+
+/// The order as the request log shows a client's: its query without a signature.
+fn logged_query(order: &crate::state::Order) -> String {
+    let mut query = format!(
+        "{}symbol={}&side={}&type={}&quantity={}",
+        if order.algo {
+            "algoType=CONDITIONAL&"
+        } else {
+            ""
+        },
+        order.symbol,
+        order.side,
+        order.order_type,
+        order.orig_qty
+    );
+    if !order.price.is_zero() {
+        query.push_str(&format!("&price={}&timeInForce=GTC", order.price));
+    }
+    if !order.stop_price.is_zero() {
+        let name = if order.algo {
+            "triggerPrice"
+        } else {
+            "stopPrice"
+        };
+        query.push_str(&format!("&{name}={}", order.stop_price));
+    }
+    query
 }

@@ -45,27 +45,7 @@ pub(super) fn handle(
             v["server_time"] = json!(shared.now_ms());
             (StatusCode::OK, v)
         }
-        ("GET", "/sim/requests") => {
-            let actor = match get("actor") {
-                None => None,
-                Some("client") => Some(Actor::Client),
-                Some("attacker") => Some(Actor::Attacker),
-                Some("control") => Some(Actor::Control),
-                Some(other) => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("unknown actor {other:?} (client, attacker or control)"),
-                    )
-                }
-            };
-            let entries: Vec<_> = shared
-                .log
-                .snapshot()
-                .into_iter()
-                .filter(|e| actor.is_none_or(|a| e.actor == a))
-                .collect();
-            (StatusCode::OK, json!(entries))
-        }
+        ("GET", "/sim/requests") => requests(shared, get("actor")),
         ("POST", "/sim/keys/delete") => {
             let Some(key) = get("key").filter(|k| !k.is_empty()) else {
                 return error(StatusCode::BAD_REQUEST, "missing ?key=LABEL_OR_API_KEY");
@@ -76,31 +56,7 @@ pub(super) fn handle(
                 Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
             }
         }
-        ("POST", "/sim/keys/responder") => {
-            let seed = shared.new_seed();
-            let now = shared.now_ms();
-            let (kind, permissions) = match get("kind").unwrap_or("read-only") {
-                "read-only" => (ResponderKind::ReadOnly, json!(["reading"])),
-                "master" => (ResponderKind::MasterTrading, json!(["reading", "spot"])),
-                "same-account" => (ResponderKind::SameAccountReadOnly, json!(["reading"])),
-                other => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("unknown kind {other:?} (read-only, master or same-account)"),
-                    )
-                }
-            };
-            let pair = shared.state().create_responder_on(seed, now, kind);
-            (
-                StatusCode::OK,
-                json!({
-                    "label": pair.label,
-                    "api_key": pair.api_key,
-                    "secret": pair.secret,
-                    "permissions": permissions,
-                }),
-            )
-        }
+        ("POST", "/sim/keys/responder") => responder(shared, get("kind")),
         ("GET", "/sim/faults") => (StatusCode::OK, json!(shared.faults())),
         ("POST", "/sim/faults") => {
             let mut faults = shared.faults();
@@ -121,4 +77,54 @@ pub(super) fn handle(
             json!({ "error": format!("no control route {method} {path}"), "routes": ROUTES }),
         ),
     }
+}
+
+/// `GET /sim/requests[?actor=client|attacker|control]`: the request log.
+fn requests(shared: &Shared, actor: Option<&str>) -> (StatusCode, Value) {
+    let actor = match actor {
+        None => None,
+        Some("client") => Some(Actor::Client),
+        Some("attacker") => Some(Actor::Attacker),
+        Some("control") => Some(Actor::Control),
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown actor {other:?} (client, attacker or control)"),
+            )
+        }
+    };
+    let entries: Vec<_> = shared
+        .log
+        .snapshot()
+        .into_iter()
+        .filter(|e| actor.is_none_or(|a| e.actor == a))
+        .collect();
+    (StatusCode::OK, json!(entries))
+}
+
+/// `POST /sim/keys/responder?kind=...`: a responder key for a drill.
+fn responder(shared: &Shared, kind: Option<&str>) -> (StatusCode, Value) {
+    let seed = shared.new_seed();
+    let now = shared.now_ms();
+    let (kind, permissions) = match kind.unwrap_or("read-only") {
+        "read-only" => (ResponderKind::ReadOnly, json!(["reading"])),
+        "master" => (ResponderKind::MasterTrading, json!(["reading", "spot"])),
+        "same-account" => (ResponderKind::SameAccountReadOnly, json!(["reading"])),
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown kind {other:?} (read-only, master or same-account)"),
+            )
+        }
+    };
+    let pair = shared.state().create_responder_on(seed, now, kind);
+    (
+        StatusCode::OK,
+        json!({
+            "label": pair.label,
+            "api_key": pair.api_key,
+            "secret": pair.secret,
+            "permissions": permissions,
+        }),
+    )
 }

@@ -359,9 +359,24 @@ impl State {
             next_trade_id: HashMap::new(),
             responders: 0,
         };
+        state.replay_history(scenario, start_ms);
+        state.add_movements(scenario, start_ms);
+        for p in &scenario.positions {
+            state.positions.push(Position {
+                market: p.market,
+                symbol: p.symbol.clone(),
+                amount: p.amount,
+                entry_price: p.entry_price,
+                leverage: p.leverage,
+            });
+        }
+        state
+    }
 
-        // Orders and trades get ids in time order, so ids grow with time like Binance's
-        // and `fromId=0&limit=1` finds the account's first trade in a symbol.
+    /// The scenario's open orders placed and its trades filled, in time order, so ids
+    /// grow with time like Binance's and `fromId=0&limit=1` finds the account's first
+    /// trade in a symbol.
+    fn replay_history(&mut self, scenario: &Scenario, start_ms: i64) {
         enum Item<'a> {
             Open(&'a super::scenario::ScenarioOrder),
             Fill(&'a super::scenario::ScenarioTrade),
@@ -382,7 +397,7 @@ impl State {
             match item {
                 Item::Open(o) => {
                     // Validation keeps MARKET orders out of `open_orders`: these rest.
-                    state.place_order(
+                    self.place_order(
                         NewOrder {
                             market: o.market,
                             symbol: o.symbol.clone(),
@@ -400,59 +415,64 @@ impl State {
                         time,
                     );
                 }
-                Item::Fill(t) => {
-                    let order_id = state.next_order_id(t.market);
-                    let quote_qty = (t.price * t.quantity).normalize();
-                    state.orders.push(Order {
-                        market: t.market,
-                        symbol: t.symbol.clone(),
-                        order_id,
-                        client_order_id: client_id(t.market, order_id),
-                        side: t.side.clone(),
-                        order_type: "LIMIT".into(),
-                        price: t.price,
-                        stop_price: Decimal::ZERO,
-                        orig_qty: t.quantity,
-                        executed_qty: t.quantity,
-                        cum_quote: quote_qty,
-                        status: "FILLED",
-                        time_in_force: "GTC".into(),
-                        time,
-                        update_time: time,
-                        is_isolated: false,
-                        position_side: "BOTH".into(),
-                        algo: false,
-                    });
-                    let (commission, commission_asset) =
-                        state.commission(t.market, &t.symbol, &t.side, t.quantity, quote_qty);
-                    let id = state.next_trade_id(t.market, &t.symbol);
-                    state.trades.push(Trade {
-                        market: t.market,
-                        symbol: t.symbol.clone(),
-                        id,
-                        order_id,
-                        side: t.side.clone(),
-                        price: t.price,
-                        qty: t.quantity,
-                        quote_qty,
-                        commission: t.commission.unwrap_or(commission),
-                        commission_asset: t.commission_asset.clone().unwrap_or(commission_asset),
-                        time,
-                        maker: t.maker,
-                        realized_pnl: t.realized_pnl,
-                    });
-                    if let Some(p) = t.market_price {
-                        state
-                            .price_overrides
-                            .insert((t.market, t.symbol.clone(), time.div_euclid(60_000)), p);
-                    }
-                }
+                Item::Fill(t) => self.fill(t, time),
             }
         }
+    }
 
+    /// A scenario trade: its filled order and the trade itself.
+    fn fill(&mut self, t: &super::scenario::ScenarioTrade, time: i64) {
+        let order_id = self.next_order_id(t.market);
+        let quote_qty = (t.price * t.quantity).normalize();
+        self.orders.push(Order {
+            market: t.market,
+            symbol: t.symbol.clone(),
+            order_id,
+            client_order_id: client_id(t.market, order_id),
+            side: t.side.clone(),
+            order_type: "LIMIT".into(),
+            price: t.price,
+            stop_price: Decimal::ZERO,
+            orig_qty: t.quantity,
+            executed_qty: t.quantity,
+            cum_quote: quote_qty,
+            status: "FILLED",
+            time_in_force: "GTC".into(),
+            time,
+            update_time: time,
+            is_isolated: false,
+            position_side: "BOTH".into(),
+            algo: false,
+        });
+        let (commission, commission_asset) =
+            self.commission(t.market, &t.symbol, &t.side, t.quantity, quote_qty);
+        let id = self.next_trade_id(t.market, &t.symbol);
+        self.trades.push(Trade {
+            market: t.market,
+            symbol: t.symbol.clone(),
+            id,
+            order_id,
+            side: t.side.clone(),
+            price: t.price,
+            qty: t.quantity,
+            quote_qty,
+            commission: t.commission.unwrap_or(commission),
+            commission_asset: t.commission_asset.clone().unwrap_or(commission_asset),
+            time,
+            maker: t.maker,
+            realized_pnl: t.realized_pnl,
+        });
+        if let Some(p) = t.market_price {
+            self.price_overrides
+                .insert((t.market, t.symbol.clone(), time.div_euclid(60_000)), p);
+        }
+    }
+
+    /// Withdrawals, deposits, universal transfers and Pay, with Binance-like ids.
+    fn add_movements(&mut self, scenario: &Scenario, start_ms: i64) {
         for (i, w) in scenario.withdrawals.iter().enumerate() {
             let time = w.time.at(start_ms);
-            state.withdrawals.push(Withdrawal {
+            self.withdrawals.push(Withdrawal {
                 id: w.id.clone().unwrap_or_else(|| hex_id(0x57, i, time)),
                 coin: w.coin.clone(),
                 network: w.network.clone(),
@@ -466,7 +486,7 @@ impl State {
         }
         for (i, d) in scenario.deposits.iter().enumerate() {
             let time = d.time.at(start_ms);
-            state.deposits.push(Deposit {
+            self.deposits.push(Deposit {
                 id: d
                     .id
                     .clone()
@@ -481,7 +501,7 @@ impl State {
             });
         }
         for (i, t) in scenario.transfers.iter().enumerate() {
-            state.transfers.push(Transfer {
+            self.transfers.push(Transfer {
                 tran_id: 13_526_853_623 + i as u64 * 11,
                 transfer_type: t.transfer_type.clone(),
                 asset: t.asset.clone(),
@@ -491,7 +511,7 @@ impl State {
         }
         for (i, p) in scenario.pay.iter().enumerate() {
             let time = p.time.at(start_ms);
-            state.pay.push(PayTx {
+            self.pay.push(PayTx {
                 transaction_id: format!("M_P_{}", 71_505_104_267_788_288u64 + i as u64 * 13),
                 order_type: p.order_type.clone(),
                 asset: p.asset.clone(),
@@ -501,16 +521,6 @@ impl State {
                 time,
             });
         }
-        for p in &scenario.positions {
-            state.positions.push(Position {
-                market: p.market,
-                symbol: p.symbol.clone(),
-                amount: p.amount,
-                entry_price: p.entry_price,
-                leverage: p.leverage,
-            });
-        }
-        state
     }
 
     fn next_order_id(&mut self, market: Market) -> u64 {

@@ -219,6 +219,16 @@ impl Test {
             .expect("start respond")
     }
 
+    /// Start the run in the background with its output discarded, for a test that
+    /// watches the simulator and kills the run.
+    pub fn spawn_silent(self) -> tokio::process::Child {
+        let mut cmd = tokio::process::Command::from(self.command());
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start respond")
+    }
+
     /// [`Test::run`] for tests without a runtime.
     pub fn run_sync(self) -> Run {
         let out = self.command().output().expect("run respond");
@@ -318,4 +328,60 @@ pub fn assert_verifies(incident: &Path) {
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
     );
+}
+
+/// `respond compromised --drill --yes --scenario SCENARIO` in `cwd`.
+pub async fn drill(cwd: &Path, scenario: &str) -> Run {
+    drill_with(cwd, &["--scenario", scenario]).await
+}
+
+/// `respond compromised --drill --yes ARGS` in `cwd`.
+pub async fn drill_with(cwd: &Path, args: &[&str]) -> Run {
+    let all: Vec<&str> = ["compromised", "--drill", "--yes"]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    respond(cwd, &all, &[]).await
+}
+
+/// The titles of a `report.json`'s findings.
+pub fn finding_titles(report: &serde_json::Value) -> Vec<&str> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["title"].as_str().unwrap())
+        .collect()
+}
+
+/// Step `id` of a `report.json`.
+#[track_caller]
+pub fn step<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in the report"))
+}
+
+/// The ids of a `report.json`'s steps still waiting for a person.
+pub fn pending(report: &serde_json::Value) -> Vec<&str> {
+    report["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect()
+}
+
+/// The first incident folder under `cwd/incidents`.
+pub fn first_incident(cwd: &Path) -> PathBuf {
+    std::fs::read_dir(cwd.join("incidents"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
 }

@@ -517,67 +517,7 @@ pub fn income(ctx: &mut Ctx) -> Result<Value, ApiError> {
     if !coin {
         start = start.max(ctx.now - 90 * DAY_MS);
     }
-    // (time, type, symbol, income, asset, info, tradeId)
-    let mut rows: Vec<(i64, &str, String, Decimal, String, &str, String)> = Vec::new();
-    for t in ctx.state.trades.iter().filter(|t| t.market == market) {
-        if !t.commission.is_zero() {
-            rows.push((
-                t.time,
-                "COMMISSION",
-                t.symbol.clone(),
-                -t.commission,
-                t.commission_asset.clone(),
-                "",
-                t.id.to_string(),
-            ));
-        }
-        if !t.realized_pnl.is_zero() {
-            let asset = ctx
-                .state
-                .symbol(market, &t.symbol)
-                .map(|s| {
-                    if coin {
-                        s.base.clone()
-                    } else {
-                        s.quote.clone()
-                    }
-                })
-                .unwrap_or_default();
-            rows.push((
-                t.time,
-                "REALIZED_PNL",
-                t.symbol.clone(),
-                t.realized_pnl,
-                asset,
-                "",
-                t.id.to_string(),
-            ));
-        }
-    }
-    let (into, out_of) = if coin {
-        ("MAIN_CMFUTURE", "CMFUTURE_MAIN")
-    } else {
-        ("MAIN_UMFUTURE", "UMFUTURE_MAIN")
-    };
-    for t in &ctx.state.transfers {
-        let signed = if t.transfer_type == into {
-            t.amount
-        } else if t.transfer_type == out_of {
-            -t.amount
-        } else {
-            continue;
-        };
-        rows.push((
-            t.time,
-            "TRANSFER",
-            String::new(),
-            signed,
-            t.asset.clone(),
-            "TRANSFER",
-            String::new(),
-        ));
-    }
-    rows.sort_by(|a, b| (a.0, a.1, &a.2, &a.6).cmp(&(b.0, b.1, &b.2, &b.6)));
+    let rows = income_flow(ctx.state, market);
     // Ids fixed over the whole flow, so a row keeps its id whatever the filter.
     let mut selected: Vec<(u64, _)> = rows
         .into_iter()
@@ -611,6 +551,83 @@ pub fn income(ctx: &mut Ctx) -> Result<Value, ApiError> {
             )
             .collect(),
     ))
+}
+
+/// One income row: (time, type, symbol, income, asset, info, tradeId).
+type IncomeRow = (
+    i64,
+    &'static str,
+    String,
+    Decimal,
+    String,
+    &'static str,
+    String,
+);
+
+/// The market's whole income flow, oldest first: commission and realised PnL of every
+/// trade, transfers into and out of its wallet.
+fn income_flow(state: &crate::state::State, market: Market) -> Vec<IncomeRow> {
+    let coin = market == Market::Coinm;
+    let mut rows: Vec<IncomeRow> = Vec::new();
+    for t in state.trades.iter().filter(|t| t.market == market) {
+        if !t.commission.is_zero() {
+            rows.push((
+                t.time,
+                "COMMISSION",
+                t.symbol.clone(),
+                -t.commission,
+                t.commission_asset.clone(),
+                "",
+                t.id.to_string(),
+            ));
+        }
+        if !t.realized_pnl.is_zero() {
+            let asset = state
+                .symbol(market, &t.symbol)
+                .map(|s| {
+                    if coin {
+                        s.base.clone()
+                    } else {
+                        s.quote.clone()
+                    }
+                })
+                .unwrap_or_default();
+            rows.push((
+                t.time,
+                "REALIZED_PNL",
+                t.symbol.clone(),
+                t.realized_pnl,
+                asset,
+                "",
+                t.id.to_string(),
+            ));
+        }
+    }
+    let (into, out_of) = if coin {
+        ("MAIN_CMFUTURE", "CMFUTURE_MAIN")
+    } else {
+        ("MAIN_UMFUTURE", "UMFUTURE_MAIN")
+    };
+    for t in &state.transfers {
+        let signed = if t.transfer_type == into {
+            t.amount
+        } else if t.transfer_type == out_of {
+            -t.amount
+        } else {
+            continue;
+        };
+        rows.push((
+            t.time,
+            "TRANSFER",
+            String::new(),
+            signed,
+            t.asset.clone(),
+            "TRANSFER",
+            String::new(),
+        ));
+    }
+    rows.sort_by(|a, b| (a.0, a.1, &a.2, &a.6).cmp(&(b.0, b.1, &b.2, &b.6)));
+    rows
 }
 
 /// Unrealised profit of a position at the simulated mark price.

@@ -156,30 +156,9 @@ pub fn klines(ctx: &mut Ctx) -> Result<Value, ApiError> {
         .params
         .limit(500, if market.is_futures() { 1500 } else { 1000 })?;
     let span = minutes * 60_000;
-    let align = |t: i64| t.div_euclid(span) * span;
-    let now_open = align(ctx.now);
     let start = ctx.params.i64("startTime")?;
     let end = ctx.params.i64("endTime")?;
-    let (first, last) = match (start, end) {
-        (Some(s), Some(e)) => {
-            let first = align(s + span - 1);
-            (
-                first,
-                align(e)
-                    .min(now_open)
-                    .min(first + (limit as i64 - 1) * span),
-            )
-        }
-        (Some(s), None) => {
-            let first = align(s + span - 1);
-            (first, now_open.min(first + (limit as i64 - 1) * span))
-        }
-        (None, Some(e)) => {
-            let last = align(e).min(now_open);
-            (last - (limit as i64 - 1) * span, last)
-        }
-        (None, None) => (now_open - (limit as i64 - 1) * span, now_open),
-    };
+    let (first, last) = kline_range(start, end, span, limit, ctx.now);
     let coin = market == Market::Coinm;
     let mut rows = Vec::new();
     let mut t = first;
@@ -217,6 +196,40 @@ pub fn klines(ctx: &mut Ctx) -> Result<Value, ApiError> {
         t += span;
     }
     Ok(Value::Array(rows))
+}
+
+/// The open times of the first and last candle to return: from `startTime` (the first
+/// whole candle at or after it), to `endTime` (and never past the current candle), at
+/// most `limit` of them; without either, the most recent `limit`.
+fn kline_range(
+    start: Option<i64>,
+    end: Option<i64>,
+    span: i64,
+    limit: usize,
+    now: i64,
+) -> (i64, i64) {
+    let align = |t: i64| t.div_euclid(span) * span;
+    let now_open = align(now);
+    match (start, end) {
+        (Some(s), Some(e)) => {
+            let first = align(s + span - 1);
+            (
+                first,
+                align(e)
+                    .min(now_open)
+                    .min(first + (limit as i64 - 1) * span),
+            )
+        }
+        (Some(s), None) => {
+            let first = align(s + span - 1);
+            (first, now_open.min(first + (limit as i64 - 1) * span))
+        }
+        (None, Some(e)) => {
+            let last = align(e).min(now_open);
+            (last - (limit as i64 - 1) * span, last)
+        }
+        (None, None) => (now_open - (limit as i64 - 1) * span, now_open),
+    }
 }
 
 pub fn account(ctx: &mut Ctx) -> Result<Value, ApiError> {
