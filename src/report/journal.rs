@@ -435,6 +435,74 @@ struct Writer {
     clock: Option<ServerClock>,
 }
 
+impl Writer {
+    /// Defence in depth behind the incident lock: never append after a write failed, nor
+    /// after a line this writer did not write.
+    fn check_writable(&mut self) -> Result<(), JournalError> {
+        if let Some(message) = &self.broken {
+            return Err(JournalError {
+                path: self.path.clone(),
+                message: message.clone(),
+            });
+        }
+        match self.file.metadata().map(|m| m.len()) {
+            Ok(len) if len == self.len => Ok(()),
+            other => {
+                let now = match other {
+                    Ok(len) => format!("{len} bytes"),
+                    Err(e) => format!("unreadable ({e})"),
+                };
+                Err(self.mark_broken(format!(
+                    "the file changed under this run (it is {now}, not the {} bytes this run left), so its last line is no longer the chain head this run holds: another process wrote to it. Nothing more is appended, so the record is not broken",
+                    self.len
+                )))
+            }
+        }
+    }
+
+    /// The run must stop: what happens next would not be recorded.
+    fn mark_broken(&mut self, message: String) -> JournalError {
+        self.broken = Some(message.clone());
+        JournalError {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    /// The events as records chained after the last line, and their lines: (the bytes to
+    /// append, the records, the hash of the last of them).
+    fn chain(&self, events: Vec<Event>) -> (Vec<u8>, Vec<Record>, String) {
+        let now = Utc::now();
+        let offset_ms = self.clock.as_ref().and_then(|clock| clock());
+        let time = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let server_time = offset_ms.map(|o| {
+            (now + chrono::Duration::milliseconds(o)).to_rfc3339_opts(SecondsFormat::Millis, true)
+        });
+        let mut seq = self.seq;
+        let mut last_hash = self.last_hash.clone();
+        let mut bytes = Vec::new();
+        let mut records = Vec::with_capacity(events.len());
+        for event in events {
+            seq += 1;
+            let record = Record {
+                v: SCHEMA_VERSION,
+                seq,
+                time: time.clone(),
+                server_time: server_time.clone(),
+                offset_ms,
+                event,
+                prev: last_hash,
+            };
+            let start = bytes.len();
+            serde_json::to_writer(&mut bytes, &record).expect("journal records serialise");
+            last_hash = sha256_hex(&bytes[start..]);
+            bytes.push(b'\n');
+            records.push(record);
+        }
+        (bytes, records, last_hash)
+    }
+}
+
 /// A shared handle to the journal file. Cheap to clone; appends are serialised.
 #[derive(Clone)]
 pub struct Journal {
@@ -543,72 +611,17 @@ impl Journal {
     pub fn record_all(&self, events: Vec<Event>) -> Result<Vec<Record>, JournalError> {
         let durable = events.iter().any(Event::is_durable_at_once);
         let mut w = self.lock();
-        if let Some(message) = &w.broken {
-            return Err(JournalError {
-                path: w.path.clone(),
-                message: message.clone(),
-            });
-        }
-        // Defence in depth behind the incident lock: never append after a line this
-        // writer did not write.
-        match w.file.metadata().map(|m| m.len()) {
-            Ok(len) if len == w.len => {}
-            other => {
-                let now = match other {
-                    Ok(len) => format!("{len} bytes"),
-                    Err(e) => format!("unreadable ({e})"),
-                };
-                let message = format!(
-                    "the file changed under this run (it is {now}, not the {} bytes this run left), so its last line is no longer the chain head this run holds: another process wrote to it. Nothing more is appended, so the record is not broken",
-                    w.len
-                );
-                w.broken = Some(message.clone());
-                return Err(JournalError {
-                    path: w.path.clone(),
-                    message,
-                });
-            }
-        }
-        let now = Utc::now();
-        let offset_ms = w.clock.as_ref().and_then(|clock| clock());
-        let mut seq = w.seq;
-        let mut last_hash = w.last_hash.clone();
-        let mut bytes = Vec::new();
-        let mut records = Vec::with_capacity(events.len());
-        for event in events {
-            seq += 1;
-            let record = Record {
-                v: SCHEMA_VERSION,
-                seq,
-                time: now.to_rfc3339_opts(SecondsFormat::Millis, true),
-                server_time: offset_ms.map(|o| {
-                    (now + chrono::Duration::milliseconds(o))
-                        .to_rfc3339_opts(SecondsFormat::Millis, true)
-                }),
-                offset_ms,
-                event,
-                prev: last_hash,
-            };
-            let line = serde_json::to_string(&record).expect("journal records serialise");
-            last_hash = sha256_hex(line.as_bytes());
-            bytes.extend_from_slice(line.as_bytes());
-            bytes.push(b'\n');
-            records.push(record);
-        }
+        w.check_writable()?;
+        let (bytes, records, last_hash) = w.chain(events);
         let result = if self.sync.file.is_some() || !durable {
             w.file.write_all(&bytes)
         } else {
             w.file.write_all(&bytes).and_then(|_| w.file.sync_data())
         };
         if let Err(e) = result {
-            let message = e.to_string();
-            w.broken = Some(message.clone());
-            return Err(JournalError {
-                path: w.path.clone(),
-                message,
-            });
+            return Err(w.mark_broken(e.to_string()));
         }
-        w.seq = seq;
+        w.seq += records.len() as u64;
         w.len += bytes.len() as u64;
         w.last_hash = last_hash;
         // Listeners see records in the order they were chained.
