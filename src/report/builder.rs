@@ -134,15 +134,20 @@ impl ReportBuilder {
     }
 
     fn event(&mut self, r: &Record) {
+        self.apply(r);
+        if let Some(text) = timeline_text(&r.event) {
+            self.timeline(r, text);
+        }
+    }
+
+    /// What the record changes in the report, besides its line in the timeline.
+    fn apply(&mut self, r: &Record) {
         match &r.event {
             Event::RunStarted {
                 operator,
                 signing_key,
                 ..
-            } => {
-                self.session(operator, signing_key.as_ref());
-                self.timeline(r, format!("run started by {operator}"));
-            }
+            } => self.session(operator, signing_key.as_ref()),
             Event::RunResumed {
                 operator,
                 signing_key,
@@ -151,7 +156,6 @@ impl ReportBuilder {
                 self.session(operator, signing_key.as_ref());
                 self.report.outcome = RunOutcome::Unfinished;
                 self.report.exit_code = None;
-                self.timeline(r, format!("run resumed by {operator}"));
             }
             Event::StepStarted {
                 step,
@@ -160,9 +164,6 @@ impl ReportBuilder {
                 kind,
             } => self.step_started(r, step, action, title, kind),
             Event::StepSkipped { step, reason } => self.step_skipped(r, step, reason),
-            Event::Preview { step, summary, .. } => {
-                self.timeline(r, format!("`{step}` preview: {summary}"));
-            }
             Event::Answer {
                 step,
                 answer,
@@ -177,36 +178,16 @@ impl ReportBuilder {
                     self.report.request_errors += 1;
                 }
             }
-            Event::Note {
-                step,
-                level,
-                message,
-            } => self.note(r, step.as_deref(), level, message),
+            Event::Note { step, message, .. } => self.note(r, step.as_deref(), message),
             Event::Finding {
                 step,
                 severity,
                 title,
                 detail,
-            } => {
-                self.report.severity = self.report.severity.max(*severity);
-                self.report.findings.push(FindingReport {
-                    time: r.time.clone(),
-                    step: step.clone(),
-                    severity: *severity,
-                    title: title.clone(),
-                    detail: detail.clone(),
-                });
-                self.timeline(r, format!("finding ({severity}): {title}"));
-            }
+            } => self.finding(r, step, *severity, title, detail),
             Event::Evidence { table, rows, .. } => {
                 *self.report.evidence_rows.entry(table.clone()).or_default() += rows.len();
             }
-            Event::StepError {
-                step,
-                attempt,
-                message,
-                ..
-            } => self.timeline(r, format!("`{step}` attempt {attempt} failed: {message}")),
             Event::StepFinished {
                 step,
                 status,
@@ -214,51 +195,60 @@ impl ReportBuilder {
                 outputs,
                 ..
             } => self.step_finished(r, step, *status, summary, outputs),
-            Event::Attestation {
-                step,
-                verdict,
-                evidence,
-            } => {
-                self.report.attestations.push(AttestationReport {
-                    time: r.time.clone(),
-                    step: step.clone(),
-                    verdict: verdict.clone(),
-                    evidence: evidence.clone(),
-                });
-                self.timeline(
-                    r,
-                    format!("`{step}` check of the operator's \"done\": {verdict} — {evidence}"),
-                );
-            }
-            Event::Probe {
-                step,
-                round,
-                answers,
-                verdict,
-            } => self.timeline(
-                r,
-                format!(
-                    "`{step}` probe {round}: {verdict} ({})",
-                    probe_codes(answers)
-                ),
-            ),
-            // Progress of a long scan: its findings and evidence come when it ends.
-            Event::ScanBatch { .. } => {}
-            Event::Interrupted { signal, step } => {
-                let at = step
-                    .as_ref()
-                    .map(|s| format!(" during `{s}`"))
-                    .unwrap_or_default();
-                self.timeline(r, format!("interrupted by {signal}{at}"));
-            }
+            Event::Attestation { .. } => self.attestation(r),
             Event::RunFinished {
                 outcome, exit_code, ..
             } => {
                 self.report.outcome = *outcome;
                 self.report.exit_code = Some(*exit_code);
-                self.timeline(r, format!("run ended: {outcome} (exit code {exit_code})"));
             }
+            Event::Preview { .. }
+            | Event::StepError { .. }
+            | Event::Probe { .. }
+            | Event::ScanBatch { .. }
+            | Event::Interrupted { .. } => {}
         }
+    }
+
+    fn note(&mut self, r: &Record, step: Option<&str>, message: &str) {
+        let prefix = step.map(|s| format!("`{s}`: ")).unwrap_or_default();
+        self.report
+            .notes
+            .push(entry(r, format!("{prefix}{message}")));
+    }
+
+    fn attestation(&mut self, r: &Record) {
+        if let Event::Attestation {
+            step,
+            verdict,
+            evidence,
+        } = &r.event
+        {
+            self.report.attestations.push(AttestationReport {
+                time: r.time.clone(),
+                step: step.clone(),
+                verdict: verdict.clone(),
+                evidence: evidence.clone(),
+            });
+        }
+    }
+
+    fn finding(
+        &mut self,
+        r: &Record,
+        step: &str,
+        severity: Severity,
+        title: &str,
+        detail: &serde_json::Value,
+    ) {
+        self.report.severity = self.report.severity.max(severity);
+        self.report.findings.push(FindingReport {
+            time: r.time.clone(),
+            step: step.to_string(),
+            severity,
+            title: title.to_string(),
+            detail: detail.clone(),
+        });
     }
 
     /// A session began (started or resumed): who ran it and the key that signs.
@@ -295,7 +285,6 @@ impl ReportBuilder {
             finished: None,
             outputs: BTreeMap::new(),
         });
-        self.timeline(r, format!("step `{step}` started: {title}"));
     }
 
     fn step_skipped(&mut self, r: &Record, step: &str, reason: &str) {
@@ -341,7 +330,6 @@ impl ReportBuilder {
             s.finished = Some(r.time.clone());
             s.outputs = outputs.clone();
         }
-        self.timeline(r, format!("step `{step}`: {} — {summary}", status.as_str()));
     }
 
     fn answer(
@@ -361,19 +349,84 @@ impl ReportBuilder {
             who: who.to_string(),
             by: by.to_string(),
         });
-        let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
-        self.timeline(r, format!("`{step}`: {answer} — {who}{why}"));
     }
+}
 
-    fn note(&mut self, r: &Record, step: Option<&str>, level: &str, message: &str) {
-        let prefix = step.map(|s| format!("`{s}`: ")).unwrap_or_default();
-        self.report
-            .notes
-            .push(entry(r, format!("{prefix}{message}")));
-        if level != "info" {
-            self.timeline(r, format!("{prefix}{message}"));
+/// The record's line in the timeline, if it has one.
+fn timeline_text(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::RunStarted { operator, .. } => format!("run started by {operator}"),
+        Event::RunResumed { operator, .. } => format!("run resumed by {operator}"),
+        Event::StepStarted { step, title, .. } => format!("step `{step}` started: {title}"),
+        Event::Preview { step, summary, .. } => format!("`{step}` preview: {summary}"),
+        Event::Answer {
+            step,
+            answer,
+            reason,
+            who,
+            ..
+        } => {
+            let why = reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            format!("`{step}`: {answer} — {who}{why}")
         }
-    }
+        Event::Note {
+            step,
+            level,
+            message,
+        } if level != "info" => {
+            let prefix = step
+                .as_ref()
+                .map(|s| format!("`{s}`: "))
+                .unwrap_or_default();
+            format!("{prefix}{message}")
+        }
+        Event::Finding {
+            severity, title, ..
+        } => format!("finding ({severity}): {title}"),
+        Event::StepError {
+            step,
+            attempt,
+            message,
+            ..
+        } => format!("`{step}` attempt {attempt} failed: {message}"),
+        Event::StepFinished {
+            step,
+            status,
+            summary,
+            ..
+        } => format!("step `{step}`: {} — {summary}", status.as_str()),
+        Event::Attestation {
+            step,
+            verdict,
+            evidence,
+        } => format!("`{step}` check of the operator's \"done\": {verdict} — {evidence}"),
+        Event::Probe {
+            step,
+            round,
+            answers,
+            verdict,
+        } => format!(
+            "`{step}` probe {round}: {verdict} ({})",
+            probe_codes(answers)
+        ),
+        Event::Interrupted { signal, step } => {
+            let at = step
+                .as_ref()
+                .map(|s| format!(" during `{s}`"))
+                .unwrap_or_default();
+            format!("interrupted by {signal}{at}")
+        }
+        Event::RunFinished {
+            outcome, exit_code, ..
+        } => format!("run ended: {outcome} (exit code {exit_code})"),
+        // Progress of a long scan: its findings and evidence come when it ends.
+        Event::ScanBatch { .. } => return None,
+        Event::Note { .. } | Event::Request { .. } | Event::Evidence { .. } => return None,
+        Event::StepSkipped { .. } => return None,
+    })
 }
 
 fn entry(r: &Record, text: String) -> TimelineEntry {
