@@ -62,7 +62,13 @@ impl ReportBuilder {
 
     /// Take the next record of the journal, in order.
     pub fn add(&mut self, r: &Record) {
-        self.scorer.add(r);
+        self.add_part(r, false);
+    }
+
+    /// The next record, or the next part of an evidence record's rows (`continued`: not
+    /// its first part; see [`super::journal::parse_in_parts`]).
+    pub fn add_part(&mut self, r: &Record, continued: bool) {
+        self.scorer.add_part(r, continued);
         if !self.started {
             self.run_settings(r);
         }

@@ -745,6 +745,81 @@ pub fn read_records(path: &Path) -> std::io::Result<ReadJournal> {
     Ok(ReadJournal { lines, torn_tail })
 }
 
+/// Rows of an evidence record handed over at once when a journal line is read in parts.
+pub const ROWS_AT_ONCE: usize = 256;
+
+/// One journal line parsed for a rendering: `each` is given its record, or for an
+/// evidence record, the record in parts of at most [`ROWS_AT_ONCE`] rows (the flag says
+/// a part is not the first), so a week of trades on one line is never held as values at
+/// once. `None`: the line is not a record.
+pub fn parse_in_parts(text: &str, mut each: impl FnMut(&Record, bool)) -> Option<()> {
+    #[derive(Deserialize)]
+    struct Name<'a> {
+        #[serde(borrow)]
+        event: std::borrow::Cow<'a, str>,
+    }
+    let evidence = serde_json::from_str::<Name>(text).is_ok_and(|n| n.event == "evidence");
+    if evidence && evidence_in_parts(text, &mut each).is_some() {
+        return Some(());
+    }
+    let record = serde_json::from_str::<Record>(text).ok()?;
+    each(&record, false);
+    Some(())
+}
+
+/// An evidence line with its rows left as text, parsed [`ROWS_AT_ONCE`] at a time.
+fn evidence_in_parts(text: &str, each: &mut impl FnMut(&Record, bool)) -> Option<()> {
+    use serde_json::value::RawValue;
+    #[derive(Deserialize)]
+    struct Line<'a> {
+        v: u32,
+        seq: u64,
+        time: String,
+        #[serde(default)]
+        server_time: Option<String>,
+        #[serde(default)]
+        offset_ms: Option<i64>,
+        step: String,
+        table: String,
+        #[serde(borrow)]
+        rows: Vec<&'a RawValue>,
+        prev: String,
+    }
+    let line: Line = serde_json::from_str(text).ok()?;
+    let mut record = Record {
+        v: line.v,
+        seq: line.seq,
+        time: line.time,
+        server_time: line.server_time,
+        offset_ms: line.offset_ms,
+        event: Event::Evidence {
+            step: line.step,
+            table: line.table,
+            rows: Vec::new(),
+        },
+        prev: line.prev,
+    };
+    let mut parts = line.rows.chunks(ROWS_AT_ONCE).peekable();
+    if parts.peek().is_none() {
+        each(&record, false);
+    }
+    for (i, part) in parts.enumerate() {
+        let parsed: Result<Vec<Json>, _> = part
+            .iter()
+            .map(|raw| serde_json::from_str(raw.get()))
+            .collect();
+        let Ok(parsed) = parsed else {
+            // Rows already handed over stay handed over; none: read the line whole.
+            return (i > 0).then_some(());
+        };
+        if let Event::Evidence { rows, .. } = &mut record.event {
+            *rows = parsed;
+        }
+        each(&record, i > 0);
+    }
+    Some(())
+}
+
 pub fn read(path: &Path) -> std::io::Result<ReadJournal> {
     let bytes = std::fs::read(path)?;
     let text = String::from_utf8_lossy(&bytes);

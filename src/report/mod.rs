@@ -24,7 +24,7 @@ use serde_json::Value as Json;
 
 pub use builder::ReportBuilder;
 pub use evidence::Tables;
-use journal::{Event, ReadJournal, Record, RunOutcome, Severity, StepStatus};
+use journal::{Event, ReadJournal, RunOutcome, Severity, StepStatus};
 
 pub const REPORT_MD: &str = "report.md";
 pub const REPORT_HTML: &str = "report.html";
@@ -292,14 +292,14 @@ fn gather(journal_path: &Path, incident: &str) -> Result<Gathered, ReportError> 
         std::mem::swap(&mut line, &mut last);
         any_line = true;
         let text = String::from_utf8_lossy(&last);
-        let Ok(record) = serde_json::from_str::<Record>(&text) else {
-            continue;
-        };
-        builder.add(&record);
-        if let Event::Evidence { table, rows, .. } = &record.event {
-            evidence::add(&mut tables, table, rows);
-        }
-        marks.add(&record);
+        // Not a record: `report verify` names it; the rendering goes on without it.
+        let _ = journal::parse_in_parts(&text, |record, continued| {
+            builder.add_part(record, continued);
+            if let Event::Evidence { table, rows, .. } = &record.event {
+                evidence::add(&mut tables, table, rows);
+            }
+            marks.add(record);
+        });
     }
     let last = any_line.then(|| String::from_utf8_lossy(&last).into_owned());
     let report = builder

@@ -72,6 +72,11 @@ pub struct Scorer {
 
 impl Scorer {
     pub fn add(&mut self, r: &Record) {
+        self.add_part(r, false);
+    }
+
+    /// A record, or a part of an evidence record's rows (`continued`: not its first).
+    pub fn add_part(&mut self, r: &Record, continued: bool) {
         let start = self.start.get_or_insert_with(|| r.time.clone()).clone();
         match &r.event {
             Event::StepStarted {
@@ -105,7 +110,7 @@ impl Scorer {
                 }
             }
             Event::StepFinished { step, outputs, .. } => self.step_finished(&r.time, step, outputs),
-            Event::Evidence { table, rows, .. } => self.evidence(table, rows),
+            Event::Evidence { table, rows, .. } => self.evidence(table, rows, continued),
             _ => {}
         }
     }
@@ -172,7 +177,7 @@ impl Scorer {
     }
 
     /// Gaps in the coverage table; the drill's open orders at the end.
-    fn evidence(&mut self, table: &str, rows: &[Json]) {
+    fn evidence(&mut self, table: &str, rows: &[Json], continued: bool) {
         match table {
             "coverage" => {
                 self.card.evidence_gaps += rows
@@ -180,7 +185,7 @@ impl Scorer {
                     .filter(|r| r.get("status").and_then(Json::as_str) == Some("gap"))
                     .count();
             }
-            "drill-final-state" => {
+            "drill-final-state" if !continued => {
                 self.card.open_orders_at_end = rows
                     .first()
                     .and_then(|r| r.get("totalOpen"))
