@@ -1027,6 +1027,71 @@ mod tests {
     }
 
     #[test]
+    fn an_evidence_line_is_read_in_parts_and_other_lines_whole() {
+        let rows: Vec<Json> = (0..ROWS_AT_ONCE * 2 + 7)
+            .map(|i| serde_json::json!({ "n": i, "nested": { "a": [i] } }))
+            .collect();
+        let record = Record {
+            v: SCHEMA_VERSION,
+            seq: 7,
+            time: "2026-11-29T00:00:00.000Z".into(),
+            server_time: None,
+            offset_ms: Some(-12),
+            event: Event::Evidence {
+                step: "trades".into(),
+                table: "trades".into(),
+                rows: rows.clone(),
+            },
+            prev: "ab".into(),
+        };
+        let text = serde_json::to_string(&record).unwrap();
+        let mut parts = Vec::new();
+        let mut seen = Vec::new();
+        parse_in_parts(&text, |part, continued| {
+            parts.push((continued, part.seq, part.offset_ms));
+            if let Event::Evidence { rows, .. } = &part.event {
+                seen.extend(rows.iter().cloned());
+            }
+        })
+        .unwrap();
+        assert_eq!(
+            parts,
+            [
+                (false, 7, Some(-12)),
+                (true, 7, Some(-12)),
+                (true, 7, Some(-12))
+            ]
+        );
+        assert_eq!(seen, rows);
+        // No rows: one part. Another event: the record whole. Not a record: none.
+        let empty = Record {
+            event: Event::Evidence {
+                step: "s".into(),
+                table: "pay".into(),
+                rows: vec![],
+            },
+            ..record.clone()
+        };
+        let note = Record {
+            event: Event::Note {
+                step: None,
+                level: "info".into(),
+                message: "evidence".into(),
+            },
+            ..record
+        };
+        for r in [empty, note] {
+            let mut got = Vec::new();
+            parse_in_parts(&serde_json::to_string(&r).unwrap(), |part, _| {
+                got.push(part.clone())
+            })
+            .unwrap();
+            assert_eq!(got, [r]);
+        }
+        assert!(parse_in_parts("{\"event\":\"evidence\",\"rows\":[]}", |_, _| {}).is_none());
+    }
+
+    #[test]
     fn a_torn_last_line_is_kept_apart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(JOURNAL_FILE);

@@ -481,6 +481,13 @@ mod tests {
                 .unwrap();
         }
         journal
+            .record(Event::Evidence {
+                step: "end".into(),
+                table: "drill-final-state".into(),
+                rows: vec![json!({"totalOpen": 3})],
+            })
+            .unwrap();
+        journal
             .record(Event::RunFinished {
                 outcome: RunOutcome::Completed,
                 exit_code: 0,
@@ -493,7 +500,9 @@ mod tests {
     #[test]
     fn rendering_streams_the_journal_and_keeps_only_the_rows_it_shows() {
         let dir = tempfile::tempdir().unwrap();
-        let rows = journal_with_trades(dir.path(), 3, 150);
+        // More rows on one line than are parsed at once.
+        let rows = journal_with_trades(dir.path(), 2, journal::ROWS_AT_ONCE + 44);
+        let total = rows.len();
         let report = render_dir(dir.path()).unwrap();
         // The same report as from the journal read whole.
         let read = journal::read(&dir.path().join(journal::JOURNAL_FILE)).unwrap();
@@ -502,18 +511,20 @@ mod tests {
             Some(&report),
             Report::from_journal(&read, incident).as_ref()
         );
-        assert_eq!(report.evidence_rows["trades"], 450);
+        assert_eq!(report.evidence_rows["trades"], total);
+        assert_eq!(report.scorecard.open_orders_at_end, Some(3));
         // Every row in the CSV, columns in order of first appearance.
         let text = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
         assert_eq!(text("evidence/trades.csv"), csv(&rows));
         // Only the first rows inline; the renderers were given no more than that.
-        assert!(text(REPORT_MD).contains("… 430 more rows in the CSV."));
-        assert!(text(REPORT_HTML).contains("… 250 more rows in the CSV."));
+        let more = |shown: usize| format!("… {} more rows in the CSV.", total - shown);
+        assert!(text(REPORT_MD).contains(&more(20)));
+        assert!(text(REPORT_HTML).contains(&more(200)));
         let mut tables = Tables::new();
         for chunk in rows.chunks(150) {
             evidence::add(&mut tables, "trades", chunk);
         }
-        assert_eq!(tables["trades"].len(), 450);
+        assert_eq!(tables["trades"].len(), total);
         assert_eq!(tables["trades"].head().len(), evidence::KEPT_ROWS);
     }
 }
