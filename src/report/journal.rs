@@ -745,6 +745,23 @@ pub fn read_records(path: &Path) -> std::io::Result<ReadJournal> {
     Ok(ReadJournal { lines, torn_tail })
 }
 
+/// The hash of the journal's last complete line (its chain head), read one line at a
+/// time; `None` for an empty journal.
+pub fn chain_head(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, File::open(path)?);
+    let (mut line, mut last) = (Vec::new(), None::<Vec<u8>>);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 || line.pop() != Some(b'\n') {
+            break;
+        }
+        let previous = last.replace(std::mem::take(&mut line));
+        line = previous.unwrap_or_default();
+    }
+    Ok(last.map(|l| sha256_hex(String::from_utf8_lossy(&l).as_bytes())))
+}
+
 /// Rows of an evidence record handed over at once when a journal line is read in parts.
 pub const ROWS_AT_ONCE: usize = 256;
 

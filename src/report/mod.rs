@@ -347,10 +347,6 @@ pub fn render_dir(dir: &Path) -> Result<Report, ReportError> {
             )?;
         }
     }
-    let mut json = serde_json::to_vec_pretty(&report).expect("report serialises");
-    json.push(b'\n');
-    write(REPORT_JSON, &json)?;
-    drop(json);
     write(REPORT_MD, markdown::render(&report, &tables).as_bytes())?;
     write(
         REPORT_HTML,
@@ -358,7 +354,34 @@ pub fn render_dir(dir: &Path) -> Result<Report, ReportError> {
     )?;
     drop(marks);
     support_pack(dir, &report, &tables)?;
+    // Last: a report.json with the journal's chain head says every file above is
+    // rendered from that journal (see `render_dir_if_changed`).
+    let mut json = serde_json::to_vec_pretty(&report).expect("report serialises");
+    json.push(b'\n');
+    write(REPORT_JSON, &json)?;
     Ok(report)
+}
+
+/// Render the incident folder again unless its `report.json` already covers the
+/// journal as it stands (the same chain head): after a run, the report is rendered
+/// once more only when something was journaled after it. `Ok(false)`: it was current.
+pub fn render_dir_if_changed(dir: &Path) -> Result<bool, ReportError> {
+    #[derive(Deserialize)]
+    struct Rendered {
+        chain_head: String,
+    }
+    let rendered = std::fs::read(dir.join(REPORT_JSON))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Rendered>(&bytes).ok());
+    let journal_path = dir.join(journal::JOURNAL_FILE);
+    let head = journal::chain_head(&journal_path).map_err(|source| ReportError::Read {
+        path: journal_path.display().to_string(),
+        source,
+    })?;
+    if rendered.is_some_and(|r| Some(r.chain_head) == head) {
+        return Ok(false);
+    }
+    render_dir(dir).map(|_| true)
 }
 
 pub const SUPPORT_PACK_DIR: &str = "support-pack";
@@ -495,6 +518,33 @@ mod tests {
             })
             .unwrap();
         all
+    }
+
+    #[test]
+    fn a_report_is_rendered_again_only_when_the_journal_grew() {
+        let dir = tempfile::tempdir().unwrap();
+        journal_with_trades(dir.path(), 1, 3);
+        // Nothing rendered yet, then current, then behind a journal that grew.
+        assert!(render_dir_if_changed(dir.path()).unwrap());
+        assert!(!render_dir_if_changed(dir.path()).unwrap());
+        let read = journal::read(&dir.path().join(journal::JOURNAL_FILE)).unwrap();
+        let last = read.lines.last().unwrap();
+        let journal = journal::Journal::append_to(
+            &dir.path().join(journal::JOURNAL_FILE),
+            read.records().count() as u64,
+            &last.text,
+        )
+        .unwrap();
+        journal
+            .record(Event::Note {
+                step: None,
+                level: "warn".into(),
+                message: "an answer that came in late".into(),
+            })
+            .unwrap();
+        assert!(render_dir_if_changed(dir.path()).unwrap());
+        let md = std::fs::read_to_string(dir.path().join(REPORT_MD)).unwrap();
+        assert!(md.contains("an answer that came in late"), "{md}");
     }
 
     #[test]
