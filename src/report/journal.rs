@@ -478,12 +478,10 @@ impl Writer {
         let server_time = offset_ms.map(|o| {
             (now + chrono::Duration::milliseconds(o)).to_rfc3339_opts(SecondsFormat::Millis, true)
         });
-        let mut seq = self.seq;
         let mut last_hash = self.last_hash.clone();
         let mut bytes = Vec::new();
         let mut records = Vec::with_capacity(events.len());
-        for event in events {
-            seq += 1;
+        for (seq, event) in (self.seq + 1..).zip(events) {
             let record = Record {
                 v: SCHEMA_VERSION,
                 seq,
