@@ -58,7 +58,7 @@ impl Action for SupportMessage {
                         )
                     })
                     .collect();
-                let items: Vec<String> = trades.iter().map(|t| support::trade_line(t)).collect();
+                let items: Vec<String> = trades.iter().map(support::trade_line).collect();
                 (items, ids, support::disowned_by_default(&trades))
             });
             let (disown, asked) = ctx.pick(
