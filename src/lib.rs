@@ -247,10 +247,11 @@ fn run_session(playbook: &Playbook, registry: &Registry, cfg: &RunConfig) -> Res
 /// After a session: stop every task first. A request still in flight when the run
 /// stopped (Ctrl-C in the middle of the cancels) can journal its answer after the
 /// report was rendered; the journal keeps it (nothing is lost), and the report is then
-/// rendered once more from the journal, so `report verify` finds them in agreement.
+/// rendered once more from the journal, so `report verify` finds them in agreement
+/// (only then: an unchanged journal is not rendered twice).
 fn finish(runtime: tokio::runtime::Runtime, dir: &std::path::Path) {
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-    if let Err(e) = report::render_dir(dir) {
+    if let Err(e) = report::render_dir_if_changed(dir) {
         eprintln!("warning: could not render the report again: {e}");
     }
 }

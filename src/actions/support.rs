@@ -92,7 +92,7 @@ fn split_trades(ctx: &StepContext) -> Result<Vec<bool>, ActionError> {
                 )
             })
             .collect();
-        let items: Vec<String> = trades.iter().map(|t| support::trade_line(t)).collect();
+        let items: Vec<String> = trades.iter().map(support::trade_line).collect();
         (items, ids, support::disowned_by_default(&trades))
     });
     let (disown, asked) = ctx.pick(

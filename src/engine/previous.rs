@@ -72,7 +72,7 @@ impl PreviousIncident {
     pub fn new_activity(&self, state: &RunState) -> Vec<(String, Json)> {
         let after = self.ended.timestamp_millis();
         let mut out = Vec::new();
-        let rows = |table: &str| state.evidence.get(table).cloned().unwrap_or_default();
+        let rows = |table: &str| state.evidence.rows(table);
         let open: Vec<Json> = rows("open-orders")
             .into_iter()
             .filter(|r| order_key(r).is_some_and(|k| !self.orders.contains(&k)))

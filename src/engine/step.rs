@@ -220,19 +220,15 @@ impl StepContext {
 
     /// Record evidence rows (one table per kind: trades, withdrawals, ...).
     pub fn evidence(&self, table: &str, rows: Vec<Json>) -> Result<(), ActionError> {
-        // The journal hands the event back: keep its rows rather than a copy (a week of
-        // trades is megabytes of JSON values).
+        // The journal hands the event back; the run's state keeps its rows as text (a
+        // week of trades is megabytes of JSON values).
         let record = self.run.journal.record(Event::Evidence {
             step: self.step.clone(),
             table: table.into(),
             rows,
         })?;
-        if let Event::Evidence { rows, .. } = record.event {
-            self.state()
-                .evidence
-                .entry(table.to_string())
-                .or_default()
-                .extend(rows);
+        if let Event::Evidence { rows, .. } = &record.event {
+            self.state().evidence.extend(table, rows);
         }
         Ok(())
     }
@@ -276,11 +272,7 @@ impl StepContext {
 
     /// Evidence rows recorded so far in `table`.
     pub fn earlier_evidence(&self, table: &str) -> Vec<Json> {
-        self.state()
-            .evidence
-            .get(table)
-            .cloned()
-            .unwrap_or_default()
+        self.state().evidence.rows(table)
     }
 
     pub fn findings(&self) -> Vec<FindingRecord> {

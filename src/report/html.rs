@@ -10,11 +10,14 @@ use std::fmt::Write;
 
 use serde_json::Value as Json;
 
-use super::journal::{Record, Severity, StepStatus};
+pub use timeline::{Mark, Marks};
+
+use super::journal::{Severity, StepStatus};
 use super::{Report, EVIDENCE_DIR};
 
 /// Rows of each evidence table shown inline; the CSV has them all.
 const INLINE_ROWS: usize = 200;
+const _: () = assert!(INLINE_ROWS <= super::evidence::KEPT_ROWS);
 
 /// Escape text for HTML element content and quoted attribute values alike.
 pub fn esc(s: &str) -> String {
@@ -112,9 +115,31 @@ fn cell(value: Option<&Json>) -> String {
 }
 
 /// The whole page.
-pub fn render(r: &Report, tables: &super::Tables<'_>, records: &[&Record]) -> String {
-    let mark = r.mode_mark();
+pub fn render(r: &Report, tables: &super::Tables, marks: &[Mark]) -> String {
     let mut out = String::new();
+    header(&mut out, r);
+    summary(&mut out, r);
+    findings(&mut out, r);
+    support_message(&mut out, r);
+    timeline_section(&mut out, r, marks);
+    steps(&mut out, r);
+    decisions(&mut out, r);
+    evidence(&mut out, tables);
+    log(&mut out, r);
+    let _ = writeln!(
+        out,
+        "<footer>{} requests to the exchange ({} answered with an error). Rendered from <code>journal.jsonl</code>; check it with <code>respond report verify {}</code>. Fingerprint <code>{}</code>.</footer>\n</body>\n</html>",
+        r.requests,
+        r.request_errors,
+        esc(&r.incident),
+        esc(&r.chain_head)
+    );
+    out
+}
+
+/// The document head, the title and the banners.
+fn header(out: &mut String, r: &Report) {
+    let mark = r.mode_mark();
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -147,15 +172,13 @@ pub fn render(r: &Report, tables: &super::Tables<'_>, records: &[&Record]) -> St
         );
     }
     out.push_str("</header>\n");
+}
 
-    summary(&mut out, r);
-    findings(&mut out, r);
-    support_message(&mut out, r);
-
-    let marks = timeline::marks(records);
+/// The incident window and the response drawn as SVG, and every mark as a list.
+fn timeline_section(out: &mut String, r: &Report, marks: &[Mark]) {
     let spans = timeline::spans(r);
     out.push_str("<section id=\"timeline\">\n<h2>Timeline (UTC)</h2>\n");
-    if let Some(svg) = timeline::window_svg(r, &marks) {
+    if let Some(svg) = timeline::window_svg(r, marks) {
         out.push_str(
             "<p class=\"legend\"><span><i style=\"background:#2563eb\"></i>trade</span><span><i style=\"background:#dc2626\"></i>withdrawal</span><span><i style=\"background:#16a34a\"></i>deposit</span><span><i style=\"background:#9333ea\"></i>transfer</span><span><i style=\"background:#ea580c\"></i>Binance Pay</span><span><i style=\"background:#0e7490\"></i>cancellation</span><span><i style=\"background:#ca8a04\"></i>operator action</span><span class=\"muted\">A black outline marks something suspicious; hover a mark for details; a number counts marks drawn as one.</span></p>\n",
         );
@@ -169,7 +192,7 @@ pub fn render(r: &Report, tables: &super::Tables<'_>, records: &[&Record]) -> St
             "<h3>The incident window{window}</h3>\n<p class=\"muted\">The shaded band is the response itself, drawn in detail below.</p>\n{svg}"
         );
     }
-    if let Some(svg) = timeline::response_svg(r, &marks, &spans) {
+    if let Some(svg) = timeline::response_svg(r, marks, &spans) {
         let _ = writeln!(out, "<h3>The response, step by step</h3>\n{svg}");
     }
     if !marks.is_empty() {
@@ -177,24 +200,10 @@ pub fn render(r: &Report, tables: &super::Tables<'_>, records: &[&Record]) -> St
             out,
             "<details><summary>Every mark as a list ({})</summary>\n{}</details>",
             marks.len(),
-            timeline::marks_table(&marks)
+            timeline::marks_table(marks)
         );
     }
     out.push_str("</section>\n");
-
-    steps(&mut out, r);
-    decisions(&mut out, r);
-    evidence(&mut out, tables);
-    log(&mut out, r);
-    let _ = writeln!(
-        out,
-        "<footer>{} requests to the exchange ({} answered with an error). Rendered from <code>journal.jsonl</code>; check it with <code>respond report verify {}</code>. Fingerprint <code>{}</code>.</footer>\n</body>\n</html>",
-        r.requests,
-        r.request_errors,
-        esc(&r.incident),
-        esc(&r.chain_head)
-    );
-    out
 }
 
 fn summary(out: &mut String, r: &Report) {
@@ -329,7 +338,7 @@ fn decisions(out: &mut String, r: &Report) {
     out.push_str("</tbody></table></div>\n</section>\n");
 }
 
-fn evidence(out: &mut String, tables: &super::Tables<'_>) {
+fn evidence(out: &mut String, tables: &super::Tables) {
     if tables.is_empty() {
         return;
     }
@@ -348,22 +357,13 @@ fn evidence(out: &mut String, tables: &super::Tables<'_>) {
             continue;
         }
         // Columns in order of first appearance, like the CSV.
-        let mut columns: Vec<&str> = Vec::new();
-        for row in rows {
-            if let Json::Object(map) = row {
-                for k in map.keys() {
-                    if !columns.contains(&k.as_str()) {
-                        columns.push(k);
-                    }
-                }
-            }
-        }
+        let columns = rows.columns();
         out.push_str("<div class=\"scroll\"><table>\n<thead><tr>");
-        for c in &columns {
+        for c in columns {
             let _ = write!(out, "<th>{}</th>", esc(c));
         }
         out.push_str("</tr></thead><tbody>\n");
-        for row in rows.iter().take(INLINE_ROWS) {
+        for row in rows.head().iter().take(INLINE_ROWS) {
             let flagged = match (row.get("flags"), row.get("knownAddress")) {
                 (Some(Json::String(f)), _) if !f.is_empty() => true,
                 (_, Some(Json::Bool(false))) => true,
@@ -374,8 +374,8 @@ fn evidence(out: &mut String, tables: &super::Tables<'_>) {
             } else {
                 "<tr>"
             });
-            for c in &columns {
-                let _ = write!(out, "<td>{}</td>", cell(row.get(*c)));
+            for c in columns {
+                let _ = write!(out, "<td>{}</td>", cell(row.get(c)));
             }
             out.push_str("</tr>\n");
         }

@@ -437,6 +437,72 @@ struct Writer {
     clock: Option<ServerClock>,
 }
 
+impl Writer {
+    /// Defence in depth behind the incident lock: never append after a write failed, nor
+    /// after a line this writer did not write.
+    fn check_writable(&mut self) -> Result<(), JournalError> {
+        if let Some(message) = &self.broken {
+            return Err(JournalError {
+                path: self.path.clone(),
+                message: message.clone(),
+            });
+        }
+        match self.file.metadata().map(|m| m.len()) {
+            Ok(len) if len == self.len => Ok(()),
+            other => {
+                let now = match other {
+                    Ok(len) => format!("{len} bytes"),
+                    Err(e) => format!("unreadable ({e})"),
+                };
+                Err(self.mark_broken(format!(
+                    "the file changed under this run (it is {now}, not the {} bytes this run left), so its last line is no longer the chain head this run holds: another process wrote to it. Nothing more is appended, so the record is not broken",
+                    self.len
+                )))
+            }
+        }
+    }
+
+    /// The run must stop: what happens next would not be recorded.
+    fn mark_broken(&mut self, message: String) -> JournalError {
+        self.broken = Some(message.clone());
+        JournalError {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    /// The events as records chained after the last line, and their lines: (the bytes to
+    /// append, the records, the hash of the last of them).
+    fn chain(&self, events: Vec<Event>) -> (Vec<u8>, Vec<Record>, String) {
+        let now = Utc::now();
+        let offset_ms = self.clock.as_ref().and_then(|clock| clock());
+        let time = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let server_time = offset_ms.map(|o| {
+            (now + chrono::Duration::milliseconds(o)).to_rfc3339_opts(SecondsFormat::Millis, true)
+        });
+        let mut last_hash = self.last_hash.clone();
+        let mut bytes = Vec::new();
+        let mut records = Vec::with_capacity(events.len());
+        for (seq, event) in (self.seq + 1..).zip(events) {
+            let record = Record {
+                v: SCHEMA_VERSION,
+                seq,
+                time: time.clone(),
+                server_time: server_time.clone(),
+                offset_ms,
+                event,
+                prev: last_hash,
+            };
+            let start = bytes.len();
+            serde_json::to_writer(&mut bytes, &record).expect("journal records serialise");
+            last_hash = sha256_hex(&bytes[start..]);
+            bytes.push(b'\n');
+            records.push(record);
+        }
+        (bytes, records, last_hash)
+    }
+}
+
 /// A shared handle to the journal file. Cheap to clone; appends are serialised.
 #[derive(Clone)]
 pub struct Journal {
@@ -564,72 +630,17 @@ impl Journal {
         durable: bool,
     ) -> Result<(Vec<Record>, u64), JournalError> {
         let mut w = self.lock();
-        if let Some(message) = &w.broken {
-            return Err(JournalError {
-                path: w.path.clone(),
-                message: message.clone(),
-            });
-        }
-        // Defence in depth behind the incident lock: never append after a line this
-        // writer did not write.
-        match w.file.metadata().map(|m| m.len()) {
-            Ok(len) if len == w.len => {}
-            other => {
-                let now = match other {
-                    Ok(len) => format!("{len} bytes"),
-                    Err(e) => format!("unreadable ({e})"),
-                };
-                let message = format!(
-                    "the file changed under this run (it is {now}, not the {} bytes this run left), so its last line is no longer the chain head this run holds: another process wrote to it. Nothing more is appended, so the record is not broken",
-                    w.len
-                );
-                w.broken = Some(message.clone());
-                return Err(JournalError {
-                    path: w.path.clone(),
-                    message,
-                });
-            }
-        }
-        let now = Utc::now();
-        let offset_ms = w.clock.as_ref().and_then(|clock| clock());
-        let mut seq = w.seq;
-        let mut last_hash = w.last_hash.clone();
-        let mut bytes = Vec::new();
-        let mut records = Vec::with_capacity(events.len());
-        for event in events {
-            seq += 1;
-            let record = Record {
-                v: SCHEMA_VERSION,
-                seq,
-                time: now.to_rfc3339_opts(SecondsFormat::Millis, true),
-                server_time: offset_ms.map(|o| {
-                    (now + chrono::Duration::milliseconds(o))
-                        .to_rfc3339_opts(SecondsFormat::Millis, true)
-                }),
-                offset_ms,
-                event,
-                prev: last_hash,
-            };
-            let line = serde_json::to_string(&record).expect("journal records serialise");
-            last_hash = sha256_hex(line.as_bytes());
-            bytes.extend_from_slice(line.as_bytes());
-            bytes.push(b'\n');
-            records.push(record);
-        }
+        w.check_writable()?;
+        let (bytes, records, last_hash) = w.chain(events);
         let result = if self.sync.file.is_some() || !durable {
             w.file.write_all(&bytes)
         } else {
             w.file.write_all(&bytes).and_then(|_| w.file.sync_data())
         };
         if let Err(e) = result {
-            let message = e.to_string();
-            w.broken = Some(message.clone());
-            return Err(JournalError {
-                path: w.path.clone(),
-                message,
-            });
+            return Err(w.mark_broken(e.to_string()));
         }
-        w.seq = seq;
+        w.seq += records.len() as u64;
         w.len += bytes.len() as u64;
         w.last_hash = last_hash;
         // Listeners see records in the order they were chained.
@@ -773,6 +784,98 @@ pub fn read_records(path: &Path) -> std::io::Result<ReadJournal> {
         });
     }
     Ok(ReadJournal { lines, torn_tail })
+}
+
+/// The hash of the journal's last complete line (its chain head), read one line at a
+/// time; `None` for an empty journal.
+pub fn chain_head(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, File::open(path)?);
+    let (mut line, mut last) = (Vec::new(), None::<Vec<u8>>);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 || line.pop() != Some(b'\n') {
+            break;
+        }
+        let previous = last.replace(std::mem::take(&mut line));
+        line = previous.unwrap_or_default();
+    }
+    Ok(last.map(|l| sha256_hex(String::from_utf8_lossy(&l).as_bytes())))
+}
+
+/// Rows of an evidence record handed over at once when a journal line is read in parts.
+pub const ROWS_AT_ONCE: usize = 256;
+
+/// One journal line parsed for a rendering: `each` is given its record, or for an
+/// evidence record, the record in parts of at most [`ROWS_AT_ONCE`] rows (the flag says
+/// a part is not the first), so a week of trades on one line is never held as values at
+/// once. `None`: the line is not a record.
+pub fn parse_in_parts(text: &str, mut each: impl FnMut(&Record, bool)) -> Option<()> {
+    #[derive(Deserialize)]
+    struct Name<'a> {
+        #[serde(borrow)]
+        event: std::borrow::Cow<'a, str>,
+    }
+    let evidence = serde_json::from_str::<Name>(text).is_ok_and(|n| n.event == "evidence");
+    if evidence && evidence_in_parts(text, &mut each).is_some() {
+        return Some(());
+    }
+    let record = serde_json::from_str::<Record>(text).ok()?;
+    each(&record, false);
+    Some(())
+}
+
+/// An evidence line with its rows left as text, parsed [`ROWS_AT_ONCE`] at a time.
+fn evidence_in_parts(text: &str, each: &mut impl FnMut(&Record, bool)) -> Option<()> {
+    use serde_json::value::RawValue;
+    #[derive(Deserialize)]
+    struct Line<'a> {
+        v: u32,
+        seq: u64,
+        time: String,
+        #[serde(default)]
+        server_time: Option<String>,
+        #[serde(default)]
+        offset_ms: Option<i64>,
+        step: String,
+        table: String,
+        #[serde(borrow)]
+        rows: Vec<&'a RawValue>,
+        prev: String,
+    }
+    let line: Line = serde_json::from_str(text).ok()?;
+    let mut record = Record {
+        v: line.v,
+        seq: line.seq,
+        time: line.time,
+        server_time: line.server_time,
+        offset_ms: line.offset_ms,
+        event: Event::Evidence {
+            step: line.step,
+            table: line.table,
+            rows: Vec::new(),
+        },
+        prev: line.prev,
+    };
+    let mut parts = line.rows.chunks(ROWS_AT_ONCE).peekable();
+    if parts.peek().is_none() {
+        each(&record, false);
+    }
+    for (i, part) in parts.enumerate() {
+        let parsed: Result<Vec<Json>, _> = part
+            .iter()
+            .map(|raw| serde_json::from_str(raw.get()))
+            .collect();
+        let Ok(parsed) = parsed else {
+            // Rows already handed over stay handed over; none: read the line whole.
+            return (i > 0).then_some(());
+        };
+        if let Event::Evidence { rows, .. } = &mut record.event {
+            *rows = parsed;
+        }
+        each(&record, i > 0);
+    }
+    Some(())
 }
 
 pub fn read(path: &Path) -> std::io::Result<ReadJournal> {
@@ -1030,6 +1133,71 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         assert!(!journal.sync.scheduled.load(Ordering::Acquire));
+    }
+
+    #[test]
+    fn an_evidence_line_is_read_in_parts_and_other_lines_whole() {
+        let rows: Vec<Json> = (0..ROWS_AT_ONCE * 2 + 7)
+            .map(|i| serde_json::json!({ "n": i, "nested": { "a": [i] } }))
+            .collect();
+        let record = Record {
+            v: SCHEMA_VERSION,
+            seq: 7,
+            time: "2026-11-29T00:00:00.000Z".into(),
+            server_time: None,
+            offset_ms: Some(-12),
+            event: Event::Evidence {
+                step: "trades".into(),
+                table: "trades".into(),
+                rows: rows.clone(),
+            },
+            prev: "ab".into(),
+        };
+        let text = serde_json::to_string(&record).unwrap();
+        let mut parts = Vec::new();
+        let mut seen = Vec::new();
+        parse_in_parts(&text, |part, continued| {
+            parts.push((continued, part.seq, part.offset_ms));
+            if let Event::Evidence { rows, .. } = &part.event {
+                seen.extend(rows.iter().cloned());
+            }
+        })
+        .unwrap();
+        assert_eq!(
+            parts,
+            [
+                (false, 7, Some(-12)),
+                (true, 7, Some(-12)),
+                (true, 7, Some(-12))
+            ]
+        );
+        assert_eq!(seen, rows);
+        // No rows: one part. Another event: the record whole. Not a record: none.
+        let empty = Record {
+            event: Event::Evidence {
+                step: "s".into(),
+                table: "pay".into(),
+                rows: vec![],
+            },
+            ..record.clone()
+        };
+        let note = Record {
+            event: Event::Note {
+                step: None,
+                level: "info".into(),
+                message: "evidence".into(),
+            },
+            ..record
+        };
+        for r in [empty, note] {
+            let mut got = Vec::new();
+            parse_in_parts(&serde_json::to_string(&r).unwrap(), |part, _| {
+                got.push(part.clone())
+            })
+            .unwrap();
+            assert_eq!(got, [r]);
+        }
+        assert!(parse_in_parts("{\"event\":\"evidence\",\"rows\":[]}", |_, _| {}).is_none());
     }
 
     #[test]

@@ -9,12 +9,13 @@ use super::Report;
 
 /// Rows of each evidence table shown inline; the CSV has them all.
 const INLINE_ROWS: usize = 20;
+const _: () = assert!(INLINE_ROWS <= super::evidence::KEPT_ROWS);
 
 fn esc(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-pub fn render(r: &Report, tables: &super::Tables<'_>) -> String {
+pub fn render(r: &Report, tables: &super::Tables) -> String {
     let mut out = String::new();
     let mark = r.mode_mark();
     let _ = writeln!(out, "# Incident report: {}{mark}\n", r.playbook);
@@ -226,105 +227,120 @@ fn decisions(out: &mut String, r: &Report) {
     }
 }
 
+/// A coverage row's field as text.
+fn cell(r: &Json, k: &str) -> String {
+    r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string()
+}
+
+/// The coverage rows whose status is `status`.
+fn with_status<'a>(rows: &'a [Json], status: &str) -> Vec<&'a Json> {
+    rows.iter()
+        .filter(|r| cell(r, "status") == status)
+        .collect()
+}
+
 /// What was read and what was not.
-fn coverage(out: &mut String, tables: &super::Tables<'_>) {
-    if let Some(rows) = tables.get("coverage") {
-        let cell = |r: &Json, k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let read = rows.iter().filter(|r| cell(r, "status") == "read").count();
-        let gaps: Vec<&Json> = rows
-            .iter()
-            .copied()
-            .filter(|r| cell(r, "status") == "gap")
-            .collect();
-        let not: Vec<&Json> = rows
-            .iter()
-            .copied()
-            .filter(|r| cell(r, "status") == "not examined")
-            .collect();
-        let _ = writeln!(out, "## Coverage: what was and was not examined\n");
-        let _ = writeln!(
-            out,
-            "{read} source(s) read in full, {} gap(s), {} area(s) not examined. The full list is `evidence/coverage.csv`.\n",
-            gaps.len(),
-            not.len()
-        );
-        // Full scans (a deep trade scan's "all N spot symbols") are worth a line each.
-        let full: Vec<&Json> = rows
-            .iter()
-            .copied()
-            .filter(|r| cell(r, "status") == "read" && cell(r, "scope").starts_with("all "))
-            .collect();
-        if !full.is_empty() {
-            let _ = writeln!(out, "Scanned in full:\n");
-            for f in &full {
-                let _ = writeln!(
-                    out,
-                    "- **{} {}** {} → {}: {}",
-                    cell(f, "source"),
-                    cell(f, "scope"),
-                    cell(f, "from"),
-                    cell(f, "to"),
-                    esc(&cell(f, "detail"))
-                );
-            }
-            let _ = writeln!(out);
+fn coverage(out: &mut String, tables: &super::Tables) {
+    let Some(table) = tables.get("coverage") else {
+        return;
+    };
+    let rows = table.head();
+    let read = with_status(rows, "read");
+    let gaps = with_status(rows, "gap");
+    let not = with_status(rows, "not examined");
+    let _ = writeln!(out, "## Coverage: what was and was not examined\n");
+    let _ = writeln!(
+        out,
+        "{} source(s) read in full, {} gap(s), {} area(s) not examined. The full list is `evidence/coverage.csv`.\n",
+        read.len(),
+        gaps.len(),
+        not.len()
+    );
+    // Full scans (a deep trade scan's "all N spot symbols") are worth a line each.
+    let full: Vec<&Json> = read
+        .into_iter()
+        .filter(|r| cell(r, "scope").starts_with("all "))
+        .collect();
+    scanned_in_full(out, &full);
+    coverage_gaps(out, &gaps);
+    not_enabled(out, &with_status(rows, "not enabled"));
+    if !not.is_empty() {
+        let _ = writeln!(out, "Not examined:\n");
+        for n in &not {
+            let _ = writeln!(out, "- {}: {}", cell(n, "source"), esc(&cell(n, "detail")));
         }
-        if !gaps.is_empty() {
-            let _ = writeln!(out, "Gaps (asked for, not read):\n");
-            for g in &gaps {
-                let scope = cell(g, "scope");
-                let window = match (cell(g, "from").as_str(), cell(g, "to").as_str()) {
-                    ("", _) => String::new(),
-                    (from, to) => format!(" {from} → {to}"),
-                };
-                let _ = writeln!(
-                    out,
-                    "- **{}{}**{window}: {}",
-                    cell(g, "source"),
-                    if scope.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" {scope}")
-                    },
-                    esc(&cell(g, "detail"))
-                );
-            }
-            let _ = writeln!(out);
-        }
-        let off: Vec<&Json> = rows
-            .iter()
-            .copied()
-            .filter(|r| cell(r, "status") == "not enabled")
-            .collect();
-        if !off.is_empty() {
-            let _ = writeln!(
-                out,
-                "Not enabled on this key (nothing it can have done there; not a gap):\n"
-            );
-            for n in &off {
-                let _ = writeln!(
-                    out,
-                    "- {} {}: {}",
-                    cell(n, "source"),
-                    cell(n, "scope"),
-                    esc(&cell(n, "detail"))
-                );
-            }
-            let _ = writeln!(out);
-        }
-        if !not.is_empty() {
-            let _ = writeln!(out, "Not examined:\n");
-            for n in &not {
-                let _ = writeln!(out, "- {}: {}", cell(n, "source"), esc(&cell(n, "detail")));
-            }
-            let _ = writeln!(out);
-        }
+        let _ = writeln!(out);
     }
 }
 
+fn scanned_in_full(out: &mut String, full: &[&Json]) {
+    if full.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Scanned in full:\n");
+    for f in full {
+        let _ = writeln!(
+            out,
+            "- **{} {}** {} → {}: {}",
+            cell(f, "source"),
+            cell(f, "scope"),
+            cell(f, "from"),
+            cell(f, "to"),
+            esc(&cell(f, "detail"))
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn coverage_gaps(out: &mut String, gaps: &[&Json]) {
+    if gaps.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Gaps (asked for, not read):\n");
+    for g in gaps {
+        let scope = cell(g, "scope");
+        let window = match (cell(g, "from").as_str(), cell(g, "to").as_str()) {
+            ("", _) => String::new(),
+            (from, to) => format!(" {from} → {to}"),
+        };
+        let _ = writeln!(
+            out,
+            "- **{}{}**{window}: {}",
+            cell(g, "source"),
+            if scope.is_empty() {
+                String::new()
+            } else {
+                format!(" {scope}")
+            },
+            esc(&cell(g, "detail"))
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn not_enabled(out: &mut String, off: &[&Json]) {
+    if off.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Not enabled on this key (nothing it can have done there; not a gap):\n"
+    );
+    for n in off {
+        let _ = writeln!(
+            out,
+            "- {} {}: {}",
+            cell(n, "source"),
+            cell(n, "scope"),
+            esc(&cell(n, "detail"))
+        );
+    }
+    let _ = writeln!(out);
+}
+
 /// The evidence tables, the first rows of each inline.
-fn evidence(out: &mut String, tables: &super::Tables<'_>) {
-    let shown: Vec<(&String, &Vec<&Json>)> = tables
+fn evidence(out: &mut String, tables: &super::Tables) {
+    let shown: Vec<(&String, &super::evidence::Table)> = tables
         .iter()
         .filter(|(name, _)| !matches!(name.as_str(), "coverage" | "key-permissions"))
         .collect();
@@ -340,13 +356,13 @@ fn evidence(out: &mut String, tables: &super::Tables<'_>) {
                 let _ = writeln!(out, "None.\n");
                 continue;
             }
-            let columns: Vec<String> = match &rows[0] {
+            let columns: Vec<String> = match &rows.head()[0] {
                 Json::Object(m) => m.keys().cloned().collect(),
                 _ => vec![],
             };
             let _ = writeln!(out, "| {} |", columns.join(" | "));
             let _ = writeln!(out, "|{}|", vec!["---"; columns.len()].join("|"));
-            for row in rows.iter().take(INLINE_ROWS) {
+            for row in rows.head().iter().take(INLINE_ROWS) {
                 let cells: Vec<String> = columns
                     .iter()
                     .map(|c| match row.get(c) {

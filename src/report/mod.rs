@@ -2,6 +2,8 @@
 //! `report.md` for people, `report.json` for machines, `report.html` for a browser,
 //! `evidence/*.csv`. One renderer, used whenever a run stops and by the `report.write`
 //! action.
+mod builder;
+pub mod evidence;
 pub mod files;
 mod html;
 pub mod journal;
@@ -20,7 +22,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use journal::{Event, ReadJournal, Record, RunOutcome, Severity, StepStatus};
+pub use builder::ReportBuilder;
+pub use evidence::Tables;
+use journal::{Event, ReadJournal, RunOutcome, Severity, StepStatus};
 
 pub const REPORT_MD: &str = "report.md";
 pub const REPORT_HTML: &str = "report.html";
@@ -241,380 +245,88 @@ impl Report {
         }
     }
 
+    /// The report of a journal read whole (`report verify`); a rendering streams the
+    /// journal into [`ReportBuilder`] instead.
     pub fn from_journal(read: &ReadJournal, incident: &str) -> Option<Report> {
-        let records: Vec<&Record> = read.records().collect();
-        let first = records.iter().find_map(|r| match &r.event {
-            Event::RunStarted { .. } => Some(*r),
-            _ => None,
+        let mut builder = ReportBuilder::new(incident);
+        for record in read.records() {
+            builder.add(record);
+        }
+        builder.finish(read.lines.last().map(|l| l.text.as_str()))
+    }
+}
+
+/// Everything the renderings take from the journal, gathered in one pass over it.
+struct Gathered {
+    report: Report,
+    tables: Tables,
+    marks: Vec<html::Mark>,
+}
+
+/// Read the journal one line at a time, handing each record to the report, the evidence
+/// tables and the timeline's marks, and keeping only the last line's text (the chain
+/// head): the journal is never held whole, as text or as records.
+fn gather(journal_path: &Path, incident: &str) -> Result<Gathered, ReportError> {
+    use std::io::BufRead;
+    let read_error = |source| ReportError::Read {
+        path: journal_path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::open(journal_path).map_err(read_error)?;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let mut builder = ReportBuilder::new(incident);
+    let mut tables = Tables::new();
+    let mut marks = html::Marks::default();
+    let mut line = Vec::new();
+    let mut last = Vec::new();
+    let mut any_line = false;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(read_error)? == 0 {
+            break;
+        }
+        if line.pop() != Some(b'\n') {
+            // Torn by a crash mid-write: not part of the record.
+            break;
+        }
+        std::mem::swap(&mut line, &mut last);
+        any_line = true;
+        let text = String::from_utf8_lossy(&last);
+        // Not a record: `report verify` names it; the rendering goes on without it.
+        let _ = journal::parse_in_parts(&text, |record, continued| {
+            builder.add_part(record, continued);
+            if let Event::Evidence { table, rows, .. } = &record.event {
+                evidence::add(&mut tables, table, rows);
+            }
+            marks.add(record);
+        });
+    }
+    let last = any_line.then(|| String::from_utf8_lossy(&last).into_owned());
+    let report = builder
+        .finish(last.as_deref())
+        .ok_or_else(|| ReportError::NotAJournal {
+            path: journal_path.display().to_string(),
         })?;
-        let Event::RunStarted {
-            playbook,
-            origin,
-            inputs,
-            dry_run,
-            drill,
-            yes,
-            target,
-            key,
-            responder_key,
-            operator,
-            ..
-        } = &first.event
-        else {
-            unreachable!()
-        };
-        let mut report = Report {
-            incident: incident.to_string(),
-            playbook: playbook.clone(),
-            origin: origin.clone(),
-            dry_run: *dry_run,
-            drill: *drill,
-            autopilot: *drill && *yes,
-            target: target.clone(),
-            key: key.clone(),
-            responder_key: responder_key.clone(),
-            operators: vec![operator.clone()],
-            inputs: inputs.clone(),
-            started: first.time.clone(),
-            last_event: String::new(),
-            sessions: 0,
-            outcome: RunOutcome::Unfinished,
-            exit_code: None,
-            severity: Severity::None,
-            steps: Vec::new(),
-            pending: Vec::new(),
-            decisions: Vec::new(),
-            attestations: Vec::new(),
-            findings: Vec::new(),
-            notes: Vec::new(),
-            evidence_rows: BTreeMap::new(),
-            requests: 0,
-            request_errors: 0,
-            timeline: Vec::new(),
-            clock_offset_ms: None,
-            signing_key: None,
-            scorecard: scorecard::score(&records),
-            events: 0,
-            chain_head: String::new(),
-        };
-        let mut index: BTreeMap<String, usize> = BTreeMap::new();
-        for r in &records {
-            report.events = r.seq;
-            report.last_event = r.time.clone();
-            let tl = |text: String| TimelineEntry {
-                time: r.time.clone(),
-                server_time: r.server_time.clone(),
-                text,
-            };
-            if let Some(offset) = r.offset_ms {
-                report.clock_offset_ms = Some(offset);
-            }
-            match &r.event {
-                Event::RunStarted {
-                    operator,
-                    signing_key,
-                    ..
-                } => {
-                    if signing_key.is_some() {
-                        report.signing_key = signing_key.clone();
-                    }
-                    report.sessions += 1;
-                    if !report.operators.contains(operator) {
-                        report.operators.push(operator.clone());
-                    }
-                    report
-                        .timeline
-                        .push(tl(format!("run started by {operator}")));
-                }
-                Event::RunResumed {
-                    operator,
-                    signing_key,
-                    ..
-                } => {
-                    if signing_key.is_some() {
-                        report.signing_key = signing_key.clone();
-                    }
-                    report.sessions += 1;
-                    report.outcome = RunOutcome::Unfinished;
-                    report.exit_code = None;
-                    if !report.operators.contains(operator) {
-                        report.operators.push(operator.clone());
-                    }
-                    report
-                        .timeline
-                        .push(tl(format!("run resumed by {operator}")));
-                }
-                Event::StepStarted {
-                    step,
-                    action,
-                    title,
-                    kind,
-                } => {
-                    let entry = StepReport {
-                        id: step.clone(),
-                        title: title.clone(),
-                        action: action.clone(),
-                        kind: kind.clone(),
-                        status: None,
-                        summary: "started, not finished".into(),
-                        started: Some(r.time.clone()),
-                        finished: None,
-                        outputs: BTreeMap::new(),
-                    };
-                    match index.get(step) {
-                        Some(i) => report.steps[*i] = entry,
-                        None => {
-                            index.insert(step.clone(), report.steps.len());
-                            report.steps.push(entry);
-                        }
-                    }
-                    report
-                        .timeline
-                        .push(tl(format!("step `{step}` started: {title}")));
-                }
-                Event::StepSkipped { step, reason } => {
-                    let entry = StepReport {
-                        id: step.clone(),
-                        title: step.clone(),
-                        action: String::new(),
-                        kind: String::new(),
-                        status: Some(StepStatus::Skipped),
-                        summary: reason.clone(),
-                        started: None,
-                        finished: Some(r.time.clone()),
-                        outputs: BTreeMap::new(),
-                    };
-                    match index.get(step) {
-                        Some(i) => report.steps[*i] = entry,
-                        None => {
-                            index.insert(step.clone(), report.steps.len());
-                            report.steps.push(entry);
-                        }
-                    }
-                }
-                Event::Preview { step, summary, .. } => {
-                    report
-                        .timeline
-                        .push(tl(format!("`{step}` preview: {summary}")));
-                }
-                Event::Answer {
-                    step,
-                    answer,
-                    reason,
-                    who,
-                    by,
-                    ..
-                } => {
-                    report.decisions.push(DecisionReport {
-                        time: r.time.clone(),
-                        step: step.clone(),
-                        answer: answer.clone(),
-                        reason: reason.clone(),
-                        who: who.clone(),
-                        by: by.clone(),
-                    });
-                    let why = reason
-                        .as_ref()
-                        .map(|r| format!(" ({r})"))
-                        .unwrap_or_default();
-                    report
-                        .timeline
-                        .push(tl(format!("`{step}`: {answer} — {who}{why}")));
-                }
-                Event::Request { status, error, .. } => {
-                    report.requests += 1;
-                    if error.is_some() || status.is_some_and(|s| s >= 400) {
-                        report.request_errors += 1;
-                    }
-                }
-                Event::Note {
-                    step,
-                    level,
-                    message,
-                } => {
-                    let prefix = step
-                        .as_ref()
-                        .map(|s| format!("`{s}`: "))
-                        .unwrap_or_default();
-                    report.notes.push(tl(format!("{prefix}{message}")));
-                    if level != "info" {
-                        report.timeline.push(tl(format!("{prefix}{message}")));
-                    }
-                }
-                Event::Finding {
-                    step,
-                    severity,
-                    title,
-                    detail,
-                } => {
-                    report.severity = report.severity.max(*severity);
-                    report.findings.push(FindingReport {
-                        time: r.time.clone(),
-                        step: step.clone(),
-                        severity: *severity,
-                        title: title.clone(),
-                        detail: detail.clone(),
-                    });
-                    report
-                        .timeline
-                        .push(tl(format!("finding ({severity}): {title}")));
-                }
-                Event::Evidence { table, rows, .. } => {
-                    *report.evidence_rows.entry(table.clone()).or_default() += rows.len();
-                }
-                Event::StepError {
-                    step,
-                    attempt,
-                    message,
-                    ..
-                } => {
-                    report
-                        .timeline
-                        .push(tl(format!("`{step}` attempt {attempt} failed: {message}")));
-                }
-                Event::StepFinished {
-                    step,
-                    status,
-                    summary,
-                    outputs,
-                    ..
-                } => {
-                    if !index.contains_key(step) {
-                        // Finished without starting: stopped before it began.
-                        index.insert(step.clone(), report.steps.len());
-                        report.steps.push(StepReport {
-                            id: step.clone(),
-                            title: step.clone(),
-                            action: String::new(),
-                            kind: String::new(),
-                            status: None,
-                            summary: String::new(),
-                            started: None,
-                            finished: None,
-                            outputs: BTreeMap::new(),
-                        });
-                    }
-                    if let Some(i) = index.get(step) {
-                        let s = &mut report.steps[*i];
-                        s.status = Some(*status);
-                        s.summary = summary.clone();
-                        s.finished = Some(r.time.clone());
-                        s.outputs = outputs.clone();
-                    }
-                    report.timeline.push(tl(format!(
-                        "step `{step}`: {} — {summary}",
-                        status.as_str()
-                    )));
-                }
-                Event::Attestation {
-                    step,
-                    verdict,
-                    evidence,
-                } => {
-                    report.attestations.push(AttestationReport {
-                        time: r.time.clone(),
-                        step: step.clone(),
-                        verdict: verdict.clone(),
-                        evidence: evidence.clone(),
-                    });
-                    report.timeline.push(tl(format!(
-                        "`{step}` check of the operator's \"done\": {verdict} — {evidence}"
-                    )));
-                }
-                Event::Probe {
-                    step,
-                    round,
-                    answers,
-                    verdict,
-                } => {
-                    let codes: Vec<String> = answers
-                        .iter()
-                        .map(|a| {
-                            format!(
-                                "{} {}",
-                                a.path,
-                                a.code
-                                    .map(|c| c.to_string())
-                                    .unwrap_or_else(|| a.class.clone())
-                            )
-                        })
-                        .collect();
-                    report.timeline.push(tl(format!(
-                        "`{step}` probe {round}: {verdict} ({})",
-                        codes.join(", ")
-                    )));
-                }
-                // Progress of a long scan: its findings and evidence come when it ends.
-                Event::ScanBatch { .. } => {}
-                Event::Interrupted { signal, step } => {
-                    let at = step
-                        .as_ref()
-                        .map(|s| format!(" during `{s}`"))
-                        .unwrap_or_default();
-                    report
-                        .timeline
-                        .push(tl(format!("interrupted by {signal}{at}")));
-                }
-                Event::RunFinished {
-                    outcome, exit_code, ..
-                } => {
-                    report.outcome = *outcome;
-                    report.exit_code = Some(*exit_code);
-                    report
-                        .timeline
-                        .push(tl(format!("run ended: {outcome} (exit code {exit_code})")));
-                }
-            }
-        }
-        report.pending = report
-            .steps
-            .iter()
-            .filter(|s| s.status == Some(StepStatus::Pending))
-            .cloned()
-            .collect();
-        report.chain_head = read
-            .lines
-            .last()
-            .map(|l| journal::sha256_hex(l.text.as_bytes()))
-            .unwrap_or_default();
-        Some(report)
-    }
+    Ok(Gathered {
+        report,
+        tables,
+        marks: marks.finish(),
+    })
 }
-
-/// Collect evidence rows per table, in journal order, borrowed from the journal: the rows are
-/// moved, not copied (a week of trades is megabytes of JSON values).
-pub fn evidence_tables(read: &ReadJournal) -> Tables<'_> {
-    let mut tables: Tables<'_> = BTreeMap::new();
-    for record in read.records() {
-        if let Event::Evidence { table, rows, .. } = &record.event {
-            tables.entry(table.clone()).or_default().extend(rows.iter());
-        }
-    }
-    tables
-}
-
-/// Evidence rows per table, borrowed from the journal as read (no copies: a long pull
-/// can hold many thousands of rows).
-pub type Tables<'a> = BTreeMap<String, Vec<&'a Json>>;
 
 /// Render every report file of an incident folder from its journal.
 pub fn render_dir(dir: &Path) -> Result<Report, ReportError> {
     let journal_path = dir.join(journal::JOURNAL_FILE);
-    // Rendering needs the parsed records and only the last line's text (the chain
-    // head): read one line at a time, never the whole file at once.
-    let read = journal::read_records(&journal_path).map_err(|source| ReportError::Read {
-        path: journal_path.display().to_string(),
-        source,
-    })?;
     let incident = dir
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("incident")
         .to_string();
-    let report =
-        Report::from_journal(&read, &incident).ok_or_else(|| ReportError::NotAJournal {
-            path: journal_path.display().to_string(),
-        })?;
+    let Gathered {
+        report,
+        tables,
+        marks,
+    } = gather(&journal_path, &incident)?;
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
         files::write_atomic(&path, bytes).map_err(|source| ReportError::Write {
@@ -622,7 +334,6 @@ pub fn render_dir(dir: &Path) -> Result<Report, ReportError> {
             source,
         })
     };
-    let tables = evidence_tables(&read);
     if !tables.is_empty() {
         let evidence = dir.join(EVIDENCE_DIR);
         files::create_private_dir(&evidence).map_err(|source| ReportError::Write {
@@ -630,20 +341,47 @@ pub fn render_dir(dir: &Path) -> Result<Report, ReportError> {
             source,
         })?;
         for (table, rows) in &tables {
-            write(&format!("{EVIDENCE_DIR}/{table}.csv"), csv(rows).as_bytes())?;
+            write(
+                &format!("{EVIDENCE_DIR}/{table}.csv"),
+                rows.csv().as_bytes(),
+            )?;
         }
     }
+    write(REPORT_MD, markdown::render(&report, &tables).as_bytes())?;
+    write(
+        REPORT_HTML,
+        html::render(&report, &tables, &marks).as_bytes(),
+    )?;
+    drop(marks);
+    support_pack(dir, &report, &tables)?;
+    // Last: a report.json with the journal's chain head says every file above is
+    // rendered from that journal (see `render_dir_if_changed`).
     let mut json = serde_json::to_vec_pretty(&report).expect("report serialises");
     json.push(b'\n');
     write(REPORT_JSON, &json)?;
-    write(REPORT_MD, markdown::render(&report, &tables).as_bytes())?;
-    let records: Vec<&Record> = read.records().collect();
-    write(
-        REPORT_HTML,
-        html::render(&report, &tables, &records).as_bytes(),
-    )?;
-    support_pack(dir, &report, &tables)?;
     Ok(report)
+}
+
+/// Render the incident folder again unless its `report.json` already covers the
+/// journal as it stands (the same chain head): after a run, the report is rendered
+/// once more only when something was journaled after it. `Ok(false)`: it was current.
+pub fn render_dir_if_changed(dir: &Path) -> Result<bool, ReportError> {
+    #[derive(Deserialize)]
+    struct Rendered {
+        chain_head: String,
+    }
+    let rendered = std::fs::read(dir.join(REPORT_JSON))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Rendered>(&bytes).ok());
+    let journal_path = dir.join(journal::JOURNAL_FILE);
+    let head = journal::chain_head(&journal_path).map_err(|source| ReportError::Read {
+        path: journal_path.display().to_string(),
+        source,
+    })?;
+    if rendered.is_some_and(|r| Some(r.chain_head) == head) {
+        return Ok(false);
+    }
+    render_dir(dir).map(|_| true)
 }
 
 pub const SUPPORT_PACK_DIR: &str = "support-pack";
@@ -652,7 +390,7 @@ pub const SUPPORT_MESSAGE: &str = "support-message.txt";
 /// The folder to hand to Binance support: the message, the evidence CSVs, the
 /// fingerprint and a SHA-256 manifest of it all. Built whenever there is a support
 /// message; holds nothing the report does not (no key, no secret).
-fn support_pack(dir: &Path, report: &Report, tables: &Tables<'_>) -> Result<(), ReportError> {
+fn support_pack(dir: &Path, report: &Report, tables: &Tables) -> Result<(), ReportError> {
     let message = dir.join(SUPPORT_MESSAGE);
     let Ok(text) = std::fs::read(&message) else {
         return Ok(());
@@ -663,7 +401,15 @@ fn support_pack(dir: &Path, report: &Report, tables: &Tables<'_>) -> Result<(), 
         source,
     };
     files::create_private_dir(&pack).map_err(|e| wrap(&pack, e))?;
-    let mut entries: Vec<(String, Vec<u8>)> = vec![(SUPPORT_MESSAGE.to_string(), text)];
+    let mut manifest = String::new();
+    // One file at a time: written, hashed into the manifest, then dropped.
+    let mut put = |name: &str, bytes: &[u8]| {
+        let path = pack.join(name);
+        files::write_atomic(&path, bytes).map_err(|e| wrap(&path, e))?;
+        manifest.push_str(&format!("{}  {name}\n", journal::sha256_hex(bytes)));
+        Ok::<(), ReportError>(())
+    };
+    put(SUPPORT_MESSAGE, &text)?;
     for (table, rows) in tables {
         // The coverage table is for reviewers; support gets the money and the orders.
         if matches!(
@@ -672,76 +418,29 @@ fn support_pack(dir: &Path, report: &Report, tables: &Tables<'_>) -> Result<(), 
         ) {
             continue;
         }
-        entries.push((format!("{table}.csv"), csv(rows).into_bytes()));
+        put(&format!("{table}.csv"), rows.csv().as_bytes())?;
     }
-    entries.push((
-        "FINGERPRINT".to_string(),
+    put(
+        "FINGERPRINT",
         format!(
             "{}\nSHA-256 head of the incident journal ({} events) when this pack was made. Check it with: respond report verify <incident folder> --fingerprint {}\n",
             report.chain_head,
             report.events,
             &report.chain_head[..report.chain_head.len().min(16)]
         )
-        .into_bytes(),
-    ));
-    let mut manifest = String::new();
-    for (name, bytes) in &entries {
-        let path = pack.join(name);
-        files::write_atomic(&path, bytes).map_err(|e| wrap(&path, e))?;
-        manifest.push_str(&format!("{}  {name}\n", journal::sha256_hex(bytes)));
-    }
+        .as_bytes(),
+    )?;
     let path = pack.join("MANIFEST.sha256");
     files::write_atomic(&path, manifest.as_bytes()).map_err(|e| wrap(&path, e))
 }
 
 /// Rows of JSON objects as CSV; columns in order of first appearance.
 pub fn csv<J: std::borrow::Borrow<Json>>(rows: &[J]) -> String {
-    let mut columns: Vec<String> = Vec::new();
-    for row in rows.iter().map(|r| r.borrow()) {
-        if let Json::Object(map) = row {
-            for k in map.keys() {
-                if !columns.contains(k) {
-                    columns.push(k.clone());
-                }
-            }
-        }
+    let mut csv = evidence::Csv::default();
+    for row in rows {
+        csv.push(row.borrow());
     }
-    let mut out = String::new();
-    out.push_str(
-        &columns
-            .iter()
-            .map(|c| csv_field(c))
-            .collect::<Vec<_>>()
-            .join(","),
-    );
-    out.push('\n');
-    for row in rows.iter().map(|r| r.borrow()) {
-        let cells: Vec<String> = columns
-            .iter()
-            .map(|c| match row.get(c) {
-                None | Some(Json::Null) => String::new(),
-                Some(Json::String(s)) => csv_field(s),
-                Some(other) => csv_field(&other.to_string()),
-            })
-            .collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
-    }
-    out
-}
-
-fn csv_field(s: &str) -> String {
-    // A leading = + - @ would be a formula in a spreadsheet: neutralise it.
-    let s = if s.starts_with(['=', '+', '@']) || (s.starts_with('-') && s.parse::<f64>().is_err()) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
+    csv.render()
 }
 
 #[cfg(test)]
@@ -756,5 +455,126 @@ mod tests {
             json!({"b": "=SUM(A1)", "c": "-5"}),
         ];
         assert_eq!(csv(&rows), "a,b,c\n\"x,y\",1,\n,'=SUM(A1),-5\n");
+    }
+
+    /// A journal of a finished drill with `batches` evidence records of `per` trades each.
+    fn journal_with_trades(dir: &Path, batches: usize, per: usize) -> Vec<Json> {
+        let journal =
+            journal::Journal::create(&dir.join(journal::JOURNAL_FILE), "0".repeat(64)).unwrap();
+        journal
+            .record(Event::RunStarted {
+                playbook: "t".into(),
+                origin: "t.yaml".into(),
+                playbook_sha256: String::new(),
+                inputs: BTreeMap::from([("since".to_string(), "7d".to_string())]),
+                dry_run: false,
+                drill: true,
+                yes: true,
+                target: "simulator".into(),
+                key: Some("AbCd…wXyZ".into()),
+                responder_key: None,
+                operator: "tester".into(),
+                respond_version: "0".into(),
+                signing_key: None,
+                target_spec: None,
+                key_fingerprint: None,
+            })
+            .unwrap();
+        let mut all = Vec::new();
+        for b in 0..batches {
+            let rows: Vec<Json> = (0..per)
+                .map(|i| {
+                    let n = b * per + i;
+                    let mut row = json!({"market": "spot", "symbol": "BTCUSDT", "id": n,
+                        "qty": "1", "price": "64000", "time": 1_795_000_000_000u64 + n as u64});
+                    // A column that first appears late: earlier rows get it empty.
+                    if n == per + 1 {
+                        row["flags"] = json!("off-market");
+                    }
+                    row
+                })
+                .collect();
+            all.extend(rows.iter().cloned());
+            journal
+                .record(Event::Evidence {
+                    step: "trades".into(),
+                    table: "trades".into(),
+                    rows,
+                })
+                .unwrap();
+        }
+        journal
+            .record(Event::Evidence {
+                step: "end".into(),
+                table: "drill-final-state".into(),
+                rows: vec![json!({"totalOpen": 3})],
+            })
+            .unwrap();
+        journal
+            .record(Event::RunFinished {
+                outcome: RunOutcome::Completed,
+                exit_code: 0,
+                pending: vec![],
+            })
+            .unwrap();
+        all
+    }
+
+    #[test]
+    fn a_report_is_rendered_again_only_when_the_journal_grew() {
+        let dir = tempfile::tempdir().unwrap();
+        journal_with_trades(dir.path(), 1, 3);
+        // Nothing rendered yet, then current, then behind a journal that grew.
+        assert!(render_dir_if_changed(dir.path()).unwrap());
+        assert!(!render_dir_if_changed(dir.path()).unwrap());
+        let read = journal::read(&dir.path().join(journal::JOURNAL_FILE)).unwrap();
+        let last = read.lines.last().unwrap();
+        let journal = journal::Journal::append_to(
+            &dir.path().join(journal::JOURNAL_FILE),
+            read.records().count() as u64,
+            &last.text,
+        )
+        .unwrap();
+        journal
+            .record(Event::Note {
+                step: None,
+                level: "warn".into(),
+                message: "an answer that came in late".into(),
+            })
+            .unwrap();
+        assert!(render_dir_if_changed(dir.path()).unwrap());
+        let md = std::fs::read_to_string(dir.path().join(REPORT_MD)).unwrap();
+        assert!(md.contains("an answer that came in late"), "{md}");
+    }
+
+    #[test]
+    fn rendering_streams_the_journal_and_keeps_only_the_rows_it_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        // More rows on one line than are parsed at once.
+        let rows = journal_with_trades(dir.path(), 2, journal::ROWS_AT_ONCE + 44);
+        let total = rows.len();
+        let report = render_dir(dir.path()).unwrap();
+        // The same report as from the journal read whole.
+        let read = journal::read(&dir.path().join(journal::JOURNAL_FILE)).unwrap();
+        let incident = dir.path().file_name().unwrap().to_str().unwrap();
+        assert_eq!(
+            Some(&report),
+            Report::from_journal(&read, incident).as_ref()
+        );
+        assert_eq!(report.evidence_rows["trades"], total);
+        assert_eq!(report.scorecard.open_orders_at_end, Some(3));
+        // Every row in the CSV, columns in order of first appearance.
+        let text = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(text("evidence/trades.csv"), csv(&rows));
+        // Only the first rows inline; the renderers were given no more than that.
+        let more = |shown: usize| format!("… {} more rows in the CSV.", total - shown);
+        assert!(text(REPORT_MD).contains(&more(20)));
+        assert!(text(REPORT_HTML).contains(&more(200)));
+        let mut tables = Tables::new();
+        for chunk in rows.chunks(150) {
+            evidence::add(&mut tables, "trades", chunk);
+        }
+        assert_eq!(tables["trades"].len(), total);
+        assert_eq!(tables["trades"].head().len(), evidence::KEPT_ROWS);
     }
 }

@@ -13,11 +13,37 @@ use super::journal::{Event, Severity};
 #[derive(Clone, Debug, Default)]
 pub struct RunState {
     pub outputs_by_action: std::collections::HashMap<String, BTreeMap<String, Json>>,
-    pub evidence: BTreeMap<String, Vec<Json>>,
+    pub evidence: EvidenceStore,
     pub findings: Vec<FindingRecord>,
     /// Per step: the batches of symbols its scan read in full in earlier sessions
     /// (resume), as (market, symbols, trade rows).
     pub scanned: BTreeMap<String, Vec<ScannedBatch>>,
+}
+
+/// Evidence rows per table, each kept as its compact JSON text and read back as values
+/// when an action asks: a week of trades is the size of its journal line here, not
+/// several times that as JSON values. The text reads back to the same values.
+#[derive(Clone, Debug, Default)]
+pub struct EvidenceStore {
+    tables: BTreeMap<String, Vec<Box<str>>>,
+}
+
+impl EvidenceStore {
+    /// Add rows to `table` (a table with no rows still exists).
+    pub fn extend<'a>(&mut self, table: &str, rows: impl IntoIterator<Item = &'a Json>) {
+        let kept = self.tables.entry(table.to_string()).or_default();
+        kept.extend(rows.into_iter().map(|r| r.to_string().into_boxed_str()));
+    }
+
+    /// The rows of `table` so far, in order (none: an empty list).
+    pub fn rows(&self, table: &str) -> Vec<Json> {
+        self.tables
+            .get(table)
+            .into_iter()
+            .flatten()
+            .map(|text| serde_json::from_str(text).expect("evidence rows read back"))
+            .collect()
+    }
 }
 
 /// Symbols of one market a scan read in full, and the trades it found in them.
@@ -54,13 +80,7 @@ impl RunState {
                             .insert(action.clone(), outputs.clone());
                     }
                 }
-                Event::Evidence { table, rows, .. } => {
-                    state
-                        .evidence
-                        .entry(table.clone())
-                        .or_default()
-                        .extend(rows.iter().cloned());
-                }
+                Event::Evidence { table, rows, .. } => state.evidence.extend(table, rows),
                 Event::Finding {
                     severity,
                     title,
@@ -91,5 +111,26 @@ impl RunState {
             }
         }
         state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn evidence_reads_back_as_the_rows_it_was_given() {
+        let rows = vec![
+            json!({"price": "64000.5", "qty": 0.1, "id": 9_007_199_254_740_993u64, "time": -1}),
+            json!({"note": "a \"quoted\" \u{1F600} line\nand more", "flags": null, "x": 1e-7}),
+        ];
+        let mut store = EvidenceStore::default();
+        store.extend("trades", &rows[..1]);
+        store.extend("trades", &rows[1..]);
+        store.extend("pay", &[]);
+        assert_eq!(store.rows("trades"), rows);
+        assert!(store.rows("pay").is_empty());
+        assert!(store.rows("nothing").is_empty());
     }
 }

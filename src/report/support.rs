@@ -41,12 +41,11 @@ pub fn findings(state: &RunState) -> Vec<&FindingRecord> {
 }
 
 /// The flagged trades, in the order the message lists them.
-pub fn flagged_trades(state: &RunState) -> Vec<&Json> {
+pub fn flagged_trades(state: &RunState) -> Vec<Json> {
     state
         .evidence
-        .get("trades")
+        .rows("trades")
         .into_iter()
-        .flatten()
         .filter(|t| t["flags"].as_str().is_some_and(|f| !f.is_empty()))
         .collect()
 }
@@ -54,7 +53,7 @@ pub fn flagged_trades(state: &RunState) -> Vec<&Json> {
 /// Which flagged trades respond disowns on its own: only those with evidence of the
 /// attacker; the rest may be the owner's own, and saying otherwise to Binance hurts the
 /// case.
-pub fn disowned_by_default(trades: &[&Json]) -> Vec<bool> {
+pub fn disowned_by_default(trades: &[Json]) -> Vec<bool> {
     trades
         .iter()
         .map(|t| t["attackerEvidence"].as_str().is_some())
@@ -146,11 +145,10 @@ pub fn compose(state: &RunState, facts: &Facts<'_>, disown: &[bool]) -> Option<S
 }
 
 fn withdrawals(m: &mut String, state: &RunState) {
-    let unknown: Vec<&Json> = state
+    let unknown: Vec<Json> = state
         .evidence
-        .get("withdrawals")
+        .rows("withdrawals")
         .into_iter()
-        .flatten()
         .filter(|w| w["knownAddress"] == Json::Bool(false))
         .collect();
     if unknown.is_empty() {
@@ -199,9 +197,10 @@ fn trades(m: &mut String, state: &RunState, disown: &[bool]) {
 }
 
 fn positions(m: &mut String, state: &RunState) {
-    let Some(positions) = state.evidence.get("positions").filter(|p| !p.is_empty()) else {
+    let positions = state.evidence.rows("positions");
+    if positions.is_empty() {
         return;
-    };
+    }
     let _ = writeln!(
         m,
         "Open futures positions on the account when I wrote this ({}):",

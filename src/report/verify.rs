@@ -55,75 +55,12 @@ pub fn verify_dir_with(dir: &Path, fingerprint: Option<&str>) -> Result<Verdict,
         .map(|l| sha256_hex(l.text.as_bytes()))
         .collect();
     if let Some(given) = fingerprint {
-        let given = given.trim().to_ascii_lowercase();
-        if given.len() < 8 || !given.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!(
-                "--fingerprint `{given}` is not a fingerprint: give at least 8 hex digits"
-            ));
-        }
-        match hashes.iter().position(|h| h.starts_with(&given)) {
-            Some(i) if i + 1 == hashes.len() => notes.push("the fingerprint matches the record as it stands".into()),
-            Some(i) => notes.push(format!(
-                "the fingerprint matches the record as of event {}; {} event(s) were added since (a resumed run)",
-                i + 1,
-                hashes.len() - i - 1
-            )),
-            None => {
-                return Ok(Verdict::Altered {
-                    line: 0,
-                    reason: format!(
-                        "the fingerprint {given} is not in this record: the folder was rewritten after the fingerprint was taken, or it belongs to another incident"
-                    ),
-                })
-            }
+        if let Some(altered) = check_fingerprint(&hashes, given, &mut notes)? {
+            return Ok(altered);
         }
     }
-    if let Ok(text) = std::fs::read_to_string(dir.join(super::sign::SIGNATURE_FILE)) {
-        let file: super::sign::SignatureFile = match serde_json::from_str(&text) {
-            Ok(f) => f,
-            Err(e) => {
-                return Ok(Verdict::Altered {
-                    line: 0,
-                    reason: format!("signature.json is not valid: {e}"),
-                })
-            }
-        };
-        if let Err(why) = super::sign::check(&file) {
-            return Ok(Verdict::Altered {
-                line: 0,
-                reason: format!("signature.json: {why}"),
-            });
-        }
-        let Some(index) = hashes.iter().position(|h| *h == file.chain_head) else {
-            return Ok(Verdict::Altered {
-                line: 0,
-                reason: "signature.json signs a chain head that is not in this journal".into(),
-            });
-        };
-        // The key the journal itself named for signing, up to the signed point.
-        let named =
-            read.records()
-                .take(index + 1)
-                .fold(None, |named, r| match &r.event {
-                    Event::RunStarted { signing_key, .. }
-                    | Event::RunResumed { signing_key, .. } => signing_key.clone().or(named),
-                    _ => named,
-                });
-        if named.as_deref() != Some(file.public_key.as_str()) {
-            return Ok(Verdict::Altered {
-                line: 0,
-                reason: format!(
-                    "signature.json is signed by {} but the journal names {} as the signing key: the folder was re-signed with another key",
-                    file.public_key,
-                    named.unwrap_or_else(|| "no key".into())
-                ),
-            });
-        }
-        notes.push(format!(
-            "signed by {} over the first {} event(s)",
-            file.public_key,
-            index + 1
-        ));
+    if let Some(altered) = check_signature(dir, &read, &hashes, &mut notes) {
+        return Ok(altered);
     }
     Ok(Verdict::Intact {
         events,
@@ -132,6 +69,83 @@ pub fn verify_dir_with(dir: &Path, fingerprint: Option<&str>) -> Result<Verdict,
         head,
         notes,
     })
+}
+
+/// A fingerprint taken earlier must be the hash of one of the lines: the last, or an
+/// earlier one when a resumed run added events since.
+fn check_fingerprint(
+    hashes: &[String],
+    given: &str,
+    notes: &mut Vec<String>,
+) -> Result<Option<Verdict>, String> {
+    let given = given.trim().to_ascii_lowercase();
+    if given.len() < 8 || !given.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "--fingerprint `{given}` is not a fingerprint: give at least 8 hex digits"
+        ));
+    }
+    match hashes.iter().position(|h| h.starts_with(&given)) {
+        Some(i) if i + 1 == hashes.len() => notes.push("the fingerprint matches the record as it stands".into()),
+        Some(i) => notes.push(format!(
+            "the fingerprint matches the record as of event {}; {} event(s) were added since (a resumed run)",
+            i + 1,
+            hashes.len() - i - 1
+        )),
+        None => {
+            return Ok(Some(Verdict::Altered {
+                line: 0,
+                reason: format!(
+                    "the fingerprint {given} is not in this record: the folder was rewritten after the fingerprint was taken, or it belongs to another incident"
+                ),
+            }))
+        }
+    }
+    Ok(None)
+}
+
+/// `signature.json`, when there is one: valid, over a chain head of this journal, and by
+/// the key the journal named for signing up to that point.
+fn check_signature(
+    dir: &Path,
+    read: &ReadJournal,
+    hashes: &[String],
+    notes: &mut Vec<String>,
+) -> Option<Verdict> {
+    let text = std::fs::read_to_string(dir.join(super::sign::SIGNATURE_FILE)).ok()?;
+    let altered = |reason: String| Some(Verdict::Altered { line: 0, reason });
+    let file: super::sign::SignatureFile = match serde_json::from_str(&text) {
+        Ok(f) => f,
+        Err(e) => return altered(format!("signature.json is not valid: {e}")),
+    };
+    if let Err(why) = super::sign::check(&file) {
+        return altered(format!("signature.json: {why}"));
+    }
+    let Some(index) = hashes.iter().position(|h| *h == file.chain_head) else {
+        return altered("signature.json signs a chain head that is not in this journal".into());
+    };
+    // The key the journal itself named for signing, up to the signed point.
+    let named = read
+        .records()
+        .take(index + 1)
+        .fold(None, |named, r| match &r.event {
+            Event::RunStarted { signing_key, .. } | Event::RunResumed { signing_key, .. } => {
+                signing_key.clone().or(named)
+            }
+            _ => named,
+        });
+    if named.as_deref() != Some(file.public_key.as_str()) {
+        return altered(format!(
+            "signature.json is signed by {} but the journal names {} as the signing key: the folder was re-signed with another key",
+            file.public_key,
+            named.unwrap_or_else(|| "no key".into())
+        ));
+    }
+    notes.push(format!(
+        "signed by {} over the first {} event(s)",
+        file.public_key,
+        index + 1
+    ));
+    None
 }
 
 pub fn verify(
@@ -147,161 +161,183 @@ pub fn verify(
             reason: "the journal is empty".into(),
         };
     }
-    let mut records: Vec<&Record> = Vec::new();
-    for line in &read.lines {
-        match &line.record {
-            Ok(r) => records.push(r),
-            Err(e) => {
-                return Verdict::Altered {
-                    line: line.number,
-                    reason: format!(
-                        "line {} is not a journal record (edited or cut short): {e}",
-                        line.number
-                    ),
-                }
-            }
-        }
-    }
-
-    // Sequence numbers and links, line by line: the first break is named.
-    for (i, r) in records.iter().enumerate() {
-        let number = i + 1;
-        let expected = number as u64;
-        if r.seq != expected {
-            let moved = records.iter().any(|o| o.seq == expected)
-                || records[..i].iter().any(|o| o.seq == r.seq);
-            let reason = if moved {
-                format!("line {number} has sequence number {} where {expected} was expected: lines were reordered or duplicated", r.seq)
-            } else if r.seq > expected {
-                format!(
-                    "line {number} has sequence number {} where {expected} was expected: {} line(s) before it were removed",
-                    r.seq,
-                    r.seq - expected
-                )
-            } else {
-                format!("line {number} has sequence number {} where {expected} was expected: lines were reordered or duplicated", r.seq)
-            };
-            return Verdict::Altered {
-                line: number,
-                reason,
-            };
-        }
-        if i > 0 && r.prev != sha256_hex(read.lines[i - 1].text.as_bytes()) {
-            return Verdict::Altered {
-                line: i,
-                reason: format!(
-                    "line {i} was edited: its hash does not match what line {number} recorded"
-                ),
-            };
-        }
-    }
-
-    // The anchor: the playbook as run and the inputs.
-    let Event::RunStarted {
-        inputs,
-        playbook_sha256,
-        ..
-    } = &records[0].event
-    else {
-        return Verdict::Altered {
-            line: 1,
-            reason: "line 1 is not the run_started record".into(),
-        };
+    let records = match parsed(read) {
+        Ok(records) => records,
+        Err(altered) => return altered,
     };
-    match playbook {
-        None => {
-            return Verdict::Altered {
-                line: 0,
-                reason: format!("{PLAYBOOK_COPY} is missing from the incident folder"),
-            }
-        }
-        Some(text) => {
-            if sha256_hex(text.as_bytes()) != *playbook_sha256 {
-                return Verdict::Altered {
-                    line: 1,
-                    reason: format!("{PLAYBOOK_COPY} is not the playbook that was run (its SHA-256 differs from line 1)"),
-                };
-            }
-            if genesis_hash(text, inputs) != records[0].prev {
-                return Verdict::Altered {
-                    line: 1,
-                    reason: "line 1 was edited: it no longer matches the playbook and inputs it was anchored to".into(),
-                };
-            }
-        }
+    if let Some(altered) = check_chain(read, &records) {
+        return altered;
     }
-
+    if let Some(altered) = check_anchor(&records, playbook) {
+        return altered;
+    }
     if let Some((line, reason)) = check_verdicts(read, &records) {
         return Verdict::Altered { line, reason };
     }
-
     if let Some(tail) = &read.torn_tail {
         notes.push(format!(
             "the last line ({} bytes) was torn by a crash mid-write; it is not part of the record and not tampering",
             tail.len()
         ));
     }
-
-    // report.json must be what the journal renders to.
-    let expected = Report::from_journal(read, incident);
-    match (report_json, expected) {
-        (None, _) => {
-            if !records
-                .iter()
-                .any(|r| matches!(r.event, Event::RunFinished { .. }))
-            {
-                notes.push(
-                    "no report.json yet: the run did not finish (resume it to render the report)"
-                        .into(),
-                );
-            } else {
-                return Verdict::Altered {
-                    line: 0,
-                    reason: format!("{REPORT_JSON} is missing although the run finished"),
-                };
-            }
-        }
-        (Some(text), Some(expected)) => {
-            let actual: serde_json::Value = match serde_json::from_str(text) {
-                Ok(v) => v,
-                Err(e) => {
-                    return Verdict::Altered {
-                        line: 0,
-                        reason: format!("{REPORT_JSON} is not valid JSON: {e}"),
-                    }
-                }
-            };
-            let expected = serde_json::to_value(&expected).expect("report serialises");
-            if let Some(field) = first_difference(&expected, &actual, "") {
-                let covered = actual.get("events").and_then(|v| v.as_u64());
-                let reason = match covered {
-                    Some(n) if n > records.len() as u64 => format!(
-                        "{REPORT_JSON} covers {n} events but the journal holds {}: the journal was truncated",
-                        records.len()
-                    ),
-                    _ if field == "chain_head" => format!(
-                        "the last journal line (line {}) was edited, or {REPORT_JSON} was: the report recorded a different chain head",
-                        records.len()
-                    ),
-                    _ => format!("{REPORT_JSON} does not match the journal (first difference at `{field}`)"),
-                };
-                return Verdict::Altered { line: 0, reason };
-            }
-        }
-        (Some(_), None) => {
-            return Verdict::Altered {
-                line: 1,
-                reason: "the journal has no run_started record".into(),
-            }
-        }
+    if let Some(altered) = check_report(read, &records, report_json, incident, &mut notes) {
+        return altered;
     }
-
     Verdict::Intact {
         events: records.len() as u64,
         first: records[0].time.clone(),
         last: records[records.len() - 1].time.clone(),
         head: sha256_hex(read.lines[read.lines.len() - 1].text.as_bytes()),
         notes,
+    }
+}
+
+/// Every line a record; the first that is not is named.
+fn parsed(read: &ReadJournal) -> Result<Vec<&Record>, Verdict> {
+    read.lines
+        .iter()
+        .map(|line| {
+            line.record.as_ref().map_err(|e| Verdict::Altered {
+                line: line.number,
+                reason: format!(
+                    "line {} is not a journal record (edited or cut short): {e}",
+                    line.number
+                ),
+            })
+        })
+        .collect()
+}
+
+/// Sequence numbers and links, line by line: the first break is named.
+fn check_chain(read: &ReadJournal, records: &[&Record]) -> Option<Verdict> {
+    for (i, r) in records.iter().enumerate() {
+        let number = i + 1;
+        let expected = number as u64;
+        if r.seq != expected {
+            return Some(Verdict::Altered {
+                line: number,
+                reason: sequence_break(records, i),
+            });
+        }
+        if i > 0 && r.prev != sha256_hex(read.lines[i - 1].text.as_bytes()) {
+            return Some(Verdict::Altered {
+                line: i,
+                reason: format!(
+                    "line {i} was edited: its hash does not match what line {number} recorded"
+                ),
+            });
+        }
+    }
+    None
+}
+
+/// Why line `i + 1` does not carry the sequence number `i + 1`.
+fn sequence_break(records: &[&Record], i: usize) -> String {
+    let number = i + 1;
+    let expected = number as u64;
+    let r = records[i];
+    let moved =
+        records.iter().any(|o| o.seq == expected) || records[..i].iter().any(|o| o.seq == r.seq);
+    if moved {
+        format!("line {number} has sequence number {} where {expected} was expected: lines were reordered or duplicated", r.seq)
+    } else if r.seq > expected {
+        format!(
+            "line {number} has sequence number {} where {expected} was expected: {} line(s) before it were removed",
+            r.seq,
+            r.seq - expected
+        )
+    } else {
+        format!("line {number} has sequence number {} where {expected} was expected: lines were reordered or duplicated", r.seq)
+    }
+}
+
+/// The anchor: the playbook as run and the inputs.
+fn check_anchor(records: &[&Record], playbook: Option<&str>) -> Option<Verdict> {
+    let Event::RunStarted {
+        inputs,
+        playbook_sha256,
+        ..
+    } = &records[0].event
+    else {
+        return Some(Verdict::Altered {
+            line: 1,
+            reason: "line 1 is not the run_started record".into(),
+        });
+    };
+    let Some(text) = playbook else {
+        return Some(Verdict::Altered {
+            line: 0,
+            reason: format!("{PLAYBOOK_COPY} is missing from the incident folder"),
+        });
+    };
+    if sha256_hex(text.as_bytes()) != *playbook_sha256 {
+        return Some(Verdict::Altered {
+            line: 1,
+            reason: format!("{PLAYBOOK_COPY} is not the playbook that was run (its SHA-256 differs from line 1)"),
+        });
+    }
+    if genesis_hash(text, inputs) != records[0].prev {
+        return Some(Verdict::Altered {
+            line: 1,
+            reason:
+                "line 1 was edited: it no longer matches the playbook and inputs it was anchored to"
+                    .into(),
+        });
+    }
+    None
+}
+
+/// `report.json` must be what the journal renders to.
+fn check_report(
+    read: &ReadJournal,
+    records: &[&Record],
+    report_json: Option<&str>,
+    incident: &str,
+    notes: &mut Vec<String>,
+) -> Option<Verdict> {
+    let expected = Report::from_journal(read, incident);
+    let altered = |line: usize, reason: String| Some(Verdict::Altered { line, reason });
+    match (report_json, expected) {
+        (None, _) => {
+            if records
+                .iter()
+                .any(|r| matches!(r.event, Event::RunFinished { .. }))
+            {
+                return altered(
+                    0,
+                    format!("{REPORT_JSON} is missing although the run finished"),
+                );
+            }
+            notes.push(
+                "no report.json yet: the run did not finish (resume it to render the report)"
+                    .into(),
+            );
+            None
+        }
+        (Some(text), Some(expected)) => {
+            let actual: serde_json::Value = match serde_json::from_str(text) {
+                Ok(v) => v,
+                Err(e) => return altered(0, format!("{REPORT_JSON} is not valid JSON: {e}")),
+            };
+            let expected = serde_json::to_value(&expected).expect("report serialises");
+            let field = first_difference(&expected, &actual, "")?;
+            altered(0, report_difference(&actual, &field, records.len()))
+        }
+        (Some(_), None) => altered(1, "the journal has no run_started record".into()),
+    }
+}
+
+/// Why `report.json` differs from the journal's rendering at `field`.
+fn report_difference(actual: &serde_json::Value, field: &str, records: usize) -> String {
+    let covered = actual.get("events").and_then(|v| v.as_u64());
+    match covered {
+        Some(n) if n > records as u64 => format!(
+            "{REPORT_JSON} covers {n} events but the journal holds {records}: the journal was truncated"
+        ),
+        _ if field == "chain_head" => format!(
+            "the last journal line (line {records}) was edited, or {REPORT_JSON} was: the report recorded a different chain head"
+        ),
+        _ => format!("{REPORT_JSON} does not match the journal (first difference at `{field}`)"),
     }
 }
 

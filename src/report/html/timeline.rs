@@ -126,13 +126,27 @@ fn symbol_of_query(query: &str) -> Option<String> {
 }
 
 /// Every mark the journal supports, in journal order.
+#[cfg(test)]
 pub fn marks(records: &[&Record]) -> Vec<Mark> {
-    let mut out = Vec::new();
-    // (market, symbol) → when the latest cancel-all on it was answered.
-    let mut cancelled_at: BTreeMap<(String, String), DateTime<Utc>> = BTreeMap::new();
+    let mut marks = Marks::default();
     for record in records {
+        marks.add(record);
+    }
+    marks.finish()
+}
+
+/// The marks, gathered one journal record at a time.
+#[derive(Debug, Default)]
+pub struct Marks {
+    marks: Vec<Mark>,
+    /// (market, symbol) → when the latest cancel-all on it was answered.
+    cancelled_at: BTreeMap<(String, String), DateTime<Utc>>,
+}
+
+impl Marks {
+    pub fn add(&mut self, record: &Record) {
         let Some(when) = parse_time(&record.time) else {
-            continue;
+            return;
         };
         match &record.event {
             Event::Request {
@@ -142,7 +156,8 @@ pub fn marks(records: &[&Record]) -> Vec<Mark> {
                 ..
             } if method == "DELETE" => {
                 if let Some(symbol) = symbol_of_query(query) {
-                    cancelled_at.insert((market_of_path(path).to_string(), symbol), when);
+                    self.cancelled_at
+                        .insert((market_of_path(path).to_string(), symbol), when);
                 }
             }
             Event::Answer {
@@ -152,73 +167,70 @@ pub fn marks(records: &[&Record]) -> Vec<Mark> {
                 who,
                 by,
                 question,
-            } => {
-                let mut text = format!("{step}: {answer} — {who}");
-                if by != "operator" {
-                    let _ = write!(text, " ({by})");
-                }
-                if let Some(q) = question {
-                    let _ = write!(text, " — asked: {q}");
-                }
-                if let Some(r) = reason.as_deref().filter(|r| !r.is_empty()) {
-                    let _ = write!(text, " — {r}");
-                }
-                out.push(Mark {
-                    kind: MarkKind::Operator,
-                    at: when,
-                    text,
-                    flagged: false,
-                });
-            }
+            } => self.marks.push(Mark {
+                kind: MarkKind::Operator,
+                at: when,
+                text: answer_text(
+                    step,
+                    answer,
+                    reason.as_deref(),
+                    who,
+                    by,
+                    question.as_deref(),
+                ),
+                flagged: false,
+            }),
             Event::Evidence { table, rows, .. } => {
                 for row in rows {
-                    if let Some(mark) = evidence_mark(table, row, when, &cancelled_at) {
-                        out.push(mark);
+                    if let Some(mark) = evidence_mark(table, row, when, &self.cancelled_at) {
+                        self.marks.push(mark);
                     }
                 }
             }
             _ => {}
         }
     }
-    out
+
+    pub fn finish(self) -> Vec<Mark> {
+        self.marks
+    }
 }
 
+/// An operator's answer, as its mark says it.
+fn answer_text(
+    step: &str,
+    answer: &str,
+    reason: Option<&str>,
+    who: &str,
+    by: &str,
+    question: Option<&str>,
+) -> String {
+    let mut text = format!("{step}: {answer} — {who}");
+    if by != "operator" {
+        let _ = write!(text, " ({by})");
+    }
+    if let Some(q) = question {
+        let _ = write!(text, " — asked: {q}");
+    }
+    if let Some(r) = reason.filter(|r| !r.is_empty()) {
+        let _ = write!(text, " — {r}");
+    }
+    text
+}
+
+/// The mark of one evidence row, for the tables drawn on the timeline.
 fn evidence_mark(
     table: &str,
     row: &Json,
     recorded: DateTime<Utc>,
     cancelled_at: &BTreeMap<(String, String), DateTime<Utc>>,
 ) -> Option<Mark> {
-    let (kind, at, text, flagged) = match table {
-        "trades" => {
-            let side = match (row.get("isBuyer"), row.get("side")) {
-                (Some(Json::Bool(true)), _) => "BUY".to_string(),
-                (Some(Json::Bool(false)), _) => "SELL".to_string(),
-                (_, Some(Json::String(s))) => s.clone(),
-                _ => String::new(),
-            };
-            let flags = text(row, "flags");
-            let mut t = format!(
-                "{side} {} {} @ {} ({})",
-                text(row, "qty"),
-                text(row, "symbol"),
-                text(row, "price"),
-                text(row, "market")
-            );
-            if !flags.is_empty() {
-                let _ = write!(t, " — {flags}");
-            }
-            (
-                MarkKind::Trade,
-                from_ms(row.get("time"))?,
-                t,
-                !flags.is_empty(),
-            )
-        }
-        "withdrawals" => (
-            MarkKind::Withdrawal,
-            from_binance_datetime(row.get("applyTime"))?,
-            format!(
+    match table {
+        "trades" => trade_mark(row),
+        "withdrawals" => Some(Mark {
+            kind: MarkKind::Withdrawal,
+            at: from_binance_datetime(row.get("applyTime"))?,
+            text: format!(
                 "{} {} to {} ({}) — {}",
                 text(row, "amount"),
                 text(row, "coin"),
@@ -226,73 +238,100 @@ fn evidence_mark(
                 text(row, "network"),
                 text(row, "statusText")
             ),
-            row.get("knownAddress") == Some(&Json::Bool(false)),
-        ),
-        "deposits" => (
-            MarkKind::Deposit,
-            from_ms(row.get("insertTime"))?,
-            format!(
+            flagged: row.get("knownAddress") == Some(&Json::Bool(false)),
+        }),
+        "deposits" => Some(Mark {
+            kind: MarkKind::Deposit,
+            at: from_ms(row.get("insertTime"))?,
+            text: format!(
                 "{} {} from {} ({})",
                 text(row, "amount"),
                 text(row, "coin"),
                 text(row, "address"),
                 text(row, "network")
             ),
-            false,
-        ),
-        "transfers" => (
-            MarkKind::Transfer,
-            from_ms(row.get("timestamp"))?,
-            format!(
+            flagged: false,
+        }),
+        "transfers" => Some(Mark {
+            kind: MarkKind::Transfer,
+            at: from_ms(row.get("timestamp"))?,
+            text: format!(
                 "{} {} {}",
                 text(row, "type"),
                 text(row, "amount"),
                 text(row, "asset")
             ),
-            false,
-        ),
-        "pay" => (
-            MarkKind::Pay,
-            from_ms(row.get("transactionTime"))?,
-            format!(
+            flagged: false,
+        }),
+        "pay" => Some(Mark {
+            kind: MarkKind::Pay,
+            at: from_ms(row.get("transactionTime"))?,
+            text: format!(
                 "{} {} ({})",
                 text(row, "amount"),
                 text(row, "currency"),
                 text(row, "orderType")
             ),
-            false,
-        ),
-        "cancelled-orders" => {
-            let market = text(row, "market");
-            let symbol = text(row, "symbol");
-            // The order's own times are when it was placed or last changed; it was
-            // cancelled when the cancel-all on its symbol was answered.
-            let at = cancelled_at
-                .get(&(market.clone(), symbol.clone()))
-                .copied()
-                .unwrap_or(recorded);
-            (
-                MarkKind::Cancel,
-                at,
-                format!(
-                    "cancelled {} {} {} {} ({market}) order {}",
-                    text(row, "side"),
-                    text(row, "type"),
-                    text(row, "origQty"),
-                    symbol,
-                    text(row, "orderId")
-                ),
-                false,
-            )
-        }
-        _ => return None,
+            flagged: false,
+        }),
+        "cancelled-orders" => Some(cancel_mark(row, recorded, cancelled_at)),
+        _ => None,
+    }
+}
+
+/// A trade, flagged when the trade scan flagged it.
+fn trade_mark(row: &Json) -> Option<Mark> {
+    let side = match (row.get("isBuyer"), row.get("side")) {
+        (Some(Json::Bool(true)), _) => "BUY".to_string(),
+        (Some(Json::Bool(false)), _) => "SELL".to_string(),
+        (_, Some(Json::String(s))) => s.clone(),
+        _ => String::new(),
     };
+    let flags = text(row, "flags");
+    let mut t = format!(
+        "{side} {} {} @ {} ({})",
+        text(row, "qty"),
+        text(row, "symbol"),
+        text(row, "price"),
+        text(row, "market")
+    );
+    if !flags.is_empty() {
+        let _ = write!(t, " — {flags}");
+    }
     Some(Mark {
-        kind,
-        at,
-        text,
-        flagged,
+        kind: MarkKind::Trade,
+        at: from_ms(row.get("time"))?,
+        text: t,
+        flagged: !flags.is_empty(),
     })
+}
+
+/// A cancelled order. Its own times are when it was placed or last changed; it was
+/// cancelled when the cancel-all on its symbol was answered.
+fn cancel_mark(
+    row: &Json,
+    recorded: DateTime<Utc>,
+    cancelled_at: &BTreeMap<(String, String), DateTime<Utc>>,
+) -> Mark {
+    let market = text(row, "market");
+    let symbol = text(row, "symbol");
+    let at = cancelled_at
+        .get(&(market.clone(), symbol.clone()))
+        .copied()
+        .unwrap_or(recorded);
+    Mark {
+        kind: MarkKind::Cancel,
+        at,
+        text: format!(
+            "cancelled {} {} {} {} ({market}) order {}",
+            text(row, "side"),
+            text(row, "type"),
+            text(row, "origQty"),
+            symbol,
+            text(row, "orderId")
+        ),
+        flagged: false,
+    }
 }
 
 /// Each step that started, from start to finish (or to the last event if it never did).
