@@ -51,7 +51,8 @@ async fn weight_headers_on_every_answer() {
     assert_eq!(r.header("x-mbx-used-weight-1m").as_deref(), Some("23"));
 }
 
-#[tokio::test]
+// Paused time: the ban and the weight window pass by advancing the limiter's clock.
+#[tokio::test(start_paused = true)]
 async fn too_many_requests_then_banned_then_free_again() {
     let mut config = with_faults(&["weight-limit=30"]);
     config.weight_window = Duration::from_secs(2);
@@ -82,7 +83,9 @@ async fn too_many_requests_then_banned_then_free_again() {
             .err(429, -1003);
     }
     // The ban lasts two windows, then the counter has rolled.
-    tokio::time::sleep(Duration::from_millis(4100)).await;
+    tokio::time::advance(Duration::from_millis(3999)).await;
+    sim.get("/api/v3/time", "").await.err(418, -1003);
+    tokio::time::advance(Duration::from_millis(1)).await;
     sim.get("/api/v3/exchangeInfo", "").await.ok();
 }
 

@@ -1,7 +1,15 @@
 //! Request-weight accounting: a rolling counter per family over the configured window,
 //! and the 429-then-418 escalation Binance applies to clients that keep going.
+//!
+//! Instants are tokio's: the same as the system's monotonic clock when the runtime runs
+//! in real time, and the test's clock under `tokio::time::pause`, so a test can let a
+//! window or a ban pass without waiting for it. Nothing the simulator answers depends
+//! on which: Retry-After is a duration, and a ban's end is told on the server's wall
+//! clock plus the time it has left.
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Weight used in the last `window`, as a rolling sum.
 #[derive(Debug, Clone)]

@@ -192,20 +192,17 @@ impl Client {
         window: TimeWindow,
     ) -> Result<Vec<T>, ExchangeError> {
         let spec = check_window(pull, window)?;
-        let mut out = Vec::new();
-        loop {
-            let params = Params::new()
+        let params = |_page, got| {
+            Params::new()
                 .add("startTime", window.start_ms)
                 .add("endTime", window.end_ms)
-                .add("offset", out.len())
-                .add("limit", PAGE);
-            let page: Vec<T> = self.execute(spec, params).await?;
-            let full = page.len() >= PAGE;
-            out.extend(page);
-            if !full {
-                return Ok(out);
-            }
-        }
+                .add("offset", got)
+                .add("limit", PAGE)
+        };
+        self.pages(spec, PAGE, usize::MAX, params, |page: Result<Vec<T>, _>| {
+            page
+        })
+        .await
     }
 
     /// Universal transfers of one `type` (see `UNIVERSAL_TRANSFER_TYPES`; Binance answers

@@ -7,8 +7,11 @@ mod market;
 pub(crate) mod orders;
 mod subaccount;
 
+use serde::de::DeserializeOwned;
+
+use super::signing::Params;
 use super::weights::{Pull, Spec};
-use super::{ExchangeError, Market, TimeWindow};
+use super::{Client, ExchangeError, Market, TimeWindow};
 
 /// Largest page Binance serves for trades, orders, withdrawals and deposits.
 const PAGE: usize = 1000;
@@ -35,5 +38,31 @@ fn check_window(pull: Pull, window: TimeWindow) -> Result<&'static Spec, Exchang
             ),
         }),
         _ => Ok(spec),
+    }
+}
+
+impl Client {
+    /// The pages of one paged read, in order, until a short one (fewer than `limit`
+    /// rows) or `max_pages` of them: `params(page, got)` is the request for page `page`
+    /// (from 1) once `got` rows have come, so one pager serves reads paged by number and
+    /// by offset; `rows` turns each answer (or its error) into the page's rows.
+    pub(crate) async fn pages<P: DeserializeOwned, T>(
+        &self,
+        spec: &'static Spec,
+        limit: usize,
+        max_pages: usize,
+        params: impl Fn(usize, usize) -> Params,
+        rows: impl Fn(Result<P, ExchangeError>) -> Result<Vec<T>, ExchangeError>,
+    ) -> Result<Vec<T>, ExchangeError> {
+        let mut out = Vec::new();
+        for page in 1..=max_pages {
+            let got = rows(self.execute(spec, params(page, out.len())).await)?;
+            let full = got.len() >= limit;
+            out.extend(got);
+            if !full {
+                break;
+            }
+        }
+        Ok(out)
     }
 }

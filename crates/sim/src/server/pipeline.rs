@@ -3,6 +3,9 @@
 //! the answer with its headers, and the request log.
 use super::*;
 
+// The limiter's clock: tokio's, so paused time in a test moves it (see rate_limit).
+use tokio::time::Instant;
+
 /// One Binance answer before it becomes an HTTP response.
 struct Answer {
     status: StatusCode,
