@@ -7,12 +7,15 @@ pub mod config;
 pub mod drill;
 pub mod interrupt;
 pub mod liveness;
+pub mod overlap;
 pub mod policy;
 pub mod previous;
+pub mod sequence;
 pub mod session;
 pub mod step;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -131,6 +134,17 @@ pub struct Engine<'a> {
     exchange_unusable: bool,
     /// `--since-incident` found activity after the earlier incident.
     new_activity: bool,
+    /// Nothing is left to contain: the clients no longer keep urgent headroom.
+    headroom_released: bool,
+}
+
+/// How a step of a phase went.
+enum Visit {
+    /// Finished for good in an earlier session.
+    Earlier(StepStatus),
+    /// Its `when:` was false.
+    Skipped,
+    Ran(StepEnd),
 }
 
 enum Decision {
@@ -162,6 +176,7 @@ impl<'a> Engine<'a> {
             changed: false,
             exchange_unusable: false,
             new_activity: false,
+            headroom_released: false,
         }
     }
 
@@ -184,8 +199,9 @@ impl<'a> Engine<'a> {
         self.shared.operator.say(level, text);
     }
 
+    /// Journal `event` (held while steps before its own in a phase still run).
     fn record(&self, event: Event) -> Result<(), JournalError> {
-        self.shared.journal.record(event).map(|_| ())
+        self.shared.record(event).map(|_| ())
     }
 
     fn lookup(&self) -> impl Fn(&Reference) -> Val + '_ {
@@ -262,242 +278,467 @@ impl<'a> Engine<'a> {
     /// Walk every step. Journal failures stop the run (`Err`): what happens next could not
     /// be recorded.
     pub async fn run(mut self) -> Result<RunResult, JournalError> {
-        let total = self.playbook.steps.len();
-        let mut end = End::Completed;
-        for (index, step) in self.playbook.steps.iter().enumerate() {
-            if let Some(signal) = self.interrupt.received() {
-                end = End::Interrupted { signal, step: None };
-                break;
-            }
-            let earlier = self.earlier.get(&step.id).cloned().unwrap_or_default();
-            if earlier.is_final() {
-                let status = earlier.status.expect("final means finished");
-                self.say(
-                    Level::Detail,
-                    &format!(
-                        "[{}/{total}] {}: {} in an earlier session",
-                        index + 1,
-                        step.display_title(),
-                        status.as_str()
-                    ),
-                );
-                self.statuses.push((step.id.clone(), status));
-                continue;
-            }
-            let action = self
-                .registry
-                .get(&step.uses)
-                .expect("validated at load")
-                .clone();
-            let spec = action.spec();
-
-            if let (Some(cond), Some(text)) = (&step.when, &step.when_text) {
-                if !cond.eval(&self.lookup()).truthy() {
-                    let reason = format!("condition `{}` is false", text.trim());
-                    self.say(
-                        Level::Info,
-                        &format!(
-                            "[{}/{total}] {}: skipped ({reason})",
-                            index + 1,
-                            step.display_title()
-                        ),
-                    );
-                    self.record(Event::StepSkipped {
-                        step: step.id.clone(),
-                        reason,
-                    })?;
-                    self.statuses.push((step.id.clone(), StepStatus::Skipped));
-                    continue;
-                }
-            }
-
-            if spec.kind == Kind::Destructive
-                && self.shared.policy.decide(Question::Destructive) == policy::Decision::Nobody
-            {
-                // Rule: without a terminal and without --yes, stop before the first
-                // destructive step, having started nothing.
-                let message = format!(
-                    "stopped before `{}` ({}): it is destructive and there is no terminal to confirm it. Nothing destructive was done. Run it in a terminal to be asked, or add --yes to let respond do it without asking.",
-                    step.id,
-                    step.display_title()
-                );
-                self.say(Level::Warn, &message);
-                self.answer(
-                    step,
-                    "stopped",
-                    Some("no terminal to confirm and no --yes".into()),
-                    "no-terminal",
-                )?;
-                self.record(Event::StepFinished {
-                    step: step.id.clone(),
-                    status: StepStatus::Stopped,
-                    summary: message,
-                    outputs: BTreeMap::new(),
-                    elapsed_ms: 0,
-                })?;
-                self.statuses.push((step.id.clone(), StepStatus::Stopped));
-                end = End::Stopped {
-                    step: step.id.clone(),
-                };
-                break;
-            }
-
-            let tag = match spec.kind {
-                Kind::Destructive => "  [destructive]",
-                Kind::Manual => "  [manual]",
-                _ => "",
-            };
-            self.say(
-                Level::Heading,
-                &format!(
-                    "\n── [{}/{total}] {} ({}){tag}",
-                    index + 1,
-                    step.display_title(),
-                    step.id
-                ),
-            );
-            self.record(Event::StepStarted {
-                step: step.id.clone(),
-                action: spec.name.to_string(),
-                title: step.display_title().to_string(),
-                kind: kind_name(spec.kind).to_string(),
-            })?;
-            let started = Instant::now();
-            let ctx = StepContext {
-                step: step.id.clone(),
-                title: step.display_title().to_string(),
-                args: self.resolve_args(step, spec),
-                role: step.role,
-                run: self.shared.clone(),
-            };
-
-            if earlier.started && spec.kind == Kind::Destructive {
-                let message = format!(
-                    "`{}` started in an earlier session and did not finish: {} change request(s) were sent, {} acknowledged. It is previewed again now; doing it again only touches what is still there.",
-                    step.id, earlier.mutations_sent, earlier.mutations_acknowledged
-                );
-                self.say(Level::Warn, &message);
-                self.record(Event::Note {
-                    step: Some(step.id.clone()),
-                    level: "warn".into(),
-                    message,
-                })?;
-            }
-            let decision = match spec.kind {
-                Kind::Destructive => {
-                    self.confirm_destructive(step, &ctx, action.as_ref())
-                        .await?
-                }
-                Kind::Manual if earlier.confirmed => {
-                    let message = format!(
-                        "`{}` was confirmed done in an earlier session; not asking again",
-                        step.id
-                    );
-                    self.say(Level::Info, &message);
-                    self.record(Event::Note {
-                        step: Some(step.id.clone()),
-                        level: "info".into(),
-                        message,
-                    })?;
-                    self.confirmed.insert(step.id.clone());
-                    if self.shared.dry_run {
-                        Decision::Finish(
-                            StepStatus::Ok,
-                            "done (attested in an earlier session)".into(),
-                        )
-                    } else {
-                        Decision::Proceed
-                    }
-                }
-                Kind::Manual => self.confirm_manual(step, &ctx)?,
-                _ => Decision::Proceed,
-            };
-            if matches!(decision, Decision::Proceed) && spec.kind == Kind::Destructive {
-                // Once a destructive action runs, something may have changed, however it
-                // ends (a partial cancel, a failure after some cancels): exit 3 ("before
-                // anything was done") is no longer true.
-                self.changed = true;
-            }
-            let (status, summary, outputs, stop) = match decision {
-                Decision::Finish(status, summary) => (status, summary, BTreeMap::new(), None),
-                Decision::Stop(end) => end,
-                Decision::Proceed => match self
-                    .run_with_retry(step, spec, &ctx, action.as_ref())
-                    .await?
-                {
-                    Ok(outcome) if spec.kind == Kind::Manual => {
-                        self.attested(step, &ctx, action.as_ref(), outcome).await?
-                    }
-                    Ok(outcome) => (outcome.status, outcome.summary, outcome.outputs, None),
-                    Err(StepStop::Interrupted(signal)) => interrupted(step, signal, ""),
-                    Err(StepStop::Failed(message, unusable)) => {
-                        self.failed(step, spec, message, unusable)
-                    }
-                },
-            };
-            if let Ok(mut state) = self.shared.state.lock() {
-                state
-                    .outputs_by_action
-                    .insert(spec.name.to_string(), outputs.clone());
-            }
-            if status == StepStatus::Ok
-                && spec.kind != Kind::Manual
-                && spec.kind != Kind::Destructive
-            {
-                // Steps without a prompt count as confirmed when they succeed.
-                self.confirmed.insert(step.id.clone());
-            }
-            let level = match status {
-                StepStatus::Ok => Level::Success,
-                StepStatus::WouldDo | StepStatus::Skipped => Level::Info,
-                _ => Level::Warn,
-            };
-            self.say(
-                level,
-                &format!("{}: {} — {}", step.id, status.as_str(), summary),
-            );
-            self.outputs.insert(step.id.clone(), outputs.clone());
-            self.record(Event::StepFinished {
-                step: step.id.clone(),
-                status,
-                summary,
-                outputs,
-                elapsed_ms: started.elapsed().as_millis() as u64,
-            })?;
-            self.statuses.push((step.id.clone(), status));
-            if let Some(stop) = stop {
-                end = stop;
-                break;
-            }
-        }
+        let end = self.walk().await?;
         self.stop_background().await;
-        if let Some(previous) = &self.shared.previous {
-            let state = self
-                .shared
-                .state
-                .lock()
-                .map(|s| s.clone())
-                .unwrap_or_default();
-            let found = previous.new_activity(&state);
-            let since = previous.dir.display().to_string();
-            if found.is_empty() {
-                self.say(
-                    Level::Success,
-                    &format!("nothing new since the previous incident ({since})"),
-                );
+        self.since_incident()?;
+        self.close(end)
+    }
+
+    /// Visit the steps in playbook order, a phase at a time (steps that run at once: see
+    /// [`overlap`]); how the walk ended.
+    async fn walk(&mut self) -> Result<End, JournalError> {
+        let playbook = self.playbook;
+        let mut start = 0;
+        while start < playbook.steps.len() {
+            if let Some(signal) = self.interrupt.received() {
+                return Ok(End::Interrupted { signal, step: None });
             }
-            for (what, rows) in found {
-                let title = format!("New activity after the previous incident ({since}): {what} — another key, or the account itself, is still compromised");
-                self.say(Level::Alert, &title);
-                self.record(Event::Finding {
-                    step: "since-incident".into(),
-                    severity: crate::report::journal::Severity::Critical,
-                    title,
-                    detail: rows,
-                })?;
-                self.new_activity = true;
+            self.release_headroom_when_contained(start);
+            let phase = overlap::phase(playbook, self.registry, start);
+            start = phase.end;
+            let stop = if phase.len() > 1 {
+                self.run_phase(phase).await?
+            } else {
+                self.visit(phase.start).await?
+            };
+            if let Some(end) = stop {
+                return Ok(end);
             }
         }
+        Ok(End::Completed)
+    }
+
+    /// The weight kept for urgent requests (cancels, liveness probes) is needed while
+    /// something may still have to be contained. Once the leaked key is dead and no
+    /// destructive or verification step is left in the playbook from step `next` on,
+    /// the remaining reads may use every pool in full.
+    fn release_headroom_when_contained(&mut self, next: usize) {
+        if self.headroom_released
+            || !self
+                .shared
+                .services
+                .leaked_dead
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        let contains = self.playbook.steps[next..].iter().any(|step| {
+            matches!(
+                self.action(step).spec().kind,
+                Kind::Destructive | Kind::Verify
+            )
+        });
+        if contains {
+            return;
+        }
+        let services = &self.shared.services;
+        for client in [&services.leaked, &services.responder]
+            .into_iter()
+            .flatten()
+        {
+            client.release_urgent_headroom();
+        }
+        self.headroom_released = true;
+    }
+
+    /// One step on its own, under every rule of the walk: the no-terminal stop, the
+    /// confirmation of destructive and manual steps, dry run, attestation.
+    async fn visit(&mut self, index: usize) -> Result<Option<End>, JournalError> {
+        let step = &self.playbook.steps[index];
+        let earlier = self.earlier.get(&step.id).cloned().unwrap_or_default();
+        if let Some(status) = self.finished_earlier(index, &earlier) {
+            self.statuses.push((step.id.clone(), status));
+            return Ok(None);
+        }
+        if self.skipped_by_condition(index)? {
+            self.statuses.push((step.id.clone(), StepStatus::Skipped));
+            return Ok(None);
+        }
+        let action = self.action(step);
+        let spec = action.spec();
+        if let Some(end) = self.stop_without_terminal(step, spec)? {
+            return Ok(Some(end));
+        }
+        let (ctx, started) = self.start(index, spec)?;
+        let decision = self.decide(step, &ctx, &earlier, action.as_ref()).await?;
+        let (status, summary, outputs, stop) = self
+            .carry_out(step, &ctx, decision, action.as_ref())
+            .await?;
+        self.journal_end(step, status, summary, &outputs, started)?;
+        self.remember(step, spec, status, outputs);
+        Ok(stop)
+    }
+
+    /// Steps that run at once ([`overlap`]): evidence reads that depend on nothing the
+    /// others do. Each is started, run and journaled by itself, its events held until
+    /// the steps before it are journaled; the run takes their outputs in playbook order
+    /// once all have ended.
+    async fn run_phase(&mut self, phase: Range<usize>) -> Result<Option<End>, JournalError> {
+        let playbook = self.playbook;
+        let ids: Vec<String> = playbook.steps[phase.clone()]
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        self.shared.sequence.begin(&ids);
+        let ended = {
+            let this = &*self;
+            futures_util::future::try_join_all(phase.clone().map(|i| this.overlapping(i))).await
+        };
+        // A journal failure cuts the phase short: write out what is held, then stop.
+        let written = self.shared.end_phase();
+        let ended = ended?;
+        written?;
+        let mut stop = None;
+        for (step, visit) in playbook.steps[phase].iter().zip(ended) {
+            match visit {
+                Visit::Earlier(status) => self.statuses.push((step.id.clone(), status)),
+                Visit::Skipped => self.statuses.push((step.id.clone(), StepStatus::Skipped)),
+                Visit::Ran((status, _, outputs, end)) => {
+                    let spec = self.action(step).spec();
+                    self.remember(step, spec, status, outputs);
+                    stop = stop.or(end);
+                }
+            }
+        }
+        Ok(stop)
+    }
+
+    /// One step of a phase: run and journaled like any evidence step, and the steps
+    /// after it told it is done, however it ended.
+    async fn overlapping(&self, index: usize) -> Result<Visit, JournalError> {
+        let visit = self.read_evidence(index).await;
+        let done = self.shared.step_done(&self.playbook.steps[index].id);
+        let visit = visit?;
+        done?;
+        Ok(visit)
+    }
+
+    /// An evidence step of a phase: nothing to confirm, and a failure never stops the run
+    /// (steps whose failure would are never in a phase).
+    async fn read_evidence(&self, index: usize) -> Result<Visit, JournalError> {
+        let step = &self.playbook.steps[index];
+        let earlier = self.earlier.get(&step.id).cloned().unwrap_or_default();
+        if let Some(status) = self.finished_earlier(index, &earlier) {
+            return Ok(Visit::Earlier(status));
+        }
+        if self.skipped_by_condition(index)? {
+            return Ok(Visit::Skipped);
+        }
+        let action = self.action(step);
+        let spec = action.spec();
+        let (ctx, started) = self.start(index, spec)?;
+        let end = match self
+            .run_with_retry(step, spec, &ctx, action.as_ref())
+            .await?
+        {
+            Ok(outcome) => (outcome.status, outcome.summary, outcome.outputs, None),
+            Err(StepStop::Interrupted(signal)) => interrupted(step, signal, ""),
+            Err(StepStop::Failed(message, _)) => {
+                (StepStatus::Failed, message, BTreeMap::new(), None)
+            }
+        };
+        self.journal_end(step, end.0, end.1.clone(), &end.2, started)?;
+        Ok(Visit::Ran(end))
+    }
+
+    fn action(&self, step: &Step) -> Arc<dyn Action> {
+        self.registry
+            .get(&step.uses)
+            .expect("validated at load")
+            .clone()
+    }
+
+    /// A step an earlier session of the incident finished for good is not run again:
+    /// its status, said once.
+    fn finished_earlier(&self, index: usize, earlier: &Resumed) -> Option<StepStatus> {
+        if !earlier.is_final() {
+            return None;
+        }
+        let step = &self.playbook.steps[index];
+        let status = earlier.status.expect("final means finished");
+        self.say(
+            Level::Detail,
+            &format!(
+                "[{}/{}] {}: {} in an earlier session",
+                index + 1,
+                self.playbook.steps.len(),
+                step.display_title(),
+                status.as_str()
+            ),
+        );
+        Some(status)
+    }
+
+    /// The step's `when:` is false: journaled as skipped.
+    fn skipped_by_condition(&self, index: usize) -> Result<bool, JournalError> {
+        let step = &self.playbook.steps[index];
+        let (Some(cond), Some(text)) = (&step.when, &step.when_text) else {
+            return Ok(false);
+        };
+        if cond.eval(&self.lookup()).truthy() {
+            return Ok(false);
+        }
+        let reason = format!("condition `{}` is false", text.trim());
+        self.say(
+            Level::Info,
+            &format!(
+                "[{}/{}] {}: skipped ({reason})",
+                index + 1,
+                self.playbook.steps.len(),
+                step.display_title()
+            ),
+        );
+        self.record(Event::StepSkipped {
+            step: step.id.clone(),
+            reason,
+        })?;
+        Ok(true)
+    }
+
+    /// Rule: without a terminal and without --yes, stop before the first destructive
+    /// step, having started nothing.
+    fn stop_without_terminal(
+        &mut self,
+        step: &Step,
+        spec: &ActionSpec,
+    ) -> Result<Option<End>, JournalError> {
+        if spec.kind != Kind::Destructive
+            || self.shared.policy.decide(Question::Destructive) != policy::Decision::Nobody
+        {
+            return Ok(None);
+        }
+        let message = format!(
+            "stopped before `{}` ({}): it is destructive and there is no terminal to confirm it. Nothing destructive was done. Run it in a terminal to be asked, or add --yes to let respond do it without asking.",
+            step.id,
+            step.display_title()
+        );
+        self.say(Level::Warn, &message);
+        self.answer(
+            step,
+            "stopped",
+            Some("no terminal to confirm and no --yes".into()),
+            "no-terminal",
+        )?;
+        self.record(Event::StepFinished {
+            step: step.id.clone(),
+            status: StepStatus::Stopped,
+            summary: message,
+            outputs: BTreeMap::new(),
+            elapsed_ms: 0,
+        })?;
+        self.statuses.push((step.id.clone(), StepStatus::Stopped));
+        Ok(Some(End::Stopped {
+            step: step.id.clone(),
+        }))
+    }
+
+    /// Announce and journal the step's start; the context its action runs in.
+    fn start(
+        &self,
+        index: usize,
+        spec: &ActionSpec,
+    ) -> Result<(StepContext, Instant), JournalError> {
+        let step = &self.playbook.steps[index];
+        let tag = match spec.kind {
+            Kind::Destructive => "  [destructive]",
+            Kind::Manual => "  [manual]",
+            _ => "",
+        };
+        self.say(
+            Level::Heading,
+            &format!(
+                "\n── [{}/{}] {} ({}){tag}",
+                index + 1,
+                self.playbook.steps.len(),
+                step.display_title(),
+                step.id
+            ),
+        );
+        self.record(Event::StepStarted {
+            step: step.id.clone(),
+            action: spec.name.to_string(),
+            title: step.display_title().to_string(),
+            kind: kind_name(spec.kind).to_string(),
+        })?;
+        let ctx = StepContext {
+            step: step.id.clone(),
+            title: step.display_title().to_string(),
+            args: self.resolve_args(step, spec),
+            role: step.role,
+            run: self.shared.clone(),
+        };
+        Ok((ctx, Instant::now()))
+    }
+
+    /// Whether the step's action may run now: destructive steps are previewed and
+    /// confirmed, manual ones need a person (or an earlier session's "done").
+    async fn decide(
+        &mut self,
+        step: &Step,
+        ctx: &StepContext,
+        earlier: &Resumed,
+        action: &dyn Action,
+    ) -> Result<Decision, JournalError> {
+        let kind = action.spec().kind;
+        if earlier.started && kind == Kind::Destructive {
+            let message = format!(
+                "`{}` started in an earlier session and did not finish: {} change request(s) were sent, {} acknowledged. It is previewed again now; doing it again only touches what is still there.",
+                step.id, earlier.mutations_sent, earlier.mutations_acknowledged
+            );
+            self.say(Level::Warn, &message);
+            self.record(Event::Note {
+                step: Some(step.id.clone()),
+                level: "warn".into(),
+                message,
+            })?;
+        }
+        let decision = match kind {
+            Kind::Destructive => self.confirm_destructive(step, ctx, action).await?,
+            Kind::Manual if earlier.confirmed => self.confirmed_earlier(step)?,
+            Kind::Manual => self.confirm_manual(step, ctx)?,
+            _ => Decision::Proceed,
+        };
+        if matches!(decision, Decision::Proceed) && kind == Kind::Destructive {
+            // Once a destructive action runs, something may have changed, however it
+            // ends (a partial cancel, a failure after some cancels): exit 3 ("before
+            // anything was done") is no longer true.
+            self.changed = true;
+        }
+        Ok(decision)
+    }
+
+    /// A manual step a person confirmed done in an earlier session: not asked again.
+    fn confirmed_earlier(&mut self, step: &Step) -> Result<Decision, JournalError> {
+        let message = format!(
+            "`{}` was confirmed done in an earlier session; not asking again",
+            step.id
+        );
+        self.say(Level::Info, &message);
+        self.record(Event::Note {
+            step: Some(step.id.clone()),
+            level: "info".into(),
+            message,
+        })?;
+        self.confirmed.insert(step.id.clone());
+        Ok(if self.shared.dry_run {
+            Decision::Finish(
+                StepStatus::Ok,
+                "done (attested in an earlier session)".into(),
+            )
+        } else {
+            Decision::Proceed
+        })
+    }
+
+    /// Act on the decision: run the action (with its retries, then the check of a
+    /// manual step's "done"), or end the step as decided.
+    async fn carry_out(
+        &mut self,
+        step: &Step,
+        ctx: &StepContext,
+        decision: Decision,
+        action: &dyn Action,
+    ) -> Result<StepEnd, JournalError> {
+        let spec = action.spec();
+        Ok(match decision {
+            Decision::Finish(status, summary) => (status, summary, BTreeMap::new(), None),
+            Decision::Stop(end) => end,
+            Decision::Proceed => match self.run_with_retry(step, spec, ctx, action).await? {
+                Ok(outcome) if spec.kind == Kind::Manual => {
+                    self.attested(step, ctx, action, outcome).await?
+                }
+                Ok(outcome) => (outcome.status, outcome.summary, outcome.outputs, None),
+                Err(StepStop::Interrupted(signal)) => interrupted(step, signal, ""),
+                Err(StepStop::Failed(message, unusable)) => {
+                    self.failed(step, spec, message, unusable)
+                }
+            },
+        })
+    }
+
+    /// Say how the step ended and journal it.
+    fn journal_end(
+        &self,
+        step: &Step,
+        status: StepStatus,
+        summary: String,
+        outputs: &BTreeMap<String, Json>,
+        started: Instant,
+    ) -> Result<(), JournalError> {
+        let level = match status {
+            StepStatus::Ok => Level::Success,
+            StepStatus::WouldDo | StepStatus::Skipped => Level::Info,
+            _ => Level::Warn,
+        };
+        self.say(
+            level,
+            &format!("{}: {} — {}", step.id, status.as_str(), summary),
+        );
+        self.record(Event::StepFinished {
+            step: step.id.clone(),
+            status,
+            summary,
+            outputs: outputs.clone(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// What later steps and the run's result take from a step that ended.
+    fn remember(
+        &mut self,
+        step: &Step,
+        spec: &ActionSpec,
+        status: StepStatus,
+        outputs: BTreeMap<String, Json>,
+    ) {
+        if let Ok(mut state) = self.shared.state.lock() {
+            state
+                .outputs_by_action
+                .insert(spec.name.to_string(), outputs.clone());
+        }
+        if status == StepStatus::Ok && spec.kind != Kind::Manual && spec.kind != Kind::Destructive {
+            // Steps without a prompt count as confirmed when they succeed.
+            self.confirmed.insert(step.id.clone());
+        }
+        self.outputs.insert(step.id.clone(), outputs);
+        self.statuses.push((step.id.clone(), status));
+    }
+
+    /// `--since-incident`: findings for what happened after the earlier incident.
+    fn since_incident(&mut self) -> Result<(), JournalError> {
+        let Some(previous) = &self.shared.previous else {
+            return Ok(());
+        };
+        let state = self
+            .shared
+            .state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let found = previous.new_activity(&state);
+        let since = previous.dir.display().to_string();
+        if found.is_empty() {
+            self.say(
+                Level::Success,
+                &format!("nothing new since the previous incident ({since})"),
+            );
+        }
+        for (what, rows) in found {
+            let title = format!("New activity after the previous incident ({since}): {what} — another key, or the account itself, is still compromised");
+            self.say(Level::Alert, &title);
+            self.record(Event::Finding {
+                step: "since-incident".into(),
+                severity: crate::report::journal::Severity::Critical,
+                title,
+                detail: rows,
+            })?;
+            self.new_activity = true;
+        }
+        Ok(())
+    }
+
+    /// The run's last records: the drill's final state, the interruption, how it ended.
+    fn close(&self, end: End) -> Result<RunResult, JournalError> {
         if let Some(drill) = &self.shared.services.drill {
             self.record(Event::Evidence {
                 step: "drill".into(),

@@ -601,12 +601,17 @@ async fn limit_during_evidence(server: &SimServer, fault: &str) {
 
 /// The journal's notes that announce a long wait.
 fn long_wait_notes(incident: &Path) -> Vec<String> {
+    notes_containing(incident, "for evidence from /")
+}
+
+/// The journal's notes whose message contains `words`.
+fn notes_containing(incident: &Path, words: &str) -> Vec<String> {
     let text = std::fs::read_to_string(incident.join("journal.jsonl")).unwrap();
     text.lines()
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
         .filter(|v| v["event"] == "note")
         .filter_map(|v| v["message"].as_str().map(str::to_string))
-        .filter(|m| m.contains("for evidence from /"))
+        .filter(|m| m.contains(words))
         .collect()
 }
 
@@ -639,6 +644,9 @@ async fn long_limit_during_evidence(fault: &str, status: u16, words: &str, test:
             .all(|n| n.contains(words) && n.contains(" UTC")),
         "{notes:?}"
     );
+    // Its end too, with how long it lasted.
+    let ends = notes_containing(&run.incident(dir.path()), "is over after");
+    assert!(!ends.is_empty(), "the end of the wait is journaled");
     // Nothing was sent into the limit while waiting: after the requests already in
     // flight when the first refusal came (answered within 500 ms of it), no request to
     // that pool was refused again; the refused pull went again once the limit was over.
@@ -729,6 +737,10 @@ async fn fault_interrupted_during_a_long_wait() {
     assert!(
         !long_wait_notes(&incident).is_empty(),
         "the wait is journaled"
+    );
+    assert!(
+        !notes_containing(&incident, "was cut short after").is_empty(),
+        "so is its end, cut short by Ctrl-C"
     );
     record(
         "fault_interrupted_during_a_long_wait",

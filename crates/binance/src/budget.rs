@@ -103,7 +103,9 @@ pub(crate) struct Budgets {
     /// to it).
     configured_window: Duration,
     limit_override: Option<u32>,
-    headroom_percent: u32,
+    /// Share of each limit kept for urgent requests, in percent; zero once nothing is
+    /// left to contain ([`Budgets::release_headroom`]).
+    headroom_percent: std::sync::atomic::AtomicU32,
 }
 
 struct FamilyState {
@@ -217,8 +219,15 @@ impl Budgets {
             window: config.window + margin,
             configured_window: config.window,
             limit_override: config.limit_override,
-            headroom_percent: config.headroom_percent.min(90),
+            headroom_percent: config.headroom_percent.min(90).into(),
         }
+    }
+
+    /// Nothing urgent is left to send (the key is dead, no cancel or probe follows):
+    /// normal requests may use the whole of every limit from now on.
+    pub(crate) fn release_headroom(&self) {
+        self.headroom_percent
+            .store(0, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn state(&self, family: Family) -> std::sync::MutexGuard<'_, FamilyState> {
@@ -232,7 +241,12 @@ impl Budgets {
     fn cap(&self, limit: u32, priority: Priority) -> u32 {
         match priority {
             Priority::Urgent => limit,
-            Priority::Normal => (limit - limit * self.headroom_percent / 100).max(1),
+            Priority::Normal => {
+                let headroom = self
+                    .headroom_percent
+                    .load(std::sync::atomic::Ordering::SeqCst);
+                (limit - limit * headroom / 100).max(1)
+            }
         }
     }
 
@@ -361,6 +375,31 @@ mod tests {
             limit_override: Some(limit),
             headroom_percent: 20,
         })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn released_headroom_lets_normal_requests_use_the_whole_limit() {
+        let b = budgets(100);
+        let now = Instant::now();
+        for _ in 0..8 {
+            b.try_reserve(Family::Api, 10, 0, Priority::Normal, now);
+        }
+        assert!(matches!(
+            b.try_reserve(Family::Api, 10, 0, Priority::Normal, now),
+            Reserve::WaitUntil(_)
+        ));
+        b.release_headroom();
+        assert_eq!(b.room(Family::Api, now), (20, 100));
+        for _ in 0..2 {
+            assert_eq!(
+                b.try_reserve(Family::Api, 10, 0, Priority::Normal, now),
+                Reserve::Granted
+            );
+        }
+        assert!(matches!(
+            b.try_reserve(Family::Api, 1, 0, Priority::Normal, now),
+            Reserve::WaitUntil(_)
+        ));
     }
 
     #[tokio::test(start_paused = true)]
