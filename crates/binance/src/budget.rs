@@ -119,7 +119,10 @@ struct Pool {
     limit: u32,
     /// (sent at, weight), oldest first.
     spent: VecDeque<(Instant, u32)>,
-    /// Latest server figure: (when the request that carried it was sent, weight used).
+    /// Latest server figure, as what others on this IP had spent beyond our own weight
+    /// at the time: (when the request that carried it was sent, that excess). Our own
+    /// part of the figure leaves the window as our own log says, not all at once a
+    /// window after the report.
     reported: Option<(Instant, u32)>,
 }
 
@@ -142,19 +145,10 @@ impl Pool {
             }
         }
         let own: u32 = self.spent.iter().map(|(_, w)| w).sum();
-        let from_server = match self.reported {
-            Some((at, used)) if at + window > now => {
-                let since: u32 = self
-                    .spent
-                    .iter()
-                    .filter(|(sent, _)| *sent > at)
-                    .map(|(_, w)| w)
-                    .sum();
-                used + since
-            }
-            _ => 0,
-        };
-        own.max(from_server)
+        match self.reported {
+            Some((at, others)) if at + window > now => own + others,
+            _ => own,
+        }
     }
 
     /// When the belief can next go down: the oldest spend or the server figure expiring.
@@ -181,11 +175,19 @@ impl Pool {
         }
     }
 
-    fn report(&mut self, sent_at: Instant, used: u32) {
-        match self.reported {
-            Some((at, _)) if at > sent_at => {}
-            _ => self.reported = Some((sent_at, used)),
+    /// The server said `used` in answer to a request sent at `sent_at`: what it counts
+    /// beyond our own weight sent by then (and still in the window then) is others'.
+    fn report(&mut self, sent_at: Instant, used: u32, window: Duration) {
+        if matches!(self.reported, Some((at, _)) if at > sent_at) {
+            return;
         }
+        let own: u32 = self
+            .spent
+            .iter()
+            .filter(|(sent, _)| *sent <= sent_at && *sent + window > sent_at)
+            .map(|(_, w)| w)
+            .sum();
+        self.reported = Some((sent_at, used.saturating_sub(own)));
     }
 }
 
@@ -342,10 +344,10 @@ impl Budgets {
     pub(crate) fn observe(&self, family: Family, sent_at: Instant, used: &UsedWeight) {
         let mut state = self.state(family);
         if let Some(ip) = used.ip() {
-            state.ip.report(sent_at, ip);
+            state.ip.report(sent_at, ip, self.window);
         }
         if let Some(uid) = used.uid() {
-            state.uid.report(sent_at, uid);
+            state.uid.report(sent_at, uid, self.window);
         }
     }
 
@@ -465,6 +467,31 @@ mod tests {
             b.try_reserve(Family::Api, 1, 0, Priority::Normal, later),
             Reserve::WaitUntil(_)
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn our_own_weight_in_a_server_figure_leaves_the_window_when_it_does() {
+        let b = budgets(100);
+        let first = Instant::now();
+        for _ in 0..7 {
+            b.try_reserve(Family::Api, 10, 0, Priority::Normal, first);
+        }
+        let second = first + Duration::from_millis(1500);
+        b.try_reserve(Family::Api, 5, 0, Priority::Normal, second);
+        // The server counts our 75 and 5 more of someone else's.
+        b.observe(
+            Family::Api,
+            second,
+            &UsedWeight {
+                headers: vec![("x-mbx-used-weight-1m".into(), 80)],
+            },
+        );
+        assert_eq!(b.room(Family::Api, second).0, 0);
+        // Once the first 70 have left the window, 70 are free again (the others' 5 and
+        // our later 5 still count), not only a window after the report.
+        let later = first + b.window + Duration::from_millis(1);
+        assert!(later < second + b.window);
+        assert_eq!(b.room(Family::Api, later).0, 70);
     }
 
     #[tokio::test(start_paused = true)]
