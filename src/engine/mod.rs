@@ -861,83 +861,24 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// Preview a destructive step and have it confirmed (the operator, `--yes` or the
+    /// drill's autopilot); in a dry run a yes records "would do".
     async fn confirm_destructive(
         &mut self,
         step: &Step,
         ctx: &StepContext,
         action: &dyn Action,
     ) -> Result<Decision, JournalError> {
-        let preview = match self.retrying(step, ctx, || action.preview(ctx)).await? {
-            Ok(p) => p,
-            Err(StepStop::Interrupted(signal)) => {
-                return Ok(Decision::Stop(interrupted(
-                    step,
-                    signal,
-                    "during the preview",
-                )))
-            }
-            Err(StepStop::Failed(message, unusable)) => {
-                // A destructive step that cannot be previewed stops the run unless told
-                // to continue: nothing was done.
-                let summary = format!("could not preview, so nothing was done: {message}");
-                return Ok(match self.failed(step, action.spec(), summary, unusable) {
-                    (status, summary, _, None) => Decision::Finish(status, summary),
-                    end => Decision::Stop(end),
-                });
-            }
+        let preview = match self.preview(step, ctx, action).await? {
+            Ok(preview) => preview,
+            Err(decision) => return Ok(decision),
         };
-        self.record(Event::Preview {
-            step: step.id.clone(),
-            summary: preview.summary.clone(),
-            items: preview.items.clone(),
-        })?;
-        if preview.nothing_to_do {
-            self.say(Level::Info, &preview.summary);
-            return Ok(Decision::Finish(
-                StepStatus::Ok,
-                format!("nothing to do: {}", preview.summary),
-            ));
-        }
-        let dry = self.shared.dry_run;
-        let decided = self.shared.policy.decide(Question::Destructive);
-        let answer = if let policy::Decision::Yes { by } = decided {
-            self.say(Level::Info, &preview.body);
-            self.answer(step, "yes", None, by)?;
-            Answer::Yes
-        } else if decided == policy::Decision::Ask {
-            let question = if dry {
-                format!("{} (dry run: nothing will be sent)", step.display_title())
-            } else {
-                format!("{}?", step.display_title())
-            };
-            let answer = self.ask(&Prompt {
-                kind: PromptKind::Destructive,
-                step: &step.id,
-                title: step.display_title(),
-                body: &format!("{}\n{}", preview.summary, preview.body),
-                question: &question,
-                default_yes: false,
-            });
-            if let Some(signal) = self.interrupt.received() {
-                return Ok(Decision::Stop(interrupted(
-                    step,
-                    signal,
-                    "at the prompt; nothing was done",
-                )));
-            }
-            match &answer {
-                Answer::Yes => self.answer(step, "yes", None, "operator")?,
-                Answer::Skip(reason) => {
-                    self.answer(step, "skip", Some(reason.clone()), "operator")?
-                }
-                Answer::Abort | Answer::No => self.answer(step, "abort", None, "operator")?,
-            }
-            answer
-        } else {
-            unreachable!("the no-terminal rule is applied before the step starts");
+        let answer = match self.destructive_answer(step, &preview)? {
+            Ok(answer) => answer,
+            Err(decision) => return Ok(decision),
         };
         Ok(match answer {
-            Answer::Yes if dry => {
+            Answer::Yes if self.shared.dry_run => {
                 self.confirmed.insert(step.id.clone());
                 Decision::Finish(
                     StepStatus::WouldDo,
@@ -953,6 +894,95 @@ impl<'a> Engine<'a> {
                 Decision::Stop(aborted(step, "aborted by the operator; nothing was done"))
             }
         })
+    }
+
+    /// Read and journal what a destructive step would do; or how the step ends when it
+    /// cannot be previewed or there is nothing to do.
+    async fn preview(
+        &mut self,
+        step: &Step,
+        ctx: &StepContext,
+        action: &dyn Action,
+    ) -> Result<Result<step::Preview, Decision>, JournalError> {
+        let preview = match self.retrying(step, ctx, || action.preview(ctx)).await? {
+            Ok(p) => p,
+            Err(StepStop::Interrupted(signal)) => {
+                return Ok(Err(Decision::Stop(interrupted(
+                    step,
+                    signal,
+                    "during the preview",
+                ))))
+            }
+            Err(StepStop::Failed(message, unusable)) => {
+                // A destructive step that cannot be previewed stops the run unless told
+                // to continue: nothing was done.
+                let summary = format!("could not preview, so nothing was done: {message}");
+                return Ok(Err(
+                    match self.failed(step, action.spec(), summary, unusable) {
+                        (status, summary, _, None) => Decision::Finish(status, summary),
+                        end => Decision::Stop(end),
+                    },
+                ));
+            }
+        };
+        self.record(Event::Preview {
+            step: step.id.clone(),
+            summary: preview.summary.clone(),
+            items: preview.items.clone(),
+        })?;
+        if preview.nothing_to_do {
+            self.say(Level::Info, &preview.summary);
+            return Ok(Err(Decision::Finish(
+                StepStatus::Ok,
+                format!("nothing to do: {}", preview.summary),
+            )));
+        }
+        Ok(Ok(preview))
+    }
+
+    /// The answer to a previewed destructive step, journaled: `--yes` or the autopilot
+    /// says yes, a person at the terminal is asked (Ctrl-C at the prompt stops the run).
+    fn destructive_answer(
+        &self,
+        step: &Step,
+        preview: &step::Preview,
+    ) -> Result<Result<Answer, Decision>, JournalError> {
+        let decided = self.shared.policy.decide(Question::Destructive);
+        if let policy::Decision::Yes { by } = decided {
+            self.say(Level::Info, &preview.body);
+            self.answer(step, "yes", None, by)?;
+            return Ok(Ok(Answer::Yes));
+        }
+        assert!(
+            decided == policy::Decision::Ask,
+            "the no-terminal rule is applied before the step starts"
+        );
+        let question = if self.shared.dry_run {
+            format!("{} (dry run: nothing will be sent)", step.display_title())
+        } else {
+            format!("{}?", step.display_title())
+        };
+        let answer = self.ask(&Prompt {
+            kind: PromptKind::Destructive,
+            step: &step.id,
+            title: step.display_title(),
+            body: &format!("{}\n{}", preview.summary, preview.body),
+            question: &question,
+            default_yes: false,
+        });
+        if let Some(signal) = self.interrupt.received() {
+            return Ok(Err(Decision::Stop(interrupted(
+                step,
+                signal,
+                "at the prompt; nothing was done",
+            ))));
+        }
+        match &answer {
+            Answer::Yes => self.answer(step, "yes", None, "operator")?,
+            Answer::Skip(reason) => self.answer(step, "skip", Some(reason.clone()), "operator")?,
+            Answer::Abort | Answer::No => self.answer(step, "abort", None, "operator")?,
+        }
+        Ok(Ok(answer))
     }
 
     fn confirm_manual(&mut self, step: &Step, ctx: &StepContext) -> Result<Decision, JournalError> {
@@ -1031,38 +1061,9 @@ impl<'a> Engine<'a> {
     ) -> Result<StepEnd, JournalError> {
         const MAX_ASKS: usize = 5;
         for ask in 1..=MAX_ASKS {
-            let attestation = match action.attest(ctx).await {
-                Ok(a) => a,
-                Err(ActionError::Journal(e)) => return Err(e),
-                Err(e) => step::Attestation::Inconclusive(e.to_string()),
+            let Some(evidence) = self.contradicted(step, ctx, action).await? else {
+                return Ok((outcome.status, outcome.summary, outcome.outputs, None));
             };
-            let (verdict, evidence) = match &attestation {
-                step::Attestation::NotChecked => {
-                    return Ok((outcome.status, outcome.summary, outcome.outputs, None))
-                }
-                step::Attestation::Confirmed(e) => ("confirmed", e.clone()),
-                step::Attestation::Contradicted(e) => ("contradicted", e.clone()),
-                step::Attestation::Inconclusive(e) => ("inconclusive", e.clone()),
-            };
-            self.record(Event::Attestation {
-                step: step.id.clone(),
-                verdict: verdict.into(),
-                evidence: evidence.clone(),
-            })?;
-            match attestation {
-                step::Attestation::Contradicted(_) => {}
-                step::Attestation::Inconclusive(_) => {
-                    self.say(
-                        Level::Warn,
-                        &format!("could not check that `{}` is done: {evidence}", step.id),
-                    );
-                    return Ok((outcome.status, outcome.summary, outcome.outputs, None));
-                }
-                _ => {
-                    self.say(Level::Success, &format!("checked: {evidence}"));
-                    return Ok((outcome.status, outcome.summary, outcome.outputs, None));
-                }
-            }
             // Contradicted: not done, whatever was said.
             self.confirmed.remove(&step.id);
             let message = format!("`{}` was reported done, but {evidence}", step.id);
@@ -1071,57 +1072,107 @@ impl<'a> Engine<'a> {
                 let summary = format!("reported done, but the check contradicts it: {evidence}");
                 return Ok(self.failed(step, action.spec(), summary, false));
             }
-            let instructions = ctx.args.text("instructions").unwrap_or_default();
-            let body = format!("THE CHECK SAYS IT IS NOT DONE: {evidence}\n\n{instructions}");
-            let answer = self.ask(&Prompt {
-                kind: PromptKind::Manual,
-                step: &step.id,
-                title: step.display_title(),
-                body: &body,
-                question: &format!("{} — is it done now?", step.display_title()),
-                default_yes: false,
-            });
-            if let Some(signal) = self.interrupt.received() {
-                return Ok(interrupted(step, signal, "at the prompt"));
-            }
-            match answer {
-                Answer::Yes => {
-                    self.answer(
-                        step,
-                        "done",
-                        Some("asked again after a contradicted check".into()),
-                        "operator",
-                    )?;
-                    self.confirmed.insert(step.id.clone());
-                    outcome = match self
+            outcome = match self.ask_again(step, ctx, action, &evidence).await? {
+                Ok(outcome) => outcome,
+                Err(end) => return Ok(end),
+            };
+        }
+        unreachable!("the last ask returns")
+    }
+
+    /// Check what a person attested and journal the check; the evidence when the
+    /// exchange contradicts it, `None` when it agrees or cannot tell.
+    async fn contradicted(
+        &self,
+        step: &Step,
+        ctx: &StepContext,
+        action: &dyn Action,
+    ) -> Result<Option<String>, JournalError> {
+        let attestation = match action.attest(ctx).await {
+            Ok(a) => a,
+            Err(ActionError::Journal(e)) => return Err(e),
+            Err(e) => step::Attestation::Inconclusive(e.to_string()),
+        };
+        let (verdict, evidence) = match &attestation {
+            step::Attestation::NotChecked => return Ok(None),
+            step::Attestation::Confirmed(e) => ("confirmed", e.clone()),
+            step::Attestation::Contradicted(e) => ("contradicted", e.clone()),
+            step::Attestation::Inconclusive(e) => ("inconclusive", e.clone()),
+        };
+        self.record(Event::Attestation {
+            step: step.id.clone(),
+            verdict: verdict.into(),
+            evidence: evidence.clone(),
+        })?;
+        match attestation {
+            step::Attestation::Contradicted(_) => return Ok(Some(evidence)),
+            step::Attestation::Inconclusive(_) => self.say(
+                Level::Warn,
+                &format!("could not check that `{}` is done: {evidence}", step.id),
+            ),
+            _ => self.say(Level::Success, &format!("checked: {evidence}")),
+        }
+        Ok(None)
+    }
+
+    /// Ask the operator again with the contradicting evidence on screen; on "done", run
+    /// the manual step's action again (its outcome is checked again by the caller).
+    async fn ask_again(
+        &mut self,
+        step: &Step,
+        ctx: &StepContext,
+        action: &dyn Action,
+        evidence: &str,
+    ) -> Result<Result<Outcome, StepEnd>, JournalError> {
+        let instructions = ctx.args.text("instructions").unwrap_or_default();
+        let body = format!("THE CHECK SAYS IT IS NOT DONE: {evidence}\n\n{instructions}");
+        let answer = self.ask(&Prompt {
+            kind: PromptKind::Manual,
+            step: &step.id,
+            title: step.display_title(),
+            body: &body,
+            question: &format!("{} — is it done now?", step.display_title()),
+            default_yes: false,
+        });
+        if let Some(signal) = self.interrupt.received() {
+            return Ok(Err(interrupted(step, signal, "at the prompt")));
+        }
+        match answer {
+            Answer::Yes => {
+                self.answer(
+                    step,
+                    "done",
+                    Some("asked again after a contradicted check".into()),
+                    "operator",
+                )?;
+                self.confirmed.insert(step.id.clone());
+                Ok(
+                    match self
                         .run_with_retry(step, action.spec(), ctx, action)
                         .await?
                     {
-                        Ok(o) => o,
-                        Err(StepStop::Interrupted(signal)) => {
-                            return Ok(interrupted(step, signal, ""))
-                        }
+                        Ok(o) => Ok(o),
+                        Err(StepStop::Interrupted(signal)) => Err(interrupted(step, signal, "")),
                         Err(StepStop::Failed(message, unusable)) => {
-                            return Ok(self.failed(step, action.spec(), message, unusable))
+                            Err(self.failed(step, action.spec(), message, unusable))
                         }
-                    };
-                }
-                Answer::Skip(reason) => {
-                    self.answer(step, "skip", Some(reason.clone()), "operator")?;
-                    return Ok((
-                        StepStatus::Pending,
-                        skipped_summary(&reason),
-                        BTreeMap::new(),
-                        None,
-                    ));
-                }
-                Answer::Abort | Answer::No => {
-                    self.answer(step, "abort", None, "operator")?;
-                    return Ok(aborted(step, "aborted by the operator"));
-                }
+                    },
+                )
+            }
+            Answer::Skip(reason) => {
+                self.answer(step, "skip", Some(reason.clone()), "operator")?;
+                Ok(Err((
+                    StepStatus::Pending,
+                    skipped_summary(&reason),
+                    BTreeMap::new(),
+                    None,
+                )))
+            }
+            Answer::Abort | Answer::No => {
+                self.answer(step, "abort", None, "operator")?;
+                Ok(Err(aborted(step, "aborted by the operator")))
             }
         }
-        unreachable!("the last ask returns")
     }
 
     async fn run_with_retry(
