@@ -106,12 +106,15 @@ impl Sequencer {
             order.writing = true;
         }
         let written = self.write_out(journal, absorb);
-        self.order().writing = false;
+        if written.is_err() {
+            self.order().writing = false;
+        }
         written
     }
 
     /// Pop finished steps off the front; write the new front's held events (and what it
-    /// adds meanwhile) until it has none left, then let it journal live.
+    /// adds meanwhile) until it has none left, then let it journal live. Clears
+    /// `writing` when it stops without an error.
     fn write_out(&self, journal: &Journal, absorb: &dyn Fn(Record)) -> Result<(), JournalError> {
         loop {
             let batch = {
@@ -122,12 +125,16 @@ impl Sequencer {
                             if order.finished.contains(front) {
                                 order.queue.pop_front();
                             } else {
+                                // Done writing, decided under the same lock a finishing
+                                // step looks at: it finds no writer and writes itself.
+                                order.writing = false;
                                 return Ok(());
                             }
                         }
                         Some(front) => break front.clone(),
                         None => {
                             order.finished.clear();
+                            order.writing = false;
                             return Ok(());
                         }
                     }
