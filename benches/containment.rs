@@ -14,7 +14,14 @@
 //! A last run takes a wide account (200 symbols over the four markets, 1,200 open
 //! orders: [`Size::wide`]) as shipped, to show that containment does not grow with the
 //! number of symbols: its cancels (one per symbol and book) still go out in one round
-//! trip.
+//! trip; a 5-symbol account of the same make ([`tiny`]) is what it is compared with.
+//! Then the deep scan on an account listing 2,000 spot symbols, in a 6 s weight window
+//! (Binance's limits per window: a shorter one makes the run shorter, not cheaper).
+//!
+//! Each run's total is set against its weight floor: for each pool (`/api`, `/sapi`,
+//! futures = `/fapi` + `/dapi`, the `/sapi` UID limit), the weight the run spent over the
+//! pool's limit per window, the largest; the deep scan's own span against the floor of
+//! the weight spent inside it. Runs bound by weight (a floor over one window) are judged.
 //!
 //! Options (after `--`): `--smoke` (a small scenario, 5 ms latency, a 1 s weight window:
 //! checks the machinery in seconds), `--keep DIR` (keep the scenario, playbook, request
@@ -54,6 +61,14 @@ pub struct Options {
     pub size: Size,
     /// The wide account of the last run, and its `--since` (its trades span a day).
     pub wide: Size,
+    /// A 5-symbol account, as shipped: what containment at 200 symbols is compared with.
+    pub tiny: Size,
+    /// The deep scan's account: this account plus `deep_listed` more listed spot symbols.
+    pub deep: Size,
+    pub deep_listed: usize,
+    /// The deep scan's run uses this window (Binance's limits per window, so a shorter
+    /// one makes the run shorter; the ratio to the floor is what is judged).
+    pub deep_window: Duration,
     pub latency_ms: u64,
     /// The rate-limit window of the simulator and the client (Binance: one minute).
     pub weight_window: Duration,
@@ -74,6 +89,10 @@ impl Options {
         Options {
             size: Size::large(),
             wide: Size::wide(),
+            tiny: tiny(),
+            deep: tiny(),
+            deep_listed: 1_998,
+            deep_window: Duration::from_secs(6),
             latency_ms: 50,
             weight_window: Duration::from_secs(60),
             lowered_limit: 1_200,
@@ -96,6 +115,10 @@ impl Options {
                 coinm_symbols: 2,
                 ..Size::small()
             },
+            tiny: tiny(),
+            deep: tiny(),
+            deep_listed: 98,
+            deep_window: Duration::from_secs(1),
             latency_ms: 5,
             weight_window: Duration::from_secs(1),
             lowered_limit: 200,
@@ -105,6 +128,48 @@ impl Options {
             judged: false,
         }
     }
+}
+
+/// The 5-symbol account (2 spot, 1 margin, 1 USDⓈ-M, 1 COIN-M), otherwise the wide
+/// account's make: containment on it is what containment at 200 symbols is compared
+/// with.
+pub fn tiny() -> Size {
+    Size {
+        spot_symbols: 2,
+        margin_symbols: 1,
+        usdm_symbols: 1,
+        coinm_symbols: 1,
+        ..Size::wide()
+    }
+}
+
+/// Binance's IP weight limit per window of each pool (api, sapi, futures), and the
+/// `/sapi` UID limit, at `lowered` if given (the UID limit lowered in proportion, as the
+/// client does).
+pub fn limits(lowered: Option<u32>) -> ([u64; 3], u64) {
+    match lowered {
+        None => ([6_000, 12_000, 2_400], 180_000),
+        Some(l) => {
+            let l = u64::from(l);
+            ([l, l, l], 180_000 * l / 12_000)
+        }
+    }
+}
+
+/// The weight floor of `weight` (per pool) and `uid` (the UID pool): for each pool, the
+/// weight needed over the pool's limit per window; the largest wins.
+pub fn weight_floor(
+    weight: [u64; 3],
+    uid: u64,
+    lowered: Option<u32>,
+    window: Duration,
+) -> Duration {
+    let (ip, uid_limit) = limits(lowered);
+    let windows = (0..3)
+        .map(|i| weight[i] as f64 / ip[i] as f64)
+        .chain(std::iter::once(uid as f64 / uid_limit as f64))
+        .fold(0.0, f64::max);
+    window.mul_f64(windows)
 }
 
 /// How peak memory of a run is measured.
@@ -126,6 +191,103 @@ pub struct RunResult {
     pub max_rss_kb: u64,
     pub stats: LogStats,
     pub dir: PathBuf,
+    /// The run's `--weight-limit`, if lowered, and its weight window.
+    pub lowered: Option<u32>,
+    pub window: Duration,
+}
+
+impl RunResult {
+    /// The run's weight floor: what its weight needs at its limits.
+    pub fn floor(&self) -> Duration {
+        weight_floor(
+            self.stats.weight,
+            self.stats.uid_weight,
+            self.lowered,
+            self.window,
+        )
+    }
+
+    /// Total time over the weight floor.
+    pub fn floor_ratio(&self) -> f64 {
+        self.stats.total.as_secs_f64() / self.floor().as_secs_f64().max(1e-9)
+    }
+
+    /// Bound by weight, not by round trips: some pool needs more than one window's
+    /// limit, so no run can take less than a window whatever its concurrency.
+    pub fn weight_bound(&self) -> bool {
+        self.floor() > self.window
+    }
+}
+
+/// The deep scan of a run, measured from its journal (when the step started and ended)
+/// and the simulator's log (what was spent meanwhile).
+#[derive(Clone, Debug, Default)]
+pub struct DeepScan {
+    pub symbols: usize,
+    pub span: Duration,
+    pub floor: Duration,
+    pub weight: [u64; 3],
+    pub requests: usize,
+}
+
+impl DeepScan {
+    pub fn ratio(&self) -> f64 {
+        self.span.as_secs_f64() / self.floor.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The `deep-scan` step of the run in `dir`: its span in the journal, and the weight the
+/// simulator logged inside that span.
+pub fn deep_scan_of(run: &RunResult, symbols: usize) -> DeepScan {
+    let incidents = run.dir.join("incidents");
+    let journal = std::fs::read_dir(&incidents)
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+        .map(|e| e.path().join("journal.jsonl"))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let (mut from, mut to) = (None, None);
+    for line in journal.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("journal line");
+        if v["step"] != "deep-scan" {
+            continue;
+        }
+        match v["event"].as_str() {
+            Some("step_started") => from = v["time"].as_str().map(millis),
+            Some("step_finished") => to = v["time"].as_str().map(millis),
+            _ => {}
+        }
+    }
+    let (Some(from), Some(to)) = (from, to) else {
+        return DeepScan::default();
+    };
+    let log = std::fs::read_to_string(run.dir.join("requests.jsonl")).unwrap_or_default();
+    let mut scan = DeepScan {
+        symbols,
+        span: Duration::from_millis((to - from).max(0) as u64),
+        ..DeepScan::default()
+    };
+    let mut uid = 0;
+    for e in log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<LogEntry>(l).expect("request log line"))
+        .filter(|e| e.actor == Actor::Client)
+    {
+        let t = millis(&e.time);
+        if t < from || t > to {
+            continue;
+        }
+        scan.requests += 1;
+        if UID_PATHS.contains(&e.path.as_str()) {
+            uid += u64::from(e.weight);
+        } else {
+            scan.weight[pool(&e.path)] += u64::from(e.weight);
+        }
+    }
+    scan.floor = weight_floor(scan.weight, uid, run.lowered, run.window);
+    scan
 }
 
 /// What a request log says about one run (client requests only).
@@ -150,6 +312,9 @@ pub struct LogStats {
     pub too_many: usize,
     pub banned: usize,
     pub cancels: usize,
+    /// IP weight the run spent, per pool (api, sapi, futures), and `/sapi` UID weight.
+    pub weight: [u64; 3],
+    pub uid_weight: u64,
 }
 
 /// The weight pool a path counts against: 0 spot, 1 `/sapi`, 2 futures (`/fapi` and
@@ -242,8 +407,10 @@ pub fn analyse(log: &str, latency: Duration, window: Duration) -> LogStats {
         }
         if UID_PATHS.contains(&e.path.as_str()) {
             uid.push((*t, u64::from(e.weight)));
+            stats.uid_weight += u64::from(e.weight);
         } else {
             by_pool[pool(&e.path)].push((*t, u64::from(e.weight)));
+            stats.weight[pool(&e.path)] += u64::from(e.weight);
         }
     }
     for (f, points) in by_pool.iter().enumerate() {
@@ -368,6 +535,12 @@ pub struct Report {
     /// The wide account (as shipped) and its description.
     pub wide: RunResult,
     pub wide_scenario: String,
+    /// The 5-symbol account, as shipped.
+    pub tiny: RunResult,
+    /// The deep scan's account (as shipped, in its own window), and its scan.
+    pub deep: RunResult,
+    pub deep_scan: DeepScan,
+    pub deep_scenario: String,
     pub startup: Vec<(String, Vec<Duration>)>,
     pub command: String,
     pub options: Options,
@@ -399,6 +572,22 @@ pub fn run(options: &Options, bin: &Path, meter: &Meter) -> Report {
     write(&wide_path, &wide_text);
     let wide_scenario = respond::sim::Scenario::parse(&wide_text, "scenario.yaml")
         .unwrap_or_else(|d| panic!("generated wide scenario is invalid:\n{d}"));
+
+    let tiny_dir = root.join("tiny");
+    std::fs::create_dir_all(&tiny_dir).expect("5-symbol account folder");
+    let tiny_path = tiny_dir.join("scenario.yaml");
+    write(&tiny_path, &generate(&options.tiny));
+    let deep_dir = root.join("deep");
+    std::fs::create_dir_all(&deep_dir).expect("deep scan account folder");
+    let deep_path = deep_dir.join("scenario.yaml");
+    let deep_text = format!(
+        "{}\nlisted_spot_symbols: {}\n",
+        generate(&options.deep).trim_end(),
+        options.deep_listed
+    );
+    write(&deep_path, &deep_text);
+    let deep_scenario = respond::sim::Scenario::parse(&deep_text, "scenario.yaml")
+        .unwrap_or_else(|d| panic!("generated deep scan scenario is invalid:\n{d}"));
 
     let window = format!("{}ms", options.weight_window.as_millis());
     let common_with = |scenario: &Path, since: &str, log: &Path, builtin: bool| -> Vec<String> {
@@ -462,7 +651,8 @@ pub fn run(options: &Options, bin: &Path, meter: &Meter) -> Report {
         if i == 0 {
             command = format!("respond {}", args.join(" "));
         }
-        runs.push(measured_run(options, meter, bin, name, &args, dir));
+        let lowered = (i == 2).then_some(options.lowered_limit);
+        runs.push(measured_run(options, meter, bin, name, &args, dir, lowered));
     }
     // The wide account, as shipped; its trades span one day.
     let wide = {
@@ -470,8 +660,34 @@ pub fn run(options: &Options, bin: &Path, meter: &Meter) -> Report {
         std::fs::create_dir_all(&dir).expect("run folder");
         let args = common_with(&wide_path, "1d", &dir.join("requests.jsonl"), false);
         let name = format!("shipped, {} symbols", options.wide.symbols());
-        measured_run(options, meter, bin, &name, &args, dir)
+        measured_run(options, meter, bin, &name, &args, dir, None)
     };
+    // The 5-symbol account, made like the wide one.
+    let tiny = {
+        let dir = tiny_dir.join("run");
+        std::fs::create_dir_all(&dir).expect("run folder");
+        let args = common_with(&tiny_path, "1d", &dir.join("requests.jsonl"), false);
+        let name = format!("shipped, {} symbols", options.tiny.symbols());
+        measured_run(options, meter, bin, &name, &args, dir, None)
+    };
+    // The deep scan's account, in its own (shorter) window; its trades span 20 h, so
+    // each symbol is one `myTrades` call.
+    let deep_symbols = options.deep.spot_symbols + options.deep_listed;
+    let deep = {
+        let dir = deep_dir.join("run");
+        std::fs::create_dir_all(&dir).expect("run folder");
+        let mut args = common_with(&deep_path, "20h", &dir.join("requests.jsonl"), false);
+        if let Some(i) = args.iter().position(|a| a == "--weight-window") {
+            args.drain(i..i + 2);
+        }
+        args.push("--weight-window".into());
+        args.push(format!("{}ms", options.deep_window.as_millis()));
+        let name = format!("deep scan, {deep_symbols} spot symbols");
+        let mut deep_options = options.clone();
+        deep_options.weight_window = options.deep_window;
+        measured_run(&deep_options, meter, bin, &name, &args, dir, None)
+    };
+    let deep_scan = deep_scan_of(&deep, deep_symbols);
 
     let mut startup = Vec::new();
     for args in [vec!["--version"], vec!["plan", "compromised"]] {
@@ -496,6 +712,10 @@ pub fn run(options: &Options, bin: &Path, meter: &Meter) -> Report {
         runs,
         wide,
         wide_scenario: describe(&wide_scenario, &options.wide),
+        tiny,
+        deep,
+        deep_scan,
+        deep_scenario: describe(&deep_scenario, &options.deep),
         startup,
         command,
         options: options.clone(),
@@ -510,6 +730,7 @@ fn measured_run(
     name: &str,
     args: &[String],
     dir: PathBuf,
+    lowered: Option<u32>,
 ) -> RunResult {
     let (exit, wall, max_rss_kb) = run_measured(meter, bin, args, &dir);
     let text = std::fs::read_to_string(dir.join("requests.jsonl")).unwrap_or_default();
@@ -529,6 +750,8 @@ fn measured_run(
         max_rss_kb,
         stats,
         dir,
+        lowered,
+        window: options.weight_window,
     }
 }
 
@@ -549,6 +772,18 @@ fn describe(scenario: &respond::sim::Scenario, size: &Size) -> String {
         scenario.withdrawals.len(),
         scenario.deposits.len(),
         scenario.pay.len(),
+    )
+}
+
+/// One line about an account's make, before it is generated.
+fn describe_size(size: &Size) -> String {
+    format!(
+        "{} spot, {} margin, {} USDⓈ-M, {} COIN-M symbols; {} open orders",
+        size.spot_symbols,
+        size.margin_symbols,
+        size.usdm_symbols,
+        size.coinm_symbols,
+        size.open_orders()
     )
 }
 
@@ -582,7 +817,64 @@ impl Report {
 
     /// Every run: the benchmark account's, then the wide account's.
     fn all_runs(&self) -> impl Iterator<Item = &RunResult> {
-        self.runs.iter().chain(std::iter::once(&self.wide))
+        self.runs.iter().chain([&self.wide, &self.tiny, &self.deep])
+    }
+
+    /// Containment on the wide account over containment on the 5-symbol account.
+    pub fn wide_to_tiny(&self) -> f64 {
+        self.wide.stats.containment.as_secs_f64()
+            / self.tiny.stats.containment.as_secs_f64().max(1e-9)
+    }
+
+    /// The weight-floor targets: each weight-bound run within 1.2 x its floor, the
+    /// lowered run (at the simulator's latency) under 1.3 x, the deep scan within 1.1 x.
+    fn floor_targets(&self) -> Vec<Target> {
+        let mut out = Vec::new();
+        for run in self.all_runs().filter(|r| r.weight_bound()) {
+            out.push(Target {
+                what: format!("`{}` within 1.2 x its weight floor", run.name),
+                met: run.floor_ratio() <= 1.2,
+                detail: format!(
+                    "{} / {} = {:.3}",
+                    secs(run.stats.total),
+                    secs(run.floor()),
+                    run.floor_ratio()
+                ),
+            });
+        }
+        let limited = self.run(2);
+        out.push(Target {
+            what: format!(
+                "lowered limit, {} ms latency: under 1.3 x its weight floor",
+                self.options.latency_ms
+            ),
+            met: limited.floor_ratio() < 1.3,
+            detail: format!(
+                "{} / {} = {:.3}",
+                secs(limited.stats.total),
+                secs(limited.floor()),
+                limited.floor_ratio()
+            ),
+        });
+        let scan = &self.deep_scan;
+        out.push(Target {
+            what: format!(
+                "deep scan of {} spot symbols within 1.1 x its weight floor",
+                scan.symbols
+            ),
+            met: scan.requests > 0 && scan.ratio() <= 1.1,
+            detail: format!(
+                "{} / {} = {:.3} ({} requests, weight {}/{}/{})",
+                secs(scan.span),
+                secs(scan.floor),
+                scan.ratio(),
+                scan.requests,
+                scan.weight[0],
+                scan.weight[1],
+                scan.weight[2]
+            ),
+        });
+        out
     }
 
     /// Containment on the wide account over containment on the benchmark account.
@@ -617,18 +909,18 @@ impl Report {
                 ),
             });
         }
-        let ratio = self.wide_ratio();
+        let ratio = self.wide_to_tiny();
         out.push(Target {
             what: format!(
                 "containment at {} symbols / at {} symbols at most 1.2",
                 self.options.wide.symbols(),
-                self.options.size.symbols()
+                self.options.tiny.symbols()
             ),
             met: ratio <= 1.2,
             detail: format!(
                 "{} / {} = {ratio:.3}",
                 ms(self.wide.stats.containment),
-                ms(shipped.stats.containment)
+                ms(self.tiny.stats.containment)
             ),
         });
         let ratio = shipped.stats.total.as_secs_f64() / serial.stats.total.as_secs_f64();
@@ -664,6 +956,7 @@ impl Report {
                 secs(shipped.stats.total)
             ),
         });
+        out.extend(self.floor_targets());
         let rss = self.runs.iter().map(|r| r.max_rss_kb).max().unwrap_or(0);
         out.push(Target {
             what: format!(
@@ -717,6 +1010,17 @@ impl Report {
             o,
             "wide:      {} (last run: as shipped, --since 1d)",
             self.wide_scenario
+        );
+        let _ = writeln!(
+            o,
+            "tiny:      {} (as shipped, --since 1d)",
+            describe_size(&opts.tiny)
+        );
+        let _ = writeln!(
+            o,
+            "deep scan: {} (as shipped, --since 20h, weight window {} s)",
+            self.deep_scenario,
+            opts.deep_window.as_secs_f64()
         );
         let _ = writeln!(
             o,
@@ -775,6 +1079,17 @@ impl Report {
             o,
             "containment at {} symbols / at {} symbols: {} / {} = {:.3} ({} vs {} cancels)",
             opts.wide.symbols(),
+            opts.tiny.symbols(),
+            ms(self.wide.stats.containment),
+            ms(self.tiny.stats.containment),
+            self.wide_to_tiny(),
+            self.wide.stats.cancels,
+            self.tiny.stats.cancels
+        );
+        let _ = writeln!(
+            o,
+            "containment at {} symbols / at {} symbols: {} / {} = {:.3} ({} vs {} cancels)",
+            opts.wide.symbols(),
             opts.size.symbols(),
             ms(self.wide.stats.containment),
             ms(shipped.stats.containment),
@@ -803,6 +1118,42 @@ impl Report {
             o,
             "       containment ends at the last cancel's answer: the shipped run took {} round trips to get there (RTs column)",
             shipped.stats.containment_round_trips
+        );
+        let _ = writeln!(
+            o,
+            "weight floor (per pool: weight spent / limit per window x window; the largest; api/sapi/futures/uid weight):"
+        );
+        for r in self.all_runs() {
+            let s = &r.stats;
+            let _ = writeln!(
+                o,
+                "  {:<36} {:>9} / floor {:>9} = {:.3}{}  ({}/{}/{}/{})",
+                r.name,
+                secs(s.total),
+                secs(r.floor()),
+                r.floor_ratio(),
+                if r.weight_bound() {
+                    ""
+                } else {
+                    " (bound by round trips, not weight)"
+                },
+                s.weight[0],
+                s.weight[1],
+                s.weight[2],
+                s.uid_weight
+            );
+        }
+        let scan = &self.deep_scan;
+        let _ = writeln!(
+            o,
+            "  {:<36} {:>9} / floor {:>9} = {:.3}  (the deep-scan step alone: {}/{}/{})",
+            format!("deep scan of {} spot symbols", scan.symbols),
+            secs(scan.span),
+            secs(scan.floor),
+            scan.ratio(),
+            scan.weight[0],
+            scan.weight[1],
+            scan.weight[2]
         );
         if let Some(builtin) = self.runs.get(3) {
             let _ = writeln!(

@@ -975,3 +975,230 @@ async fn with_yes_no_cancel_is_sent_before_triage_has_answered() {
         );
     }
 }
+
+// ── Evidence steps that run at once ────────────────────────────────────────────────
+
+static PACED: ActionSpec = ActionSpec {
+    name: "test.paced_read",
+    description: "an evidence test action that takes its time and journals as it goes",
+    kind: Kind::Evidence,
+    inputs: &[],
+    outputs: &[crate::engine::step::OutputSpec {
+        name: "count",
+        description: "1",
+    }],
+};
+
+/// An evidence action that notes its start, waits, records evidence, and keeps when
+/// each step ran.
+struct Paced {
+    sleep: Duration,
+    spans: std::sync::Mutex<Vec<(String, std::time::Instant, std::time::Instant)>>,
+}
+
+impl Paced {
+    fn new(sleep: Duration) -> Arc<Paced> {
+        Arc::new(Paced {
+            sleep,
+            spans: Default::default(),
+        })
+    }
+    fn span(&self, step: &str) -> (std::time::Instant, std::time::Instant) {
+        let spans = self.spans.lock().unwrap();
+        let (_, from, to) = spans.iter().find(|(s, _, _)| s == step).unwrap();
+        (*from, *to)
+    }
+    fn runs(&self) -> usize {
+        self.spans.lock().unwrap().len()
+    }
+}
+
+impl Action for Paced {
+    fn spec(&self) -> &'static ActionSpec {
+        &PACED
+    }
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let from = std::time::Instant::now();
+            ctx.note(crate::operator::Level::Info, format!("{} begins", ctx.step))?;
+            tokio::time::sleep(self.sleep).await;
+            ctx.evidence("paced", vec![serde_json::json!({ "step": ctx.step })])?;
+            self.spans
+                .lock()
+                .unwrap()
+                .push((ctx.step.clone(), from, std::time::Instant::now()));
+            Ok(Outcome::ok("read").with("count", 1u64))
+        })
+    }
+}
+
+fn paced_harness(paced: &Arc<Paced>) -> Harness {
+    let mut h = Harness::new();
+    h.registry = h.registry.clone().with(paced.clone());
+    h
+}
+
+/// The step each step-scoped event belongs to, in journal order, runs collapsed: a
+/// step's events together give one entry.
+fn step_blocks(ev: &[Event]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in ev {
+        let step = match e {
+            Event::StepStarted { step, .. }
+            | Event::StepFinished { step, .. }
+            | Event::Evidence { step, .. }
+            | Event::StepSkipped { step, .. } => Some(step.clone()),
+            Event::Note { step, .. } => step.clone(),
+            _ => None,
+        };
+        if let Some(step) = step {
+            if out.last() != Some(&step) {
+                out.push(step);
+            }
+        }
+    }
+    out
+}
+
+const THREE_READS: &str = "  - id: a\n    uses: test.paced_read\n  - id: b\n    uses: test.paced_read\n  - id: c\n    uses: test.paced_read\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn independent_evidence_steps_run_at_once_and_journal_in_playbook_order() {
+    let paced = Paced::new(Duration::from_millis(400));
+    let h = paced_harness(&paced);
+    let playbook = h.playbook(THREE_READS);
+    let phases = crate::engine::overlap::phases(&playbook, &h.registry);
+    assert_eq!(phases, vec![std::ops::Range { start: 0, end: 3 }]);
+    let started = std::time::Instant::now();
+    let r = h
+        .run(&playbook, &h.cfg(), Arc::new(Scripted::without_terminal()))
+        .await;
+    assert_eq!(r.result.exit_code, exit::OK);
+    assert!(
+        started.elapsed() < Duration::from_millis(1100),
+        "three 400 ms reads at once: {:?}",
+        started.elapsed()
+    );
+    let (a, b, c) = (paced.span("a"), paced.span("b"), paced.span("c"));
+    assert!(b.0 < a.1 && c.0 < a.1, "b and c start before a ends");
+    // Each step's events stay together, in playbook order.
+    let ev = events(&r.dir);
+    assert_eq!(step_blocks(&ev), ["a", "b", "c"]);
+    let evidence: Vec<&str> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Evidence { step, .. } => Some(step.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evidence, ["a", "b", "c"]);
+    assert!(matches!(
+        crate::report::verify::verify_dir(&r.dir).unwrap(),
+        crate::report::verify::Verdict::Intact { .. }
+    ));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.dir.join("report.json")).unwrap()).unwrap();
+    let ids: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn steps_that_depend_on_each_other_or_change_things_do_not_overlap() {
+    let paced = Paced::new(Duration::from_millis(200));
+    let h = paced_harness(&paced);
+    // b's condition names a: it waits for a, and c joins b. c2 (manual, and naming c),
+    // d (destructive) and f (it may stop the run) stand alone; g and h run at once.
+    let steps = "  - id: a\n    uses: test.paced_read\n  - id: b\n    uses: test.paced_read\n    when: ${{ steps.a.outputs.count > 0 }}\n  - id: c\n    uses: test.read\n  - id: c2\n    uses: manual\n    with: { instructions: 'b said ${{ steps.c.outputs.count }}' }\n  - id: d\n    uses: test.destroy\n  - id: f\n    uses: test.paced_read\n    on_failure: abort\n  - id: g\n    uses: test.paced_read\n  - id: h\n    uses: test.read\n";
+    let playbook = h.playbook(steps);
+    let phases = crate::engine::overlap::phases(&playbook, &h.registry);
+    assert_eq!(phases, [0..1, 1..3, 3..4, 4..5, 5..6, 6..8]);
+    let mut cfg = h.cfg();
+    cfg.yes = true;
+    let r = h
+        .run(&playbook, &cfg, Arc::new(Scripted::without_terminal()))
+        .await;
+    assert_eq!(status_of(&r, "b"), StepStatus::Ok);
+    let (a, b) = (paced.span("a"), paced.span("b"));
+    assert!(b.0 >= a.1, "b starts after a ended");
+    let (f, g) = (paced.span("f"), paced.span("g"));
+    assert!(g.0 >= f.1, "g starts after f, which may stop the run");
+    assert_eq!(
+        step_blocks(&events(&r.dir)),
+        ["a", "b", "c", "c2", "d", "f", "g", "h"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_after_an_interrupted_phase_runs_its_unfinished_steps_again() {
+    // First session: a is quick, b, c and after are still reading when Ctrl-C comes.
+    let slow = Paced::new(Duration::from_secs(30));
+    let first = paced_harness(&slow);
+    let steps = "  - id: a\n    uses: test.read\n  - id: b\n    uses: test.paced_read\n  - id: c\n    uses: test.paced_read\n  - id: after\n    uses: test.paced_read\n";
+    let playbook = first.playbook(steps);
+    let phases = crate::engine::overlap::phases(&playbook, &first.registry);
+    assert_eq!(phases, vec![std::ops::Range { start: 0, end: 4 }]);
+    let cfg = first.cfg();
+    let interrupt = Interrupt::manual();
+    let trigger = interrupt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.trigger(Signal::Interrupt);
+    });
+    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+    let r1 = session::run(&playbook, &first.registry, &cfg, operator, interrupt)
+        .await
+        .unwrap();
+    assert_eq!(r1.result.exit_code, exit::SIGINT);
+    assert_eq!(status_of(&r1, "a"), StepStatus::Ok);
+    assert_eq!(status_of(&r1, "b"), StepStatus::Interrupted);
+    assert_eq!(status_of(&r1, "c"), StepStatus::Interrupted);
+    let ev = events(&r1.dir);
+    assert_eq!(step_blocks(&ev), ["a", "b", "c", "after"]);
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Interrupted { step: Some(step), .. } if step == "b"
+    )));
+
+    // Second session: a is not read again; b and c are, and the run completes.
+    let quick = Paced::new(Duration::from_millis(50));
+    let second = paced_harness(&quick);
+    drop(r1.lock);
+    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+    let r2 = session::resume(
+        &r1.dir,
+        &second.registry,
+        &cfg,
+        operator,
+        Interrupt::manual(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r2.result.exit_code, exit::OK);
+    assert_eq!(quick.runs(), 3, "b, c and after again");
+    assert_eq!(second.read.runs(), 0, "`a` finished before");
+    assert!(matches!(
+        crate::report::verify::verify_dir(&r2.dir).unwrap(),
+        crate::report::verify::Verdict::Intact { .. }
+    ));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r2.dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["outcome"], "completed");
+    for step in report["steps"].as_array().unwrap() {
+        assert_eq!(step["status"], "ok", "{step}");
+    }
+    // Each step's evidence once, in playbook order.
+    let evidence: Vec<String> = events(&r2.dir)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Evidence { step, table, .. } if table == "paced" => Some(step.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evidence, ["b", "c", "after"]);
+}

@@ -142,6 +142,13 @@ pub fn plan(playbook: &Playbook, registry: &Registry) -> String {
         }
     }
     let _ = writeln!(out, "\nsteps:");
+    // Steps that read at the same time: each names the first of its phase.
+    let mut beside = std::collections::HashMap::new();
+    for phase in engine::overlap::phases(playbook, registry) {
+        for n in phase.clone().skip(1) {
+            beside.insert(n, &playbook.steps[phase.start].id);
+        }
+    }
     for (n, step) in playbook.steps.iter().enumerate() {
         let spec = registry.spec(&step.uses).expect("validated");
         let mark = match spec.kind {
@@ -171,6 +178,12 @@ pub fn plan(playbook: &Playbook, registry: &Registry) -> String {
         );
         if let Some(when) = &step.when_text {
             let _ = writeln!(out, "       when {}", when.trim());
+        }
+        if let Some(first) = beside.get(&n) {
+            let _ = writeln!(
+                out,
+                "       reads at the same time as `{first}` and the steps between"
+            );
         }
     }
     out

@@ -673,6 +673,11 @@ impl Action for SubaccountTransfers {
         &TRANSFERS_SPEC
     }
 
+    /// The owning sub-account is key-owner's finding.
+    fn builds_on(&self) -> &'static [&'static str] {
+        &["binance.key_owner"]
+    }
+
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let Some(hint) = ctx

@@ -377,6 +377,16 @@ impl Action for RecentTrades {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(ctx.with_reader(read))
     }
+
+    /// Held assets and assets that moved pick the candidate symbols; a full scan leaves
+    /// out the trades an earlier pass reported.
+    fn builds_on(&self) -> &'static [&'static str] {
+        &[
+            "binance.balances",
+            "binance.transfers",
+            "binance.recent_trades",
+        ]
+    }
 }
 
 /// What the step examines: the window, the markets, and every symbol with why.

@@ -1,5 +1,5 @@
 //! Drills: the simulated exchange started in-process for one run, its scenario key as
-//! the leaked key, a read-only responder key it creates, and the manual steps it
+//! the leaked key, a responder key it creates (reading, futures included), and the manual steps it
 //! carries out when the operator (or the autopilot) confirms them.
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +25,8 @@ impl Drill {
     }
 }
 
-/// Start the simulator. `with_responder`: create a read-only responder key in it too —
+/// Start the simulator. `with_responder`: create a responder key in it too (reading, and
+/// futures so that it may read them: [`crate::sim::ResponderKind::for_drill`]) —
 /// only playbooks that can lose the leaked key mid-run need one, and a read-only run
 /// (`audit`) must leave the simulated account exactly as it found it.
 pub async fn start(

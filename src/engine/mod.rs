@@ -7,12 +7,15 @@ pub mod config;
 pub mod drill;
 pub mod interrupt;
 pub mod liveness;
+pub mod overlap;
 pub mod policy;
 pub mod previous;
+pub mod sequence;
 pub mod session;
 pub mod step;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,8 +23,7 @@ use serde_json::Value as Json;
 
 use self::policy::Question;
 use self::step::{
-    Action, ActionError, ActionSpec, Args, Kind, LaterEvidence, Outcome, Preview, RunShared,
-    StepContext,
+    Action, ActionError, ActionSpec, Args, Kind, LaterEvidence, Outcome, RunShared, StepContext,
 };
 use crate::error::exit;
 use crate::operator::{Answer, Level, Prompt, PromptKind};
@@ -136,6 +138,17 @@ pub struct Engine<'a> {
     exchange_unusable: bool,
     /// `--since-incident` found activity after the earlier incident.
     new_activity: bool,
+    /// Nothing is left to contain: the clients no longer keep urgent headroom.
+    headroom_released: bool,
+}
+
+/// How a step of a phase went.
+enum Visit {
+    /// Finished for good in an earlier session.
+    Earlier(StepStatus),
+    /// Its `when:` was false.
+    Skipped,
+    Ran(StepEnd),
 }
 
 enum Decision {
@@ -168,6 +181,7 @@ impl<'a> Engine<'a> {
             later_evidence: None,
             exchange_unusable: false,
             new_activity: false,
+            headroom_released: false,
         }
     }
 
@@ -190,8 +204,9 @@ impl<'a> Engine<'a> {
         self.shared.operator.say(level, text);
     }
 
+    /// Journal `event` (held while steps before its own in a phase still run).
     fn record(&self, event: Event) -> Result<(), JournalError> {
-        self.shared.journal.record(event).map(|_| ())
+        self.shared.record(event).map(|_| ())
     }
 
     fn lookup(&self) -> impl Fn(&Reference) -> Val + '_ {
@@ -268,242 +283,467 @@ impl<'a> Engine<'a> {
     /// Walk every step. Journal failures stop the run (`Err`): what happens next could not
     /// be recorded.
     pub async fn run(mut self) -> Result<RunResult, JournalError> {
-        let total = self.playbook.steps.len();
-        let mut end = End::Completed;
-        for (index, step) in self.playbook.steps.iter().enumerate() {
-            if let Some(signal) = self.interrupt.received() {
-                end = End::Interrupted { signal, step: None };
-                break;
-            }
-            let earlier = self.earlier.get(&step.id).cloned().unwrap_or_default();
-            if earlier.is_final() {
-                let status = earlier.status.expect("final means finished");
-                self.say(
-                    Level::Detail,
-                    &format!(
-                        "[{}/{total}] {}: {} in an earlier session",
-                        index + 1,
-                        step.display_title(),
-                        status.as_str()
-                    ),
-                );
-                self.statuses.push((step.id.clone(), status));
-                continue;
-            }
-            let action = self
-                .registry
-                .get(&step.uses)
-                .expect("validated at load")
-                .clone();
-            let spec = action.spec();
-
-            if let (Some(cond), Some(text)) = (&step.when, &step.when_text) {
-                if !cond.eval(&self.lookup()).truthy() {
-                    let reason = format!("condition `{}` is false", text.trim());
-                    self.say(
-                        Level::Info,
-                        &format!(
-                            "[{}/{total}] {}: skipped ({reason})",
-                            index + 1,
-                            step.display_title()
-                        ),
-                    );
-                    self.record(Event::StepSkipped {
-                        step: step.id.clone(),
-                        reason,
-                    })?;
-                    self.statuses.push((step.id.clone(), StepStatus::Skipped));
-                    continue;
-                }
-            }
-
-            if spec.kind == Kind::Destructive
-                && self.shared.policy.decide(Question::Destructive) == policy::Decision::Nobody
-            {
-                // Rule: without a terminal and without --yes, stop before the first
-                // destructive step, having started nothing.
-                let message = format!(
-                    "stopped before `{}` ({}): it is destructive and there is no terminal to confirm it. Nothing destructive was done. Run it in a terminal to be asked, or add --yes to let respond do it without asking.",
-                    step.id,
-                    step.display_title()
-                );
-                self.say(Level::Warn, &message);
-                self.answer(
-                    step,
-                    "stopped",
-                    Some("no terminal to confirm and no --yes".into()),
-                    "no-terminal",
-                )?;
-                self.record(Event::StepFinished {
-                    step: step.id.clone(),
-                    status: StepStatus::Stopped,
-                    summary: message,
-                    outputs: BTreeMap::new(),
-                    elapsed_ms: 0,
-                })?;
-                self.statuses.push((step.id.clone(), StepStatus::Stopped));
-                end = End::Stopped {
-                    step: step.id.clone(),
-                };
-                break;
-            }
-
-            let tag = match spec.kind {
-                Kind::Destructive => "  [destructive]",
-                Kind::Manual => "  [manual]",
-                _ => "",
-            };
-            self.say(
-                Level::Heading,
-                &format!(
-                    "\n── [{}/{total}] {} ({}){tag}",
-                    index + 1,
-                    step.display_title(),
-                    step.id
-                ),
-            );
-            self.record(Event::StepStarted {
-                step: step.id.clone(),
-                action: spec.name.to_string(),
-                title: step.display_title().to_string(),
-                kind: kind_name(spec.kind).to_string(),
-            })?;
-            let started = Instant::now();
-            let ctx = StepContext {
-                step: step.id.clone(),
-                title: step.display_title().to_string(),
-                args: self.resolve_args(step, spec),
-                role: step.role,
-                run: self.shared.clone(),
-            };
-
-            if earlier.started && spec.kind == Kind::Destructive {
-                let message = format!(
-                    "`{}` started in an earlier session and did not finish: {} change request(s) were sent, {} acknowledged. It is previewed again now; doing it again only touches what is still there.",
-                    step.id, earlier.mutations_sent, earlier.mutations_acknowledged
-                );
-                self.say(Level::Warn, &message);
-                self.record(Event::Note {
-                    step: Some(step.id.clone()),
-                    level: "warn".into(),
-                    message,
-                })?;
-            }
-            let decision = match spec.kind {
-                Kind::Destructive => {
-                    self.confirm_destructive(step, &ctx, action.as_ref())
-                        .await?
-                }
-                Kind::Manual if earlier.confirmed => {
-                    let message = format!(
-                        "`{}` was confirmed done in an earlier session; not asking again",
-                        step.id
-                    );
-                    self.say(Level::Info, &message);
-                    self.record(Event::Note {
-                        step: Some(step.id.clone()),
-                        level: "info".into(),
-                        message,
-                    })?;
-                    self.confirmed.insert(step.id.clone());
-                    if self.shared.dry_run {
-                        Decision::Finish(
-                            StepStatus::Ok,
-                            "done (attested in an earlier session)".into(),
-                        )
-                    } else {
-                        Decision::Proceed
-                    }
-                }
-                Kind::Manual => self.confirm_manual(step, &ctx)?,
-                _ => Decision::Proceed,
-            };
-            if matches!(decision, Decision::Proceed) && spec.kind == Kind::Destructive {
-                // Once a destructive action runs, something may have changed, however it
-                // ends (a partial cancel, a failure after some cancels): exit 3 ("before
-                // anything was done") is no longer true.
-                self.changed = true;
-            }
-            let (status, summary, outputs, stop) = match decision {
-                Decision::Finish(status, summary) => (status, summary, BTreeMap::new(), None),
-                Decision::Stop(end) => end,
-                Decision::Proceed => match self
-                    .run_and_record_later(step, spec, &ctx, action.as_ref())
-                    .await?
-                {
-                    Ok(outcome) if spec.kind == Kind::Manual => {
-                        self.attested(step, &ctx, action.as_ref(), outcome).await?
-                    }
-                    Ok(outcome) => (outcome.status, outcome.summary, outcome.outputs, None),
-                    Err(StepStop::Interrupted(signal)) => interrupted(step, signal, ""),
-                    Err(StepStop::Failed(message, unusable)) => {
-                        self.failed(step, spec, message, unusable)
-                    }
-                },
-            };
-            if let Ok(mut state) = self.shared.state.lock() {
-                state
-                    .outputs_by_action
-                    .insert(spec.name.to_string(), outputs.clone());
-            }
-            if status == StepStatus::Ok
-                && spec.kind != Kind::Manual
-                && spec.kind != Kind::Destructive
-            {
-                // Steps without a prompt count as confirmed when they succeed.
-                self.confirmed.insert(step.id.clone());
-            }
-            let level = match status {
-                StepStatus::Ok => Level::Success,
-                StepStatus::WouldDo | StepStatus::Skipped => Level::Info,
-                _ => Level::Warn,
-            };
-            self.say(
-                level,
-                &format!("{}: {} — {}", step.id, status.as_str(), summary),
-            );
-            self.outputs.insert(step.id.clone(), outputs.clone());
-            self.record(Event::StepFinished {
-                step: step.id.clone(),
-                status,
-                summary,
-                outputs,
-                elapsed_ms: started.elapsed().as_millis() as u64,
-            })?;
-            self.statuses.push((step.id.clone(), status));
-            if let Some(stop) = stop {
-                end = stop;
-                break;
-            }
-        }
+        let end = self.walk().await?;
         self.stop_background().await;
-        if let Some(previous) = &self.shared.previous {
-            let state = self
-                .shared
-                .state
-                .lock()
-                .map(|s| s.clone())
-                .unwrap_or_default();
-            let found = previous.new_activity(&state);
-            let since = previous.dir.display().to_string();
-            if found.is_empty() {
-                self.say(
-                    Level::Success,
-                    &format!("nothing new since the previous incident ({since})"),
-                );
+        self.since_incident()?;
+        self.close(end)
+    }
+
+    /// Visit the steps in playbook order, a phase at a time (steps that run at once: see
+    /// [`overlap`]); how the walk ended.
+    async fn walk(&mut self) -> Result<End, JournalError> {
+        let playbook = self.playbook;
+        let mut start = 0;
+        while start < playbook.steps.len() {
+            if let Some(signal) = self.interrupt.received() {
+                return Ok(End::Interrupted { signal, step: None });
             }
-            for (what, rows) in found {
-                let title = format!("New activity after the previous incident ({since}): {what} — another key, or the account itself, is still compromised");
-                self.say(Level::Alert, &title);
-                self.record(Event::Finding {
-                    step: "since-incident".into(),
-                    severity: crate::report::journal::Severity::Critical,
-                    title,
-                    detail: rows,
-                })?;
-                self.new_activity = true;
+            self.release_headroom_when_contained(start);
+            let phase = overlap::phase(playbook, self.registry, start);
+            start = phase.end;
+            let stop = if phase.len() > 1 {
+                self.run_phase(phase).await?
+            } else {
+                self.visit(phase.start).await?
+            };
+            if let Some(end) = stop {
+                return Ok(end);
             }
         }
+        Ok(End::Completed)
+    }
+
+    /// The weight kept for urgent requests (cancels, liveness probes) is needed while
+    /// something may still have to be contained. Once the leaked key is dead and no
+    /// destructive or verification step is left in the playbook from step `next` on,
+    /// the remaining reads may use every pool in full.
+    fn release_headroom_when_contained(&mut self, next: usize) {
+        if self.headroom_released
+            || !self
+                .shared
+                .services
+                .leaked_dead
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        let contains = self.playbook.steps[next..].iter().any(|step| {
+            matches!(
+                self.action(step).spec().kind,
+                Kind::Destructive | Kind::Verify
+            )
+        });
+        if contains {
+            return;
+        }
+        let services = &self.shared.services;
+        for client in [&services.leaked, &services.responder]
+            .into_iter()
+            .flatten()
+        {
+            client.release_urgent_headroom();
+        }
+        self.headroom_released = true;
+    }
+
+    /// One step on its own, under every rule of the walk: the no-terminal stop, the
+    /// confirmation of destructive and manual steps, dry run, attestation.
+    async fn visit(&mut self, index: usize) -> Result<Option<End>, JournalError> {
+        let step = &self.playbook.steps[index];
+        let earlier = self.earlier.get(&step.id).cloned().unwrap_or_default();
+        if let Some(status) = self.finished_earlier(index, &earlier) {
+            self.statuses.push((step.id.clone(), status));
+            return Ok(None);
+        }
+        if self.skipped_by_condition(index)? {
+            self.statuses.push((step.id.clone(), StepStatus::Skipped));
+            return Ok(None);
+        }
+        let action = self.action(step);
+        let spec = action.spec();
+        if let Some(end) = self.stop_without_terminal(step, spec)? {
+            return Ok(Some(end));
+        }
+        let (ctx, started) = self.start(index, spec)?;
+        let decision = self.decide(step, &ctx, &earlier, action.as_ref()).await?;
+        let (status, summary, outputs, stop) = self
+            .carry_out(step, &ctx, decision, action.as_ref())
+            .await?;
+        self.journal_end(step, status, summary, &outputs, started)?;
+        self.remember(step, spec, status, outputs);
+        Ok(stop)
+    }
+
+    /// Steps that run at once ([`overlap`]): evidence reads that depend on nothing the
+    /// others do. Each is started, run and journaled by itself, its events held until
+    /// the steps before it are journaled; the run takes their outputs in playbook order
+    /// once all have ended.
+    async fn run_phase(&mut self, phase: Range<usize>) -> Result<Option<End>, JournalError> {
+        let playbook = self.playbook;
+        let ids: Vec<String> = playbook.steps[phase.clone()]
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        self.shared.sequence.begin(&ids);
+        let ended = {
+            let this = &*self;
+            futures_util::future::try_join_all(phase.clone().map(|i| this.overlapping(i))).await
+        };
+        // A journal failure cuts the phase short: write out what is held, then stop.
+        let written = self.shared.end_phase();
+        let ended = ended?;
+        written?;
+        let mut stop = None;
+        for (step, visit) in playbook.steps[phase].iter().zip(ended) {
+            match visit {
+                Visit::Earlier(status) => self.statuses.push((step.id.clone(), status)),
+                Visit::Skipped => self.statuses.push((step.id.clone(), StepStatus::Skipped)),
+                Visit::Ran((status, _, outputs, end)) => {
+                    let spec = self.action(step).spec();
+                    self.remember(step, spec, status, outputs);
+                    stop = stop.or(end);
+                }
+            }
+        }
+        Ok(stop)
+    }
+
+    /// One step of a phase: run and journaled like any evidence step, and the steps
+    /// after it told it is done, however it ended.
+    async fn overlapping(&self, index: usize) -> Result<Visit, JournalError> {
+        let visit = self.read_evidence(index).await;
+        let done = self.shared.step_done(&self.playbook.steps[index].id);
+        let visit = visit?;
+        done?;
+        Ok(visit)
+    }
+
+    /// An evidence step of a phase: nothing to confirm, and a failure never stops the run
+    /// (steps whose failure would are never in a phase).
+    async fn read_evidence(&self, index: usize) -> Result<Visit, JournalError> {
+        let step = &self.playbook.steps[index];
+        let earlier = self.earlier.get(&step.id).cloned().unwrap_or_default();
+        if let Some(status) = self.finished_earlier(index, &earlier) {
+            return Ok(Visit::Earlier(status));
+        }
+        if self.skipped_by_condition(index)? {
+            return Ok(Visit::Skipped);
+        }
+        let action = self.action(step);
+        let spec = action.spec();
+        let (ctx, started) = self.start(index, spec)?;
+        let end = match self
+            .run_with_retry(step, spec, &ctx, action.as_ref())
+            .await?
+        {
+            Ok(outcome) => (outcome.status, outcome.summary, outcome.outputs, None),
+            Err(StepStop::Interrupted(signal)) => interrupted(step, signal, ""),
+            Err(StepStop::Failed(message, _)) => {
+                (StepStatus::Failed, message, BTreeMap::new(), None)
+            }
+        };
+        self.journal_end(step, end.0, end.1.clone(), &end.2, started)?;
+        Ok(Visit::Ran(end))
+    }
+
+    fn action(&self, step: &Step) -> Arc<dyn Action> {
+        self.registry
+            .get(&step.uses)
+            .expect("validated at load")
+            .clone()
+    }
+
+    /// A step an earlier session of the incident finished for good is not run again:
+    /// its status, said once.
+    fn finished_earlier(&self, index: usize, earlier: &Resumed) -> Option<StepStatus> {
+        if !earlier.is_final() {
+            return None;
+        }
+        let step = &self.playbook.steps[index];
+        let status = earlier.status.expect("final means finished");
+        self.say(
+            Level::Detail,
+            &format!(
+                "[{}/{}] {}: {} in an earlier session",
+                index + 1,
+                self.playbook.steps.len(),
+                step.display_title(),
+                status.as_str()
+            ),
+        );
+        Some(status)
+    }
+
+    /// The step's `when:` is false: journaled as skipped.
+    fn skipped_by_condition(&self, index: usize) -> Result<bool, JournalError> {
+        let step = &self.playbook.steps[index];
+        let (Some(cond), Some(text)) = (&step.when, &step.when_text) else {
+            return Ok(false);
+        };
+        if cond.eval(&self.lookup()).truthy() {
+            return Ok(false);
+        }
+        let reason = format!("condition `{}` is false", text.trim());
+        self.say(
+            Level::Info,
+            &format!(
+                "[{}/{}] {}: skipped ({reason})",
+                index + 1,
+                self.playbook.steps.len(),
+                step.display_title()
+            ),
+        );
+        self.record(Event::StepSkipped {
+            step: step.id.clone(),
+            reason,
+        })?;
+        Ok(true)
+    }
+
+    /// Rule: without a terminal and without --yes, stop before the first destructive
+    /// step, having started nothing.
+    fn stop_without_terminal(
+        &mut self,
+        step: &Step,
+        spec: &ActionSpec,
+    ) -> Result<Option<End>, JournalError> {
+        if spec.kind != Kind::Destructive
+            || self.shared.policy.decide(Question::Destructive) != policy::Decision::Nobody
+        {
+            return Ok(None);
+        }
+        let message = format!(
+            "stopped before `{}` ({}): it is destructive and there is no terminal to confirm it. Nothing destructive was done. Run it in a terminal to be asked, or add --yes to let respond do it without asking.",
+            step.id,
+            step.display_title()
+        );
+        self.say(Level::Warn, &message);
+        self.answer(
+            step,
+            "stopped",
+            Some("no terminal to confirm and no --yes".into()),
+            "no-terminal",
+        )?;
+        self.record(Event::StepFinished {
+            step: step.id.clone(),
+            status: StepStatus::Stopped,
+            summary: message,
+            outputs: BTreeMap::new(),
+            elapsed_ms: 0,
+        })?;
+        self.statuses.push((step.id.clone(), StepStatus::Stopped));
+        Ok(Some(End::Stopped {
+            step: step.id.clone(),
+        }))
+    }
+
+    /// Announce and journal the step's start; the context its action runs in.
+    fn start(
+        &self,
+        index: usize,
+        spec: &ActionSpec,
+    ) -> Result<(StepContext, Instant), JournalError> {
+        let step = &self.playbook.steps[index];
+        let tag = match spec.kind {
+            Kind::Destructive => "  [destructive]",
+            Kind::Manual => "  [manual]",
+            _ => "",
+        };
+        self.say(
+            Level::Heading,
+            &format!(
+                "\n── [{}/{}] {} ({}){tag}",
+                index + 1,
+                self.playbook.steps.len(),
+                step.display_title(),
+                step.id
+            ),
+        );
+        self.record(Event::StepStarted {
+            step: step.id.clone(),
+            action: spec.name.to_string(),
+            title: step.display_title().to_string(),
+            kind: kind_name(spec.kind).to_string(),
+        })?;
+        let ctx = StepContext {
+            step: step.id.clone(),
+            title: step.display_title().to_string(),
+            args: self.resolve_args(step, spec),
+            role: step.role,
+            run: self.shared.clone(),
+        };
+        Ok((ctx, Instant::now()))
+    }
+
+    /// Whether the step's action may run now: destructive steps are previewed and
+    /// confirmed, manual ones need a person (or an earlier session's "done").
+    async fn decide(
+        &mut self,
+        step: &Step,
+        ctx: &StepContext,
+        earlier: &Resumed,
+        action: &dyn Action,
+    ) -> Result<Decision, JournalError> {
+        let kind = action.spec().kind;
+        if earlier.started && kind == Kind::Destructive {
+            let message = format!(
+                "`{}` started in an earlier session and did not finish: {} change request(s) were sent, {} acknowledged. It is previewed again now; doing it again only touches what is still there.",
+                step.id, earlier.mutations_sent, earlier.mutations_acknowledged
+            );
+            self.say(Level::Warn, &message);
+            self.record(Event::Note {
+                step: Some(step.id.clone()),
+                level: "warn".into(),
+                message,
+            })?;
+        }
+        let decision = match kind {
+            Kind::Destructive => self.confirm_destructive(step, ctx, action).await?,
+            Kind::Manual if earlier.confirmed => self.confirmed_earlier(step)?,
+            Kind::Manual => self.confirm_manual(step, ctx)?,
+            _ => Decision::Proceed,
+        };
+        if matches!(decision, Decision::Proceed) && kind == Kind::Destructive {
+            // Once a destructive action runs, something may have changed, however it
+            // ends (a partial cancel, a failure after some cancels): exit 3 ("before
+            // anything was done") is no longer true.
+            self.changed = true;
+        }
+        Ok(decision)
+    }
+
+    /// A manual step a person confirmed done in an earlier session: not asked again.
+    fn confirmed_earlier(&mut self, step: &Step) -> Result<Decision, JournalError> {
+        let message = format!(
+            "`{}` was confirmed done in an earlier session; not asking again",
+            step.id
+        );
+        self.say(Level::Info, &message);
+        self.record(Event::Note {
+            step: Some(step.id.clone()),
+            level: "info".into(),
+            message,
+        })?;
+        self.confirmed.insert(step.id.clone());
+        Ok(if self.shared.dry_run {
+            Decision::Finish(
+                StepStatus::Ok,
+                "done (attested in an earlier session)".into(),
+            )
+        } else {
+            Decision::Proceed
+        })
+    }
+
+    /// Act on the decision: run the action (with its retries, then the check of a
+    /// manual step's "done"), or end the step as decided.
+    async fn carry_out(
+        &mut self,
+        step: &Step,
+        ctx: &StepContext,
+        decision: Decision,
+        action: &dyn Action,
+    ) -> Result<StepEnd, JournalError> {
+        let spec = action.spec();
+        Ok(match decision {
+            Decision::Finish(status, summary) => (status, summary, BTreeMap::new(), None),
+            Decision::Stop(end) => end,
+            Decision::Proceed => match self.run_and_record_later(step, spec, ctx, action).await? {
+                Ok(outcome) if spec.kind == Kind::Manual => {
+                    self.attested(step, ctx, action, outcome).await?
+                }
+                Ok(outcome) => (outcome.status, outcome.summary, outcome.outputs, None),
+                Err(StepStop::Interrupted(signal)) => interrupted(step, signal, ""),
+                Err(StepStop::Failed(message, unusable)) => {
+                    self.failed(step, spec, message, unusable)
+                }
+            },
+        })
+    }
+
+    /// Say how the step ended and journal it.
+    fn journal_end(
+        &self,
+        step: &Step,
+        status: StepStatus,
+        summary: String,
+        outputs: &BTreeMap<String, Json>,
+        started: Instant,
+    ) -> Result<(), JournalError> {
+        let level = match status {
+            StepStatus::Ok => Level::Success,
+            StepStatus::WouldDo | StepStatus::Skipped => Level::Info,
+            _ => Level::Warn,
+        };
+        self.say(
+            level,
+            &format!("{}: {} — {}", step.id, status.as_str(), summary),
+        );
+        self.record(Event::StepFinished {
+            step: step.id.clone(),
+            status,
+            summary,
+            outputs: outputs.clone(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// What later steps and the run's result take from a step that ended.
+    fn remember(
+        &mut self,
+        step: &Step,
+        spec: &ActionSpec,
+        status: StepStatus,
+        outputs: BTreeMap<String, Json>,
+    ) {
+        if let Ok(mut state) = self.shared.state.lock() {
+            state
+                .outputs_by_action
+                .insert(spec.name.to_string(), outputs.clone());
+        }
+        if status == StepStatus::Ok && spec.kind != Kind::Manual && spec.kind != Kind::Destructive {
+            // Steps without a prompt count as confirmed when they succeed.
+            self.confirmed.insert(step.id.clone());
+        }
+        self.outputs.insert(step.id.clone(), outputs);
+        self.statuses.push((step.id.clone(), status));
+    }
+
+    /// `--since-incident`: findings for what happened after the earlier incident.
+    fn since_incident(&mut self) -> Result<(), JournalError> {
+        let Some(previous) = &self.shared.previous else {
+            return Ok(());
+        };
+        let state = self
+            .shared
+            .state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let found = previous.new_activity(&state);
+        let since = previous.dir.display().to_string();
+        if found.is_empty() {
+            self.say(
+                Level::Success,
+                &format!("nothing new since the previous incident ({since})"),
+            );
+        }
+        for (what, rows) in found {
+            let title = format!("New activity after the previous incident ({since}): {what} — another key, or the account itself, is still compromised");
+            self.say(Level::Alert, &title);
+            self.record(Event::Finding {
+                step: "since-incident".into(),
+                severity: crate::report::journal::Severity::Critical,
+                title,
+                detail: rows,
+            })?;
+            self.new_activity = true;
+        }
+        Ok(())
+    }
+
+    /// The run's last records: the drill's final state, the interruption, how it ended.
+    fn close(&self, end: End) -> Result<RunResult, JournalError> {
         if let Some(drill) = &self.shared.services.drill {
             self.record(Event::Evidence {
                 step: "drill".into(),
@@ -626,37 +866,19 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// Preview a destructive step and have it confirmed (the operator, `--yes` or the
+    /// drill's autopilot); in a dry run a yes records "would do".
     async fn confirm_destructive(
         &mut self,
         step: &Step,
         ctx: &StepContext,
         action: &dyn Action,
     ) -> Result<Decision, JournalError> {
-        let preview = match self.retrying(step, ctx, || action.preview(ctx)).await? {
-            Ok(p) => p,
-            Err(StepStop::Interrupted(signal)) => {
-                return Ok(Decision::Stop(interrupted(
-                    step,
-                    signal,
-                    "during the preview",
-                )))
-            }
-            Err(StepStop::Failed(message, unusable)) => {
-                // A destructive step that cannot be previewed stops the run unless told
-                // to continue: nothing was done.
-                let summary = format!("could not preview, so nothing was done: {message}");
-                return Ok(match self.failed(step, action.spec(), summary, unusable) {
-                    (status, summary, _, None) => Decision::Finish(status, summary),
-                    end => Decision::Stop(end),
-                });
-            }
+        let preview = match self.preview(step, ctx, action).await? {
+            Ok(preview) => preview,
+            Err(decision) => return Ok(decision),
         };
-        self.record(Event::Preview {
-            step: step.id.clone(),
-            summary: preview.summary.clone(),
-            items: preview.items.clone(),
-        })?;
-        let decision = self.decide_destructive(step, &preview);
+        let decision = self.decide_on(step, &preview);
         // Deferred evidence follows the answer: at once, unless the step then runs.
         if let Some(later) = preview.later {
             match decision {
@@ -681,60 +903,18 @@ impl<'a> Engine<'a> {
         tokio::join!(run, record_later(ctx, later)).0
     }
 
-    /// Ask (or let the policy answer) whether to run a previewed destructive step, and
-    /// journal the answer.
-    fn decide_destructive(
+    /// What the answer to a previewed destructive step means for it.
+    fn decide_on(
         &mut self,
         step: &Step,
-        preview: &Preview,
+        preview: &step::Preview,
     ) -> Result<Decision, JournalError> {
-        if preview.nothing_to_do {
-            self.say(Level::Info, &preview.summary);
-            return Ok(Decision::Finish(
-                StepStatus::Ok,
-                format!("nothing to do: {}", preview.summary),
-            ));
-        }
-        let dry = self.shared.dry_run;
-        let decided = self.shared.policy.decide(Question::Destructive);
-        let answer = if let policy::Decision::Yes { by } = decided {
-            self.say(Level::Info, &preview.body);
-            self.answer(step, "yes", None, by)?;
-            Answer::Yes
-        } else if decided == policy::Decision::Ask {
-            let question = if dry {
-                format!("{} (dry run: nothing will be sent)", step.display_title())
-            } else {
-                format!("{}?", step.display_title())
-            };
-            let answer = self.ask(&Prompt {
-                kind: PromptKind::Destructive,
-                step: &step.id,
-                title: step.display_title(),
-                body: &format!("{}\n{}", preview.summary, preview.body),
-                question: &question,
-                default_yes: false,
-            });
-            if let Some(signal) = self.interrupt.received() {
-                return Ok(Decision::Stop(interrupted(
-                    step,
-                    signal,
-                    "at the prompt; nothing was done",
-                )));
-            }
-            match &answer {
-                Answer::Yes => self.answer(step, "yes", None, "operator")?,
-                Answer::Skip(reason) => {
-                    self.answer(step, "skip", Some(reason.clone()), "operator")?
-                }
-                Answer::Abort | Answer::No => self.answer(step, "abort", None, "operator")?,
-            }
-            answer
-        } else {
-            unreachable!("the no-terminal rule is applied before the step starts");
+        let answer = match self.destructive_answer(step, preview)? {
+            Ok(answer) => answer,
+            Err(decision) => return Ok(decision),
         };
         Ok(match answer {
-            Answer::Yes if dry => {
+            Answer::Yes if self.shared.dry_run => {
                 self.confirmed.insert(step.id.clone());
                 Decision::Finish(
                     StepStatus::WouldDo,
@@ -750,6 +930,98 @@ impl<'a> Engine<'a> {
                 Decision::Stop(aborted(step, "aborted by the operator; nothing was done"))
             }
         })
+    }
+
+    /// Read and journal what a destructive step would do; or how the step ends when it
+    /// cannot be previewed or there is nothing to do.
+    async fn preview(
+        &mut self,
+        step: &Step,
+        ctx: &StepContext,
+        action: &dyn Action,
+    ) -> Result<Result<step::Preview, Decision>, JournalError> {
+        let preview = match self.retrying(step, ctx, || action.preview(ctx)).await? {
+            Ok(p) => p,
+            Err(StepStop::Interrupted(signal)) => {
+                return Ok(Err(Decision::Stop(interrupted(
+                    step,
+                    signal,
+                    "during the preview",
+                ))))
+            }
+            Err(StepStop::Failed(message, unusable)) => {
+                // A destructive step that cannot be previewed stops the run unless told
+                // to continue: nothing was done.
+                let summary = format!("could not preview, so nothing was done: {message}");
+                return Ok(Err(
+                    match self.failed(step, action.spec(), summary, unusable) {
+                        (status, summary, _, None) => Decision::Finish(status, summary),
+                        end => Decision::Stop(end),
+                    },
+                ));
+            }
+        };
+        self.record(Event::Preview {
+            step: step.id.clone(),
+            summary: preview.summary.clone(),
+            items: preview.items.clone(),
+        })?;
+        if preview.nothing_to_do {
+            if let Some(later) = &preview.later {
+                later.record(ctx);
+            }
+            self.say(Level::Info, &preview.summary);
+            return Ok(Err(Decision::Finish(
+                StepStatus::Ok,
+                format!("nothing to do: {}", preview.summary),
+            )));
+        }
+        Ok(Ok(preview))
+    }
+
+    /// The answer to a previewed destructive step, journaled: `--yes` or the autopilot
+    /// says yes, a person at the terminal is asked (Ctrl-C at the prompt stops the run).
+    fn destructive_answer(
+        &self,
+        step: &Step,
+        preview: &step::Preview,
+    ) -> Result<Result<Answer, Decision>, JournalError> {
+        let decided = self.shared.policy.decide(Question::Destructive);
+        if let policy::Decision::Yes { by } = decided {
+            self.say(Level::Info, &preview.body);
+            self.answer(step, "yes", None, by)?;
+            return Ok(Ok(Answer::Yes));
+        }
+        assert!(
+            decided == policy::Decision::Ask,
+            "the no-terminal rule is applied before the step starts"
+        );
+        let question = if self.shared.dry_run {
+            format!("{} (dry run: nothing will be sent)", step.display_title())
+        } else {
+            format!("{}?", step.display_title())
+        };
+        let answer = self.ask(&Prompt {
+            kind: PromptKind::Destructive,
+            step: &step.id,
+            title: step.display_title(),
+            body: &format!("{}\n{}", preview.summary, preview.body),
+            question: &question,
+            default_yes: false,
+        });
+        if let Some(signal) = self.interrupt.received() {
+            return Ok(Err(Decision::Stop(interrupted(
+                step,
+                signal,
+                "at the prompt; nothing was done",
+            ))));
+        }
+        match &answer {
+            Answer::Yes => self.answer(step, "yes", None, "operator")?,
+            Answer::Skip(reason) => self.answer(step, "skip", Some(reason.clone()), "operator")?,
+            Answer::Abort | Answer::No => self.answer(step, "abort", None, "operator")?,
+        }
+        Ok(Ok(answer))
     }
 
     fn confirm_manual(&mut self, step: &Step, ctx: &StepContext) -> Result<Decision, JournalError> {
@@ -828,38 +1100,9 @@ impl<'a> Engine<'a> {
     ) -> Result<StepEnd, JournalError> {
         const MAX_ASKS: usize = 5;
         for ask in 1..=MAX_ASKS {
-            let attestation = match action.attest(ctx).await {
-                Ok(a) => a,
-                Err(ActionError::Journal(e)) => return Err(e),
-                Err(e) => step::Attestation::Inconclusive(e.to_string()),
+            let Some(evidence) = self.contradicted(step, ctx, action).await? else {
+                return Ok((outcome.status, outcome.summary, outcome.outputs, None));
             };
-            let (verdict, evidence) = match &attestation {
-                step::Attestation::NotChecked => {
-                    return Ok((outcome.status, outcome.summary, outcome.outputs, None))
-                }
-                step::Attestation::Confirmed(e) => ("confirmed", e.clone()),
-                step::Attestation::Contradicted(e) => ("contradicted", e.clone()),
-                step::Attestation::Inconclusive(e) => ("inconclusive", e.clone()),
-            };
-            self.record(Event::Attestation {
-                step: step.id.clone(),
-                verdict: verdict.into(),
-                evidence: evidence.clone(),
-            })?;
-            match attestation {
-                step::Attestation::Contradicted(_) => {}
-                step::Attestation::Inconclusive(_) => {
-                    self.say(
-                        Level::Warn,
-                        &format!("could not check that `{}` is done: {evidence}", step.id),
-                    );
-                    return Ok((outcome.status, outcome.summary, outcome.outputs, None));
-                }
-                _ => {
-                    self.say(Level::Success, &format!("checked: {evidence}"));
-                    return Ok((outcome.status, outcome.summary, outcome.outputs, None));
-                }
-            }
             // Contradicted: not done, whatever was said.
             self.confirmed.remove(&step.id);
             let message = format!("`{}` was reported done, but {evidence}", step.id);
@@ -868,57 +1111,107 @@ impl<'a> Engine<'a> {
                 let summary = format!("reported done, but the check contradicts it: {evidence}");
                 return Ok(self.failed(step, action.spec(), summary, false));
             }
-            let instructions = ctx.args.text("instructions").unwrap_or_default();
-            let body = format!("THE CHECK SAYS IT IS NOT DONE: {evidence}\n\n{instructions}");
-            let answer = self.ask(&Prompt {
-                kind: PromptKind::Manual,
-                step: &step.id,
-                title: step.display_title(),
-                body: &body,
-                question: &format!("{} — is it done now?", step.display_title()),
-                default_yes: false,
-            });
-            if let Some(signal) = self.interrupt.received() {
-                return Ok(interrupted(step, signal, "at the prompt"));
-            }
-            match answer {
-                Answer::Yes => {
-                    self.answer(
-                        step,
-                        "done",
-                        Some("asked again after a contradicted check".into()),
-                        "operator",
-                    )?;
-                    self.confirmed.insert(step.id.clone());
-                    outcome = match self
+            outcome = match self.ask_again(step, ctx, action, &evidence).await? {
+                Ok(outcome) => outcome,
+                Err(end) => return Ok(end),
+            };
+        }
+        unreachable!("the last ask returns")
+    }
+
+    /// Check what a person attested and journal the check; the evidence when the
+    /// exchange contradicts it, `None` when it agrees or cannot tell.
+    async fn contradicted(
+        &self,
+        step: &Step,
+        ctx: &StepContext,
+        action: &dyn Action,
+    ) -> Result<Option<String>, JournalError> {
+        let attestation = match action.attest(ctx).await {
+            Ok(a) => a,
+            Err(ActionError::Journal(e)) => return Err(e),
+            Err(e) => step::Attestation::Inconclusive(e.to_string()),
+        };
+        let (verdict, evidence) = match &attestation {
+            step::Attestation::NotChecked => return Ok(None),
+            step::Attestation::Confirmed(e) => ("confirmed", e.clone()),
+            step::Attestation::Contradicted(e) => ("contradicted", e.clone()),
+            step::Attestation::Inconclusive(e) => ("inconclusive", e.clone()),
+        };
+        self.record(Event::Attestation {
+            step: step.id.clone(),
+            verdict: verdict.into(),
+            evidence: evidence.clone(),
+        })?;
+        match attestation {
+            step::Attestation::Contradicted(_) => return Ok(Some(evidence)),
+            step::Attestation::Inconclusive(_) => self.say(
+                Level::Warn,
+                &format!("could not check that `{}` is done: {evidence}", step.id),
+            ),
+            _ => self.say(Level::Success, &format!("checked: {evidence}")),
+        }
+        Ok(None)
+    }
+
+    /// Ask the operator again with the contradicting evidence on screen; on "done", run
+    /// the manual step's action again (its outcome is checked again by the caller).
+    async fn ask_again(
+        &mut self,
+        step: &Step,
+        ctx: &StepContext,
+        action: &dyn Action,
+        evidence: &str,
+    ) -> Result<Result<Outcome, StepEnd>, JournalError> {
+        let instructions = ctx.args.text("instructions").unwrap_or_default();
+        let body = format!("THE CHECK SAYS IT IS NOT DONE: {evidence}\n\n{instructions}");
+        let answer = self.ask(&Prompt {
+            kind: PromptKind::Manual,
+            step: &step.id,
+            title: step.display_title(),
+            body: &body,
+            question: &format!("{} — is it done now?", step.display_title()),
+            default_yes: false,
+        });
+        if let Some(signal) = self.interrupt.received() {
+            return Ok(Err(interrupted(step, signal, "at the prompt")));
+        }
+        match answer {
+            Answer::Yes => {
+                self.answer(
+                    step,
+                    "done",
+                    Some("asked again after a contradicted check".into()),
+                    "operator",
+                )?;
+                self.confirmed.insert(step.id.clone());
+                Ok(
+                    match self
                         .run_with_retry(step, action.spec(), ctx, action)
                         .await?
                     {
-                        Ok(o) => o,
-                        Err(StepStop::Interrupted(signal)) => {
-                            return Ok(interrupted(step, signal, ""))
-                        }
+                        Ok(o) => Ok(o),
+                        Err(StepStop::Interrupted(signal)) => Err(interrupted(step, signal, "")),
                         Err(StepStop::Failed(message, unusable)) => {
-                            return Ok(self.failed(step, action.spec(), message, unusable))
+                            Err(self.failed(step, action.spec(), message, unusable))
                         }
-                    };
-                }
-                Answer::Skip(reason) => {
-                    self.answer(step, "skip", Some(reason.clone()), "operator")?;
-                    return Ok((
-                        StepStatus::Pending,
-                        skipped_summary(&reason),
-                        BTreeMap::new(),
-                        None,
-                    ));
-                }
-                Answer::Abort | Answer::No => {
-                    self.answer(step, "abort", None, "operator")?;
-                    return Ok(aborted(step, "aborted by the operator"));
-                }
+                    },
+                )
+            }
+            Answer::Skip(reason) => {
+                self.answer(step, "skip", Some(reason.clone()), "operator")?;
+                Ok(Err((
+                    StepStatus::Pending,
+                    skipped_summary(&reason),
+                    BTreeMap::new(),
+                    None,
+                )))
+            }
+            Answer::Abort | Answer::No => {
+                self.answer(step, "abort", None, "operator")?;
+                Ok(Err(aborted(step, "aborted by the operator")))
             }
         }
-        unreachable!("the last ask returns")
     }
 
     async fn run_with_retry(

@@ -383,6 +383,7 @@ pub async fn run(
         &who,
         services,
         Default::default(),
+        observer.sequence.clone(),
     );
     let mut session = walk(
         playbook,
@@ -603,6 +604,7 @@ pub async fn resume(
         &who,
         services,
         state,
+        observer.sequence.clone(),
     );
     let mut session = walk(
         &playbook, registry, cfg, shared, inputs, who, interrupt, finished, "resumed", signer,
@@ -948,6 +950,7 @@ fn shared(
     who: &str,
     services: Services,
     state: super::step::RunState,
+    sequence: Arc<super::sequence::Sequencer>,
 ) -> Arc<RunShared> {
     Arc::new(RunShared {
         dry_run: cfg.dry_run,
@@ -964,6 +967,7 @@ fn shared(
         background: Default::default(),
         ending: tokio::sync::watch::channel(false).0,
         previous: cfg.previous.clone(),
+        sequence,
     })
 }
 

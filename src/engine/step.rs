@@ -17,7 +17,7 @@ use super::policy::{Decision, Question};
 use crate::exchange::Rejection;
 use crate::operator::{Level, Operator};
 pub use crate::playbook::spec::{self, ActionSpec, ArgType, InputSpec, Kind, OutputSpec};
-use crate::report::journal::{Event, Journal, JournalError, Severity, StepStatus};
+use crate::report::journal::{Event, Journal, JournalError, Record, Severity, StepStatus};
 use crate::secret::Role;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -157,6 +157,49 @@ pub struct RunShared {
     pub ending: tokio::sync::watch::Sender<bool>,
     /// `--since-incident`: the earlier incident this run is diffed against.
     pub previous: Option<super::previous::PreviousIncident>,
+    /// Keeps the journal in playbook order while steps run at once.
+    pub sequence: Arc<super::sequence::Sequencer>,
+}
+
+impl RunShared {
+    /// Journal `event` (held back while steps before its own still run: `None`; its
+    /// evidence and findings reach the run's state when it is written).
+    pub fn record(&self, event: Event) -> Result<Option<Record>, JournalError> {
+        self.sequence.record(&self.journal, event)
+    }
+
+    /// `step` has journaled its last event: write out the steps after it that were
+    /// waiting for it.
+    pub fn step_done(&self, step: &str) -> Result<(), JournalError> {
+        self.sequence
+            .finish(&self.journal, step, &|record| self.absorb(record))
+    }
+
+    /// Write out whatever a phase cut short still holds.
+    pub fn end_phase(&self) -> Result<(), JournalError> {
+        self.sequence
+            .end(&self.journal, &|record| self.absorb(record))
+    }
+
+    /// What later steps see of a journaled record: its evidence rows (kept, not copied)
+    /// and its findings.
+    fn absorb(&self, record: Record) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match record.event {
+            Event::Evidence { table, rows, .. } => state.evidence.extend(&table, &rows),
+            Event::Finding {
+                severity,
+                title,
+                detail,
+                ..
+            } => state.findings.push(FindingRecord {
+                severity,
+                title,
+                detail,
+            }),
+            _ => {}
+        }
+    }
 }
 
 pub use crate::report::state::{FindingRecord, RunState, ScannedBatch};
@@ -181,7 +224,7 @@ impl StepContext {
             Level::Alert => "alert",
             _ => "info",
         };
-        self.run.journal.record(Event::Note {
+        self.run.record(Event::Note {
             step: Some(self.step.clone()),
             level: level.into(),
             message,
@@ -204,31 +247,28 @@ impl StepContext {
         self.run
             .operator
             .say(level, &format!("finding ({severity}): {title}"));
-        self.run.journal.record(Event::Finding {
+        if let Some(record) = self.run.record(Event::Finding {
             step: self.step.clone(),
-            severity,
-            title: title.clone(),
-            detail: detail.clone(),
-        })?;
-        self.state().findings.push(FindingRecord {
             severity,
             title,
             detail,
-        });
+        })? {
+            self.run.absorb(record);
+        }
         Ok(())
     }
 
     /// Record evidence rows (one table per kind: trades, withdrawals, ...).
     pub fn evidence(&self, table: &str, rows: Vec<Json>) -> Result<(), ActionError> {
-        // The journal hands the event back; the run's state keeps its rows as text (a
-        // week of trades is megabytes of JSON values).
-        let record = self.run.journal.record(Event::Evidence {
+        // The run's state keeps the rows as text (a week of trades is megabytes of JSON
+        // values). Held back while an earlier step of its phase runs: the rows reach the state
+        // when they are written.
+        if let Some(record) = self.run.record(Event::Evidence {
             step: self.step.clone(),
             table: table.into(),
             rows,
-        })?;
-        if let Event::Evidence { rows, .. } = &record.event {
-            self.state().evidence.extend(table, rows);
+        })? {
+            self.run.absorb(record);
         }
         Ok(())
     }
@@ -290,7 +330,7 @@ impl StepContext {
 
     /// Journal a batch of symbols read in full, before the scan moves on.
     pub fn scanned(&self, batch: ScannedBatch) -> Result<(), ActionError> {
-        self.run.journal.record(Event::ScanBatch {
+        self.run.record(Event::ScanBatch {
             step: self.step.clone(),
             market: batch.market,
             symbols: batch.symbols,
@@ -444,7 +484,7 @@ impl StepContext {
         } else {
             (default_yes, "default")
         };
-        self.run.journal.record(Event::Answer {
+        self.run.record(Event::Answer {
             step: self.step.clone(),
             answer: if yes { "yes".into() } else { "no".into() },
             reason: None,
@@ -623,6 +663,13 @@ pub trait Action: Send + Sync {
         _step: &crate::playbook::Step,
     ) -> Option<BoxFuture<'static, Warm>> {
         None
+    }
+
+    /// Actions whose evidence or outputs this one reads when they ran before it
+    /// ([`StepContext::earlier_evidence`], [`StepContext::earlier_output`]): the engine
+    /// never runs it at the same time as an earlier step of one of them.
+    fn builds_on(&self) -> &'static [&'static str] {
+        &[]
     }
 }
 

@@ -105,6 +105,19 @@ fn plan_marks_manual_steps_and_actions_lists_kinds() {
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("manual  [manual]"));
     assert!(out.stdout.contains("with instructions: text, required"));
+    // Evidence that depends on nothing each other does is read at once.
+    let out = respond(dir.path(), &["plan", "compromised"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("uses binance.transfers\n       reads at the same time as `trades`"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("reads at the same time as `key-owner`"));
+    assert!(!out
+        .stdout
+        .contains("reads at the same time as `cancel-orders`"));
     let out = respond(dir.path(), &["plan", "no-such-playbook"]);
     assert_eq!(out.code, 2);
     out.expect_stderr("no built-in playbook");

@@ -113,6 +113,25 @@ async fn a_drill_finds_a_pair_traded_in_and_out_without_symbols() {
         .map(|e| e["symbols"].as_array().unwrap().len())
         .sum();
     assert_eq!(batched, n, "every symbol journaled as read");
+
+    // The drill's responder key may read futures (Binance refuses /fapi and /dapi, reads
+    // included, to a key without "Enable Futures"): after the deletion the deep scan
+    // reads both income histories with it, and no futures income is a gap.
+    for path in ["/fapi/v1/income", "/dapi/v1/income"] {
+        assert!(
+            events.iter().any(|e| e["event"] == "request"
+                && e["step"] == "deep-scan"
+                && e["path"] == path
+                && e["status"] == 200),
+            "{path} read by the deep scan"
+        );
+    }
+    assert!(
+        !coverage
+            .iter()
+            .any(|r| r["source"].ends_with(" income") && r["status"] == "gap"),
+        "{coverage:?}"
+    );
 }
 
 /// A futures symbol with no open order and no position: only the income history names it.

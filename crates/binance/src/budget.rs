@@ -103,7 +103,9 @@ pub(crate) struct Budgets {
     /// to it).
     configured_window: Duration,
     limit_override: Option<u32>,
-    headroom_percent: u32,
+    /// Share of each limit kept for urgent requests, in percent; zero once nothing is
+    /// left to contain ([`Budgets::release_headroom`]).
+    headroom_percent: std::sync::atomic::AtomicU32,
 }
 
 struct FamilyState {
@@ -117,7 +119,10 @@ struct Pool {
     limit: u32,
     /// (sent at, weight), oldest first.
     spent: VecDeque<(Instant, u32)>,
-    /// Latest server figure: (when the request that carried it was sent, weight used).
+    /// Latest server figure, as what others on this IP had spent beyond our own weight
+    /// at the time: (when the request that carried it was sent, that excess). Our own
+    /// part of the figure leaves the window as our own log says, not all at once a
+    /// window after the report.
     reported: Option<(Instant, u32)>,
 }
 
@@ -140,19 +145,10 @@ impl Pool {
             }
         }
         let own: u32 = self.spent.iter().map(|(_, w)| w).sum();
-        let from_server = match self.reported {
-            Some((at, used)) if at + window > now => {
-                let since: u32 = self
-                    .spent
-                    .iter()
-                    .filter(|(sent, _)| *sent > at)
-                    .map(|(_, w)| w)
-                    .sum();
-                used + since
-            }
-            _ => 0,
-        };
-        own.max(from_server)
+        match self.reported {
+            Some((at, others)) if at + window > now => own + others,
+            _ => own,
+        }
     }
 
     /// When the belief can next go down: the oldest spend or the server figure expiring.
@@ -179,11 +175,19 @@ impl Pool {
         }
     }
 
-    fn report(&mut self, sent_at: Instant, used: u32) {
-        match self.reported {
-            Some((at, _)) if at > sent_at => {}
-            _ => self.reported = Some((sent_at, used)),
+    /// The server said `used` in answer to a request sent at `sent_at`: what it counts
+    /// beyond our own weight sent by then (and still in the window then) is others'.
+    fn report(&mut self, sent_at: Instant, used: u32, window: Duration) {
+        if matches!(self.reported, Some((at, _)) if at > sent_at) {
+            return;
         }
+        let own: u32 = self
+            .spent
+            .iter()
+            .filter(|(sent, _)| *sent <= sent_at && *sent + window > sent_at)
+            .map(|(_, w)| w)
+            .sum();
+        self.reported = Some((sent_at, used.saturating_sub(own)));
     }
 }
 
@@ -217,8 +221,15 @@ impl Budgets {
             window: config.window + margin,
             configured_window: config.window,
             limit_override: config.limit_override,
-            headroom_percent: config.headroom_percent.min(90),
+            headroom_percent: config.headroom_percent.min(90).into(),
         }
+    }
+
+    /// Nothing urgent is left to send (the key is dead, no cancel or probe follows):
+    /// normal requests may use the whole of every limit from now on.
+    pub(crate) fn release_headroom(&self) {
+        self.headroom_percent
+            .store(0, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn state(&self, family: Family) -> std::sync::MutexGuard<'_, FamilyState> {
@@ -232,7 +243,12 @@ impl Budgets {
     fn cap(&self, limit: u32, priority: Priority) -> u32 {
         match priority {
             Priority::Urgent => limit,
-            Priority::Normal => (limit - limit * self.headroom_percent / 100).max(1),
+            Priority::Normal => {
+                let headroom = self
+                    .headroom_percent
+                    .load(std::sync::atomic::Ordering::SeqCst);
+                (limit - limit * headroom / 100).max(1)
+            }
         }
     }
 
@@ -328,10 +344,10 @@ impl Budgets {
     pub(crate) fn observe(&self, family: Family, sent_at: Instant, used: &UsedWeight) {
         let mut state = self.state(family);
         if let Some(ip) = used.ip() {
-            state.ip.report(sent_at, ip);
+            state.ip.report(sent_at, ip, self.window);
         }
         if let Some(uid) = used.uid() {
-            state.uid.report(sent_at, uid);
+            state.uid.report(sent_at, uid, self.window);
         }
     }
 
@@ -361,6 +377,31 @@ mod tests {
             limit_override: Some(limit),
             headroom_percent: 20,
         })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn released_headroom_lets_normal_requests_use_the_whole_limit() {
+        let b = budgets(100);
+        let now = Instant::now();
+        for _ in 0..8 {
+            b.try_reserve(Family::Api, 10, 0, Priority::Normal, now);
+        }
+        assert!(matches!(
+            b.try_reserve(Family::Api, 10, 0, Priority::Normal, now),
+            Reserve::WaitUntil(_)
+        ));
+        b.release_headroom();
+        assert_eq!(b.room(Family::Api, now), (20, 100));
+        for _ in 0..2 {
+            assert_eq!(
+                b.try_reserve(Family::Api, 10, 0, Priority::Normal, now),
+                Reserve::Granted
+            );
+        }
+        assert!(matches!(
+            b.try_reserve(Family::Api, 1, 0, Priority::Normal, now),
+            Reserve::WaitUntil(_)
+        ));
     }
 
     #[tokio::test(start_paused = true)]
@@ -426,6 +467,31 @@ mod tests {
             b.try_reserve(Family::Api, 1, 0, Priority::Normal, later),
             Reserve::WaitUntil(_)
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn our_own_weight_in_a_server_figure_leaves_the_window_when_it_does() {
+        let b = budgets(100);
+        let first = Instant::now();
+        for _ in 0..7 {
+            b.try_reserve(Family::Api, 10, 0, Priority::Normal, first);
+        }
+        let second = first + Duration::from_millis(1500);
+        b.try_reserve(Family::Api, 5, 0, Priority::Normal, second);
+        // The server counts our 75 and 5 more of someone else's.
+        b.observe(
+            Family::Api,
+            second,
+            &UsedWeight {
+                headers: vec![("x-mbx-used-weight-1m".into(), 80)],
+            },
+        );
+        assert_eq!(b.room(Family::Api, second).0, 0);
+        // Once the first 70 have left the window, 70 are free again (the others' 5 and
+        // our later 5 still count), not only a window after the report.
+        let later = first + b.window + Duration::from_millis(1);
+        assert!(later < second + b.window);
+        assert_eq!(b.room(Family::Api, later).0, 70);
     }
 
     #[tokio::test(start_paused = true)]

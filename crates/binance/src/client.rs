@@ -290,6 +290,13 @@ impl Client {
         self.shared.budgets.limit(family)
     }
 
+    /// Stop keeping each limit's urgent headroom (for this client and every client that
+    /// shares its budgets): the engine calls it once nothing is left to contain, so the
+    /// reads that remain may use every pool in full.
+    pub fn release_urgent_headroom(&self) {
+        self.shared.budgets.release_headroom();
+    }
+
     /// IP weight evidence reads of `family`'s pool may spend right now, and what they
     /// may spend per window: how long a long pull has to wait for its budget.
     pub fn weight_room(&self, family: super::Family) -> (u32, u32) {

@@ -837,6 +837,15 @@ impl State {
         };
         let (what, permissions, account) = match kind {
             ResponderKind::ReadOnly => ("read-only", Permissions::read_only(), None),
+            ResponderKind::ReadingAndFutures => (
+                "reading, futures",
+                Permissions {
+                    reading: true,
+                    futures: true,
+                    ..Permissions::default()
+                },
+                None,
+            ),
             ResponderKind::MasterTrading => (
                 "master, trading",
                 Permissions {
@@ -885,6 +894,9 @@ impl State {
 pub enum ResponderKind {
     /// Read-only, on the master (or only) account.
     ReadOnly,
+    /// Reading with "Enable Futures" on, on the master (or only) account: Binance answers
+    /// -2015 to every `/fapi` and `/dapi` call, reads included, of a key without it.
+    ReadingAndFutures,
     /// On the master account, reading and spot trading: it may delete sub-account keys.
     MasterTrading,
     /// Read-only, on the leaked key's own account.
@@ -892,13 +904,14 @@ pub enum ResponderKind {
 }
 
 impl ResponderKind {
-    /// The responder key a drill on `scenario` gets: with sub-accounts, a master key
-    /// with trading permission (what the README asks operators to keep), unless the
-    /// scenario says `drill: { responder: same-account }`.
+    /// The responder key a drill on `scenario` gets: one that may read futures too (so
+    /// the evidence read with it after the deletion includes the futures income); with
+    /// sub-accounts, a master key with trading permission (what the README asks
+    /// operators to keep), unless the scenario says `drill: { responder: same-account }`.
     pub fn for_drill(scenario: &Scenario) -> ResponderKind {
         use super::scenario::DrillResponder;
         match (scenario.accounts.is_some(), scenario.drill_responder) {
-            (false, _) => ResponderKind::ReadOnly,
+            (false, _) => ResponderKind::ReadingAndFutures,
             (true, DrillResponder::Master) => ResponderKind::MasterTrading,
             (true, DrillResponder::SameAccount) => ResponderKind::SameAccountReadOnly,
         }

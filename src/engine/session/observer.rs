@@ -17,6 +17,8 @@ pub struct JournalObserver {
     /// Per API family, until when a countdown for a long wait is on screen, so the
     /// requests sitting out the same 429 or ban make one countdown.
     counting_until: std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Holds a request of a step that waits for the steps before it to be journaled.
+    pub sequence: Arc<crate::engine::sequence::Sequencer>,
 }
 
 impl JournalObserver {
@@ -58,7 +60,7 @@ impl RequestObserver for JournalObserver {
             }
         }
         if let Some(journal) = self.journal.get() {
-            journal.record_or_mark(event);
+            self.sequence.record_or_mark(journal, event);
         }
     }
 
@@ -124,15 +126,26 @@ impl RequestObserver for JournalObserver {
             duration_words(wait.duration),
             wait.path
         );
-        if let Some(journal) = self.journal.get() {
+        let journal = self.journal.get().cloned();
+        if let Some(journal) = &journal {
             journal.record_or_mark(Event::Note {
                 step: None,
                 level: "warn".into(),
                 message: message.clone(),
             });
         }
+        let end = WaitEnd {
+            journal,
+            what: format!("the {} on {pool}", wait_reason_short(wait.reason)),
+            started: std::time::Instant::now(),
+            length: wait.duration,
+        };
         let Some(operator) = self.operator.get() else {
-            return Box::new(());
+            return Box::new(Countdown {
+                ticker: None,
+                progress: None,
+                end,
+            });
         };
         operator.say(Level::Warn, &message);
         let short = wait_reason_short(wait.reason);
@@ -157,14 +170,19 @@ impl RequestObserver for JournalObserver {
                 }
             })
         });
-        Box::new(Countdown { ticker, progress })
+        Box::new(Countdown {
+            ticker,
+            progress: Some(progress),
+            end,
+        })
     }
 }
 
-/// A long wait's countdown on screen; gone when dropped.
+/// A long wait's countdown on screen; gone when dropped, and its end journaled.
 struct Countdown {
     ticker: Option<tokio::task::JoinHandle<()>>,
-    progress: operator::Progress,
+    progress: Option<operator::Progress>,
+    end: WaitEnd,
 }
 
 impl Drop for Countdown {
@@ -172,7 +190,48 @@ impl Drop for Countdown {
         if let Some(ticker) = self.ticker.take() {
             ticker.abort();
         }
-        self.progress.finish_and_clear();
+        if let Some(progress) = &self.progress {
+            progress.finish_and_clear();
+        }
+        self.end.record();
+    }
+}
+
+/// What the journal says when a long wait is over: that it ended, after how long, or
+/// that it was cut short (Ctrl-C, the step's timeout).
+struct WaitEnd {
+    journal: Option<Journal>,
+    what: String,
+    started: std::time::Instant,
+    length: std::time::Duration,
+}
+
+impl WaitEnd {
+    fn record(&self) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let waited = self.started.elapsed();
+        // The client wakes a hair after the end it was given.
+        let message = if waited + std::time::Duration::from_millis(500) >= self.length {
+            format!(
+                "the wait for {} is over after {}; evidence reads go on",
+                self.what,
+                duration_words(waited)
+            )
+        } else {
+            format!(
+                "the wait for {} was cut short after {} of {}",
+                self.what,
+                duration_words(waited),
+                duration_words(self.length)
+            )
+        };
+        journal.record_or_mark(Event::Note {
+            step: None,
+            level: "info".into(),
+            message,
+        });
     }
 }
 
