@@ -957,18 +957,22 @@ impl Report {
             ),
         });
         out.extend(self.floor_targets());
-        let rss = self.runs.iter().map(|r| r.max_rss_kb).max().unwrap_or(0);
+        // Every run, the 2,000-symbol deep scan included: the largest is judged.
+        let largest = self
+            .all_runs()
+            .max_by_key(|r| r.max_rss_kb)
+            .expect("at least one run");
+        let rss = largest.max_rss_kb;
         out.push(Target {
-            what: format!(
-                "peak memory under 50 MB (respond with its in-process simulator), {} symbols",
-                self.options.size.symbols()
-            ),
-            met: rss < 50 * 1024,
+            what: "peak memory at most 30 MB in every run (respond with its in-process simulator)"
+                .into(),
+            met: rss <= 30 * 1024,
             detail: format!(
-                "{:.1} MB (largest run; {} symbols: {:.1} MB)",
+                "{:.1} MB, `{}` (the largest); {:.1} MB as shipped on {} symbols",
                 rss as f64 / 1024.0,
-                self.options.wide.symbols(),
-                self.wide.max_rss_kb as f64 / 1024.0
+                largest.name,
+                self.run(0).max_rss_kb as f64 / 1024.0,
+                self.options.size.symbols(),
             ),
         });
         for (name, samples) in &self.startup {
