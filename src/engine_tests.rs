@@ -1202,3 +1202,48 @@ async fn resume_after_an_interrupted_phase_runs_its_unfinished_steps_again() {
         .collect();
     assert_eq!(evidence, ["b", "c", "after"]);
 }
+
+/// Which steps of the built-in playbook read at once (`engine/overlap.rs`); here, not
+/// beside it, because it needs the built-in actions (the engine may not import them).
+fn phase_ids(playbook: &Playbook, registry: &Registry) -> Vec<Vec<String>> {
+    crate::engine::overlap::phases(playbook, registry)
+        .into_iter()
+        .map(|r| playbook.steps[r].iter().map(|s| s.id.clone()).collect())
+        .collect()
+}
+
+#[test]
+fn the_builtin_playbook_reads_its_independent_evidence_at_once() {
+    let registry = crate::actions::builtin();
+    let playbook = Playbook::builtin("compromised", &registry).unwrap();
+    let phases = phase_ids(&playbook, &registry);
+    let together: Vec<&Vec<String>> = phases.iter().filter(|p| p.len() > 1).collect();
+    assert_eq!(
+        together,
+        [
+            &vec!["key-owner".to_string(), "balances".into()],
+            &vec![
+                "trades".to_string(),
+                "transfers".into(),
+                "subaccount-transfers".into()
+            ],
+        ],
+        "{phases:?}"
+    );
+    // Containment, the deletion and its proof, the deep scan (after the key is
+    // dead), the manual steps and the report stand alone.
+    for alone in [
+        "triage",
+        "cancel-orders",
+        "delete-subaccount-key",
+        "delete-key",
+        "verify-revoked",
+        "deep-scan",
+        "report",
+    ] {
+        assert!(
+            phases.contains(&vec![alone.to_string()]),
+            "{alone}: {phases:?}"
+        );
+    }
+}
