@@ -836,20 +836,7 @@ impl Action for CancelOpenOrders {
             let client = ctx.client(ctx.role)?;
             let mut markets = enabled_markets(ctx, &markets(ctx), None)?;
             let settle = ctx.args.duration("settle").unwrap_or_default();
-            let fresh = self
-                .last_preview
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-                // Nothing is cancelled from a stale picture: a listing older than `settle`
-                // when the operator answered is listed again (one round trip).
-                .filter(|(at, step, _, _, _)| *step == ctx.step && at.elapsed() <= settle.min(FRESH_PREVIEW))
-                .map(|(_, _, orders, unread, not_enabled)| Listing {
-                    orders,
-                    unread,
-                    not_enabled,
-                });
-            let listing = match fresh {
+            let listing = match self.fresh_listing(ctx, settle) {
                 Some(listing) => listing,
                 None => {
                     let listed = list_all(ctx, &client, &markets).await;
@@ -870,182 +857,278 @@ impl Action for CancelOpenOrders {
                 .chain(listing.not_enabled.iter())
                 .map(|m| m.as_str())
                 .collect();
-            let mut targets = listing.orders;
-            // Markets the last listing could not read: what they hold is unknown.
-            let mut unread = listing.unread;
-            let mut cancelled_total = 0usize;
-            let mut reappeared = 0usize;
-            let mut seen: BTreeSet<(Market, i64)> = BTreeSet::new();
-            let mut remaining = Vec::new();
-            for round in 1..=MAX_ROUNDS {
-                seen.extend(targets.iter().map(|o| (o.market, o.order_id)));
-                let unread_before = std::mem::take(&mut unread);
-                let done = cancel_round(&client, &targets).await;
-                for error in &done.errors {
-                    ctx.note(Level::Warn, format!("cancel failed: {error}"))?;
-                }
-                if done.errors.is_empty() && !settle.is_zero() {
-                    // Every cancel was acknowledged. Someone still holding the key places
-                    // orders again within moments: look after `settle`, once, rather than
-                    // now and again then (a listing of every market costs ~600 weight on
-                    // Binance). After a failed cancel, look at once.
-                    tokio::time::sleep(settle).await;
-                }
-                let listing = list_all(ctx, &client, &markets).await?;
-                remaining = listing.orders;
-                unread = listing.unread;
-                // Cancelled = listed before, gone now. Futures cancel-alls do not echo
-                // the orders, so the listing is the record; spot and margin answers add
-                // their detail. On a market the listing could not read, only an
-                // acknowledged cancel counts.
-                let still_open: BTreeSet<(Market, i64)> =
-                    remaining.iter().map(|o| (o.market, o.order_id)).collect();
-                let gone: Vec<Order> = targets
-                    .iter()
-                    .filter(|o| !still_open.contains(&(o.market, o.order_id)))
-                    .filter(|o| {
-                        !unread.contains(&o.market)
-                            || done.acknowledged.contains(&(o.market, o.symbol.clone()))
-                    })
-                    .map(|o| {
-                        done.cancelled
-                            .iter()
-                            .find(|a| a.market == o.market && a.order_id == o.order_id)
-                            .cloned()
-                            .unwrap_or_else(|| Order {
-                                status: "CANCELED".into(),
-                                ..o.clone()
-                            })
-                    })
-                    .collect();
-                cancelled_total += gone.len();
-                let symbols = targets
-                    .iter()
-                    .map(|o| (o.market, &o.symbol))
-                    .collect::<BTreeSet<_>>()
-                    .len();
-                ctx.evidence(
-                    "cancelled-orders",
-                    gone.iter()
-                        .map(|o| row(Some(o.market.as_str()), o))
-                        .collect(),
-                )?;
+            let rounds = cancel_until_quiet(ctx, &client, &markets, listing, settle).await?;
+            if !rounds.remaining.is_empty() {
                 ctx.note(
-                    Level::Info,
-                    format!(
-                        "round {round}: {} order(s) cancelled on {symbols} symbol(s)",
-                        gone.len()
-                    ),
+                    Level::Warn,
+                    format!("{} left open", describe(&rounds.remaining)),
                 )?;
-                if remaining.is_empty() {
-                    // Nothing visible to cancel; a market that cannot be listed after the
-                    // client's own retries is reported below, not polled round after round.
-                    break;
-                }
-                // Orders on a market the previous listing could not read are not new:
-                // they were there, unseen.
-                let new: Vec<&Order> = remaining
-                    .iter()
-                    .filter(|o| !seen.contains(&(o.market, o.order_id)))
-                    .filter(|o| !unread_before.contains(&o.market))
-                    .collect();
-                reappeared += new.len();
-                if !new.is_empty() {
-                    ctx.note(
-                        Level::Alert,
-                        format!(
-                            "{} NEW open order(s) appeared after cancelling — someone is still using this key. Cancelling only buys time: deleting the key is the real stop.",
-                            new.len()
-                        ),
-                    )?;
-                    ctx.finding(
-                        Severity::Critical,
-                        format!(
-                            "Attacker still active: {} order(s) placed after the cancel",
-                            new.len()
-                        ),
-                        json!(new
-                            .iter()
-                            .map(|o| row(Some(o.market.as_str()), *o))
-                            .collect::<Vec<_>>()),
-                    )?;
-                }
-                if round == MAX_ROUNDS {
-                    break;
-                }
-                let question = if unread.is_empty() {
-                    format!("{} still open. Cancel again now?", describe(&remaining))
-                } else {
-                    format!(
-                        "{} still open, and {} could not be listed. Cancel again now?",
-                        describe(&remaining),
-                        market_list(&unread)
-                    )
-                };
-                let again = ctx.ask(&question, true)?;
-                if !again {
-                    break;
-                }
-                targets = remaining.clone();
             }
-            if !remaining.is_empty() {
-                ctx.note(Level::Warn, format!("{} left open", describe(&remaining)))?;
-            }
-            let watch = ctx.args.duration("watch").unwrap_or_default();
-            if !watch.is_zero() {
-                seen.extend(remaining.iter().map(|o| (o.market, o.order_id)));
-                ctx.note(
-                    Level::Info,
-                    format!(
-                        "watching every market for new orders until {} pass quietly or the key is dead (beside the next steps)",
-                        humantime::format_duration(watch)
-                    ),
-                )?;
-                // Cross margin is the costliest market to list; watch it only where the
-                // attacker actually had orders.
-                let had_margin = seen.iter().any(|(m, _)| *m == Market::Margin);
-                let watched: Vec<Market> = markets
-                    .iter()
-                    .copied()
-                    .filter(|m| *m != Market::Margin || had_margin)
-                    .collect();
-                spawn_watch(ctx, client.clone(), watched, seen.clone(), watch);
-            }
-            let mut summary = if remaining.is_empty() {
-                format!("{cancelled_total} order(s) cancelled; no open order left")
-            } else {
-                format!(
-                    "{cancelled_total} order(s) cancelled; {} still open",
-                    remaining.len()
-                )
-            };
-            if !unread.is_empty() {
-                // Never call the books clean where they could not be read.
-                summary = format!(
-                    "{cancelled_total} order(s) cancelled; {} NOT checked: its open orders could not be listed and may still be open — cancel them in the Binance app, and delete the key",
-                    market_list(&unread)
-                );
-                if !remaining.is_empty() {
-                    summary.push_str(&format!("; {} still open elsewhere", remaining.len()));
-                }
-                ctx.note(Level::Alert, summary.clone())?;
-            }
-            let mut outcome = Outcome::ok(summary)
-                .with("cancelled", cancelled_total as u64)
-                .with("remaining", remaining.len() as u64)
-                .with("reappeared", reappeared as u64)
-                .with(
-                    "unchecked",
-                    unread.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-                )
-                .with("not_enabled", not_enabled)
-                .with("refused", false);
-            if !unread.is_empty() {
-                // Containment is incomplete: the run goes on (deleting the key is the real
-                // stop) and ends as failed.
-                outcome.status = crate::report::journal::StepStatus::Failed;
-            }
-            Ok(outcome)
+            start_watch(ctx, &client, &markets, &rounds)?;
+            summarize(ctx, &rounds, not_enabled)
         })
     }
+}
+
+impl CancelOpenOrders {
+    /// The preview's listing, when it is this step's and no older than `settle` (or the
+    /// freshness limit): nothing is cancelled from a stale picture, and a listing older
+    /// than that when the operator answered is listed again (one round trip).
+    fn fresh_listing(&self, ctx: &StepContext, settle: std::time::Duration) -> Option<Listing> {
+        self.last_preview
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|(at, step, _, _, _)| {
+                *step == ctx.step && at.elapsed() <= settle.min(FRESH_PREVIEW)
+            })
+            .map(|(_, _, orders, unread, not_enabled)| Listing {
+                orders,
+                unread,
+                not_enabled,
+            })
+    }
+}
+
+/// What the cancel rounds came to.
+struct Rounds {
+    /// Orders still listed after the last round.
+    remaining: Vec<Order>,
+    /// Markets the last listing could not read: what they hold is unknown.
+    unread: BTreeSet<Market>,
+    cancelled: usize,
+    /// Orders that appeared after a cancel: someone still uses the key.
+    reappeared: usize,
+    /// Every order seen open.
+    seen: BTreeSet<(Market, i64)>,
+}
+
+/// Cancel every listed book, look again after `settle`, and — asked each time — cancel
+/// what is still or newly open, up to [`MAX_ROUNDS`] rounds.
+async fn cancel_until_quiet(
+    ctx: &StepContext,
+    client: &Client,
+    markets: &[Market],
+    listing: Listing,
+    settle: std::time::Duration,
+) -> Result<Rounds, ActionError> {
+    let mut targets = listing.orders;
+    let mut rounds = Rounds {
+        remaining: Vec::new(),
+        unread: listing.unread,
+        cancelled: 0,
+        reappeared: 0,
+        seen: BTreeSet::new(),
+    };
+    for round in 1..=MAX_ROUNDS {
+        rounds
+            .seen
+            .extend(targets.iter().map(|o| (o.market, o.order_id)));
+        let unread_before = std::mem::take(&mut rounds.unread);
+        let done = cancel_round(client, &targets).await;
+        for error in &done.errors {
+            ctx.note(Level::Warn, format!("cancel failed: {error}"))?;
+        }
+        if done.errors.is_empty() && !settle.is_zero() {
+            // Every cancel was acknowledged. Someone still holding the key places
+            // orders again within moments: look after `settle`, once, rather than
+            // now and again then (a listing of every market costs ~600 weight on
+            // Binance). After a failed cancel, look at once.
+            tokio::time::sleep(settle).await;
+        }
+        let listing = list_all(ctx, client, markets).await?;
+        rounds.remaining = listing.orders;
+        rounds.unread = listing.unread;
+        let gone = gone(&targets, &rounds.remaining, &rounds.unread, &done);
+        rounds.cancelled += gone.len();
+        let symbols = targets
+            .iter()
+            .map(|o| (o.market, &o.symbol))
+            .collect::<BTreeSet<_>>()
+            .len();
+        ctx.evidence(
+            "cancelled-orders",
+            gone.iter()
+                .map(|o| row(Some(o.market.as_str()), o))
+                .collect(),
+        )?;
+        ctx.note(
+            Level::Info,
+            format!(
+                "round {round}: {} order(s) cancelled on {symbols} symbol(s)",
+                gone.len()
+            ),
+        )?;
+        if rounds.remaining.is_empty() {
+            // Nothing visible to cancel; a market that cannot be listed after the
+            // client's own retries is reported below, not polled round after round.
+            break;
+        }
+        rounds.reappeared += flag_new(ctx, &rounds, &unread_before)?;
+        if round == MAX_ROUNDS || !ctx.ask(&again_question(&rounds), true)? {
+            break;
+        }
+        targets = rounds.remaining.clone();
+    }
+    Ok(rounds)
+}
+
+/// Cancelled = listed before, gone now. Futures cancel-alls do not echo the orders, so
+/// the listing is the record; spot and margin answers add their detail. On a market the
+/// listing could not read, only an acknowledged cancel counts.
+fn gone(
+    targets: &[Order],
+    remaining: &[Order],
+    unread: &BTreeSet<Market>,
+    done: &Round,
+) -> Vec<Order> {
+    let still_open: BTreeSet<(Market, i64)> =
+        remaining.iter().map(|o| (o.market, o.order_id)).collect();
+    targets
+        .iter()
+        .filter(|o| !still_open.contains(&(o.market, o.order_id)))
+        .filter(|o| {
+            !unread.contains(&o.market) || done.acknowledged.contains(&(o.market, o.symbol.clone()))
+        })
+        .map(|o| {
+            done.cancelled
+                .iter()
+                .find(|a| a.market == o.market && a.order_id == o.order_id)
+                .cloned()
+                .unwrap_or_else(|| Order {
+                    status: "CANCELED".into(),
+                    ..o.clone()
+                })
+        })
+        .collect()
+}
+
+/// Orders open now that no listing saw before: someone is still using the key. Orders
+/// on a market the previous listing could not read are not new: they were there,
+/// unseen. Returns how many.
+fn flag_new(
+    ctx: &StepContext,
+    rounds: &Rounds,
+    unread_before: &BTreeSet<Market>,
+) -> Result<usize, ActionError> {
+    let new: Vec<&Order> = rounds
+        .remaining
+        .iter()
+        .filter(|o| !rounds.seen.contains(&(o.market, o.order_id)))
+        .filter(|o| !unread_before.contains(&o.market))
+        .collect();
+    if !new.is_empty() {
+        ctx.note(
+            Level::Alert,
+            format!(
+                "{} NEW open order(s) appeared after cancelling — someone is still using this key. Cancelling only buys time: deleting the key is the real stop.",
+                new.len()
+            ),
+        )?;
+        ctx.finding(
+            Severity::Critical,
+            format!(
+                "Attacker still active: {} order(s) placed after the cancel",
+                new.len()
+            ),
+            json!(new
+                .iter()
+                .map(|o| row(Some(o.market.as_str()), *o))
+                .collect::<Vec<_>>()),
+        )?;
+    }
+    Ok(new.len())
+}
+
+/// The question before another round.
+fn again_question(rounds: &Rounds) -> String {
+    if rounds.unread.is_empty() {
+        format!(
+            "{} still open. Cancel again now?",
+            describe(&rounds.remaining)
+        )
+    } else {
+        format!(
+            "{} still open, and {} could not be listed. Cancel again now?",
+            describe(&rounds.remaining),
+            market_list(&rounds.unread)
+        )
+    }
+}
+
+/// With `watch:`, keep listing every market for new orders beside the next steps.
+fn start_watch(
+    ctx: &StepContext,
+    client: &Client,
+    markets: &[Market],
+    rounds: &Rounds,
+) -> Result<(), ActionError> {
+    let watch = ctx.args.duration("watch").unwrap_or_default();
+    if watch.is_zero() {
+        return Ok(());
+    }
+    let mut seen = rounds.seen.clone();
+    seen.extend(rounds.remaining.iter().map(|o| (o.market, o.order_id)));
+    ctx.note(
+        Level::Info,
+        format!(
+            "watching every market for new orders until {} pass quietly or the key is dead (beside the next steps)",
+            humantime::format_duration(watch)
+        ),
+    )?;
+    // Cross margin is the costliest market to list; watch it only where the attacker
+    // actually had orders.
+    let had_margin = seen.iter().any(|(m, _)| *m == Market::Margin);
+    let watched: Vec<Market> = markets
+        .iter()
+        .copied()
+        .filter(|m| *m != Market::Margin || had_margin)
+        .collect();
+    spawn_watch(ctx, client.clone(), watched, seen, watch);
+    Ok(())
+}
+
+/// The step's outcome: what was cancelled, what is left, and never "clean" where a
+/// market could not be read.
+fn summarize(
+    ctx: &StepContext,
+    rounds: &Rounds,
+    not_enabled: Vec<&str>,
+) -> Result<Outcome, ActionError> {
+    let (cancelled, remaining, unread) = (rounds.cancelled, &rounds.remaining, &rounds.unread);
+    let mut summary = if remaining.is_empty() {
+        format!("{cancelled} order(s) cancelled; no open order left")
+    } else {
+        format!(
+            "{cancelled} order(s) cancelled; {} still open",
+            remaining.len()
+        )
+    };
+    if !unread.is_empty() {
+        // Never call the books clean where they could not be read.
+        summary = format!(
+            "{cancelled} order(s) cancelled; {} NOT checked: its open orders could not be listed and may still be open — cancel them in the Binance app, and delete the key",
+            market_list(unread)
+        );
+        if !remaining.is_empty() {
+            summary.push_str(&format!("; {} still open elsewhere", remaining.len()));
+        }
+        ctx.note(Level::Alert, summary.clone())?;
+    }
+    let mut outcome = Outcome::ok(summary)
+        .with("cancelled", cancelled as u64)
+        .with("remaining", remaining.len() as u64)
+        .with("reappeared", rounds.reappeared as u64)
+        .with(
+            "unchecked",
+            unread.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        )
+        .with("not_enabled", not_enabled)
+        .with("refused", false);
+    if !unread.is_empty() {
+        // Containment is incomplete: the run goes on (deleting the key is the real stop)
+        // and ends as failed.
+        outcome.status = crate::report::journal::StepStatus::Failed;
+    }
+    Ok(outcome)
 }
