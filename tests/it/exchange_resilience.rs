@@ -15,6 +15,19 @@ fn ok_account() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(ACCOUNT, "application/json")
 }
 
+/// `/api/v3/account` answers `first` this many times, then the account.
+async fn account_answers_after(server: &MockServer, first: ResponseTemplate, times: u64) {
+    Mock::given(path("/api/v3/account"))
+        .respond_with(first)
+        .up_to_n_times(times)
+        .mount(server)
+        .await;
+    Mock::given(path("/api/v3/account"))
+        .respond_with(ok_account())
+        .mount(server)
+        .await;
+}
+
 async fn hits(server: &MockServer, p: &str) -> usize {
     server
         .received_requests()
@@ -63,22 +76,17 @@ async fn offset_is_measured_once_and_applied_to_timestamps() {
 async fn minus_1021_resyncs_the_clock_and_retries_once() {
     let server = MockServer::start().await;
     mount_time(&server, 0).await;
-    Mock::given(path("/api/v3/account"))
-        .respond_with(error_body(
+    account_answers_after(
+        &server,
+        error_body(
             400,
             -1021,
             "Timestamp for this request is outside of the recvWindow.",
-        ))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(path("/api/v3/account"))
-        .respond_with(ok_account())
-        .mount(&server)
-        .await;
-    let recorder = Recorder::new();
-    let mut config = config(&server);
-    config.observer = Some(recorder.clone());
+        ),
+        1,
+    )
+    .await;
+    let (config, recorder) = recorded_config(&server);
     let client = Client::new(config).unwrap();
     client.account().await.unwrap();
     assert_eq!(
@@ -115,22 +123,17 @@ async fn minus_1021_resyncs_the_clock_and_retries_once() {
 async fn rate_limit_429_waits_for_retry_after() {
     let server = MockServer::start().await;
     mount_time(&server, 0).await;
-    Mock::given(path("/api/v3/account"))
-        .respond_with(
-            error_body(
-                429,
-                -1003,
-                "Too much request weight used; current limit is 6000 request weight per 1 MINUTE.",
-            )
-            .insert_header("Retry-After", "1"),
+    account_answers_after(
+        &server,
+        error_body(
+            429,
+            -1003,
+            "Too much request weight used; current limit is 6000 request weight per 1 MINUTE.",
         )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(path("/api/v3/account"))
-        .respond_with(ok_account())
-        .mount(&server)
-        .await;
+        .insert_header("Retry-After", "1"),
+        1,
+    )
+    .await;
     let client = Client::new(config(&server)).unwrap();
     client.sync_time().await.unwrap();
     let started = Instant::now();
@@ -241,18 +244,13 @@ async fn an_evidence_read_waits_out_a_418_ban_and_is_sent_again() {
 async fn server_errors_are_retried_with_backoff_when_safe() {
     let server = MockServer::start().await;
     mount_time(&server, 0).await;
-    Mock::given(path("/api/v3/account"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("Service Unavailable"))
-        .up_to_n_times(2)
-        .mount(&server)
-        .await;
-    Mock::given(path("/api/v3/account"))
-        .respond_with(ok_account())
-        .mount(&server)
-        .await;
-    let recorder = Recorder::new();
-    let mut config = config(&server);
-    config.observer = Some(recorder.clone());
+    account_answers_after(
+        &server,
+        ResponseTemplate::new(503).set_body_string("Service Unavailable"),
+        2,
+    )
+    .await;
+    let (mut config, recorder) = recorded_config(&server);
     config.retry.base_delay = Duration::from_millis(100);
     let client = Client::new(config).unwrap();
     client.sync_time().await.unwrap();
@@ -319,10 +317,8 @@ async fn timeouts_are_retried_and_reported_as_unreachable() {
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
         .mount(&server)
         .await;
-    let recorder = Recorder::new();
-    let mut config = config(&server);
+    let (mut config, recorder) = recorded_config(&server);
     config.timeout = Duration::from_millis(300);
-    config.observer = Some(recorder.clone());
     let client = Client::new(config).unwrap();
     client.sync_time().await.unwrap();
     let orders = client
@@ -502,9 +498,7 @@ async fn observer_sees_each_attempt_without_the_signature() {
         )
         .mount(&server)
         .await;
-    let recorder = Recorder::new();
-    let mut config = config(&server);
-    config.observer = Some(recorder.clone());
+    let (config, recorder) = recorded_config(&server);
     let client = Client::new(config).unwrap();
     client
         .open_orders(Market::Spot, Some("BTCUSDT"))

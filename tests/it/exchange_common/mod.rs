@@ -120,6 +120,14 @@ impl Recorder {
     }
 }
 
+/// The test client's configuration with a [`Recorder`] as its observer.
+pub fn recorded_config(server: &MockServer) -> (ClientConfig, Arc<Recorder>) {
+    let recorder = Recorder::new();
+    let mut config = config(server);
+    config.observer = Some(recorder.clone());
+    (config, recorder)
+}
+
 /// A Binance error body.
 pub fn error_body(status: u16, code: i64, msg: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(serde_json::json!({ "code": code, "msg": msg }))
