@@ -459,27 +459,7 @@ mod tests {
 
     /// A journal of a finished drill with `batches` evidence records of `per` trades each.
     fn journal_with_trades(dir: &Path, batches: usize, per: usize) -> Vec<Json> {
-        let journal =
-            journal::Journal::create(&dir.join(journal::JOURNAL_FILE), "0".repeat(64)).unwrap();
-        journal
-            .record(Event::RunStarted {
-                playbook: "t".into(),
-                origin: "t.yaml".into(),
-                playbook_sha256: String::new(),
-                inputs: BTreeMap::from([("since".to_string(), "7d".to_string())]),
-                dry_run: false,
-                drill: true,
-                yes: true,
-                target: "simulator".into(),
-                key: Some("AbCd…wXyZ".into()),
-                responder_key: None,
-                operator: "tester".into(),
-                respond_version: "0".into(),
-                signing_key: None,
-                target_spec: None,
-                key_fingerprint: None,
-            })
-            .unwrap();
+        let journal = crate::report::verify::tests::start_journal(dir);
         let mut all = Vec::new();
         for b in 0..batches {
             let rows: Vec<Json> = (0..per)

@@ -451,14 +451,14 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
     use crate::report::journal::{Journal, JOURNAL_FILE};
 
     /// A playbook copy and a journal anchored to it, with its run_started record.
-    fn start_journal(dir: &Path) -> Journal {
+    pub(crate) fn start_journal(dir: &Path) -> Journal {
         let playbook = "version: 1\nname: t\nsteps: []\n";
         std::fs::write(dir.join(PLAYBOOK_COPY), playbook).unwrap();
         let inputs = BTreeMap::from([("since".to_string(), "2026-11-21T00:00:00Z".to_string())]);
