@@ -130,6 +130,26 @@ impl Harness {
         let text = format!("version: 1\nname: t\ninputs:\n  since: {{ type: since, default: 24h }}\nsteps:\n{steps}");
         Playbook::parse(&text, "t.yaml", &self.registry).unwrap_or_else(|d| panic!("{d}"))
     }
+    /// A run without a terminal that receives `signal` after `after`.
+    async fn run_signalled(
+        &self,
+        playbook: &Playbook,
+        cfg: &RunConfig,
+        after: Duration,
+        signal: Signal,
+    ) -> SessionResult {
+        let interrupt = Interrupt::manual();
+        let trigger = interrupt.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            trigger.trigger(signal);
+        });
+        let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+        session::run(playbook, &self.registry, cfg, operator, interrupt)
+            .await
+            .unwrap()
+    }
+
     async fn run(&self, playbook: &Playbook, cfg: &RunConfig, op: Arc<Scripted>) -> SessionResult {
         let operator: Arc<dyn Operator> = op;
         session::run(playbook, &self.registry, cfg, operator, Interrupt::manual())
@@ -515,17 +535,14 @@ async fn ctrl_c_during_a_step_records_the_interruption_and_exits_130() {
         Probe::slow(&READ, Duration::from_secs(30)),
     );
     let steps = "  - id: read\n    uses: test.read\n  - id: after\n    uses: test.destroy\n";
-    let interrupt = Interrupt::manual();
-    let trigger = interrupt.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        trigger.trigger(Signal::Interrupt);
-    });
-    let playbook = h.playbook(steps);
-    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
-    let r = session::run(&playbook, &h.registry, &h.cfg(), operator, interrupt)
-        .await
-        .unwrap();
+    let r = h
+        .run_signalled(
+            &h.playbook(steps),
+            &h.cfg(),
+            Duration::from_millis(200),
+            Signal::Interrupt,
+        )
+        .await;
     assert_eq!(r.result.exit_code, exit::SIGINT);
     assert_eq!(status_of(&r, "read"), StepStatus::Interrupted);
     let ev = events(&r.dir);
@@ -596,16 +613,14 @@ async fn resume_redoes_an_unfinished_destructive_step_and_nothing_finished() {
     let playbook = first.playbook(steps);
     let mut cfg = first.cfg();
     cfg.yes = true;
-    let interrupt = Interrupt::manual();
-    let trigger = interrupt.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        trigger.trigger(Signal::Terminate);
-    });
-    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
-    let r1 = session::run(&playbook, &first.registry, &cfg, operator, interrupt)
-        .await
-        .unwrap();
+    let r1 = first
+        .run_signalled(
+            &playbook,
+            &cfg,
+            Duration::from_millis(300),
+            Signal::Terminate,
+        )
+        .await;
     assert_eq!(r1.result.exit_code, exit::SIGTERM);
     assert_eq!(first.read.runs(), 1);
 
@@ -1143,16 +1158,14 @@ async fn resume_after_an_interrupted_phase_runs_its_unfinished_steps_again() {
     let phases = crate::engine::overlap::phases(&playbook, &first.registry);
     assert_eq!(phases, vec![std::ops::Range { start: 0, end: 4 }]);
     let cfg = first.cfg();
-    let interrupt = Interrupt::manual();
-    let trigger = interrupt.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        trigger.trigger(Signal::Interrupt);
-    });
-    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
-    let r1 = session::run(&playbook, &first.registry, &cfg, operator, interrupt)
-        .await
-        .unwrap();
+    let r1 = first
+        .run_signalled(
+            &playbook,
+            &cfg,
+            Duration::from_millis(300),
+            Signal::Interrupt,
+        )
+        .await;
     assert_eq!(r1.result.exit_code, exit::SIGINT);
     assert_eq!(status_of(&r1, "a"), StepStatus::Ok);
     assert_eq!(status_of(&r1, "b"), StepStatus::Interrupted);
