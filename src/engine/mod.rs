@@ -41,7 +41,9 @@ pub struct Services {
     pub responder: Option<crate::exchange::Client>,
     /// The simulator, in a drill: carries out what a person would do.
     pub drill: Option<Arc<dyn DrillControl>>,
-    /// Set once Binance refuses the leaked key.
+    /// Set once Binance refuses the leaked key: deleted, or refused from this machine
+    /// (-2015 for a whitelisted key, which may still work from the attacker's). Reads
+    /// then go to the responder key; it is never, on its own, a proof of deletion.
     pub leaked_dead: std::sync::atomic::AtomicBool,
     /// Reads started at the very beginning of the run for the step with this id (see
     /// [`step::Action::warm_up`]), waiting to be taken by it.
@@ -314,8 +316,10 @@ impl<'a> Engine<'a> {
     }
 
     /// The weight kept for urgent requests (cancels, liveness probes) is needed while
-    /// something may still have to be contained. Once the leaked key is dead and no
-    /// destructive or verification step is left in the playbook from step `next` on,
+    /// something may still have to be contained. Once Binance refuses the leaked key
+    /// (`leaked_dead`: deleted, or a whitelisted key refused from this machine — not a
+    /// proof of death, but either way nothing urgent can be sent with it from here) and
+    /// no destructive or verification step is left in the playbook from step `next` on,
     /// the remaining reads may use every pool in full.
     fn release_headroom_when_contained(&mut self, next: usize) {
         if self.headroom_released
