@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::config::{RunConfig, Target};
-use crate::engine::session::{self, SessionResult};
 use crate::engine::step::{
     Action, ActionError, ActionSpec, BoxFuture, Kind, LaterEvidence, Outcome, Preview, Registry,
     StepContext,
@@ -14,6 +13,7 @@ use crate::error::exit;
 use crate::operator::{Answer, Operator, Scripted};
 use crate::playbook::Playbook;
 use crate::report::journal::{self, Event, StepStatus};
+use crate::session::{self, SessionResult};
 
 static DESTROY: ActionSpec = ActionSpec {
     name: "test.destroy",

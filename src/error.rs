@@ -78,6 +78,23 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<crate::playbook::LoadError> for Error {
+    fn from(err: crate::playbook::LoadError) -> Self {
+        use crate::playbook::LoadError;
+        match err {
+            LoadError::Invalid(diagnostics) => Error::Invalid(diagnostics),
+            LoadError::NotFound { reference } => Error::usage_hint(
+                format!("no playbook file `{reference}` and no built-in playbook of that name"),
+                format!(
+                    "give a path to a YAML file, or one of: {}",
+                    LoadError::builtin_names().join(", ")
+                ),
+            ),
+            LoadError::NoBuiltin(name) => Error::Internal(format!("no built-in playbook `{name}`")),
+        }
+    }
+}
+
 impl Error {
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage {

@@ -11,9 +11,8 @@ pub mod engine;
 pub mod error;
 pub(crate) mod offline;
 pub mod operator;
-pub mod playbook;
-pub mod report;
 pub mod secret;
+pub mod session;
 pub(crate) mod sim_command;
 
 #[cfg(test)]
@@ -23,6 +22,8 @@ mod engine_tests;
 pub use respond_binance as exchange;
 pub use respond_diagnostic as diagnostic;
 pub use respond_pem as pem;
+pub use respond_playbook as playbook;
+pub use respond_report as report;
 pub use respond_sim as sim;
 
 use std::ffi::OsString;
@@ -190,8 +191,8 @@ fn resume(
     let runtime = runtime()?;
     let session = runtime.block_on(async {
         let interrupt = Interrupt::install();
-        let operator = engine::session::default_operator(&cfg);
-        engine::session::resume(&args.dir, registry, &cfg, operator, interrupt).await
+        let operator = session::default_operator(&cfg);
+        session::resume(&args.dir, registry, &cfg, operator, interrupt).await
     })?;
     finish(runtime, &session.dir);
     if !cfg.json {
@@ -234,8 +235,8 @@ fn run_session(playbook: &Playbook, registry: &Registry, cfg: &RunConfig) -> Res
     let runtime = runtime()?;
     let session = runtime.block_on(async {
         let interrupt = Interrupt::install();
-        let operator = engine::session::default_operator(cfg);
-        engine::session::run(playbook, registry, cfg, operator, interrupt).await
+        let operator = session::default_operator(cfg);
+        session::run(playbook, registry, cfg, operator, interrupt).await
     })?;
     finish(runtime, &session.dir);
     if !cfg.json {

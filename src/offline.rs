@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::actions::Registry;
 use crate::diagnostic::Diagnostics;
 use crate::error::{exit, Error};
-use crate::playbook::Playbook;
+use crate::playbook::{LoadError, Playbook};
 use crate::{actions, engine, report, secret};
 
 pub(crate) fn validate(paths: &[std::path::PathBuf], registry: &Registry) -> Result<u8, Error> {
@@ -15,8 +15,8 @@ pub(crate) fn validate(paths: &[std::path::PathBuf], registry: &Registry) -> Res
     for path in paths {
         match Playbook::load_file(path, registry) {
             Ok(p) => ok.push(format!("{}: ok ({} steps)", path.display(), p.steps.len())),
-            Err(Error::Invalid(d)) => all.extend(d),
-            Err(other) => return Err(other),
+            Err(LoadError::Invalid(d)) => all.extend(d),
+            Err(other) => return Err(other.into()),
         }
     }
     for line in ok {

@@ -4,7 +4,6 @@
 //!
 //! The credential types themselves (masking, signing) are the client's:
 //! `respond_binance::credentials`, re-exported here.
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -25,43 +24,21 @@ fn passphrase_at_terminal() -> Option<Zeroizing<String>> {
         .map(Zeroizing::new)
 }
 
-/// Which key a step acts as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The key that may have leaked: used fast for triage, cancel and evidence, and to
-    /// prove revocation.
-    Leaked,
-    /// An optional separate read-only key, so evidence can still be pulled after the
-    /// leaked key is deleted.
-    Responder,
-}
+pub use crate::playbook::Role;
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Leaked => "leaked",
-            Role::Responder => "responder",
-        }
-    }
-    fn env_names(self) -> (&'static str, &'static str) {
-        match self {
-            Role::Leaked => ("BINANCE_API_KEY", "BINANCE_API_SECRET"),
-            Role::Responder => ("BINANCE_RESPONDER_API_KEY", "BINANCE_RESPONDER_API_SECRET"),
-        }
-    }
-    /// The variable naming a PEM private key file (Ed25519 and RSA keys).
-    fn private_key_file_env(self) -> &'static str {
-        match self {
-            Role::Leaked => "BINANCE_PRIVATE_KEY_FILE",
-            Role::Responder => "BINANCE_RESPONDER_PRIVATE_KEY_FILE",
-        }
+/// The variables holding `role`'s API key and HMAC secret.
+fn env_names(role: Role) -> (&'static str, &'static str) {
+    match role {
+        Role::Leaked => ("BINANCE_API_KEY", "BINANCE_API_SECRET"),
+        Role::Responder => ("BINANCE_RESPONDER_API_KEY", "BINANCE_RESPONDER_API_SECRET"),
     }
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The variable naming `role`'s PEM private key file (Ed25519 and RSA keys).
+fn private_key_file_env(role: Role) -> &'static str {
+    match role {
+        Role::Leaked => "BINANCE_PRIVATE_KEY_FILE",
+        Role::Responder => "BINANCE_RESPONDER_PRIVATE_KEY_FILE",
     }
 }
 
@@ -105,7 +82,7 @@ pub fn load(
     if let Some(path) = key_file {
         return read_key_file(path, person).map(Some);
     }
-    let (key_var, secret_var) = role.env_names();
+    let (key_var, secret_var) = env_names(role);
     let key = std::env::var(key_var)
         .ok()
         .filter(|v| !v.is_empty())
@@ -114,7 +91,7 @@ pub fn load(
         .ok()
         .filter(|v| !v.is_empty())
         .map(Zeroizing::new);
-    let pem_var = role.private_key_file_env();
+    let pem_var = private_key_file_env(role);
     if let Some(pem_path) = std::env::var_os(pem_var).filter(|v| !v.is_empty()) {
         return match (key, secret) {
             (Some(k), None) => {

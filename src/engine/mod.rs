@@ -4,14 +4,12 @@
 //! journaled (fsynced) before the next action. It never touches the terminal directly:
 //! the [`Operator`] does.
 pub mod config;
-pub mod drill;
 pub mod interrupt;
 pub mod liveness;
 pub mod overlap;
 pub mod policy;
 pub mod previous;
 pub mod sequence;
-pub mod session;
 pub mod step;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -459,7 +459,7 @@ mod tests {
 
     /// A journal of a finished drill with `batches` evidence records of `per` trades each.
     fn journal_with_trades(dir: &Path, batches: usize, per: usize) -> Vec<Json> {
-        let journal = crate::report::verify::tests::start_journal(dir);
+        let journal = crate::verify::tests::start_journal(dir);
         let mut all = Vec::new();
         for b in 0..batches {
             let rows: Vec<Json> = (0..per)

@@ -10,11 +10,55 @@ use std::time::Duration;
 
 pub use load::{check_input_value as load_check_input, parse_duration, parse_since};
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::secret::Role;
 use expr::{Expr, Template};
 use node::Pos;
+use respond_diagnostic::{Diagnostic, Diagnostics};
 use spec::ActionSpec;
+
+/// Which key a step acts as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The key that may have leaked: used fast for triage, cancel and evidence, and to
+    /// prove revocation.
+    Leaked,
+    /// An optional separate read-only key, so evidence can still be pulled after the
+    /// leaked key is deleted.
+    Responder,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leaked => "leaked",
+            Role::Responder => "responder",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a playbook could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// Every problem found, sorted by position (an unreadable file is one at 0:0).
+    Invalid(Diagnostics),
+    /// No such file, and no built-in playbook of that name.
+    NotFound { reference: String },
+    /// A built-in name that does not exist: a mistake of the caller, not of the operator.
+    NoBuiltin(String),
+}
+
+impl LoadError {
+    /// The names `NotFound` suggests instead.
+    pub fn builtin_names() -> Vec<&'static str> {
+        BUILTIN.iter().map(|(n, _)| *n).collect()
+    }
+}
 
 /// The actions a playbook may name, as the loader checks `uses:` and `with:` against
 /// them. The binary's action registry is one; the playbook knows no action's code.
@@ -27,10 +71,10 @@ pub trait Catalog {
 pub const BUILTIN: &[(&str, &str)] = &[
     (
         "compromised",
-        include_str!("../../playbooks/compromised.yaml"),
+        include_str!("../../../playbooks/compromised.yaml"),
     ),
-    ("example", include_str!("../../playbooks/example.yaml")),
-    ("audit", include_str!("../../playbooks/audit.yaml")),
+    ("example", include_str!("../../../playbooks/example.yaml")),
+    ("audit", include_str!("../../../playbooks/audit.yaml")),
 ];
 
 #[derive(Clone, Debug)]
@@ -161,46 +205,38 @@ impl Step {
 
 impl Playbook {
     /// Load from a file path, or a built-in name when no such file exists.
-    pub fn load(reference: &str, registry: &dyn Catalog) -> Result<Playbook, crate::error::Error> {
+    pub fn load(reference: &str, registry: &dyn Catalog) -> Result<Playbook, LoadError> {
         let path = Path::new(reference);
         if path.exists() {
             return Playbook::load_file(path, registry);
         }
         if let Some((name, text)) = BUILTIN.iter().find(|(name, _)| *name == reference) {
             return Playbook::parse(text, &format!("built-in:{name}"), registry)
-                .map_err(crate::error::Error::Invalid);
+                .map_err(LoadError::Invalid);
         }
-        let builtins: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
-        Err(crate::error::Error::usage_hint(
-            format!("no playbook file `{reference}` and no built-in playbook of that name"),
-            format!(
-                "give a path to a YAML file, or one of: {}",
-                builtins.join(", ")
-            ),
-        ))
+        Err(LoadError::NotFound {
+            reference: reference.to_string(),
+        })
     }
 
-    pub fn load_file(path: &Path, registry: &dyn Catalog) -> Result<Playbook, crate::error::Error> {
+    pub fn load_file(path: &Path, registry: &dyn Catalog) -> Result<Playbook, LoadError> {
         let display = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            crate::error::Error::Invalid(Diagnostics(vec![Diagnostic::new(
+            LoadError::Invalid(Diagnostics(vec![Diagnostic::new(
                 &display,
                 0,
                 0,
                 format!("cannot read playbook: {e}"),
             )]))
         })?;
-        Playbook::parse(&text, &display, registry).map_err(crate::error::Error::Invalid)
+        Playbook::parse(&text, &display, registry).map_err(LoadError::Invalid)
     }
 
-    pub fn builtin(name: &str, registry: &dyn Catalog) -> Result<Playbook, crate::error::Error> {
+    pub fn builtin(name: &str, registry: &dyn Catalog) -> Result<Playbook, LoadError> {
         let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name) else {
-            return Err(crate::error::Error::Internal(format!(
-                "no built-in playbook `{name}`"
-            )));
+            return Err(LoadError::NoBuiltin(name.to_string()));
         };
-        Playbook::parse(text, &format!("built-in:{name}"), registry)
-            .map_err(crate::error::Error::Invalid)
+        Playbook::parse(text, &format!("built-in:{name}"), registry).map_err(LoadError::Invalid)
     }
 
     /// Parse and validate; every problem found is returned, sorted by position.

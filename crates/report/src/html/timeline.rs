@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value as Json;
 
 use super::esc;
-use crate::report::journal::{Event, Record};
-use crate::report::Report;
+use crate::journal::{Event, Record};
+use crate::Report;
 
 /// What a mark stands for; also its CSS class, which the CI check looks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -19,12 +19,6 @@ pub struct Drill {
     server: SimServer,
 }
 
-impl Drill {
-    pub fn server(&self) -> &SimServer {
-        &self.server
-    }
-}
-
 /// Start the simulator. `with_responder`: create a responder key in it too (reading, and
 /// futures so that it may read them: [`crate::sim::ResponderKind::for_drill`]) —
 /// only playbooks that can lose the leaked key mid-run need one, and a read-only run
@@ -88,11 +82,11 @@ pub async fn start(
     }))
 }
 
-impl super::DrillControl for Drill {
+impl crate::engine::DrillControl for Drill {
     fn carry_out<'a>(
         &'a self,
         effect: &'a str,
-    ) -> super::step::BoxFuture<'a, Result<String, String>> {
+    ) -> crate::engine::step::BoxFuture<'a, Result<String, String>> {
         Box::pin(async move {
             match effect {
                 "delete-leaked-key" => {

@@ -531,7 +531,7 @@ pub struct JournalError {
 impl Journal {
     /// Create a new journal (the file must not exist), anchored at `genesis`.
     pub fn create(path: &Path, genesis: String) -> Result<Journal, JournalError> {
-        let file = crate::report::files::create_private(path).map_err(|e| JournalError {
+        let file = crate::files::create_private(path).map_err(|e| JournalError {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::report::journal::{self, Event, Journal, StepStatus};
-use crate::report::{render_dir, REPORT_HTML};
+use crate::journal::{self, Event, Journal, StepStatus};
+use crate::{render_dir, REPORT_HTML};
 
 const HOSTILE: &str = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>";
 
@@ -131,7 +131,7 @@ fn incident(drill: bool, dry_run: bool) -> (tempfile::TempDir, String) {
         },
         Event::Finding {
             step: "transfers".into(),
-            severity: crate::report::journal::Severity::Critical,
+            severity: crate::journal::Severity::Critical,
             title: format!("Withdrawal to {HOSTILE}"),
             detail: json!({}),
         },
@@ -148,7 +148,7 @@ fn incident(drill: bool, dry_run: bool) -> (tempfile::TempDir, String) {
             elapsed_ms: 10,
         },
         Event::RunFinished {
-            outcome: crate::report::journal::RunOutcome::Completed,
+            outcome: crate::journal::RunOutcome::Completed,
             exit_code: 0,
             pending: vec![],
         },

@@ -9,8 +9,8 @@ use super::node::{Key, Node, Pos, Value};
 use super::spec::{ArgType, InputSpec};
 use super::Catalog;
 use super::{Arg, ArgValue, InputDef, InputType, OnFailure, Playbook, Retry, Step};
-use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::secret::Role;
+use crate::Role;
+use respond_diagnostic::{Diagnostic, Diagnostics};
 
 const MAX_RETRY_ATTEMPTS: i64 = 20;
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);

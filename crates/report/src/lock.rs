@@ -37,7 +37,7 @@ impl Holder {
             pid: std::process::id(),
             host,
             operator: operator.to_string(),
-            since: crate::report::journal::now_rfc3339(),
+            since: crate::journal::now_rfc3339(),
             command: command.to_string(),
         }
     }
@@ -83,7 +83,7 @@ impl IncidentLock {
         }
         let holder_path = dir.join(HOLDER_FILE);
         let text = serde_json::to_string_pretty(me).expect("a holder serialises");
-        crate::report::files::write_atomic(&holder_path, format!("{text}\n").as_bytes())
+        crate::files::write_atomic(&holder_path, format!("{text}\n").as_bytes())
             .map_err(LockError::Io)?;
         Ok(IncidentLock {
             _file: file,

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::policy::{Policy, Question};
-use super::step::{Registry, RunShared};
-use super::{Engine, Interrupt, Resumed, RunResult, Services};
 use crate::engine::config::{RunConfig, Target};
+use crate::engine::policy::{Policy, Question};
+use crate::engine::step::{Registry, RunShared};
+use crate::engine::{Engine, Interrupt, Resumed, RunResult, Services};
 use crate::error::{exit, Error};
 use crate::exchange::{
     Client, ClientConfig, Endpoints, RequestObserver, RequestSummary, WaitReason,
@@ -25,6 +25,7 @@ use crate::report::verify::{self, Verdict};
 use crate::report::{self, files};
 use crate::secret::{self, ApiKey, Credentials, Role};
 
+mod drill;
 mod observer;
 mod target;
 
@@ -203,7 +204,7 @@ type Reached = (
     Endpoints,
     Option<Credentials>,
     Option<Credentials>,
-    Option<Arc<crate::engine::drill::Drill>>,
+    Option<Arc<drill::Drill>>,
 );
 
 /// Where the run's requests go and with which keys: a drill's simulator and its keys,
@@ -217,8 +218,7 @@ async fn credentials(playbook: &Playbook, cfg: &RunConfig, person: bool) -> Resu
                 .steps
                 .iter()
                 .any(|s| s.uses == "manual" || s.role == Role::Responder);
-            let drill =
-                crate::engine::drill::start(scenario.as_deref(), cfg, with_responder).await?;
+            let drill = drill::start(scenario.as_deref(), cfg, with_responder).await?;
             let endpoints = Endpoints::single(&drill.url);
             (
                 endpoints,
@@ -284,7 +284,7 @@ fn start_warm_ups(
     playbook: &Playbook,
     registry: &Registry,
     client: &Client,
-) -> HashMap<String, tokio::task::JoinHandle<super::step::Warm>> {
+) -> HashMap<String, tokio::task::JoinHandle<crate::engine::step::Warm>> {
     let mut warm = HashMap::new();
     for step in playbook.steps.iter().take_while(|s| s.uses != "manual") {
         if step.role != Role::Leaked {
@@ -558,7 +558,7 @@ pub async fn resume(
     let playbook = playbook_copy(dir, registry)?;
     let signer = signer(cfg)?;
     let finished = finished_steps(&records);
-    let state = super::step::RunState::from_records(&records);
+    let state = crate::engine::step::RunState::from_records(&records);
     let observer = Arc::new(JournalObserver::default());
     let (services, keys) = connect(
         &playbook,
@@ -740,7 +740,7 @@ fn open_for_resume(
 /// Dead at triage, or proven dead after the deletion: reads after the resume use the
 /// responder key from the start (a deep scan would otherwise spend a request per symbol
 /// learning it again).
-fn known_dead(state: &super::step::RunState) -> bool {
+fn known_dead(state: &crate::engine::step::RunState) -> bool {
     let proven_dead = state
         .outputs_by_action
         .get("binance.verify_revoked")
@@ -949,8 +949,8 @@ fn shared(
     key_masked: Option<String>,
     who: &str,
     services: Services,
-    state: super::step::RunState,
-    sequence: Arc<super::sequence::Sequencer>,
+    state: crate::engine::step::RunState,
+    sequence: Arc<crate::engine::sequence::Sequencer>,
 ) -> Arc<RunShared> {
     Arc::new(RunShared {
         dry_run: cfg.dry_run,

@@ -344,7 +344,7 @@ fn report_difference(actual: &serde_json::Value, field: &str, records: usize) ->
 /// Every `verify_revoked` verdict must follow from the probe answers journaled before
 /// it: each round's verdict from its answers, and the final one from the last rounds.
 fn check_verdicts(read: &ReadJournal, records: &[&Record]) -> Option<(usize, String)> {
-    use crate::report::verdict::{verdict_of, Probe, Seen};
+    use crate::verdict::{verdict_of, Probe, Seen};
     let mut actions: std::collections::HashMap<&str, &str> = Default::default();
     // What triage saw, then what each step's own earlier rounds saw (as the step did).
     let mut triage = Seen::default();
@@ -455,7 +455,7 @@ pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::report::journal::{Journal, JOURNAL_FILE};
+    use crate::journal::{Journal, JOURNAL_FILE};
 
     /// A playbook copy and a journal anchored to it, with its run_started record.
     pub(crate) fn start_journal(dir: &Path) -> Journal {
@@ -501,12 +501,12 @@ pub(crate) mod tests {
         }
         journal
             .record(Event::RunFinished {
-                outcome: crate::report::journal::RunOutcome::Completed,
+                outcome: crate::journal::RunOutcome::Completed,
                 exit_code: 0,
                 pending: vec![],
             })
             .unwrap();
-        crate::report::render_dir(dir.path()).unwrap();
+        crate::render_dir(dir.path()).unwrap();
         dir
     }
 
@@ -635,7 +635,7 @@ pub(crate) mod tests {
         journal
             .record(Event::StepFinished {
                 step: "triage".into(),
-                status: crate::report::journal::StepStatus::Ok,
+                status: crate::journal::StepStatus::Ok,
                 summary: "live".into(),
                 outputs: BTreeMap::from([("live".to_string(), serde_json::json!(true))]),
                 elapsed_ms: 1,
@@ -647,7 +647,7 @@ pub(crate) mod tests {
         for round in 1..=3 {
             let answers = codes
                 .iter()
-                .map(|(class, code)| crate::report::journal::ProbeAnswer {
+                .map(|(class, code)| crate::journal::ProbeAnswer {
                     path: "/api/v3/account".into(),
                     code: *code,
                     class: class.to_string(),
@@ -655,9 +655,9 @@ pub(crate) mod tests {
                 .collect();
             let probes: Vec<_> = codes
                 .iter()
-                .map(|(c, code)| crate::report::verdict::Probe::from_class(c, *code))
+                .map(|(c, code)| crate::verdict::Probe::from_class(c, *code))
                 .collect();
-            let v = crate::report::verdict::round_verdict(&probes, true)
+            let v = crate::verdict::round_verdict(&probes, true)
                 .as_str()
                 .to_string();
             journal
@@ -672,7 +672,7 @@ pub(crate) mod tests {
         journal
             .record(Event::StepFinished {
                 step: "verify".into(),
-                status: crate::report::journal::StepStatus::Ok,
+                status: crate::journal::StepStatus::Ok,
                 summary: verdict.into(),
                 outputs: BTreeMap::from([
                     ("verdict".to_string(), serde_json::json!(verdict)),
@@ -683,12 +683,12 @@ pub(crate) mod tests {
             .unwrap();
         journal
             .record(Event::RunFinished {
-                outcome: crate::report::journal::RunOutcome::Completed,
+                outcome: crate::journal::RunOutcome::Completed,
                 exit_code: 0,
                 pending: vec![],
             })
             .unwrap();
-        crate::report::render_dir(dir.path()).unwrap();
+        crate::render_dir(dir.path()).unwrap();
         dir
     }
 
