@@ -8,44 +8,42 @@ use crate::playbook::parse_duration;
 
 pub use crate::engine::config::{RunConfig, Target};
 
-impl RunConfig {
-    /// Validate the shared run options. `inputs` are already split `NAME=VALUE` pairs.
-    pub fn from_options(
-        opts: &RunOptions,
-        inputs: Vec<(String, String)>,
-        verbose: u8,
-        quiet: bool,
-    ) -> Result<RunConfig, Error> {
-        let target_explicit = opts.drill || opts.base_url.is_some() || opts.testnet;
-        let target = target(opts)?;
-        let limits = Limits::check(opts)?;
-        Ok(RunConfig {
-            dry_run: opts.dry_run,
-            yes: opts.yes,
-            target,
-            target_explicit,
-            new_base_url: None,
-            new_incident: false,
-            report_dir: opts.report_dir.clone(),
-            key_file: opts.key_file.clone(),
-            responder_key_file: opts.responder_key_file.clone(),
-            operator: opts.operator.clone(),
-            json: opts.json,
-            quiet,
-            verbose,
-            recv_window_ms: opts.recv_window,
-            concurrency: opts.concurrency,
-            weight_window: limits.weight_window,
-            weight_limit: opts.weight_limit,
-            request_timeout: limits.request_timeout,
-            max_rate_limit_wait: limits.max_rate_limit_wait,
-            inputs,
-            sim_faults: opts.sim_faults.clone(),
-            sim_request_log: opts.sim_request_log.clone(),
-            sign: opts.sign,
-            previous: None,
-        })
-    }
+/// Validate the shared run options. `inputs` are already split `NAME=VALUE` pairs.
+pub fn from_options(
+    opts: &RunOptions,
+    inputs: Vec<(String, String)>,
+    verbose: u8,
+    quiet: bool,
+) -> Result<RunConfig, Error> {
+    let target_explicit = opts.drill || opts.base_url.is_some() || opts.testnet;
+    let target = target(opts)?;
+    let limits = Limits::check(opts)?;
+    Ok(RunConfig {
+        dry_run: opts.dry_run,
+        yes: opts.yes,
+        target,
+        target_explicit,
+        new_base_url: None,
+        new_incident: false,
+        report_dir: opts.report_dir.clone(),
+        key_file: opts.key_file.clone(),
+        responder_key_file: opts.responder_key_file.clone(),
+        operator: opts.operator.clone(),
+        json: opts.json,
+        quiet,
+        verbose,
+        recv_window_ms: opts.recv_window,
+        concurrency: opts.concurrency,
+        weight_window: limits.weight_window,
+        weight_limit: opts.weight_limit,
+        request_timeout: limits.request_timeout,
+        max_rate_limit_wait: limits.max_rate_limit_wait,
+        inputs,
+        sim_faults: opts.sim_faults.clone(),
+        sim_request_log: opts.sim_request_log.clone(),
+        sign: opts.sign,
+        previous: None,
+    })
 }
 
 /// The exchange the run goes to: `--drill`, `--base-url` (with `--testnet`: a testnet

@@ -1216,7 +1216,7 @@ async fn resume_after_an_interrupted_phase_runs_its_unfinished_steps_again() {
     assert_eq!(evidence, ["b", "c", "after"]);
 }
 
-/// Which steps of the built-in playbook read at once (`engine/overlap.rs`); here, not
+/// Which steps of the built-in playbook read at once (respond-engine `overlap.rs`); here, not
 /// beside it, because it needs the built-in actions (the engine may not import them).
 fn phase_ids(playbook: &Playbook, registry: &Registry) -> Vec<Vec<String>> {
     crate::engine::overlap::phases(playbook, registry)

@@ -4,17 +4,7 @@ use std::path::PathBuf;
 use crate::diagnostic::Diagnostics;
 
 /// Exit codes, documented in the README and `respond --help`.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const EXCHANGE: u8 = 3;
-    pub const ABORTED: u8 = 4;
-    pub const PENDING: u8 = 5;
-    pub const NEW_ACTIVITY: u8 = 6;
-    pub const SIGINT: u8 = 130;
-    pub const SIGTERM: u8 = 143;
-}
+pub use crate::engine::exit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -91,6 +81,28 @@ impl From<crate::playbook::LoadError> for Error {
                 ),
             ),
             LoadError::NoBuiltin(name) => Error::Internal(format!("no built-in playbook `{name}`")),
+        }
+    }
+}
+
+impl From<crate::engine::previous::PreviousError> for Error {
+    fn from(err: crate::engine::previous::PreviousError) -> Self {
+        use crate::engine::previous::PreviousError;
+        use crate::report::journal::JOURNAL_FILE;
+        match err {
+            PreviousError::NotAnIncident { dir } => Error::usage_hint(
+                format!(
+                    "--since-incident {}: not an incident folder (no {JOURNAL_FILE})",
+                    dir.display()
+                ),
+                "give the folder an earlier `respond compromised` printed",
+            ),
+            PreviousError::Tampered { dir, line, reason } => Error::Tampered { dir, line, reason },
+            PreviousError::Unreadable { path, source } => Error::io("cannot read", path, source),
+            PreviousError::Empty { dir } => {
+                Error::usage(format!("{} has an empty journal", dir.display()))
+            }
+            PreviousError::Broken(message) => Error::Internal(message),
         }
     }
 }

@@ -7,7 +7,6 @@
 pub mod actions;
 pub mod cli;
 pub mod config;
-pub mod engine;
 pub mod error;
 pub(crate) mod offline;
 pub mod operator;
@@ -21,6 +20,7 @@ mod engine_tests;
 /// The member crates, under the names the rest of the binary knows them by.
 pub use respond_binance as exchange;
 pub use respond_diagnostic as diagnostic;
+pub use respond_engine as engine;
 pub use respond_pem as pem;
 pub use respond_playbook as playbook;
 pub use respond_report as report;
@@ -99,7 +99,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Run(args) => {
             let playbook = Playbook::load(&args.playbook, &registry)?;
             let inputs = config::parse_input_pairs(&args.inputs)?;
-            let mut cfg = RunConfig::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
+            let mut cfg = config::from_options(&args.run, inputs, cli.verbose, cli.quiet)?;
             cfg.new_incident = args.new_incident;
             run_session(&playbook, &registry, &cfg)
         }
@@ -169,7 +169,7 @@ fn compromised(
     if let Some(path) = &args.known_addresses {
         inputs.push(("known_addresses".to_string(), path.display().to_string()));
     }
-    let mut cfg = RunConfig::from_options(&args.run, inputs, verbose, quiet)?;
+    let mut cfg = config::from_options(&args.run, inputs, verbose, quiet)?;
     cfg.previous = previous;
     cfg.new_incident = args.new_incident;
     run_session(&playbook, registry, &cfg)
@@ -182,7 +182,7 @@ fn resume(
     verbose: u8,
     quiet: bool,
 ) -> Result<u8, Error> {
-    let mut cfg = RunConfig::from_options(&args.run, Vec::new(), verbose, quiet)?;
+    let mut cfg = config::from_options(&args.run, Vec::new(), verbose, quiet)?;
     cfg.new_base_url = args
         .new_base_url
         .as_deref()
@@ -217,7 +217,7 @@ fn audit(
         ("purpose".to_string(), args.purpose.clone()),
         ("rotation".to_string(), args.rotation.clone()),
     ];
-    let cfg = RunConfig::from_options(&args.run, inputs, verbose, quiet)?;
+    let cfg = config::from_options(&args.run, inputs, verbose, quiet)?;
     run_session(&playbook, registry, &cfg)
 }
 

@@ -1,111 +1,35 @@
-//! The person at the keyboard, behind a trait so the engine never touches the terminal:
-//! a terminal implementation (dialoguer prompts, indicatif bars), a scripted one for
-//! tests, and a non-interactive one for runs without a TTY.
-use std::collections::VecDeque;
+//! The person at the keyboard at this machine: the terminal operator (dialoguer prompts,
+//! indicatif bars, on stderr) and the non-interactive one for runs without a TTY. The
+//! vocabulary they speak (`Operator`, `Prompt`, `Answer`, `Progress`, and `Scripted` for
+//! tests) is the engine's.
 use std::io::IsTerminal;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// What kind of decision a prompt asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PromptKind {
-    /// yes / skip / abort before a destructive step.
-    Destructive,
-    /// done / skip / abort for a manual step.
-    Manual,
-    /// A yes/no question that is not a step (cancel again? resume?).
-    Question,
-}
+pub use crate::engine::operator::{
+    Answer, Bar, Level, Operator, Progress, Prompt, PromptKind, Scripted,
+};
 
-#[derive(Debug)]
-pub struct Prompt<'a> {
-    pub kind: PromptKind,
-    pub step: &'a str,
-    pub title: &'a str,
-    /// The preview or the instructions, already rendered.
-    pub body: &'a str,
-    pub question: &'a str,
-    /// For questions: the answer that does the least harm, used without a terminal.
-    pub default_yes: bool,
-}
+/// An indicatif bar as the engine's progress handle.
+struct Indicatif(ProgressBar);
 
-/// The operator's answer. For manual steps `Yes` means "done".
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Answer {
-    Yes,
-    No,
-    Skip(String),
-    Abort,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    /// Only with -v.
-    Detail,
-    Info,
-    /// A step's heading.
-    Heading,
-    Success,
-    Warn,
-    /// Something the operator must not miss (orders reappearing, a live key).
-    Alert,
-}
-
-/// A progress indicator an operator hands out for a long pull: shown as a bar at a
-/// terminal, nowhere otherwise. Actions only count and label; how it looks is the
-/// operator's business (indicatif, for the terminal).
-#[derive(Clone, Debug)]
-pub struct Progress(ProgressBar);
-
-impl Progress {
-    /// Shown nowhere.
-    pub fn hidden() -> Progress {
-        Progress(ProgressBar::hidden())
-    }
-
-    /// `n` more of the total done.
-    pub fn inc(&self, n: u64) {
+impl Bar for Indicatif {
+    fn inc(&self, n: u64) {
         self.0.inc(n);
     }
-
-    /// The total, when it becomes known or changes.
-    pub fn set_length(&self, total: u64) {
+    fn set_length(&self, total: u64) {
         self.0.set_length(total);
     }
-
-    /// How many are done.
-    pub fn set_position(&self, done: u64) {
+    fn set_position(&self, done: u64) {
         self.0.set_position(done);
     }
-
-    /// The words beside the bar.
-    pub fn set_message(&self, message: impl Into<String>) {
-        self.0.set_message(message.into());
+    fn set_message(&self, message: String) {
+        self.0.set_message(message);
     }
-
-    /// Gone from the screen: the step's own line says how it ended.
-    pub fn finish_and_clear(&self) {
+    fn finish_and_clear(&self) {
         self.0.finish_and_clear();
-    }
-}
-
-pub trait Operator: Send + Sync {
-    /// Whether prompts can be answered (a terminal on stdin and stderr, or a script).
-    fn interactive(&self) -> bool;
-    /// Ask; only called when `interactive()` is true.
-    fn ask(&self, prompt: &Prompt) -> Answer;
-    /// Tell the operator something.
-    fn say(&self, level: Level, text: &str);
-    /// A progress bar (hidden where there is no terminal). `total` None: a spinner.
-    fn progress(&self, label: &str, total: Option<u64>) -> Progress;
-    /// Which of `items` the operator ticks, starting from `ticked`; only called when
-    /// `interactive()` is true. `None`: no answer (the terminal went away, Ctrl-C), so
-    /// the defaults stand.
-    fn pick(&self, _prompt: &Prompt, _items: &[String], _ticked: &[bool]) -> Option<Vec<bool>> {
-        None
     }
 }
 
@@ -294,7 +218,7 @@ impl Operator for Terminal {
         };
         bar.set_message(label.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
-        Progress(self.multi.add(bar))
+        Progress::on(Indicatif(self.multi.add(bar)))
     }
 }
 
@@ -328,94 +252,6 @@ impl Operator for NonInteractive {
         if shown(level, self.verbose, self.quiet) {
             eprintln!("{}", styled(level, text));
         }
-    }
-
-    fn progress(&self, _label: &str, _total: Option<u64>) -> Progress {
-        Progress::hidden()
-    }
-}
-
-/// For tests: answers from a script, records everything said, and panics on a question
-/// it did not expect or when answers are left over.
-pub struct Scripted {
-    answers: Mutex<VecDeque<(String, Answer)>>,
-    asked: Mutex<Vec<String>>,
-    said: Mutex<Vec<(Level, String)>>,
-    interactive: bool,
-}
-
-impl Scripted {
-    /// Each entry: a piece of text the prompt's question or title must contain, and the
-    /// answer to give.
-    pub fn new<S: Into<String>>(script: impl IntoIterator<Item = (S, Answer)>) -> Self {
-        Scripted {
-            answers: Mutex::new(script.into_iter().map(|(s, a)| (s.into(), a)).collect()),
-            asked: Mutex::new(Vec::new()),
-            said: Mutex::new(Vec::new()),
-            interactive: true,
-        }
-    }
-
-    /// A script standing for a run without a terminal: any question is a test failure.
-    pub fn without_terminal() -> Self {
-        let mut s = Scripted::new(Vec::<(String, Answer)>::new());
-        s.interactive = false;
-        s
-    }
-
-    pub fn said(&self) -> Vec<(Level, String)> {
-        self.said.lock().unwrap().clone()
-    }
-
-    pub fn said_text(&self) -> String {
-        self.said()
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    pub fn asked(&self) -> Vec<String> {
-        self.asked.lock().unwrap().clone()
-    }
-
-    pub fn assert_exhausted(&self) {
-        let left = self.answers.lock().unwrap();
-        assert!(
-            left.is_empty(),
-            "scripted answers never asked for: {:?}",
-            *left
-        );
-    }
-}
-
-impl Operator for Scripted {
-    fn interactive(&self) -> bool {
-        self.interactive
-    }
-
-    fn ask(&self, prompt: &Prompt) -> Answer {
-        let text = format!("[{}] {} — {}", prompt.step, prompt.title, prompt.question);
-        self.asked.lock().unwrap().push(text.clone());
-        assert!(self.interactive, "asked without a terminal: {text}");
-        let Some((expected, answer)) = self.answers.lock().unwrap().pop_front() else {
-            panic!("unexpected question: {text}");
-        };
-        assert!(
-            text.contains(&expected),
-            "expected a question about {expected:?}, got: {text}"
-        );
-        answer
-    }
-
-    fn say(&self, level: Level, text: &str) {
-        self.said.lock().unwrap().push((level, text.to_string()));
-    }
-
-    fn pick(&self, prompt: &Prompt, _items: &[String], _ticked: &[bool]) -> Option<Vec<bool>> {
-        let text = format!("[{}] {} — {}", prompt.step, prompt.title, prompt.question);
-        self.asked.lock().unwrap().push(text.clone());
-        panic!("unexpected pick: {text}");
     }
 
     fn progress(&self, _label: &str, _total: Option<u64>) -> Progress {

@@ -17,8 +17,8 @@ impl Signal {
 
     pub fn exit_code(self) -> u8 {
         match self {
-            Signal::Interrupt => crate::error::exit::SIGINT,
-            Signal::Terminate => crate::error::exit::SIGTERM,
+            Signal::Interrupt => crate::exit::SIGINT,
+            Signal::Terminate => crate::exit::SIGTERM,
         }
     }
 }

@@ -6,11 +6,30 @@
 pub mod config;
 pub mod interrupt;
 pub mod liveness;
+pub mod operator;
 pub mod overlap;
 pub mod policy;
 pub mod previous;
 pub mod sequence;
 pub mod step;
+
+// The crates the engine builds on, under the names the binary knows them by.
+use respond_binance as exchange;
+use respond_playbook as playbook;
+use respond_report as report;
+
+/// The exit codes of a run, as the command line documents them (README, `respond --help`).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const EXCHANGE: u8 = 3;
+    pub const ABORTED: u8 = 4;
+    pub const PENDING: u8 = 5;
+    pub const NEW_ACTIVITY: u8 = 6;
+    pub const SIGINT: u8 = 130;
+    pub const SIGTERM: u8 = 143;
+}
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
@@ -23,7 +42,6 @@ use self::policy::Question;
 use self::step::{
     Action, ActionError, ActionSpec, Args, Kind, LaterEvidence, Outcome, RunShared, StepContext,
 };
-use crate::error::exit;
 use crate::operator::{Answer, Level, Prompt, PromptKind};
 use crate::playbook::expr::{Reference, Val};
 use crate::playbook::{ArgValue, OnFailure, Playbook, Step};

@@ -9,9 +9,32 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value as Json;
 
 use super::step::RunState;
-use crate::error::Error;
 use crate::report::journal::{self, Event};
 use crate::report::verify::{self, Verdict};
+
+/// Why `--since-incident DIR` cannot be used.
+#[derive(Debug)]
+pub enum PreviousError {
+    /// No journal in the folder.
+    NotAnIncident {
+        dir: PathBuf,
+    },
+    /// Its journal does not verify: it was changed after it was written.
+    Tampered {
+        dir: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    Empty {
+        dir: PathBuf,
+    },
+    /// A journal that verifies but cannot be read as one (a bug, not the operator's).
+    Broken(String),
+}
 
 #[derive(Clone, Debug)]
 pub struct PreviousIncident {
@@ -23,35 +46,34 @@ pub struct PreviousIncident {
 }
 
 impl PreviousIncident {
-    pub fn load(dir: &Path) -> Result<PreviousIncident, Error> {
+    pub fn load(dir: &Path) -> Result<PreviousIncident, PreviousError> {
         let path = dir.join(journal::JOURNAL_FILE);
         if !path.is_file() {
-            return Err(Error::usage_hint(
-                format!(
-                    "--since-incident {}: not an incident folder (no {})",
-                    dir.display(),
-                    journal::JOURNAL_FILE
-                ),
-                "give the folder an earlier `respond compromised` printed",
-            ));
+            return Err(PreviousError::NotAnIncident {
+                dir: dir.to_path_buf(),
+            });
         }
         if let Verdict::Altered { line, reason } =
-            verify::verify_dir(dir).map_err(Error::Internal)?
+            verify::verify_dir(dir).map_err(PreviousError::Broken)?
         {
-            return Err(Error::Tampered {
+            return Err(PreviousError::Tampered {
                 dir: dir.to_path_buf(),
                 line,
                 reason,
             });
         }
-        let read = journal::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        let last = read
-            .records()
-            .last()
-            .ok_or_else(|| Error::usage(format!("{} has an empty journal", dir.display())))?;
+        let read = journal::read(&path).map_err(|source| PreviousError::Unreadable {
+            path: path.clone(),
+            source,
+        })?;
+        let last = read.records().last().ok_or_else(|| PreviousError::Empty {
+            dir: dir.to_path_buf(),
+        })?;
         let stamp = last.server_time.as_deref().unwrap_or(&last.time);
         let ended = DateTime::parse_from_rfc3339(stamp)
-            .map_err(|e| Error::Internal(format!("{}: bad time `{stamp}`: {e}", path.display())))?
+            .map_err(|e| {
+                PreviousError::Broken(format!("{}: bad time `{stamp}`: {e}", path.display()))
+            })?
             .with_timezone(&Utc);
         let mut orders = BTreeSet::new();
         for r in read.records() {

@@ -17,8 +17,8 @@ use super::policy::{Decision, Question};
 use crate::exchange::Rejection;
 use crate::operator::{Level, Operator};
 pub use crate::playbook::spec::{self, ActionSpec, ArgType, InputSpec, Kind, OutputSpec};
+use crate::playbook::Role;
 use crate::report::journal::{Event, Journal, JournalError, Record, Severity, StepStatus};
-use crate::secret::Role;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
