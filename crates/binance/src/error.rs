@@ -353,22 +353,42 @@ pub(crate) struct Answer<'a> {
 /// The one function that maps an answer to an error. `Ok` means a 2xx whose body is
 /// not a Binance error object (`code` absent, 0 or 200 — futures cancel-all answers
 /// `{"code":200,...}` on success).
+/// The `code` and `msg` (or `message`) at the top of a JSON object answer. Every other
+/// field is skipped unread, and an array (most successful answers: a cancel's orders, a
+/// listing) is not parsed at all: this runs on every answer, containment's included.
+fn error_fields(body: &[u8]) -> (Option<i64>, Option<String>) {
+    #[derive(serde::Deserialize)]
+    struct Fields {
+        #[serde(default)]
+        code: Option<serde_json::Value>,
+        #[serde(default)]
+        msg: Option<serde_json::Value>,
+        #[serde(default)]
+        message: Option<serde_json::Value>,
+    }
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let Some(fields) = is_object
+        .then(|| serde_json::from_slice::<Fields>(body).ok())
+        .flatten()
+    else {
+        return (None, None);
+    };
+    let code = fields.code.and_then(|c| c.as_i64());
+    let msg = fields
+        .msg
+        .or(fields.message)
+        .and_then(|m| m.as_str().map(str::to_string));
+    (code, msg)
+}
+
 pub(crate) fn check_answer(
     answer: &Answer<'_>,
     redact: &Redactor<'_>,
 ) -> Result<(), ExchangeError> {
     let endpoint = answer.endpoint;
     let status = answer.status;
-    let json: Option<serde_json::Value> = serde_json::from_slice(answer.body).ok();
-    let code = json
-        .as_ref()
-        .and_then(|v| v.get("code"))
-        .and_then(|c| c.as_i64());
-    let msg = json.as_ref().and_then(|v| {
-        v.get("msg")
-            .or_else(|| v.get("message"))
-            .and_then(|m| m.as_str())
-    });
+    let (code, msg) = error_fields(answer.body);
+    let msg = msg.as_deref();
     let success = (200..300).contains(&status);
     if success && !matches!(code, Some(c) if c < 0) {
         return Ok(());
@@ -494,6 +514,37 @@ fn excerpt(body: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::HttpMethod;
+
+    #[test]
+    fn error_fields_read_only_the_top_of_an_object() {
+        let fields = |body: &str| error_fields(body.as_bytes());
+        assert_eq!(
+            fields(r#"{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}"#),
+            (
+                Some(-2015),
+                Some("Invalid API-key, IP, or permissions for action.".into())
+            )
+        );
+        // Futures' cancel-all answers 200 with a positive code; /sapi may say `message`.
+        assert_eq!(
+            fields(r#" {"code": 200, "msg": "done", "data": [{"code": -1}]}"#),
+            (Some(200), Some("done".into()))
+        );
+        assert_eq!(
+            fields(r#"{"message":"Too many requests","code":-1003}"#),
+            (Some(-1003), Some("Too many requests".into()))
+        );
+        // An order that happens to carry nested objects: no code at the top.
+        assert_eq!(
+            fields(r#"{"symbol":"BTCUSDT","orderId":1,"fills":[{"code":-1}]}"#),
+            (None, None)
+        );
+        // Arrays, text, nothing.
+        assert_eq!(fields(r#"[{"code":-1,"msg":"x"}]"#), (None, None));
+        assert_eq!(fields("<html>502 Bad Gateway</html>"), (None, None));
+        assert_eq!(fields(""), (None, None));
+        assert_eq!(fields(r#"{"code":"#), (None, None));
+    }
 
     fn answer(status: u16, body: &str) -> Result<(), ExchangeError> {
         let a = Answer {
