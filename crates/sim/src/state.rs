@@ -274,6 +274,10 @@ pub struct State {
     pub balances: BTreeMap<Market, BTreeMap<String, Decimal>>,
     pub margin_loans: BTreeMap<String, Decimal>,
     pub orders: Vec<Order>,
+    /// Where in `orders` each (market, symbol)'s open orders are, oldest first, so a
+    /// cancel-all touches only its own symbol's (entries no longer open are dropped the
+    /// next time it is read). `orders` only ever grows, so an index stays valid.
+    open_by_symbol: HashMap<(Market, String), Vec<usize>>,
     pub trades: Vec<Trade>,
     pub withdrawals: Vec<Withdrawal>,
     pub deposits: Vec<Deposit>,
@@ -348,6 +352,7 @@ impl State {
             balances: scenario.balances.clone(),
             margin_loans: scenario.margin_loans.clone(),
             orders: Vec::new(),
+            open_by_symbol: HashMap::new(),
             trades: Vec::new(),
             withdrawals: Vec::new(),
             deposits: Vec::new(),
@@ -424,7 +429,7 @@ impl State {
     fn fill(&mut self, t: &super::scenario::ScenarioTrade, time: i64) {
         let order_id = self.next_order_id(t.market);
         let quote_qty = (t.price * t.quantity).normalize();
-        self.orders.push(Order {
+        self.push_order(Order {
             market: t.market,
             symbol: t.symbol.clone(),
             order_id,
@@ -614,18 +619,31 @@ impl State {
         now: i64,
     ) -> Vec<Order> {
         let mut cancelled = Vec::new();
-        for o in self.orders.iter_mut().filter(|o| {
-            o.market == market
-                && o.symbol == symbol
-                && o.is_open()
-                && o.algo == algo
-                && isolated.is_none_or(|i| o.is_isolated == i)
-        }) {
-            o.status = "CANCELED";
-            o.update_time = now;
-            cancelled.push(o.clone());
+        let Some(open) = self.open_by_symbol.get_mut(&(market, symbol.to_string())) else {
+            return cancelled;
+        };
+        for &i in open.iter() {
+            let o = &mut self.orders[i];
+            if o.is_open() && o.algo == algo && isolated.is_none_or(|i| o.is_isolated == i) {
+                o.status = "CANCELED";
+                o.update_time = now;
+                cancelled.push(o.clone());
+            }
         }
+        let orders = &self.orders;
+        open.retain(|&i| orders[i].is_open());
         cancelled
+    }
+
+    /// Add an order to the book (and to the index of open ones, if it is open).
+    fn push_order(&mut self, order: Order) {
+        if order.is_open() {
+            self.open_by_symbol
+                .entry((order.market, order.symbol.clone()))
+                .or_default()
+                .push(self.orders.len());
+        }
+        self.orders.push(order);
     }
 
     /// Find one order by id or client id.
@@ -710,7 +728,7 @@ impl State {
                 realized_pnl: Decimal::ZERO,
             });
         }
-        self.orders.push(order.clone());
+        self.push_order(order.clone());
         order
     }
 
