@@ -214,8 +214,25 @@ fn interpret(
     coverage: Option<&mut Coverage>,
     leaked_key: bool,
 ) -> Result<Listing, ActionError> {
+    let (mut orders, failures) = gather(fetched, markets)?;
+    let failed = FailedMarkets::sort(failures, leaked_key);
+    if let Some(coverage) = coverage {
+        failed.cover(coverage, markets);
+    }
+    let unread = failed.tell(ctx)?;
+    orders.sort_by(|a, b| (a.market, &a.symbol, a.time).cmp(&(b.market, &b.symbol, b.time)));
+    Ok(Listing {
+        orders,
+        unread,
+        not_enabled: failed.not_enabled,
+    })
+}
+
+/// The orders of the markets asked for and the markets that failed; the first error
+/// when every market failed.
+fn gather(fetched: Fetched, markets: &[Market]) -> Result<(Vec<Order>, Failures), ActionError> {
     let mut orders = Vec::new();
-    let mut failures: Vec<(Market, ExchangeError)> = Vec::new();
+    let mut failures: Failures = Vec::new();
     for (market, result) in fetched {
         if !markets.contains(&market) {
             continue;
@@ -229,27 +246,49 @@ fn interpret(
         let (_, e) = failures.swap_remove(0);
         return Err(e.into());
     }
-    // Binance's testnets have no /sapi (cross margin): a note, not a gap.
-    let (testnet, failures): (Vec<_>, Vec<_>) = failures
-        .into_iter()
-        .partition(|(_, e)| e.kind() == crate::exchange::ErrorKind::NotOnTestnet);
-    // Binance answered the key on some market and refused it (-2015) on this one: the
-    // key may not trade there (per endpoint, not per key).
-    let (refused, failures): (Vec<_>, Vec<_>) = failures
-        .into_iter()
-        .partition(|(_, e)| leaked_key && e.rejection() == Some(Rejection::Refused));
-    let not_enabled: BTreeSet<Market> = refused.iter().map(|(m, _)| *m).collect();
-    let mut unread = BTreeSet::new();
-    if let Some(coverage) = coverage {
+    Ok((orders, failures))
+}
+
+/// The markets a listing failed on, each with its error.
+type Failures = Vec<(Market, ExchangeError)>;
+
+/// The markets a listing failed on, by what the failure means.
+struct FailedMarkets {
+    /// Binance's testnets have no /sapi (cross margin): a note, not a gap.
+    testnet: Failures,
+    /// Binance answered the key on some market and refused it (-2015) on these: the key
+    /// may not trade there (per endpoint, not per key).
+    not_enabled: BTreeSet<Market>,
+    /// Not read: gaps in the coverage.
+    unread: Failures,
+}
+
+impl FailedMarkets {
+    fn sort(failures: Failures, leaked_key: bool) -> FailedMarkets {
+        let (testnet, failures): (Vec<_>, Vec<_>) = failures
+            .into_iter()
+            .partition(|(_, e)| e.kind() == crate::exchange::ErrorKind::NotOnTestnet);
+        let (refused, unread): (Vec<_>, Vec<_>) = failures
+            .into_iter()
+            .partition(|(_, e)| leaked_key && e.rejection() == Some(Rejection::Refused));
+        FailedMarkets {
+            testnet,
+            not_enabled: refused.iter().map(|(m, _)| *m).collect(),
+            unread,
+        }
+    }
+
+    /// Each market's line in the coverage: not examined, not enabled, a gap, or read.
+    fn cover(&self, coverage: &mut Coverage, markets: &[Market]) {
         for &market in markets {
-            if testnet.iter().any(|(m, _)| *m == market) {
+            if self.testnet.iter().any(|(m, _)| *m == market) {
                 coverage.not_examined(
                     &format!("open orders {market}"),
                     "not available on testnet (no /sapi)",
                 );
                 continue;
             }
-            if not_enabled.contains(&market) {
+            if self.not_enabled.contains(&market) {
                 coverage.not_enabled(
                     "open orders",
                     market.as_str(),
@@ -257,37 +296,37 @@ fn interpret(
                 );
                 continue;
             }
-            match failures.iter().find(|(m, _)| *m == market) {
+            match self.unread.iter().find(|(m, _)| *m == market) {
                 Some((_, e)) => coverage.gap("open orders", market.as_str(), None, &e.to_string()),
                 None => coverage.read("open orders", market.as_str(), None),
             }
         }
     }
-    for (market, _) in &testnet {
-        ctx.note(
-            Level::Info,
-            format!("{market}: not available on testnet (Binance's testnets have no /sapi)"),
-        )?;
+
+    /// A note for each failed market; returns the markets left unread.
+    fn tell(&self, ctx: &StepContext) -> Result<BTreeSet<Market>, ActionError> {
+        for (market, _) in &self.testnet {
+            ctx.note(
+                Level::Info,
+                format!("{market}: not available on testnet (Binance's testnets have no /sapi)"),
+            )?;
+        }
+        for market in &self.not_enabled {
+            ctx.note(
+                Level::Info,
+                format!("{} (Binance refused it: -2015)", not_enabled_words(*market)),
+            )?;
+        }
+        let mut unread = BTreeSet::new();
+        for (market, e) in &self.unread {
+            ctx.note(
+                Level::Warn,
+                format!("could not list open orders on {market}: {e} — not covered"),
+            )?;
+            unread.insert(*market);
+        }
+        Ok(unread)
     }
-    for market in &not_enabled {
-        ctx.note(
-            Level::Info,
-            format!("{} (Binance refused it: -2015)", not_enabled_words(*market)),
-        )?;
-    }
-    for (market, e) in failures {
-        ctx.note(
-            Level::Warn,
-            format!("could not list open orders on {market}: {e} — not covered"),
-        )?;
-        unread.insert(market);
-    }
-    orders.sort_by(|a, b| (a.market, &a.symbol, a.time).cmp(&(b.market, &b.symbol, b.time)));
-    Ok(Listing {
-        orders,
-        unread,
-        not_enabled,
-    })
 }
 
 /// Binance refuses the leaked key from this machine on every market (-2015/-2014).
