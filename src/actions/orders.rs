@@ -569,90 +569,195 @@ fn spawn_watch(
     ctx: &StepContext,
     client: Client,
     markets: Vec<Market>,
-    mut seen: BTreeSet<(Market, i64)>,
+    seen: BTreeSet<(Market, i64)>,
     quiet: std::time::Duration,
 ) {
-    let watcher = ctx.clone();
+    let watch = Watch {
+        ctx: ctx.clone(),
+        client,
+        markets,
+        seen,
+        reappeared: 0,
+    };
     let ending = ctx.run_ending();
     ctx.spawn_background(async move {
-        let ctx = watcher;
+        let mut watch = watch;
         tokio::pin!(ending);
         let mut last_activity = std::time::Instant::now();
-        let mut reappeared = 0usize;
         // The futures pool's live limit decides how often the watch may list.
-        if markets.iter().any(|m| matches!(m, Market::UsdM | Market::CoinM)) {
+        if watch
+            .markets
+            .iter()
+            .any(|m| matches!(m, Market::UsdM | Market::CoinM))
+        {
             tokio::select! {
                 _ = &mut ending => return,
-                _ = client.learn_futures_limits() => {}
+                _ = watch.client.learn_futures_limits() => {}
             }
         }
-        let poll = watch_poll(&client, &markets);
-        let _ = ctx.note(
-            Level::Detail,
-            format!(
-                "the watch lists every {} (a quarter of the request-weight limits at most)",
-                humantime::format_duration(std::time::Duration::from_millis(poll.as_millis() as u64))
-            ),
-        );
+        let poll = watch.announce_poll();
         let reason = loop {
             tokio::select! {
                 _ = &mut ending => break "the run ended".to_string(),
                 _ = tokio::time::sleep(poll) => {}
             }
-            if ctx.run.services.leaked_dead.load(std::sync::atomic::Ordering::SeqCst) {
+            if watch
+                .ctx
+                .run
+                .services
+                .leaked_dead
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
                 break "the key is dead".to_string();
             }
             if last_activity.elapsed() >= quiet {
-                break format!("{} passed with no new order", humantime::format_duration(quiet));
+                break format!(
+                    "{} passed with no new order",
+                    humantime::format_duration(quiet)
+                );
             }
-            let open = match list_all(&ctx, &client, &markets).await {
-                Ok(listing) => listing.orders,
-                Err(ActionError::Exchange(e)) if e.is_credential_rejection() => break "Binance refuses the key now".to_string(),
-                Err(ActionError::Journal(_)) => return,
-                Err(e) => {
-                    let _ = ctx.note(Level::Warn, format!("watching for new orders: {e}"));
-                    continue;
-                }
-            };
-            let new: Vec<Order> = open.into_iter().filter(|o| !seen.contains(&(o.market, o.order_id))).collect();
-            if new.is_empty() {
-                continue;
-            }
-            last_activity = std::time::Instant::now();
-            reappeared += new.len();
-            seen.extend(new.iter().map(|o| (o.market, o.order_id)));
-            let alert = ctx.note(
-                Level::Alert,
-                format!("{} — someone is still using this key; cancelling them now. Deleting the key is the real stop.", describe(&new).replacen("open order", "NEW open order", 1)),
-            );
-            let finding = ctx.finding(
-                Severity::Critical,
-                format!("Attacker still active: {} order(s) placed after the cancel", new.len()),
-                json!(new.iter().map(|o| row(Some(o.market.as_str()), o)).collect::<Vec<_>>()),
-            );
-            if alert.is_err() || finding.is_err() {
-                return;
-            }
-            let round = cancel_round(&client, &new).await;
-            for error in &round.errors {
-                let _ = ctx.note(Level::Warn, format!("cancel failed: {error}"));
-            }
-            let rows: Vec<_> = new
-                .iter()
-                .map(|o| {
-                    let done = round.cancelled.iter().find(|a| a.market == o.market && a.order_id == o.order_id).cloned();
-                    row(Some(o.market.as_str()), &done.unwrap_or_else(|| Order { status: "CANCELED".into(), ..o.clone() }))
-                })
-                .collect();
-            if ctx.evidence("cancelled-orders", rows).is_err() {
-                return;
+            match watch.look().await {
+                Look::Quiet => {}
+                Look::Cancelled => last_activity = std::time::Instant::now(),
+                Look::Stop(reason) => break reason,
+                Look::JournalFailed => return,
             }
         };
-        let _ = ctx.note(
+        let _ = watch.ctx.note(
             Level::Detail,
-            format!("stopped watching for new orders ({reason}); {reappeared} reappeared while watching"),
+            format!(
+                "stopped watching for new orders ({reason}); {} reappeared while watching",
+                watch.reappeared
+            ),
         );
     });
+}
+
+/// The watch's state: what it lists with, the orders it has seen, and how many new ones
+/// it has met.
+struct Watch {
+    ctx: StepContext,
+    client: Client,
+    markets: Vec<Market>,
+    seen: BTreeSet<(Market, i64)>,
+    reappeared: usize,
+}
+
+/// What one look of the watch found.
+enum Look {
+    /// Nothing new (or the listing failed and was noted).
+    Quiet,
+    /// New orders, cancelled.
+    Cancelled,
+    /// Nothing more to watch, for this reason.
+    Stop(String),
+    /// The journal cannot be written: the watch ends without a word.
+    JournalFailed,
+}
+
+impl Watch {
+    /// Say how often the watch lists; returns that interval.
+    fn announce_poll(&self) -> std::time::Duration {
+        let poll = watch_poll(&self.client, &self.markets);
+        let _ = self.ctx.note(
+            Level::Detail,
+            format!(
+                "the watch lists every {} (a quarter of the request-weight limits at most)",
+                humantime::format_duration(std::time::Duration::from_millis(
+                    poll.as_millis() as u64
+                ))
+            ),
+        );
+        poll
+    }
+
+    /// List every market once and cancel what is new since the last look.
+    async fn look(&mut self) -> Look {
+        let ctx = &self.ctx;
+        let open = match list_all(ctx, &self.client, &self.markets).await {
+            Ok(listing) => listing.orders,
+            Err(ActionError::Exchange(e)) if e.is_credential_rejection() => {
+                return Look::Stop("Binance refuses the key now".to_string())
+            }
+            Err(ActionError::Journal(_)) => return Look::JournalFailed,
+            Err(e) => {
+                let _ = ctx.note(Level::Warn, format!("watching for new orders: {e}"));
+                return Look::Quiet;
+            }
+        };
+        let new: Vec<Order> = open
+            .into_iter()
+            .filter(|o| !self.seen.contains(&(o.market, o.order_id)))
+            .collect();
+        if new.is_empty() {
+            return Look::Quiet;
+        }
+        self.reappeared += new.len();
+        self.seen.extend(new.iter().map(|o| (o.market, o.order_id)));
+        self.cancel(&new).await
+    }
+
+    /// Raise the alarm over orders placed after the cancel, cancel them, and record
+    /// what was cancelled.
+    async fn cancel(&self, new: &[Order]) -> Look {
+        let ctx = &self.ctx;
+        let alert = ctx.note(
+            Level::Alert,
+            format!("{} — someone is still using this key; cancelling them now. Deleting the key is the real stop.", describe(new).replacen("open order", "NEW open order", 1)),
+        );
+        let finding = ctx.finding(
+            Severity::Critical,
+            format!(
+                "Attacker still active: {} order(s) placed after the cancel",
+                new.len()
+            ),
+            order_rows(new),
+        );
+        if alert.is_err() || finding.is_err() {
+            return Look::JournalFailed;
+        }
+        let round = cancel_round(&self.client, new).await;
+        for error in &round.errors {
+            let _ = ctx.note(Level::Warn, format!("cancel failed: {error}"));
+        }
+        if ctx
+            .evidence("cancelled-orders", cancelled_rows(new, &round))
+            .is_err()
+        {
+            return Look::JournalFailed;
+        }
+        Look::Cancelled
+    }
+}
+
+/// Each order's row, for a finding.
+fn order_rows(orders: &[Order]) -> serde_json::Value {
+    json!(orders
+        .iter()
+        .map(|o| row(Some(o.market.as_str()), o))
+        .collect::<Vec<_>>())
+}
+
+/// The `cancelled-orders` rows of a round over `orders`: as the answer echoed each one,
+/// or as listed with the status CANCELED where it did not.
+fn cancelled_rows(orders: &[Order], round: &Round) -> Vec<serde_json::Value> {
+    orders
+        .iter()
+        .map(|o| {
+            let done = round
+                .cancelled
+                .iter()
+                .find(|a| a.market == o.market && a.order_id == o.order_id)
+                .cloned();
+            row(
+                Some(o.market.as_str()),
+                &done.unwrap_or_else(|| Order {
+                    status: "CANCELED".into(),
+                    ..o.clone()
+                }),
+            )
+        })
+        .collect()
 }
 
 /// Every open order on every market, read with `client` (e.g. the responder key).
@@ -702,32 +807,13 @@ pub async fn last_sweep(ctx: &StepContext) -> Result<usize, ActionError> {
             "Attacker still active: {} order(s) open just before the key was deleted",
             open.len()
         ),
-        json!(open
-            .iter()
-            .map(|o| row(Some(o.market.as_str()), o))
-            .collect::<Vec<_>>()),
+        order_rows(&open),
     )?;
     let round = cancel_round(&client, &open).await;
     for error in &round.errors {
         ctx.note(Level::Warn, format!("cancel failed: {error}"))?;
     }
-    let rows: Vec<_> = open
-        .iter()
-        .map(|o| {
-            let done = round
-                .cancelled
-                .iter()
-                .find(|a| a.market == o.market && a.order_id == o.order_id)
-                .cloned();
-            row(
-                Some(o.market.as_str()),
-                &done.unwrap_or_else(|| Order {
-                    status: "CANCELED".into(),
-                    ..o.clone()
-                }),
-            )
-        })
-        .collect();
+    let rows = cancelled_rows(&open, &round);
     ctx.evidence("cancelled-orders", rows)?;
     Ok(open.len())
 }
