@@ -818,6 +818,75 @@ pub async fn last_sweep(ctx: &StepContext) -> Result<usize, ActionError> {
     Ok(open.len())
 }
 
+/// The listing a preview shows: the one that went out with the run's first request (see
+/// `warm_up`) when this step is among the first, otherwise read now; with when it was
+/// read.
+async fn preview_listing(
+    ctx: &StepContext,
+    client: &Client,
+    markets: &[Market],
+    coverage: &mut Coverage,
+) -> (Result<Listing, ActionError>, std::time::Instant) {
+    let warm = ctx.take_warm::<Fetched>().await.filter(|(fetched, at)| {
+        // Every market this step cancels on must be in it, and it must still be
+        // fresh (a playbook may put the cancel late), or it is read again.
+        at.elapsed() < FRESH_PREVIEW
+            && markets
+                .iter()
+                .all(|m| fetched.iter().any(|(listed, _)| listed == m))
+    });
+    match warm {
+        Some((fetched, at)) => (interpret(ctx, fetched, markets, Some(coverage), true), at),
+        None => {
+            let listed = list_all_covered(ctx, client, markets, Some(coverage)).await;
+            (listed, std::time::Instant::now())
+        }
+    }
+}
+
+/// What the cancel would do with a listing: nothing when nothing is open and every
+/// market was read, else one cancel-all per symbol and book.
+fn preview_of(ctx: &StepContext, listing: Listing) -> Result<Preview, ActionError> {
+    let orders = listing.orders;
+    // A market that could not be listed may hold orders: never "nothing to do".
+    let unread = if listing.unread.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; could not list {} — the cancel lists them again",
+            market_list(&listing.unread)
+        )
+    };
+    if orders.is_empty() && listing.unread.is_empty() {
+        ctx.evidence("open-orders", Vec::new())?;
+        return Ok(Preview {
+            summary: "no open orders on any market: nothing to cancel".into(),
+            nothing_to_do: true,
+            items: json!([]),
+            ..Preview::default()
+        });
+    }
+    let summary = format!("{} would be cancelled{unread}", describe(&orders));
+    let body = render(&orders);
+    // What the cancel acts on: one cancel-all per symbol and book. The orders
+    // themselves are the `open-orders` evidence; journaling them twice would hold
+    // up the cancel on a big account.
+    let items = books(&orders);
+    Ok(Preview {
+        summary,
+        body,
+        items,
+        nothing_to_do: false,
+        // Their rows are built and recorded once the cancels are on their way.
+        later: Some(LaterEvidence::new("open-orders", move || {
+            orders
+                .iter()
+                .map(|o| row(Some(o.market.as_str()), o))
+                .collect()
+        })),
+    })
+}
+
 impl Action for CancelOpenOrders {
     fn spec(&self) -> &'static ActionSpec {
         &SPEC
@@ -868,27 +937,7 @@ impl Action for CancelOpenOrders {
                     ..Preview::default()
                 });
             }
-            // The listing went out with the run's first request (see `warm_up`) when this
-            // step is among the first; otherwise it is read now.
-            let warm = ctx.take_warm::<Fetched>().await.filter(|(fetched, at)| {
-                // Every market this step cancels on must be in it, and it must still be
-                // fresh (a playbook may put the cancel late), or it is read again.
-                at.elapsed() < FRESH_PREVIEW
-                    && markets
-                        .iter()
-                        .all(|m| fetched.iter().any(|(listed, _)| listed == m))
-            });
-            let (listed, listed_at) = match warm {
-                Some((fetched, at)) => (
-                    interpret(ctx, fetched, &markets, Some(&mut coverage), true),
-                    at,
-                ),
-                None => {
-                    let listed =
-                        list_all_covered(ctx, &client, &markets, Some(&mut coverage)).await;
-                    (listed, std::time::Instant::now())
-                }
-            };
+            let (listed, listed_at) = preview_listing(ctx, &client, &markets, &mut coverage).await;
             if refused_everywhere(&listed) {
                 // Containment first: the cancel is still tried, and then says what it
                 // could not cancel and how to.
@@ -908,51 +957,14 @@ impl Action for CancelOpenOrders {
                 "not listed or cancelled by respond",
             );
             coverage.record(ctx)?;
-            let orders = listing.orders;
             *self.last_preview.lock().unwrap_or_else(|p| p.into_inner()) = Some((
                 listed_at,
                 ctx.step.clone(),
-                orders.clone(),
+                listing.orders.clone(),
                 listing.unread.clone(),
                 listing.not_enabled.clone(),
             ));
-            // A market that could not be listed may hold orders: never "nothing to do".
-            let unread = if listing.unread.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; could not list {} — the cancel lists them again",
-                    market_list(&listing.unread)
-                )
-            };
-            if orders.is_empty() && listing.unread.is_empty() {
-                ctx.evidence("open-orders", Vec::new())?;
-                return Ok(Preview {
-                    summary: "no open orders on any market: nothing to cancel".into(),
-                    nothing_to_do: true,
-                    items: json!([]),
-                    ..Preview::default()
-                });
-            }
-            let summary = format!("{} would be cancelled{unread}", describe(&orders));
-            let body = render(&orders);
-            // What the cancel acts on: one cancel-all per symbol and book. The orders
-            // themselves are the `open-orders` evidence; journaling them twice would hold
-            // up the cancel on a big account.
-            let items = books(&orders);
-            Ok(Preview {
-                summary,
-                body,
-                items,
-                nothing_to_do: false,
-                // Their rows are built and recorded once the cancels are on their way.
-                later: Some(LaterEvidence::new("open-orders", move || {
-                    orders
-                        .iter()
-                        .map(|o| row(Some(o.market.as_str()), o))
-                        .collect()
-                })),
-            })
+            preview_of(ctx, listing)
         })
     }
 
