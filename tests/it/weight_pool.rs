@@ -6,7 +6,7 @@ use crate::support;
 use std::time::Duration;
 
 use respond::sim::{Actor, Scenario, SimConfig, SimServer};
-use support::{env_refs, leaked_env, read_json, respond};
+use support::{env_refs, leaked_env, live_args, read_json, respond};
 
 /// Low enough that one listing of both books on both futures markets, sent at once
 /// (USDⓈ-M 40 + 40, COIN-M 40 + 40), does not fit one window, while each family's half
@@ -55,16 +55,7 @@ async fn a_low_shared_futures_limit_is_never_exceeded() {
     let limit = LIMIT.to_string();
     let run = respond(
         dir.path(),
-        &[
-            "compromised",
-            "--yes",
-            "--base-url",
-            server.url(),
-            "--weight-window",
-            "2s",
-            "--weight-limit",
-            &limit,
-        ],
+        &live_args(server.url(), &["--weight-limit", &limit]),
         &env_refs(&env),
     )
     .await;
