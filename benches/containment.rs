@@ -336,7 +336,7 @@ fn millis(time: &str) -> i64 {
 }
 
 /// Peak of `weights` summed over any span shorter than `window`; `points` sorted.
-fn peak(points: &[(i64, u64)], window: Duration) -> u64 {
+pub fn peak(points: &[(i64, u64)], window: Duration) -> u64 {
     let window = window.as_millis() as i64;
     let (mut sum, mut best, mut first) = (0u64, 0u64, 0usize);
     for &(t, w) in points {

@@ -150,6 +150,20 @@ impl Harness {
             .unwrap()
     }
 
+    /// The config of a run with `--yes`.
+    fn with_yes(&self) -> RunConfig {
+        RunConfig {
+            yes: true,
+            ..self.cfg()
+        }
+    }
+
+    /// Run `steps` with `cfg` and no terminal attached.
+    async fn unattended(&self, steps: &str, cfg: &RunConfig) -> SessionResult {
+        let op = Arc::new(Scripted::without_terminal());
+        self.run(&self.playbook(steps), cfg, op).await
+    }
+
     async fn run(&self, playbook: &Playbook, cfg: &RunConfig, op: Arc<Scripted>) -> SessionResult {
         let operator: Arc<dyn Operator> = op;
         session::run(playbook, &self.registry, cfg, operator, Interrupt::manual())
@@ -306,15 +320,8 @@ async fn no_terminal_and_no_yes_stops_before_the_destructive_step() {
 async fn yes_without_a_terminal_runs_destructive_but_leaves_manual_pending() {
     let h = Harness::new();
     let steps = "  - id: destroy\n    uses: test.destroy\n  - id: delete-key\n    uses: manual\n    with: { instructions: Delete it }\n  - id: after\n    uses: test.read\n    when: ${{ steps.delete-key.confirmed }}\n";
-    let mut cfg = h.cfg();
-    cfg.yes = true;
-    let r = h
-        .run(
-            &h.playbook(steps),
-            &cfg,
-            Arc::new(Scripted::without_terminal()),
-        )
-        .await;
+    let cfg = h.with_yes();
+    let r = h.unattended(steps, &cfg).await;
     assert_eq!(h.destroy.runs(), 1);
     assert_eq!(status_of(&r, "delete-key"), StepStatus::Pending);
     assert_eq!(
@@ -334,8 +341,7 @@ async fn yes_without_a_terminal_runs_destructive_but_leaves_manual_pending() {
 async fn yes_never_confirms_a_manual_step_in_a_terminal_either() {
     let h = Harness::new();
     let steps = "  - id: delete-key\n    uses: manual\n    with: { instructions: 'Delete ${{ key.masked }}' }\n";
-    let mut cfg = h.cfg();
-    cfg.yes = true;
+    let cfg = h.with_yes();
     let op = Arc::new(Scripted::new([(
         "delete-key",
         Answer::Skip("later".into()),
@@ -365,16 +371,9 @@ async fn manual_done_confirms_the_step() {
 async fn drill_autopilot_confirms_manual_steps() {
     let h = Harness::new();
     let steps = "  - id: delete-key\n    uses: manual\n    with: { instructions: Delete it }\n";
-    let mut cfg = h.cfg();
-    cfg.yes = true;
+    let mut cfg = h.with_yes();
     cfg.target = Target::Drill { scenario: None };
-    let r = h
-        .run(
-            &h.playbook(steps),
-            &cfg,
-            Arc::new(Scripted::without_terminal()),
-        )
-        .await;
+    let r = h.unattended(steps, &cfg).await;
     assert_eq!(status_of(&r, "delete-key"), StepStatus::Ok);
     assert!(events(&r.dir)
         .iter()
@@ -390,13 +389,7 @@ async fn dry_run_records_would_do_and_never_runs_the_action() {
     let mut cfg = h.cfg();
     cfg.dry_run = true;
     cfg.yes = true;
-    let r = h
-        .run(
-            &h.playbook(DESTROY_THEN_READ),
-            &cfg,
-            Arc::new(Scripted::without_terminal()),
-        )
-        .await;
+    let r = h.unattended(DESTROY_THEN_READ, &cfg).await;
     assert_eq!(h.destroy.runs(), 0);
     assert_eq!(h.destroy.previews.load(Ordering::SeqCst), 1);
     assert_eq!(status_of(&r, "destroy"), StepStatus::WouldDo);
@@ -410,13 +403,7 @@ async fn dry_run_records_would_do_and_never_runs_the_action() {
 async fn retry_runs_again_until_it_succeeds() {
     let h = Harness::with(Probe::new(&DESTROY), Probe::failing(&READ, 2));
     let steps = "  - id: read\n    uses: test.read\n    retry: { attempts: 3, delay: 10ms }\n";
-    let r = h
-        .run(
-            &h.playbook(steps),
-            &h.cfg(),
-            Arc::new(Scripted::without_terminal()),
-        )
-        .await;
+    let r = h.unattended(steps, &h.cfg()).await;
     assert_eq!(h.read.runs(), 3);
     assert_eq!(status_of(&r, "read"), StepStatus::Ok);
     let errors = events(&r.dir)
@@ -431,13 +418,7 @@ async fn retry_runs_again_until_it_succeeds() {
 async fn retry_gives_up_after_its_attempts() {
     let h = Harness::with(Probe::new(&DESTROY), Probe::failing(&READ, 10));
     let steps = "  - id: read\n    uses: test.read\n    retry: { attempts: 2, delay: 1ms }\n    on_failure: abort\n  - id: next\n    uses: test.destroy\n";
-    let r = h
-        .run(
-            &h.playbook(steps),
-            &h.cfg(),
-            Arc::new(Scripted::without_terminal()),
-        )
-        .await;
+    let r = h.unattended(steps, &h.cfg()).await;
     assert_eq!(h.read.runs(), 2);
     assert_eq!(status_of(&r, "read"), StepStatus::Failed);
     assert_eq!(r.result.exit_code, exit::FAILED);
@@ -451,13 +432,7 @@ async fn retry_gives_up_after_its_attempts() {
 async fn evidence_failures_continue_by_default_but_fail_the_run() {
     let h = Harness::with(Probe::new(&DESTROY), Probe::failing(&READ, 10));
     let steps = "  - id: read\n    uses: test.read\n  - id: note\n    uses: manual\n    with: { instructions: x }\n";
-    let r = h
-        .run(
-            &h.playbook(steps),
-            &h.cfg(),
-            Arc::new(Scripted::without_terminal()),
-        )
-        .await;
+    let r = h.unattended(steps, &h.cfg()).await;
     assert_eq!(status_of(&r, "read"), StepStatus::Failed);
     assert_eq!(
         status_of(&r, "note"),
@@ -474,15 +449,8 @@ async fn evidence_failures_continue_by_default_but_fail_the_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn destructive_failures_abort_by_default() {
     let h = Harness::with(Probe::failing(&DESTROY, 10), Probe::new(&READ));
-    let mut cfg = h.cfg();
-    cfg.yes = true;
-    let r = h
-        .run(
-            &h.playbook(DESTROY_THEN_READ),
-            &cfg,
-            Arc::new(Scripted::without_terminal()),
-        )
-        .await;
+    let cfg = h.with_yes();
+    let r = h.unattended(DESTROY_THEN_READ, &cfg).await;
     assert_eq!(status_of(&r, "destroy"), StepStatus::Failed);
     assert_eq!(h.read.runs(), 0);
     assert_eq!(r.result.exit_code, exit::FAILED);
@@ -492,15 +460,8 @@ async fn destructive_failures_abort_by_default() {
 async fn on_failure_continue_overrides_the_default() {
     let h = Harness::with(Probe::failing(&DESTROY, 10), Probe::new(&READ));
     let steps = "  - id: destroy\n    uses: test.destroy\n    on_failure: continue\n  - id: read\n    uses: test.read\n";
-    let mut cfg = h.cfg();
-    cfg.yes = true;
-    let r = h
-        .run(
-            &h.playbook(steps),
-            &cfg,
-            Arc::new(Scripted::without_terminal()),
-        )
-        .await;
+    let cfg = h.with_yes();
+    let r = h.unattended(steps, &cfg).await;
     assert_eq!(h.read.runs(), 1);
     assert_eq!(r.result.exit_code, exit::FAILED);
 }
@@ -513,13 +474,7 @@ async fn timeout_bounds_each_attempt() {
     );
     let steps = "  - id: read\n    uses: test.read\n    timeout: 100ms\n    retry: { attempts: 2, delay: 1ms }\n";
     let started = std::time::Instant::now();
-    let r = h
-        .run(
-            &h.playbook(steps),
-            &h.cfg(),
-            Arc::new(Scripted::without_terminal()),
-        )
-        .await;
+    let r = h.unattended(steps, &h.cfg()).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(h.read.runs(), 2);
     assert_eq!(status_of(&r, "read"), StepStatus::Failed);
@@ -584,13 +539,7 @@ async fn the_report_is_rendered_from_the_journal_alone() {
 async fn outputs_feed_later_templates_and_conditions() {
     let h = Harness::new();
     let steps = "  - id: read\n    uses: test.read\n  - id: tell\n    uses: manual\n    when: ${{ steps.read.outputs.count > 0 }}\n    with: { instructions: 'count is ${{ steps.read.outputs.count }} since ${{ inputs.since }}' }\n";
-    let r = h
-        .run(
-            &h.playbook(steps),
-            &h.cfg(),
-            Arc::new(Scripted::without_terminal()),
-        )
-        .await;
+    let r = h.unattended(steps, &h.cfg()).await;
     let ev = events(&r.dir);
     let summary = ev
         .iter()
@@ -611,8 +560,7 @@ async fn resume_redoes_an_unfinished_destructive_step_and_nothing_finished() {
     );
     let steps = "  - id: read\n    uses: test.read\n  - id: destroy\n    uses: test.destroy\n  - id: after\n    uses: test.read\n";
     let playbook = first.playbook(steps);
-    let mut cfg = first.cfg();
-    cfg.yes = true;
+    let cfg = first.with_yes();
     let r1 = first
         .run_signalled(
             &playbook,
@@ -1132,8 +1080,7 @@ async fn steps_that_depend_on_each_other_or_change_things_do_not_overlap() {
     let playbook = h.playbook(steps);
     let phases = crate::engine::overlap::phases(&playbook, &h.registry);
     assert_eq!(phases, [0..1, 1..3, 3..4, 4..5, 5..6, 6..8]);
-    let mut cfg = h.cfg();
-    cfg.yes = true;
+    let cfg = h.with_yes();
     let r = h
         .run(&playbook, &cfg, Arc::new(Scripted::without_terminal()))
         .await;

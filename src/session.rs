@@ -331,19 +331,8 @@ pub async fn run(
     let inputs = resolve_inputs(playbook, &cfg.inputs, started_at)?;
     let signer = signer(cfg)?;
     let observer = Arc::new(JournalObserver::default());
-    // Another respond process handling an incident of this key right now: say who and
-    // start nothing (before anything is sent), unless a separate incident was asked for.
-    let mut found = None;
-    let (services, keys) = connect(
-        playbook,
-        cfg,
-        observer.clone(),
-        |leaked| look_for_previous(cfg, &playbook.name, leaked, &mut found),
-        Some(registry),
-        policy(cfg, operator.as_ref()).asks(Question::Secret),
-    )
-    .await?;
-    let key_masked = keys.leaked.clone();
+    let (services, keys, found) =
+        connect_new(playbook, registry, cfg, operator.as_ref(), observer.clone()).await?;
     let target_spec = recorded_target(&cfg.target);
 
     // An unfinished incident of the same key and playbook that nobody is handling: offer
@@ -360,7 +349,7 @@ pub async fn run(
         }
     }
 
-    let (dir, lock, journal, who) = open_incident(
+    let opened = open_incident(
         playbook,
         cfg,
         started_at,
@@ -370,32 +359,86 @@ pub async fn run(
         signer.as_ref(),
         target_spec,
     )?;
-    // Requests answered before the journal existed follow its opening record.
-    observer.attach(journal.clone(), operator.clone());
+    let new = NewIncident {
+        started_at,
+        inputs,
+        signer,
+        observer,
+        services,
+        key_masked: keys.leaked,
+    };
+    walk_new(playbook, registry, cfg, operator, interrupt, opened, new).await
+}
 
+/// Connect for a new incident. Another respond process handling an incident of this key
+/// right now is refused before anything is sent (unless a separate incident was asked
+/// for); an unfinished one nobody holds comes back as the third value.
+async fn connect_new(
+    playbook: &Playbook,
+    registry: &Registry,
+    cfg: &RunConfig,
+    operator: &dyn Operator,
+    observer: Arc<JournalObserver>,
+) -> Result<(Services, Keys, Option<Unfinished>), Error> {
+    let mut found = None;
+    let (services, keys) = connect(
+        playbook,
+        cfg,
+        observer,
+        |leaked| look_for_previous(cfg, &playbook.name, leaked, &mut found),
+        Some(registry),
+        policy(cfg, operator).asks(Question::Secret),
+    )
+    .await?;
+    Ok((services, keys, found))
+}
+
+/// What a new incident carries from its start to its walk through the steps.
+struct NewIncident {
+    started_at: DateTime<Utc>,
+    inputs: BTreeMap<String, String>,
+    signer: Option<OperatorKey>,
+    observer: Arc<JournalObserver>,
+    services: Services,
+    key_masked: Option<String>,
+}
+
+/// Walk the steps of a new incident whose folder and journal are open, and keep its lock
+/// in the result.
+async fn walk_new(
+    playbook: &Playbook,
+    registry: &Registry,
+    cfg: &RunConfig,
+    operator: Arc<dyn Operator>,
+    interrupt: Interrupt,
+    (dir, lock, journal, who): (PathBuf, IncidentLock, Journal, String),
+    new: NewIncident,
+) -> Result<SessionResult, Error> {
+    // Requests answered before the journal existed follow its opening record.
+    new.observer.attach(journal.clone(), operator.clone());
     let shared = shared(
         cfg,
         journal,
         operator,
         dir,
-        started_at,
-        key_masked,
+        new.started_at,
+        new.key_masked,
         &who,
-        services,
+        new.services,
         Default::default(),
-        observer.sequence.clone(),
+        new.observer.sequence.clone(),
     );
     let mut session = walk(
         playbook,
         registry,
         cfg,
         shared,
-        inputs,
+        new.inputs,
         who,
         interrupt,
         HashMap::new(),
         "started",
-        signer,
+        new.signer,
     )
     .await?;
     session.lock = Some(lock);

@@ -214,8 +214,25 @@ fn interpret(
     coverage: Option<&mut Coverage>,
     leaked_key: bool,
 ) -> Result<Listing, ActionError> {
+    let (mut orders, failures) = gather(fetched, markets)?;
+    let failed = FailedMarkets::sort(failures, leaked_key);
+    if let Some(coverage) = coverage {
+        failed.cover(coverage, markets);
+    }
+    let unread = failed.tell(ctx)?;
+    orders.sort_by(|a, b| (a.market, &a.symbol, a.time).cmp(&(b.market, &b.symbol, b.time)));
+    Ok(Listing {
+        orders,
+        unread,
+        not_enabled: failed.not_enabled,
+    })
+}
+
+/// The orders of the markets asked for and the markets that failed; the first error
+/// when every market failed.
+fn gather(fetched: Fetched, markets: &[Market]) -> Result<(Vec<Order>, Failures), ActionError> {
     let mut orders = Vec::new();
-    let mut failures: Vec<(Market, ExchangeError)> = Vec::new();
+    let mut failures: Failures = Vec::new();
     for (market, result) in fetched {
         if !markets.contains(&market) {
             continue;
@@ -229,27 +246,49 @@ fn interpret(
         let (_, e) = failures.swap_remove(0);
         return Err(e.into());
     }
-    // Binance's testnets have no /sapi (cross margin): a note, not a gap.
-    let (testnet, failures): (Vec<_>, Vec<_>) = failures
-        .into_iter()
-        .partition(|(_, e)| e.kind() == crate::exchange::ErrorKind::NotOnTestnet);
-    // Binance answered the key on some market and refused it (-2015) on this one: the
-    // key may not trade there (per endpoint, not per key).
-    let (refused, failures): (Vec<_>, Vec<_>) = failures
-        .into_iter()
-        .partition(|(_, e)| leaked_key && e.rejection() == Some(Rejection::Refused));
-    let not_enabled: BTreeSet<Market> = refused.iter().map(|(m, _)| *m).collect();
-    let mut unread = BTreeSet::new();
-    if let Some(coverage) = coverage {
+    Ok((orders, failures))
+}
+
+/// The markets a listing failed on, each with its error.
+type Failures = Vec<(Market, ExchangeError)>;
+
+/// The markets a listing failed on, by what the failure means.
+struct FailedMarkets {
+    /// Binance's testnets have no /sapi (cross margin): a note, not a gap.
+    testnet: Failures,
+    /// Binance answered the key on some market and refused it (-2015) on these: the key
+    /// may not trade there (per endpoint, not per key).
+    not_enabled: BTreeSet<Market>,
+    /// Not read: gaps in the coverage.
+    unread: Failures,
+}
+
+impl FailedMarkets {
+    fn sort(failures: Failures, leaked_key: bool) -> FailedMarkets {
+        let (testnet, failures): (Vec<_>, Vec<_>) = failures
+            .into_iter()
+            .partition(|(_, e)| e.kind() == crate::exchange::ErrorKind::NotOnTestnet);
+        let (refused, unread): (Vec<_>, Vec<_>) = failures
+            .into_iter()
+            .partition(|(_, e)| leaked_key && e.rejection() == Some(Rejection::Refused));
+        FailedMarkets {
+            testnet,
+            not_enabled: refused.iter().map(|(m, _)| *m).collect(),
+            unread,
+        }
+    }
+
+    /// Each market's line in the coverage: not examined, not enabled, a gap, or read.
+    fn cover(&self, coverage: &mut Coverage, markets: &[Market]) {
         for &market in markets {
-            if testnet.iter().any(|(m, _)| *m == market) {
+            if self.testnet.iter().any(|(m, _)| *m == market) {
                 coverage.not_examined(
                     &format!("open orders {market}"),
                     "not available on testnet (no /sapi)",
                 );
                 continue;
             }
-            if not_enabled.contains(&market) {
+            if self.not_enabled.contains(&market) {
                 coverage.not_enabled(
                     "open orders",
                     market.as_str(),
@@ -257,37 +296,37 @@ fn interpret(
                 );
                 continue;
             }
-            match failures.iter().find(|(m, _)| *m == market) {
+            match self.unread.iter().find(|(m, _)| *m == market) {
                 Some((_, e)) => coverage.gap("open orders", market.as_str(), None, &e.to_string()),
                 None => coverage.read("open orders", market.as_str(), None),
             }
         }
     }
-    for (market, _) in &testnet {
-        ctx.note(
-            Level::Info,
-            format!("{market}: not available on testnet (Binance's testnets have no /sapi)"),
-        )?;
+
+    /// A note for each failed market; returns the markets left unread.
+    fn tell(&self, ctx: &StepContext) -> Result<BTreeSet<Market>, ActionError> {
+        for (market, _) in &self.testnet {
+            ctx.note(
+                Level::Info,
+                format!("{market}: not available on testnet (Binance's testnets have no /sapi)"),
+            )?;
+        }
+        for market in &self.not_enabled {
+            ctx.note(
+                Level::Info,
+                format!("{} (Binance refused it: -2015)", not_enabled_words(*market)),
+            )?;
+        }
+        let mut unread = BTreeSet::new();
+        for (market, e) in &self.unread {
+            ctx.note(
+                Level::Warn,
+                format!("could not list open orders on {market}: {e} — not covered"),
+            )?;
+            unread.insert(*market);
+        }
+        Ok(unread)
     }
-    for market in &not_enabled {
-        ctx.note(
-            Level::Info,
-            format!("{} (Binance refused it: -2015)", not_enabled_words(*market)),
-        )?;
-    }
-    for (market, e) in failures {
-        ctx.note(
-            Level::Warn,
-            format!("could not list open orders on {market}: {e} — not covered"),
-        )?;
-        unread.insert(market);
-    }
-    orders.sort_by(|a, b| (a.market, &a.symbol, a.time).cmp(&(b.market, &b.symbol, b.time)));
-    Ok(Listing {
-        orders,
-        unread,
-        not_enabled,
-    })
 }
 
 /// Binance refuses the leaked key from this machine on every market (-2015/-2014).
@@ -530,90 +569,195 @@ fn spawn_watch(
     ctx: &StepContext,
     client: Client,
     markets: Vec<Market>,
-    mut seen: BTreeSet<(Market, i64)>,
+    seen: BTreeSet<(Market, i64)>,
     quiet: std::time::Duration,
 ) {
-    let watcher = ctx.clone();
+    let watch = Watch {
+        ctx: ctx.clone(),
+        client,
+        markets,
+        seen,
+        reappeared: 0,
+    };
     let ending = ctx.run_ending();
     ctx.spawn_background(async move {
-        let ctx = watcher;
+        let mut watch = watch;
         tokio::pin!(ending);
         let mut last_activity = std::time::Instant::now();
-        let mut reappeared = 0usize;
         // The futures pool's live limit decides how often the watch may list.
-        if markets.iter().any(|m| matches!(m, Market::UsdM | Market::CoinM)) {
+        if watch
+            .markets
+            .iter()
+            .any(|m| matches!(m, Market::UsdM | Market::CoinM))
+        {
             tokio::select! {
                 _ = &mut ending => return,
-                _ = client.learn_futures_limits() => {}
+                _ = watch.client.learn_futures_limits() => {}
             }
         }
-        let poll = watch_poll(&client, &markets);
-        let _ = ctx.note(
-            Level::Detail,
-            format!(
-                "the watch lists every {} (a quarter of the request-weight limits at most)",
-                humantime::format_duration(std::time::Duration::from_millis(poll.as_millis() as u64))
-            ),
-        );
+        let poll = watch.announce_poll();
         let reason = loop {
             tokio::select! {
                 _ = &mut ending => break "the run ended".to_string(),
                 _ = tokio::time::sleep(poll) => {}
             }
-            if ctx.run.services.leaked_dead.load(std::sync::atomic::Ordering::SeqCst) {
+            if watch
+                .ctx
+                .run
+                .services
+                .leaked_dead
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
                 break "the key is dead".to_string();
             }
             if last_activity.elapsed() >= quiet {
-                break format!("{} passed with no new order", humantime::format_duration(quiet));
+                break format!(
+                    "{} passed with no new order",
+                    humantime::format_duration(quiet)
+                );
             }
-            let open = match list_all(&ctx, &client, &markets).await {
-                Ok(listing) => listing.orders,
-                Err(ActionError::Exchange(e)) if e.is_credential_rejection() => break "Binance refuses the key now".to_string(),
-                Err(ActionError::Journal(_)) => return,
-                Err(e) => {
-                    let _ = ctx.note(Level::Warn, format!("watching for new orders: {e}"));
-                    continue;
-                }
-            };
-            let new: Vec<Order> = open.into_iter().filter(|o| !seen.contains(&(o.market, o.order_id))).collect();
-            if new.is_empty() {
-                continue;
-            }
-            last_activity = std::time::Instant::now();
-            reappeared += new.len();
-            seen.extend(new.iter().map(|o| (o.market, o.order_id)));
-            let alert = ctx.note(
-                Level::Alert,
-                format!("{} — someone is still using this key; cancelling them now. Deleting the key is the real stop.", describe(&new).replacen("open order", "NEW open order", 1)),
-            );
-            let finding = ctx.finding(
-                Severity::Critical,
-                format!("Attacker still active: {} order(s) placed after the cancel", new.len()),
-                json!(new.iter().map(|o| row(Some(o.market.as_str()), o)).collect::<Vec<_>>()),
-            );
-            if alert.is_err() || finding.is_err() {
-                return;
-            }
-            let round = cancel_round(&client, &new).await;
-            for error in &round.errors {
-                let _ = ctx.note(Level::Warn, format!("cancel failed: {error}"));
-            }
-            let rows: Vec<_> = new
-                .iter()
-                .map(|o| {
-                    let done = round.cancelled.iter().find(|a| a.market == o.market && a.order_id == o.order_id).cloned();
-                    row(Some(o.market.as_str()), &done.unwrap_or_else(|| Order { status: "CANCELED".into(), ..o.clone() }))
-                })
-                .collect();
-            if ctx.evidence("cancelled-orders", rows).is_err() {
-                return;
+            match watch.look().await {
+                Look::Quiet => {}
+                Look::Cancelled => last_activity = std::time::Instant::now(),
+                Look::Stop(reason) => break reason,
+                Look::JournalFailed => return,
             }
         };
-        let _ = ctx.note(
+        let _ = watch.ctx.note(
             Level::Detail,
-            format!("stopped watching for new orders ({reason}); {reappeared} reappeared while watching"),
+            format!(
+                "stopped watching for new orders ({reason}); {} reappeared while watching",
+                watch.reappeared
+            ),
         );
     });
+}
+
+/// The watch's state: what it lists with, the orders it has seen, and how many new ones
+/// it has met.
+struct Watch {
+    ctx: StepContext,
+    client: Client,
+    markets: Vec<Market>,
+    seen: BTreeSet<(Market, i64)>,
+    reappeared: usize,
+}
+
+/// What one look of the watch found.
+enum Look {
+    /// Nothing new (or the listing failed and was noted).
+    Quiet,
+    /// New orders, cancelled.
+    Cancelled,
+    /// Nothing more to watch, for this reason.
+    Stop(String),
+    /// The journal cannot be written: the watch ends without a word.
+    JournalFailed,
+}
+
+impl Watch {
+    /// Say how often the watch lists; returns that interval.
+    fn announce_poll(&self) -> std::time::Duration {
+        let poll = watch_poll(&self.client, &self.markets);
+        let _ = self.ctx.note(
+            Level::Detail,
+            format!(
+                "the watch lists every {} (a quarter of the request-weight limits at most)",
+                humantime::format_duration(std::time::Duration::from_millis(
+                    poll.as_millis() as u64
+                ))
+            ),
+        );
+        poll
+    }
+
+    /// List every market once and cancel what is new since the last look.
+    async fn look(&mut self) -> Look {
+        let ctx = &self.ctx;
+        let open = match list_all(ctx, &self.client, &self.markets).await {
+            Ok(listing) => listing.orders,
+            Err(ActionError::Exchange(e)) if e.is_credential_rejection() => {
+                return Look::Stop("Binance refuses the key now".to_string())
+            }
+            Err(ActionError::Journal(_)) => return Look::JournalFailed,
+            Err(e) => {
+                let _ = ctx.note(Level::Warn, format!("watching for new orders: {e}"));
+                return Look::Quiet;
+            }
+        };
+        let new: Vec<Order> = open
+            .into_iter()
+            .filter(|o| !self.seen.contains(&(o.market, o.order_id)))
+            .collect();
+        if new.is_empty() {
+            return Look::Quiet;
+        }
+        self.reappeared += new.len();
+        self.seen.extend(new.iter().map(|o| (o.market, o.order_id)));
+        self.cancel(&new).await
+    }
+
+    /// Raise the alarm over orders placed after the cancel, cancel them, and record
+    /// what was cancelled.
+    async fn cancel(&self, new: &[Order]) -> Look {
+        let ctx = &self.ctx;
+        let alert = ctx.note(
+            Level::Alert,
+            format!("{} — someone is still using this key; cancelling them now. Deleting the key is the real stop.", describe(new).replacen("open order", "NEW open order", 1)),
+        );
+        let finding = ctx.finding(
+            Severity::Critical,
+            format!(
+                "Attacker still active: {} order(s) placed after the cancel",
+                new.len()
+            ),
+            order_rows(new),
+        );
+        if alert.is_err() || finding.is_err() {
+            return Look::JournalFailed;
+        }
+        let round = cancel_round(&self.client, new).await;
+        for error in &round.errors {
+            let _ = ctx.note(Level::Warn, format!("cancel failed: {error}"));
+        }
+        if ctx
+            .evidence("cancelled-orders", cancelled_rows(new, &round))
+            .is_err()
+        {
+            return Look::JournalFailed;
+        }
+        Look::Cancelled
+    }
+}
+
+/// Each order's row, for a finding.
+fn order_rows(orders: &[Order]) -> serde_json::Value {
+    json!(orders
+        .iter()
+        .map(|o| row(Some(o.market.as_str()), o))
+        .collect::<Vec<_>>())
+}
+
+/// The `cancelled-orders` rows of a round over `orders`: as the answer echoed each one,
+/// or as listed with the status CANCELED where it did not.
+fn cancelled_rows(orders: &[Order], round: &Round) -> Vec<serde_json::Value> {
+    orders
+        .iter()
+        .map(|o| {
+            let done = round
+                .cancelled
+                .iter()
+                .find(|a| a.market == o.market && a.order_id == o.order_id)
+                .cloned();
+            row(
+                Some(o.market.as_str()),
+                &done.unwrap_or_else(|| Order {
+                    status: "CANCELED".into(),
+                    ..o.clone()
+                }),
+            )
+        })
+        .collect()
 }
 
 /// Every open order on every market, read with `client` (e.g. the responder key).
@@ -663,34 +807,84 @@ pub async fn last_sweep(ctx: &StepContext) -> Result<usize, ActionError> {
             "Attacker still active: {} order(s) open just before the key was deleted",
             open.len()
         ),
-        json!(open
-            .iter()
-            .map(|o| row(Some(o.market.as_str()), o))
-            .collect::<Vec<_>>()),
+        order_rows(&open),
     )?;
     let round = cancel_round(&client, &open).await;
     for error in &round.errors {
         ctx.note(Level::Warn, format!("cancel failed: {error}"))?;
     }
-    let rows: Vec<_> = open
-        .iter()
-        .map(|o| {
-            let done = round
-                .cancelled
-                .iter()
-                .find(|a| a.market == o.market && a.order_id == o.order_id)
-                .cloned();
-            row(
-                Some(o.market.as_str()),
-                &done.unwrap_or_else(|| Order {
-                    status: "CANCELED".into(),
-                    ..o.clone()
-                }),
-            )
-        })
-        .collect();
+    let rows = cancelled_rows(&open, &round);
     ctx.evidence("cancelled-orders", rows)?;
     Ok(open.len())
+}
+
+/// The listing a preview shows: the one that went out with the run's first request (see
+/// `warm_up`) when this step is among the first, otherwise read now; with when it was
+/// read.
+async fn preview_listing(
+    ctx: &StepContext,
+    client: &Client,
+    markets: &[Market],
+    coverage: &mut Coverage,
+) -> (Result<Listing, ActionError>, std::time::Instant) {
+    let warm = ctx.take_warm::<Fetched>().await.filter(|(fetched, at)| {
+        // Every market this step cancels on must be in it, and it must still be
+        // fresh (a playbook may put the cancel late), or it is read again.
+        at.elapsed() < FRESH_PREVIEW
+            && markets
+                .iter()
+                .all(|m| fetched.iter().any(|(listed, _)| listed == m))
+    });
+    match warm {
+        Some((fetched, at)) => (interpret(ctx, fetched, markets, Some(coverage), true), at),
+        None => {
+            let listed = list_all_covered(ctx, client, markets, Some(coverage)).await;
+            (listed, std::time::Instant::now())
+        }
+    }
+}
+
+/// What the cancel would do with a listing: nothing when nothing is open and every
+/// market was read, else one cancel-all per symbol and book.
+fn preview_of(ctx: &StepContext, listing: Listing) -> Result<Preview, ActionError> {
+    let orders = listing.orders;
+    // A market that could not be listed may hold orders: never "nothing to do".
+    let unread = if listing.unread.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; could not list {} — the cancel lists them again",
+            market_list(&listing.unread)
+        )
+    };
+    if orders.is_empty() && listing.unread.is_empty() {
+        ctx.evidence("open-orders", Vec::new())?;
+        return Ok(Preview {
+            summary: "no open orders on any market: nothing to cancel".into(),
+            nothing_to_do: true,
+            items: json!([]),
+            ..Preview::default()
+        });
+    }
+    let summary = format!("{} would be cancelled{unread}", describe(&orders));
+    let body = render(&orders);
+    // What the cancel acts on: one cancel-all per symbol and book. The orders
+    // themselves are the `open-orders` evidence; journaling them twice would hold
+    // up the cancel on a big account.
+    let items = books(&orders);
+    Ok(Preview {
+        summary,
+        body,
+        items,
+        nothing_to_do: false,
+        // Their rows are built and recorded once the cancels are on their way.
+        later: Some(LaterEvidence::new("open-orders", move || {
+            orders
+                .iter()
+                .map(|o| row(Some(o.market.as_str()), o))
+                .collect()
+        })),
+    })
 }
 
 impl Action for CancelOpenOrders {
@@ -743,27 +937,7 @@ impl Action for CancelOpenOrders {
                     ..Preview::default()
                 });
             }
-            // The listing went out with the run's first request (see `warm_up`) when this
-            // step is among the first; otherwise it is read now.
-            let warm = ctx.take_warm::<Fetched>().await.filter(|(fetched, at)| {
-                // Every market this step cancels on must be in it, and it must still be
-                // fresh (a playbook may put the cancel late), or it is read again.
-                at.elapsed() < FRESH_PREVIEW
-                    && markets
-                        .iter()
-                        .all(|m| fetched.iter().any(|(listed, _)| listed == m))
-            });
-            let (listed, listed_at) = match warm {
-                Some((fetched, at)) => (
-                    interpret(ctx, fetched, &markets, Some(&mut coverage), true),
-                    at,
-                ),
-                None => {
-                    let listed =
-                        list_all_covered(ctx, &client, &markets, Some(&mut coverage)).await;
-                    (listed, std::time::Instant::now())
-                }
-            };
+            let (listed, listed_at) = preview_listing(ctx, &client, &markets, &mut coverage).await;
             if refused_everywhere(&listed) {
                 // Containment first: the cancel is still tried, and then says what it
                 // could not cancel and how to.
@@ -783,51 +957,14 @@ impl Action for CancelOpenOrders {
                 "not listed or cancelled by respond",
             );
             coverage.record(ctx)?;
-            let orders = listing.orders;
             *self.last_preview.lock().unwrap_or_else(|p| p.into_inner()) = Some((
                 listed_at,
                 ctx.step.clone(),
-                orders.clone(),
+                listing.orders.clone(),
                 listing.unread.clone(),
                 listing.not_enabled.clone(),
             ));
-            // A market that could not be listed may hold orders: never "nothing to do".
-            let unread = if listing.unread.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; could not list {} — the cancel lists them again",
-                    market_list(&listing.unread)
-                )
-            };
-            if orders.is_empty() && listing.unread.is_empty() {
-                ctx.evidence("open-orders", Vec::new())?;
-                return Ok(Preview {
-                    summary: "no open orders on any market: nothing to cancel".into(),
-                    nothing_to_do: true,
-                    items: json!([]),
-                    ..Preview::default()
-                });
-            }
-            let summary = format!("{} would be cancelled{unread}", describe(&orders));
-            let body = render(&orders);
-            // What the cancel acts on: one cancel-all per symbol and book. The orders
-            // themselves are the `open-orders` evidence; journaling them twice would hold
-            // up the cancel on a big account.
-            let items = books(&orders);
-            Ok(Preview {
-                summary,
-                body,
-                items,
-                nothing_to_do: false,
-                // Their rows are built and recorded once the cancels are on their way.
-                later: Some(LaterEvidence::new("open-orders", move || {
-                    orders
-                        .iter()
-                        .map(|o| row(Some(o.market.as_str()), o))
-                        .collect()
-                })),
-            })
+            preview_of(ctx, listing)
         })
     }
 

@@ -691,10 +691,7 @@ impl Action for SubaccountTransfers {
             };
             let master = ctx.client(Role::Responder)?;
             let email = sub_account_email(&master, &hint).await?;
-            let since = ctx
-                .args
-                .since("since", ctx.run.started_at)?
-                .expect("required input");
+            let since = super::util::since_input(ctx)?;
             let range = crate::exchange::TimeWindow::between(since, master.server_now());
             let (history, universal, usdm, coinm) = tokio::join!(
                 master.sub_account_transfers(range),

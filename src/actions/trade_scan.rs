@@ -116,6 +116,67 @@ pub(super) async fn scan_spot(
     range: TimeWindow,
 ) -> Result<SpotScan, ActionError> {
     let mut out = SpotScan::default();
+    let done = read_back(ctx, &mut out)?;
+    let todo: Vec<String> = symbols
+        .iter()
+        .filter(|s| !done.contains(*s))
+        .cloned()
+        .collect();
+    out.resumed = symbols.len() - todo.len();
+    if out.resumed > 0 {
+        ctx.note(
+            Level::Info,
+            format!(
+                "{} spot symbol(s) were read in an earlier session of this incident and are not read again; {} left",
+                out.resumed,
+                todo.len()
+            ),
+        )?;
+    }
+    let budget = Budget::new(client);
+    let first_eta = budget.announce(ctx, todo.len())?;
+    let started = std::time::Instant::now();
+    let bar = ctx
+        .run
+        .operator
+        .progress("deep scan: spot symbols", Some(todo.len() as u64));
+    bar.set_message(status(todo.len(), first_eta, None));
+    let mut tasks = JoinSet::new();
+    for symbol in todo.iter().cloned() {
+        let client = client.clone();
+        tasks.spawn(async move {
+            let result = spot_trades(&client, &symbol, range).await;
+            (symbol, result)
+        });
+    }
+    out.attempted = todo.len();
+    let mut left = todo.len();
+    let mut batch = new_batch();
+    while let Some(joined) = tasks.join_next().await {
+        left -= 1;
+        bar.inc(1);
+        let done = todo.len() - left;
+        let pace = (done >= 5).then(|| started.elapsed().mul_f64(left as f64 / done as f64));
+        bar.set_message(status(left, budget.estimate(left).0, pace));
+        let (symbol, result) =
+            joined.map_err(|e| ActionError::Failed(format!("scan task failed: {e}")))?;
+        match result {
+            Ok((trades, first)) => keep_read(ctx, &mut out, &mut batch, symbol, trades, first)?,
+            Err(e) => {
+                out.failed.insert(symbol, e);
+            }
+        }
+    }
+    if !batch.symbols.is_empty() {
+        ctx.scanned(batch)?;
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// What earlier sessions of this incident journaled as read on spot: their trades and
+/// first trades go into `out`; returns the symbols they read.
+fn read_back(ctx: &StepContext, out: &mut SpotScan) -> Result<BTreeSet<String>, ActionError> {
     let mut done = BTreeSet::new();
     for batch in ctx.scanned_before() {
         if batch.market != Market::Spot.as_str() {
@@ -141,42 +202,52 @@ pub(super) async fn scan_spot(
             }
         }
     }
-    let todo: Vec<String> = symbols
-        .iter()
-        .filter(|s| !done.contains(*s))
-        .cloned()
-        .collect();
-    out.resumed = symbols.len() - todo.len();
-    if out.resumed > 0 {
+    Ok(done)
+}
+
+/// What the spot weight budget says of the time a scan takes.
+struct Budget<'a> {
+    client: &'a Client,
+    weight: u32,
+    window: Duration,
+}
+
+impl<'a> Budget<'a> {
+    fn new(client: &'a Client) -> Budget<'a> {
+        Budget {
+            client,
+            weight: Pull::Trades(Market::Spot).weight(),
+            window: client.weight_window(),
+        }
+    }
+
+    /// The ETA of `left` symbols within the budget as it stands now, and its cap.
+    fn estimate(&self, left: usize) -> (Duration, u32) {
+        let (room, cap) = self.client.weight_room(Family::Api);
+        (eta(left, self.weight, room, cap, self.window), cap)
+    }
+
+    /// Say what the scan of `todo` symbols costs and about how long it takes; returns
+    /// that ETA.
+    fn announce(&self, ctx: &StepContext, todo: usize) -> Result<Duration, ActionError> {
+        let weight = self.weight;
+        let (first_eta, cap) = self.estimate(todo);
         ctx.note(
             Level::Info,
             format!(
-                "{} spot symbol(s) were read in an earlier session of this incident and are not read again; {} left",
-                out.resumed,
-                todo.len()
+                "deep scan: {todo} spot symbol(s) to read at weight {weight} each; about {} within the budget of {cap} weight per {}",
+                words(first_eta),
+                humantime::format_duration(self.window)
             ),
         )?;
+        Ok(first_eta)
     }
-    let weight = Pull::Trades(Market::Spot).weight();
-    let window = client.weight_window();
-    let estimate = |left: usize| {
-        let (room, cap) = client.weight_room(Family::Api);
-        (eta(left, weight, room, cap, window), cap)
-    };
-    let (first_eta, cap) = estimate(todo.len());
-    ctx.note(
-        Level::Info,
-        format!(
-            "deep scan: {} spot symbol(s) to read at weight {weight} each; about {} within the budget of {cap} weight per {}",
-            todo.len(),
-            words(first_eta),
-            humantime::format_duration(window)
-        ),
-    )?;
-    // The budget bounds the ETA from below; while it is not what holds the scan back
-    // (latency, concurrency), the pace so far says more.
-    let status = |left: usize, budget: Duration, pace: Option<Duration>| {
-        match pace {
+}
+
+/// The progress bar's words. The budget bounds the ETA from below; while it is not what
+/// holds the scan back (latency, concurrency), the pace so far says more.
+fn status(left: usize, budget: Duration, pace: Option<Duration>) -> String {
+    match pace {
         Some(pace) if pace > budget => format!(
             "deep scan: {left} spot symbol(s) left, ETA {} at the current pace (the weight budget alone: {})",
             words(pace),
@@ -187,70 +258,47 @@ pub(super) async fn scan_spot(
             words(budget)
         ),
     }
-    };
-    let started = std::time::Instant::now();
-    let bar = ctx
-        .run
-        .operator
-        .progress("deep scan: spot symbols", Some(todo.len() as u64));
-    bar.set_message(status(todo.len(), first_eta, None));
-    let mut tasks = JoinSet::new();
-    for symbol in todo.iter().cloned() {
-        let client = client.clone();
-        tasks.spawn(async move {
-            let result = spot_trades(&client, &symbol, range).await;
-            (symbol, result)
-        });
-    }
-    out.attempted = todo.len();
-    let mut left = todo.len();
-    let new_batch = || ScannedBatch {
+}
+
+fn new_batch() -> ScannedBatch {
+    ScannedBatch {
         market: Market::Spot.as_str().to_string(),
         symbols: Vec::new(),
         trades: Vec::new(),
         first: BTreeMap::new(),
-    };
-    let mut batch = new_batch();
-    while let Some(joined) = tasks.join_next().await {
-        left -= 1;
-        bar.inc(1);
-        let done = todo.len() - left;
-        let pace = (done >= 5).then(|| started.elapsed().mul_f64(left as f64 / done as f64));
-        bar.set_message(status(left, estimate(left).0, pace));
-        let (symbol, result) =
-            joined.map_err(|e| ActionError::Failed(format!("scan task failed: {e}")))?;
-        match result {
-            Ok((trades, first)) => {
-                batch.trades.extend(
-                    trades
-                        .iter()
-                        .map(|t| serde_json::to_value(t).expect("trades serialise")),
-                );
-                if let Some(f) = first {
-                    if let (Some(t), false) = (&f, trades.is_empty()) {
-                        batch.first.insert(
-                            symbol.clone(),
-                            serde_json::to_value(t).expect("trades serialise"),
-                        );
-                    }
-                    out.first.insert(symbol.clone(), f);
-                }
-                out.trades.extend(trades);
-                batch.symbols.push(symbol);
-                if batch.symbols.len() >= BATCH {
-                    ctx.scanned(std::mem::replace(&mut batch, new_batch()))?;
-                }
-            }
-            Err(e) => {
-                out.failed.insert(symbol, e);
-            }
+    }
+}
+
+/// One symbol read: its trades and first trade go into `out` and into the batch being
+/// filled, which is journaled once it holds [`BATCH`] symbols.
+fn keep_read(
+    ctx: &StepContext,
+    out: &mut SpotScan,
+    batch: &mut ScannedBatch,
+    symbol: String,
+    trades: Vec<Trade>,
+    first: Option<Option<Trade>>,
+) -> Result<(), ActionError> {
+    batch.trades.extend(
+        trades
+            .iter()
+            .map(|t| serde_json::to_value(t).expect("trades serialise")),
+    );
+    if let Some(f) = first {
+        if let (Some(t), false) = (&f, trades.is_empty()) {
+            batch.first.insert(
+                symbol.clone(),
+                serde_json::to_value(t).expect("trades serialise"),
+            );
         }
+        out.first.insert(symbol.clone(), f);
     }
-    if !batch.symbols.is_empty() {
-        ctx.scanned(batch)?;
+    out.trades.extend(trades);
+    batch.symbols.push(symbol);
+    if batch.symbols.len() >= BATCH {
+        ctx.scanned(std::mem::replace(batch, new_batch()))?;
     }
-    bar.finish_and_clear();
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -415,10 +415,7 @@ struct Assessed {
 
 /// The step's work, with `client` the key it reads with.
 async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError> {
-    let since = ctx
-        .args
-        .since("since", ctx.run.started_at)?
-        .expect("required input");
+    let since = super::util::since_input(ctx)?;
     let now = client.server_now();
     let range = TimeWindow::between(since, now);
     let markets: Vec<Market> = ctx

@@ -125,10 +125,7 @@ struct Read {
 
 /// The step's work, with `client` the key it reads with.
 async fn read(ctx: &StepContext, client: Client) -> Result<Outcome, ActionError> {
-    let since = ctx
-        .args
-        .since("since", ctx.run.started_at)?
-        .expect("required input");
+    let since = super::util::since_input(ctx)?;
     let range = TimeWindow::between(since, client.server_now());
     let known = known_addresses(ctx.args.text("known_addresses"))?;
     if !client.endpoints().has_sapi() {

@@ -7,6 +7,14 @@ use rust_decimal::Decimal;
 
 use crate::exchange::TickerPrice;
 
+/// The step's required `since` input, resolved against the run's start.
+pub fn since_input(ctx: &super::StepContext) -> Result<DateTime<Utc>, super::ActionError> {
+    Ok(ctx
+        .args
+        .since("since", ctx.run.started_at)?
+        .expect("required input"))
+}
+
 /// Milliseconds since the epoch as RFC 3339 UTC (seconds precision).
 pub fn rfc3339(ms: i64) -> String {
     Utc.timestamp_millis_opt(ms)

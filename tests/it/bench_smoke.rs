@@ -6,7 +6,7 @@ use std::time::Duration;
 
 #[allow(dead_code)]
 #[path = "../../benches/containment.rs"]
-mod containment;
+pub(crate) mod containment;
 
 use containment::{analyse, bench_playbook, Meter, Options};
 

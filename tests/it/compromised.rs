@@ -3,7 +3,10 @@
 use crate::support;
 
 use respond::sim::Actor;
-use support::{csv_rows, env_refs, leaked_env, read_json, respond, sim};
+use support::{
+    compromised_yes, csv_rows, env_refs, leaked_env, live_args, read_json, respond, sim,
+    MANUAL_STEPS,
+};
 
 /// The built-in scenario without its attacker, for tests that count orders exactly.
 fn without_attacker() -> String {
@@ -160,12 +163,7 @@ async fn live_run_without_a_terminal_cancels_everything_and_leaves_manual_steps_
     assert_eq!(before["open_coinm_algo_orders"]["BTCUSD_PERP"], 1);
     assert_eq!(before["open_algo_orders"]["BTCUSDT"], 1);
     let dir = tempfile::tempdir().unwrap();
-    let run = crate::support::Test::in_dir(dir.path())
-        .args(&["compromised", "--yes"])
-        .against(&server)
-        .leaked_key(&server)
-        .run()
-        .await;
+    let run = compromised_yes(dir.path(), &server).await;
     assert_eq!(run.code, 5, "manual steps pending: {}", run.stderr);
     // The simulator's own account, not respond's report: every book is empty, the
     // COIN-M and USDⓈ-M conditional (algo) books included.
@@ -183,15 +181,7 @@ async fn live_run_without_a_terminal_cancels_everything_and_leaves_manual_steps_
     );
     let report = read_json(&run.incident(dir.path()).join("report.json"));
     let pending = crate::support::pending(&report);
-    assert_eq!(
-        pending,
-        [
-            "delete-key",
-            "change-password",
-            "check-unknown-keys",
-            "new-key"
-        ]
-    );
+    assert_eq!(pending, MANUAL_STEPS);
     assert!(
         !server.state_summary().keys.iter().any(|k| k.deleted),
         "nobody deleted a key"
@@ -277,12 +267,7 @@ async fn orders_that_reappear_are_called_out() {
     let text = respond::sim::BUILTIN_LEAKED_KEY.replace("every: 5s", "every: 150ms");
     let server = sim(Some(&text)).await;
     let dir = tempfile::tempdir().unwrap();
-    let run = crate::support::Test::in_dir(dir.path())
-        .args(&["compromised", "--yes"])
-        .against(&server)
-        .leaked_key(&server)
-        .run()
-        .await;
+    let run = compromised_yes(dir.path(), &server).await;
     run.expect_stderr("NEW open order(s) appeared after cancelling");
     run.expect_stderr("deleting the key is the real stop");
     let report = read_json(&run.incident(dir.path()).join("report.json"));
@@ -465,33 +450,15 @@ async fn since_incident_exits_6_on_new_activity_and_5_when_quiet() {
     let busy = respond::sim::SimServer::start(config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = leaked_env(&busy);
-    let first = respond(
-        dir.path(),
-        &[
-            "compromised",
-            "--yes",
-            "--base-url",
-            busy.url(),
-            "--weight-window",
-            "2s",
-        ],
-        &env_refs(&env),
-    )
-    .await;
+    let first = respond(dir.path(), &live_args(busy.url(), &[]), &env_refs(&env)).await;
     let previous = first.incident(dir.path());
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let again = respond(
         dir.path(),
-        &[
-            "compromised",
-            "--yes",
-            "--base-url",
+        &live_args(
             busy.url(),
-            "--weight-window",
-            "2s",
-            "--since-incident",
-            previous.to_str().unwrap(),
-        ],
+            &["--since-incident", previous.to_str().unwrap()],
+        ),
         &env_refs(&env),
     )
     .await;
@@ -608,12 +575,7 @@ async fn with_yes_the_cancels_follow_triage_and_the_listing_in_one_round_trip() 
     faults.latency = std::time::Duration::from_millis(300);
     server.set_faults(faults);
     let dir = tempfile::tempdir().unwrap();
-    let run = crate::support::Test::in_dir(dir.path())
-        .args(&["compromised", "--yes"])
-        .against(&server)
-        .leaked_key(&server)
-        .run()
-        .await;
+    let run = compromised_yes(dir.path(), &server).await;
     run.expect_code(5);
     let log: Vec<_> = server
         .request_log()

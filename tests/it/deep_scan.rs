@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use respond::sim::Actor;
-use support::{csv_rows, env_refs, leaked_env, read_json, respond, sim};
+use support::{csv_rows, leaked_env, read_json, respond, resume_without_latency, sim};
 
 /// The built-in story plus a pump-and-dump the candidates cannot see: PMP/USDT (delisted
 /// since, status BREAK) bought far above the market and sold back inside the window, so
@@ -269,16 +269,7 @@ async fn an_interrupted_deep_scan_resumes_without_reading_again() {
         "batches journaled before the kill: {}",
         journaled.len()
     );
-    let mut faults = server.faults();
-    faults.latency = Duration::ZERO;
-    server.set_faults(faults);
-
-    let resumed = respond(
-        dir.path(),
-        &["resume", incident.to_str().unwrap(), "--yes"],
-        &env_refs(&env),
-    )
-    .await;
+    let resumed = resume_without_latency(&server, dir.path(), &incident, &env).await;
     resumed.expect_code(0);
     assert!(
         resumed.stderr.contains(&format!(

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use respond::sim::{Actor, LogEntry, Scenario, SimConfig, SimServer};
 use serde_json::Value;
-use support::{env_refs, leaked_env, read_json, respond, Run, Test};
+use support::{env_refs, leaked_env, live_args, read_json, respond, Run, Test};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -240,18 +240,17 @@ fn time(e: &LogEntry) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// The common arguments of a live-style run against `url`.
-fn live_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "compromised",
-        "--yes",
-        "--base-url",
-        url,
-        "--weight-window",
-        "2s",
-    ];
-    args.extend_from_slice(extra);
-    args
+/// Start a live-style run against `url` in `dir`, its output piped.
+fn spawn_live(
+    dir: &Path,
+    url: &str,
+    extra: &[&str],
+    env: &[(String, String)],
+) -> tokio::process::Child {
+    Test::in_dir(dir)
+        .args(&live_args(url, extra))
+        .envs(&env_refs(env))
+        .spawn()
 }
 
 /// Run `respond` while `meddle` changes the exchange under it; `meddle` is dropped when
@@ -397,6 +396,22 @@ fn record(test: &str, detail: Option<String>, code: impl std::fmt::Display, took
     .unwrap();
 }
 
+/// A completed incident: its record verifies, no cancel-all the exchange acknowledged
+/// was sent again, no order is left open. Returns its report.
+#[track_caller]
+fn assert_completed(incident: &Path, server: &SimServer) -> Value {
+    support::assert_verifies(incident);
+    assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(incident));
+    assert_eq!(
+        server.state_summary().total_open(),
+        0,
+        "every order cancelled"
+    );
+    let report = read_json(&incident.join("report.json"));
+    assert_eq!(report["outcome"], "completed");
+    report
+}
+
 /// What every completed live-style run under a transient fault must show: the same
 /// containment as without the fault.
 #[track_caller]
@@ -406,16 +421,7 @@ fn assert_contained(run: &Run, dir: &Path, server: &SimServer) -> Value {
         "completed with only the manual steps pending:\n{}",
         run.stderr
     );
-    let incident = run.incident(dir);
-    support::assert_verifies(&incident);
-    assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
-    assert_eq!(
-        server.state_summary().total_open(),
-        0,
-        "every order cancelled"
-    );
-    let report = read_json(&incident.join("report.json"));
-    assert_eq!(report["outcome"], "completed");
+    let report = assert_completed(&run.incident(dir), server);
     let cancel = step(&report, "cancel-orders");
     assert_eq!(cancel["status"], "ok", "{cancel}");
     assert_eq!(cancel["outputs"]["cancelled"], 8, "{cancel}");
@@ -495,18 +501,28 @@ async fn fault_exchange_never_answers() {
     record("fault_exchange_never_answers", None, run.code, took);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn fault_429_with_retry_after() {
-    // Latency holds each request 400 ms before the exchange looks at it, so a fault set
-    // when the first round trip (triage and the listing) is answered applies to
-    // containment's first requests: the cancels.
+/// A live run on a calm exchange that starts misbehaving with `faults` once the first
+/// round trip (triage's reads and the listing of every book) is answered, as the cancels
+/// go out. Latency holds each request 400 ms before the exchange looks at it, so the
+/// faults apply to containment's first requests: the cancels.
+async fn fault_as_the_cancels_go_out(
+    faults: &[&str],
+) -> (SimServer, tempfile::TempDir, Run, Duration) {
     let (server, dir, url, env) = calm_exchange(&["latency=400"]).await;
     let meddle = async {
         if wait_for(&server, Duration::from_secs(20), first_round_trip_answered).await {
-            set(&server, &["throttle=1500", "latency=0"]);
+            let mut set_now = faults.to_vec();
+            set_now.push("latency=0");
+            set(&server, &set_now);
         }
     };
     let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, meddle).await;
+    (server, dir, run, took)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_429_with_retry_after() {
+    let (server, dir, run, took) = fault_as_the_cancels_go_out(&["throttle=1500"]).await;
     let log = client_log(&server);
     let limited: Vec<&LogEntry> = log.iter().filter(|e| e.status == 429).collect();
     assert!(!limited.is_empty(), "the exchange said 429");
@@ -534,15 +550,7 @@ async fn fault_429_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_418_ip_banned() {
-    let (server, dir, url, env) = calm_exchange(&["latency=400"]).await;
-    let meddle = async {
-        // Once the first round trip (triage's reads and the listing of every book) is
-        // answered, as the cancels go out.
-        if wait_for(&server, Duration::from_secs(20), first_round_trip_answered).await {
-            set(&server, &["ban=60000", "latency=0"]);
-        }
-    };
-    let (run, took) = run_while(dir.path(), &live_args(&url, &[]), &env, meddle).await;
+    let (server, dir, run, took) = fault_as_the_cancels_go_out(&["ban=60000"]).await;
     assert_eq!(
         run.code, 1,
         "the cancels were refused, so the cancel step failed: exit 1\n{}",
@@ -684,10 +692,7 @@ async fn fault_long_throttle_during_evidence() {
 async fn fault_interrupted_during_a_long_wait() {
     let (server, dir, url, env) = calm_exchange(&["latency=150"]).await;
     let started = Instant::now();
-    let mut child = Test::in_dir(dir.path())
-        .args(&live_args(&url, &["--max-rate-limit-wait", "1s"]))
-        .envs(&env_refs(&env))
-        .spawn();
+    let mut child = spawn_live(dir.path(), &url, &["--max-rate-limit-wait", "1s"], &env);
     limit_during_evidence(&server, "ban=60000").await;
     let banned = wait_for(&server, Duration::from_secs(20), |l| {
         l.iter()
@@ -1058,10 +1063,7 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
     // Every answer takes 200 ms, so the cancel-alls are in flight for a while.
     let (server, dir, url, env) = calm_exchange(&["latency=200"]).await;
     let started = Instant::now();
-    let mut child = Test::in_dir(dir.path())
-        .args(&live_args(&url, &[]))
-        .envs(&env_refs(&env))
-        .spawn();
+    let mut child = spawn_live(dir.path(), &url, &[], &env);
     // Ctrl-C as soon as the exchange acknowledged the first cancel-all.
     let acked = wait_for(&server, Duration::from_secs(20), |l| {
         l.iter()
@@ -1103,15 +1105,7 @@ async fn fault_interrupted_mid_cancel_then_resumed() {
     let took = started.elapsed();
     resume.expect_code(5);
     resume.expect_stderr("started in an earlier session and did not finish");
-    support::assert_verifies(&incident);
-    assert_no_repeated_acknowledged_cancel(&server.request_log(), Some(&incident));
-    assert_eq!(
-        server.state_summary().total_open(),
-        0,
-        "every order cancelled"
-    );
-    let report = read_json(&incident.join("report.json"));
-    assert_eq!(report["outcome"], "completed");
+    let report = assert_completed(&incident, &server);
     assert_eq!(step(&report, "cancel-orders")["status"], "ok");
     record(
         "fault_interrupted_mid_cancel_then_resumed",
@@ -1129,10 +1123,7 @@ async fn fault_second_writer_during_a_run() {
     // however busy the machine is.
     let (_server, dir, url, env) = calm_exchange(&["latency=400"]).await;
     let started = Instant::now();
-    let mut child = Test::in_dir(dir.path())
-        .args(&live_args(&url, &[]))
-        .envs(&env_refs(&env))
-        .spawn();
+    let mut child = spawn_live(dir.path(), &url, &[], &env);
     let pid = child.id().unwrap();
     // The first run holds its incident once the folder exists.
     let deadline = Instant::now() + Duration::from_secs(20);

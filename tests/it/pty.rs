@@ -127,6 +127,32 @@ fn calm_scenario(dir: &std::path::Path) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// The key signed (triage read the account with it); the operator aborts at the cancel
+/// and the run exits 4.
+fn signed_then_aborted(s: &mut PtySession) {
+    expect(s, "is LIVE").unwrap();
+    expect(s, "Cancel every open order?").unwrap();
+    s.send(DOWN).unwrap();
+    s.send(DOWN).unwrap();
+    s.send_line("").unwrap(); // abort
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(s), 4);
+}
+
+/// The run in `s` exits with `code`, leaving one incident in `dir` whose record
+/// verifies: that incident and its report.
+fn ended(
+    s: &mut PtySession,
+    dir: &std::path::Path,
+    code: i32,
+) -> (std::path::PathBuf, serde_json::Value) {
+    assert_eq!(exit_code(s), code);
+    let incident = only_incident(dir);
+    assert_verifies(&incident);
+    let r = report(&incident);
+    (incident, r)
+}
+
 fn report(incident: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(incident.join("report.json")).unwrap()).unwrap()
 }
@@ -174,10 +200,7 @@ fn drill_yes_at_the_destructive_prompt_cancels_and_done_deletes_the_key() {
     expect(&mut s, "0lR8…LRqr is dead").unwrap();
     abort_at_the_password_step(&mut s);
     expect(&mut s, "outcome: aborted (exit code 4)").unwrap();
-    assert_eq!(exit_code(&mut s), 4);
-    let incident = only_incident(dir.path());
-    assert_verifies(&incident);
-    let r = report(&incident);
+    let (incident, r) = ended(&mut s, dir.path(), 4);
     assert_eq!(step_status(&r, "cancel-orders"), "ok");
     assert_eq!(step_status(&r, "delete-key"), "ok");
     assert_eq!(step_status(&r, "verify-revoked"), "ok");
@@ -210,10 +233,7 @@ fn drill_skip_with_a_reason_at_the_destructive_prompt() {
     s.send(DOWN).unwrap();
     s.send_line("").unwrap(); // abort
     expect(&mut s, "outcome: aborted").unwrap();
-    assert_eq!(exit_code(&mut s), 4);
-    let incident = only_incident(dir.path());
-    assert_verifies(&incident);
-    let r = report(&incident);
+    let (incident, r) = ended(&mut s, dir.path(), 4);
     assert_eq!(step_status(&r, "cancel-orders"), "skipped");
     let md = std::fs::read_to_string(incident.join("report.md")).unwrap();
     assert!(md.contains("the desk is flattening these by hand"), "{md}");
@@ -238,10 +258,7 @@ fn drill_abort_at_the_destructive_prompt_does_nothing_more() {
     )
     .unwrap();
     expect(&mut s, "outcome: aborted (exit code 4)").unwrap();
-    assert_eq!(exit_code(&mut s), 4);
-    let incident = only_incident(dir.path());
-    assert_verifies(&incident);
-    let r = report(&incident);
+    let (_, r) = ended(&mut s, dir.path(), 4);
     assert_eq!(r["outcome"], "aborted");
     assert_eq!(step_status(&r, "cancel-orders"), "aborted");
     assert_eq!(step_status(&r, "balances"), "not started");
@@ -271,10 +288,7 @@ fn ctrl_c_during_a_slow_pull_exits_130_and_resume_finishes_the_incident() {
     expect(&mut s, "trades: interrupted — interrupted by SIGINT").unwrap();
     expect(&mut s, "outcome: interrupted (exit code 130)").unwrap();
     expect(&mut s, "resume with: respond resume --drill ").unwrap();
-    assert_eq!(exit_code(&mut s), 130);
-    let incident = only_incident(dir.path());
-    assert_verifies(&incident);
-    let r = report(&incident);
+    let (incident, r) = ended(&mut s, dir.path(), 130);
     assert_eq!(r["outcome"], "interrupted");
     assert_eq!(step_status(&r, "cancel-orders"), "ok");
     assert_eq!(step_status(&r, "trades"), "interrupted");
@@ -327,16 +341,10 @@ fn a_long_ban_during_the_pulls_counts_down_on_screen_and_ctrl_c_stops_it() {
         .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_respond"));
     cmd.current_dir(dir.path())
-        .args([
-            "compromised",
-            "--yes",
-            "--base-url",
+        .args(crate::support::live_args(
             server.url(),
-            "--weight-window",
-            "2s",
-            "--max-rate-limit-wait",
-            "1s",
-        ])
+            &["--max-rate-limit-wait", "1s"],
+        ))
         .envs(crate::support::leaked_env(&server))
         .env("TERM", "xterm-256color")
         .env("NO_COLOR", "1");
@@ -378,10 +386,8 @@ fn a_long_ban_during_the_pulls_counts_down_on_screen_and_ctrl_c_stops_it() {
     s.send_control('c').unwrap();
     expect(&mut s, "trades: interrupted — interrupted by SIGINT").unwrap();
     expect(&mut s, "outcome: interrupted (exit code 130)").unwrap();
-    assert_eq!(exit_code(&mut s), 130);
-    let incident = only_incident(dir.path());
-    assert_verifies(&incident);
-    assert_eq!(step_status(&report(&incident), "trades"), "interrupted");
+    let (_, r) = ended(&mut s, dir.path(), 130);
+    assert_eq!(step_status(&r, "trades"), "interrupted");
 }
 
 // ---- credentials at a hidden prompt ------------------------------------------------
@@ -601,14 +607,7 @@ fn an_ed25519_key_is_given_at_the_prompt_by_its_pem_file() {
     s.send_line(&key.api_key).unwrap();
     expect(&mut s, "API secret of the leaked key (input hidden)").unwrap();
     s.send_line(pem.to_str().unwrap()).unwrap();
-    // The PEM signed: triage read the account with it.
-    expect(&mut s, "is LIVE").unwrap();
-    expect(&mut s, "Cancel every open order?").unwrap();
-    s.send(DOWN).unwrap();
-    s.send(DOWN).unwrap();
-    s.send_line("").unwrap(); // abort
-    s.exp_eof().unwrap();
-    assert_eq!(exit_code(&mut s), 4);
+    signed_then_aborted(&mut s);
 }
 
 /// At a terminal, the step that deletes keys created in the review window is confirmed
@@ -651,10 +650,7 @@ fn drill_each_flagged_sub_account_key_gets_its_own_question() {
     s.send_line("").unwrap(); // ...and the default, no, to this key
     expect(&mut s, "kept RP10…BQq7").unwrap();
     abort_at_the_password_step(&mut s);
-    assert_eq!(exit_code(&mut s), 4);
-    let incident = only_incident(dir.path());
-    assert_verifies(&incident);
-    let r = report(&incident);
+    let (incident, r) = ended(&mut s, dir.path(), 4);
     assert_eq!(step_status(&r, "delete-subaccount-key"), "ok");
     assert_eq!(step_status(&r, "delete-key"), "skipped");
     assert_eq!(step_status(&r, "delete-unknown-keys"), "ok");
@@ -691,12 +687,5 @@ fn an_encrypted_ed25519_key_opens_with_its_passphrase_at_the_prompt() {
     )
     .unwrap();
     s.send_line("drill-passphrase").unwrap();
-    // The PEM signed: triage read the account with it.
-    expect(&mut s, "is LIVE").unwrap();
-    expect(&mut s, "Cancel every open order?").unwrap();
-    s.send(DOWN).unwrap();
-    s.send(DOWN).unwrap();
-    s.send_line("").unwrap(); // abort
-    s.exp_eof().unwrap();
-    assert_eq!(exit_code(&mut s), 4);
+    signed_then_aborted(&mut s);
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use respond::sim::Actor;
-use support::{env_refs, leaked_env, read_json, respond, sim};
+use support::{env_refs, leaked_env, read_json, respond, resume_without_latency, sim};
 
 fn symbol_of(query: &str) -> String {
     query
@@ -81,17 +81,9 @@ async fn sigkill_mid_cancel_then_resume_cancels_everything_once() {
         fresh.stderr
     );
     assert_ne!(fresh.incident(dir.path()), incident);
-    let mut faults = server.faults();
-    faults.latency = Duration::ZERO;
-    server.set_faults(faults);
     // No target flag: the incident goes on against the simulator its journal names,
     // not production.
-    let resumed = respond(
-        dir.path(),
-        &["resume", incident.to_str().unwrap(), "--yes"],
-        &env_refs(&env),
-    )
-    .await;
+    let resumed = resume_without_latency(&server, dir.path(), &incident, &env).await;
     assert_eq!(
         resumed.code, 5,
         "manual steps stay pending without a terminal: {}",

@@ -151,6 +151,22 @@ async fn with_key_file(cwd: &Path, flags: &[&str], url: &str, key_file: &str) ->
     respond(cwd, &args, &[]).await
 }
 
+/// The arguments of an unattended drill of `scenario` whose simulator logs its requests
+/// to `log_file`, then `extra`.
+fn logged_drill<'a>(scenario: &'a str, log_file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "compromised",
+        "--drill",
+        "--yes",
+        "--scenario",
+        scenario,
+        "--sim-request-log",
+        log_file,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_writes_no_secret_and_only_the_masked_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -158,16 +174,7 @@ async fn a_drill_writes_no_secret_and_only_the_masked_key() {
     let log = dir.path().join("sim-log");
     std::fs::create_dir(&log).unwrap();
     for extra in [&["-vv"][..], &["--json"][..]] {
-        let mut args = vec![
-            "compromised",
-            "--drill",
-            "--yes",
-            "--scenario",
-            "scenario.yaml",
-            "--sim-request-log",
-            "sim-log/requests.jsonl",
-        ];
-        args.extend_from_slice(extra);
+        let args = logged_drill("scenario.yaml", "sim-log/requests.jsonl", extra);
         // Credentials in the environment are ignored by a drill; they must not leak either.
         let env = [
             ("BINANCE_API_KEY", RESPONDER_KEY),
@@ -352,17 +359,8 @@ async fn ed25519_and_rsa_private_keys_are_never_written() {
     let log = dir.path().join("sim-log");
     std::fs::create_dir(&log).unwrap();
     for extra in [&["-vv"][..], &["--json"][..]] {
-        let mut args = vec![
-            "compromised",
-            "--drill",
-            "--yes",
-            "--scenario",
-            ed_path.to_str().unwrap(),
-            "--sim-request-log",
-        ];
         let log_file = log.join(format!("requests{}.jsonl", extra[0]));
-        args.push(log_file.to_str().unwrap());
-        args.extend_from_slice(extra);
+        let args = logged_drill(ed_path.to_str().unwrap(), log_file.to_str().unwrap(), extra);
         let run = respond(dir.path(), &args, &[]).await;
         assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
         let outputs = written(&run, &[&dir.path().join("incidents"), &log]);

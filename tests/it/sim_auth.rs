@@ -6,6 +6,18 @@ use crate::sim_support;
 use respond::sim::{KeyPair, Scenario, SimConfig};
 use sim_support::{now_ms, sign, stranger, Sim};
 
+/// `GET /api/v3/openOrders` with `payload` and the signature `sig`, whatever it signs.
+async fn open_orders_signed(sim: &Sim, payload: &str, sig: &str) -> sim_support::Resp {
+    sim.send(
+        "GET",
+        "/api/v3/openOrders",
+        &format!("{payload}&signature={sig}"),
+        Some(&sim.key.api_key),
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn signature_over_the_query_exactly_as_sent() {
     let sim = Sim::quiet().await;
@@ -37,27 +49,13 @@ async fn signature_over_the_query_exactly_as_sent() {
     // Upper-case hex is accepted.
     let payload = format!("symbol=BTCUSDT&timestamp={}", now_ms());
     let sig = sign(&sim.key.secret, &payload).to_uppercase();
-    sim.send(
-        "GET",
-        "/api/v3/openOrders",
-        &format!("{payload}&signature={sig}"),
-        Some(&sim.key.api_key),
-        None,
-    )
-    .await
-    .ok();
+    open_orders_signed(&sim, &payload, &sig).await.ok();
 
     // Signed over something else: -1022, HTTP 400.
     let sig = sign(&sim.key.secret, &format!("{payload}&x=1"));
-    sim.send(
-        "GET",
-        "/api/v3/openOrders",
-        &format!("{payload}&signature={sig}"),
-        Some(&sim.key.api_key),
-        None,
-    )
-    .await
-    .err(400, -1022);
+    open_orders_signed(&sim, &payload, &sig)
+        .await
+        .err(400, -1022);
     // With the wrong secret.
     let wrong = KeyPair {
         secret: "x".repeat(64),
@@ -123,13 +121,11 @@ async fn unknown_and_deleted_keys() {
         .err(401, -2014);
 
     // The key works, then is deleted and stops working everywhere.
-    sim.signed("GET", "/api/v3/account", "").await.ok();
+    sim.signed_get("/api/v3/account", "").await.ok();
     let deleted = sim.server.delete_key(&sim.key.label).unwrap();
     assert!(!deleted.wrong_key);
-    sim.signed("GET", "/api/v3/account", "")
-        .await
-        .err(401, -2015);
-    sim.signed("GET", "/sapi/v1/account/apiRestrictions", "")
+    sim.signed_get("/api/v3/account", "").await.err(401, -2015);
+    sim.signed_get("/sapi/v1/account/apiRestrictions", "")
         .await
         .err(401, -2008);
     sim.signed("DELETE", "/fapi/v1/allOpenOrders", "symbol=BTCUSDT")
@@ -143,7 +139,7 @@ async fn unknown_and_deleted_keys() {
 async fn read_only_keys_cannot_trade_or_cancel() {
     let sim = Sim::start(SimConfig::new(Scenario::builtin_read_only())).await;
     assert_eq!(sim.key.label, "Reporting (read-only)");
-    sim.signed("GET", "/api/v3/openOrders", "").await.ok();
+    sim.signed_get("/api/v3/openOrders", "").await.ok();
     let r = sim
         .signed("DELETE", "/api/v3/openOrders", "symbol=ETHUSDT")
         .await;
@@ -211,7 +207,7 @@ async fn ip_whitelist_is_enforced() {
     // The read-only scenario whitelists 127.0.0.1: allowed from here.
     let ro = Sim::start(SimConfig::new(Scenario::builtin_read_only())).await;
     let r = ro
-        .signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .signed_get("/sapi/v1/account/apiRestrictions", "")
         .await
         .ok();
     assert_eq!(r["ipRestrict"], true);
@@ -273,8 +269,8 @@ async fn timestamps_and_recv_window() {
 #[tokio::test]
 async fn secrets_never_leave_the_simulator() {
     let sim = Sim::builtin().await;
-    sim.signed("GET", "/api/v3/account", "").await.ok();
-    sim.signed("GET", "/api/v3/account", "omitZeroBalances=true&x=y")
+    sim.signed_get("/api/v3/account", "").await.ok();
+    sim.signed_get("/api/v3/account", "omitZeroBalances=true&x=y")
         .await
         .ok();
     let state = sim.get("/sim/state", "").await;
@@ -312,7 +308,7 @@ async fn futures_endpoints_reads_included_need_futures() {
         "/dapi/v1/openOrders",
         "/dapi/v1/balance",
     ] {
-        let r = sim.signed("GET", path, "").await;
+        let r = sim.signed_get(path, "").await;
         r.err(401, -2015);
         assert!(
             r.text.contains("request ip: 127.0.0.1"),
@@ -321,15 +317,13 @@ async fn futures_endpoints_reads_included_need_futures() {
         );
     }
     // Spot and cross margin are one switch on Binance: a spot trading key cancels both.
-    sim.signed("GET", "/api/v3/openOrders", "").await.ok();
-    sim.signed("GET", "/sapi/v1/margin/openOrders", "")
-        .await
-        .ok();
+    sim.signed_get("/api/v3/openOrders", "").await.ok();
+    sim.signed_get("/sapi/v1/margin/openOrders", "").await.ok();
     sim.signed("DELETE", "/sapi/v1/margin/openOrders", "symbol=BTCUSDT")
         .await
         .err(400, -2011);
     let r = sim
-        .signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .signed_get("/sapi/v1/account/apiRestrictions", "")
         .await
         .ok();
     assert_eq!(
@@ -354,10 +348,10 @@ async fn futures_endpoints_reads_included_need_futures() {
         "",
     )))
     .await;
-    fut.signed("GET", "/fapi/v1/openOrders", "").await.ok();
-    fut.signed("GET", "/dapi/v1/openOrders", "").await.ok();
+    fut.signed_get("/fapi/v1/openOrders", "").await.ok();
+    fut.signed_get("/dapi/v1/openOrders", "").await.ok();
     let r = fut
-        .signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .signed_get("/sapi/v1/account/apiRestrictions", "")
         .await
         .ok();
     assert_eq!(r["enableVanillaOptions"], true);
@@ -373,13 +367,11 @@ async fn the_callers_address_is_settable_and_a_deletion_shows_from_outside_the_w
         "client_ip: 192.0.2.50\n",
     )))
     .await;
-    sim.signed("GET", "/api/v3/account", "")
+    sim.signed_get("/api/v3/account", "").await.err(401, -2015);
+    sim.signed_get("/sapi/v1/account/apiRestrictions", "")
         .await
         .err(401, -2015);
-    sim.signed("GET", "/sapi/v1/account/apiRestrictions", "")
-        .await
-        .err(401, -2015);
-    let r = sim.signed("GET", "/fapi/v1/openOrders", "").await;
+    let r = sim.signed_get("/fapi/v1/openOrders", "").await;
     r.err(401, -2015);
     assert!(r.text.ends_with("request ip: 192.0.2.50\"}"), "{}", r.text);
     // The whitelist binds every key, a responder key's included.
@@ -390,13 +382,11 @@ async fn the_callers_address_is_settable_and_a_deletion_shows_from_outside_the_w
 
     // Deleted: /api still says -2015, /sapi and futures now say the key does not exist.
     sim.server.delete_key("bot").unwrap();
-    sim.signed("GET", "/api/v3/account", "")
-        .await
-        .err(401, -2015);
-    sim.signed("GET", "/sapi/v1/account/apiRestrictions", "")
+    sim.signed_get("/api/v3/account", "").await.err(401, -2015);
+    sim.signed_get("/sapi/v1/account/apiRestrictions", "")
         .await
         .err(401, -2008);
-    sim.signed("GET", "/fapi/v1/openOrders", "")
+    sim.signed_get("/fapi/v1/openOrders", "")
         .await
         .err(401, -2008);
 
@@ -405,7 +395,7 @@ async fn the_callers_address_is_settable_and_a_deletion_shows_from_outside_the_w
     config.client_ip = Some("198.51.100.7".parse().unwrap());
     let inside = Sim::start(config).await;
     inside
-        .signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .signed_get("/sapi/v1/account/apiRestrictions", "")
         .await
         .ok();
 }
@@ -415,9 +405,7 @@ async fn a_testnet_simulator_serves_no_sapi() {
     let mut config = SimConfig::new(one_key("reading, spot", "", ""));
     config.testnet = true;
     let sim = Sim::start(config).await;
-    let r = sim
-        .signed("GET", "/sapi/v1/account/apiRestrictions", "")
-        .await;
+    let r = sim.signed_get("/sapi/v1/account/apiRestrictions", "").await;
     assert_eq!(r.status, 404, "{}", r.text);
-    sim.signed("GET", "/api/v3/account", "").await.ok();
+    sim.signed_get("/api/v3/account", "").await.ok();
 }

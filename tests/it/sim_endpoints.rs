@@ -99,7 +99,7 @@ async fn klines_give_the_price_of_a_minute() {
 
     // The off-market burst: the kline of the first XYZBTC trade's minute is ~4x below it.
     let trades = sim
-        .signed("GET", "/api/v3/myTrades", "symbol=XYZBTC&fromId=0&limit=1")
+        .signed_get("/api/v3/myTrades", "symbol=XYZBTC&fromId=0&limit=1")
         .await
         .ok();
     let t = &trades[0];
@@ -153,7 +153,7 @@ async fn klines_give_the_price_of_a_minute() {
 #[tokio::test]
 async fn spot_account_orders_and_cancel_all() {
     let sim = Sim::quiet().await;
-    let account = sim.signed("GET", "/api/v3/account", "").await.ok();
+    let account = sim.signed_get("/api/v3/account", "").await.ok();
     fields(
         &account,
         &[
@@ -173,7 +173,7 @@ async fn spot_account_orders_and_cancel_all() {
         .unwrap();
     assert!(is_decimal_string(&btc["free"]) && is_decimal_string(&btc["locked"]));
 
-    let open = sim.signed("GET", "/api/v3/openOrders", "").await;
+    let open = sim.signed_get("/api/v3/openOrders", "").await;
     assert_eq!(open.header("x-mbx-used-weight-1m").as_deref(), Some("100")); // 20 + 80
     let open = open.ok();
     assert_eq!(open.as_array().unwrap().len(), 3);
@@ -199,7 +199,7 @@ async fn spot_account_orders_and_cancel_all() {
     assert_eq!(o["status"], "NEW");
 
     let one = sim
-        .signed("GET", "/api/v3/openOrders", "symbol=BTCUSDT")
+        .signed_get("/api/v3/openOrders", "symbol=BTCUSDT")
         .await
         .ok();
     assert_eq!(one.as_array().unwrap().len(), 1);
@@ -217,7 +217,7 @@ async fn spot_account_orders_and_cancel_all() {
         None
     );
     assert!(sim
-        .signed("GET", "/api/v3/openOrders", "symbol=BTCUSDT")
+        .signed_get("/api/v3/openOrders", "symbol=BTCUSDT")
         .await
         .ok()
         .as_array()
@@ -236,19 +236,15 @@ async fn spot_account_orders_and_cancel_all() {
     // The cancelled order is still in the history.
     let id = one[0]["orderId"].as_u64().unwrap();
     let got = sim
-        .signed(
-            "GET",
-            "/api/v3/order",
-            &format!("symbol=BTCUSDT&orderId={id}"),
-        )
+        .signed_get("/api/v3/order", &format!("symbol=BTCUSDT&orderId={id}"))
         .await
         .ok();
     assert_eq!(got["status"], "CANCELED");
-    sim.signed("GET", "/api/v3/order", "symbol=BTCUSDT&orderId=1")
+    sim.signed_get("/api/v3/order", "symbol=BTCUSDT&orderId=1")
         .await
         .err(400, -2013);
     let all = sim
-        .signed("GET", "/api/v3/allOrders", "symbol=BTCUSDT")
+        .signed_get("/api/v3/allOrders", "symbol=BTCUSDT")
         .await
         .ok();
     assert!(
@@ -272,11 +268,7 @@ async fn spot_order_post_get_delete() {
     assert!(placed["fills"].as_array().unwrap().is_empty());
     let id = placed["orderId"].as_u64().unwrap();
     let got = sim
-        .signed(
-            "GET",
-            "/api/v3/order",
-            &format!("symbol=ETHUSDT&orderId={id}"),
-        )
+        .signed_get("/api/v3/order", &format!("symbol=ETHUSDT&orderId={id}"))
         .await
         .ok();
     assert_eq!(got["price"], "3000.00000000");
@@ -320,7 +312,7 @@ async fn spot_order_post_get_delete() {
 async fn my_trades_windows_and_first_trade() {
     let sim = Sim::quiet().await;
     let all = sim
-        .signed("GET", "/api/v3/myTrades", "symbol=BTCUSDT")
+        .signed_get("/api/v3/myTrades", "symbol=BTCUSDT")
         .await
         .ok();
     let all = all.as_array().unwrap();
@@ -345,15 +337,14 @@ async fn my_trades_windows_and_first_trade() {
     assert!(t["isBuyer"].is_boolean() && is_decimal_string(&t["quoteQty"]));
 
     let first = sim
-        .signed("GET", "/api/v3/myTrades", "symbol=BTCUSDT&fromId=0&limit=1")
+        .signed_get("/api/v3/myTrades", "symbol=BTCUSDT&fromId=0&limit=1")
         .await
         .ok();
     assert_eq!(first[0]["id"], all[0]["id"]);
 
     let day = 86_400_000;
     let now = now_ms();
-    sim.signed(
-        "GET",
+    sim.signed_get(
         "/api/v3/myTrades",
         &format!("symbol=BTCUSDT&startTime={}&endTime={now}", now - day - 1),
     )
@@ -361,31 +352,27 @@ async fn my_trades_windows_and_first_trade() {
     .err(400, -1127);
     // startTime alone: from then on.
     let since = sim
-        .signed(
-            "GET",
+        .signed_get(
             "/api/v3/myTrades",
             &format!("symbol=BTCUSDT&startTime={}", now - 7 * day),
         )
         .await
         .ok();
     assert_eq!(since.as_array().unwrap().len(), 2);
-    sim.signed(
-        "GET",
+    sim.signed_get(
         "/api/v3/myTrades",
         &format!("symbol=BTCUSDT&fromId=1&startTime={now}"),
     )
     .await
     .err(400, -1128);
-    sim.signed("GET", "/api/v3/myTrades", "")
-        .await
-        .err(400, -1102);
+    sim.signed_get("/api/v3/myTrades", "").await.err(400, -1102);
 }
 
 #[tokio::test]
 async fn wallet_history_and_key_restrictions() {
     let sim = Sim::quiet().await;
     let r = sim
-        .signed("GET", "/sapi/v1/account/apiRestrictions", "")
+        .signed_get("/sapi/v1/account/apiRestrictions", "")
         .await
         .ok();
     fields(
@@ -406,11 +393,11 @@ async fn wallet_history_and_key_restrictions() {
     let age_days = (now_ms() - r["createTime"].as_i64().unwrap()) / 86_400_000;
     assert_eq!(age_days, 200);
     assert_eq!(
-        sim.signed("GET", "/sapi/v1/account/status", "").await.ok(),
+        sim.signed_get("/sapi/v1/account/status", "").await.ok(),
         serde_json::json!({"data": "Normal"})
     );
     let coins = sim
-        .signed("GET", "/sapi/v1/capital/config/getall", "")
+        .signed_get("/sapi/v1/capital/config/getall", "")
         .await
         .ok();
     let usdt = coins
@@ -422,7 +409,7 @@ async fn wallet_history_and_key_restrictions() {
     assert!(!usdt["networkList"].as_array().unwrap().is_empty());
 
     let w = sim
-        .signed("GET", "/sapi/v1/capital/withdraw/history", "")
+        .signed_get("/sapi/v1/capital/withdraw/history", "")
         .await;
     assert!(w.header("x-sapi-used-uid-weight-1m").is_some());
     let w = w.ok();
@@ -436,8 +423,7 @@ async fn wallet_history_and_key_restrictions() {
     assert!(chrono::NaiveDateTime::parse_from_str(apply, "%Y-%m-%d %H:%M:%S").is_ok());
     let now = now_ms();
     let ninety_one = 91 * 86_400_000;
-    sim.signed(
-        "GET",
+    sim.signed_get(
         "/sapi/v1/capital/withdraw/history",
         &format!("startTime={}&endTime={now}", now - ninety_one),
     )
@@ -445,17 +431,17 @@ async fn wallet_history_and_key_restrictions() {
     .err(400, -1127);
 
     let d = sim
-        .signed("GET", "/sapi/v1/capital/deposit/hisrec", "")
+        .signed_get("/sapi/v1/capital/deposit/hisrec", "")
         .await
         .ok();
     assert_eq!(d.as_array().unwrap().len(), 2);
     assert!(d[0]["insertTime"].is_i64() && d[0]["id"].is_string());
 
-    sim.signed("GET", "/sapi/v1/asset/transfer", "")
+    sim.signed_get("/sapi/v1/asset/transfer", "")
         .await
         .err(400, -1102);
     let tr = sim
-        .signed("GET", "/sapi/v1/asset/transfer", "type=MAIN_UMFUTURE")
+        .signed_get("/sapi/v1/asset/transfer", "type=MAIN_UMFUTURE")
         .await
         .ok();
     assert_eq!(tr["total"], 1);
@@ -463,10 +449,7 @@ async fn wallet_history_and_key_restrictions() {
         &tr["rows"][0],
         &["asset", "amount", "type", "status", "tranId", "timestamp"],
     );
-    let pay = sim
-        .signed("GET", "/sapi/v1/pay/transactions", "")
-        .await
-        .ok();
+    let pay = sim.signed_get("/sapi/v1/pay/transactions", "").await.ok();
     assert_eq!(pay["code"], "000000");
     assert_eq!(pay["data"][0]["amount"], "-250");
     assert!(pay["data"][0]["payerInfo"].is_object());
@@ -478,7 +461,7 @@ async fn wallet_history_and_key_restrictions() {
         .ok()
         .is_array());
     assert_eq!(
-        sim.signed("GET", "/sapi/v1/margin/isolated/allPairs", "")
+        sim.signed_get("/sapi/v1/margin/isolated/allPairs", "")
             .await
             .ok(),
         serde_json::json!([])
@@ -488,7 +471,7 @@ async fn wallet_history_and_key_restrictions() {
 #[tokio::test]
 async fn margin_orders_and_account() {
     let sim = Sim::quiet().await;
-    let acct = sim.signed("GET", "/sapi/v1/margin/account", "").await.ok();
+    let acct = sim.signed_get("/sapi/v1/margin/account", "").await.ok();
     fields(
         &acct,
         &[
@@ -498,13 +481,10 @@ async fn margin_orders_and_account() {
             "tradeEnabled",
         ],
     );
-    let open = sim
-        .signed("GET", "/sapi/v1/margin/openOrders", "")
-        .await
-        .ok();
+    let open = sim.signed_get("/sapi/v1/margin/openOrders", "").await.ok();
     assert_eq!(open.as_array().unwrap().len(), 1);
     assert_eq!(open[0]["isIsolated"], false);
-    sim.signed("GET", "/sapi/v1/margin/openOrders", "isIsolated=TRUE")
+    sim.signed_get("/sapi/v1/margin/openOrders", "isIsolated=TRUE")
         .await
         .err(400, -1102);
     let cancelled = sim
@@ -517,7 +497,7 @@ async fn margin_orders_and_account() {
         .await
         .err(400, -2011);
     let trades = sim
-        .signed("GET", "/sapi/v1/margin/myTrades", "symbol=BTCUSDT")
+        .signed_get("/sapi/v1/margin/myTrades", "symbol=BTCUSDT")
         .await
         .ok();
     assert_eq!(trades.as_array().unwrap().len(), 1);
@@ -526,7 +506,7 @@ async fn margin_orders_and_account() {
 #[tokio::test]
 async fn usdm_orders_algo_orders_trades_and_wallet() {
     let sim = Sim::quiet().await;
-    let open = sim.signed("GET", "/fapi/v1/openOrders", "").await.ok();
+    let open = sim.signed_get("/fapi/v1/openOrders", "").await.ok();
     assert_eq!(
         open.as_array().unwrap().len(),
         1,
@@ -542,7 +522,7 @@ async fn usdm_orders_algo_orders_trades_and_wallet() {
             "reduceOnly",
         ],
     );
-    let algo = sim.signed("GET", "/fapi/v1/openAlgoOrders", "").await.ok();
+    let algo = sim.signed_get("/fapi/v1/openAlgoOrders", "").await.ok();
     assert_eq!(algo.as_array().unwrap().len(), 1);
     assert_eq!(algo[0]["algoType"], "CONDITIONAL");
     assert_eq!(algo[0]["orderType"], "STOP_MARKET");
@@ -561,7 +541,7 @@ async fn usdm_orders_algo_orders_trades_and_wallet() {
         .ok();
     assert_eq!(sim.server.state_summary().total_open(), 6);
     assert!(sim
-        .signed("GET", "/fapi/v1/openAlgoOrders", "symbol=BTCUSDT")
+        .signed_get("/fapi/v1/openAlgoOrders", "symbol=BTCUSDT")
         .await
         .ok()
         .as_array()
@@ -569,7 +549,7 @@ async fn usdm_orders_algo_orders_trades_and_wallet() {
         .is_empty());
 
     let trades = sim
-        .signed("GET", "/fapi/v1/userTrades", "symbol=BTCUSDT")
+        .signed_get("/fapi/v1/userTrades", "symbol=BTCUSDT")
         .await
         .ok();
     fields(
@@ -584,8 +564,7 @@ async fn usdm_orders_algo_orders_trades_and_wallet() {
         ],
     );
     let now = now_ms();
-    sim.signed(
-        "GET",
+    sim.signed_get(
         "/fapi/v1/userTrades",
         &format!(
             "symbol=BTCUSDT&startTime={}&endTime={now}",
@@ -596,16 +575,16 @@ async fn usdm_orders_algo_orders_trades_and_wallet() {
     .err(400, -1127);
 
     for path in ["/fapi/v2/balance", "/fapi/v3/balance"] {
-        let b = sim.signed("GET", path, "").await.ok();
+        let b = sim.signed_get(path, "").await.ok();
         assert_eq!(b[0]["asset"], "USDT");
         assert!(is_decimal_string(&b[0]["balance"]));
     }
-    let acct = sim.signed("GET", "/fapi/v2/account", "").await.ok();
+    let acct = sim.signed_get("/fapi/v2/account", "").await.ok();
     fields(
         &acct,
         &["totalWalletBalance", "assets", "positions", "canTrade"],
     );
-    let risk = sim.signed("GET", "/fapi/v2/positionRisk", "").await.ok();
+    let risk = sim.signed_get("/fapi/v2/positionRisk", "").await.ok();
     let open: Vec<&Value> = risk
         .as_array()
         .unwrap()
@@ -638,7 +617,7 @@ async fn usdm_orders_algo_orders_trades_and_wallet() {
         ],
     );
     // v3: its own fields, and only symbols with a position or open orders.
-    let v3 = sim.signed("GET", "/fapi/v3/positionRisk", "").await.ok();
+    let v3 = sim.signed_get("/fapi/v3/positionRisk", "").await.ok();
     let v3 = v3.as_array().unwrap();
     assert!(!v3.is_empty() && v3.len() < risk.as_array().unwrap().len());
     for p in v3 {
@@ -683,11 +662,11 @@ async fn usdm_orders_algo_orders_trades_and_wallet() {
     assert_eq!(btc["positionAmt"], open[0]["positionAmt"]);
     // ccxt's fetch_positions reads the leverage brackets first.
     let brackets = sim
-        .signed("GET", "/fapi/v1/leverageBracket", "symbol=BTCUSDT")
+        .signed_get("/fapi/v1/leverageBracket", "symbol=BTCUSDT")
         .await
         .ok();
     assert_eq!(brackets["brackets"][0]["initialLeverage"], 125);
-    let coin = sim.signed("GET", "/dapi/v2/leverageBracket", "").await.ok();
+    let coin = sim.signed_get("/dapi/v2/leverageBracket", "").await.ok();
     assert!(coin[0]["brackets"][0]["qtyCap"].is_u64());
 }
 
@@ -716,7 +695,7 @@ async fn futures_conditional_orders_go_through_the_algo_service() {
         assert_eq!(placed["algoStatus"], "NEW");
         let id = placed["algoId"].as_u64().unwrap();
         let got = sim
-            .signed("GET", &format!("{family}/algoOrder"), "clientAlgoId=tp1")
+            .signed_get(&format!("{family}/algoOrder"), "clientAlgoId=tp1")
             .await
             .ok();
         assert_eq!(got["algoId"], id);
@@ -729,11 +708,7 @@ async fn futures_conditional_orders_go_through_the_algo_service() {
             51500.0
         );
         let open = sim
-            .signed(
-                "GET",
-                &format!("{family}/openOrders"),
-                &format!("symbol={symbol}"),
-            )
+            .signed_get(&format!("{family}/openOrders"), &format!("symbol={symbol}"))
             .await
             .ok();
         assert!(
@@ -759,7 +734,7 @@ async fn futures_conditional_orders_go_through_the_algo_service() {
         )
         .await
         .err(400, -2011);
-        sim.signed("GET", &format!("{family}/algoOrder"), "algoId=1")
+        sim.signed_get(&format!("{family}/algoOrder"), "algoId=1")
             .await
             .err(400, -2013);
     }
@@ -768,7 +743,7 @@ async fn futures_conditional_orders_go_through_the_algo_service() {
 #[tokio::test]
 async fn coinm_orders_trades_and_wallet() {
     let sim = Sim::quiet().await;
-    let open = sim.signed("GET", "/dapi/v1/openOrders", "").await.ok();
+    let open = sim.signed_get("/dapi/v1/openOrders", "").await.ok();
     assert_eq!(
         open.as_array().unwrap().len(),
         1,
@@ -784,7 +759,7 @@ async fn coinm_orders_trades_and_wallet() {
         sim.server.state_summary().open_coinm_algo_orders["BTCUSD_PERP"],
         1
     );
-    let algo = sim.signed("GET", "/dapi/v1/openAlgoOrders", "").await.ok();
+    let algo = sim.signed_get("/dapi/v1/openAlgoOrders", "").await.ok();
     assert_eq!(algo.as_array().unwrap().len(), 1);
     assert_eq!(algo[0]["orderType"], "STOP_MARKET");
     assert_eq!(algo[0]["symbol"], "BTCUSD_PERP");
@@ -793,30 +768,28 @@ async fn coinm_orders_trades_and_wallet() {
         .ok();
     assert_eq!(sim.server.state_summary().total_open(), 6);
     let trades = sim
-        .signed("GET", "/dapi/v1/userTrades", "symbol=BTCUSD_PERP")
+        .signed_get("/dapi/v1/userTrades", "symbol=BTCUSD_PERP")
         .await
         .ok();
     fields(
         &trades[0],
         &["buyer", "maker", "pair", "marginAsset", "baseQty"],
     );
-    let by_pair = sim
-        .signed("GET", "/dapi/v1/userTrades", "pair=BTCUSD")
-        .await;
+    let by_pair = sim.signed_get("/dapi/v1/userTrades", "pair=BTCUSD").await;
     assert_eq!(
         by_pair.header("x-mbx-used-weight-1m").as_deref(),
         Some("142")
     ); // openOrders 40 + cancel 1 + openAlgoOrders 40 + algo cancel 1 + symbol 20 + pair 40
     assert_eq!(by_pair.ok().as_array().unwrap().len(), 1);
     assert_eq!(
-        sim.signed("GET", "/dapi/v1/balance", "").await.ok()[0]["asset"],
+        sim.signed_get("/dapi/v1/balance", "").await.ok()[0]["asset"],
         "BTC"
     );
     fields(
-        &sim.signed("GET", "/dapi/v1/account", "").await.ok(),
+        &sim.signed_get("/dapi/v1/account", "").await.ok(),
         &["assets", "positions", "canTrade"],
     );
-    let coin_risk = sim.signed("GET", "/dapi/v1/positionRisk", "").await.ok();
+    let coin_risk = sim.signed_get("/dapi/v1/positionRisk", "").await.ok();
     for p in coin_risk.as_array().unwrap() {
         exactly(
             p,
@@ -875,8 +848,7 @@ async fn futures_income_names_the_symbols_traded() {
     let day = 86_400_000;
     let now = now_ms();
     let rows = sim
-        .signed(
-            "GET",
+        .signed_get(
             "/fapi/v1/income",
             &format!("startTime={}&endTime={now}&limit=1000", now - 5 * day),
         )
@@ -930,8 +902,7 @@ async fn futures_income_names_the_symbols_traded() {
 
     // startTime + limit: the first rows from startTime on.
     let first = sim
-        .signed(
-            "GET",
+        .signed_get(
             "/fapi/v1/income",
             &format!("startTime={}&limit=1", now - 5 * day),
         )
@@ -941,12 +912,12 @@ async fn futures_income_names_the_symbols_traded() {
     assert_eq!(first[0], rows[0]);
     // Neither time: the last 7 days only; a symbol and a type filter.
     let pnl_only = sim
-        .signed("GET", "/fapi/v1/income", "incomeType=REALIZED_PNL")
+        .signed_get("/fapi/v1/income", "incomeType=REALIZED_PNL")
         .await
         .ok();
     assert_eq!(pnl_only.as_array().unwrap().len(), 1);
     let btc = sim
-        .signed("GET", "/fapi/v1/income", "symbol=BTCUSDT")
+        .signed_get("/fapi/v1/income", "symbol=BTCUSDT")
         .await
         .ok();
     assert!(btc
@@ -954,13 +925,12 @@ async fn futures_income_names_the_symbols_traded() {
         .unwrap()
         .iter()
         .all(|r| r["symbol"] == "BTCUSDT"));
-    sim.signed("GET", "/fapi/v1/income", "symbol=NOPEUSDT")
+    sim.signed_get("/fapi/v1/income", "symbol=NOPEUSDT")
         .await
         .err(400, -1121);
 
     let coin = sim
-        .signed(
-            "GET",
+        .signed_get(
             "/dapi/v1/income",
             &format!("startTime={}&endTime={now}", now - 5 * day),
         )
@@ -977,8 +947,7 @@ async fn futures_income_names_the_symbols_traded() {
     );
     assert_eq!(perp["incomeType"], "COMMISSION");
     // /dapi: at most 200 days between startTime and endTime.
-    sim.signed(
-        "GET",
+    sim.signed_get(
         "/dapi/v1/income",
         &format!("startTime={}&endTime={now}", now - 201 * day),
     )
@@ -1006,7 +975,7 @@ async fn exchange_info_lists_every_status() {
     assert_eq!(delisted["isSpotTradingAllowed"], false);
     let name = delisted["symbol"].as_str().unwrap();
     let none = sim
-        .signed("GET", "/api/v3/myTrades", &format!("symbol={name}"))
+        .signed_get("/api/v3/myTrades", &format!("symbol={name}"))
         .await
         .ok();
     assert_eq!(

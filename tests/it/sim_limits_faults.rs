@@ -27,9 +27,7 @@ async fn weight_headers_on_every_answer() {
     let r = sim.get("/api/v3/ticker/price", "symbol=NOPE").await;
     assert_eq!(r.status, 400);
     assert_eq!(r.header("x-mbx-used-weight-1m").as_deref(), Some("22"));
-    let r = sim
-        .signed("GET", "/sapi/v1/capital/deposit/hisrec", "")
-        .await;
+    let r = sim.signed_get("/sapi/v1/capital/deposit/hisrec", "").await;
     assert_eq!(r.header("x-sapi-used-ip-weight-1m").as_deref(), Some("1"));
     assert_eq!(r.header("x-sapi-used-uid-weight-1m").as_deref(), Some("0"));
     assert_eq!(r.header("x-mbx-used-weight-1m").as_deref(), Some("1"));
@@ -75,10 +73,10 @@ async fn too_many_requests_then_banned_then_free_again() {
     // Other families are not affected; /sapi only ever answers 429.
     sim.get("/fapi/v1/exchangeInfo", "").await.ok();
     for _ in 0..30 {
-        sim.signed("GET", "/sapi/v1/account/status", "").await;
+        sim.signed_get("/sapi/v1/account/status", "").await;
     }
     for _ in 0..5 {
-        sim.signed("GET", "/sapi/v1/account/status", "")
+        sim.signed_get("/sapi/v1/account/status", "")
             .await
             .err(429, -1003);
     }
@@ -177,9 +175,7 @@ async fn clock_skew_moves_the_server_clock() {
     let behind = now_ms() - t;
     assert!((2500..4000).contains(&behind), "{behind}");
     // A client on the real clock is now more than 1 s ahead of the server.
-    sim.signed("GET", "/api/v3/account", "")
-        .await
-        .err(400, -1021);
+    sim.signed_get("/api/v3/account", "").await.err(400, -1021);
     let synced = format!("timestamp={}", now_ms() - 3000);
     sim.signed_exact("GET", "/api/v3/account", &synced)
         .await
@@ -189,7 +185,7 @@ async fn clock_skew_moves_the_server_clock() {
 #[tokio::test]
 async fn malformed_answers_on_one_path() {
     let sim = Sim::start(with_faults(&["malformed=/api/v3/account"])).await;
-    let r = sim.signed("GET", "/api/v3/account", "").await;
+    let r = sim.signed_get("/api/v3/account", "").await;
     assert_eq!(r.status, 200);
     assert!(serde_json::from_str::<serde_json::Value>(&r.text).is_err());
     sim.get("/api/v3/time", "").await.ok();
@@ -230,10 +226,10 @@ async fn request_log_fields_in_memory_and_file() {
     let mut config = with_faults(&[]);
     config.request_log = Some(path.clone());
     let sim = Sim::start(config).await;
-    sim.signed("GET", "/api/v3/openOrders", "symbol=BTCUSDT")
+    sim.signed_get("/api/v3/openOrders", "symbol=BTCUSDT")
         .await
         .ok();
-    sim.signed("GET", "/api/v3/account", "").await; // ok
+    sim.signed_get("/api/v3/account", "").await; // ok
     sim.get("/api/v3/ticker/price", "symbol=NOPE").await;
     sim.get("/sim/state", "").await.ok();
 
@@ -330,7 +326,7 @@ async fn attacker_orders_reappear_until_the_key_is_deleted() {
     let deleted = sim.server.drill_delete_key("Leaked Bot").unwrap();
     assert!(deleted.wrong_key);
     assert_eq!(deleted.label, "Ops");
-    sim.signed("GET", "/api/v3/account", "").await.ok();
+    sim.signed_get("/api/v3/account", "").await.ok();
 
     // Really deleting it stops the attacker; orders already placed stay until cancelled.
     sim.server.delete_key("Leaked Bot").unwrap();
@@ -376,9 +372,7 @@ async fn control_api_deletes_keys_and_creates_responders() {
         .ok();
     assert_eq!(deleted["label"], "Quant Trading Bot");
     assert_eq!(deleted["wrong_key"], false);
-    sim.signed("GET", "/api/v3/account", "")
-        .await
-        .err(401, -2015);
+    sim.signed_get("/api/v3/account", "").await.err(401, -2015);
     // The responder key still reads after the leaked key is gone.
     sim.signed_as(&responder, "GET", "/sapi/v1/capital/withdraw/history", "")
         .await

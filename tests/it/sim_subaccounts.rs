@@ -76,7 +76,7 @@ async fn a_master_key_lists_sub_accounts_and_their_keys_and_deletes_one() {
     let leaked = state.keys.iter().find(|k| k.leaked).unwrap();
     assert!(leaked.deleted);
     // The deleted key is gone from Binance's answers: -2008 on /sapi.
-    sim.signed("GET", "/sapi/v1/account/apiRestrictions", "")
+    sim.signed_get("/sapi/v1/account/apiRestrictions", "")
         .await
         .err(401, -2008);
     // Deleting it again: the key does not exist any more.
@@ -98,7 +98,7 @@ async fn every_refusal() {
         .create_responder_key_of(ResponderKind::MasterTrading);
     // Not a master account's key: the leaked sub-account key itself, and a read-only key
     // on the sub-account.
-    sim.signed("GET", "/sapi/v1/sub-account/list", "")
+    sim.signed_get("/sapi/v1/sub-account/list", "")
         .await
         .err(401, -1002);
     let same = sim

@@ -1,12 +1,13 @@
 //! `/fapi` and `/dapi` share one request-weight pool (since 2026-06-30): a run at a low
 //! shared limit, where a client budgeting each family as its own would overspend, is
 //! paced under it and never refused.
+use crate::bench_smoke::containment::peak;
 use crate::support;
 
 use std::time::Duration;
 
 use respond::sim::{Actor, Scenario, SimConfig, SimServer};
-use support::{env_refs, leaked_env, read_json, respond};
+use support::{env_refs, leaked_env, live_args, read_json, respond};
 
 /// Low enough that one listing of both books on both futures markets, sent at once
 /// (USDⓈ-M 40 + 40, COIN-M 40 + 40), does not fit one window, while each family's half
@@ -32,21 +33,6 @@ async fn start_sim() -> SimServer {
     SimServer::start(config).await.expect("start the simulator")
 }
 
-/// Peak weight over any span shorter than the window; `points` sorted by time.
-fn peak(points: &[(i64, u64)]) -> u64 {
-    let window = WINDOW.as_millis() as i64;
-    let (mut sum, mut best, mut first) = (0u64, 0u64, 0usize);
-    for &(t, w) in points {
-        sum += w;
-        while points[first].0 <= t - window {
-            sum -= points[first].1;
-            first += 1;
-        }
-        best = best.max(sum);
-    }
-    best
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_low_shared_futures_limit_is_never_exceeded() {
     let server = start_sim().await;
@@ -55,16 +41,7 @@ async fn a_low_shared_futures_limit_is_never_exceeded() {
     let limit = LIMIT.to_string();
     let run = respond(
         dir.path(),
-        &[
-            "compromised",
-            "--yes",
-            "--base-url",
-            server.url(),
-            "--weight-window",
-            "2s",
-            "--weight-limit",
-            &limit,
-        ],
+        &live_args(server.url(), &["--weight-limit", &limit]),
         &env_refs(&env),
     )
     .await;
@@ -108,7 +85,7 @@ async fn a_low_shared_futures_limit_is_never_exceeded() {
     assert!(total > u64::from(LIMIT), "futures weight {total}");
     assert!(weight_of("/fapi/") > u64::from(LIMIT) / 2);
     assert!(weight_of("/dapi/") > u64::from(LIMIT) / 2);
-    let peak = peak(&futures);
+    let peak = peak(&futures, WINDOW);
     assert!(
         peak <= u64::from(LIMIT),
         "/fapi + /dapi peaked at {peak} in a window, over the shared {LIMIT}"

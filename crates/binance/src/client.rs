@@ -12,11 +12,11 @@ use tokio::time::Instant;
 use super::budget::{BudgetConfig, Budgets, Reserve, UsedWeight};
 use super::clock::Clock;
 use super::error::{self, Answer, Redactor};
-use super::gate::Gate;
+use super::gate::{Gate, Slot};
 use super::signing::{self, Params};
 use super::weights::{self, Spec};
 use super::{
-    Endpoints, ExchangeError, HttpMethod, RequestObserver, RequestSummary, Wait, WaitReason,
+    Endpoints, ExchangeError, Family, HttpMethod, RequestObserver, RequestSummary, Wait, WaitReason,
 };
 use crate::credentials::Credentials;
 
@@ -159,6 +159,15 @@ impl fmt::Debug for Client {
             .field("dry_run", &self.shared.dry_run)
             .finish()
     }
+}
+
+/// One call as settled before its first attempt (see `Client::prepare`).
+struct Call<'a> {
+    spec: &'static Spec,
+    base: &'a str,
+    encoded: String,
+    credentials: Option<&'a Credentials>,
+    weight: u32,
 }
 
 /// A successful answer, decoded, with the local times it was sent and received.
@@ -429,14 +438,62 @@ impl Client {
         params: Params,
         weight: Option<u32>,
     ) -> Result<Timed<T>, ExchangeError> {
+        let call = self.prepare(spec, params, weight).await?;
+        // `attempt` counts what the retry policy allows; `sent` numbers every attempt
+        // for the observer, the -1021 resend included.
+        let mut attempt = 0;
+        let mut sent = 0;
+        let mut resynced = false;
+        loop {
+            attempt += 1;
+            sent += 1;
+            let err = match self.attempt(&call, sent).await {
+                Ok(timed) => return Ok(timed),
+                Err(err) => err,
+            };
+            // -1021: the timestamp was outside recvWindow; Binance rejected the request
+            // without acting on it. Re-measure and retry once, whatever the method.
+            if err.code() == Some(-1021) && call.credentials.is_some() && !resynced {
+                resynced = true;
+                attempt -= 1;
+                // The measurement this request was signed with (or this machine's clock,
+                // before the first one) is stale as of this answer: re-measure, unless a
+                // request that failed alongside started one while this one waited.
+                let seen = self
+                    .shared
+                    .clock
+                    .started
+                    .load(std::sync::atomic::Ordering::Acquire);
+                self.resync_clock(seen).await?;
+                continue;
+            }
+            if attempt >= self.shared.retry.max_attempts {
+                return Err(err);
+            }
+            match self.retry_delay(spec, &err, attempt) {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => return Err(err),
+            }
+        }
+    }
+
+    /// What is settled once before a call's first attempt: a dry run (or a read-only
+    /// handle) refuses anything but a GET before anything else can happen, then the
+    /// family's base URL, the credentials a signed endpoint needs (and a measured
+    /// clock), the request's weight and its encoded parameters.
+    async fn prepare(
+        &self,
+        spec: &'static Spec,
+        params: Params,
+        weight: Option<u32>,
+    ) -> Result<Call<'_>, ExchangeError> {
         let endpoint = spec.endpoint();
         // Checked first, before anything else can happen: a dry run sends nothing that
         // could change the account, whatever the caller does.
         if (self.shared.dry_run || self.read_only) && spec.method != HttpMethod::Get {
             return Err(ExchangeError::DryRunRefused { endpoint });
         }
-        let family = spec.family();
-        let Some(base) = self.shared.endpoints.base(family) else {
+        let Some(base) = self.shared.endpoints.base(spec.family()) else {
             return Err(ExchangeError::NotOnTestnet { endpoint });
         };
         let credentials = match (spec.signed, self.credentials.as_deref()) {
@@ -452,95 +509,118 @@ impl Client {
         } else {
             spec.weight_all
         });
-        let encoded = params.encode();
-        let policy = self.shared.retry;
-        // `attempt` counts what the retry policy allows; `sent` numbers every attempt
-        // for the observer, the -1021 resend included.
-        let mut attempt = 0;
-        let mut sent = 0;
-        let mut resynced = false;
-        loop {
-            attempt += 1;
-            sent += 1;
-            let err = match self
-                .attempt(spec, base, &encoded, credentials, weight, sent)
-                .await
-            {
-                Ok(timed) => return Ok(timed),
-                Err(err) => err,
-            };
-            // -1021: the timestamp was outside recvWindow; Binance rejected the request
-            // without acting on it. Re-measure and retry once, whatever the method.
-            if err.code() == Some(-1021) && credentials.is_some() && !resynced {
-                resynced = true;
-                attempt -= 1;
-                // The measurement this request was signed with (or this machine's clock,
-                // before the first one) is stale as of this answer: re-measure, unless a
-                // request that failed alongside started one while this one waited.
-                let seen = self
-                    .shared
-                    .clock
-                    .started
-                    .load(std::sync::atomic::Ordering::Acquire);
-                self.resync_clock(seen).await?;
-                continue;
+        Ok(Call {
+            spec,
+            base,
+            encoded: params.encode(),
+            credentials,
+            weight,
+        })
+    }
+
+    /// How long to wait before the next attempt after `err`, or `None` when the call
+    /// fails with it.
+    fn retry_delay(&self, spec: &Spec, err: &ExchangeError, attempt: u32) -> Option<Duration> {
+        let policy = &self.shared.retry;
+        match err {
+            // Rejected before execution, and the family is paused until Retry-After
+            // (the budget holds every request back until then): the next attempt
+            // waits in `attempt`, unless this call may not wait that long (`hold`).
+            ExchangeError::RateLimited { retry_after, .. } => {
+                let wait = retry_after.unwrap_or(self.shared.weight_window);
+                let reason = WaitReason::RateLimited;
+                (hold(spec.method, spec.priority, reason, wait, policy) != Hold::Fail)
+                    .then_some(Duration::ZERO)
             }
-            if attempt >= policy.max_attempts {
-                return Err(err);
+            // Banned until then (418): the budget refuses the pool until it ends.
+            ExchangeError::IpBanned { until, .. } => {
+                let left = self.ban_left(*until);
+                let reason = WaitReason::Banned;
+                (hold(spec.method, spec.priority, reason, left, policy) != Hold::Fail)
+                    .then_some(Duration::ZERO)
             }
-            let delay = match &err {
-                // Rejected before execution, and the family is paused until Retry-After
-                // (the budget holds every request back until then): the next attempt
-                // waits in `attempt`, unless this call may not wait that long (`hold`).
-                ExchangeError::RateLimited { retry_after, .. } => {
-                    let wait = retry_after.unwrap_or(self.shared.weight_window);
-                    let reason = WaitReason::RateLimited;
-                    if hold(spec.method, spec.priority, reason, wait, &policy) == Hold::Fail {
-                        return Err(err);
-                    }
-                    Duration::ZERO
-                }
-                // Banned until then (418): the budget refuses the pool until it ends.
-                ExchangeError::IpBanned { until, .. } => {
-                    let left = (*until - self.shared.clock.server_now())
-                        .to_std()
-                        .unwrap_or_default();
-                    let reason = WaitReason::Banned;
-                    if hold(spec.method, spec.priority, reason, left, &policy) == Hold::Fail {
-                        return Err(err);
-                    }
-                    Duration::ZERO
-                }
-                // The outcome is unknown: only requests that are safe to repeat go again.
-                e if e.is_server_error() && spec.repeatable => backoff(&policy, attempt),
-                // Repeatable, or a connection that never opened (nothing was sent).
-                ExchangeError::Unreachable {
-                    outcome_unknown: false,
-                    ..
-                } => backoff(&policy, attempt),
-                _ => return Err(err),
-            };
-            tokio::time::sleep(delay).await;
+            // The outcome is unknown: only requests that are safe to repeat go again.
+            e if e.is_server_error() && spec.repeatable => Some(backoff(policy, attempt)),
+            // Repeatable, or a connection that never opened (nothing was sent).
+            ExchangeError::Unreachable {
+                outcome_unknown: false,
+                ..
+            } => Some(backoff(policy, attempt)),
+            _ => None,
         }
+    }
+
+    /// What is left of a ban that lasts until `until` on the exchange's clock.
+    fn ban_left(&self, until: DateTime<Utc>) -> Duration {
+        (until - self.shared.clock.server_now())
+            .to_std()
+            .unwrap_or_default()
     }
 
     /// One attempt: wait for a slot and for weight, sign with a fresh timestamp, send,
     /// read, map, tell the observer.
     async fn attempt<T: DeserializeOwned>(
         &self,
-        spec: &'static Spec,
-        base: &str,
-        encoded: &str,
-        credentials: Option<&Credentials>,
-        weight: u32,
+        call: &Call<'_>,
         attempt: u32,
     ) -> Result<Timed<T>, ExchangeError> {
         let shared = &*self.shared;
+        let spec = call.spec;
+        let slot = self.take_slot(spec, call.weight).await?;
+
+        // The timestamp is taken after any wait, so pacing never makes it stale.
+        let (query, signature) = self.signed_query(&call.encoded, call.credentials);
+        let redact = Redactor {
+            key: call.credentials.map(|c| c.key.expose()),
+            secret: call.credentials.map(|c| c.secret.expose()),
+            signature: signature.as_deref(),
+        };
+        let request = self.request(spec, call.base, &query, call.credentials)?;
+
+        let sent_ms = Utc::now().timestamp_millis();
+        let started = Instant::now();
+        let response = request.send().await;
+        let mut summary = self.summary(spec, &query, attempt);
+        let result = match response {
+            Err(e) => Err(error::from_transport(
+                spec.endpoint(),
+                &e,
+                shared.timeout,
+                spec.repeatable,
+                &redact,
+            )),
+            Ok(response) => {
+                self.read(spec, response, started, &mut summary, &redact)
+                    .await
+            }
+        };
+        drop(slot);
+        let received_ms = Utc::now().timestamp_millis();
+        summary.elapsed_ms = started.elapsed().as_millis() as u64;
+
+        self.remember_refusal(spec.family(), &result);
+        if let Err(e) = &result {
+            summary.code = e.code();
+            summary.error = Some(e.to_string());
+        }
+        if let Some(observer) = &shared.observer {
+            observer.on_request(&summary);
+        }
+        result.map(|value| Timed {
+            value,
+            sent_ms,
+            received_ms,
+        })
+    }
+
+    /// A slot first, then weight; a request that must wait for weight gives its slot
+    /// back meanwhile, so it never blocks an urgent request that could go. A pause (429)
+    /// or ban (418) this call may not wait out fails it unsent.
+    async fn take_slot(&self, spec: &'static Spec, weight: u32) -> Result<Slot<'_>, ExchangeError> {
+        let shared = &*self.shared;
         let endpoint = spec.endpoint();
         let family = spec.family();
-        // A slot first, then weight; a request that must wait for weight gives its slot
-        // back meanwhile, so it never blocks an urgent request that could go.
-        let slot = loop {
+        loop {
             let slot = shared.gate.acquire(spec.priority).await;
             match shared.budgets.try_reserve(
                 family,
@@ -549,7 +629,7 @@ impl Client {
                 spec.priority,
                 Instant::now(),
             ) {
-                Reserve::Granted => break slot,
+                Reserve::Granted => return Ok(slot),
                 Reserve::WaitUntil(at) => {
                     drop(slot);
                     self.hold_back(spec, WaitReason::Budget, at, None, false)
@@ -576,9 +656,7 @@ impl Client {
                 }
                 Reserve::Banned(until) => {
                     let reason = WaitReason::Banned;
-                    let left = (until - shared.clock.server_now())
-                        .to_std()
-                        .unwrap_or_default();
+                    let left = self.ban_left(until);
                     match hold(spec.method, spec.priority, reason, left, &shared.retry) {
                         Hold::Fail => {
                             return Err(ExchangeError::IpBanned {
@@ -599,25 +677,39 @@ impl Client {
                     }
                 }
             }
-        };
+        }
+    }
 
-        // The timestamp is taken after any wait, so pacing never makes it stale.
-        let (query, signature) = match credentials {
+    /// The query to send, with a timestamp taken now and its signature when the call is
+    /// signed; the signature is returned too, for redaction.
+    fn signed_query(
+        &self,
+        encoded: &str,
+        credentials: Option<&Credentials>,
+    ) -> (String, Option<String>) {
+        match credentials {
             Some(c) => {
-                let ts = shared.clock.server_now().timestamp_millis();
-                let query = signing::with_time(encoded, shared.recv_window_ms, ts);
+                let ts = self.shared.clock.server_now().timestamp_millis();
+                let query = signing::with_time(encoded, self.shared.recv_window_ms, ts);
                 let sig = c
                     .sign_asymmetric(&query)
                     .unwrap_or_else(|| signing::signature(c.secret.expose(), &query, ""));
                 (signing::append_signature(&query, &sig), Some(sig))
             }
             None => (encoded.to_string(), None),
-        };
-        let redact = Redactor {
-            key: credentials.map(|c| c.key.expose()),
-            secret: credentials.map(|c| c.secret.expose()),
-            signature: signature.as_deref(),
-        };
+        }
+    }
+
+    /// The HTTP request for `query`, with the API key header (marked sensitive) when the
+    /// call is signed.
+    fn request(
+        &self,
+        spec: &'static Spec,
+        base: &str,
+        query: &str,
+        credentials: Option<&Credentials>,
+    ) -> Result<reqwest::RequestBuilder, ExchangeError> {
+        let shared = &*self.shared;
         let url = if query.is_empty() {
             format!("{base}{}", spec.path)
         } else {
@@ -639,15 +731,16 @@ impl Client {
             value.set_sensitive(true);
             request = request.header("X-MBX-APIKEY", value);
         }
+        Ok(request)
+    }
 
-        let sent_ms = Utc::now().timestamp_millis();
-        let started = Instant::now();
-        let response = request.send().await;
-        let mut summary = RequestSummary {
+    /// What the observer is told of one attempt, before its answer fills it in.
+    fn summary(&self, spec: &'static Spec, query: &str, attempt: u32) -> RequestSummary {
+        RequestSummary {
             method: spec.method,
             path: spec.path,
-            query_without_signature: signing::strip_signature(&query),
-            family,
+            query_without_signature: signing::strip_signature(query),
+            family: spec.family(),
             status: None,
             code: None,
             used_weight: None,
@@ -658,84 +751,76 @@ impl Client {
             server_date: None,
             error: None,
             tag: self.tag.as_deref().map(String::from),
-        };
-        let result = match response {
+        }
+    }
+
+    /// Read an answer: its used-weight headers go to the budget and, with its status and
+    /// date, to `summary`; its body is checked for a refusal and decoded.
+    async fn read<T: DeserializeOwned>(
+        &self,
+        spec: &'static Spec,
+        response: reqwest::Response,
+        started: Instant,
+        summary: &mut RequestSummary,
+        redact: &Redactor<'_>,
+    ) -> Result<T, ExchangeError> {
+        let shared = &*self.shared;
+        let endpoint = spec.endpoint();
+        let family = spec.family();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let used = UsedWeight::parse(&headers);
+        shared.budgets.observe(family, started, &used);
+        summary.status = Some(status);
+        summary.used_weight = used.max();
+        summary.used_weight_headers = used.headers;
+        summary.server_date = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        match response.bytes().await {
             Err(e) => Err(error::from_transport(
                 endpoint,
                 &e,
                 shared.timeout,
                 spec.repeatable,
-                &redact,
+                redact,
             )),
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let headers = response.headers().clone();
-                let used = UsedWeight::parse(&headers);
-                shared.budgets.observe(family, started, &used);
-                summary.status = Some(status);
-                summary.used_weight = used.max();
-                summary.used_weight_headers = used.headers;
-                summary.server_date = headers
-                    .get(reqwest::header::DATE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let retry_after = headers
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                match response.bytes().await {
-                    Err(e) => Err(error::from_transport(
-                        endpoint,
-                        &e,
-                        shared.timeout,
-                        spec.repeatable,
-                        &redact,
-                    )),
-                    Ok(body) => {
-                        let answer = Answer {
-                            endpoint,
-                            family,
-                            status,
-                            retry_after,
-                            body: &body,
-                            server_now: shared.clock.server_now(),
-                        };
-                        error::check_answer(&answer, &redact)
-                            .and_then(|()| error::decode(endpoint, status, &body, &redact))
-                    }
-                }
+            Ok(body) => {
+                let answer = Answer {
+                    endpoint,
+                    family,
+                    status,
+                    retry_after,
+                    body: &body,
+                    server_now: shared.clock.server_now(),
+                };
+                error::check_answer(&answer, redact)
+                    .and_then(|()| error::decode(endpoint, status, &body, redact))
             }
-        };
-        drop(slot);
-        let received_ms = Utc::now().timestamp_millis();
-        summary.elapsed_ms = started.elapsed().as_millis() as u64;
+        }
+    }
 
-        match &result {
+    /// A 429 pauses the family's budget until Retry-After (or a weight window); a 418
+    /// bans it until the ban's end.
+    fn remember_refusal<T>(&self, family: Family, result: &Result<T, ExchangeError>) {
+        let shared = &*self.shared;
+        match result {
             Err(ExchangeError::RateLimited { retry_after, .. }) => {
                 let wait = retry_after.unwrap_or(shared.weight_window);
                 shared.budgets.pause(family, Instant::now() + wait);
             }
             Err(ExchangeError::IpBanned { until, .. }) => {
-                let left = (*until - shared.clock.server_now())
-                    .to_std()
-                    .unwrap_or_default();
+                let left = self.ban_left(*until);
                 shared.budgets.ban(family, Instant::now() + left, *until);
             }
             _ => {}
         }
-        if let Err(e) = &result {
-            summary.code = e.code();
-            summary.error = Some(e.to_string());
-        }
-        if let Some(observer) = &shared.observer {
-            observer.on_request(&summary);
-        }
-        result.map(|value| Timed {
-            value,
-            sent_ms,
-            received_ms,
-        })
     }
 }
 

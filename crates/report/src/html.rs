@@ -320,11 +320,7 @@ fn decisions(out: &mut String, r: &Report) {
     }
     out.push_str("<section id=\"decisions\">\n<h2>Operator decisions</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th>Time (UTC)</th><th>Step</th><th>Answer</th><th>Who</th><th>Reason</th></tr></thead><tbody>\n");
     for d in &r.decisions {
-        let who = if d.by == "operator" {
-            d.who.clone()
-        } else {
-            format!("{} ({})", d.who, d.by)
-        };
+        let who = d.who_words();
         let _ = writeln!(
             out,
             "<tr><td class=\"time\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",

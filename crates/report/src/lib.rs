@@ -72,6 +72,17 @@ pub struct DecisionReport {
     pub by: String,
 }
 
+impl DecisionReport {
+    /// Who answered, with what answered for them when it was not the operator.
+    pub fn who_words(&self) -> String {
+        if self.by == "operator" {
+            self.who.clone()
+        } else {
+            format!("{} ({})", self.who, self.by)
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FindingReport {
     pub time: String,

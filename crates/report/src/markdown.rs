@@ -208,11 +208,7 @@ fn decisions(out: &mut String, r: &Report) {
             "| Time (UTC) | Step | Answer | Who | Reason |\n|---|---|---|---|---|"
         );
         for d in &r.decisions {
-            let who = if d.by == "operator" {
-                d.who.clone()
-            } else {
-                format!("{} ({})", d.who, d.by)
-            };
+            let who = d.who_words();
             let _ = writeln!(
                 out,
                 "| {} | `{}` | {} | {} | {} |",

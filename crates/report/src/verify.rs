@@ -487,6 +487,18 @@ pub(crate) mod tests {
     }
 
     /// An incident folder with a finished run of `n` notes, rendered.
+    /// Close the journal with a completed run and render the folder's reports.
+    fn finish(journal: &Journal, dir: &Path) {
+        journal
+            .record(Event::RunFinished {
+                outcome: crate::journal::RunOutcome::Completed,
+                exit_code: 0,
+                pending: vec![],
+            })
+            .unwrap();
+        crate::render_dir(dir).unwrap();
+    }
+
     fn incident(n: usize) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let journal = start_journal(dir.path());
@@ -499,14 +511,7 @@ pub(crate) mod tests {
                 })
                 .unwrap();
         }
-        journal
-            .record(Event::RunFinished {
-                outcome: crate::journal::RunOutcome::Completed,
-                exit_code: 0,
-                pending: vec![],
-            })
-            .unwrap();
-        crate::render_dir(dir.path()).unwrap();
+        finish(&journal, dir.path());
         dir
     }
 
@@ -681,14 +686,7 @@ pub(crate) mod tests {
                 elapsed_ms: 1,
             })
             .unwrap();
-        journal
-            .record(Event::RunFinished {
-                outcome: crate::journal::RunOutcome::Completed,
-                exit_code: 0,
-                pending: vec![],
-            })
-            .unwrap();
-        crate::render_dir(dir.path()).unwrap();
+        finish(&journal, dir.path());
         dir
     }
 

@@ -429,7 +429,7 @@ impl State {
     fn fill(&mut self, t: &super::scenario::ScenarioTrade, time: i64) {
         let order_id = self.next_order_id(t.market);
         let quote_qty = (t.price * t.quantity).normalize();
-        self.push_order(Order {
+        let order = Order {
             market: t.market,
             symbol: t.symbol.clone(),
             order_id,
@@ -448,24 +448,15 @@ impl State {
             is_isolated: false,
             position_side: "BOTH".into(),
             algo: false,
-        });
-        let (commission, commission_asset) =
-            self.commission(t.market, &t.symbol, &t.side, t.quantity, quote_qty);
-        let id = self.next_trade_id(t.market, &t.symbol);
+        };
+        let trade = self.trade_of(&order, t.price, time);
+        self.push_order(order);
         self.trades.push(Trade {
-            market: t.market,
-            symbol: t.symbol.clone(),
-            id,
-            order_id,
-            side: t.side.clone(),
-            price: t.price,
-            qty: t.quantity,
-            quote_qty,
-            commission: t.commission.unwrap_or(commission),
-            commission_asset: t.commission_asset.clone().unwrap_or(commission_asset),
-            time,
+            commission: t.commission.unwrap_or(trade.commission),
+            commission_asset: t.commission_asset.clone().unwrap_or(trade.commission_asset),
             maker: t.maker,
             realized_pnl: t.realized_pnl,
+            ..trade
         });
         if let Some(p) = t.market_price {
             self.price_overrides
@@ -544,6 +535,34 @@ impl State {
             .or_insert(FIRST_TRADE_ID);
         *next += 1;
         *next
+    }
+
+    /// The trade that filled `order` (its executed quantity, for its quote quantity) at
+    /// `price`: the commission charged by default and the symbol's next trade id; a
+    /// taker's, with no realised PnL.
+    fn trade_of(&mut self, order: &Order, price: Decimal, time: i64) -> Trade {
+        let (commission, commission_asset) = self.commission(
+            order.market,
+            &order.symbol,
+            &order.side,
+            order.executed_qty,
+            order.cum_quote,
+        );
+        Trade {
+            market: order.market,
+            symbol: order.symbol.clone(),
+            id: self.next_trade_id(order.market, &order.symbol),
+            order_id: order.order_id,
+            side: order.side.clone(),
+            price,
+            qty: order.executed_qty,
+            quote_qty: order.cum_quote,
+            commission,
+            commission_asset,
+            time,
+            maker: false,
+            realized_pnl: Decimal::ZERO,
+        }
     }
 
     /// Commission like Binance charges it by default: in the asset received (spot, margin),
@@ -709,24 +728,8 @@ impl State {
             order.executed_qty = new.quantity;
             order.cum_quote = quote_qty;
             order.status = "FILLED";
-            let (commission, commission_asset) =
-                self.commission(new.market, &new.symbol, &new.side, new.quantity, quote_qty);
-            let id = self.next_trade_id(new.market, &new.symbol);
-            self.trades.push(Trade {
-                market: new.market,
-                symbol: new.symbol.clone(),
-                id,
-                order_id,
-                side: new.side.clone(),
-                price: market_price,
-                qty: new.quantity,
-                quote_qty,
-                commission,
-                commission_asset,
-                time: now,
-                maker: false,
-                realized_pnl: Decimal::ZERO,
-            });
+            let trade = self.trade_of(&order, market_price, now);
+            self.trades.push(trade);
         }
         self.push_order(order.clone());
         order

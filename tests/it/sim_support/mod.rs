@@ -153,6 +153,11 @@ impl Sim {
         self.signed_as(&key, method, path, query).await
     }
 
+    /// A signed GET with the test's key.
+    pub async fn signed_get(&self, path: &str, query: &str) -> Resp {
+        self.signed("GET", path, query).await
+    }
+
     /// Sign an exact payload (the caller sets timestamp and any order of parameters).
     pub async fn signed_exact(&self, method: &str, path: &str, payload: &str) -> Resp {
         let sig = sign(&self.key.secret, payload);

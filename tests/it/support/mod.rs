@@ -262,6 +262,57 @@ pub async fn sim(scenario_text: Option<&str>) -> SimServer {
         .expect("start the simulator")
 }
 
+/// The built-in playbook's manual steps, in order: what an unattended run leaves pending.
+pub const MANUAL_STEPS: [&str; 4] = [
+    "delete-key",
+    "change-password",
+    "check-unknown-keys",
+    "new-key",
+];
+
+/// `respond compromised --yes` in `cwd` against `sim`, with its leaked key.
+pub async fn compromised_yes(cwd: &Path, sim: &SimServer) -> Run {
+    Test::in_dir(cwd)
+        .args(&["compromised", "--yes"])
+        .against(sim)
+        .leaked_key(sim)
+        .run()
+        .await
+}
+
+/// The exchange answers at once again; then `respond resume INCIDENT --yes` in `cwd`.
+pub async fn resume_without_latency(
+    sim: &SimServer,
+    cwd: &Path,
+    incident: &Path,
+    env: &[(String, String)],
+) -> Run {
+    let mut faults = sim.faults();
+    faults.latency = std::time::Duration::ZERO;
+    sim.set_faults(faults);
+    respond(
+        cwd,
+        &["resume", incident.to_str().unwrap(), "--yes"],
+        &env_refs(env),
+    )
+    .await
+}
+
+/// The common arguments of a live-style run against `url` (`compromised --yes`, a 2 s
+/// weight window), then `extra`.
+pub fn live_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "compromised",
+        "--yes",
+        "--base-url",
+        url,
+        "--weight-window",
+        "2s",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// The leaked key's credentials as environment variables.
 pub fn leaked_env(sim: &SimServer) -> Vec<(String, String)> {
     let key = sim.leaked_key();

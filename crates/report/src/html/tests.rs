@@ -25,6 +25,128 @@ fn request_delete(step: &str, path: &str, symbol: &str) -> Event {
     }
 }
 
+fn evidence(step: &str, table: &str, rows: Vec<serde_json::Value>) -> Event {
+    Event::Evidence {
+        step: step.into(),
+        table: table.into(),
+        rows,
+    }
+}
+
+fn step_finished(step: &str, summary: &str) -> Event {
+    Event::StepFinished {
+        step: step.into(),
+        status: StepStatus::Ok,
+        summary: summary.into(),
+        outputs: BTreeMap::new(),
+        elapsed_ms: 10,
+    }
+}
+
+/// The run's opening record: an operator name with hostile markup in it.
+fn run_started(inputs: &BTreeMap<String, String>, drill: bool, dry_run: bool) -> Event {
+    Event::RunStarted {
+        playbook: "compromised".into(),
+        origin: "built-in:compromised".into(),
+        playbook_sha256: "0".into(),
+        inputs: inputs.clone(),
+        dry_run,
+        drill,
+        yes: true,
+        target: "simulator".into(),
+        key: Some("AbCd…wXyZ".into()),
+        responder_key: None,
+        operator: format!("mallory{HOSTILE}@host"),
+        respond_version: "0.1.0".into(),
+        signing_key: None,
+        target_spec: None,
+        key_fingerprint: None,
+    }
+}
+
+/// A confirmed cancel step (hostile title and reason) that cancelled two orders.
+fn cancel_step(ms: impl Fn(i64) -> i64) -> Vec<Event> {
+    vec![
+        Event::StepStarted {
+            step: "cancel-orders".into(),
+            action: "binance.cancel_open_orders".into(),
+            title: format!("Cancel {HOSTILE}"),
+            kind: "destructive".into(),
+        },
+        Event::Answer {
+            step: "cancel-orders".into(),
+            answer: "yes".into(),
+            reason: Some(HOSTILE.into()),
+            who: "ops@host".into(),
+            by: "operator".into(),
+            question: None,
+        },
+        request_delete("cancel-orders", "/api/v3/openOrders", "XYZBTC"),
+        request_delete("cancel-orders", "/fapi/v1/allOpenOrders", "BTCUSDT"),
+        evidence(
+            "cancel-orders",
+            "cancelled-orders",
+            vec![
+                json!({"market": "spot", "symbol": "XYZBTC", "side": "BUY", "type": "LIMIT", "orderId": 1, "origQty": "20000", "clientOrderId": HOSTILE, "time": ms(1)}),
+                json!({"market": "usdm", "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "orderId": 2, "origQty": "0.01", "time": ms(3)}),
+            ],
+        ),
+        step_finished("cancel-orders", "2 order(s) cancelled"),
+    ]
+}
+
+/// An evidence step with a table of each kind (a hostile withdrawal address), a critical
+/// finding and a warning.
+fn transfers_step(ms: impl Fn(i64) -> i64, apply: &str) -> Vec<Event> {
+    vec![
+        Event::StepStarted {
+            step: "transfers".into(),
+            action: "binance.transfers".into(),
+            title: "Pull withdrawals".into(),
+            kind: "evidence".into(),
+        },
+        evidence(
+            "transfers",
+            "trades",
+            vec![
+                json!({"symbol": "XYZBTC", "market": "spot", "isBuyer": true, "qty": "90000", "price": "0.0000088", "time": ms(5), "timeUtc": "x", "flags": "off-market +319%"}),
+                json!({"symbol": "BTCUSDT", "market": "spot", "isBuyer": false, "qty": "0.1", "price": "64000", "time": ms(48), "flags": ""}),
+            ],
+        ),
+        evidence(
+            "transfers",
+            "withdrawals",
+            vec![
+                json!({"address": HOSTILE, "amount": "4800", "coin": "USDT", "network": "TRX", "applyTime": apply, "knownAddress": false, "statusText": "completed"}),
+            ],
+        ),
+        evidence(
+            "transfers",
+            "deposits",
+            vec![json!({"address": "0xabc", "amount": "1", "coin": "BTC", "insertTime": ms(60)})],
+        ),
+        evidence(
+            "transfers",
+            "transfers",
+            vec![
+                json!({"type": "MAIN_UMFUTURE", "amount": "1000", "asset": "USDT", "timestamp": ms(6)}),
+            ],
+        ),
+        Event::Finding {
+            step: "transfers".into(),
+            severity: crate::journal::Severity::Critical,
+            title: format!("Withdrawal to {HOSTILE}"),
+            detail: json!({}),
+        },
+        Event::Note {
+            step: Some("transfers".into()),
+            level: "warn".into(),
+            message: HOSTILE.into(),
+        },
+        step_finished("transfers", "1 withdrawal"),
+    ]
+}
+
 /// An incident folder holding a small, complete run with evidence of every kind, some of
 /// it hostile, rendered.
 fn incident(drill: bool, dry_run: bool) -> (tempfile::TempDir, String) {
@@ -45,114 +167,14 @@ fn incident(drill: bool, dry_run: bool) -> (tempfile::TempDir, String) {
     let apply = (now - chrono::Duration::hours(4))
         .format("%Y-%m-%d %H:%M:%S")
         .to_string();
-    let events = vec![
-        Event::RunStarted {
-            playbook: "compromised".into(),
-            origin: "built-in:compromised".into(),
-            playbook_sha256: "0".into(),
-            inputs: inputs.clone(),
-            dry_run,
-            drill,
-            yes: true,
-            target: "simulator".into(),
-            key: Some("AbCd…wXyZ".into()),
-            responder_key: None,
-            operator: format!("mallory{HOSTILE}@host"),
-            respond_version: "0.1.0".into(),
-            signing_key: None,
-            target_spec: None,
-            key_fingerprint: None,
-        },
-        Event::StepStarted {
-            step: "cancel-orders".into(),
-            action: "binance.cancel_open_orders".into(),
-            title: format!("Cancel {HOSTILE}"),
-            kind: "destructive".into(),
-        },
-        Event::Answer {
-            step: "cancel-orders".into(),
-            answer: "yes".into(),
-            reason: Some(HOSTILE.into()),
-            who: "ops@host".into(),
-            by: "operator".into(),
-            question: None,
-        },
-        request_delete("cancel-orders", "/api/v3/openOrders", "XYZBTC"),
-        request_delete("cancel-orders", "/fapi/v1/allOpenOrders", "BTCUSDT"),
-        Event::Evidence {
-            step: "cancel-orders".into(),
-            table: "cancelled-orders".into(),
-            rows: vec![
-                json!({"market": "spot", "symbol": "XYZBTC", "side": "BUY", "type": "LIMIT", "orderId": 1, "origQty": "20000", "clientOrderId": HOSTILE, "time": ms(1)}),
-                json!({"market": "usdm", "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "orderId": 2, "origQty": "0.01", "time": ms(3)}),
-            ],
-        },
-        Event::StepFinished {
-            step: "cancel-orders".into(),
-            status: StepStatus::Ok,
-            summary: "2 order(s) cancelled".into(),
-            outputs: BTreeMap::new(),
-            elapsed_ms: 10,
-        },
-        Event::StepStarted {
-            step: "transfers".into(),
-            action: "binance.transfers".into(),
-            title: "Pull withdrawals".into(),
-            kind: "evidence".into(),
-        },
-        Event::Evidence {
-            step: "transfers".into(),
-            table: "trades".into(),
-            rows: vec![
-                json!({"symbol": "XYZBTC", "market": "spot", "isBuyer": true, "qty": "90000", "price": "0.0000088", "time": ms(5), "timeUtc": "x", "flags": "off-market +319%"}),
-                json!({"symbol": "BTCUSDT", "market": "spot", "isBuyer": false, "qty": "0.1", "price": "64000", "time": ms(48), "flags": ""}),
-            ],
-        },
-        Event::Evidence {
-            step: "transfers".into(),
-            table: "withdrawals".into(),
-            rows: vec![
-                json!({"address": HOSTILE, "amount": "4800", "coin": "USDT", "network": "TRX", "applyTime": apply, "knownAddress": false, "statusText": "completed"}),
-            ],
-        },
-        Event::Evidence {
-            step: "transfers".into(),
-            table: "deposits".into(),
-            rows: vec![
-                json!({"address": "0xabc", "amount": "1", "coin": "BTC", "insertTime": ms(60)}),
-            ],
-        },
-        Event::Evidence {
-            step: "transfers".into(),
-            table: "transfers".into(),
-            rows: vec![
-                json!({"type": "MAIN_UMFUTURE", "amount": "1000", "asset": "USDT", "timestamp": ms(6)}),
-            ],
-        },
-        Event::Finding {
-            step: "transfers".into(),
-            severity: crate::journal::Severity::Critical,
-            title: format!("Withdrawal to {HOSTILE}"),
-            detail: json!({}),
-        },
-        Event::Note {
-            step: Some("transfers".into()),
-            level: "warn".into(),
-            message: HOSTILE.into(),
-        },
-        Event::StepFinished {
-            step: "transfers".into(),
-            status: StepStatus::Ok,
-            summary: "1 withdrawal".into(),
-            outputs: BTreeMap::new(),
-            elapsed_ms: 10,
-        },
-        Event::RunFinished {
-            outcome: crate::journal::RunOutcome::Completed,
-            exit_code: 0,
-            pending: vec![],
-        },
-    ];
+    let mut events = vec![run_started(&inputs, drill, dry_run)];
+    events.extend(cancel_step(ms));
+    events.extend(transfers_step(ms, &apply));
+    events.push(Event::RunFinished {
+        outcome: crate::journal::RunOutcome::Completed,
+        exit_code: 0,
+        pending: vec![],
+    });
     for event in events {
         journal.record(event).unwrap();
     }
