@@ -766,9 +766,7 @@ async fn dead_key(
     e: &ExchangeError,
     answered: serde_json::Value,
 ) -> Result<Outcome, ActionError> {
-    let services = &ctx.run.services;
-    services.leaked_dead.store(true, Ordering::SeqCst);
-    let code = e.code();
+    let (services, code) = unusable_here(ctx, e);
     let what = "Binance says this key does not exist (-2008): deleted, or never valid here (a typo, or a testnet key)";
     ctx.note(
         Level::Warn,
@@ -798,6 +796,17 @@ async fn dead_key(
         answered,
         code,
     ))
+}
+
+/// This machine cannot use the leaked key (dead, or refused from here): later steps read
+/// with the responder key. The run's services, and Binance's code.
+fn unusable_here<'a>(
+    ctx: &'a StepContext,
+    e: &ExchangeError,
+) -> (&'a crate::engine::Services, Option<i64>) {
+    let services = &ctx.run.services;
+    services.leaked_dead.store(true, Ordering::SeqCst);
+    (services, e.code())
 }
 
 /// The outcome of a key that is not live here: dead, or `refused` from this machine.
@@ -831,10 +840,7 @@ async fn refused_here(
     e: &ExchangeError,
     answered: serde_json::Value,
 ) -> Result<Outcome, ActionError> {
-    let services = &ctx.run.services;
-    // This machine cannot read with the leaked key: read with the responder key.
-    services.leaked_dead.store(true, Ordering::SeqCst);
-    let code = e.code();
+    let (services, code) = unusable_here(ctx, e);
     let key = ctx.run.key_masked.as_deref().unwrap_or("(no key)");
     ctx.note(
         Level::Alert,
