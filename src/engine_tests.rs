@@ -12,7 +12,7 @@ use crate::engine::{Interrupt, Signal};
 use crate::error::exit;
 use crate::operator::{Answer, Operator, Scripted};
 use crate::playbook::Playbook;
-use crate::report::journal::{self, Event, StepStatus};
+use crate::report::journal::{self, Answered, Event, StepStatus};
 use crate::session::{self, SessionResult};
 
 static DESTROY: ActionSpec = ActionSpec {
@@ -228,7 +228,7 @@ async fn yes_runs_the_destructive_step_after_its_preview() {
         .unwrap();
     let answer = ev
         .iter()
-        .position(|e| matches!(e, Event::Answer { answer, .. } if answer == "yes"))
+        .position(|e| matches!(e, Event::Answer { answer, .. } if *answer == Answered::Yes))
         .unwrap();
     assert!(
         preview < answer,
@@ -260,7 +260,7 @@ async fn skip_records_the_reason_and_does_nothing() {
     assert_eq!(h.read.runs(), 1, "the run continues after a skip");
     assert_eq!(status_of(&r, "destroy"), StepStatus::Skipped);
     assert!(events(&r.dir).iter().any(
-        |e| matches!(e, Event::Answer { answer, reason: Some(reason), .. } if answer == "skip" && reason == "already handled")
+        |e| matches!(e, Event::Answer { answer, reason: Some(reason), .. } if *answer == Answered::Skip && reason == "already handled")
     ));
     let md = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
     assert!(md.contains("already handled"), "{md}");
@@ -269,7 +269,7 @@ async fn skip_records_the_reason_and_does_nothing() {
     let (evidence, started) = listed(&ev);
     let answer = position(
         &ev,
-        |e| matches!(e, Event::Answer { answer, .. } if answer == "skip"),
+        |e| matches!(e, Event::Answer { answer, .. } if *answer == Answered::Skip),
     );
     let finished = position(
         &ev,
@@ -874,7 +874,7 @@ async fn in_a_terminal_nothing_destructive_is_sent_before_the_operator_says_yes(
     let ev = events(&r.dir);
     let answered = ev
         .iter()
-        .position(|e| matches!(e, Event::Answer { step, answer, .. } if step == "cancel-orders" && answer == "yes"))
+        .position(|e| matches!(e, Event::Answer { step, answer, .. } if step == "cancel-orders" && *answer == Answered::Yes))
         .expect("the answer is journaled");
     let first_cancel = ev
         .iter()

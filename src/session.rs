@@ -17,7 +17,7 @@ use crate::exchange::{
 use crate::operator::{self, Level, NonInteractive, Operator, Terminal};
 use crate::playbook::{InputType, Playbook};
 use crate::report::journal::{
-    self, Event, Journal, Record, RecordedTarget, RunOutcome, StepStatus,
+    self, Answered, Event, Journal, Record, RecordedTarget, RunOutcome, StepStatus,
 };
 use crate::report::lock::{self, Holder, IncidentLock, LockError};
 use crate::report::sign::OperatorKey;
@@ -915,7 +915,11 @@ pub fn finished_steps(records: &[&Record]) -> HashMap<String, Resumed> {
                 entry.started = true;
                 entry.status = None;
             }
-            Event::Answer { step, answer, .. } if answer == "done" || answer == "yes" => {
+            Event::Answer {
+                step,
+                answer: Answered::Done | Answered::Yes,
+                ..
+            } => {
                 out.entry(step.clone()).or_default().confirmed = true;
             }
             Event::Request {

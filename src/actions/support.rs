@@ -112,7 +112,7 @@ fn split_trades(ctx: &StepContext) -> Result<Vec<bool>, ActionError> {
                 .journal
                 .record(crate::report::journal::Event::Answer {
                     step: ctx.step.clone(),
-                    answer: format!("moved to {to}"),
+                    answer: crate::report::journal::Answered::MovedTo(to.to_string()),
                     reason: None,
                     who: ctx.run.who.clone(),
                     by: "operator".into(),

@@ -94,7 +94,7 @@ impl RequestObserver for JournalObserver {
         if let Some(journal) = self.journal.get() {
             journal.record_or_mark(Event::Note {
                 step: None,
-                level: "info".into(),
+                level: crate::report::journal::NoteLevel::Info,
                 message,
             });
         }
@@ -130,7 +130,7 @@ impl RequestObserver for JournalObserver {
         if let Some(journal) = &journal {
             journal.record_or_mark(Event::Note {
                 step: None,
-                level: "warn".into(),
+                level: crate::report::journal::NoteLevel::Warn,
                 message: message.clone(),
             });
         }
@@ -229,7 +229,7 @@ impl WaitEnd {
         };
         journal.record_or_mark(Event::Note {
             step: None,
-            level: "info".into(),
+            level: crate::report::journal::NoteLevel::Info,
             message,
         });
     }

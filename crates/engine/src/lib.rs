@@ -45,7 +45,7 @@ use self::step::{
 use crate::operator::{Answer, Level, Prompt, PromptKind};
 use crate::playbook::expr::{Reference, Val};
 use crate::playbook::{ArgValue, OnFailure, Playbook, Step};
-use crate::report::journal::{Event, JournalError, StepStatus};
+use crate::report::journal::{Answered, Event, JournalError, StepStatus};
 pub use interrupt::{Interrupt, Signal};
 
 /// What the run's actions can reach: exchange clients and, in a drill, the simulator.
@@ -540,7 +540,7 @@ impl<'a> Engine<'a> {
         self.say(Level::Warn, &message);
         self.answer(
             step,
-            "stopped",
+            Answered::Stopped,
             Some("no terminal to confirm and no --yes".into()),
             "no-terminal",
         )?;
@@ -613,7 +613,7 @@ impl<'a> Engine<'a> {
             self.say(Level::Warn, &message);
             self.record(Event::Note {
                 step: Some(step.id.clone()),
-                level: "warn".into(),
+                level: crate::report::journal::NoteLevel::Warn,
                 message,
             })?;
         }
@@ -641,7 +641,7 @@ impl<'a> Engine<'a> {
         self.say(Level::Info, &message);
         self.record(Event::Note {
             step: Some(step.id.clone()),
-            level: "info".into(),
+            level: crate::report::journal::NoteLevel::Info,
             message,
         })?;
         self.confirmed.insert(step.id.clone());
@@ -872,13 +872,13 @@ impl<'a> Engine<'a> {
     fn answer(
         &self,
         step: &Step,
-        answer: &str,
+        answer: Answered,
         reason: Option<String>,
         by: &str,
     ) -> Result<(), JournalError> {
         self.record(Event::Answer {
             step: step.id.clone(),
-            answer: answer.to_string(),
+            answer,
             reason,
             who: self.who.clone(),
             by: by.to_string(),
@@ -1009,7 +1009,7 @@ impl<'a> Engine<'a> {
         let decided = self.shared.policy.decide(Question::Destructive);
         if let policy::Decision::Yes { by } = decided {
             self.say(Level::Info, &preview.body);
-            self.answer(step, "yes", None, by)?;
+            self.answer(step, Answered::Yes, None, by)?;
             return Ok(Ok(Answer::Yes));
         }
         assert!(
@@ -1037,9 +1037,11 @@ impl<'a> Engine<'a> {
             ))));
         }
         match &answer {
-            Answer::Yes => self.answer(step, "yes", None, "operator")?,
-            Answer::Skip(reason) => self.answer(step, "skip", Some(reason.clone()), "operator")?,
-            Answer::Abort | Answer::No => self.answer(step, "abort", None, "operator")?,
+            Answer::Yes => self.answer(step, Answered::Yes, None, "operator")?,
+            Answer::Skip(reason) => {
+                self.answer(step, Answered::Skip, Some(reason.clone()), "operator")?
+            }
+            Answer::Abort | Answer::No => self.answer(step, Answered::Abort, None, "operator")?,
         }
         Ok(Ok(answer))
     }
@@ -1053,7 +1055,7 @@ impl<'a> Engine<'a> {
         let decided = self.shared.policy.decide(Question::Manual);
         if let policy::Decision::Yes { by } = decided {
             self.say(Level::Info, &instructions);
-            self.answer(step, "done", Some("drill autopilot".into()), by)?;
+            self.answer(step, Answered::Done, Some("drill autopilot".into()), by)?;
             self.confirmed.insert(step.id.clone());
             return Ok(Decision::Proceed);
         }
@@ -1061,7 +1063,7 @@ impl<'a> Engine<'a> {
             self.say(Level::Info, &instructions);
             self.answer(
                 step,
-                "pending",
+                Answered::Pending,
                 Some("no terminal: a person must do this".into()),
                 "no-terminal",
             )?;
@@ -1087,7 +1089,7 @@ impl<'a> Engine<'a> {
         }
         Ok(match answer {
             Answer::Yes => {
-                self.answer(step, "done", None, "operator")?;
+                self.answer(step, Answered::Done, None, "operator")?;
                 self.confirmed.insert(step.id.clone());
                 if self.shared.dry_run {
                     Decision::Finish(StepStatus::Ok, "done (attested by the operator)".into())
@@ -1096,12 +1098,12 @@ impl<'a> Engine<'a> {
                 }
             }
             Answer::Skip(reason) => {
-                self.answer(step, "skip", Some(reason.clone()), "operator")?;
+                self.answer(step, Answered::Skip, Some(reason.clone()), "operator")?;
                 // A skipped manual step is still to be done.
                 Decision::Finish(StepStatus::Pending, skipped_summary(&reason))
             }
             Answer::Abort | Answer::No => {
-                self.answer(step, "abort", None, "operator")?;
+                self.answer(step, Answered::Abort, None, "operator")?;
                 Decision::Stop(aborted(step, "aborted by the operator"))
             }
         })
@@ -1200,7 +1202,7 @@ impl<'a> Engine<'a> {
             Answer::Yes => {
                 self.answer(
                     step,
-                    "done",
+                    Answered::Done,
                     Some("asked again after a contradicted check".into()),
                     "operator",
                 )?;
@@ -1219,7 +1221,7 @@ impl<'a> Engine<'a> {
                 )
             }
             Answer::Skip(reason) => {
-                self.answer(step, "skip", Some(reason.clone()), "operator")?;
+                self.answer(step, Answered::Skip, Some(reason.clone()), "operator")?;
                 Ok(Err((
                     StepStatus::Pending,
                     skipped_summary(&reason),
@@ -1228,7 +1230,7 @@ impl<'a> Engine<'a> {
                 )))
             }
             Answer::Abort | Answer::No => {
-                self.answer(step, "abort", None, "operator")?;
+                self.answer(step, Answered::Abort, None, "operator")?;
                 Ok(Err(aborted(step, "aborted by the operator")))
             }
         }

@@ -197,7 +197,7 @@ mod tests {
     fn note(step: &str, message: &str) -> Event {
         Event::Note {
             step: Some(step.into()),
-            level: "info".into(),
+            level: crate::report::journal::NoteLevel::Info,
             message: message.into(),
         }
     }

@@ -18,7 +18,9 @@ use crate::exchange::Rejection;
 use crate::operator::{Level, Operator};
 pub use crate::playbook::spec::{self, ActionSpec, ArgType, InputSpec, Kind, OutputSpec};
 use crate::playbook::Role;
-use crate::report::journal::{Event, Journal, JournalError, Record, Severity, StepStatus};
+use crate::report::journal::{
+    Answered, Event, Journal, JournalError, NoteLevel, Record, Severity, StepStatus,
+};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -220,13 +222,13 @@ impl StepContext {
         let message = message.into();
         self.run.operator.say(level, &message);
         let level = match level {
-            Level::Warn => "warn",
-            Level::Alert => "alert",
-            _ => "info",
+            Level::Warn => NoteLevel::Warn,
+            Level::Alert => NoteLevel::Alert,
+            _ => NoteLevel::Info,
         };
         self.run.record(Event::Note {
             step: Some(self.step.clone()),
-            level: level.into(),
+            level,
             message,
         })?;
         Ok(())
@@ -486,7 +488,7 @@ impl StepContext {
         };
         self.run.record(Event::Answer {
             step: self.step.clone(),
-            answer: if yes { "yes".into() } else { "no".into() },
+            answer: if yes { Answered::Yes } else { Answered::No },
             reason: None,
             who: self.run.who.clone(),
             by: by.into(),

@@ -342,7 +342,7 @@ impl ReportBuilder {
         &mut self,
         r: &Record,
         step: &str,
-        answer: &str,
+        answer: &crate::journal::Answered,
         reason: Option<&str>,
         who: &str,
         by: &str,
@@ -382,7 +382,7 @@ fn timeline_text(event: &Event) -> Option<String> {
             step,
             level,
             message,
-        } if level != "info" => {
+        } if *level != crate::journal::NoteLevel::Info => {
             let prefix = step
                 .as_ref()
                 .map(|s| format!("`{s}`: "))

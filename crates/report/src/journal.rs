@@ -114,6 +114,92 @@ impl std::fmt::Display for RunOutcome {
     }
 }
 
+/// How loud a note is; in the journal as the lowercase word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoteLevel {
+    Info,
+    /// Something went wrong or is left to do; shown in the report's timeline.
+    Warn,
+    /// Something the operator must not miss (orders reappearing, a live key).
+    Alert,
+}
+
+/// What a question was answered, in the journal as these words: `yes`, `no`, `skip`,
+/// `abort`, `done` (a manual step), `pending` (a manual step left for later), `would_do`,
+/// `again`, `stopped` (nobody to confirm a destructive step), and `moved to LIST` (an item the operator moved between the support
+/// message's lists).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answered {
+    Yes,
+    No,
+    Skip,
+    Abort,
+    Done,
+    Pending,
+    WouldDo,
+    Again,
+    /// A destructive step with nobody to confirm it (no terminal, no `--yes`).
+    Stopped,
+    MovedTo(String),
+}
+
+impl Answered {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Answered::Yes => "yes",
+            Answered::No => "no",
+            Answered::Skip => "skip",
+            Answered::Abort => "abort",
+            Answered::Done => "done",
+            Answered::Pending => "pending",
+            Answered::WouldDo => "would_do",
+            Answered::Again => "again",
+            Answered::Stopped => "stopped",
+            Answered::MovedTo(_) => "moved to",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Answered> {
+        Some(match word {
+            "yes" => Answered::Yes,
+            "no" => Answered::No,
+            "skip" => Answered::Skip,
+            "abort" => Answered::Abort,
+            "done" => Answered::Done,
+            "pending" => Answered::Pending,
+            "would_do" => Answered::WouldDo,
+            "again" => Answered::Again,
+            "stopped" => Answered::Stopped,
+            other => Answered::MovedTo(other.strip_prefix("moved to ")?.to_string()),
+        })
+    }
+}
+
+impl std::fmt::Display for Answered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answered::MovedTo(list) => write!(f, "moved to {list}"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+impl Serialize for Answered {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Answered {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(deserializer)?;
+        Answered::parse(&word).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown answer `{word}` in an answer record"))
+        })
+    }
+}
+
 /// How bad a finding is, worst last; in the journal and reports as the lowercase word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -215,8 +301,7 @@ pub enum Event {
     },
     Answer {
         step: String,
-        /// yes, skip, abort, done, pending, would_do, again, no
-        answer: String,
+        answer: Answered,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
         who: String,
@@ -249,8 +334,7 @@ pub enum Event {
     Note {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<String>,
-        /// info, warn, alert
-        level: String,
+        level: NoteLevel,
         message: String,
     },
     Finding {
@@ -911,6 +995,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn answers_and_note_levels_are_written_as_the_words_they_always_were() {
+        for word in [
+            "yes",
+            "no",
+            "skip",
+            "abort",
+            "done",
+            "pending",
+            "would_do",
+            "again",
+            "stopped",
+            "moved to disowned",
+        ] {
+            let json = serde_json::to_string(word).unwrap();
+            let answer: Answered = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::to_string(&answer).unwrap(), json, "{word}");
+        }
+        assert_eq!(
+            serde_json::from_str::<Answered>("\"moved to to review\"").unwrap(),
+            Answered::MovedTo("to review".into())
+        );
+        let unknown = serde_json::from_str::<Answered>("\"maybe\"").unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown answer `maybe`"),
+            "{unknown}"
+        );
+        for (level, word) in [
+            (NoteLevel::Info, "\"info\""),
+            (NoteLevel::Warn, "\"warn\""),
+            (NoteLevel::Alert, "\"alert\""),
+        ] {
+            assert_eq!(serde_json::to_string(&level).unwrap(), word);
+            assert_eq!(serde_json::from_str::<NoteLevel>(word).unwrap(), level);
+        }
+    }
+
+    #[test]
     fn chain_links_each_line_to_the_one_before() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(JOURNAL_FILE);
@@ -920,14 +1041,14 @@ mod tests {
         journal
             .record(Event::Note {
                 step: None,
-                level: "info".into(),
+                level: crate::journal::NoteLevel::Info,
                 message: "one".into(),
             })
             .unwrap();
         journal
             .record(Event::Note {
                 step: Some("a".into()),
-                level: "warn".into(),
+                level: crate::journal::NoteLevel::Warn,
                 message: "two".into(),
             })
             .unwrap();
@@ -959,7 +1080,7 @@ mod tests {
         let first = Journal::create(&path, "genesis".into()).unwrap();
         let note = |m: &str| Event::Note {
             step: None,
-            level: "info".into(),
+            level: crate::journal::NoteLevel::Info,
             message: m.into(),
         };
         first.record(note("one")).unwrap();
@@ -988,7 +1109,7 @@ mod tests {
             journal
                 .record(Event::Note {
                     step: None,
-                    level: "info".into(),
+                    level: crate::journal::NoteLevel::Info,
                     message: format!("note {i}"),
                 })
                 .unwrap();
@@ -1021,7 +1142,7 @@ mod tests {
                         let event = if i % 2 == 0 {
                             Event::Note {
                                 step: Some(format!("t{t}")),
-                                level: "info".into(),
+                                level: crate::journal::NoteLevel::Info,
                                 message: format!("note {i}"),
                             }
                         } else {
@@ -1062,7 +1183,7 @@ mod tests {
         let journal = Journal::create(&path, "genesis".into()).unwrap();
         let note = Event::Note {
             step: Some("a".into()),
-            level: "info".into(),
+            level: crate::journal::NoteLevel::Info,
             message: "said along the way".into(),
         };
         assert!(!note.is_durable_at_once());
@@ -1184,7 +1305,7 @@ mod tests {
         let note = Record {
             event: Event::Note {
                 step: None,
-                level: "info".into(),
+                level: crate::journal::NoteLevel::Info,
                 message: "evidence".into(),
             },
             ..record

@@ -529,7 +529,7 @@ mod tests {
         journal
             .record(Event::Note {
                 step: None,
-                level: "warn".into(),
+                level: crate::journal::NoteLevel::Warn,
                 message: "an answer that came in late".into(),
             })
             .unwrap();

@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::journal::{Event, Record};
+use super::journal::{Answered, Event, Record};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct PromptTime {
@@ -116,7 +116,7 @@ impl Scorer {
     }
 
     /// An answer: how long the person took, and the answers later times count from.
-    fn answer(&mut self, time: &str, step: &str, answer: &str, by: &str) {
+    fn answer(&mut self, time: &str, step: &str, answer: &Answered, by: &str) {
         if by == "operator" {
             if let Some(since) = self.asked_at.remove(step) {
                 if let Some(s) = seconds(&since, time) {
@@ -127,10 +127,10 @@ impl Scorer {
                 }
             }
         }
-        if answer == "done" && self.deleted_at.is_none() && step.contains("delete") {
+        if *answer == Answered::Done && self.deleted_at.is_none() && step.contains("delete") {
             self.deleted_at = Some(time.to_string());
         }
-        if answer == "yes"
+        if *answer == Answered::Yes
             && self.api_confirmed_at.is_none()
             && self.action_of(step) == Some("binance.delete_subaccount_key")
         {

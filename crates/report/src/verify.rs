@@ -506,7 +506,7 @@ pub(crate) mod tests {
             journal
                 .record(Event::Note {
                     step: None,
-                    level: "info".into(),
+                    level: crate::journal::NoteLevel::Info,
                     message: format!("note {i}"),
                 })
                 .unwrap();

@@ -75,7 +75,7 @@ fn cancel_step(ms: impl Fn(i64) -> i64) -> Vec<Event> {
         },
         Event::Answer {
             step: "cancel-orders".into(),
-            answer: "yes".into(),
+            answer: crate::journal::Answered::Yes,
             reason: Some(HOSTILE.into()),
             who: "ops@host".into(),
             by: "operator".into(),
@@ -140,7 +140,7 @@ fn transfers_step(ms: impl Fn(i64) -> i64, apply: &str) -> Vec<Event> {
         },
         Event::Note {
             step: Some("transfers".into()),
-            level: "warn".into(),
+            level: crate::journal::NoteLevel::Warn,
             message: HOSTILE.into(),
         },
         step_finished("transfers", "1 withdrawal"),

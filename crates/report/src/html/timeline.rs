@@ -199,7 +199,7 @@ impl Marks {
 /// An operator's answer, as its mark says it.
 fn answer_text(
     step: &str,
-    answer: &str,
+    answer: &crate::journal::Answered,
     reason: Option<&str>,
     who: &str,
     by: &str,
