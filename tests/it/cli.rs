@@ -189,6 +189,48 @@ fn bad_inputs_and_options_are_usage_errors() {
     );
 }
 
+/// A playbook or earlier incident that cannot be used is a usage error naming what was
+/// given and what to give instead, and nothing is created or sent.
+#[test]
+fn a_missing_playbook_or_earlier_incident_says_what_to_give_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = respond(dir.path(), &["run", "no-such-playbook.yaml"]);
+    out.expect_code(2);
+    out.expect_stderr(
+        "no playbook file `no-such-playbook.yaml` and no built-in playbook of that name",
+    );
+    out.expect_stderr("give a path to a YAML file, or one of: compromised, example, audit");
+
+    let unreadable = dir.path().join("dir.yaml");
+    std::fs::create_dir(&unreadable).unwrap();
+    let out = respond(dir.path(), &["validate", unreadable.to_str().unwrap()]);
+    out.expect_code(2);
+    out.expect_stderr("cannot read playbook");
+
+    let not_an_incident = dir.path().join("somewhere");
+    std::fs::create_dir(&not_an_incident).unwrap();
+    let out = respond(
+        dir.path(),
+        &[
+            "compromised",
+            "--drill",
+            "--yes",
+            "--since-incident",
+            not_an_incident.to_str().unwrap(),
+        ],
+    );
+    out.expect_code(2);
+    out.expect_stderr(&format!(
+        "--since-incident {}: not an incident folder (no journal.jsonl)",
+        not_an_incident.display()
+    ));
+    out.expect_stderr("give the folder an earlier `respond compromised` printed");
+    assert!(
+        !dir.path().join("incidents").exists(),
+        "usage errors create nothing"
+    );
+}
+
 #[test]
 fn help_and_version_exit_zero_and_document_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
