@@ -350,6 +350,50 @@ pub(crate) struct Answer<'a> {
     pub server_now: DateTime<Utc>,
 }
 
+/// The fields of an answer's body that say whether it is an error: `code`, `msg` and
+/// `message` of a JSON object (the last of a repeated key), each as whatever JSON it
+/// holds. Everything else is checked for syntax and skipped, so a 2xx page of a
+/// thousand trades is not built as a `Value` tree (many times its size) only to find it
+/// has no `code`. A body that is not a JSON object has none of them.
+#[derive(Default)]
+struct ErrorFields {
+    code: Option<serde_json::Value>,
+    msg: Option<serde_json::Value>,
+    message: Option<serde_json::Value>,
+}
+
+impl<'de> serde::Deserialize<'de> for ErrorFields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = ErrorFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ErrorFields, A::Error> {
+                let mut out = ErrorFields::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match key.as_ref() {
+                        "code" => &mut out.code,
+                        "msg" => &mut out.msg,
+                        "message" => &mut out.message,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
 /// The one function that maps an answer to an error. `Ok` means a 2xx whose body is
 /// not a Binance error object (`code` absent, 0 or 200 — futures cancel-all answers
 /// `{"code":200,...}` on success).
@@ -359,16 +403,13 @@ pub(crate) fn check_answer(
 ) -> Result<(), ExchangeError> {
     let endpoint = answer.endpoint;
     let status = answer.status;
-    let json: Option<serde_json::Value> = serde_json::from_slice(answer.body).ok();
-    let code = json
+    let fields = serde_json::from_slice::<ErrorFields>(answer.body).unwrap_or_default();
+    let code = fields.code.as_ref().and_then(|c| c.as_i64());
+    let msg = fields
+        .msg
         .as_ref()
-        .and_then(|v| v.get("code"))
-        .and_then(|c| c.as_i64());
-    let msg = json.as_ref().and_then(|v| {
-        v.get("msg")
-            .or_else(|| v.get("message"))
-            .and_then(|m| m.as_str())
-    });
+        .or(fields.message.as_ref())
+        .and_then(|m| m.as_str());
     let success = (200..300).contains(&status);
     if success && !matches!(code, Some(c) if c < 0) {
         return Ok(());
@@ -543,6 +584,43 @@ mod tests {
         assert!(e.to_string().contains("<html>WAF</html>"), "{e}");
         let e = answer(429, r#"{"code":-1003,"msg":"Too many requests"}"#).unwrap_err();
         assert_eq!(e.retry_after(), Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn reads_the_error_fields_as_a_whole_json_value_would() {
+        // A page of trades has no error fields, however long.
+        let page = format!(
+            "[{}]",
+            vec![r#"{"id":1,"price":"1.0","isBuyer":true,"code":-1}"#; 1_000].join(",")
+        );
+        assert!(answer(200, &page).is_ok());
+        // Other keys of any shape are skipped; `code` and `msg` are found among them.
+        let e = answer(
+            400,
+            r#"{"data":{"code":-9,"msg":"inner"},"list":[1,[2],{"a":null}],"code":-1121,"msg":"Invalid symbol."}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), Some(-1121));
+        assert!(
+            e.to_string().ends_with("code -1121: Invalid symbol."),
+            "{e}"
+        );
+        // `message` stands in for a missing `msg`, not for one that is not text.
+        let e = answer(400, r#"{"code":-1100,"message":"from message"}"#).unwrap_err();
+        assert!(e.to_string().contains("from message"), "{e}");
+        let e = answer(400, r#"{"code":-1100,"msg":7,"message":"from message"}"#).unwrap_err();
+        assert!(e.to_string().contains("(no Binance error body)"), "{e}");
+        // The last of a repeated key counts; a code that is no integer is no code.
+        let e = answer(400, r#"{"code":-1,"code":-1013,"msg":"x"}"#).unwrap_err();
+        assert_eq!(e.code(), Some(-1013));
+        assert!(answer(200, r#"{"code":"-1013","msg":"x"}"#).is_ok());
+        assert!(answer(200, r#"{"code":-1013.5,"msg":"x"}"#).is_ok());
+        // Broken JSON (trailing garbage included) has no fields at all.
+        let e = answer(400, r#"{"code":-1121,"msg":"x"} trailing"#).unwrap_err();
+        assert_eq!(e.code(), None);
+        let e = answer(400, r#"{"code":-1121,"msg":"x","rest":[1,}"#).unwrap_err();
+        assert_eq!(e.code(), None);
+        assert!(answer(200, r#"{"code":-1121,"msg":"x""#).is_ok());
     }
 
     #[test]
