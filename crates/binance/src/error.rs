@@ -350,45 +350,66 @@ pub(crate) struct Answer<'a> {
     pub server_now: DateTime<Utc>,
 }
 
+/// The fields of an answer's body that say whether it is an error: `code`, `msg` and
+/// `message` of a JSON object (the last of a repeated key), each as whatever JSON it
+/// holds. Everything else is checked for syntax and skipped, so a 2xx page of a
+/// thousand trades is not built as a `Value` tree (many times its size) only to find it
+/// has no `code`. A body that is not a JSON object has none of them.
+#[derive(Default)]
+struct ErrorFields {
+    code: Option<serde_json::Value>,
+    msg: Option<serde_json::Value>,
+    message: Option<serde_json::Value>,
+}
+
+impl<'de> serde::Deserialize<'de> for ErrorFields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = ErrorFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ErrorFields, A::Error> {
+                let mut out = ErrorFields::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match key.as_ref() {
+                        "code" => &mut out.code,
+                        "msg" => &mut out.msg,
+                        "message" => &mut out.message,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
 /// The one function that maps an answer to an error. `Ok` means a 2xx whose body is
 /// not a Binance error object (`code` absent, 0 or 200 — futures cancel-all answers
 /// `{"code":200,...}` on success).
-/// The `code` and `msg` (or `message`) at the top of a JSON object answer. Every other
-/// field is skipped unread, and an array (most successful answers: a cancel's orders, a
-/// listing) is not parsed at all: this runs on every answer, containment's included.
-fn error_fields(body: &[u8]) -> (Option<i64>, Option<String>) {
-    #[derive(serde::Deserialize)]
-    struct Fields {
-        #[serde(default)]
-        code: Option<serde_json::Value>,
-        #[serde(default)]
-        msg: Option<serde_json::Value>,
-        #[serde(default)]
-        message: Option<serde_json::Value>,
-    }
-    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let Some(fields) = is_object
-        .then(|| serde_json::from_slice::<Fields>(body).ok())
-        .flatten()
-    else {
-        return (None, None);
-    };
-    let code = fields.code.and_then(|c| c.as_i64());
-    let msg = fields
-        .msg
-        .or(fields.message)
-        .and_then(|m| m.as_str().map(str::to_string));
-    (code, msg)
-}
-
 pub(crate) fn check_answer(
     answer: &Answer<'_>,
     redact: &Redactor<'_>,
 ) -> Result<(), ExchangeError> {
     let endpoint = answer.endpoint;
     let status = answer.status;
-    let (code, msg) = error_fields(answer.body);
-    let msg = msg.as_deref();
+    let fields = serde_json::from_slice::<ErrorFields>(answer.body).unwrap_or_default();
+    let code = fields.code.as_ref().and_then(|c| c.as_i64());
+    let msg = fields
+        .msg
+        .as_ref()
+        .or(fields.message.as_ref())
+        .and_then(|m| m.as_str());
     let success = (200..300).contains(&status);
     if success && !matches!(code, Some(c) if c < 0) {
         return Ok(());
@@ -515,37 +536,6 @@ mod tests {
     use super::*;
     use crate::HttpMethod;
 
-    #[test]
-    fn error_fields_read_only_the_top_of_an_object() {
-        let fields = |body: &str| error_fields(body.as_bytes());
-        assert_eq!(
-            fields(r#"{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}"#),
-            (
-                Some(-2015),
-                Some("Invalid API-key, IP, or permissions for action.".into())
-            )
-        );
-        // Futures' cancel-all answers 200 with a positive code; /sapi may say `message`.
-        assert_eq!(
-            fields(r#" {"code": 200, "msg": "done", "data": [{"code": -1}]}"#),
-            (Some(200), Some("done".into()))
-        );
-        assert_eq!(
-            fields(r#"{"message":"Too many requests","code":-1003}"#),
-            (Some(-1003), Some("Too many requests".into()))
-        );
-        // An order that happens to carry nested objects: no code at the top.
-        assert_eq!(
-            fields(r#"{"symbol":"BTCUSDT","orderId":1,"fills":[{"code":-1}]}"#),
-            (None, None)
-        );
-        // Arrays, text, nothing.
-        assert_eq!(fields(r#"[{"code":-1,"msg":"x"}]"#), (None, None));
-        assert_eq!(fields("<html>502 Bad Gateway</html>"), (None, None));
-        assert_eq!(fields(""), (None, None));
-        assert_eq!(fields(r#"{"code":"#), (None, None));
-    }
-
     fn answer(status: u16, body: &str) -> Result<(), ExchangeError> {
         let a = Answer {
             endpoint: Endpoint {
@@ -594,6 +584,43 @@ mod tests {
         assert!(e.to_string().contains("<html>WAF</html>"), "{e}");
         let e = answer(429, r#"{"code":-1003,"msg":"Too many requests"}"#).unwrap_err();
         assert_eq!(e.retry_after(), Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn reads_the_error_fields_as_a_whole_json_value_would() {
+        // A page of trades has no error fields, however long.
+        let page = format!(
+            "[{}]",
+            vec![r#"{"id":1,"price":"1.0","isBuyer":true,"code":-1}"#; 1_000].join(",")
+        );
+        assert!(answer(200, &page).is_ok());
+        // Other keys of any shape are skipped; `code` and `msg` are found among them.
+        let e = answer(
+            400,
+            r#"{"data":{"code":-9,"msg":"inner"},"list":[1,[2],{"a":null}],"code":-1121,"msg":"Invalid symbol."}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), Some(-1121));
+        assert!(
+            e.to_string().ends_with("code -1121: Invalid symbol."),
+            "{e}"
+        );
+        // `message` stands in for a missing `msg`, not for one that is not text.
+        let e = answer(400, r#"{"code":-1100,"message":"from message"}"#).unwrap_err();
+        assert!(e.to_string().contains("from message"), "{e}");
+        let e = answer(400, r#"{"code":-1100,"msg":7,"message":"from message"}"#).unwrap_err();
+        assert!(e.to_string().contains("(no Binance error body)"), "{e}");
+        // The last of a repeated key counts; a code that is no integer is no code.
+        let e = answer(400, r#"{"code":-1,"code":-1013,"msg":"x"}"#).unwrap_err();
+        assert_eq!(e.code(), Some(-1013));
+        assert!(answer(200, r#"{"code":"-1013","msg":"x"}"#).is_ok());
+        assert!(answer(200, r#"{"code":-1013.5,"msg":"x"}"#).is_ok());
+        // Broken JSON (trailing garbage included) has no fields at all.
+        let e = answer(400, r#"{"code":-1121,"msg":"x"} trailing"#).unwrap_err();
+        assert_eq!(e.code(), None);
+        let e = answer(400, r#"{"code":-1121,"msg":"x","rest":[1,}"#).unwrap_err();
+        assert_eq!(e.code(), None);
+        assert!(answer(200, r#"{"code":-1121,"msg":"x""#).is_ok());
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct Ctx<'a> {
     pub limits: Limits,
     /// The key that signed the request (signed endpoints only).
     pub key: Option<Key>,
+    /// An answer the handler wrote as JSON text itself, because building it as one
+    /// `Value` tree first would cost many times its size (spot `exchangeInfo` listing
+    /// thousands of symbols); when set, the `Value` the handler returns is not used.
+    pub rendered: Option<String>,
 }
 
 impl Ctx<'_> {

@@ -106,18 +106,48 @@ pub fn exchange_info(ctx: &mut Ctx) -> Result<Value, ApiError> {
             return Err(ApiError::invalid_symbol());
         }
     }
-    let symbols: Vec<Value> = all
+    let symbols = all
         .iter()
         .filter(|(s, _)| wanted.as_ref().is_none_or(|w| w.contains(&s.symbol)))
-        .map(|(s, margin)| spot_symbol_json(s, *margin))
-        .collect();
-    Ok(json!({
-        "timezone": "UTC",
-        "serverTime": ctx.now,
-        "rateLimits": rate_limits(ctx.limits.api, ctx.limits.window, true),
-        "exchangeFilters": [],
-        "symbols": symbols,
-    }))
+        .map(|(s, margin)| spot_symbol_json(s, *margin));
+    // Written as it is built, one symbol's `Value` at a time: the whole answer as one
+    // tree would hold about ten times its text (some 20 MB for 2,000 symbols). The keys
+    // come in the order a `Value` object writes them (sorted), so the text is the same.
+    ctx.rendered = Some(exchange_info_text(
+        ctx.now,
+        rate_limits(ctx.limits.api, ctx.limits.window, true),
+        symbols,
+    ));
+    Ok(Value::Null)
+}
+
+/// Spot `exchangeInfo` as JSON text, each symbol serialised as the iterator yields it.
+fn exchange_info_text(
+    now: i64,
+    rate_limits: Value,
+    symbols: impl Iterator<Item = Value>,
+) -> String {
+    use serde::ser::{SerializeMap, Serializer};
+    /// A sequence serialised straight from an iterator, without collecting it.
+    struct Each<I>(std::cell::Cell<Option<I>>);
+    impl<I: Iterator<Item = Value>> serde::Serialize for Each<I> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_seq(self.0.take().into_iter().flatten())
+        }
+    }
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let written = (|| {
+        let mut map = ser.serialize_map(None)?;
+        map.serialize_entry("exchangeFilters", &json!([]))?;
+        map.serialize_entry("rateLimits", &rate_limits)?;
+        map.serialize_entry("serverTime", &now)?;
+        map.serialize_entry("symbols", &Each(std::cell::Cell::new(Some(symbols))))?;
+        map.serialize_entry("timezone", "UTC")?;
+        map.end()
+    })();
+    written.expect("JSON values serialise");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 pub fn ticker_price(ctx: &mut Ctx) -> Result<Value, ApiError> {
@@ -467,4 +497,29 @@ pub fn my_trades(ctx: &mut Ctx) -> Result<Value, ApiError> {
     let trades = ctx.state.trades_of(Market::Spot, &sym.symbol);
     let selected = select_trades(trades, ctx.params, DAY_RULE, ctx.now, limit)?;
     Ok(Value::Array(selected.into_iter().map(trade_json).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchange_info_written_symbol_by_symbol_is_the_text_of_the_whole_value() {
+        let limits = rate_limits(6_000, std::time::Duration::from_secs(60), true);
+        let symbols = vec![
+            json!({"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "filters": [{"b": "1", "a": 2}]}),
+            json!({"symbol": "QAAUSDT", "status": "BREAK", "permissionSets": [["SPOT"]]}),
+        ];
+        let whole = json!({
+            "timezone": "UTC",
+            "serverTime": 1_700_000_000_123_i64,
+            "rateLimits": limits.clone(),
+            "exchangeFilters": [],
+            "symbols": symbols.clone(),
+        });
+        let text = exchange_info_text(1_700_000_000_123, limits.clone(), symbols.into_iter());
+        assert_eq!(text, whole.to_string());
+        let none = exchange_info_text(0, limits, std::iter::empty());
+        assert!(none.contains("\"symbols\":[]"), "{none}");
+    }
 }

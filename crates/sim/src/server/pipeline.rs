@@ -256,7 +256,7 @@ fn process(
     };
     // A 5xx drawn to strike before the request takes effect skips the handler; the error
     // here is a placeholder that the 5xx answer below replaces.
-    let result: Result<serde_json::Value, ApiError> = match draw.error {
+    let result: Result<String, ApiError> = match draw.error {
         Some((status, false)) => Err(ApiError::new(status, 0, String::new())),
         _ => (|| {
             let key = match ep.security {
@@ -272,8 +272,10 @@ fn process(
                 family,
                 limits,
                 key,
+                rendered: None,
             };
-            (ep.handler)(&mut ctx)
+            let value = (ep.handler)(&mut ctx)?;
+            Ok(ctx.rendered.take().unwrap_or_else(|| value.to_string()))
         })(),
     };
     let succeeded = result.is_ok() && draw.error.is_none();
@@ -383,7 +385,7 @@ fn over_limit(
 /// short when the `malformed` fault names the path), or its error.
 fn answer(
     error: Option<(StatusCode, bool)>,
-    result: Result<serde_json::Value, ApiError>,
+    result: Result<String, ApiError>,
     weight: u32,
     family: Family,
     faults: &Faults,
@@ -402,8 +404,7 @@ fn answer(
                 used: (0, 0),
             }
         }
-        (None, Ok(value)) => {
-            let mut body = value.to_string();
+        (None, Ok(mut body)) => {
             if faults.malformed.iter().any(|p| p == path) {
                 // Cut mid-value and leave trailing garbage: no JSON parser accepts it.
                 body.truncate(body.len() / 2);
