@@ -1076,17 +1076,10 @@ impl<'a> Engine<'a> {
             );
             return Ok(Decision::Finish(StepStatus::Pending, instructions));
         }
-        let answer = self.ask(&Prompt {
-            kind: PromptKind::Manual,
-            step: &step.id,
-            title: step.display_title(),
-            body: &instructions,
-            question: &format!("{} — is it done?", step.display_title()),
-            default_yes: false,
-        });
-        if let Some(signal) = self.interrupt.received() {
-            return Ok(Decision::Stop(interrupted(step, signal, "at the prompt")));
-        }
+        let answer = match self.ask_done(step, &instructions, "is it done?") {
+            Ok(answer) => answer,
+            Err(signal) => return Ok(Decision::Stop(interrupted(step, signal, "at the prompt"))),
+        };
         Ok(match answer {
             Answer::Yes => {
                 self.answer(step, Answered::Done, None, "operator")?;
@@ -1176,6 +1169,23 @@ impl<'a> Engine<'a> {
         Ok(None)
     }
 
+    /// Ask the person at a manual step whether it is done (`question` follows the step's
+    /// title); a signal that arrived meanwhile wins over the answer.
+    fn ask_done(&self, step: &Step, body: &str, question: &str) -> Result<Answer, Signal> {
+        let answer = self.ask(&Prompt {
+            kind: PromptKind::Manual,
+            step: &step.id,
+            title: step.display_title(),
+            body,
+            question: &format!("{} — {question}", step.display_title()),
+            default_yes: false,
+        });
+        match self.interrupt.received() {
+            Some(signal) => Err(signal),
+            None => Ok(answer),
+        }
+    }
+
     /// Ask the operator again with the contradicting evidence on screen; on "done", run
     /// the manual step's action again (its outcome is checked again by the caller).
     async fn ask_again(
@@ -1187,17 +1197,10 @@ impl<'a> Engine<'a> {
     ) -> Result<Result<Outcome, StepEnd>, JournalError> {
         let instructions = ctx.args.text("instructions").unwrap_or_default();
         let body = format!("THE CHECK SAYS IT IS NOT DONE: {evidence}\n\n{instructions}");
-        let answer = self.ask(&Prompt {
-            kind: PromptKind::Manual,
-            step: &step.id,
-            title: step.display_title(),
-            body: &body,
-            question: &format!("{} — is it done now?", step.display_title()),
-            default_yes: false,
-        });
-        if let Some(signal) = self.interrupt.received() {
-            return Ok(Err(interrupted(step, signal, "at the prompt")));
-        }
+        let answer = match self.ask_done(step, &body, "is it done now?") {
+            Ok(answer) => answer,
+            Err(signal) => return Ok(Err(interrupted(step, signal, "at the prompt"))),
+        };
         match answer {
             Answer::Yes => {
                 self.answer(

@@ -376,16 +376,7 @@ impl StepContext {
     /// The client for reads: the step's key, except that once the leaked key is dead a
     /// responder key (when there is one) reads instead.
     pub fn reader(&self) -> Result<crate::exchange::Client, ActionError> {
-        let services = &self.run.services;
-        if self.role == Role::Leaked
-            && services
-                .leaked_dead
-                .load(std::sync::atomic::Ordering::SeqCst)
-            && services.responder.is_some()
-        {
-            return self.client(Role::Responder);
-        }
-        self.client(self.role)
+        self.client(self.reads_as())
     }
 
     /// A read was refused (`rejection`). A -2015 (or -2014, -2008) from one evidence endpoint
