@@ -164,6 +164,26 @@ impl Harness {
         self.run(&self.playbook(steps), cfg, op).await
     }
 
+    /// Resume `first`'s incident with this harness's actions, once its process has ended
+    /// (its lock released).
+    async fn resume(
+        &self,
+        first: &mut SessionResult,
+        cfg: &RunConfig,
+        operator: Arc<dyn Operator>,
+    ) -> SessionResult {
+        drop(first.lock.take());
+        session::resume(
+            &first.dir,
+            &self.registry,
+            cfg,
+            operator,
+            Interrupt::manual(),
+        )
+        .await
+        .unwrap()
+    }
+
     async fn run(&self, playbook: &Playbook, cfg: &RunConfig, op: Arc<Scripted>) -> SessionResult {
         let operator: Arc<dyn Operator> = op;
         session::run(playbook, &self.registry, cfg, operator, Interrupt::manual())
@@ -561,7 +581,7 @@ async fn resume_redoes_an_unfinished_destructive_step_and_nothing_finished() {
     let steps = "  - id: read\n    uses: test.read\n  - id: destroy\n    uses: test.destroy\n  - id: after\n    uses: test.read\n";
     let playbook = first.playbook(steps);
     let cfg = first.with_yes();
-    let r1 = first
+    let mut r1 = first
         .run_signalled(
             &playbook,
             &cfg,
@@ -574,17 +594,9 @@ async fn resume_redoes_an_unfinished_destructive_step_and_nothing_finished() {
 
     // Second session: same folder, working actions.
     let second = Harness::new();
-    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
-    drop(r1.lock); // the first session's process would have ended
-    let r2 = session::resume(
-        &r1.dir,
-        &second.registry,
-        &cfg,
-        operator,
-        Interrupt::manual(),
-    )
-    .await
-    .unwrap();
+    let r2 = second
+        .resume(&mut r1, &cfg, Arc::new(Scripted::without_terminal()))
+        .await;
     assert_eq!(r2.dir, r1.dir);
     assert_eq!(r2.result.exit_code, exit::OK);
     assert_eq!(
@@ -631,7 +643,7 @@ async fn resume_never_asks_a_confirmed_manual_step_again() {
         trigger.trigger(Signal::Interrupt);
     });
     let op: Arc<dyn Operator> = Arc::new(Scripted::new([("delete-key", Answer::Yes)]));
-    let r1 = session::run(&playbook, &first.registry, &first.cfg(), op, interrupt)
+    let mut r1 = session::run(&playbook, &first.registry, &first.cfg(), op, interrupt)
         .await
         .unwrap();
     assert_eq!(r1.result.exit_code, exit::SIGINT);
@@ -639,17 +651,7 @@ async fn resume_never_asks_a_confirmed_manual_step_again() {
     let second = Harness::new();
     // No scripted answers: any question fails the test.
     let op = Arc::new(Scripted::new(Vec::<(String, Answer)>::new()));
-    let operator: Arc<dyn Operator> = op.clone();
-    drop(r1.lock); // the first session's process would have ended
-    let r2 = session::resume(
-        &r1.dir,
-        &second.registry,
-        &first.cfg(),
-        operator,
-        Interrupt::manual(),
-    )
-    .await
-    .unwrap();
+    let r2 = second.resume(&mut r1, &first.cfg(), op.clone()).await;
     assert!(op.asked().is_empty(), "{:?}", op.asked());
     assert_eq!(
         second.read.runs(),
@@ -1105,7 +1107,7 @@ async fn resume_after_an_interrupted_phase_runs_its_unfinished_steps_again() {
     let phases = crate::engine::overlap::phases(&playbook, &first.registry);
     assert_eq!(phases, vec![std::ops::Range { start: 0, end: 4 }]);
     let cfg = first.cfg();
-    let r1 = first
+    let mut r1 = first
         .run_signalled(
             &playbook,
             &cfg,
@@ -1127,17 +1129,9 @@ async fn resume_after_an_interrupted_phase_runs_its_unfinished_steps_again() {
     // Second session: a is not read again; b and c are, and the run completes.
     let quick = Paced::new(Duration::from_millis(50));
     let second = paced_harness(&quick);
-    drop(r1.lock);
-    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
-    let r2 = session::resume(
-        &r1.dir,
-        &second.registry,
-        &cfg,
-        operator,
-        Interrupt::manual(),
-    )
-    .await
-    .unwrap();
+    let r2 = second
+        .resume(&mut r1, &cfg, Arc::new(Scripted::without_terminal()))
+        .await;
     assert_eq!(r2.result.exit_code, exit::OK);
     assert_eq!(quick.runs(), 3, "b, c and after again");
     assert_eq!(second.read.runs(), 0, "`a` finished before");
