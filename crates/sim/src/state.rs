@@ -274,10 +274,6 @@ pub struct State {
     pub balances: BTreeMap<Market, BTreeMap<String, Decimal>>,
     pub margin_loans: BTreeMap<String, Decimal>,
     pub orders: Vec<Order>,
-    /// Where in `orders` each (market, symbol)'s open orders are, oldest first, so a
-    /// cancel-all touches only its own symbol's (entries no longer open are dropped the
-    /// next time it is read). `orders` only ever grows, so an index stays valid.
-    open_by_symbol: HashMap<(Market, String), Vec<usize>>,
     pub trades: Vec<Trade>,
     pub withdrawals: Vec<Withdrawal>,
     pub deposits: Vec<Deposit>,
@@ -352,7 +348,6 @@ impl State {
             balances: scenario.balances.clone(),
             margin_loans: scenario.margin_loans.clone(),
             orders: Vec::new(),
-            open_by_symbol: HashMap::new(),
             trades: Vec::new(),
             withdrawals: Vec::new(),
             deposits: Vec::new(),
@@ -450,7 +445,7 @@ impl State {
             algo: false,
         };
         let trade = self.trade_of(&order, t.price, time);
-        self.push_order(order);
+        self.orders.push(order);
         self.trades.push(Trade {
             commission: t.commission.unwrap_or(trade.commission),
             commission_asset: t.commission_asset.clone().unwrap_or(trade.commission_asset),
@@ -638,31 +633,18 @@ impl State {
         now: i64,
     ) -> Vec<Order> {
         let mut cancelled = Vec::new();
-        let Some(open) = self.open_by_symbol.get_mut(&(market, symbol.to_string())) else {
-            return cancelled;
-        };
-        for &i in open.iter() {
-            let o = &mut self.orders[i];
-            if o.is_open() && o.algo == algo && isolated.is_none_or(|i| o.is_isolated == i) {
-                o.status = "CANCELED";
-                o.update_time = now;
-                cancelled.push(o.clone());
-            }
+        for o in self.orders.iter_mut().filter(|o| {
+            o.market == market
+                && o.symbol == symbol
+                && o.is_open()
+                && o.algo == algo
+                && isolated.is_none_or(|i| o.is_isolated == i)
+        }) {
+            o.status = "CANCELED";
+            o.update_time = now;
+            cancelled.push(o.clone());
         }
-        let orders = &self.orders;
-        open.retain(|&i| orders[i].is_open());
         cancelled
-    }
-
-    /// Add an order to the book (and to the index of open ones, if it is open).
-    fn push_order(&mut self, order: Order) {
-        if order.is_open() {
-            self.open_by_symbol
-                .entry((order.market, order.symbol.clone()))
-                .or_default()
-                .push(self.orders.len());
-        }
-        self.orders.push(order);
     }
 
     /// Find one order by id or client id.
@@ -731,7 +713,7 @@ impl State {
             let trade = self.trade_of(&order, market_price, now);
             self.trades.push(trade);
         }
-        self.push_order(order.clone());
+        self.orders.push(order.clone());
         order
     }
 

@@ -28,36 +28,14 @@ enum AlgoOrders {
 }
 
 /// Cancel answers mix orders and order lists (`orderReports` holds a list's orders).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
 enum CancelEntry {
-    List { order_reports: Vec<RawOrder> },
+    List {
+        #[serde(rename = "orderReports")]
+        order_reports: Vec<RawOrder>,
+    },
     Order(Box<RawOrder>),
-}
-
-/// Each entry is parsed once, as what it is. (An untagged enum would copy every entry into
-/// a buffer and fail the list shape first: a measurable share of containment's CPU on an
-/// account with hundreds of symbols to cancel.)
-impl<'de> serde::Deserialize<'de> for CancelEntry {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        #[derive(serde::Deserialize)]
-        struct List {
-            #[serde(rename = "orderReports")]
-            order_reports: Vec<RawOrder>,
-        }
-        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
-        let text = raw.get();
-        if text.contains("\"orderReports\"") {
-            serde_json::from_str::<List>(text)
-                .map(|l| CancelEntry::List {
-                    order_reports: l.order_reports,
-                })
-                .map_err(D::Error::custom)
-        } else {
-            serde_json::from_str::<RawOrder>(text)
-                .map(|o| CancelEntry::Order(Box::new(o)))
-                .map_err(D::Error::custom)
-        }
-    }
 }
 
 /// -2011 "Unknown order sent." / -2013 "Order does not exist.": nothing to cancel.
