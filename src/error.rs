@@ -77,7 +77,11 @@ impl From<crate::playbook::LoadError> for Error {
                 format!("no playbook file `{reference}` and no built-in playbook of that name"),
                 format!(
                     "give a path to a YAML file, or one of: {}",
-                    LoadError::builtin_names().join(", ")
+                    crate::playbook::BUILTIN
+                        .iter()
+                        .map(|(name, _)| *name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ),
             LoadError::NoBuiltin(name) => Error::Internal(format!("no built-in playbook `{name}`")),

@@ -53,13 +53,6 @@ pub enum LoadError {
     NoBuiltin(String),
 }
 
-impl LoadError {
-    /// The names `NotFound` suggests instead.
-    pub fn builtin_names() -> Vec<&'static str> {
-        BUILTIN.iter().map(|(n, _)| *n).collect()
-    }
-}
-
 /// The actions a playbook may name, as the loader checks `uses:` and `with:` against
 /// them. The binary's action registry is one; the playbook knows no action's code.
 pub trait Catalog {
