@@ -193,14 +193,32 @@ impl std::fmt::Debug for SimServer {
     }
 }
 
+/// Connections the kernel may hold for the simulator before it accepts them.
+/// `TcpListener::bind` listens with std's 128: a containment burst on a 200-symbol
+/// account opens some 250 connections within 10 ms, and past 128 waiting ones Linux
+/// drops the handshake, so the client's retransmission a second later is what would
+/// connect. An exchange's load balancers take such a burst; so does the simulator.
+/// (The system's own cap, `net.core.somaxconn`, still applies.)
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    // As `TcpListener::bind` does: a port just freed can be bound again at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 impl SimServer {
-    /// [`SimServer::start`] on a runtime of the simulator's own, with one thread: the
+    /// [`SimServer::start`] on a runtime of the simulator's own, with two threads: the
     /// way an exchange answers apart from its client. In a drill the client's runtime
     /// may block a thread for a moment (an fsync of its journal, a burst of answers to
     /// read); an exchange keeps accepting and answering meanwhile, and so does this.
+    /// Two, because an exchange answers requests side by side: with one, the listings
+    /// waited behind triage's answers, and a burst of cancels behind its own accepts.
     pub async fn start_apart(config: SimConfig) -> Result<SimServer, SimError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .thread_name("respond-sim")
             .enable_all()
             .build()
@@ -218,12 +236,10 @@ impl SimServer {
         let log = RequestLog::new(config.request_log.as_deref())?;
         let start_ms = system_now_ms() + config.faults.clock_skew_ms;
         let state = State::new(&config.scenario, start_ms);
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
-            .await
-            .map_err(|source| SimError::Bind {
-                port: config.port,
-                source,
-            })?;
+        let listener = listen(config.port).map_err(|source| SimError::Bind {
+            port: config.port,
+            source,
+        })?;
         let addr = listener.local_addr().map_err(|source| SimError::Bind {
             port: config.port,
             source,
@@ -360,6 +376,45 @@ impl Drop for SimServer {
         // Dropping a runtime blocks, which an async caller may not do.
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    /// A burst of connections the simulator has not accepted yet all complete their
+    /// handshake at once: none waits for the retransmission a dropped one needs (1 s).
+    #[tokio::test]
+    async fn a_burst_of_300_connections_waits_to_be_accepted_without_a_drop() {
+        let cap: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        if cap < 300 {
+            eprintln!("skipped: net.core.somaxconn is {cap}, below the 300 this needs");
+            return;
+        }
+        let listener = super::listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let started = Instant::now();
+        // Nothing accepts meanwhile: every connection waits in the kernel's queue.
+        let streams: Vec<TcpStream> = (0..300)
+            .map(|i| {
+                TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {i} of 300: {e}"))
+            })
+            .collect();
+        assert!(started.elapsed() < Duration::from_millis(900));
+        let mut accepted = 0;
+        while accepted < streams.len() {
+            tokio::time::timeout(Duration::from_secs(1), listener.accept())
+                .await
+                .expect("every connection is waiting")
+                .unwrap();
+            accepted += 1;
         }
     }
 }
