@@ -37,6 +37,8 @@ static READ: ActionSpec = ActionSpec {
 struct Probe {
     spec: &'static ActionSpec,
     runs: Arc<AtomicUsize>,
+    /// Runs that have come to their end.
+    ended: Arc<AtomicUsize>,
     previews: AtomicUsize,
     fail_first: usize,
     sleep: Duration,
@@ -47,6 +49,7 @@ impl Probe {
         Arc::new(Probe {
             spec,
             runs: Arc::new(AtomicUsize::new(0)),
+            ended: Arc::new(AtomicUsize::new(0)),
             previews: AtomicUsize::new(0),
             fail_first,
             sleep,
@@ -74,15 +77,18 @@ impl Action for Probe {
         Box::pin(async move {
             self.previews.fetch_add(1, Ordering::SeqCst);
             // What the preview read, recorded after the answer: its row says whether
-            // the step had started when it was built.
-            let runs = self.runs.clone();
+            // the step had started, and ended, when it was built.
+            let (runs, ended) = (self.runs.clone(), self.ended.clone());
             Ok(Preview {
                 summary: "2 things would change".into(),
                 body: "thing-1\nthing-2".into(),
                 items: serde_json::json!(["thing-1", "thing-2"]),
                 nothing_to_do: false,
                 later: Some(LaterEvidence::new("listed", move || {
-                    vec![serde_json::json!({ "step_started": runs.load(Ordering::SeqCst) > 0 })]
+                    vec![serde_json::json!({
+                        "step_started": runs.load(Ordering::SeqCst) > 0,
+                        "step_ended": ended.load(Ordering::SeqCst) > 0,
+                    })]
                 })),
             })
         })
@@ -93,6 +99,7 @@ impl Action for Probe {
             if !self.sleep.is_zero() {
                 tokio::time::sleep(self.sleep).await;
             }
+            self.ended.fetch_add(1, Ordering::SeqCst);
             if n <= self.fail_first {
                 return Err(ActionError::Failed(format!("planned failure {n}")));
             }
@@ -233,7 +240,11 @@ const DESTROY_THEN_READ: &str =
 
 #[tokio::test(flavor = "multi_thread")]
 async fn yes_runs_the_destructive_step_after_its_preview() {
-    let h = Harness::new();
+    // The step waits on its requests for a moment, as a cancel does.
+    let h = Harness::with(
+        Probe::slow(&DESTROY, Duration::from_millis(20)),
+        Probe::new(&READ),
+    );
     let op = Arc::new(Scripted::new([("destroy", Answer::Yes)]));
     let r = h
         .run(&h.playbook(DESTROY_THEN_READ), &h.cfg(), op.clone())
@@ -255,8 +266,8 @@ async fn yes_runs_the_destructive_step_after_its_preview() {
         "the preview is recorded before the answer"
     );
     assert!(op.asked()[0].contains("destroy"));
-    // What the preview read is recorded after the yes, beside the step: building it never
-    // holds up the step's first requests.
+    // What the preview read is recorded after the yes, once the step has run and
+    // before its end: building it never takes a core from the step's requests.
     let (evidence, started) = listed(&ev);
     let finished = position(
         &ev,
@@ -264,6 +275,10 @@ async fn yes_runs_the_destructive_step_after_its_preview() {
     );
     assert!(answer < evidence && evidence < finished, "{ev:#?}");
     assert!(started, "built once the step had started");
+    let Event::Evidence { rows, .. } = &ev[evidence] else {
+        unreachable!()
+    };
+    assert_eq!(rows[0]["step_ended"], true, "built once the step had run");
 }
 
 #[tokio::test(flavor = "multi_thread")]

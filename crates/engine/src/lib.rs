@@ -909,8 +909,11 @@ impl<'a> Engine<'a> {
         decision
     }
 
-    /// Run a step; a destructive step's deferred evidence is recorded beside it, once
-    /// its first requests are on their way.
+    /// Run a step, then record its deferred evidence (a destructive step's listing),
+    /// whatever the run's end: building and writing those rows (a 1,200-order listing
+    /// is some 10 ms of CPU) beside a burst of 260 cancels took a core from the cancels
+    /// and from the exchange's answers in a drill, and held the last answer back by
+    /// about 10 ms. The rows keep the listing's request times.
     async fn run_and_record_later(
         &mut self,
         step: &Step,
@@ -919,8 +922,11 @@ impl<'a> Engine<'a> {
         action: &dyn Action,
     ) -> Result<Result<Outcome, StepStop>, JournalError> {
         let later = self.later_evidence.take();
-        let run = self.run_with_retry(step, spec, ctx, action);
-        tokio::join!(run, record_later(ctx, later)).0
+        let ran = self.run_with_retry(step, spec, ctx, action).await;
+        if let Some(later) = later {
+            later.record(ctx);
+        }
+        ran
     }
 
     /// What the answer to a previewed destructive step means for it.
@@ -1327,15 +1333,6 @@ fn aborted(step: &Step, summary: &str) -> StepEnd {
             step: step.id.clone(),
         }),
     )
-}
-
-/// Record a destructive step's deferred evidence once the step has been polled once,
-/// that is once its first requests are out (the step then waits for their answers).
-async fn record_later(ctx: &StepContext, later: Option<LaterEvidence>) {
-    if let Some(later) = later {
-        tokio::task::yield_now().await;
-        later.record(ctx);
-    }
 }
 
 /// A step cut short by Ctrl-C or SIGTERM: the run stops here.

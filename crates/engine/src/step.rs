@@ -556,8 +556,8 @@ pub struct Preview {
     pub nothing_to_do: bool,
     /// Evidence the preview read that nothing before the answer needs (the listing's
     /// rows, which on a big account take milliseconds to build): the engine records it
-    /// once the answer is journaled — after a yes, beside the step's first requests, so
-    /// that building it never holds up a cancel.
+    /// once the answer is journaled — after a yes, when the step has run, so that
+    /// building it never takes a core from a cancel.
     pub later: Option<LaterEvidence>,
 }
 
