@@ -877,7 +877,7 @@ fn preview_of(ctx: &StepContext, listing: Listing) -> Result<Preview, ActionErro
         body,
         items,
         nothing_to_do: false,
-        // Their rows are built and recorded once the cancels have been answered.
+        // Their rows are built and recorded once the step has run (every round of it).
         later: Some(LaterEvidence::new("open-orders", move || {
             orders
                 .iter()
