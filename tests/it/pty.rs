@@ -28,6 +28,28 @@ fn expect(session: &mut PtySession, needle: &str) -> Result<String, rexpect::err
     Ok(decode(&before))
 }
 
+/// Wait for a hidden prompt, then type `text` once the prompt has turned the terminal's
+/// echo off, and return what came before the prompt. Typed between the prompt's text and
+/// that switch, the line would show, and the switch (which flushes pending input, as a
+/// password prompt should) would discard it: the prompt would then wait for ever.
+fn type_hidden(session: &mut PtySession, prompt: &str, text: &str) -> String {
+    use nix::sys::termios::{tcgetattr, LocalFlags};
+    let before = expect(session, prompt).unwrap();
+    let pty = session.process().get_file_handle().unwrap();
+    for _ in 0..1000 {
+        let echo = tcgetattr(&pty)
+            .unwrap()
+            .local_flags
+            .contains(LocalFlags::ECHO);
+        if !echo {
+            session.send_line(text).unwrap();
+            return before;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{prompt:?}: echo still on after 10 s");
+}
+
 /// The text rexpect returned, as the UTF-8 the program wrote.
 fn decode(raw: &str) -> String {
     let bytes: Vec<u8> = raw.chars().map(|c| c as u32 as u8).collect();
@@ -432,10 +454,16 @@ fn credentials_typed_at_the_hidden_prompt_are_not_echoed() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = spawn_with_echo(dir.path(), &["compromised", "--base-url", server.url()]);
     let mut screen = String::new();
-    screen += &expect(&mut s, "API key of the leaked key (input hidden)").unwrap();
-    s.send_line(&key.api_key).unwrap();
-    screen += &expect(&mut s, "API secret of the leaked key (input hidden)").unwrap();
-    s.send_line(&key.secret).unwrap();
+    screen += &type_hidden(
+        &mut s,
+        "API key of the leaked key (input hidden)",
+        &key.api_key,
+    );
+    screen += &type_hidden(
+        &mut s,
+        "API secret of the leaked key (input hidden)",
+        &key.secret,
+    );
     // The typed key worked: triage read the account with it.
     screen += &expect(&mut s, "is LIVE").unwrap();
     screen += &expect(&mut s, "Cancel every open order?").unwrap();
@@ -603,10 +631,16 @@ fn an_ed25519_key_is_given_at_the_prompt_by_its_pem_file() {
         std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let mut s = spawn_with_echo(dir.path(), &["compromised", "--base-url", server.url()]);
-    expect(&mut s, "API key of the leaked key (input hidden)").unwrap();
-    s.send_line(&key.api_key).unwrap();
-    expect(&mut s, "API secret of the leaked key (input hidden)").unwrap();
-    s.send_line(pem.to_str().unwrap()).unwrap();
+    type_hidden(
+        &mut s,
+        "API key of the leaked key (input hidden)",
+        &key.api_key,
+    );
+    type_hidden(
+        &mut s,
+        "API secret of the leaked key (input hidden)",
+        pem.to_str().unwrap(),
+    );
     signed_then_aborted(&mut s);
 }
 
@@ -677,15 +711,20 @@ fn an_encrypted_ed25519_key_opens_with_its_passphrase_at_the_prompt() {
         std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let mut s = spawn_with_echo(dir.path(), &["compromised", "--base-url", server.url()]);
-    expect(&mut s, "API key of the leaked key (input hidden)").unwrap();
-    s.send_line(&key.api_key).unwrap();
-    expect(&mut s, "API secret of the leaked key (input hidden)").unwrap();
-    s.send_line(pem.to_str().unwrap()).unwrap();
-    expect(
+    type_hidden(
+        &mut s,
+        "API key of the leaked key (input hidden)",
+        &key.api_key,
+    );
+    type_hidden(
+        &mut s,
+        "API secret of the leaked key (input hidden)",
+        pem.to_str().unwrap(),
+    );
+    type_hidden(
         &mut s,
         "Passphrase of the encrypted private key (input hidden)",
-    )
-    .unwrap();
-    s.send_line("drill-passphrase").unwrap();
+        "drill-passphrase",
+    );
     signed_then_aborted(&mut s);
 }
