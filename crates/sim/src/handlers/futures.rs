@@ -3,6 +3,7 @@
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use super::render::{self, AlgoOrder, Coin, FuturesOrder, Scales};
 use super::{
     fixed, order_ref, parse_new_order, plain, rate_limits, select_trades, window, Ctx, WindowRule,
     DAY_MS, WEEK_RULE,
@@ -135,107 +136,55 @@ pub fn ticker_price(ctx: &mut Ctx) -> Result<Value, ApiError> {
     }
 }
 
-fn order_json(o: &Order, sym: Option<&ScenarioSymbol>) -> Value {
-    let (ps, qs) = sym.map_or((8, 8), |s| (market::price_scale(s), market::qty_scale(s)));
-    let coin = o.market == Market::Coinm;
-    let qs = if coin { 0 } else { qs };
-    let avg = if o.executed_qty.is_zero() {
-        Decimal::ZERO
-    } else {
-        o.cum_quote / o.executed_qty
-    };
-    let mut v = json!({
-        "avgPrice": fixed(avg, ps),
-        "clientOrderId": o.client_order_id,
-        "executedQty": fixed(o.executed_qty, qs),
-        "orderId": o.order_id,
-        "origQty": fixed(o.orig_qty, qs),
-        "origType": o.order_type,
-        "price": fixed(o.price, ps),
-        "reduceOnly": false,
-        "side": o.side,
-        "positionSide": o.position_side,
-        "status": o.status,
-        "stopPrice": fixed(o.stop_price, ps),
-        "closePosition": false,
-        "symbol": o.symbol,
-        "time": o.time,
-        "timeInForce": o.time_in_force,
-        "type": o.order_type,
-        "updateTime": o.update_time,
-        "workingType": "CONTRACT_PRICE",
-        "priceProtect": false,
-        "priceMatch": "NONE",
-        "selfTradePreventionMode": "EXPIRE_MAKER",
-    });
-    if coin {
-        v["cumBase"] = json!(fixed(
-            sym.map_or(Decimal::ZERO, |s| {
-                if avg.is_zero() {
-                    Decimal::ZERO
-                } else {
-                    o.executed_qty * Decimal::from(s.contract_size) / avg
-                }
-            }),
-            8
-        ));
-        v["pair"] = json!(sym.map_or(o.symbol.clone(), pair_of));
-    } else {
-        v["cumQuote"] = json!(fixed(o.cum_quote, 8));
-        v["goodTillDate"] = json!(0);
-    }
-    v
-}
-
-fn algo_json(o: &Order, sym: Option<&ScenarioSymbol>) -> Value {
-    let (ps, qs) = sym.map_or((8, 8), |s| (market::price_scale(s), market::qty_scale(s)));
-    json!({
-        "algoId": o.order_id,
-        "clientAlgoId": o.client_order_id,
-        "algoType": "CONDITIONAL",
-        "orderType": o.order_type,
-        "symbol": o.symbol,
-        "side": o.side,
-        "positionSide": o.position_side,
-        "timeInForce": o.time_in_force,
-        "quantity": fixed(o.orig_qty, qs),
-        "algoStatus": if o.is_open() { "NEW" } else { "CANCELED" },
-        "triggerPrice": fixed(o.stop_price, ps),
-        "price": fixed(o.price, ps),
-        "icebergQuantity": null,
-        "selfTradePreventionMode": "EXPIRE_MAKER",
-        "workingType": "CONTRACT_PRICE",
-        "priceMatch": "NONE",
-        "closePosition": false,
-        "priceProtect": false,
-        "reduceOnly": false,
-        "activatePrice": "",
-        "callbackRate": "",
-        "createTime": o.time,
-        "updateTime": o.update_time,
-        "triggerTime": 0,
-        "goodTillDate": 0,
+/// The scales `sym` writes prices and quantities with (8 and 8 for an unknown symbol).
+fn scales(sym: Option<&ScenarioSymbol>) -> Scales {
+    sym.map_or(Scales { price: 8, qty: 8 }, |s| Scales {
+        price: market::price_scale(s),
+        qty: market::qty_scale(s),
     })
 }
 
-fn orders_json(ctx: &Ctx, algo: bool) -> Result<Value, ApiError> {
+fn futures_order<'a>(o: &'a Order, sym: Option<&ScenarioSymbol>) -> FuturesOrder<'a> {
+    let coin = (o.market == Market::Coinm).then(|| Coin {
+        pair: sym.map_or(o.symbol.clone(), pair_of),
+        contract_size: sym.map_or(Decimal::ZERO, |s| Decimal::from(s.contract_size)),
+    });
+    FuturesOrder::of(o, scales(sym), coin)
+}
+
+fn order_json(o: &Order, sym: Option<&ScenarioSymbol>) -> Value {
+    render::tree(&futures_order(o, sym))
+}
+
+fn algo_json(o: &Order, sym: Option<&ScenarioSymbol>) -> Value {
+    render::tree(&AlgoOrder::of(o, scales(sym)))
+}
+
+/// Open orders (or, with `algo`, open conditional orders), written as text.
+fn orders_json(ctx: &mut Ctx, algo: bool) -> Result<Value, ApiError> {
     let market = ctx.market();
     let sym = ctx.optional_symbol(market)?;
     let list = ctx
         .state
         .open_orders(market, sym.as_ref().map(|s| s.symbol.as_str()), algo);
-    Ok(Value::Array(
-        list.into_iter()
-            .map(|o| {
-                let s = ctx.state.symbol(market, &o.symbol);
-                if algo {
-                    algo_json(o, s)
-                } else {
-                    order_json(o, s)
-                }
-            })
-            .collect(),
-    ))
+    let state = &*ctx.state;
+    let text = if algo {
+        render::text(
+            &list
+                .into_iter()
+                .map(|o| AlgoOrder::of(o, scales(state.symbol(market, &o.symbol))))
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        render::text(
+            &list
+                .into_iter()
+                .map(|o| futures_order(o, state.symbol(market, &o.symbol)))
+                .collect::<Vec<_>>(),
+        )
+    };
+    ctx.rendered = Some(text);
+    Ok(Value::Null)
 }
 
 pub fn open_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {

@@ -1,6 +1,7 @@
 //! Endpoint handlers: each turns parameters and state into Binance's JSON, with Binance's
 //! field names and types (decimal strings where Binance sends strings).
 pub mod futures;
+pub mod render;
 pub mod spot;
 pub mod subaccount;
 pub mod wallet;

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use super::render::{self, Cancelled, SpotOrder};
 use super::{
     d8, fixed, order_ref, parse_new_order, rate_limits, select_trades, window, Ctx, DAY_RULE,
 };
@@ -302,49 +303,12 @@ pub fn account(ctx: &mut Ctx) -> Result<Value, ApiError> {
 }
 
 pub fn order_json(o: &Order) -> Value {
-    json!({
-        "symbol": o.symbol,
-        "orderId": o.order_id,
-        "orderListId": -1,
-        "clientOrderId": o.client_order_id,
-        "price": d8(o.price),
-        "origQty": d8(o.orig_qty),
-        "executedQty": d8(o.executed_qty),
-        "cummulativeQuoteQty": d8(o.cum_quote),
-        "status": o.status,
-        "timeInForce": o.time_in_force,
-        "type": o.order_type,
-        "side": o.side,
-        "stopPrice": d8(o.stop_price),
-        "icebergQty": d8(Decimal::ZERO),
-        "time": o.time,
-        "updateTime": o.update_time,
-        "isWorking": true,
-        "workingTime": o.time,
-        "origQuoteOrderQty": d8(Decimal::ZERO),
-        "selfTradePreventionMode": "EXPIRE_MAKER",
-    })
+    render::tree(&SpotOrder::of(o))
 }
 
 /// An order as a cancel answers it (spot; margin adds `isIsolated`).
 pub fn cancelled_json(o: &Order, now: i64) -> Value {
-    json!({
-        "symbol": o.symbol,
-        "origClientOrderId": o.client_order_id,
-        "orderId": o.order_id,
-        "orderListId": -1,
-        "clientOrderId": format!("cancel{}", o.order_id),
-        "transactTime": now,
-        "price": d8(o.price),
-        "origQty": d8(o.orig_qty),
-        "executedQty": d8(o.executed_qty),
-        "cummulativeQuoteQty": d8(o.cum_quote),
-        "status": o.status,
-        "timeInForce": o.time_in_force,
-        "type": o.order_type,
-        "side": o.side,
-        "selfTradePreventionMode": "EXPIRE_MAKER",
-    })
+    render::tree(&Cancelled::spot(o, now))
 }
 
 pub fn open_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {
@@ -352,7 +316,10 @@ pub fn open_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {
     let orders =
         ctx.state
             .open_orders(Market::Spot, sym.as_ref().map(|s| s.symbol.as_str()), false);
-    Ok(Value::Array(orders.into_iter().map(order_json).collect()))
+    ctx.rendered = Some(render::text(
+        &orders.into_iter().map(SpotOrder::of).collect::<Vec<_>>(),
+    ));
+    Ok(Value::Null)
 }
 
 pub fn cancel_all(ctx: &mut Ctx) -> Result<Value, ApiError> {
@@ -364,9 +331,13 @@ pub fn cancel_all(ctx: &mut Ctx) -> Result<Value, ApiError> {
     if cancelled.is_empty() {
         return Err(ApiError::unknown_order());
     }
-    Ok(Value::Array(
-        cancelled.iter().map(|o| cancelled_json(o, now)).collect(),
-    ))
+    ctx.rendered = Some(render::text(
+        &cancelled
+            .iter()
+            .map(|o| Cancelled::spot(o, now))
+            .collect::<Vec<_>>(),
+    ));
+    Ok(Value::Null)
 }
 
 pub fn get_order(ctx: &mut Ctx) -> Result<Value, ApiError> {
@@ -470,7 +441,10 @@ pub fn all_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {
     } else if orders.len() > limit {
         orders.drain(..orders.len() - limit);
     }
-    Ok(Value::Array(orders.into_iter().map(order_json).collect()))
+    ctx.rendered = Some(render::text(
+        &orders.into_iter().map(SpotOrder::of).collect::<Vec<_>>(),
+    ));
+    Ok(Value::Null)
 }
 
 pub fn trade_json(t: &Trade) -> Value {

@@ -5,13 +5,13 @@ use std::collections::BTreeSet;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::spot::cancelled_json;
+use super::render::{self, Cancelled, MarginOrder};
 use super::{
     d8, order_ref, parse_new_order, select_trades, window, Ctx, DAY_RULE, NINETY_DAY_RULE,
 };
 use crate::market::price_now;
 use crate::scenario::TRANSFER_TYPES;
-use crate::state::{Order, Trade};
+use crate::state::Trade;
 use crate::types::{binance_datetime, ApiError, Market};
 
 pub fn system_status(_: &mut Ctx) -> Result<Value, ApiError> {
@@ -417,29 +417,6 @@ pub fn margin_account(ctx: &mut Ctx) -> Result<Value, ApiError> {
     }))
 }
 
-fn margin_order_json(o: &Order) -> Value {
-    json!({
-        "clientOrderId": o.client_order_id,
-        "cummulativeQuoteQty": d8(o.cum_quote),
-        "executedQty": d8(o.executed_qty),
-        "icebergQty": d8(Decimal::ZERO),
-        "isWorking": true,
-        "orderId": o.order_id,
-        "origQty": d8(o.orig_qty),
-        "price": d8(o.price),
-        "side": o.side,
-        "status": o.status,
-        "stopPrice": d8(o.stop_price),
-        "symbol": o.symbol,
-        "isIsolated": o.is_isolated,
-        "time": o.time,
-        "timeInForce": o.time_in_force,
-        "type": o.order_type,
-        "selfTradePreventionMode": "EXPIRE_MAKER",
-        "updateTime": o.update_time,
-    })
-}
-
 fn isolated_filter(ctx: &Ctx) -> Result<Option<bool>, ApiError> {
     if ctx.params.flag("isIsolated") {
         if !ctx.params.has("symbol") {
@@ -454,7 +431,7 @@ fn isolated_filter(ctx: &Ctx) -> Result<Option<bool>, ApiError> {
 pub fn margin_open_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {
     let isolated = isolated_filter(ctx)?;
     let sym = ctx.optional_symbol(Market::Margin)?;
-    let orders: Vec<Value> = ctx
+    let orders: Vec<MarginOrder> = ctx
         .state
         .open_orders(
             Market::Margin,
@@ -463,9 +440,10 @@ pub fn margin_open_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {
         )
         .into_iter()
         .filter(|o| isolated.is_none_or(|i| o.is_isolated == i))
-        .map(margin_order_json)
+        .map(MarginOrder::of)
         .collect();
-    Ok(Value::Array(orders))
+    ctx.rendered = Some(render::text(&orders));
+    Ok(Value::Null)
 }
 
 pub fn margin_cancel_all(ctx: &mut Ctx) -> Result<Value, ApiError> {
@@ -478,16 +456,13 @@ pub fn margin_cancel_all(ctx: &mut Ctx) -> Result<Value, ApiError> {
     if cancelled.is_empty() {
         return Err(ApiError::unknown_order());
     }
-    Ok(Value::Array(
-        cancelled
+    ctx.rendered = Some(render::text(
+        &cancelled
             .iter()
-            .map(|o| {
-                let mut v = cancelled_json(o, now);
-                v["isIsolated"] = json!(o.is_isolated);
-                v
-            })
-            .collect(),
-    ))
+            .map(|o| Cancelled::margin(o, now))
+            .collect::<Vec<_>>(),
+    ));
+    Ok(Value::Null)
 }
 
 pub fn margin_new_order(ctx: &mut Ctx) -> Result<Value, ApiError> {
@@ -513,9 +488,7 @@ pub fn margin_cancel_order(ctx: &mut Ctx) -> Result<Value, ApiError> {
         .state
         .find_order(Market::Margin, &sym.symbol, id, client.as_deref());
     let o = ctx.state.cancel_one(i, now)?;
-    let mut v = cancelled_json(&o, now);
-    v["isIsolated"] = json!(o.is_isolated);
-    Ok(v)
+    Ok(render::tree(&Cancelled::margin(&o, now)))
 }
 
 fn margin_trade_json(t: &Trade) -> Value {

@@ -255,8 +255,10 @@ fn process(
         window: shared.window,
     };
     // A 5xx drawn to strike before the request takes effect skips the handler; the error
-    // here is a placeholder that the 5xx answer below replaces.
-    let result: Result<String, ApiError> = match draw.error {
+    // here is a placeholder that the 5xx answer below replaces. The answer is written as
+    // text (and its tree freed) once the state is unlocked: a listing of a thousand orders
+    // takes milliseconds to write, and every other request would wait on the lock meanwhile.
+    let result: Result<(Option<String>, serde_json::Value), ApiError> = match draw.error {
         Some((status, false)) => Err(ApiError::new(status, 0, String::new())),
         _ => (|| {
             let key = match ep.security {
@@ -275,12 +277,13 @@ fn process(
                 rendered: None,
             };
             let value = (ep.handler)(&mut ctx)?;
-            Ok(ctx.rendered.take().unwrap_or_else(|| value.to_string()))
+            Ok((ctx.rendered.take(), value))
         })(),
     };
     let succeeded = result.is_ok() && draw.error.is_none();
     let weight = ep.weight.charged(&params, &state, succeeded);
     drop(state);
+    let result = result.map(|(text, value)| text.unwrap_or_else(|| value.to_string()));
     charge(shared, family, ep.uid, instant, weight);
     let mut answer = answer(draw.error, result, weight, family, faults, path);
     answer.used = used(shared, family);
