@@ -106,22 +106,29 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
-    let line = |cells: Vec<String>| -> String {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let mut out = String::new();
-    out.push_str(&line(headers.iter().map(|h| h.to_string()).collect()));
-    out.push('\n');
-    for row in rows {
-        out.push_str(&line(row.clone()));
+    let size = (widths.iter().sum::<usize>() + 2 * widths.len() + 1) * (rows.len() + 1);
+    // Written in place: a preview of a thousand orders is shown (and journaled) before
+    // their cancel goes out.
+    let mut out = String::with_capacity(size);
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        for (i, cell) in cells.enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            out.push_str(cell);
+            let pad = widths.get(i).copied().unwrap_or(0);
+            out.extend(std::iter::repeat_n(
+                ' ',
+                pad.saturating_sub(cell.chars().count()),
+            ));
+        }
+        let end = out.trim_end_matches(' ').len();
+        out.truncate(end);
         out.push('\n');
+    };
+    line(&mut headers.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
     }
     out
 }
@@ -177,6 +184,15 @@ mod tests {
     fn tables_line_up() {
         let out = table(&["a", "bb"], &[vec!["long".into(), "x".into()]]);
         assert_eq!(out, "a     bb\nlong  x\n");
+        // Widths count characters, and a line ends at its last non-blank cell.
+        let out = table(
+            &["market", "qty", "note"],
+            &[
+                vec!["USDⓈ-M".into(), "1".into(), String::new()],
+                vec!["spot".into(), "0.25".into(), "new".into()],
+            ],
+        );
+        assert_eq!(out, "market  qty   note\nUSDⓈ-M  1\nspot    0.25  new\n");
     }
 }
 
