@@ -19,12 +19,42 @@ fn open_orders_spec(market: Market) -> &'static Spec {
 }
 
 /// `openAlgoOrders` answers a list; accept `{"orders": [...]}` too, which some
-/// versions of the algo service return.
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum AlgoOrders {
-    List(Vec<RawAlgoOrder>),
-    Wrapped { orders: Vec<RawAlgoOrder> },
+/// versions of the algo service return. Read as it comes, not buffered first as an
+/// untagged enum would: a busy account lists hundreds of them before its cancel.
+struct AlgoOrders(Vec<RawAlgoOrder>);
+
+impl<'de> serde::Deserialize<'de> for AlgoOrders {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AlgoOrders, D::Error> {
+        use serde::de::{Error, IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Shape;
+        impl<'de> Visitor<'de> for Shape {
+            type Value = AlgoOrders;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of algo orders, or an object with `orders`")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AlgoOrders, A::Error> {
+                let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(order) = seq.next_element()? {
+                    list.push(order);
+                }
+                Ok(AlgoOrders(list))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AlgoOrders, A::Error> {
+                let mut orders = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "orders" {
+                        orders = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                orders
+                    .map(AlgoOrders)
+                    .ok_or_else(|| A::Error::missing_field("orders"))
+            }
+        }
+        d.deserialize_any(Shape)
+    }
 }
 
 /// Cancel answers mix orders and order lists (`orderReports` holds a list's orders).
@@ -95,10 +125,9 @@ impl Client {
             Market::CoinM => &weights::DAPI_OPEN_ALGO_ORDERS,
             Market::Spot | Market::Margin => return Ok(Vec::new()),
         };
-        let raw: AlgoOrders = self
+        let AlgoOrders(list) = self
             .execute(spec, Params::new().opt("symbol", symbol))
             .await?;
-        let (AlgoOrders::List(list) | AlgoOrders::Wrapped { orders: list }) = raw;
         Ok(list.into_iter().map(|o| o.normalise(market)).collect())
     }
 
@@ -234,5 +263,44 @@ impl Client {
             out.extend(self.order_history_window(market, symbol, w).await?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn algo(body: &str) -> Result<Vec<Order>, serde_json::Error> {
+        let AlgoOrders(list) = serde_json::from_str(body)?;
+        Ok(list
+            .into_iter()
+            .map(|o| o.normalise(Market::UsdM))
+            .collect())
+    }
+
+    #[test]
+    fn algo_listings_are_read_as_a_list_or_wrapped() {
+        let one = r#"{"algoId":7,"symbol":"BTCUSDT","side":"SELL","orderType":"STOP_MARKET","quantity":"0.010","triggerPrice":"60000.00","algoStatus":"NEW","createTime":1700000000000}"#;
+        let listed = algo(&format!("[{one}]")).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].order_id, 7);
+        assert!(listed[0].is_algo);
+        assert_eq!(listed[0].stop_price, Some("60000".parse().unwrap()));
+        let wrapped = algo(&format!(
+            r#"{{"total":1,"orders":[{one}],"note":{{"x":[1]}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(wrapped, listed);
+        assert!(algo("[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_algo_listing_of_another_shape_is_refused_with_its_reason() {
+        let err = algo(r#"{"total":0}"#).unwrap_err().to_string();
+        assert!(err.contains("missing field `orders`"), "{err}");
+        let err = algo(r#""none""#).unwrap_err().to_string();
+        assert!(err.contains("a list of algo orders"), "{err}");
+        let err = algo(r#"[{"symbol":"BTCUSDT"}]"#).unwrap_err().to_string();
+        assert!(err.contains("algoId"), "{err}");
     }
 }

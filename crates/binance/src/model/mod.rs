@@ -18,14 +18,49 @@ pub(crate) mod lenient {
     use std::str::FromStr;
 
     use rust_decimal::Decimal;
-    use serde::{de::Error, Deserialize, Deserializer};
+    use serde::de::{Error, Visitor};
+    use serde::{Deserialize, Deserializer};
 
-    #[derive(Deserialize)]
-    #[serde(untagged)]
+    /// A string, a number or a boolean, read as it comes (not buffered first and then
+    /// matched against each kind in turn, as an untagged enum would: every price and
+    /// quantity of a thousand-order listing goes through here).
     enum Scalar {
         Str(String),
         Num(serde_json::Number),
         Bool(bool),
+    }
+
+    impl<'de> Deserialize<'de> for Scalar {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
+            struct Kind;
+            impl Visitor<'_> for Kind {
+                type Value = Scalar;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a string, a number or a boolean")
+                }
+                fn visit_str<E: Error>(self, v: &str) -> Result<Scalar, E> {
+                    Ok(Scalar::Str(v.to_owned()))
+                }
+                fn visit_string<E: Error>(self, v: String) -> Result<Scalar, E> {
+                    Ok(Scalar::Str(v))
+                }
+                fn visit_u64<E: Error>(self, v: u64) -> Result<Scalar, E> {
+                    Ok(Scalar::Num(v.into()))
+                }
+                fn visit_i64<E: Error>(self, v: i64) -> Result<Scalar, E> {
+                    Ok(Scalar::Num(v.into()))
+                }
+                fn visit_f64<E: Error>(self, v: f64) -> Result<Scalar, E> {
+                    serde_json::Number::from_f64(v)
+                        .map(Scalar::Num)
+                        .ok_or_else(|| E::custom(format!("`{v}` is not a finite number")))
+                }
+                fn visit_bool<E: Error>(self, v: bool) -> Result<Scalar, E> {
+                    Ok(Scalar::Bool(v))
+                }
+            }
+            d.deserialize_any(Kind)
+        }
     }
 
     fn to_decimal<E: Error>(s: Scalar) -> Result<Decimal, E> {
@@ -96,5 +131,63 @@ pub(crate) mod lenient {
             Some(Scalar::Str(s)) => Some(s.eq_ignore_ascii_case("true")),
             Some(Scalar::Num(n)) => Some(n.as_i64() == Some(1)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    struct Fields {
+        #[serde(default, deserialize_with = "super::lenient::opt_decimal")]
+        amount: Option<Decimal>,
+        #[serde(default, deserialize_with = "super::lenient::opt_int")]
+        time: Option<i64>,
+        #[serde(default, deserialize_with = "super::lenient::opt_bool")]
+        flag: Option<bool>,
+    }
+
+    fn read(body: &str) -> Result<Fields, String> {
+        serde_json::from_str(body).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn numbers_come_as_strings_or_numbers() {
+        let f = read(r#"{"amount":"0.00100000","time":"1700000000000","flag":"TRUE"}"#).unwrap();
+        assert_eq!(f.amount, Some("0.001".parse().unwrap()));
+        assert_eq!(f.time, Some(1_700_000_000_000));
+        assert_eq!(f.flag, Some(true));
+        let f = read(r#"{"amount":12.5,"time":1700000000000,"flag":1}"#).unwrap();
+        assert_eq!(f.amount, Some("12.5".parse().unwrap()));
+        assert_eq!(f.time, Some(1_700_000_000_000));
+        assert_eq!(f.flag, Some(true));
+        let f = read(r#"{"amount":"1e-8","time":-5}"#).unwrap();
+        assert_eq!(f.amount, Some("0.00000001".parse().unwrap()));
+        assert_eq!(f.time, Some(-5));
+        assert_eq!(f.flag, None);
+    }
+
+    #[test]
+    fn empty_and_null_are_absent() {
+        let f = read(r#"{"amount":"","time":" ","flag":null}"#).unwrap();
+        assert!(f.amount.is_none() && f.time.is_none() && f.flag.is_none());
+        let f = read(r#"{"amount":null,"time":null}"#).unwrap();
+        assert!(f.amount.is_none() && f.time.is_none());
+    }
+
+    #[test]
+    fn other_values_are_refused_with_their_reason() {
+        let err = read(r#"{"amount":"abc"}"#).unwrap_err();
+        assert!(err.contains("`abc` is not a decimal"), "{err}");
+        let err = read(r#"{"amount":true}"#).unwrap_err();
+        assert!(err.contains("found a boolean"), "{err}");
+        let err = read(r#"{"time":"12x"}"#).unwrap_err();
+        assert!(err.contains("`12x` is not an integer"), "{err}");
+        let err = read(r#"{"amount":{"v":1}}"#).unwrap_err();
+        assert!(err.contains("a string, a number or a boolean"), "{err}");
+        let err = read(r#"{"time":[1]}"#).unwrap_err();
+        assert!(err.contains("a string, a number or a boolean"), "{err}");
     }
 }
