@@ -285,6 +285,11 @@ pub struct State {
     next_order_id: HashMap<Market, u64>,
     next_trade_id: HashMap<(Market, String), u64>,
     responders: usize,
+    /// Where each (market, symbol)'s orders are in `orders`, for the first `indexed` of
+    /// them: a burst of cancel-alls on a busy account would otherwise scan every order
+    /// once per symbol, each under the state lock.
+    by_symbol: HashMap<(Market, String), Vec<usize>>,
+    indexed: usize,
 }
 
 fn first_order_id(market: Market) -> u64 {
@@ -358,6 +363,8 @@ impl State {
             next_order_id: HashMap::new(),
             next_trade_id: HashMap::new(),
             responders: 0,
+            by_symbol: HashMap::new(),
+            indexed: 0,
         };
         state.replay_history(scenario, start_ms);
         state.add_movements(scenario, start_ms);
@@ -633,18 +640,31 @@ impl State {
         now: i64,
     ) -> Vec<Order> {
         let mut cancelled = Vec::new();
-        for o in self.orders.iter_mut().filter(|o| {
-            o.market == market
-                && o.symbol == symbol
-                && o.is_open()
-                && o.algo == algo
-                && isolated.is_none_or(|i| o.is_isolated == i)
-        }) {
-            o.status = "CANCELED";
-            o.update_time = now;
-            cancelled.push(o.clone());
+        self.index_orders();
+        let Some(positions) = self.by_symbol.get(&(market, symbol.to_string())) else {
+            return cancelled;
+        };
+        for &i in positions {
+            let o = &mut self.orders[i];
+            if o.is_open() && o.algo == algo && isolated.is_none_or(|i| o.is_isolated == i) {
+                o.status = "CANCELED";
+                o.update_time = now;
+                cancelled.push(o.clone());
+            }
         }
         cancelled
+    }
+
+    /// Index the orders added since the last call. Orders are only ever added, so the
+    /// positions already indexed stay right.
+    fn index_orders(&mut self) {
+        for (i, o) in self.orders.iter().enumerate().skip(self.indexed) {
+            self.by_symbol
+                .entry((o.market, o.symbol.clone()))
+                .or_default()
+                .push(i);
+        }
+        self.indexed = self.orders.len();
     }
 
     /// Find one order by id or client id.
@@ -949,4 +969,64 @@ fn hex_id(tag: u64, i: usize, time: i64) -> String {
         "{:032x}",
         (u128::from(tag) << 96) ^ (time as u128).wrapping_mul(0x1000_0000_01b3) ^ i as u128
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_on(state: &State, market: Market, symbol: &str, algo: bool) -> usize {
+        state.open_orders(market, Some(symbol), algo).len()
+    }
+
+    #[test]
+    fn cancel_all_takes_exactly_the_open_orders_of_its_book_including_new_ones() {
+        let scenario = Scenario::builtin_leaked_key();
+        let mut state = State::new(&scenario, 0);
+        let first = state
+            .orders
+            .iter()
+            .find(|o| o.is_open() && !o.algo)
+            .expect("the built-in scenario has open orders")
+            .clone();
+        let (market, symbol) = (first.market, first.symbol.clone());
+        let others: usize = state.orders.iter().filter(|o| o.is_open()).count()
+            - open_on(&state, market, &symbol, false);
+
+        let open = open_on(&state, market, &symbol, false);
+        let cancelled = state.cancel_open(market, &symbol, false, None, 5);
+        assert_eq!(cancelled.len(), open);
+        assert!(cancelled
+            .iter()
+            .all(|o| o.status == "CANCELED" && o.update_time == 5));
+        assert_eq!(open_on(&state, market, &symbol, false), 0);
+        assert!(state
+            .cancel_open(market, &symbol, false, None, 6)
+            .is_empty());
+
+        // An order placed after the first cancel-all is found by the next.
+        let new = NewOrder {
+            market,
+            symbol: symbol.clone(),
+            side: "SELL".into(),
+            order_type: "LIMIT".into(),
+            price: first.price,
+            stop_price: Decimal::ZERO,
+            quantity: first.orig_qty,
+            time_in_force: "GTC".into(),
+            client_order_id: Some("late".into()),
+            position_side: "BOTH".into(),
+            is_isolated: false,
+        };
+        state.place_order(new, first.price * Decimal::from(2), 7);
+        let cancelled = state.cancel_open(market, &symbol, false, None, 8);
+        assert_eq!(cancelled.len(), 1);
+        assert_eq!(cancelled[0].client_order_id, "late");
+
+        // Every other book is untouched, and an unknown symbol cancels nothing.
+        assert_eq!(state.orders.iter().filter(|o| o.is_open()).count(), others);
+        assert!(state
+            .cancel_open(market, "NOPEUSDT", false, None, 9)
+            .is_empty());
+    }
 }
