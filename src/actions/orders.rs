@@ -529,6 +529,8 @@ async fn cancel_round(client: &Client, orders: &[Order]) -> Round {
             Err(e) => round.errors.push(format!("cancel task failed: {e}")),
         }
     }
+    // Every answer is in: the round's connections can all close now.
+    client.end_burst();
     round
 }
 
