@@ -254,10 +254,9 @@ fn process(
         fapi: shared.limit(Family::Fapi, false),
         window: shared.window,
     };
-    // A 5xx drawn to strike before the request takes effect skips the handler; the error
-    // here is a placeholder that the 5xx answer below replaces. The answer is written as
-    // text (and its tree freed) once the state is unlocked: a listing of a thousand orders
-    // takes milliseconds to write, and every other request would wait on the lock meanwhile.
+    // A 5xx drawn to strike before the request takes effect skips the handler (the error
+    // is a placeholder the 5xx answer replaces). The answer is written as text once the
+    // state is unlocked: a thousand orders take milliseconds, other requests wait on it.
     let result: Result<(Option<String>, serde_json::Value), ApiError> = match draw.error {
         Some((status, false)) => Err(ApiError::new(status, 0, String::new())),
         _ => (|| {
