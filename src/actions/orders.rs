@@ -533,8 +533,6 @@ async fn cancel_round(client: &Client, orders: &[Order]) -> Round {
             Err(e) => round.errors.push(format!("cancel task failed: {e}")),
         }
     }
-    // Every answer is in: the round's connections can all close now.
-    client.end_burst();
     round
 }
 

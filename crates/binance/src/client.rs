@@ -2,7 +2,7 @@
 //! in [`Client::execute`]: dry-run refusal, the concurrency gate, the weight budget,
 //! signing, sending, error mapping, the observer, and the retry decision.
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -139,13 +139,6 @@ pub struct Client {
 
 struct Shared {
     http: reqwest::Client,
-    /// Cancels (`DELETE`) have a pool of their own, kept until [`Client::end_burst`].
-    /// A burst opens one connection per symbol and book (hundreds on a big account);
-    /// closed as each answer was read, their teardown took CPU from reading the rest of
-    /// the burst's answers. They now close together once the burst is over.
-    burst_http: Mutex<reqwest::Client>,
-    /// What a fresh cancel pool is built with.
-    burst_config: (Duration, bool, usize),
     endpoints: Endpoints,
     recv_window_ms: u64,
     dry_run: bool,
@@ -209,16 +202,22 @@ impl Client {
             let host = url.host_str().unwrap_or_default();
             loopback_only &= matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1");
         }
-        // An idle connection keeps the read buffer its largest answer grew (a page of
-        // klines: ~150 KB). After a burst of evidence pulls, dozens of them would sit
-        // idle holding some 10 MB; keep a few for the next requests.
-        let http = http_client(config.timeout, loopback_only, IDLE_CONNECTIONS)?;
-        let burst_config = (config.timeout, loopback_only, config.concurrency);
-        let burst_http = Mutex::new(http_client(
-            config.timeout,
-            loopback_only,
-            config.concurrency,
-        )?);
+        let mut http = reqwest::Client::builder()
+            .user_agent(concat!("respond/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            // A redirect would carry the API key header to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            // An idle connection keeps the read buffer its largest answer grew (a page
+            // of klines: ~150 KB). After a burst of evidence pulls, dozens of them would
+            // sit idle holding some 10 MB; keep a few for the next requests.
+            .pool_max_idle_per_host(IDLE_CONNECTIONS);
+        if loopback_only {
+            // A proxy from the environment must not intercept drills and tests.
+            http = http.no_proxy();
+        }
+        let http = http
+            .build()
+            .map_err(|e| ExchangeError::Config(format!("cannot build the HTTP client: {e}")))?;
         let budgets = Budgets::new(BudgetConfig {
             window: config.weight_window,
             limit_override: config.weight_limit,
@@ -227,8 +226,6 @@ impl Client {
         Ok(Client {
             shared: Arc::new(Shared {
                 http,
-                burst_http,
-                burst_config,
                 endpoints: config.endpoints,
                 recv_window_ms: config.recv_window_ms,
                 dry_run: config.dry_run,
@@ -249,26 +246,6 @@ impl Client {
             tag: None,
             read_only: false,
         })
-    }
-
-    /// A cancel burst is over: close its connections (all at once, now that every
-    /// answer is in) with the pool that kept them, and start a fresh pool for the next.
-    /// Requests still in flight finish on the connections they hold.
-    pub fn end_burst(&self) {
-        let (timeout, loopback_only, concurrency) = self.shared.burst_config;
-        // Built like the first one, so it cannot fail where that one did not; if it
-        // somehow does, the old pool stays.
-        if let Ok(fresh) = http_client(timeout, loopback_only, concurrency) {
-            let old = std::mem::replace(
-                &mut *self
-                    .shared
-                    .burst_http
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()),
-                fresh,
-            );
-            drop(old);
-        }
     }
 
     /// The same client acting as another key (the responder key): shares the budgets,
@@ -743,16 +720,7 @@ impl Client {
             HttpMethod::Delete => reqwest::Method::DELETE,
             HttpMethod::Post => reqwest::Method::POST,
         };
-        let http = if spec.method == HttpMethod::Delete {
-            shared
-                .burst_http
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-        } else {
-            shared.http.clone()
-        };
-        let mut request = http.request(method, url).timeout(shared.timeout);
+        let mut request = shared.http.request(method, url).timeout(shared.timeout);
         if let Some(c) = credentials {
             let mut value =
                 reqwest::header::HeaderValue::from_str(c.key.expose()).map_err(|_| {
@@ -908,26 +876,6 @@ pub(crate) enum Hold {
 /// the operator sees a countdown. Containment (cancels, the listing before them,
 /// liveness probes) waits out a short 429 only; a long one, or a ban, fails at once
 /// with its end time, so containment is never stalled without the operator knowing.
-/// An HTTP client keeping up to `idle` connections per host.
-fn http_client(
-    timeout: Duration,
-    loopback_only: bool,
-    idle: usize,
-) -> Result<reqwest::Client, ExchangeError> {
-    let mut http = reqwest::Client::builder()
-        .user_agent(concat!("respond/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        // A redirect would carry the API key header to wherever it points.
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(idle);
-    if loopback_only {
-        // A proxy from the environment must not intercept drills and tests.
-        http = http.no_proxy();
-    }
-    http.build()
-        .map_err(|e| ExchangeError::Config(format!("cannot build the HTTP client: {e}")))
-}
-
 pub(crate) fn hold(
     method: HttpMethod,
     priority: crate::Priority,
@@ -1167,109 +1115,5 @@ mod tests {
         config.concurrency = 1;
         let client = Client::new(config).unwrap();
         assert_eq!(client.endpoints().api, "http://127.0.0.1:1");
-    }
-}
-
-#[cfg(test)]
-mod burst_tests {
-    use super::*;
-    use crate::{Endpoints, Market};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
-    use tokio::sync::mpsc::UnboundedSender;
-
-    /// What the server saw of one connection.
-    enum Seen {
-        Answered(Instant),
-        Closed(Instant),
-    }
-
-    /// Answers each request on each connection with a futures cancel-all's answer, and
-    /// reports when it answered and when the client closed the connection.
-    async fn serve(listener: TcpListener, tx: UnboundedSender<Seen>) {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut seen = Vec::new();
-                loop {
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        let _ = tx.send(Seen::Closed(Instant::now()));
-                        return;
-                    }
-                    seen.extend_from_slice(&buf[..n]);
-                    if seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        seen.clear();
-                        let body = r#"{"code":200,"msg":"The operation of cancel all open order is done."}"#;
-                        let answer = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
-                        let _ = socket.write_all(answer.as_bytes()).await;
-                        let _ = tx.send(Seen::Answered(Instant::now()));
-                    }
-                }
-            });
-        }
-    }
-
-    #[tokio::test]
-    async fn a_cancel_bursts_connections_close_together_once_it_is_over() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(serve(listener, tx));
-        let burst = 40;
-        let mut config = ClientConfig::new(Endpoints::single(base));
-        config.credentials = Some(Credentials::new("k".repeat(64), "s".repeat(64)));
-        config.concurrency = burst;
-        let client = Client::new(config).unwrap();
-        client.sign_with_local_clock_until_synced();
-
-        let round = |client: Client| async move {
-            let mut tasks = tokio::task::JoinSet::new();
-            for i in 0..burst {
-                let client = client.clone();
-                tasks.spawn(async move {
-                    client
-                        .cancel_open_orders_in(Market::UsdM, &format!("S{i}USDT"), true, false)
-                        .await
-                });
-            }
-            while let Some(done) = tasks.join_next().await {
-                assert!(done.unwrap().is_ok());
-            }
-        };
-        round(client.clone()).await;
-        // Nothing closed while the burst was answered; every connection right after.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let ended = Instant::now();
-        client.end_burst();
-        let (mut answered, mut closed) = (Vec::new(), Vec::new());
-        while closed.len() < burst {
-            match tokio::time::timeout(Duration::from_secs(5), seen.recv()).await {
-                Ok(Some(Seen::Answered(at))) => answered.push(at),
-                Ok(Some(Seen::Closed(at))) => closed.push(at),
-                _ => panic!("{} of {burst} connections closed", closed.len()),
-            }
-        }
-        assert_eq!(answered.len(), burst);
-        assert!(
-            closed.iter().all(|at| *at >= ended),
-            "a connection closed during the burst"
-        );
-
-        // The next burst opens a fresh pool, and ends the same way.
-        round(client.clone()).await;
-        client.end_burst();
-        let mut again = 0;
-        while again < burst {
-            match tokio::time::timeout(Duration::from_secs(5), seen.recv()).await {
-                Ok(Some(Seen::Closed(_))) => again += 1,
-                Ok(Some(Seen::Answered(_))) => {}
-                _ => panic!("{again} of the second burst's {burst} connections closed"),
-            }
-        }
     }
 }
