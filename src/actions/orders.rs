@@ -67,13 +67,7 @@ static SPEC: ActionSpec = ActionSpec {
     ],
 };
 
-type PreviewListing = (
-    std::time::Instant,
-    String,
-    Arc<Vec<Order>>,
-    BTreeSet<Market>,
-    BTreeSet<Market>,
-);
+type PreviewListing = (std::time::Instant, String, Listing);
 
 #[derive(Default)]
 pub struct CancelOpenOrders {
@@ -90,8 +84,11 @@ fn markets(ctx: &StepContext) -> Vec<Market> {
 }
 
 /// What one listing of every market found, and which markets it could not read.
+#[derive(Clone)]
 struct Listing {
-    orders: Vec<Order>,
+    /// Shared, not copied, by a preview, its run and the evidence recorded after it: on
+    /// a big account each copy is a thousand orders on the way to the cancel.
+    orders: Arc<Vec<Order>>,
     /// Markets whose open orders are unknown: nothing there may be called cancelled.
     unread: BTreeSet<Market>,
     /// Markets Binance refused (-2015) while it answered the key on others: the key may
@@ -226,7 +223,7 @@ fn interpret(
         (a.market, &a.symbol, a.time, a.order_id).cmp(&(b.market, &b.symbol, b.time, b.order_id))
     });
     Ok(Listing {
-        orders,
+        orders: Arc::new(orders),
         unread,
         not_enabled: failed.not_enabled,
     })
@@ -679,7 +676,7 @@ impl Watch {
     async fn look(&mut self) -> Look {
         let ctx = &self.ctx;
         let open = match list_all(ctx, &self.client, &self.markets).await {
-            Ok(listing) => listing.orders,
+            Ok(listing) => Arc::unwrap_or_clone(listing.orders),
             Err(ActionError::Exchange(e)) if e.is_credential_rejection() => {
                 return Look::Stop("Binance refuses the key now".to_string())
             }
@@ -771,7 +768,7 @@ pub async fn open_everywhere(
 ) -> Result<Vec<Order>, ActionError> {
     list_all_with_other_key(ctx, client, &Market::ALL)
         .await
-        .map(|listing| listing.orders)
+        .map(|listing| Arc::unwrap_or_clone(listing.orders))
 }
 
 /// One last look before the key dies: cancel whatever is open now with the leaked key
@@ -791,7 +788,7 @@ pub async fn last_sweep(ctx: &StepContext) -> Result<usize, ActionError> {
         return Ok(0);
     }
     let open = match list_all(ctx, &client, &markets).await {
-        Ok(listing) => listing.orders,
+        Ok(listing) => Arc::unwrap_or_clone(listing.orders),
         Err(ActionError::Exchange(e)) if e.is_credential_rejection() => return Ok(0),
         Err(e) => return Err(e),
     };
@@ -850,21 +847,18 @@ async fn preview_listing(
 
 /// What the cancel would do with a listing: nothing when nothing is open and every
 /// market was read, else one cancel-all per symbol and book.
-fn preview_of(
-    ctx: &StepContext,
-    orders: Arc<Vec<Order>>,
-    unread_markets: &BTreeSet<Market>,
-) -> Result<Preview, ActionError> {
+fn preview_of(ctx: &StepContext, listing: Listing) -> Result<Preview, ActionError> {
+    let orders = listing.orders;
     // A market that could not be listed may hold orders: never "nothing to do".
-    let unread = if unread_markets.is_empty() {
+    let unread = if listing.unread.is_empty() {
         String::new()
     } else {
         format!(
             "; could not list {} — the cancel lists them again",
-            market_list(unread_markets)
+            market_list(&listing.unread)
         )
     };
-    if orders.is_empty() && unread_markets.is_empty() {
+    if orders.is_empty() && listing.unread.is_empty() {
         ctx.evidence("open-orders", Vec::new())?;
         return Ok(Preview {
             summary: "no open orders on any market: nothing to cancel".into(),
@@ -958,27 +952,15 @@ impl Action for CancelOpenOrders {
                     ..Preview::default()
                 });
             }
-            let Listing {
-                orders,
-                unread,
-                not_enabled,
-            } = listed?;
-            // Shared with the run and the evidence recorded after it, not copied: on a
-            // big account each copy is a thousand orders on the way to the cancel.
-            let orders = Arc::new(orders);
+            let listing = listed?;
             coverage.not_examined(
                 "open orders: isolated margin, TWAP/VP algo, options",
                 "not listed or cancelled by respond",
             );
             coverage.record(ctx)?;
-            *self.last_preview.lock().unwrap_or_else(|p| p.into_inner()) = Some((
-                listed_at,
-                ctx.step.clone(),
-                orders.clone(),
-                unread.clone(),
-                not_enabled,
-            ));
-            preview_of(ctx, orders, &unread)
+            *self.last_preview.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((listed_at, ctx.step.clone(), listing.clone()));
+            preview_of(ctx, listing)
         })
     }
 
@@ -987,15 +969,14 @@ impl Action for CancelOpenOrders {
             let client = ctx.client(ctx.role)?;
             let mut markets = enabled_markets(ctx, &markets(ctx), None)?;
             let settle = ctx.args.duration("settle").unwrap_or_default();
-            let (orders, listing) = match self.fresh_listing(ctx, settle) {
-                Some(fresh) => fresh,
+            let listing = match self.fresh_listing(ctx, settle) {
+                Some(listing) => listing,
                 None => {
                     let listed = list_all(ctx, &client, &markets).await;
                     if refused_everywhere(&listed) {
                         return refused_outcome(ctx, &markets).await;
                     }
-                    let mut listing = listed?;
-                    (Arc::new(std::mem::take(&mut listing.orders)), listing)
+                    listed?
                 }
             };
             // Markets Binance refused while it answered the key elsewhere are not asked
@@ -1009,8 +990,7 @@ impl Action for CancelOpenOrders {
                 .chain(listing.not_enabled.iter())
                 .map(|m| m.as_str())
                 .collect();
-            let rounds =
-                cancel_until_quiet(ctx, &client, &markets, orders, listing.unread, settle).await?;
+            let rounds = cancel_until_quiet(ctx, &client, &markets, listing, settle).await?;
             if !rounds.remaining.is_empty() {
                 ctx.note(
                     Level::Warn,
@@ -1027,27 +1007,13 @@ impl CancelOpenOrders {
     /// The preview's listing, when it is this step's and no older than `settle` (or the
     /// freshness limit): nothing is cancelled from a stale picture, and a listing older
     /// than that when the operator answered is listed again (one round trip).
-    /// Its orders come apart from the rest: they are shared with the preview's evidence.
-    fn fresh_listing(
-        &self,
-        ctx: &StepContext,
-        settle: std::time::Duration,
-    ) -> Option<(Arc<Vec<Order>>, Listing)> {
+    fn fresh_listing(&self, ctx: &StepContext, settle: std::time::Duration) -> Option<Listing> {
         self.last_preview
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
-            .filter(|(at, step, _, _, _)| {
-                *step == ctx.step && at.elapsed() <= settle.min(FRESH_PREVIEW)
-            })
-            .map(|(_, _, orders, unread, not_enabled)| {
-                let rest = Listing {
-                    orders: Vec::new(),
-                    unread,
-                    not_enabled,
-                };
-                (orders, rest)
-            })
+            .filter(|(at, step, _)| *step == ctx.step && at.elapsed() <= settle.min(FRESH_PREVIEW))
+            .map(|(_, _, listing)| listing)
     }
 }
 
@@ -1070,14 +1036,13 @@ async fn cancel_until_quiet(
     ctx: &StepContext,
     client: &Client,
     markets: &[Market],
-    listed: Arc<Vec<Order>>,
-    unread: BTreeSet<Market>,
+    listing: Listing,
     settle: std::time::Duration,
 ) -> Result<Rounds, ActionError> {
-    let mut targets = listed;
+    let mut targets = listing.orders;
     let mut rounds = Rounds {
         remaining: Vec::new(),
-        unread,
+        unread: listing.unread,
         cancelled: 0,
         reappeared: 0,
         seen: BTreeSet::new(),
@@ -1099,7 +1064,7 @@ async fn cancel_until_quiet(
             tokio::time::sleep(settle).await;
         }
         let listing = list_all(ctx, client, markets).await?;
-        rounds.remaining = listing.orders;
+        rounds.remaining = Arc::unwrap_or_clone(listing.orders);
         rounds.unread = listing.unread;
         let gone = gone(&targets, &rounds.remaining, &rounds.unread, &done);
         rounds.cancelled += gone.len();
