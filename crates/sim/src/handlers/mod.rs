@@ -78,9 +78,7 @@ impl Ctx<'_> {
 
 /// A decimal with exactly `scale` places: Binance's spot format (`"0.05000000"`).
 pub fn fixed(d: Decimal, scale: u32) -> String {
-    let mut d = d.round_dp(scale);
-    d.rescale(scale);
-    d.to_string()
+    render::Fixed(d, scale).to_string()
 }
 
 /// Spot and wallet amounts: eight places.

@@ -15,11 +15,17 @@ use crate::state::Order;
 #[derive(Debug, Clone, Copy)]
 pub struct Fixed(pub Decimal, pub u32);
 
-impl Serialize for Fixed {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl std::fmt::Display for Fixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = self.0.round_dp(self.1);
         d.rescale(self.1);
-        serializer.collect_str(&d)
+        d.fmt(f)
+    }
+}
+
+impl Serialize for Fixed {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
