@@ -50,6 +50,17 @@ fn type_hidden(session: &mut PtySession, prompt: &str, text: &str) -> String {
     panic!("{prompt:?}: echo still on after 10 s");
 }
 
+/// Type the leaked key and its secret (or private key file) at their hidden prompts;
+/// returns what the screen showed before each.
+fn type_credentials(session: &mut PtySession, api_key: &str, secret: &str) -> String {
+    type_hidden(session, "API key of the leaked key (input hidden)", api_key)
+        + &type_hidden(
+            session,
+            "API secret of the leaked key (input hidden)",
+            secret,
+        )
+}
+
 /// The text rexpect returned, as the UTF-8 the program wrote.
 fn decode(raw: &str) -> String {
     let bytes: Vec<u8> = raw.chars().map(|c| c as u32 as u8).collect();
@@ -454,16 +465,7 @@ fn credentials_typed_at_the_hidden_prompt_are_not_echoed() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = spawn_with_echo(dir.path(), &["compromised", "--base-url", server.url()]);
     let mut screen = String::new();
-    screen += &type_hidden(
-        &mut s,
-        "API key of the leaked key (input hidden)",
-        &key.api_key,
-    );
-    screen += &type_hidden(
-        &mut s,
-        "API secret of the leaked key (input hidden)",
-        &key.secret,
-    );
+    screen += &type_credentials(&mut s, &key.api_key, &key.secret);
     // The typed key worked: triage read the account with it.
     screen += &expect(&mut s, "is LIVE").unwrap();
     screen += &expect(&mut s, "Cancel every open order?").unwrap();
@@ -631,16 +633,7 @@ fn an_ed25519_key_is_given_at_the_prompt_by_its_pem_file() {
         std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let mut s = spawn_with_echo(dir.path(), &["compromised", "--base-url", server.url()]);
-    type_hidden(
-        &mut s,
-        "API key of the leaked key (input hidden)",
-        &key.api_key,
-    );
-    type_hidden(
-        &mut s,
-        "API secret of the leaked key (input hidden)",
-        pem.to_str().unwrap(),
-    );
+    type_credentials(&mut s, &key.api_key, pem.to_str().unwrap());
     signed_then_aborted(&mut s);
 }
 
@@ -711,16 +704,7 @@ fn an_encrypted_ed25519_key_opens_with_its_passphrase_at_the_prompt() {
         std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let mut s = spawn_with_echo(dir.path(), &["compromised", "--base-url", server.url()]);
-    type_hidden(
-        &mut s,
-        "API key of the leaked key (input hidden)",
-        &key.api_key,
-    );
-    type_hidden(
-        &mut s,
-        "API secret of the leaked key (input hidden)",
-        pem.to_str().unwrap(),
-    );
+    type_credentials(&mut s, &key.api_key, pem.to_str().unwrap());
     type_hidden(
         &mut s,
         "Passphrase of the encrypted private key (input hidden)",
