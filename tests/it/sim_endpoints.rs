@@ -4,7 +4,9 @@ use crate::sim_support;
 
 use respond::sim::Market;
 use serde_json::Value;
-use sim_support::{now_ms, Sim};
+use std::time::Duration;
+
+use sim_support::{client, now_ms, sign, Sim};
 
 fn is_decimal_string(v: &Value) -> bool {
     v.as_str()
@@ -1005,4 +1007,77 @@ async fn exchange_info_lists_every_status() {
         err.contains("t.yaml:") && err.contains("status must be one of TRADING, BREAK"),
         "{err}"
     );
+}
+
+/// One port answers HTTP/1.1 and cleartext HTTP/2 ("prior knowledge") alike: the same
+/// bytes, the same weight headers, whichever the client speaks.
+#[tokio::test]
+async fn one_port_answers_http1_and_http2_with_the_same_bytes() {
+    let mut sim = Sim::quiet().await;
+    let mut answers = Vec::new();
+    for (http, version) in [
+        (client(), reqwest::Version::HTTP_11),
+        (http2_client(), reqwest::Version::HTTP_2),
+    ] {
+        let query = format!("symbol=BTCUSDT&timestamp={}", now_ms());
+        let signature = sign(&sim.key.secret, &query);
+        let res = http
+            .get(sim.url(
+                "/api/v3/openOrders",
+                &format!("{query}&signature={signature}"),
+            ))
+            .header("X-MBX-APIKEY", &sim.key.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.version(), version);
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().contains_key("x-mbx-used-weight-1m"));
+        answers.push(res.text().await.unwrap());
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(answers[0].contains("\"orderId\""), "{}", answers[0]);
+    // A mutation over HTTP/2 is served like any other request.
+    sim.http = http2_client();
+    sim.signed("DELETE", "/api/v3/openOrders", "symbol=BTCUSDT")
+        .await
+        .ok();
+    let left = sim
+        .signed_get("/api/v3/openOrders", "symbol=BTCUSDT")
+        .await
+        .ok();
+    assert_eq!(left.as_array().map(Vec::len), Some(0));
+}
+
+/// A containment burst on one HTTP/2 connection is answered in one round trip: the
+/// simulator takes far more streams at once than the 260 cancels of a 200-symbol account
+/// (hyper's default, 200, would hold the rest back a whole round trip).
+#[tokio::test]
+async fn three_hundred_requests_on_one_http2_connection_take_one_round_trip() {
+    let mut config = respond::sim::SimConfig::builtin();
+    config.faults.latency = Duration::from_millis(400);
+    let sim = Sim::start(config).await;
+    let http = http2_client();
+    let url = sim.url("/api/v3/time", "");
+    let started = std::time::Instant::now();
+    let answers = futures_util::future::join_all((0..300).map(|_| http.get(&url).send())).await;
+    let elapsed = started.elapsed();
+    for res in answers {
+        let res = res.unwrap();
+        assert_eq!(
+            (res.version(), res.status().as_u16()),
+            (reqwest::Version::HTTP_2, 200)
+        );
+    }
+    // One round trip is 400 ms; a second wave would take the burst past 800.
+    assert!(elapsed < Duration::from_millis(750), "took {elapsed:?}");
+}
+
+fn http2_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }

@@ -27,6 +27,7 @@ use super::state::{DeletedKey, Key, KeyPair, State, StateSummary};
 use super::types::{rfc3339_ms, system_now_ms, ApiError, Family};
 use super::{attacker, control, SimError};
 
+mod net;
 mod pipeline;
 
 use pipeline::handle;
@@ -193,22 +194,6 @@ impl std::fmt::Debug for SimServer {
     }
 }
 
-/// Connections the kernel may hold for the simulator before it accepts them.
-/// `TcpListener::bind` listens with std's 128: a containment burst on a 200-symbol
-/// account opens some 250 connections within 10 ms, and past 128 waiting ones Linux
-/// drops the handshake, so the client's retransmission a second later is what would
-/// connect. An exchange's load balancers take such a burst; so does the simulator.
-/// (The system's own cap, `net.core.somaxconn`, still applies.)
-const LISTEN_BACKLOG: u32 = 4096;
-
-fn listen(port: u16) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    // As `TcpListener::bind` does: a port just freed can be bound again at once.
-    socket.set_reuseaddr(true)?;
-    socket.bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
-    socket.listen(LISTEN_BACKLOG)
-}
-
 impl SimServer {
     /// [`SimServer::start`] on a runtime of the simulator's own, with two threads: the
     /// way an exchange answers apart from its client. In a drill the client's runtime
@@ -236,7 +221,7 @@ impl SimServer {
         let log = RequestLog::new(config.request_log.as_deref())?;
         let start_ms = system_now_ms() + config.faults.clock_skew_ms;
         let state = State::new(&config.scenario, start_ms);
-        let listener = listen(config.port).map_err(|source| SimError::Bind {
+        let listener = net::listen(config.port).map_err(|source| SimError::Bind {
             port: config.port,
             source,
         })?;
@@ -263,17 +248,8 @@ impl SimServer {
             client_ip: config.client_ip,
             testnet: config.testnet,
         });
-        let app = Router::new()
-            .fallback(handle)
-            .with_state(shared.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let mut stop_rx = rx.clone();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        });
-        let task = tokio::spawn(async move {
-            let _ = server.await;
-        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let task = tokio::spawn(net::serve(listener, app, rx.clone()));
         if let Some(plan) = config.scenario.attacker.clone() {
             tokio::spawn(attacker::run(shared.clone(), plan, rx));
         }
@@ -376,45 +352,6 @@ impl Drop for SimServer {
         // Dropping a runtime blocks, which an async caller may not do.
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
-        }
-    }
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    use std::net::TcpStream;
-    use std::time::{Duration, Instant};
-
-    /// A burst of connections the simulator has not accepted yet all complete their
-    /// handshake at once: none waits for the retransmission a dropped one needs (1 s).
-    #[tokio::test]
-    async fn a_burst_of_300_connections_waits_to_be_accepted_without_a_drop() {
-        let cap: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        if cap < 300 {
-            eprintln!("skipped: net.core.somaxconn is {cap}, below the 300 this needs");
-            return;
-        }
-        let listener = super::listen(0).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let started = Instant::now();
-        // Nothing accepts meanwhile: every connection waits in the kernel's queue.
-        let streams: Vec<TcpStream> = (0..300)
-            .map(|i| {
-                TcpStream::connect_timeout(&addr, Duration::from_millis(500))
-                    .unwrap_or_else(|e| panic!("connection {i} of 300: {e}"))
-            })
-            .collect();
-        assert!(started.elapsed() < Duration::from_millis(900));
-        let mut accepted = 0;
-        while accepted < streams.len() {
-            tokio::time::timeout(Duration::from_secs(1), listener.accept())
-                .await
-                .expect("every connection is waiting")
-                .unwrap();
-            accepted += 1;
         }
     }
 }
