@@ -273,6 +273,9 @@ fn client_config(
     config.timeout = cfg.request_timeout;
     config.retry.max_rate_limit_wait = cfg.max_rate_limit_wait;
     config.observer = Some(observer);
+    // The drill's simulator is known to speak HTTP/2 (cleartext): a burst of cancels
+    // then shares one connection, as it does with an exchange that offers HTTP/2 over TLS.
+    config.http2_prior_knowledge = cfg.drill();
     config
 }
 

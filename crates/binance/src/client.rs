@@ -81,6 +81,12 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// Told about every attempt (the journal).
     pub observer: Option<Arc<dyn RequestObserver>>,
+    /// Containment's requests speak HTTP/2 from the first byte, for a server known to
+    /// (the built-in simulator in a drill): a burst of cancels shares one connection
+    /// instead of opening one each. Over TLS, HTTP/2 is offered for them anyway and used
+    /// where the exchange accepts it; over plain `http://`, an unknown server is spoken
+    /// to in HTTP/1.1. Evidence reads always use HTTP/1.1. Default false.
+    pub http2_prior_knowledge: bool,
 }
 
 impl ClientConfig {
@@ -98,6 +104,7 @@ impl ClientConfig {
             timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             observer: None,
+            http2_prior_knowledge: false,
         }
     }
 }
@@ -117,6 +124,7 @@ impl fmt::Debug for ClientConfig {
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .field("observer", &self.observer.as_ref().map(|_| "set"))
+            .field("http2_prior_knowledge", &self.http2_prior_knowledge)
             .finish()
     }
 }
@@ -138,7 +146,11 @@ pub struct Client {
 }
 
 struct Shared {
+    /// Evidence reads (normal priority), each on an HTTP/1.1 connection of its own.
     http: reqwest::Client,
+    /// Containment: cancels, the listings and triage reads before them, liveness
+    /// probes (urgent priority). See [`Lane`].
+    urgent_http: reqwest::Client,
     endpoints: Endpoints,
     recv_window_ms: u64,
     dry_run: bool,
@@ -202,22 +214,8 @@ impl Client {
             let host = url.host_str().unwrap_or_default();
             loopback_only &= matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1");
         }
-        let mut http = reqwest::Client::builder()
-            .user_agent(concat!("respond/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            // A redirect would carry the API key header to wherever it points.
-            .redirect(reqwest::redirect::Policy::none())
-            // An idle connection keeps the read buffer its largest answer grew (a page
-            // of klines: ~150 KB). After a burst of evidence pulls, dozens of them would
-            // sit idle holding some 10 MB; keep a few for the next requests.
-            .pool_max_idle_per_host(IDLE_CONNECTIONS);
-        if loopback_only {
-            // A proxy from the environment must not intercept drills and tests.
-            http = http.no_proxy();
-        }
-        let http = http
-            .build()
-            .map_err(|e| ExchangeError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = http_client(&config, loopback_only, Lane::Evidence)?;
+        let urgent_http = http_client(&config, loopback_only, Lane::Containment)?;
         let budgets = Budgets::new(BudgetConfig {
             window: config.weight_window,
             limit_override: config.weight_limit,
@@ -226,6 +224,7 @@ impl Client {
         Ok(Client {
             shared: Arc::new(Shared {
                 http,
+                urgent_http,
                 endpoints: config.endpoints,
                 recv_window_ms: config.recv_window_ms,
                 dry_run: config.dry_run,
@@ -720,7 +719,11 @@ impl Client {
             HttpMethod::Delete => reqwest::Method::DELETE,
             HttpMethod::Post => reqwest::Method::POST,
         };
-        let mut request = shared.http.request(method, url).timeout(shared.timeout);
+        let http = match spec.priority {
+            crate::Priority::Urgent => &shared.urgent_http,
+            crate::Priority::Normal => &shared.http,
+        };
+        let mut request = http.request(method, url).timeout(shared.timeout);
         if let Some(c) = credentials {
             let mut value =
                 reqwest::header::HeaderValue::from_str(c.key.expose()).map_err(|_| {
@@ -869,6 +872,47 @@ pub(crate) enum Hold {
     Wait { long: bool },
     /// Give the error to the caller now.
     Fail,
+}
+
+/// Which requests an HTTP client carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// Cancels and everything before them: small answers, many at once. Over TLS it
+    /// offers HTTP/2, so a burst of cancels shares the one warm connection instead of
+    /// a handshake each; [`ClientConfig::http2_prior_knowledge`] speaks it from the start.
+    Containment,
+    /// Evidence: large answers (a page of klines is ~150 KB). Each on an HTTP/1.1
+    /// connection of its own, so they are read side by side, not framed one after
+    /// another through a single connection (in a drill, evidence over one HTTP/2
+    /// connection took 3.3 s instead of 2.9).
+    Evidence,
+}
+
+fn http_client(
+    config: &ClientConfig,
+    loopback_only: bool,
+    lane: Lane,
+) -> Result<reqwest::Client, ExchangeError> {
+    let mut http = reqwest::Client::builder()
+        .user_agent(concat!("respond/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+        // A redirect would carry the API key header to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
+        // An idle connection keeps the read buffer its largest answer grew (a page
+        // of klines: ~150 KB). After a burst of evidence pulls, dozens of them would
+        // sit idle holding some 10 MB; keep a few for the next requests.
+        .pool_max_idle_per_host(IDLE_CONNECTIONS);
+    if loopback_only {
+        // A proxy from the environment must not intercept drills and tests.
+        http = http.no_proxy();
+    }
+    match lane {
+        Lane::Evidence => http = http.http1_only(),
+        Lane::Containment if config.http2_prior_knowledge => http = http.http2_prior_knowledge(),
+        Lane::Containment => {}
+    }
+    http.build()
+        .map_err(|e| ExchangeError::Config(format!("cannot build the HTTP client: {e}")))
 }
 
 /// The one decision about waiting out Binance's limits. Evidence reads (GETs at normal
@@ -1046,6 +1090,73 @@ mod tests {
         assert!(err.to_string().contains("429"), "{err}");
         assert_eq!(sent, 1, "not sent again");
         assert!(waits.is_empty(), "{waits:?}");
+    }
+
+    /// Containment's requests speak HTTP/2 to a server known to; evidence reads stay on
+    /// HTTP/1.1 whatever the setting, and nothing speaks HTTP/2 unasked over `http://`.
+    #[tokio::test]
+    async fn containment_speaks_http2_to_a_server_known_to_and_evidence_http1() {
+        let (url, seen) = version_recorder().await;
+        let window = crate::TimeWindow {
+            start_ms: 0,
+            end_ms: 60_000,
+        };
+        for prior_knowledge in [true, false] {
+            let mut config = ClientConfig::new(Endpoints::single(url.clone()));
+            config.http2_prior_knowledge = prior_knowledge;
+            let client = Client::new(config).unwrap();
+            client.server_time(crate::Market::Spot).await.unwrap();
+            let klines = client.klines_minutes(crate::Market::Spot, "BTCUSDT", window);
+            assert!(klines.await.unwrap().is_empty());
+        }
+        use reqwest::Version;
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                ("/api/v3/time".to_string(), Version::HTTP_2),
+                ("/api/v3/klines".to_string(), Version::HTTP_11),
+                ("/api/v3/time".to_string(), Version::HTTP_11),
+                ("/api/v3/klines".to_string(), Version::HTTP_11),
+            ]
+        );
+    }
+
+    type Seen = Arc<std::sync::Mutex<Vec<(String, reqwest::Version)>>>;
+
+    /// A server that speaks HTTP/1.1 and HTTP/2 on one port and notes which each request
+    /// came in: the server time for `/api/v3/time`, an empty list for anything else.
+    async fn version_recorder() -> (String, Seen) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Seen::default();
+        let noted = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (io, _) = listener.accept().await.unwrap();
+                let noted = noted.clone();
+                let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+                    let path = request.uri().path().to_string();
+                    noted
+                        .lock()
+                        .unwrap()
+                        .push((path.clone(), request.version()));
+                    let body = match path.as_str() {
+                        "/api/v3/time" => r#"{"serverTime":1700000000000}"#,
+                        _ => "[]",
+                    };
+                    let answer = hyper::Response::new(body.to_string());
+                    async move { Ok::<_, std::convert::Infallible>(answer) }
+                });
+                let http = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                tokio::spawn(async move {
+                    let io = hyper_util::rt::TokioIo::new(io);
+                    let _ = http.serve_connection(io, service).await;
+                });
+            }
+        });
+        (url, seen)
     }
 
     async fn client(server: &MockServer, timeout: Duration) -> Client {
