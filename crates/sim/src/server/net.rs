@@ -2,7 +2,9 @@
 //! or HTTP/2 (cleartext, "prior knowledge"), whichever the client speaks.
 use std::convert::Infallible;
 use std::future::Future;
+use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -34,6 +36,9 @@ pub(super) fn listen(port: u16) -> std::io::Result<TcpListener> {
 /// request in flight instead, and is not limited.
 const MAX_STREAMS_PER_CONNECTION: u32 = 4096;
 
+/// How long to wait after accepting failed for want of resources (descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// Serve every connection until `stop` turns true, then stop accepting and wait for the
 /// answers in flight (the caller bounds that wait).
 pub(super) async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
@@ -42,26 +47,34 @@ pub(super) async fn serve(listener: TcpListener, app: Router, mut stop: watch::R
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
     let in_flight = GracefulShutdown::new();
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                // A failed accept (the peer gave up, out of descriptors) drops that one
-                // connection; the listener goes on.
-                let Ok((io, peer)) = accepted else { continue };
-                // HTTP/2 writes an answer's headers and body as separate frames; with
-                // Nagle's algorithm the body would wait for the client's delayed ACK
-                // (40 ms on Linux).
-                let _ = io.set_nodelay(true);
-                let connection = http
-                    .serve_connection(TokioIo::new(io), service(app.clone(), peer))
-                    .into_owned();
-                let connection = in_flight.watch(connection);
-                tokio::spawn(async move {
-                    // A client that hangs up mid-request ends its connection, not the server.
-                    let _ = connection.await;
-                });
-            }
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             _ = stop.wait_for(|stop| *stop) => break,
-        }
+        };
+        let (io, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // A peer that gave up before it was accepted costs that connection
+                // only; anything else (out of descriptors, say) would fail again at
+                // once, so the loop waits a moment instead of spinning.
+                let gone = [ErrorKind::ConnectionAborted, ErrorKind::ConnectionReset];
+                if !gone.contains(&e.kind()) {
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+                continue;
+            }
+        };
+        // HTTP/2 writes an answer's headers and body as separate frames; with Nagle's
+        // algorithm the body would wait for the client's delayed ACK (40 ms on Linux).
+        let _ = io.set_nodelay(true);
+        let connection = http
+            .serve_connection(TokioIo::new(io), service(app.clone(), peer))
+            .into_owned();
+        let connection = in_flight.watch(connection);
+        tokio::spawn(async move {
+            // A client that hangs up mid-request ends its connection, not the server.
+            let _ = connection.await;
+        });
     }
     drop(listener);
     in_flight.shutdown().await;
