@@ -1,5 +1,6 @@
 //! `binance.cancel_open_orders`: list every open order on every market, then cancel
 //! all symbols at once and list again — loudly, if orders come back.
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -454,21 +455,23 @@ fn books(orders: &[Order]) -> serde_json::Value {
 
 fn render(orders: &[Order]) -> String {
     let now = Utc::now();
-    let rows: Vec<Vec<String>> = orders
+    // Cells borrowed from the orders where they can be: a preview of a thousand orders
+    // is built before their cancel goes out.
+    let rows: Vec<[Cow<str>; 7]> = orders
         .iter()
         .map(|o| {
-            vec![
-                o.market.to_string(),
-                o.symbol.clone(),
-                o.side.clone(),
+            [
+                Cow::Borrowed(o.market.as_str()),
+                Cow::Borrowed(o.symbol.as_str()),
+                Cow::Borrowed(o.side.as_str()),
                 if o.is_algo {
-                    format!("{} (conditional)", o.order_type)
+                    Cow::Owned(format!("{} (conditional)", o.order_type))
                 } else {
-                    o.order_type.clone()
+                    Cow::Borrowed(o.order_type.as_str())
                 },
-                dec(o.price),
-                dec(o.orig_qty - o.executed_qty),
-                age(o.time, now),
+                Cow::Owned(dec(o.price)),
+                Cow::Owned(dec(o.orig_qty - o.executed_qty)),
+                Cow::Owned(age(o.time, now)),
             ]
         })
         .collect();

@@ -96,13 +96,14 @@ pub fn dec(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
-/// A plain text table, columns padded to their widest cell.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+/// A plain text table, columns padded to their widest cell. Rows may borrow their cells
+/// (`Cow`, `&str`) or own them (`String`).
+pub fn table<R: AsRef<[C]>, C: AsRef<str>>(headers: &[&str], rows: &[R]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
-        for (i, cell) in row.iter().enumerate() {
+        for (i, cell) in row.as_ref().iter().enumerate() {
             if i < widths.len() {
-                widths[i] = widths[i].max(cell.chars().count());
+                widths[i] = widths[i].max(cell.as_ref().chars().count());
             }
         }
     }
@@ -128,7 +129,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     };
     line(&mut headers.iter().copied());
     for row in rows {
-        line(&mut row.iter().map(String::as_str));
+        line(&mut row.as_ref().iter().map(AsRef::as_ref));
     }
     out
 }
@@ -182,7 +183,8 @@ mod tests {
 
     #[test]
     fn tables_line_up() {
-        let out = table(&["a", "bb"], &[vec!["long".into(), "x".into()]]);
+        // Borrowed cells, fixed-size rows.
+        let out = table(&["a", "bb"], &[["long", "x"]]);
         assert_eq!(out, "a     bb\nlong  x\n");
         // Widths count characters, and a line ends at its last non-blank cell.
         let out = table(
