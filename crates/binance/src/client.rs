@@ -146,11 +146,9 @@ pub struct Client {
 }
 
 struct Shared {
-    /// Evidence reads (normal priority), each on an HTTP/1.1 connection of its own.
-    http: reqwest::Client,
-    /// Containment: cancels, the listings and triage reads before them, liveness
-    /// probes (urgent priority). See [`Lane`].
-    urgent_http: reqwest::Client,
+    /// The HTTP client of each [`Lane`].
+    containment_http: reqwest::Client,
+    evidence_http: reqwest::Client,
     endpoints: Endpoints,
     recv_window_ms: u64,
     dry_run: bool,
@@ -214,8 +212,8 @@ impl Client {
             let host = url.host_str().unwrap_or_default();
             loopback_only &= matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1");
         }
-        let http = http_client(&config, loopback_only, Lane::Evidence)?;
-        let urgent_http = http_client(&config, loopback_only, Lane::Containment)?;
+        let containment_http = http_client(&config, loopback_only, Lane::Containment)?;
+        let evidence_http = http_client(&config, loopback_only, Lane::Evidence)?;
         let budgets = Budgets::new(BudgetConfig {
             window: config.weight_window,
             limit_override: config.weight_limit,
@@ -223,8 +221,8 @@ impl Client {
         });
         Ok(Client {
             shared: Arc::new(Shared {
-                http,
-                urgent_http,
+                containment_http,
+                evidence_http,
                 endpoints: config.endpoints,
                 recv_window_ms: config.recv_window_ms,
                 dry_run: config.dry_run,
@@ -719,9 +717,9 @@ impl Client {
             HttpMethod::Delete => reqwest::Method::DELETE,
             HttpMethod::Post => reqwest::Method::POST,
         };
-        let http = match spec.priority {
-            crate::Priority::Urgent => &shared.urgent_http,
-            crate::Priority::Normal => &shared.http,
+        let http = match Lane::of(spec.priority) {
+            Lane::Containment => &shared.containment_http,
+            Lane::Evidence => &shared.evidence_http,
         };
         let mut request = http.request(method, url).timeout(shared.timeout);
         if let Some(c) = credentials {
@@ -874,8 +872,9 @@ pub(crate) enum Hold {
     Fail,
 }
 
-/// Which requests an HTTP client carries.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Which requests an HTTP client carries: urgent ones (cancels, the listings and
+/// triage reads before them, liveness probes) or normal ones (evidence).
+#[derive(Clone, Copy)]
 enum Lane {
     /// Cancels and everything before them: small answers, many at once. Over TLS it
     /// offers HTTP/2, so a burst of cancels shares the one warm connection instead of
@@ -886,6 +885,15 @@ enum Lane {
     /// another through a single connection (in a drill, evidence over one HTTP/2
     /// connection took 3.3 s instead of 2.9).
     Evidence,
+}
+
+impl Lane {
+    fn of(priority: crate::Priority) -> Lane {
+        match priority {
+            crate::Priority::Urgent => Lane::Containment,
+            crate::Priority::Normal => Lane::Evidence,
+        }
+    }
 }
 
 fn http_client(
