@@ -1216,3 +1216,72 @@ fn the_builtin_playbook_reads_its_independent_evidence_at_once() {
         );
     }
 }
+
+static SEES_HOLD: ActionSpec = ActionSpec {
+    name: "test.sees_hold",
+    description: "an evidence test action that notes what is held for containment",
+    kind: Kind::Evidence,
+    inputs: &[],
+    outputs: &[],
+};
+static DESTROY_SEES_HOLD: ActionSpec = ActionSpec {
+    name: "test.destroy_sees_hold",
+    description: "a destructive test action that notes what is held for containment",
+    kind: Kind::Destructive,
+    inputs: &[],
+    outputs: &[],
+};
+
+/// Notes, for each step it runs, whether the session still held what it keeps for
+/// containment.
+struct SeesHold {
+    spec: &'static ActionSpec,
+    seen: Arc<std::sync::Mutex<Vec<(String, bool)>>>,
+}
+
+impl Action for SeesHold {
+    fn spec(&self) -> &'static ActionSpec {
+        self.spec
+    }
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let held = ctx.run.services.holding_for_containment();
+            self.seen.lock().unwrap().push((ctx.step.clone(), held));
+            Ok(Outcome::ok("noted"))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn freed_memory_is_kept_through_containment_and_given_back_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen: Arc<std::sync::Mutex<Vec<(String, bool)>>> = Default::default();
+    let registry = crate::actions::builtin()
+        .with(Arc::new(SeesHold {
+            spec: &SEES_HOLD,
+            seen: seen.clone(),
+        }))
+        .with(Arc::new(SeesHold {
+            spec: &DESTROY_SEES_HOLD,
+            seen: seen.clone(),
+        }));
+    let text = "version: 1\nname: t\nsteps:\n  - id: triage\n    uses: binance.key_permissions\n  - id: before\n    uses: test.sees_hold\n  - id: contain\n    uses: test.destroy_sees_hold\n  - id: after\n    uses: test.sees_hold\n";
+    let playbook = Playbook::parse(text, "t.yaml", &registry).unwrap();
+    let mut cfg = drill_cfg(dir.path(), 0);
+    cfg.yes = true;
+    let operator: Arc<dyn Operator> = Arc::new(Scripted::without_terminal());
+    let r = session::run(&playbook, &registry, &cfg, operator, Interrupt::manual())
+        .await
+        .unwrap();
+    assert_eq!(status_of(&r, "after"), StepStatus::Ok);
+    // Held from the first request through the first destructive step, and given back
+    // before the step after it starts.
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            ("before".to_string(), true),
+            ("contain".to_string(), true),
+            ("after".to_string(), false),
+        ]
+    );
+}

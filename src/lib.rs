@@ -8,6 +8,7 @@ pub mod actions;
 pub mod cli;
 pub mod config;
 pub mod error;
+mod memory;
 pub(crate) mod offline;
 pub mod operator;
 pub mod secret;

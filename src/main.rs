@@ -2,7 +2,8 @@
 use std::process::ExitCode;
 
 /// jemalloc, with the defaults set in `.cargo/config.toml` (one arena, freed pages
-/// returned at once): glibc's malloc kept about twice the memory in use resident.
+/// returned at once, except while the run contains: `memory.rs`): glibc's malloc kept
+/// about twice the memory in use resident.
 #[cfg(all(unix, not(target_env = "musl")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -164,6 +164,9 @@ pub async fn connect(
         return Ok((Services::default(), Keys::default()));
     }
     let (endpoints, leaked, responder, drill) = credentials(playbook, cfg, person).await?;
+    // From the first request until containment is over, freed memory is reused rather
+    // than handed back and faulted in again (a drill's scenario, built above, is not kept).
+    let held = crate::memory::keep_freed_pages();
     // The caller's last word on the credentials (the key a resumed incident is about;
     // no other process handling this key), before anything is sent.
     before_sending(leaked.as_ref())?;
@@ -195,6 +198,7 @@ pub async fn connect(
         drill: drill.map(|d| d as Arc<dyn crate::engine::DrillControl>),
         leaked_dead: Default::default(),
         warm: std::sync::Mutex::new(warm),
+        held_for_containment: std::sync::Mutex::new(Some(Box::new(held))),
     };
     Ok((services, keys))
 }

@@ -65,6 +65,30 @@ pub struct Services {
     /// [`step::Action::warm_up`]), waiting to be taken by it.
     pub warm:
         std::sync::Mutex<std::collections::HashMap<String, tokio::task::JoinHandle<step::Warm>>>,
+    /// Whatever the session keeps only while the run contains (see
+    /// [`Services::end_containment`]): dropped once the walk is past the playbook's first
+    /// destructive step, or when the run ends.
+    pub held_for_containment: std::sync::Mutex<Option<Box<dyn Send>>>,
+}
+
+impl Services {
+    /// Whether what the session keeps for containment is still held.
+    pub fn holding_for_containment(&self) -> bool {
+        self.held_for_containment
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Containment is over (or there is none): let go of what was held for it.
+    fn end_containment(&self) {
+        let held = self
+            .held_for_containment
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(held);
+    }
 }
 
 /// What a drill's simulator does for manual steps.
@@ -302,6 +326,7 @@ impl<'a> Engine<'a> {
     /// be recorded.
     pub async fn run(mut self) -> Result<RunResult, JournalError> {
         let end = self.walk().await?;
+        self.shared.services.end_containment();
         self.stop_background().await;
         self.since_incident()?;
         self.close(end)
@@ -317,6 +342,9 @@ impl<'a> Engine<'a> {
                 return Ok(End::Interrupted { signal, step: None });
             }
             self.release_headroom_when_contained(start);
+            if !self.contains_from(start) {
+                self.shared.services.end_containment();
+            }
             let phase = overlap::phase(playbook, self.registry, start);
             start = phase.end;
             let stop = if phase.len() > 1 {
@@ -329,6 +357,16 @@ impl<'a> Engine<'a> {
             }
         }
         Ok(End::Completed)
+    }
+
+    /// Whether the run still contains when it reaches step `next`: the playbook's first
+    /// destructive step (the cancel, in the built-in one) is `next` or after it.
+    fn contains_from(&self, next: usize) -> bool {
+        self.playbook
+            .steps
+            .iter()
+            .position(|step| self.action(step).spec().kind == Kind::Destructive)
+            .is_some_and(|first| first >= next)
     }
 
     /// The weight kept for urgent requests (cancels, liveness probes) is needed while
