@@ -8,7 +8,7 @@ use std::time::Duration;
 #[path = "../../benches/containment.rs"]
 pub(crate) mod containment;
 
-use containment::{analyse, bench_playbook, Meter, Options};
+use containment::{analyse, bench_playbook, containment_playbook, Account, Meter, Options};
 
 fn line(time: &str, method: &str, path: &str, status: u16, weight: u32) -> String {
     format!(
@@ -99,5 +99,33 @@ fn the_benchmark_runs_on_a_small_account() {
         )),
         "{text}"
     );
+    // Containment again on each account, containment only: every run counted, and the
+    // median is one of the samples.
+    assert_eq!(report.repeat_exits, vec![0; 3], "{text}");
+    for (account, samples) in [Account::Benchmark, Account::Wide, Account::Tiny]
+        .into_iter()
+        .zip(&report.containment)
+    {
+        assert_eq!(samples.len(), 1 + options.containment_repeats, "{text}");
+        assert!(samples.iter().all(|d| *d > Duration::ZERO), "{text}");
+        assert!(samples.contains(&report.containment_of(account)), "{text}");
+    }
+    assert!(
+        text.contains("containment-only runs (interleaved)"),
+        "{text}"
+    );
     assert!(text.contains("targets:"), "{text}");
+}
+
+#[test]
+fn the_containment_playbook_is_triage_and_the_cancel() {
+    let text = containment_playbook("100ms");
+    assert!(text.contains("      settle: 100ms\n"));
+    let registry = respond::actions::builtin();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("containment.yaml");
+    std::fs::write(&path, &text).unwrap();
+    let playbook = respond::playbook::Playbook::load_file(&path, &registry).unwrap();
+    let ids: Vec<&str> = playbook.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["triage", "cancel-orders"]);
 }
