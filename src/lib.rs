@@ -38,8 +38,9 @@ use crate::engine::Interrupt;
 use crate::error::{exit, Error};
 use crate::playbook::Playbook;
 
-/// Containment sends every cancel at once, one connection per request in flight (and in
-/// a drill the simulator in this process holds the other end of each): let the process
+/// Containment sends every cancel at once, one connection per request in flight where
+/// the exchange speaks only HTTP/1.1 (evidence reads always take a connection each; in a
+/// drill the simulator in this process holds the other end of each): let the process
 /// open as many files as the system allows it, rather than the 1,024 many shells start
 /// with. Best effort: where it cannot be raised, the weight budget and `--concurrency`
 /// still bound the burst.
