@@ -745,37 +745,18 @@ pub fn run(options: &Options, bin: &Path, meter: &Meter) -> Report {
     };
     let deep_scan = deep_scan_of(&deep, deep_symbols);
 
-    // Containment again on each account, containment-only, interleaved so that drift
-    // on the machine touches every account alike.
-    let containment_path = root.join("containment.yaml");
-    write(&containment_path, &containment_playbook("100ms"));
-    let accounts = [
-        (&scenario_path, "7d", &runs[0]),
-        (&wide_path, "1d", &wide),
-        (&tiny_path, "1d", &tiny),
-    ];
-    let mut containment = accounts.map(|(_, _, full)| vec![full.stats.containment]);
-    let mut repeat_exits = Vec::new();
-    let repeats_dir = root.join("containment-only");
-    for i in 0..options.containment_repeats {
-        for (k, (path, since, full)) in accounts.iter().enumerate() {
-            let dir = repeats_dir.join(format!("{k}-{i}"));
-            std::fs::create_dir_all(&dir).expect("run folder");
-            let mut args = common_with(path, since, &dir.join("requests.jsonl"), false);
-            let at = args
-                .iter()
-                .position(|a| a == "--playbook")
-                .expect("--playbook")
-                + 1;
-            args[at] = containment_path.display().to_string();
-            let name = format!("{}, containment only", full.name);
-            let run = measured_run(options, meter, bin, &name, &args, dir, None);
-            if run.exit == 0 {
-                containment[k].push(run.stats.containment);
-            }
-            repeat_exits.push(run.exit);
-        }
-    }
+    let (containment, repeat_exits) = containment_repeats(
+        options,
+        meter,
+        bin,
+        &root,
+        [
+            (&scenario_path, "7d", &runs[0]),
+            (&wide_path, "1d", &wide),
+            (&tiny_path, "1d", &tiny),
+        ],
+        &|scenario: &Path, since: &str, log: &Path| common_with(scenario, since, log, false),
+    );
 
     let mut startup = Vec::new();
     for args in [vec!["--version"], vec!["plan", "compromised"]] {
@@ -810,6 +791,45 @@ pub fn run(options: &Options, bin: &Path, meter: &Meter) -> Report {
         command,
         options: options.clone(),
     }
+}
+
+/// Containment again on each account (its scenario, `--since`, and full run), with the
+/// playbook cut after its cancel step, `options.containment_repeats` times, interleaved
+/// so that drift on the machine touches every account alike. Returns each account's
+/// containment samples (the full run's first) and every repeat's exit code. `args`
+/// gives a run's arguments for a scenario, `--since` and request log.
+fn containment_repeats(
+    options: &Options,
+    meter: &Meter,
+    bin: &Path,
+    root: &Path,
+    accounts: [(&PathBuf, &str, &RunResult); 3],
+    args: &dyn Fn(&Path, &str, &Path) -> Vec<String>,
+) -> ([Vec<Duration>; 3], Vec<i32>) {
+    let playbook = root.join("containment.yaml");
+    write(&playbook, &containment_playbook("100ms"));
+    let mut containment = accounts.map(|(_, _, full)| vec![full.stats.containment]);
+    let mut exits = Vec::new();
+    for i in 0..options.containment_repeats {
+        for (k, (scenario, since, full)) in accounts.iter().enumerate() {
+            let dir = root.join("containment-only").join(format!("{k}-{i}"));
+            std::fs::create_dir_all(&dir).expect("run folder");
+            let mut args = args(scenario, since, &dir.join("requests.jsonl"));
+            let at = args
+                .iter()
+                .position(|a| a == "--playbook")
+                .expect("--playbook")
+                + 1;
+            args[at] = playbook.display().to_string();
+            let name = format!("{}, containment only", full.name);
+            let run = measured_run(options, meter, bin, &name, &args, dir, None);
+            if run.exit == 0 {
+                containment[k].push(run.stats.containment);
+            }
+            exits.push(run.exit);
+        }
+    }
+    (containment, exits)
 }
 
 /// Run respond with `args` in `dir` and measure it from the simulator's request log.
