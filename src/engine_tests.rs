@@ -1217,23 +1217,8 @@ fn the_builtin_playbook_reads_its_independent_evidence_at_once() {
     }
 }
 
-static SEES_HOLD: ActionSpec = ActionSpec {
-    name: "test.sees_hold",
-    description: "an evidence test action that notes what is held for containment",
-    kind: Kind::Evidence,
-    inputs: &[],
-    outputs: &[],
-};
-static DESTROY_SEES_HOLD: ActionSpec = ActionSpec {
-    name: "test.destroy_sees_hold",
-    description: "a destructive test action that notes what is held for containment",
-    kind: Kind::Destructive,
-    inputs: &[],
-    outputs: &[],
-};
-
-/// Notes, for each step it runs, whether the session still held what it keeps for
-/// containment.
+/// In place of the probes' actions (same specs): notes, for each step it runs, whether
+/// the session still held what it keeps for containment.
 struct SeesHold {
     spec: &'static ActionSpec,
     seen: Arc<std::sync::Mutex<Vec<(String, bool)>>>,
@@ -1247,7 +1232,7 @@ impl Action for SeesHold {
         Box::pin(async move {
             let held = ctx.run.services.holding_for_containment();
             self.seen.lock().unwrap().push((ctx.step.clone(), held));
-            Ok(Outcome::ok("noted"))
+            Ok(Outcome::ok("noted").with("count", 1u64))
         })
     }
 }
@@ -1258,14 +1243,14 @@ async fn freed_memory_is_kept_through_containment_and_given_back_after_it() {
     let seen: Arc<std::sync::Mutex<Vec<(String, bool)>>> = Default::default();
     let registry = crate::actions::builtin()
         .with(Arc::new(SeesHold {
-            spec: &SEES_HOLD,
+            spec: &READ,
             seen: seen.clone(),
         }))
         .with(Arc::new(SeesHold {
-            spec: &DESTROY_SEES_HOLD,
+            spec: &DESTROY,
             seen: seen.clone(),
         }));
-    let text = "version: 1\nname: t\nsteps:\n  - id: triage\n    uses: binance.key_permissions\n  - id: before\n    uses: test.sees_hold\n  - id: contain\n    uses: test.destroy_sees_hold\n  - id: after\n    uses: test.sees_hold\n";
+    let text = "version: 1\nname: t\nsteps:\n  - id: triage\n    uses: binance.key_permissions\n  - id: before\n    uses: test.read\n  - id: contain\n    uses: test.destroy\n  - id: after\n    uses: test.read\n";
     let playbook = Playbook::parse(text, "t.yaml", &registry).unwrap();
     let mut cfg = drill_cfg(dir.path(), 0);
     cfg.yes = true;
