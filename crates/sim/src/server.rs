@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use super::auth::{check_timestamp, split_signature, well_formed_key};
 use super::endpoints::{self, Need, Security};
 use super::faults::Faults;
-use super::handlers::{Ctx, Limits};
+use super::handlers::{Ctx, Limits, Rendered};
 use super::log::{Actor, LogEntry, RequestLog};
 use super::params::Params;
 use super::rate_limit::{retry_after_secs, FamilyLimiter, Verdict};

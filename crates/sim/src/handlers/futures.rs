@@ -144,12 +144,16 @@ fn scales(sym: Option<&ScenarioSymbol>) -> Scales {
     })
 }
 
-fn futures_order<'a>(o: &'a Order, sym: Option<&ScenarioSymbol>) -> FuturesOrder<'a> {
-    let coin = (o.market == Market::Coinm).then(|| Coin {
+/// How a COIN-M order differs when written (`None` on USDⓈ-M).
+fn coin(o: &Order, sym: Option<&ScenarioSymbol>) -> Option<Coin> {
+    (o.market == Market::Coinm).then(|| Coin {
         pair: sym.map_or(o.symbol.clone(), pair_of),
         contract_size: sym.map_or(Decimal::ZERO, |s| Decimal::from(s.contract_size)),
-    });
-    FuturesOrder::of(o, scales(sym), coin)
+    })
+}
+
+fn futures_order<'a>(o: &'a Order, sym: Option<&ScenarioSymbol>) -> FuturesOrder<'a> {
+    FuturesOrder::of(o, scales(sym), coin(o, sym))
 }
 
 fn order_json(o: &Order, sym: Option<&ScenarioSymbol>) -> Value {
@@ -164,26 +168,33 @@ fn algo_json(o: &Order, sym: Option<&ScenarioSymbol>) -> Value {
 fn orders_json(ctx: &mut Ctx, algo: bool) -> Result<Value, ApiError> {
     let market = ctx.market();
     let sym = ctx.optional_symbol(market)?;
-    let list = ctx
-        .state
-        .open_orders(market, sym.as_ref().map(|s| s.symbol.as_str()), algo);
     let state = &*ctx.state;
-    let text = if algo {
-        render::text(
-            &list
-                .into_iter()
-                .map(|o| AlgoOrder::of(o, scales(state.symbol(market, &o.symbol))))
-                .collect::<Vec<_>>(),
-        )
-    } else {
-        render::text(
-            &list
-                .into_iter()
-                .map(|o| futures_order(o, state.symbol(market, &o.symbol)))
-                .collect::<Vec<_>>(),
-        )
-    };
-    ctx.rendered = Some(text);
+    // Each order with what its symbol says about writing it.
+    let mut list: Vec<(Order, Scales, Option<Coin>)> = state
+        .open_orders(market, sym.as_ref().map(|s| s.symbol.as_str()), algo)
+        .into_iter()
+        .map(|o| {
+            let sym = state.symbol(market, &o.symbol);
+            (o.clone(), scales(sym), coin(o, sym))
+        })
+        .collect();
+    ctx.answer_later(move || {
+        if algo {
+            render::text(
+                &list
+                    .iter()
+                    .map(|(o, scales, _)| AlgoOrder::of(o, *scales))
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            render::text(
+                &list
+                    .iter_mut()
+                    .map(|(o, scales, coin)| FuturesOrder::of(o, *scales, coin.take()))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    });
     Ok(Value::Null)
 }
 

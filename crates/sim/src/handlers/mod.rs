@@ -38,13 +38,22 @@ pub struct Ctx<'a> {
     pub limits: Limits,
     /// The key that signed the request (signed endpoints only).
     pub key: Option<Key>,
-    /// An answer the handler wrote as JSON text itself, because building it as one
+    /// An answer the handler writes as JSON text itself, because building it as one
     /// `Value` tree first would cost many times its size (spot `exchangeInfo` listing
     /// thousands of symbols); when set, the `Value` the handler returns is not used.
-    pub rendered: Option<String>,
+    pub rendered: Option<Rendered>,
 }
 
+/// JSON text written once the state is unlocked, from what it took from the state: a
+/// thousand orders take a millisecond to write, and every other request would wait.
+pub type Rendered = Box<dyn FnOnce() -> String + Send>;
+
 impl Ctx<'_> {
+    /// Answer with the text `write` gives, written once the state is unlocked.
+    pub fn answer_later(&mut self, write: impl FnOnce() -> String + Send + 'static) {
+        self.rendered = Some(Box::new(write));
+    }
+
     /// The market this family's order and trade endpoints act on.
     pub fn market(&self) -> Market {
         match self.family {

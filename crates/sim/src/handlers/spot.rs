@@ -114,11 +114,12 @@ pub fn exchange_info(ctx: &mut Ctx) -> Result<Value, ApiError> {
     // Written as it is built, one symbol's `Value` at a time: the whole answer as one
     // tree would hold about ten times its text (some 20 MB for 2,000 symbols). The keys
     // come in the order a `Value` object writes them (sorted), so the text is the same.
-    ctx.rendered = Some(exchange_info_text(
+    let text = exchange_info_text(
         ctx.now,
         rate_limits(ctx.limits.api, ctx.limits.window, true),
         symbols,
-    ));
+    );
+    ctx.answer_later(move || text);
     Ok(Value::Null)
 }
 
@@ -313,12 +314,13 @@ pub fn cancelled_json(o: &Order, now: i64) -> Value {
 
 pub fn open_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {
     let sym = ctx.optional_symbol(Market::Spot)?;
-    let orders =
-        ctx.state
-            .open_orders(Market::Spot, sym.as_ref().map(|s| s.symbol.as_str()), false);
-    ctx.rendered = Some(render::text(
-        &orders.into_iter().map(SpotOrder::of).collect::<Vec<_>>(),
-    ));
+    let orders: Vec<Order> = ctx
+        .state
+        .open_orders(Market::Spot, sym.as_ref().map(|s| s.symbol.as_str()), false)
+        .into_iter()
+        .cloned()
+        .collect();
+    ctx.answer_later(move || render::text(&orders.iter().map(SpotOrder::of).collect::<Vec<_>>()));
     Ok(Value::Null)
 }
 
@@ -331,12 +333,14 @@ pub fn cancel_all(ctx: &mut Ctx) -> Result<Value, ApiError> {
     if cancelled.is_empty() {
         return Err(ApiError::unknown_order());
     }
-    ctx.rendered = Some(render::text(
-        &cancelled
-            .iter()
-            .map(|o| Cancelled::spot(o, now))
-            .collect::<Vec<_>>(),
-    ));
+    ctx.answer_later(move || {
+        render::text(
+            &cancelled
+                .iter()
+                .map(|o| Cancelled::spot(o, now))
+                .collect::<Vec<_>>(),
+        )
+    });
     Ok(Value::Null)
 }
 
@@ -441,9 +445,8 @@ pub fn all_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {
     } else if orders.len() > limit {
         orders.drain(..orders.len() - limit);
     }
-    ctx.rendered = Some(render::text(
-        &orders.into_iter().map(SpotOrder::of).collect::<Vec<_>>(),
-    ));
+    let text = render::text(&orders.into_iter().map(SpotOrder::of).collect::<Vec<_>>());
+    ctx.answer_later(move || text);
     Ok(Value::Null)
 }
 

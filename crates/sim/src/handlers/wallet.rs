@@ -11,6 +11,7 @@ use super::{
 };
 use crate::market::price_now;
 use crate::scenario::TRANSFER_TYPES;
+use crate::state::Order;
 use crate::state::Trade;
 use crate::types::{binance_datetime, ApiError, Market};
 
@@ -431,7 +432,7 @@ fn isolated_filter(ctx: &Ctx) -> Result<Option<bool>, ApiError> {
 pub fn margin_open_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {
     let isolated = isolated_filter(ctx)?;
     let sym = ctx.optional_symbol(Market::Margin)?;
-    let orders: Vec<MarginOrder> = ctx
+    let orders: Vec<Order> = ctx
         .state
         .open_orders(
             Market::Margin,
@@ -440,9 +441,9 @@ pub fn margin_open_orders(ctx: &mut Ctx) -> Result<Value, ApiError> {
         )
         .into_iter()
         .filter(|o| isolated.is_none_or(|i| o.is_isolated == i))
-        .map(MarginOrder::of)
+        .cloned()
         .collect();
-    ctx.rendered = Some(render::text(&orders));
+    ctx.answer_later(move || render::text(&orders.iter().map(MarginOrder::of).collect::<Vec<_>>()));
     Ok(Value::Null)
 }
 
@@ -456,12 +457,14 @@ pub fn margin_cancel_all(ctx: &mut Ctx) -> Result<Value, ApiError> {
     if cancelled.is_empty() {
         return Err(ApiError::unknown_order());
     }
-    ctx.rendered = Some(render::text(
-        &cancelled
-            .iter()
-            .map(|o| Cancelled::margin(o, now))
-            .collect::<Vec<_>>(),
-    ));
+    ctx.answer_later(move || {
+        render::text(
+            &cancelled
+                .iter()
+                .map(|o| Cancelled::margin(o, now))
+                .collect::<Vec<_>>(),
+        )
+    });
     Ok(Value::Null)
 }
 

@@ -257,7 +257,7 @@ fn process(
     // A 5xx drawn to strike before the request takes effect skips the handler (the error
     // is a placeholder the 5xx answer replaces). The answer is written as text once the
     // state is unlocked: a thousand orders take milliseconds, other requests wait on it.
-    let result: Result<(Option<String>, serde_json::Value), ApiError> = match draw.error {
+    let result: Result<(Option<Rendered>, serde_json::Value), ApiError> = match draw.error {
         Some((status, false)) => Err(ApiError::new(status, 0, String::new())),
         _ => (|| {
             let key = match ep.security {
@@ -282,7 +282,8 @@ fn process(
     let succeeded = result.is_ok() && draw.error.is_none();
     let weight = ep.weight.charged(&params, &state, succeeded);
     drop(state);
-    let result = result.map(|(text, value)| text.unwrap_or_else(|| value.to_string()));
+    let result =
+        result.map(|(text, value)| text.map_or_else(|| value.to_string(), |write| write()));
     charge(shared, family, ep.uid, instant, weight);
     let mut answer = answer(draw.error, result, weight, family, faults, path);
     answer.used = used(shared, family);
