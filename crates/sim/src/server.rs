@@ -27,6 +27,7 @@ use super::state::{DeletedKey, Key, KeyPair, State, StateSummary};
 use super::types::{rfc3339_ms, system_now_ms, ApiError, Family};
 use super::{attacker, control, SimError};
 
+mod delay;
 mod net;
 mod pipeline;
 
@@ -78,6 +79,8 @@ pub(super) struct Shared {
     pub initial_faults: Faults,
     pub rng: Mutex<fastrand::Rng>,
     pub log: RequestLog,
+    /// The `latency` fault's waits.
+    pub delays: delay::Delays,
     window: Duration,
     pub shutdown: watch::Receiver<bool>,
     client_ip: Option<IpAddr>,
@@ -243,6 +246,7 @@ impl SimServer {
             faults: Mutex::new(config.faults.clone()),
             initial_faults: config.faults.clone(),
             log,
+            delays: delay::Delays::default(),
             window: config.weight_window,
             shutdown: rx.clone(),
             client_ip: config.client_ip,

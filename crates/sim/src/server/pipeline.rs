@@ -112,7 +112,7 @@ pub(super) async fn handle(
         draw.error = Some((StatusCode::SERVICE_UNAVAILABLE, false));
     }
     if !faults.latency.is_zero() {
-        tokio::time::sleep(faults.latency).await;
+        shared.delays.wait(faults.latency).await;
     }
     if draw.swallow {
         return swallow(&shared, &method, &path, logged_query).await;
