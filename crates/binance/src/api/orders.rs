@@ -57,15 +57,34 @@ impl<'de> serde::Deserialize<'de> for AlgoOrders {
     }
 }
 
-/// Cancel answers mix orders and order lists (`orderReports` holds a list's orders).
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum CancelEntry {
-    List {
-        #[serde(rename = "orderReports")]
-        order_reports: Vec<RawOrder>,
-    },
-    Order(Box<RawOrder>),
+/// The orders a spot or margin cancel-all answer lists. Its entries mix orders and
+/// order lists (`orderReports` holds a list's orders). Each entry is read as an order,
+/// which nearly all are, and as a list only when that fails: an untagged enum would
+/// buffer every entry and try it as a list first, for each of a burst's answers.
+struct CancelledOrders(Vec<RawOrder>);
+
+impl<'de> serde::Deserialize<'de> for CancelledOrders {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CancelledOrders, D::Error> {
+        use serde::de::Error;
+        use serde_json::value::RawValue;
+        #[derive(serde::Deserialize)]
+        struct OrderList {
+            #[serde(rename = "orderReports")]
+            order_reports: Vec<RawOrder>,
+        }
+        let entries = Vec::<&'de RawValue>::deserialize(d)?;
+        let mut orders = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match serde_json::from_str::<RawOrder>(entry.get()) {
+                Ok(order) => orders.push(order),
+                Err(as_order) => match serde_json::from_str::<OrderList>(entry.get()) {
+                    Ok(list) => orders.extend(list.order_reports),
+                    Err(_) => return Err(D::Error::custom(as_order)),
+                },
+            }
+        }
+        Ok(CancelledOrders(orders))
+    }
 }
 
 /// -2011 "Unknown order sent." / -2013 "Order does not exist.": nothing to cancel.
@@ -167,16 +186,10 @@ impl Client {
                 } else {
                     &weights::MARGIN_CANCEL_ALL
                 };
-                match self.execute::<Vec<CancelEntry>>(spec, params).await {
-                    Ok(entries) => {
-                        for entry in entries {
-                            match entry {
-                                CancelEntry::Order(o) => result.cancelled.push(o.normalise(market)),
-                                CancelEntry::List { order_reports } => result
-                                    .cancelled
-                                    .extend(order_reports.into_iter().map(|o| o.normalise(market))),
-                            }
-                        }
+                match self.execute::<CancelledOrders>(spec, params).await {
+                    Ok(CancelledOrders(orders)) => {
+                        result.cancelled =
+                            orders.into_iter().map(|o| o.normalise(market)).collect();
                         result.cancelled.dedup_by_key(|o| o.order_id);
                     }
                     Err(e) if nothing_to_cancel(&e) => result.nothing_to_cancel = true,
@@ -193,7 +206,8 @@ impl Client {
                     let params = params.clone();
                     async move {
                         match wanted {
-                            true => Some(self.execute::<serde_json::Value>(spec, params).await),
+                            // Futures answer only "done": read, not kept.
+                            true => Some(self.execute::<serde::de::IgnoredAny>(spec, params).await),
                             false => None,
                         }
                     }
@@ -292,6 +306,36 @@ mod tests {
         .unwrap();
         assert_eq!(wrapped, listed);
         assert!(algo("[]").unwrap().is_empty());
+    }
+
+    fn cancelled(body: &str) -> Result<Vec<Order>, serde_json::Error> {
+        let CancelledOrders(list) = serde_json::from_str(body)?;
+        Ok(list
+            .into_iter()
+            .map(|o| o.normalise(Market::Spot))
+            .collect())
+    }
+
+    #[test]
+    fn a_cancel_answer_lists_its_orders_and_the_orders_of_its_lists() {
+        let order = r#"{"symbol":"BTCUSDT","origClientOrderId":"abc","orderId":11,"orderListId":-1,"clientOrderId":"cancel1","transactTime":1700000000500,"price":"0.10","origQty":"2.5","executedQty":"0","status":"CANCELED","type":"LIMIT","side":"SELL"}"#;
+        let list = r#"{"orderListId":5,"contingencyType":"OCO","symbol":"BTCUSDT","orders":[{"symbol":"BTCUSDT","orderId":12,"clientOrderId":"l1"}],"orderReports":[{"symbol":"BTCUSDT","origClientOrderId":"l1","orderId":12,"price":"1","origQty":"1","executedQty":"0","status":"CANCELED","type":"STOP_LOSS_LIMIT","side":"SELL","stopPrice":"0.9"},{"symbol":"BTCUSDT","origClientOrderId":"l2","orderId":13,"price":"1.2","origQty":"1","executedQty":"0","status":"CANCELED","type":"LIMIT_MAKER","side":"SELL"}]}"#;
+        let orders = cancelled(&format!("[{order},{list}]")).unwrap();
+        let ids: Vec<(i64, &str)> = orders
+            .iter()
+            .map(|o| (o.order_id, o.client_order_id.as_str()))
+            .collect();
+        assert_eq!(ids, [(11, "abc"), (12, "l1"), (13, "l2")]);
+        assert_eq!(orders[0].time, 1_700_000_000_500);
+        assert_eq!(orders[1].stop_price, Some("0.9".parse().unwrap()));
+        assert!(cancelled("[]").unwrap().is_empty());
+        // An entry that is neither says what is wrong with it as an order.
+        let err = cancelled(r#"[{"symbol":"BTCUSDT","orderId":"x1"}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`x1` is not an integer"), "{err}");
+        let err = cancelled(r#"{"code":200}"#).unwrap_err().to_string();
+        assert!(err.contains("expected a sequence"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub use orders::*;
 /// Lenient field readers: Binance mostly sends numbers as strings, but not everywhere,
 /// and a field that changes type between endpoints must not break an evidence pull.
 pub(crate) mod lenient {
+    use std::borrow::Cow;
     use std::str::FromStr;
 
     use rust_decimal::Decimal;
@@ -23,39 +24,43 @@ pub(crate) mod lenient {
 
     /// A string, a number or a boolean, read as it comes (not buffered first and then
     /// matched against each kind in turn, as an untagged enum would: every price and
-    /// quantity of a thousand-order listing goes through here).
-    enum Scalar {
-        Str(String),
+    /// quantity of a thousand-order listing goes through here). Text is borrowed from
+    /// the answer when it has no escapes, so a price is not copied before it is parsed.
+    enum Scalar<'de> {
+        Str(Cow<'de, str>),
         Num(serde_json::Number),
         Bool(bool),
     }
 
-    impl<'de> Deserialize<'de> for Scalar {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
+    impl<'de> Deserialize<'de> for Scalar<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar<'de>, D::Error> {
             struct Kind;
-            impl Visitor<'_> for Kind {
-                type Value = Scalar;
+            impl<'de> Visitor<'de> for Kind {
+                type Value = Scalar<'de>;
                 fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                     f.write_str("a string, a number or a boolean")
                 }
-                fn visit_str<E: Error>(self, v: &str) -> Result<Scalar, E> {
-                    Ok(Scalar::Str(v.to_owned()))
+                fn visit_borrowed_str<E: Error>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Str(Cow::Borrowed(v)))
                 }
-                fn visit_string<E: Error>(self, v: String) -> Result<Scalar, E> {
-                    Ok(Scalar::Str(v))
+                fn visit_str<E: Error>(self, v: &str) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Str(Cow::Owned(v.to_owned())))
                 }
-                fn visit_u64<E: Error>(self, v: u64) -> Result<Scalar, E> {
+                fn visit_string<E: Error>(self, v: String) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Str(Cow::Owned(v)))
+                }
+                fn visit_u64<E: Error>(self, v: u64) -> Result<Scalar<'de>, E> {
                     Ok(Scalar::Num(v.into()))
                 }
-                fn visit_i64<E: Error>(self, v: i64) -> Result<Scalar, E> {
+                fn visit_i64<E: Error>(self, v: i64) -> Result<Scalar<'de>, E> {
                     Ok(Scalar::Num(v.into()))
                 }
-                fn visit_f64<E: Error>(self, v: f64) -> Result<Scalar, E> {
+                fn visit_f64<E: Error>(self, v: f64) -> Result<Scalar<'de>, E> {
                     serde_json::Number::from_f64(v)
                         .map(Scalar::Num)
                         .ok_or_else(|| E::custom(format!("`{v}` is not a finite number")))
                 }
-                fn visit_bool<E: Error>(self, v: bool) -> Result<Scalar, E> {
+                fn visit_bool<E: Error>(self, v: bool) -> Result<Scalar<'de>, E> {
                     Ok(Scalar::Bool(v))
                 }
             }
@@ -63,10 +68,10 @@ pub(crate) mod lenient {
         }
     }
 
-    fn to_decimal<E: Error>(s: Scalar) -> Result<Decimal, E> {
+    fn to_decimal<E: Error>(s: Scalar<'_>) -> Result<Decimal, E> {
         let text = match s {
             Scalar::Str(t) => t,
-            Scalar::Num(n) => n.to_string(),
+            Scalar::Num(n) => Cow::Owned(n.to_string()),
             Scalar::Bool(_) => return Err(E::custom("expected a decimal, found a boolean")),
         };
         let text = text.trim();
@@ -117,7 +122,7 @@ pub(crate) mod lenient {
     /// Ids Binance sends as a string in one place and a number in another.
     pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         Ok(match Scalar::deserialize(d)? {
-            Scalar::Str(s) => s,
+            Scalar::Str(s) => s.into_owned(),
             Scalar::Num(n) => n.to_string(),
             Scalar::Bool(b) => b.to_string(),
         })
