@@ -282,8 +282,7 @@ fn process(
     let succeeded = result.is_ok() && draw.error.is_none();
     let weight = ep.weight.charged(&params, &state, succeeded);
     drop(state);
-    let result =
-        result.map(|(text, value)| text.map_or_else(|| value.to_string(), |write| write()));
+    let result = result.map(|(text, v)| text.map_or_else(|| v.to_string(), |write| write()));
     charge(shared, family, ep.uid, instant, weight);
     let mut answer = answer(draw.error, result, weight, family, faults, path);
     answer.used = used(shared, family);
