@@ -169,13 +169,18 @@ fn orders_json(ctx: &mut Ctx, algo: bool) -> Result<Value, ApiError> {
     let market = ctx.market();
     let sym = ctx.optional_symbol(market)?;
     let state = &*ctx.state;
-    // Each order with what its symbol says about writing it.
+    // Each order with what its symbol says about writing it (conditional orders are
+    // written without their contract).
     let mut list: Vec<(Order, Scales, Option<Coin>)> = state
         .open_orders(market, sym.as_ref().map(|s| s.symbol.as_str()), algo)
         .into_iter()
         .map(|o| {
             let sym = state.symbol(market, &o.symbol);
-            (o.clone(), scales(sym), coin(o, sym))
+            (
+                o.clone(),
+                scales(sym),
+                if algo { None } else { coin(o, sym) },
+            )
         })
         .collect();
     ctx.answer_later(move || {
