@@ -5,7 +5,8 @@
 //! later still while the simulator was busy. Every simulated round trip was that much
 //! longer than the fault asked for. Here one thread of the simulator's own holds every
 //! pending wait in deadline order and sleeps until the next one is due (the kernel's
-//! high-resolution timer), then wakes its request.
+//! high-resolution timer), then wakes its request. The waits are in real time: a test
+//! that pauses tokio's clock still waits out a latency fault for real.
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
