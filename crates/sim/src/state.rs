@@ -263,7 +263,12 @@ pub struct DeletedKey {
 /// The whole mutable exchange.
 #[derive(Debug)]
 pub struct State {
-    pub symbols: Vec<ScenarioSymbol>,
+    /// Fixed when the state is made: [`State::symbol_at`] indexes it.
+    symbols: Vec<ScenarioSymbol>,
+    /// Where each symbol name is in `symbols`, per market (in [`Market::ALL`]'s order):
+    /// every signed request with a symbol looks one up, and a drill's exchange may list
+    /// a couple of thousand.
+    symbol_at: HashMap<String, [Option<u32>; 4]>,
     pub keys: Vec<Key>,
     pub leaked: usize,
     pub drill_deletion: DrillDeletion,
@@ -292,6 +297,26 @@ pub struct State {
     indexed: usize,
 }
 
+fn market_slot(market: Market) -> usize {
+    Market::ALL
+        .iter()
+        .position(|m| *m == market)
+        .expect("every market is in Market::ALL")
+}
+
+/// [`State::symbol_at`] of `symbols`; a name listed twice on one market is found at its
+/// first place, as a scan would find it.
+fn symbol_index(symbols: &[ScenarioSymbol]) -> HashMap<String, [Option<u32>; 4]> {
+    let mut index: HashMap<String, [Option<u32>; 4]> = HashMap::new();
+    for (i, s) in symbols.iter().enumerate() {
+        let slot = &mut index.entry(s.symbol.clone()).or_default()[market_slot(s.market)];
+        if slot.is_none() {
+            *slot = Some(u32::try_from(i).expect("fewer than 4 billion symbols"));
+        }
+    }
+    index
+}
+
 fn first_order_id(market: Market) -> u64 {
     match market {
         Market::Spot => 31_400_000,
@@ -315,6 +340,7 @@ impl State {
     pub fn new(scenario: &Scenario, start_ms: i64) -> State {
         let mut state = State {
             symbols: scenario.symbols.clone(),
+            symbol_at: symbol_index(&scenario.symbols),
             keys: scenario
                 .keys
                 .iter()
@@ -593,9 +619,13 @@ impl State {
     }
 
     pub fn symbol(&self, market: Market, symbol: &str) -> Option<&ScenarioSymbol> {
-        self.symbols
-            .iter()
-            .find(|s| s.market == market && s.symbol == symbol)
+        let at = self.symbol_at.get(symbol)?[market_slot(market)]?;
+        self.symbols.get(at as usize)
+    }
+
+    /// Every symbol the exchange lists, in the scenario's order.
+    pub fn symbols(&self) -> &[ScenarioSymbol] {
+        &self.symbols
     }
 
     pub fn symbols_of(&self, market: Market) -> impl Iterator<Item = &ScenarioSymbol> {
@@ -655,9 +685,28 @@ impl State {
         cancelled
     }
 
+    /// The open orders on `market` and `symbol`, both books: through the index for the
+    /// orders it covers (see [`State::index_orders`]), by a scan for any added since.
+    pub fn open_on<'a>(
+        &'a self,
+        market: Market,
+        symbol: &'a str,
+    ) -> impl Iterator<Item = &'a Order> {
+        let indexed = self
+            .by_symbol
+            .get(&(market, symbol.to_string()))
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.orders[i]);
+        let since = self.orders[self.indexed..]
+            .iter()
+            .filter(move |o| o.market == market && o.symbol == symbol);
+        indexed.chain(since).filter(|o| o.is_open())
+    }
+
     /// Index the orders added since the last call. Orders are only ever added, so the
     /// positions already indexed stay right.
-    fn index_orders(&mut self) {
+    pub fn index_orders(&mut self) {
         for (i, o) in self.orders.iter().enumerate().skip(self.indexed) {
             self.by_symbol
                 .entry((o.market, o.symbol.clone()))
@@ -1028,5 +1077,96 @@ mod tests {
         assert!(state
             .cancel_open(market, "NOPEUSDT", false, None, 9)
             .is_empty());
+    }
+
+    #[test]
+    fn a_symbol_is_found_on_its_own_market_at_its_first_listing() {
+        let mut scenario = Scenario::builtin_leaked_key();
+        let first = scenario.symbols[0].clone();
+        // The same name on another market, and listed twice on its own.
+        let other = Market::ALL
+            .into_iter()
+            .find(|m| *m != first.market)
+            .unwrap();
+        let mut elsewhere = first.clone();
+        elsewhere.market = other;
+        elsewhere.base = "ELSEWHERE".into();
+        let mut again = first.clone();
+        again.base = "AGAIN".into();
+        scenario
+            .symbols
+            .retain(|s| !(s.market == other && s.symbol == first.symbol));
+        scenario.symbols.push(elsewhere);
+        scenario.symbols.push(again);
+        let state = State::new(&scenario, 0);
+        for s in &scenario.symbols {
+            let scanned = scenario
+                .symbols
+                .iter()
+                .find(|x| x.market == s.market && x.symbol == s.symbol);
+            assert_eq!(
+                state.symbol(s.market, &s.symbol).map(|x| &x.base),
+                scanned.map(|x| &x.base),
+                "{} on {:?}",
+                s.symbol,
+                s.market
+            );
+        }
+        assert_eq!(
+            state.symbol(first.market, &first.symbol).unwrap().base,
+            first.base
+        );
+        assert_eq!(
+            state.symbol(other, &first.symbol).unwrap().base,
+            "ELSEWHERE"
+        );
+        assert!(state.symbol(first.market, "NOPEUSDT").is_none());
+    }
+
+    #[test]
+    fn open_on_finds_orders_placed_after_the_index_was_built() {
+        let scenario = Scenario::builtin_leaked_key();
+        let mut state = State::new(&scenario, 0);
+        let first = state
+            .orders
+            .iter()
+            .find(|o| o.is_open())
+            .expect("the built-in scenario has open orders")
+            .clone();
+        let (market, symbol) = (first.market, first.symbol.clone());
+        let scan = |state: &State| -> Vec<u64> {
+            state
+                .orders
+                .iter()
+                .filter(|o| o.market == market && o.symbol == symbol && o.is_open())
+                .map(|o| o.order_id)
+                .collect()
+        };
+        let ids = |state: &State| -> Vec<u64> {
+            state.open_on(market, &symbol).map(|o| o.order_id).collect()
+        };
+        assert_eq!(ids(&state), scan(&state), "before any index");
+        state.index_orders();
+        assert_eq!(ids(&state), scan(&state), "indexed");
+        let new = NewOrder {
+            market,
+            symbol: symbol.clone(),
+            side: "BUY".into(),
+            order_type: "LIMIT".into(),
+            price: first.price,
+            stop_price: Decimal::ZERO,
+            quantity: first.orig_qty,
+            time_in_force: "GTC".into(),
+            client_order_id: Some("after-the-index".into()),
+            position_side: "BOTH".into(),
+            is_isolated: false,
+        };
+        state.place_order(new, first.price * Decimal::from(2), 7);
+        let after = ids(&state);
+        assert_eq!(after, scan(&state), "placed after the index");
+        assert_eq!(after.len(), scan(&state).len());
+        assert!(state
+            .open_on(market, &symbol)
+            .any(|o| o.client_order_id == "after-the-index"));
     }
 }

@@ -716,17 +716,14 @@ pub fn position_risk_v3(ctx: &mut Ctx) -> Result<Value, ApiError> {
     let market = ctx.market();
     let only = ctx.optional_symbol(market)?.map(|s| s.symbol);
     let mut out = Vec::new();
+    // Each symbol's orders are looked up, not scanned for among every order.
+    ctx.state.index_orders();
     for mut v in positions_json(ctx, true) {
         let symbol = v["symbol"].as_str().unwrap_or_default().to_string();
         if only.as_ref().is_some_and(|s| *s != symbol) {
             continue;
         }
-        let open_orders: Vec<&crate::state::Order> = ctx
-            .state
-            .orders
-            .iter()
-            .filter(|o| o.market == market && o.symbol == symbol && o.is_open())
-            .collect();
+        let open_orders: Vec<&crate::state::Order> = ctx.state.open_on(market, &symbol).collect();
         let amount: Decimal = v["positionAmt"]
             .as_str()
             .and_then(|a| a.parse().ok())

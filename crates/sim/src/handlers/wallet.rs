@@ -77,7 +77,7 @@ fn network_json(coin: &str, network: &str, default: bool) -> Value {
 /// `capital/config/getall`: every asset the scenario mentions, with spot balances.
 pub fn coins(ctx: &mut Ctx) -> Result<Value, ApiError> {
     let mut assets: BTreeSet<String> = BTreeSet::new();
-    for s in &ctx.state.symbols {
+    for s in ctx.state.symbols() {
         assets.insert(s.base.clone());
         if s.market != Market::Coinm {
             assets.insert(s.quote.clone());
@@ -368,7 +368,7 @@ pub fn margin_account(ctx: &mut Ctx) -> Result<Value, ApiError> {
         }
         let direct = ctx
             .state
-            .symbols
+            .symbols()
             .iter()
             .find(|s| s.base == "BTC" && s.quote == asset && !s.market.is_futures());
         match direct {
