@@ -279,7 +279,8 @@ pub struct SimServeArgs {
     #[arg(long, default_value_t = 0)]
     pub port: u16,
 
-    /// Added latency per request, in milliseconds (same as --fault latency=MS).
+    /// Round-trip latency per request, in milliseconds: the exchange acts half-way
+    /// (same as --fault latency=MS).
     #[arg(long, value_name = "MS")]
     pub latency_ms: Option<u64>,
 

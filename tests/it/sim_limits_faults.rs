@@ -118,6 +118,24 @@ async fn latency_fault() {
     let t = Instant::now();
     sim.get("/api/v3/ping", "").await.ok();
     assert!(t.elapsed() >= Duration::from_millis(150));
+    // A round trip over a symmetric link: the exchange reads its clock (and acts) when
+    // the request reaches it, half-way, and the answer takes the other half back.
+    let sent = now_ms();
+    let stamped = sim.get("/api/v3/time", "").await.ok()["serverTime"]
+        .as_i64()
+        .unwrap();
+    let back = now_ms();
+    assert!(back - sent >= 150, "a whole round trip: {}", back - sent);
+    assert!(
+        stamped - sent >= 75,
+        "acted on before it arrived: {}",
+        stamped - sent
+    );
+    assert!(
+        back - stamped >= 74,
+        "answered before it got back: {}",
+        back - stamped
+    );
     // The control API is not slowed down.
     let t = Instant::now();
     sim.get("/sim/state", "").await.ok();

@@ -9,7 +9,8 @@ use serde::Serialize;
 /// `POST /sim/faults?NAME=VALUE`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Faults {
-    /// Added before every Binance answer.
+    /// The round trip of every Binance request: half on the way in, before the exchange
+    /// acts on it, half on the way back.
     #[serde(serialize_with = "as_millis")]
     pub latency: Duration,
     /// Share of Binance requests answered with a 5xx (0.0–1.0).

@@ -111,8 +111,14 @@ pub(super) async fn handle(
     if faults.failing.contains(&path) {
         draw.error = Some((StatusCode::SERVICE_UNAVAILABLE, false));
     }
-    if !faults.latency.is_zero() {
-        shared.delays.wait(faults.latency).await;
+    // The latency is a round trip over a symmetric link: the request travels half of it
+    // before the exchange acts on it, the answer the other half. So the exchange stamps
+    // its clock, checks `recvWindow`, counts weight and changes its books half-way, as
+    // Binance does when a request reaches it; the log's time is still when the answer
+    // is back (the round trip's end).
+    let (there, back) = (faults.latency / 2, faults.latency - faults.latency / 2);
+    if !there.is_zero() {
+        shared.delays.wait(there).await;
     }
     if draw.swallow {
         return swallow(&shared, &method, &path, logged_query).await;
@@ -131,6 +137,9 @@ pub(super) async fn handle(
     );
     let headers = limit_headers(&answer);
     let response = json_response(answer.status, answer.body, &headers);
+    if !back.is_zero() {
+        shared.delays.wait(back).await;
+    }
     shared.push_log(
         Actor::Client,
         method.as_str(),
