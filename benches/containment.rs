@@ -1,5 +1,5 @@
 //! The containment benchmark: how fast `respond compromised` stops a leaked key's orders
-//! on a big account, against the simulator with 50 ms of latency per request.
+//! on a big account, against the simulator with a 50 ms round trip per request.
 //!
 //! `cargo bench --bench containment` generates a large scenario (40 spot, 6 margin,
 //! 10 USDⓈ-M and 5 COIN-M symbols with 305 open orders, 7 days of trades, 60 transfers),
@@ -1177,7 +1177,7 @@ impl Report {
         );
         let _ = writeln!(
             o,
-            "simulator: in-process drill, {} ms latency per request, weight window {} s",
+            "simulator: in-process drill, {} ms round trip per request (the exchange acts half-way), weight window {} s",
             opts.latency_ms,
             opts.weight_window.as_secs_f64()
         );

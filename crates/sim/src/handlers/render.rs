@@ -509,6 +509,12 @@ mod tests {
                     general.to_string(),
                     "{text} at {scale} places"
                 );
+                // In JSON: the same text, as one string.
+                assert_eq!(
+                    serde_json::to_string(&Fixed(value, scale)).unwrap(),
+                    format!("\"{general}\""),
+                    "{text} at {scale} places, in JSON"
+                );
             }
         }
     }
