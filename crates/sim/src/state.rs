@@ -1024,20 +1024,42 @@ fn hex_id(tag: u64, i: usize, time: i64) -> String {
 mod tests {
     use super::*;
 
+    /// A GTC limit order on `like`'s book, at its price and quantity.
+    fn limit_like(like: &Order, side: &str, client_id: &str) -> NewOrder {
+        NewOrder {
+            market: like.market,
+            symbol: like.symbol.clone(),
+            side: side.into(),
+            order_type: "LIMIT".into(),
+            price: like.price,
+            stop_price: Decimal::ZERO,
+            quantity: like.orig_qty,
+            time_in_force: "GTC".into(),
+            client_order_id: Some(client_id.into()),
+            position_side: "BOTH".into(),
+            is_isolated: false,
+        }
+    }
+
+    /// The built-in scenario's state, and its first open order that `which` takes.
+    fn builtin_and_an_open_order(which: impl Fn(&Order) -> bool) -> (State, Order) {
+        let state = State::new(&Scenario::builtin_leaked_key(), 0);
+        let order = state
+            .orders
+            .iter()
+            .find(|o| o.is_open() && which(o))
+            .expect("the built-in scenario has open orders")
+            .clone();
+        (state, order)
+    }
+
     fn open_on(state: &State, market: Market, symbol: &str, algo: bool) -> usize {
         state.open_orders(market, Some(symbol), algo).len()
     }
 
     #[test]
     fn cancel_all_takes_exactly_the_open_orders_of_its_book_including_new_ones() {
-        let scenario = Scenario::builtin_leaked_key();
-        let mut state = State::new(&scenario, 0);
-        let first = state
-            .orders
-            .iter()
-            .find(|o| o.is_open() && !o.algo)
-            .expect("the built-in scenario has open orders")
-            .clone();
+        let (mut state, first) = builtin_and_an_open_order(|o| !o.algo);
         let (market, symbol) = (first.market, first.symbol.clone());
         let others: usize = state.orders.iter().filter(|o| o.is_open()).count()
             - open_on(&state, market, &symbol, false);
@@ -1054,19 +1076,7 @@ mod tests {
             .is_empty());
 
         // An order placed after the first cancel-all is found by the next.
-        let new = NewOrder {
-            market,
-            symbol: symbol.clone(),
-            side: "SELL".into(),
-            order_type: "LIMIT".into(),
-            price: first.price,
-            stop_price: Decimal::ZERO,
-            quantity: first.orig_qty,
-            time_in_force: "GTC".into(),
-            client_order_id: Some("late".into()),
-            position_side: "BOTH".into(),
-            is_isolated: false,
-        };
+        let new = limit_like(&first, "SELL", "late");
         state.place_order(new, first.price * Decimal::from(2), 7);
         let cancelled = state.cancel_open(market, &symbol, false, None, 8);
         assert_eq!(cancelled.len(), 1);
@@ -1125,14 +1135,7 @@ mod tests {
 
     #[test]
     fn open_on_finds_orders_placed_after_the_index_was_built() {
-        let scenario = Scenario::builtin_leaked_key();
-        let mut state = State::new(&scenario, 0);
-        let first = state
-            .orders
-            .iter()
-            .find(|o| o.is_open())
-            .expect("the built-in scenario has open orders")
-            .clone();
+        let (mut state, first) = builtin_and_an_open_order(|_| true);
         let (market, symbol) = (first.market, first.symbol.clone());
         let scan = |state: &State| -> Vec<u64> {
             state
@@ -1148,19 +1151,7 @@ mod tests {
         assert_eq!(ids(&state), scan(&state), "before any index");
         state.index_orders();
         assert_eq!(ids(&state), scan(&state), "indexed");
-        let new = NewOrder {
-            market,
-            symbol: symbol.clone(),
-            side: "BUY".into(),
-            order_type: "LIMIT".into(),
-            price: first.price,
-            stop_price: Decimal::ZERO,
-            quantity: first.orig_qty,
-            time_in_force: "GTC".into(),
-            client_order_id: Some("after-the-index".into()),
-            position_side: "BOTH".into(),
-            is_isolated: false,
-        };
+        let new = limit_like(&first, "BUY", "after-the-index");
         state.place_order(new, first.price * Decimal::from(2), 7);
         let after = ids(&state);
         assert_eq!(after, scan(&state), "placed after the index");
