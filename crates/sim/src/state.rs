@@ -268,7 +268,7 @@ pub struct State {
     /// Where each symbol name is in `symbols`, per market (in [`Market::ALL`]'s order):
     /// every signed request with a symbol looks one up, and a drill's exchange may list
     /// a couple of thousand.
-    symbol_at: HashMap<String, [Option<u32>; 4]>,
+    symbol_at: HashMap<String, Slots>,
     pub keys: Vec<Key>,
     pub leaked: usize,
     pub drill_deletion: DrillDeletion,
@@ -297,6 +297,9 @@ pub struct State {
     indexed: usize,
 }
 
+/// A symbol name's place in `State::symbols` on each market, by [`market_slot`].
+type Slots = [Option<u32>; Market::ALL.len()];
+
 fn market_slot(market: Market) -> usize {
     Market::ALL
         .iter()
@@ -306,8 +309,8 @@ fn market_slot(market: Market) -> usize {
 
 /// [`State::symbol_at`] of `symbols`; a name listed twice on one market is found at its
 /// first place, as a scan would find it.
-fn symbol_index(symbols: &[ScenarioSymbol]) -> HashMap<String, [Option<u32>; 4]> {
-    let mut index: HashMap<String, [Option<u32>; 4]> = HashMap::new();
+fn symbol_index(symbols: &[ScenarioSymbol]) -> HashMap<String, Slots> {
+    let mut index: HashMap<String, Slots> = HashMap::new();
     for (i, s) in symbols.iter().enumerate() {
         let slot = &mut index.entry(s.symbol.clone()).or_default()[market_slot(s.market)];
         if slot.is_none() {
