@@ -95,6 +95,15 @@ pub fn text<T: Serialize>(orders: &[T]) -> String {
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
+/// A cancel-all's answer: each cancelled order as `shape` writes it (spot or margin).
+pub fn cancelled_text(
+    orders: &[Order],
+    now: i64,
+    shape: for<'a> fn(&'a Order, i64) -> Cancelled<'a>,
+) -> String {
+    text(&orders.iter().map(|o| shape(o, now)).collect::<Vec<_>>())
+}
+
 /// A `Value` of `value`, for answers a handler still adds fields to.
 pub fn tree<T: Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).expect("an order shape always serialises")

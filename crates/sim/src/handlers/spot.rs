@@ -334,12 +334,7 @@ pub fn cancel_all(ctx: &mut Ctx) -> Result<Value, ApiError> {
         return Err(ApiError::unknown_order());
     }
     ctx.answer_later(move || {
-        render::text(
-            &cancelled
-                .iter()
-                .map(|o| Cancelled::spot(o, now))
-                .collect::<Vec<_>>(),
-        )
+        render::cancelled_text(&cancelled, now, |o, now| Cancelled::spot(o, now))
     });
     Ok(Value::Null)
 }

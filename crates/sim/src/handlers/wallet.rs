@@ -458,12 +458,7 @@ pub fn margin_cancel_all(ctx: &mut Ctx) -> Result<Value, ApiError> {
         return Err(ApiError::unknown_order());
     }
     ctx.answer_later(move || {
-        render::text(
-            &cancelled
-                .iter()
-                .map(|o| Cancelled::margin(o, now))
-                .collect::<Vec<_>>(),
-        )
+        render::cancelled_text(&cancelled, now, |o, now| Cancelled::margin(o, now))
     });
     Ok(Value::Null)
 }
